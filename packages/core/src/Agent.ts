@@ -1,0 +1,103 @@
+/**
+ * An agent definition: instructions, a toolkit, tool rules, tool choice and stop conditions. It is plain
+ * data; a backend (the local loop, or a hosted API) runs it.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import type { ToolChoice } from "./LanguageModel.js"
+import type { RunState } from "./RunState.js"
+import type * as Tool from "./Tool.js"
+import type * as Toolkit from "./Toolkit.js"
+import type { ToolRule } from "./ToolRule.js"
+
+/** What a stop condition sees after each step that would otherwise continue. */
+export interface StopContext {
+  readonly state: RunState
+  /** Tools executed in the step that just finished. */
+  readonly executed: ReadonlyArray<string>
+}
+
+/** Return true to stop the run with `Stopped { reason: "stop_condition" }`. */
+export interface StopCondition {
+  readonly description: string
+  readonly check: (context: StopContext) => boolean | Effect.Effect<boolean>
+}
+
+export const StopCondition = {
+  /** Stops once `n` model steps have run. */
+  stepCount: (n: number): StopCondition => ({
+    description: `${n} steps taken`,
+    check: ({ state }) => state.step >= n
+  }),
+  /** Stops right after any of the named tools has run. */
+  hasToolCall: (...names: ReadonlyArray<string>): StopCondition => ({
+    description: `one of [${names.join(", ")}] was called`,
+    check: ({ executed }) => executed.some((name) => names.includes(name))
+  }),
+  /** Stops once the run has used more than `tokens` tokens in total. */
+  tokensExceed: (tokens: number): StopCondition => ({
+    description: `more than ${tokens} tokens used`,
+    check: ({ state }) => state.usage.totalTokens > tokens
+  }),
+  make: (description: string, check: StopCondition["check"]): StopCondition => ({ description, check })
+} as const
+
+export interface Agent<Tools extends Record<string, Tool.Any>> {
+  readonly name: string
+  readonly instructions: string | undefined
+  readonly toolkit: Toolkit.Toolkit<Tools>
+  readonly rules: ReadonlyArray<ToolRule>
+  readonly toolChoice: ToolChoice
+  /** After a forced choice (`required` or one function) has been honoured, go back to `auto`. Default true. */
+  readonly resetToolChoice: boolean
+  /** The most model steps one run may take. Default 20. */
+  readonly maxSteps: number
+  readonly stopWhen: ReadonlyArray<StopCondition>
+  /** The most tool calls of one step that run at once, when no ordering rule is active. Default 8. */
+  readonly toolConcurrency: number
+  /** Append the rules, in words, to the system message. Default true. */
+  readonly describeRules: boolean
+}
+
+export interface Any extends Agent<Record<string, Tool.Any>> {}
+
+export interface Options<Tools extends Record<string, Tool.Any>> {
+  readonly name: string
+  readonly instructions?: string
+  readonly toolkit: Toolkit.Toolkit<Tools>
+  readonly rules?: ReadonlyArray<ToolRule>
+  readonly toolChoice?: ToolChoice
+  readonly resetToolChoice?: boolean
+  readonly maxSteps?: number
+  readonly stopWhen?: ReadonlyArray<StopCondition>
+  readonly toolConcurrency?: number
+  readonly describeRules?: boolean
+}
+
+export const make = <Tools extends Record<string, Tool.Any>>(options: Options<Tools>): Agent<Tools> => {
+  const maxSteps = options.maxSteps ?? 20
+  if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new TypeError(`Agent "${options.name}": maxSteps must be an integer >= 1`)
+  const toolConcurrency = options.toolConcurrency ?? 8
+  if (!Number.isInteger(toolConcurrency) || toolConcurrency < 1) {
+    throw new TypeError(`Agent "${options.name}": toolConcurrency must be an integer >= 1`)
+  }
+  return {
+    name: options.name,
+    instructions: options.instructions,
+    toolkit: options.toolkit,
+    rules: options.rules ?? [],
+    toolChoice: options.toolChoice ?? "auto",
+    resetToolChoice: options.resetToolChoice ?? true,
+    maxSteps,
+    stopWhen: options.stopWhen ?? [],
+    toolConcurrency,
+    describeRules: options.describeRules ?? true
+  }
+}
+
+/** Evaluates a stop condition, whether it is a plain predicate or an Effect. */
+export const checkStop = (condition: StopCondition, context: StopContext): Effect.Effect<boolean> => {
+  const result = condition.check(context)
+  return typeof result === "boolean" ? Effect.succeed(result) : result
+}

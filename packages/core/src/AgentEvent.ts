@@ -1,0 +1,130 @@
+/**
+ * The unified event stream of a run, the same for every backend. Events are Schemas, so they can be
+ * logged, sent over the wire or stored as they are.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { PendingApproval } from "./Approval.js"
+import { FinishReason, ToolChoice } from "./LanguageModel.js"
+import { Usage } from "./Message.js"
+import { RunOutcome } from "./RunState.js"
+
+export const RunStarted = Schema.TaggedStruct("RunStarted", {
+  runId: Schema.String,
+  resumed: Schema.Boolean
+})
+
+export const StepStarted = Schema.TaggedStruct("StepStarted", {
+  runId: Schema.String,
+  step: Schema.Number,
+  /** The tools offered to the model in this step (after tool rules). */
+  tools: Schema.Array(Schema.String),
+  toolChoice: ToolChoice
+})
+
+export const TextDelta = Schema.TaggedStruct("TextDelta", {
+  runId: Schema.String,
+  step: Schema.Number,
+  delta: Schema.String
+})
+
+export const ToolCalled = Schema.TaggedStruct("ToolCalled", {
+  runId: Schema.String,
+  step: Schema.Number,
+  toolCallId: Schema.String,
+  toolName: Schema.String,
+  /** The arguments the tool runs with: the model's, merged with any rule prefill. */
+  arguments: Schema.Unknown,
+  prefilledBy: Schema.optional(Schema.String)
+})
+
+export const ToolResult = Schema.TaggedStruct("ToolResult", {
+  runId: Schema.String,
+  step: Schema.Number,
+  toolCallId: Schema.String,
+  toolName: Schema.String,
+  /** The text the model sees. */
+  content: Schema.String,
+  isError: Schema.Boolean,
+  errorKind: Schema.optional(Schema.String)
+})
+
+export const ApprovalRequested = Schema.TaggedStruct("ApprovalRequested", {
+  runId: Schema.String,
+  step: Schema.Number,
+  approval: PendingApproval
+})
+
+export const ApprovalDecided = Schema.TaggedStruct("ApprovalDecided", {
+  runId: Schema.String,
+  step: Schema.Number,
+  toolCallId: Schema.String,
+  toolName: Schema.String,
+  approved: Schema.Boolean,
+  reason: Schema.optional(Schema.String),
+  decidedBy: Schema.optional(Schema.String)
+})
+
+export const UsageReported = Schema.TaggedStruct("UsageReported", {
+  runId: Schema.String,
+  step: Schema.Number,
+  usage: Usage
+})
+
+export const StepFinished = Schema.TaggedStruct("StepFinished", {
+  runId: Schema.String,
+  step: Schema.Number,
+  finishReason: FinishReason
+})
+
+export const RunFinished = Schema.TaggedStruct("RunFinished", {
+  runId: Schema.String,
+  outcome: RunOutcome
+})
+
+export const AgentEvent = Schema.Union(
+  RunStarted,
+  StepStarted,
+  TextDelta,
+  ToolCalled,
+  ToolResult,
+  ApprovalRequested,
+  ApprovalDecided,
+  UsageReported,
+  StepFinished,
+  RunFinished
+)
+export type AgentEvent = typeof AgentEvent.Type
+
+/** One line per event, for logs and demos. */
+export const format = (event: AgentEvent): string => {
+  switch (event._tag) {
+    case "RunStarted":
+      return `run ${event.runId} ${event.resumed ? "resumed" : "started"}`
+    case "StepStarted":
+      return `step ${event.step}: tools [${event.tools.join(", ")}], tool choice ${typeof event.toolChoice === "string" ? event.toolChoice : event.toolChoice.function}`
+    case "TextDelta":
+      return `  text: ${JSON.stringify(event.delta)}`
+    case "ToolCalled":
+      return `  call ${event.toolName}(${JSON.stringify(event.arguments)})${event.prefilledBy === undefined ? "" : ` [prefilled by ${event.prefilledBy}]`}`
+    case "ToolResult":
+      return `  ${event.isError ? `error (${event.errorKind ?? "error"})` : "result"} ${event.toolName}: ${event.content}`
+    case "ApprovalRequested":
+      return `  approval requested for ${event.approval.toolName} (${event.approval.toolCallId})`
+    case "ApprovalDecided":
+      return `  ${event.approved ? "approved" : "denied"} ${event.toolName}${event.decidedBy === undefined ? "" : ` by ${event.decidedBy}`}${event.reason === undefined ? "" : `: ${event.reason}`}`
+    case "UsageReported":
+      return `  usage: ${event.usage.inputTokens} in, ${event.usage.outputTokens} out`
+    case "StepFinished":
+      return `step ${event.step} finished (${event.finishReason})`
+    case "RunFinished": {
+      const o = event.outcome
+      return o._tag === "Completed"
+        ? `run completed (${o.reason}) after ${o.steps} steps: ${o.text}`
+        : o._tag === "Suspended"
+          ? `run suspended: ${o.pending.length} approval(s) pending`
+          : `run stopped (${o.reason}): ${o.detail}`
+    }
+  }
+}

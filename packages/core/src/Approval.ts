@@ -1,0 +1,186 @@
+/**
+ * Human-in-the-loop approvals. A gated tool call asks the `Approvals` service for a verdict: approve, deny
+ * (with a reason) or suspend. A suspended call becomes a `PendingApproval`, persisted with the run; a later
+ * `ApprovalDecision` settles it. A decision is single use and bound to the run, the tool call, an
+ * unguessable approval id and a digest of the arguments, so stale, duplicate or forged decisions are rejected.
+ *
+ * @since 0.1.0
+ */
+import { createHash, randomUUID } from "node:crypto"
+import { Context, Data, Duration, Effect, Layer, Schema } from "effect"
+
+export class PendingApproval extends Schema.Class<PendingApproval>("PendingApproval")({
+  /** Unguessable; a decision must quote it, so decisions cannot be forged from ids seen in logs. */
+  approvalId: Schema.String,
+  runId: Schema.String,
+  toolCallId: Schema.String,
+  toolName: Schema.String,
+  /** The arguments the tool will run with if approved (the model's, merged with rule prefill). */
+  arguments: Schema.Unknown,
+  argumentsDigest: Schema.String,
+  step: Schema.Number,
+  requestedAt: Schema.Number,
+  /** After this time (epoch ms) an undecided approval is denied on resume. */
+  expiresAt: Schema.optional(Schema.Number)
+}) {}
+
+export class ApprovalDecision extends Schema.Class<ApprovalDecision>("ApprovalDecision")({
+  approvalId: Schema.String,
+  toolCallId: Schema.String,
+  argumentsDigest: Schema.String,
+  approved: Schema.Boolean,
+  reason: Schema.optional(Schema.String),
+  decidedBy: Schema.optional(Schema.String)
+}) {}
+
+/** Approves a pending call. */
+export const approve = (
+  pending: PendingApproval,
+  options?: { readonly by?: string; readonly reason?: string }
+): ApprovalDecision =>
+  new ApprovalDecision({
+    approvalId: pending.approvalId,
+    toolCallId: pending.toolCallId,
+    argumentsDigest: pending.argumentsDigest,
+    approved: true,
+    ...(options?.reason === undefined ? {} : { reason: options.reason }),
+    ...(options?.by === undefined ? {} : { decidedBy: options.by })
+  })
+
+/** Denies a pending call; the model sees the reason in the tool result. */
+export const deny = (
+  pending: PendingApproval,
+  reason: string,
+  options?: { readonly by?: string }
+): ApprovalDecision =>
+  new ApprovalDecision({
+    approvalId: pending.approvalId,
+    toolCallId: pending.toolCallId,
+    argumentsDigest: pending.argumentsDigest,
+    approved: false,
+    reason,
+    ...(options?.by === undefined ? {} : { decidedBy: options.by })
+  })
+
+/** SHA-256 of the arguments' canonical JSON (object keys sorted), so key order does not change it. */
+export const argumentsDigest = (args: unknown): string =>
+  createHash("sha256").update(canonicalJson(args)).digest("hex")
+
+const canonicalJson = (value: unknown): string => {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  if (typeof value === "object" && value !== null) {
+    const record = value as Record<string, unknown>
+    return `{${Object.keys(record)
+      .filter((k) => record[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`)
+      .join(",")}}`
+  }
+  return JSON.stringify(value) ?? "null"
+}
+
+export const newApprovalId = (): string => `apr_${randomUUID().replaceAll("-", "")}`
+
+/** What the loop asks about one gated call. */
+export interface ApprovalRequest {
+  readonly runId: string
+  readonly step: number
+  readonly toolCallId: string
+  readonly toolName: string
+  readonly arguments: Readonly<Record<string, unknown>>
+  readonly argumentsDigest: string
+}
+
+export type Verdict =
+  | { readonly _tag: "Approved"; readonly by?: string; readonly reason?: string }
+  | { readonly _tag: "Denied"; readonly reason: string; readonly by?: string }
+  | { readonly _tag: "Suspend"; readonly expiresIn?: Duration.DurationInput }
+
+export const Verdict = {
+  approved: (options?: { readonly by?: string; readonly reason?: string }): Verdict => ({ _tag: "Approved", ...options }),
+  denied: (reason: string, options?: { readonly by?: string }): Verdict => ({ _tag: "Denied", reason, ...options }),
+  suspend: (options?: { readonly expiresIn?: Duration.DurationInput }): Verdict => ({ _tag: "Suspend", ...options })
+} as const
+
+export interface Service {
+  readonly decide: (request: ApprovalRequest) => Effect.Effect<Verdict>
+}
+
+export class Approvals extends Context.Tag("@agentloop/core/Approvals")<Approvals, Service>() {}
+
+/** Approves every gated call (for tests and trusted automation). */
+export const layerAutoApprove: Layer.Layer<Approvals> = Layer.succeed(Approvals, {
+  decide: () => Effect.succeed(Verdict.approved({ by: "auto-approve" }))
+})
+
+/** Denies every gated call with the given reason. */
+export const layerDenyAll = (reason = "Tool calls that need approval are not allowed here."): Layer.Layer<Approvals> =>
+  Layer.succeed(Approvals, { decide: () => Effect.succeed(Verdict.denied(reason, { by: "deny-all" })) })
+
+/** Decides with your own function or Effect (a policy engine, a chat prompt, a rules table). */
+export const layerPolicy = <E = never, R = never>(
+  policy: (request: ApprovalRequest) => Verdict | Effect.Effect<Verdict, E, R>
+): Layer.Layer<Approvals, never, R> =>
+  Layer.effect(
+    Approvals,
+    Effect.map(Effect.context<R>(), (context) => ({
+      decide: (request: ApprovalRequest) => {
+        const result = policy(request)
+        if (!Effect.isEffect(result)) return Effect.succeed(result)
+        // A policy that fails must not run the tool: a failure is a denial that names the error.
+        return result.pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.succeed(Verdict.denied(`Approval policy failed: ${String(cause).split("\n")[0]}`, { by: "policy" }))
+          ),
+          Effect.provide(context)
+        )
+      }
+    }))
+  )
+
+/**
+ * Suspends the run at every gated call: the run state is persisted and the stream ends with `Suspended`.
+ * `expiresIn` makes undecided approvals deny themselves on resume once that time has passed.
+ */
+export const layerSuspend = (options?: { readonly expiresIn?: Duration.DurationInput }): Layer.Layer<Approvals> =>
+  Layer.succeed(Approvals, {
+    decide: () => Effect.succeed(Verdict.suspend(options?.expiresIn === undefined ? undefined : { expiresIn: options.expiresIn }))
+  })
+
+/** A decision that does not match a pending approval of the run: stale, duplicate, forged or tampered. */
+export class InvalidApprovalDecision extends Data.TaggedError("InvalidApprovalDecision")<{
+  readonly runId: string
+  readonly toolCallId: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Invalid approval decision for run ${this.runId}, tool call ${this.toolCallId}: ${this.reason}`
+  }
+}
+
+/**
+ * Checks decisions against the pending approvals of a run. Every decision must name a pending call once,
+ * with its approval id and argument digest. Pending calls without a decision stay pending.
+ */
+export const validateDecisions = (
+  runId: string,
+  pending: ReadonlyArray<PendingApproval>,
+  decisions: ReadonlyArray<ApprovalDecision>
+): InvalidApprovalDecision | undefined => {
+  const byCall = new Map(pending.map((p) => [p.toolCallId, p]))
+  const seen = new Set<string>()
+  for (const decision of decisions) {
+    const fail = (reason: string) => new InvalidApprovalDecision({ runId, toolCallId: decision.toolCallId, reason })
+    const match = byCall.get(decision.toolCallId)
+    if (match === undefined) {
+      return fail("no approval is pending for this tool call (it was already decided, or never requested)")
+    }
+    if (seen.has(decision.toolCallId)) return fail("the decision is given twice")
+    seen.add(decision.toolCallId)
+    if (decision.approvalId !== match.approvalId) return fail("the approval id does not match the pending approval")
+    if (decision.argumentsDigest !== match.argumentsDigest) {
+      return fail("the arguments digest does not match: the decision was made for other arguments")
+    }
+  }
+  return undefined
+}

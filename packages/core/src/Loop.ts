@@ -1,0 +1,593 @@
+/**
+ * The local agent loop: reason -> run tools -> continue, until the model answers without tools, a terminal
+ * rule fires, a stop condition holds, or approvals are pending.
+ *
+ * Invariants:
+ * - every tool call the model makes ends with exactly one tool result (executed, rejected, or denied);
+ * - tool rules are checked before approval is asked, so an approval never lets a forbidden call through;
+ * - a call that needs approval runs at most once, and only after an approval for exactly its arguments;
+ * - the run state is persisted when the run suspends, finishes or fails, so no state is lost.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { Data, Duration, Effect, Either, Mailbox, Option, Stream } from "effect"
+import type * as Agent from "./Agent.js"
+import { checkStop } from "./Agent.js"
+import type { AgentEvent } from "./AgentEvent.js"
+import * as Approval from "./Approval.js"
+import { collectStep, LanguageModel, type ModelError, type ToolChoice } from "./LanguageModel.js"
+import * as Message from "./Message.js"
+import { type RunOutcome, RunState, type RunStateError, type StopReason } from "./RunState.js"
+import { RunStore, type RunStoreError } from "./RunStore.js"
+import type * as Tool from "./Tool.js"
+import * as Toolkit from "./Toolkit.js"
+import * as ToolRule from "./ToolRule.js"
+import * as Solver from "./ToolRuleSolver.js"
+
+export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
+  override get message(): string {
+    return `No run ${this.runId} in the run store`
+  }
+}
+
+/** The run exists but cannot be resumed: it is not suspended or failed, or it belongs to another agent. */
+export class RunNotResumable extends Data.TaggedError("RunNotResumable")<{
+  readonly runId: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Run ${this.runId} cannot be resumed: ${this.reason}`
+  }
+}
+
+export type LoopError =
+  | ModelError
+  | ToolRule.InvalidToolRules
+  | RunNotFound
+  | RunNotResumable
+  | Approval.InvalidApprovalDecision
+  | RunStoreError
+  | RunStateError
+
+export interface RunInput {
+  /** A user prompt, or a whole conversation to continue. */
+  readonly input: string | ReadonlyArray<Message.Message>
+  /** Defaults to a fresh `run_<uuid>`; give your own to correlate with your records (it must be unique). */
+  readonly runId?: string
+}
+
+export interface Options {
+  /** Called synchronously with every event, in order. */
+  readonly onEvent?: (event: AgentEvent) => void
+}
+
+export type Requirements<Tools extends Record<string, Tool.Any>> =
+  | LanguageModel
+  | Approval.Approvals
+  | RunStore
+  | Toolkit.HandlerIds<Tools>
+
+/** Runs an agent on new input until it completes, stops or suspends. */
+export const run = <Tools extends Record<string, Tool.Any>>(
+  agent: Agent.Agent<Tools>,
+  input: RunInput,
+  options?: Options
+): Effect.Effect<RunOutcome, LoopError, Requirements<Tools>> =>
+  Effect.gen(function* () {
+    const ctx = yield* prepare(agent, options)
+    const runId = input.runId ?? `run_${randomUUID()}`
+    const system = [agent.instructions, agent.describeRules ? Solver.renderPrompt(ctx.compiled) : ""]
+      .filter((part): part is string => part !== undefined && part.length > 0)
+      .join("\n\n")
+    const messages: Array<Message.Message> = typeof input.input === "string" ? [Message.user(input.input)] : [...input.input]
+    if (system.length > 0 && messages[0]?._tag !== "SystemMessage") messages.unshift(Message.system(system))
+    const w: Working = {
+      runId,
+      messages,
+      step: 0,
+      solver: Solver.initialState,
+      toolChoiceUsed: false,
+      queue: [],
+      executedInStep: [],
+      pending: [],
+      usage: Message.Usage.empty,
+      decisions: new Map(),
+      lastText: ""
+    }
+    ctx.emit({ _tag: "RunStarted", runId, resumed: false })
+    return yield* drive(ctx, w)
+  })
+
+/**
+ * Resumes a suspended run with approval decisions (or a failed run, to retry it). Decisions must match
+ * pending approvals exactly; calls left undecided stay pending and the run suspends again.
+ */
+export const resume = <Tools extends Record<string, Tool.Any>>(
+  agent: Agent.Agent<Tools>,
+  runId: string,
+  decisions: ReadonlyArray<Approval.ApprovalDecision>,
+  options?: Options
+): Effect.Effect<RunOutcome, LoopError, Requirements<Tools>> =>
+  Effect.gen(function* () {
+    const ctx = yield* prepare(agent, options)
+    const state = yield* ctx.store.load(runId).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.fail(new RunNotFound({ runId })), onSome: Effect.succeed }))
+    )
+    if (state.agent !== agent.name) {
+      return yield* new RunNotResumable({ runId, reason: `it belongs to agent "${state.agent}", not "${agent.name}"` })
+    }
+    if (state.status !== "suspended" && state.status !== "failed") {
+      return yield* new RunNotResumable({ runId, reason: `its status is "${state.status}"` })
+    }
+    const invalid = Approval.validateDecisions(runId, state.pending, decisions)
+    if (invalid !== undefined) return yield* invalid
+    const w = fromState(state)
+    for (const decision of decisions) w.decisions.set(decision.toolCallId, decision)
+    // Claim the run before doing anything, so a second resume of the same run is refused.
+    yield* ctx.store.save(toState(w, "running"))
+    ctx.emit({ _tag: "RunStarted", runId, resumed: true })
+    return yield* drive(ctx, w)
+  })
+
+/** `run` as a stream of events; the last event is `RunFinished` with the outcome. */
+export const stream = <Tools extends Record<string, Tool.Any>>(
+  agent: Agent.Agent<Tools>,
+  input: RunInput
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((onEvent) => run(agent, input, { onEvent }))
+
+/** `resume` as a stream of events. */
+export const resumeStream = <Tools extends Record<string, Tool.Any>>(
+  agent: Agent.Agent<Tools>,
+  runId: string,
+  decisions: ReadonlyArray<Approval.ApprovalDecision>
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> =>
+  toStream((onEvent) => resume(agent, runId, decisions, { onEvent }))
+
+/** Turns a loop that reports events through a callback into a stream of those events. */
+export const toStream = <E, R>(
+  start: (onEvent: (event: AgentEvent) => void) => Effect.Effect<unknown, E, R>
+): Stream.Stream<AgentEvent, E, R> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const mailbox = yield* Mailbox.make<AgentEvent, E>()
+      yield* start((event) => void mailbox.unsafeOffer(event)).pipe(
+        Effect.asVoid,
+        Mailbox.into(mailbox),
+        Effect.forkScoped
+      )
+      return Mailbox.toStream(mailbox)
+    })
+  )
+
+/** Collects the outcome from an event stream (its `RunFinished` event). */
+export const outcomeOf = <E, R>(events: Stream.Stream<AgentEvent, E, R>): Effect.Effect<Option.Option<RunOutcome>, E, R> =>
+  Stream.runFold(events, Option.none<RunOutcome>(), (last, event) =>
+    event._tag === "RunFinished" ? Option.some(event.outcome) : last
+  )
+
+// ---------------------------------------------------------------------------------------------------------
+// Internals
+
+/** The mutable working copy of a run; snapshotted into a `RunState` whenever it is persisted. */
+interface Working {
+  readonly runId: string
+  readonly messages: Array<Message.Message>
+  step: number
+  solver: Solver.State
+  toolChoiceUsed: boolean
+  queue: Array<Message.ToolCall>
+  executedInStep: Array<string>
+  pending: Array<Approval.PendingApproval>
+  usage: Message.Usage
+  /** Decisions handed to `resume`, consumed as the queued calls are processed. */
+  readonly decisions: Map<string, Approval.ApprovalDecision>
+  lastText: string
+}
+
+interface Context {
+  readonly agent: Agent.Any
+  readonly compiled: Solver.Compiled
+  readonly toolkit: Toolkit.Resolved
+  readonly names: ReadonlyArray<string>
+  readonly model: LanguageModel["Type"]
+  readonly approvals: Approval.Service
+  readonly store: RunStore["Type"]
+  readonly emit: (event: AgentEvent) => void
+}
+
+/** Checks an agent's rules against its toolkit; fails with `InvalidToolRules` naming each problem. */
+export const validateAgent = <Tools extends Record<string, Tool.Any>>(
+  agent: Agent.Agent<Tools>
+): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules> =>
+  Effect.suspend(() => {
+    const cached = compiledRules.get(agent as Agent.Any)
+    if (cached !== undefined) return Effect.succeed(cached)
+    const tools = new Map<string, Tool.Any>(Object.entries(agent.toolkit.tools))
+    const rules = ToolRule.validate(agent.rules, tools)
+    if (Either.isLeft(rules)) return Effect.fail(rules.left)
+    const compiled = Solver.compile(rules.right)
+    compiledRules.set(agent as Agent.Any, compiled)
+    return Effect.succeed(compiled)
+  })
+
+/** Validated and compiled rules per agent: rules are pure data, so this is done once per agent. */
+const compiledRules = new WeakMap<Agent.Any, Solver.Compiled>()
+
+const prepare = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, options: Options | undefined) =>
+  Effect.gen(function* () {
+    const compiled = yield* validateAgent(agent)
+    const toolkit = yield* Toolkit.resolve(agent.toolkit)
+    const context: Context = {
+      agent: agent as Agent.Any,
+      compiled,
+      toolkit,
+      names: agent.toolkit.names,
+      model: yield* LanguageModel,
+      approvals: yield* Approval.Approvals,
+      store: yield* RunStore,
+      emit: options?.onEvent ?? (() => {})
+    }
+    return context
+  })
+
+const toState = (w: Working, status: RunState["status"], extra?: { outcome?: RunOutcome; error?: string }): RunState =>
+  new RunState({
+    version: 1,
+    runId: w.runId,
+    agent: "",
+    status,
+    messages: w.messages,
+    step: w.step,
+    toolHistory: w.solver.history,
+    ...(w.solver.lastOutput === undefined ? {} : { lastToolOutput: w.solver.lastOutput }),
+    toolChoiceUsed: w.toolChoiceUsed,
+    queue: w.queue,
+    executedInStep: w.executedInStep,
+    pending: w.pending,
+    usage: w.usage,
+    ...extra
+  })
+
+const fromState = (state: RunState): Working => ({
+  runId: state.runId,
+  messages: [...state.messages],
+  step: state.step,
+  solver: { history: state.toolHistory, lastOutput: state.lastToolOutput },
+  toolChoiceUsed: state.toolChoiceUsed,
+  queue: [...state.queue],
+  executedInStep: [...state.executedInStep],
+  pending: [...state.pending],
+  usage: state.usage,
+  decisions: new Map(),
+  lastText: lastAssistantText(state.messages)
+})
+
+const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!
+    if (message._tag === "AssistantMessage") return message.text
+  }
+  return ""
+}
+
+const save = (ctx: Context, w: Working, status: RunState["status"], extra?: { outcome?: RunOutcome; error?: string }) =>
+  ctx.store.save(new RunState({ ...toState(w, status, extra), agent: ctx.agent.name }))
+
+const drive = (ctx: Context, w: Working): Effect.Effect<RunOutcome, ModelError | RunStoreError> =>
+  Effect.gen(function* () {
+    while (true) {
+      if (w.queue.length > 0) {
+        const suspended = yield* processQueue(ctx, w)
+        if (suspended) return yield* suspend(ctx, w)
+        const ended = yield* endToolStep(ctx, w)
+        if (ended !== undefined) return yield* finish(ctx, w, ended)
+      }
+      if (w.step >= ctx.agent.maxSteps) {
+        return yield* finish(ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
+      }
+      const response = yield* modelStep(ctx, w)
+      if (response.toolCalls.length > 0) continue
+      ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: response.finishReason })
+      if (response.finishReason === "length") {
+        return yield* finish(ctx, w, stopped(w, "max_tokens", "the model hit its output token limit"))
+      }
+      if (response.finishReason === "content_filter") {
+        return yield* finish(ctx, w, stopped(w, "content_filter", "the model's output was filtered"))
+      }
+      const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
+      if (uncalled.length === 0) {
+        return yield* finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, steps: w.step, usage: w.usage })
+      }
+      // The model tried to finish early: re-prompt it to call the required tools.
+      w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
+      const stop = yield* checkStopConditions(ctx, w, [])
+      if (stop !== undefined) return yield* finish(ctx, w, stop)
+    }
+  })
+
+const modelStep = (ctx: Context, w: Working) =>
+  Effect.gen(function* () {
+    w.step++
+    const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
+    const toolChoice = effectiveToolChoice(ctx.agent, w, plan)
+    const offered = toolChoice === "none" ? [] : plan.allowed
+    ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, tools: offered, toolChoice })
+    const response = yield* collectStep(
+      ctx.model,
+      {
+        messages: w.messages.slice(),
+        tools: offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
+        toolChoice,
+        parallelToolCalls: !ctx.compiled.ordered
+      },
+      (delta) => Effect.sync(() => ctx.emit({ _tag: "TextDelta", runId: w.runId, step: w.step, delta }))
+    ).pipe(
+      // Keep the run: persist it as it was before this step, so `resume` can retry the step.
+      Effect.tapError((error) => {
+        w.step--
+        return save(ctx, w, "failed", { error: error.message })
+      })
+    )
+    w.usage = Message.Usage.add(w.usage, response.usage)
+    ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
+    w.messages.push(Message.assistant(response.text, response.toolCalls))
+    w.lastText = response.text
+    w.queue = [...response.toolCalls]
+    w.executedInStep = []
+    if (satisfiesForcedChoice(ctx.agent.toolChoice, response.toolCalls)) w.toolChoiceUsed = true
+    return response
+  })
+
+/** Rules that force a call win; a forced agent choice applies until honoured (unless `resetToolChoice` is off). */
+const effectiveToolChoice = (agent: Agent.Any, w: Working, plan: Solver.Plan): ToolChoice => {
+  const base = agent.resetToolChoice && w.toolChoiceUsed && agent.toolChoice !== "none" ? "auto" : agent.toolChoice
+  if (base === "none" || plan.allowed.length === 0) return "none"
+  if (plan.forceToolCall) return plan.toolChoice
+  if (typeof base === "object") return plan.allowed.includes(base.function) ? base : "required"
+  return base
+}
+
+const satisfiesForcedChoice = (choice: ToolChoice, calls: ReadonlyArray<Message.ToolCall>): boolean =>
+  choice === "required"
+    ? calls.length > 0
+    : typeof choice === "object" && calls.some((call) => call.name === choice.function)
+
+/** What to do with one queued call. */
+type Disposition =
+  | { readonly _tag: "Result"; readonly execution: Toolkit.Execution }
+  | { readonly _tag: "Execute"; readonly args: Record<string, unknown> }
+  | { readonly _tag: "Pending" }
+
+/**
+ * Gives every queued call its result, unless some wait for approval. Returns true when the run must suspend.
+ * With ordering rules, calls go one at a time (the next call's validity depends on this one's output) and
+ * processing stops at the first pending approval; otherwise every call is disposed of first and the
+ * executable ones run concurrently.
+ */
+const processQueue = (ctx: Context, w: Working): Effect.Effect<boolean> =>
+  Effect.gen(function* () {
+    if (ctx.compiled.ordered) {
+      while (w.queue.length > 0) {
+        const call = w.queue[0]!
+        const disposition = yield* dispose(ctx, w, call)
+        if (disposition._tag === "Pending") return true
+        yield* settle(ctx, w, call, disposition)
+        w.queue.shift()
+      }
+      return false
+    }
+    const calls = w.queue
+    const dispositions: Array<Disposition> = []
+    for (const call of calls) dispositions.push(yield* dispose(ctx, w, call))
+    const sequential = calls.some((call) => ctx.toolkit.tools.get(call.name)?.parallel === false)
+    const executions = yield* Effect.forEach(
+      calls,
+      (call, i) => {
+        const d = dispositions[i]!
+        return d._tag === "Execute" ? runTool(ctx, w, call, d.args) : Effect.succeed(undefined)
+      },
+      { concurrency: sequential ? 1 : ctx.agent.toolConcurrency }
+    )
+    const stillPending: Array<Message.ToolCall> = []
+    calls.forEach((call, i) => {
+      const d = dispositions[i]!
+      if (d._tag === "Pending") stillPending.push(call)
+      else complete(ctx, w, call, d._tag === "Execute" ? executions[i]! : d.execution, d._tag === "Execute")
+    })
+    w.queue = stillPending
+    return stillPending.length > 0
+  })
+
+const settle = (ctx: Context, w: Working, call: Message.ToolCall, d: Exclude<Disposition, { _tag: "Pending" }>) =>
+  d._tag === "Execute"
+    ? Effect.map(runTool(ctx, w, call, d.args), (execution) => complete(ctx, w, call, execution, true))
+    : Effect.sync(() => complete(ctx, w, call, d.execution, false))
+
+const runTool = (ctx: Context, w: Working, call: Message.ToolCall, args: Record<string, unknown>) =>
+  Toolkit.execute(ctx.toolkit, { name: call.name, args }, {
+    runId: w.runId,
+    toolCallId: call.id,
+    idempotencyKey: `${w.runId}:${call.id}`
+  })
+
+/** Records a call's result. Only calls whose handler ran count in the rule history. */
+const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: Toolkit.Execution, executed: boolean) => {
+  w.messages.push(
+    Message.toolResult({ toolCallId: call.id, toolName: call.name, content: execution.content, isError: execution.isError })
+  )
+  ctx.emit({
+    _tag: "ToolResult",
+    runId: w.runId,
+    step: w.step,
+    toolCallId: call.id,
+    toolName: call.name,
+    content: execution.content,
+    isError: execution.isError,
+    ...(execution.errorKind === undefined ? {} : { errorKind: execution.errorKind })
+  })
+  if (executed) {
+    w.solver = Solver.record(w.solver, call.name, execution.output)
+    w.executedInStep.push(call.name)
+  }
+}
+
+const denial = (reason: string | undefined): Toolkit.Execution =>
+  Toolkit.errorResult("Denied", `Error: request to call tool denied. User reason: ${reason ?? "none given"}`)
+
+const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<Disposition> =>
+  Effect.gen(function* () {
+    const waiting = w.pending.find((p) => p.toolCallId === call.id)
+    if (waiting !== undefined) return settlePending(ctx, w, waiting)
+    const tool = ctx.toolkit.tools.get(call.name)
+    if (tool === undefined) return result(Toolkit.unknownTool(call.name, ctx.names))
+    const parsed = Toolkit.parseArguments(call.name, call.arguments)
+    if (Either.isLeft(parsed)) return result(parsed.left)
+    const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
+    const violation = Solver.violation(ctx.compiled, plan, call.name, w.solver)
+    if (violation !== undefined) return result(Toolkit.errorResult("RuleViolation", violation))
+    const prefill = plan.prefill.get(call.name)
+    const args = prefill === undefined ? parsed.right : { ...parsed.right, ...prefill.args }
+    ctx.emit({
+      _tag: "ToolCalled",
+      runId: w.runId,
+      step: w.step,
+      toolCallId: call.id,
+      toolName: call.name,
+      arguments: args,
+      ...(prefill === undefined ? {} : { prefilledBy: prefill.source })
+    })
+    const gated = ctx.compiled.requiresApproval.has(call.name) || tool.requiresApproval !== false
+    if (!gated) return { _tag: "Execute", args } as const
+    // Never ask a human about a call that would be rejected anyway.
+    const decoded = Toolkit.decodeArguments(tool, args)
+    if (Either.isLeft(decoded)) return result(decoded.left)
+    if (typeof tool.requiresApproval === "function" && !ctx.compiled.requiresApproval.has(call.name)) {
+      if (!tool.requiresApproval(decoded.right as never)) return { _tag: "Execute", args } as const
+    }
+    const request: Approval.ApprovalRequest = {
+      runId: w.runId,
+      step: w.step,
+      toolCallId: call.id,
+      toolName: call.name,
+      arguments: args,
+      argumentsDigest: Approval.argumentsDigest(args)
+    }
+    const verdict = yield* ctx.approvals.decide(request)
+    switch (verdict._tag) {
+      case "Approved":
+        emitDecision(ctx, w, call, true, verdict.reason, verdict.by)
+        return { _tag: "Execute", args } as const
+      case "Denied":
+        emitDecision(ctx, w, call, false, verdict.reason, verdict.by)
+        return result(denial(verdict.reason))
+      case "Suspend": {
+        const now = Date.now()
+        const pending = new Approval.PendingApproval({
+          approvalId: Approval.newApprovalId(),
+          ...request,
+          requestedAt: now,
+          ...(verdict.expiresIn === undefined ? {} : { expiresAt: now + toMillis(verdict.expiresIn) })
+        })
+        w.pending.push(pending)
+        ctx.emit({ _tag: "ApprovalRequested", runId: w.runId, step: w.step, approval: pending })
+        return { _tag: "Pending" } as const
+      }
+    }
+  })
+
+const toMillis = (input: Duration.DurationInput): number => Math.max(0, Duration.toMillis(Duration.decode(input)))
+
+const result = (execution: Toolkit.Execution): Disposition => ({ _tag: "Result", execution })
+
+/** A call waiting for approval: settle it with the decision given to `resume`, or deny it once expired. */
+const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApproval): Disposition => {
+  const call = { id: waiting.toolCallId, name: waiting.toolName }
+  const decision = w.decisions.get(waiting.toolCallId)
+  const expired = decision === undefined && waiting.expiresAt !== undefined && waiting.expiresAt <= Date.now()
+  if (decision === undefined && !expired) return { _tag: "Pending" }
+  w.pending = w.pending.filter((p) => p !== waiting)
+  w.decisions.delete(waiting.toolCallId)
+  if (decision === undefined) {
+    const reason = "the approval expired before anyone decided"
+    emitDecision(ctx, w, call, false, reason, "expiry")
+    return result(denial(reason))
+  }
+  emitDecision(ctx, w, call, decision.approved, decision.reason, decision.decidedBy)
+  return decision.approved
+    ? { _tag: "Execute", args: waiting.arguments as Record<string, unknown> }
+    : result(denial(decision.reason))
+}
+
+const emitDecision = (
+  ctx: Context,
+  w: Working,
+  call: { readonly id: string; readonly name: string },
+  approved: boolean,
+  reason: string | undefined,
+  by: string | undefined
+) =>
+  ctx.emit({
+    _tag: "ApprovalDecided",
+    runId: w.runId,
+    step: w.step,
+    toolCallId: call.id,
+    toolName: call.name,
+    approved,
+    ...(reason === undefined ? {} : { reason }),
+    ...(by === undefined ? {} : { decidedBy: by })
+  })
+
+/** After every call of a step has its result: end on a terminal tool (unless required tools are uncalled). */
+const endToolStep = (ctx: Context, w: Working): Effect.Effect<RunOutcome | undefined> => {
+  ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: "tool_calls" })
+  const executed = w.executedInStep
+  w.executedInStep = []
+  if (executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop")) {
+    const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
+    if (uncalled.length === 0) {
+      return Effect.succeed({ _tag: "Completed", runId: w.runId, reason: "terminal_tool", text: w.lastText, steps: w.step, usage: w.usage })
+    }
+    // Required-before-exit overrides a terminal tool: say why the run goes on.
+    w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
+  }
+  return checkStopConditions(ctx, w, executed)
+}
+
+const checkStopConditions = (ctx: Context, w: Working, executed: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    if (ctx.agent.stopWhen.length === 0) return undefined
+    const state = new RunState({ ...toState(w, "running"), agent: ctx.agent.name })
+    for (const condition of ctx.agent.stopWhen) {
+      if (yield* checkStop(condition, { state, executed })) {
+        return stopped(w, "stop_condition", condition.description)
+      }
+    }
+    return undefined
+  })
+
+const stopped = (w: Working, reason: StopReason, detail: string): RunOutcome => ({
+  _tag: "Stopped",
+  runId: w.runId,
+  reason,
+  detail,
+  text: w.lastText,
+  steps: w.step,
+  usage: w.usage
+})
+
+const suspend = (ctx: Context, w: Working) => {
+  const outcome: RunOutcome = { _tag: "Suspended", runId: w.runId, pending: w.pending, steps: w.step, usage: w.usage }
+  return finish(ctx, w, outcome)
+}
+
+/** Persists the final (or suspended) state first, then announces the outcome. */
+const finish = (ctx: Context, w: Working, outcome: RunOutcome) =>
+  save(ctx, w, outcome._tag === "Suspended" ? "suspended" : outcome._tag === "Completed" ? "completed" : "stopped", {
+    outcome
+  }).pipe(
+    Effect.map(() => {
+      ctx.emit({ _tag: "RunFinished", runId: w.runId, outcome })
+      return outcome
+    })
+  )

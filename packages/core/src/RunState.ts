@@ -1,0 +1,107 @@
+/**
+ * The serializable state of a run, and its outcome. `RunState` is versioned and round-trips through JSON,
+ * so a run suspended in one process resumes in another.
+ *
+ * @since 0.1.0
+ */
+import { Data, Effect, ParseResult, Schema } from "effect"
+import { PendingApproval } from "./Approval.js"
+import { Message, ToolCall, Usage } from "./Message.js"
+
+export const CURRENT_VERSION = 1
+
+export const Completed = Schema.TaggedStruct("Completed", {
+  runId: Schema.String,
+  /** `end_turn`: the model answered without tools. `terminal_tool`: a terminal rule's tool ran. */
+  reason: Schema.Literal("end_turn", "terminal_tool"),
+  text: Schema.String,
+  steps: Schema.Number,
+  usage: Usage
+})
+export type Completed = typeof Completed.Type
+
+export const Suspended = Schema.TaggedStruct("Suspended", {
+  runId: Schema.String,
+  pending: Schema.Array(PendingApproval),
+  steps: Schema.Number,
+  usage: Usage
+})
+export type Suspended = typeof Suspended.Type
+
+export const StopReason = Schema.Literal("max_steps", "stop_condition", "max_tokens", "content_filter")
+export type StopReason = typeof StopReason.Type
+
+export const Stopped = Schema.TaggedStruct("Stopped", {
+  runId: Schema.String,
+  reason: StopReason,
+  detail: Schema.String,
+  text: Schema.String,
+  steps: Schema.Number,
+  usage: Usage
+})
+export type Stopped = typeof Stopped.Type
+
+export const RunOutcome = Schema.Union(Completed, Suspended, Stopped)
+export type RunOutcome = typeof RunOutcome.Type
+
+export const RunStatus = Schema.Literal("running", "suspended", "completed", "stopped", "failed")
+export type RunStatus = typeof RunStatus.Type
+
+export class RunState extends Schema.Class<RunState>("RunState")({
+  version: Schema.Literal(CURRENT_VERSION),
+  runId: Schema.String,
+  /** The agent that owns the run; a run resumes only under the same agent name. */
+  agent: Schema.String,
+  status: RunStatus,
+  messages: Schema.Array(Message),
+  /** Model steps taken so far. */
+  step: Schema.Number,
+  /** Names of the tools executed in this run, in order: the tool-rule history. */
+  toolHistory: Schema.Array(Schema.String),
+  /** The last executed tool's output, which conditional rules match on. */
+  lastToolOutput: Schema.optional(Schema.String),
+  /** Whether the agent's forced tool choice has been used (it then resets to `auto`). */
+  toolChoiceUsed: Schema.Boolean,
+  /** Tool calls of the current step that have no result yet. */
+  queue: Schema.Array(ToolCall),
+  /** Tools executed in the current step, for the step's continuation decision. */
+  executedInStep: Schema.Array(Schema.String),
+  pending: Schema.Array(PendingApproval),
+  usage: Usage,
+  outcome: Schema.optional(RunOutcome),
+  /** Why the run failed, when `status` is `failed` (it can be resumed to retry). */
+  error: Schema.optional(Schema.String)
+}) {}
+
+/** A stored run state that cannot be read: corrupt JSON, a missing field, or a version this library does not know. */
+export class RunStateError extends Data.TaggedError("RunStateError")<{
+  readonly runId: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Cannot read the state of run ${this.runId}: ${this.reason}`
+  }
+}
+
+const JsonState = Schema.parseJson(RunState)
+
+export const encodeJson = (state: RunState): string => Schema.encodeSync(JsonState)(state)
+
+/** Decodes a stored state, with a clear error naming the field and the reason. */
+export const decodeJson = (runId: string, text: string): Effect.Effect<RunState, RunStateError> =>
+  Effect.suspend(() => {
+    let version: unknown
+    try {
+      version = (JSON.parse(text) as { version?: unknown } | null)?.version
+    } catch (error) {
+      return Effect.fail(new RunStateError({ runId, reason: `not valid JSON (${(error as Error).message})` }))
+    }
+    if (version !== CURRENT_VERSION) {
+      return Effect.fail(
+        new RunStateError({ runId, reason: `unsupported version ${JSON.stringify(version)} (this library reads version ${CURRENT_VERSION})` })
+      )
+    }
+    return Schema.decodeUnknown(JsonState)(text).pipe(
+      Effect.mapError((error) => new RunStateError({ runId, reason: ParseResult.TreeFormatter.formatErrorSync(error) }))
+    )
+  })

@@ -1,0 +1,84 @@
+/**
+ * Where run states are kept between a suspension and its resume: in memory (tests, one process) or as
+ * JSON files (a suspended run resumes in another process).
+ *
+ * @since 0.1.0
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { Context, Data, Effect, Layer, Option } from "effect"
+import { decodeJson, encodeJson, type RunState, RunStateError } from "./RunState.js"
+
+export class RunStoreError extends Data.TaggedError("RunStoreError")<{
+  readonly operation: "save" | "load" | "delete"
+  readonly runId: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Run store ${this.operation} failed for run ${this.runId}: ${this.reason}`
+  }
+}
+
+export interface Service {
+  readonly save: (state: RunState) => Effect.Effect<void, RunStoreError>
+  readonly load: (runId: string) => Effect.Effect<Option.Option<RunState>, RunStoreError | RunStateError>
+  readonly delete: (runId: string) => Effect.Effect<void, RunStoreError>
+}
+
+export class RunStore extends Context.Tag("@agentloop/core/RunStore")<RunStore, Service>() {}
+
+/** Keeps states as encoded JSON, so what comes back is what a file store would give (no shared mutation). */
+export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, () => {
+  const states = new Map<string, string>()
+  return {
+    save: (state) => Effect.sync(() => void states.set(state.runId, encodeJson(state))),
+    load: (runId) =>
+      Effect.suspend(() => {
+        const text = states.get(runId)
+        return text === undefined ? Effect.succeedNone : Effect.asSome(decodeJson(runId, text))
+      }),
+    delete: (runId) => Effect.sync(() => void states.delete(runId))
+  }
+})
+
+const safeRunId = /^[A-Za-z0-9_.-]{1,200}$/
+
+/** One `<runId>.json` file per run under `directory`, written atomically (temp file, then rename). */
+export const layerFileSystem = (directory: string): Layer.Layer<RunStore, never, FileSystem.FileSystem | Path.Path> =>
+  Layer.effect(
+    RunStore,
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const fileOf = (operation: RunStoreError["operation"], runId: string) =>
+        safeRunId.test(runId) && runId !== "." && runId !== ".."
+          ? Effect.succeed(path.join(directory, `${runId}.json`))
+          : Effect.fail(new RunStoreError({ operation, runId, reason: "run ids may only contain letters, digits, '_', '-' and '.'" }))
+      const failWith = (operation: RunStoreError["operation"], runId: string) => (error: { readonly message: string }) =>
+        new RunStoreError({ operation, runId, reason: error.message })
+      return {
+        save: (state) =>
+          Effect.gen(function* () {
+            const file = yield* fileOf("save", state.runId)
+            const temp = `${file}.${process.pid}.${Date.now()}.tmp`
+            yield* fs.makeDirectory(directory, { recursive: true })
+            yield* fs.writeFileString(temp, encodeJson(state))
+            yield* fs.rename(temp, file)
+          }).pipe(Effect.mapError((e) => (e instanceof RunStoreError ? e : failWith("save", state.runId)(e)))),
+        load: (runId) =>
+          Effect.gen(function* () {
+            const file = yield* fileOf("load", runId)
+            const exists = yield* fs.exists(file).pipe(Effect.mapError(failWith("load", runId)))
+            if (!exists) return Option.none()
+            const text = yield* fs.readFileString(file).pipe(Effect.mapError(failWith("load", runId)))
+            return Option.some(yield* decodeJson(runId, text))
+          }),
+        delete: (runId) =>
+          Effect.gen(function* () {
+            const file = yield* fileOf("delete", runId)
+            yield* fs.remove(file, { force: true }).pipe(Effect.mapError(failWith("delete", runId)))
+          })
+      }
+    })
+  )
+
+export { RunStateError }

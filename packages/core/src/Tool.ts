@@ -1,0 +1,138 @@
+/**
+ * A tool: a name, a description written for the model, Schema parameters, a Schema result and failure,
+ * and the execution policy the loop needs (approval, parallelism, timeout, result size).
+ *
+ * Handlers are not part of the tool; a `Toolkit` gets them from a Layer, so tests swap them freely.
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, type Effect, JSONSchema, Schema } from "effect"
+import type { ToolDefinition } from "./LanguageModel.js"
+
+export const TypeId: unique symbol = Symbol.for("@agentloop/core/Tool")
+export type TypeId = typeof TypeId
+
+type AnySchema = Schema.Schema.All
+
+export interface Tool<
+  Name extends string,
+  Fields extends Schema.Struct.Fields,
+  Success extends AnySchema,
+  Failure extends AnySchema
+> {
+  readonly [TypeId]: TypeId
+  readonly name: Name
+  readonly description: string
+  readonly parameters: Schema.Struct<Fields>
+  readonly success: Success
+  readonly failure: Failure
+  /** Static flag, or a predicate over the decoded arguments (e.g. only large refunds need a human). */
+  readonly requiresApproval: boolean | ((params: Schema.Struct.Type<Fields>) => boolean)
+  /** Whether calls may run concurrently with other calls of the same step. */
+  readonly parallel: boolean
+  readonly timeout: Duration.Duration | undefined
+  /** Results longer than this (in characters, as the model sees them) are truncated. */
+  readonly returnCharLimit: number | undefined
+  /** The definition offered to the model, with the JSON Schema generated from `parameters`. */
+  readonly definition: ToolDefinition
+}
+
+export interface Any extends Tool<string, Schema.Struct.Fields, AnySchema, AnySchema> {}
+
+export type Params<T> = T extends Tool<any, infer F, any, any> ? Schema.Struct.Type<F> : never
+export type SuccessOf<T> = T extends Tool<any, any, infer S, any> ? Schema.Schema.Type<S> : never
+export type FailureOf<T> = T extends Tool<any, any, any, infer F> ? Schema.Schema.Type<F> : never
+export type NameOf<T> = T extends Tool<infer N, any, any, any> ? N : never
+
+export interface Options<
+  Fields extends Schema.Struct.Fields,
+  Success extends AnySchema,
+  Failure extends AnySchema
+> {
+  readonly description: string
+  readonly parameters?: Fields
+  readonly success?: Success
+  readonly failure?: Failure
+  readonly requiresApproval?: boolean | ((params: Schema.Struct.Type<Fields>) => boolean)
+  readonly parallel?: boolean
+  readonly timeout?: Duration.DurationInput
+  readonly returnCharLimit?: number
+}
+
+/** Tool names must be usable by every provider (OpenAI's rule is the strictest common one). */
+const validName = /^[a-zA-Z0-9_-]{1,64}$/
+
+/**
+ * Makes a tool. The name must match `^[a-zA-Z0-9_-]{1,64}$`; anything else is a programming error and throws
+ * at definition time, long before a model sees it.
+ */
+export const make = <
+  const Name extends string,
+  Fields extends Schema.Struct.Fields = {},
+  Success extends AnySchema = typeof Schema.Void,
+  Failure extends AnySchema = typeof Schema.Never
+>(
+  name: Name,
+  options: Options<Fields, Success, Failure>
+): Tool<Name, Fields, Success, Failure> => {
+  if (!validName.test(name)) {
+    throw new TypeError(`Tool name "${name}" must match ${validName.source}`)
+  }
+  if (options.returnCharLimit !== undefined && !(options.returnCharLimit > 0)) {
+    throw new TypeError(`Tool "${name}": returnCharLimit must be a positive number`)
+  }
+  const parameters = Schema.Struct((options.parameters ?? {}) as Fields)
+  return {
+    [TypeId]: TypeId,
+    name,
+    description: options.description,
+    parameters,
+    success: (options.success ?? Schema.Void) as Success,
+    failure: (options.failure ?? Schema.Never) as Failure,
+    requiresApproval: options.requiresApproval ?? false,
+    parallel: options.parallel ?? true,
+    timeout: options.timeout === undefined ? undefined : Duration.decode(options.timeout),
+    returnCharLimit: options.returnCharLimit,
+    definition: { name, description: options.description, parameters: jsonSchemaOf(parameters) }
+  }
+}
+
+/** JSON Schema for a parameters struct, inlined (no `$ref`/`$defs`), which every provider accepts. */
+const jsonSchemaOf = (schema: Schema.Schema.Any): unknown => {
+  const root: Record<string, unknown> = { ...JSONSchema.make(schema, { target: "jsonSchema7" }) }
+  delete root["$schema"]
+  return root
+}
+
+/** What a handler is told about the call it serves. */
+export interface HandlerContext {
+  readonly runId: string
+  readonly toolCallId: string
+  /** Stable across retries and resumes of the same call: use it to make side effects idempotent. */
+  readonly idempotencyKey: string
+}
+
+export type HandlerFn<T extends Any> = (
+  params: Params<T>,
+  context: HandlerContext
+) => Effect.Effect<SuccessOf<T>, FailureOf<T>>
+
+/** The service identifier for the handler of the tool called `Name`. */
+export interface Handler<Name extends string> {
+  readonly _tag: "@agentloop/core/Tool/Handler"
+  readonly name: Name
+}
+
+export type AnyHandlerFn = (params: any, context: HandlerContext) => Effect.Effect<unknown, unknown>
+
+const handlerTags = new Map<string, Context.Tag<any, AnyHandlerFn>>()
+
+/** The Context tag under which a toolkit's layer provides the handler for the tool called `name`. */
+export const handlerTag = <Name extends string>(name: Name): Context.Tag<Handler<Name>, AnyHandlerFn> => {
+  let tag = handlerTags.get(name)
+  if (tag === undefined) {
+    tag = Context.GenericTag<Handler<Name>, AnyHandlerFn>(`@agentloop/core/Tool/Handler/${name}`)
+    handlerTags.set(name, tag)
+  }
+  return tag
+}

@@ -1,0 +1,243 @@
+/**
+ * A toolkit groups tools and gets their handlers from a Layer. Executing a call never fails: invalid
+ * arguments, unknown tools, handler failures, defects and timeouts all become a tool result the model sees.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import * as Tool from "./Tool.js"
+
+export interface Toolkit<Tools extends Record<string, Tool.Any>> {
+  readonly tools: Tools
+  readonly names: ReadonlyArray<string>
+  /** Provides the handlers, given directly or built by an Effect (which may use other services). */
+  readonly toLayer: <E = never, R = never>(
+    handlers: Handlers<Tools> | Effect.Effect<Handlers<Tools>, E, R>
+  ) => Layer.Layer<HandlerIds<Tools>, E, R>
+}
+
+export interface Any extends Toolkit<Record<string, Tool.Any>> {}
+
+export type Handlers<Tools extends Record<string, Tool.Any>> = {
+  readonly [K in keyof Tools]: Tool.HandlerFn<Tools[K]>
+}
+
+/** The services a toolkit's handlers are provided under: one `Tool.Handler<name>` per tool. */
+export type HandlerIds<Tools extends Record<string, Tool.Any>> = {
+  [K in keyof Tools]: Tool.Handler<K & string>
+}[keyof Tools]
+
+export type ToolsOf<K> = K extends Toolkit<infer T> ? T : never
+
+type ByName<T extends ReadonlyArray<Tool.Any>> = { [Item in T[number] as Item["name"]]: Item }
+
+export const make = <const T extends ReadonlyArray<Tool.Any>>(...tools: T): Toolkit<ByName<T>> => {
+  const byName: Record<string, Tool.Any> = {}
+  for (const tool of tools) {
+    if (byName[tool.name] !== undefined) throw new TypeError(`Toolkit: tool "${tool.name}" is listed twice`)
+    byName[tool.name] = tool
+  }
+  return fromRecord(byName as ByName<T>)
+}
+
+export const merge = <A extends Record<string, Tool.Any>, B extends Record<string, Tool.Any>>(
+  a: Toolkit<A>,
+  b: Toolkit<B>
+): Toolkit<A & B> => make(...Object.values(a.tools), ...Object.values(b.tools)) as unknown as Toolkit<A & B>
+
+const fromRecord = <Tools extends Record<string, Tool.Any>>(tools: Tools): Toolkit<Tools> => ({
+  tools,
+  names: Object.keys(tools),
+  toLayer: <E, R>(handlers: Handlers<Tools> | Effect.Effect<Handlers<Tools>, E, R>) =>
+    Layer.effectContext(
+      Effect.map(Effect.isEffect(handlers) ? handlers : Effect.succeed(handlers), (impl) => {
+        let context = Context.empty() as Context.Context<any>
+        for (const name of Object.keys(tools)) {
+          const fn = (impl as Record<string, Tool.AnyHandlerFn | undefined>)[name]
+          if (fn === undefined) throw new TypeError(`Toolkit.toLayer: no handler for tool "${name}"`)
+          context = Context.add(context, Tool.handlerTag(name), fn)
+        }
+        return context as Context.Context<HandlerIds<Tools>>
+      })
+    )
+})
+
+/** A toolkit with its handlers looked up, ready to execute calls. */
+export interface Resolved {
+  readonly tools: ReadonlyMap<string, Tool.Any>
+  readonly handlers: ReadonlyMap<string, Tool.AnyHandlerFn>
+}
+
+export const resolve = <Tools extends Record<string, Tool.Any>>(
+  toolkit: Toolkit<Tools>
+): Effect.Effect<Resolved, never, HandlerIds<Tools>> =>
+  Effect.map(Effect.context<HandlerIds<Tools>>(), (context) => {
+    const tools = new Map<string, Tool.Any>()
+    const handlers = new Map<string, Tool.AnyHandlerFn>()
+    for (const [name, tool] of Object.entries(toolkit.tools)) {
+      tools.set(name, tool)
+      handlers.set(name, Context.get(context as Context.Context<any>, Tool.handlerTag(name)))
+    }
+    return { tools, handlers }
+  })
+
+/** Why a call produced an error result. */
+export type ErrorKind =
+  | "UnknownTool"
+  | "InvalidArguments"
+  | "ToolFailed"
+  | "Timeout"
+  | "Defect"
+  | "InvalidResult"
+  | "RuleViolation"
+  | "Denied"
+
+/** The outcome of executing one tool call. `output` is the untruncated text that conditional rules match on. */
+export interface Execution {
+  readonly content: string
+  readonly output: string
+  readonly isError: boolean
+  readonly errorKind: ErrorKind | undefined
+  /** The encoded result (or failure) value, for events and logs. */
+  readonly value: unknown
+}
+
+export const errorResult = (kind: ErrorKind, message: string): Execution => ({
+  content: message,
+  output: message,
+  isError: true,
+  errorKind: kind,
+  value: { error: kind, message }
+})
+
+/** Parses a model's argument text. An empty string means "no arguments" (some providers send that). */
+export const parseArguments = (toolName: string, raw: string): Either.Either<Record<string, unknown>, Execution> => {
+  if (raw.trim() === "") return Either.right({})
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch (error) {
+    return Either.left(
+      errorResult(
+        "InvalidArguments",
+        `Invalid arguments for tool "${toolName}": not valid JSON (${(error as Error).message}). ` +
+          `Call it again with a JSON object matching its parameters.`
+      )
+    )
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return Either.left(
+      errorResult("InvalidArguments", `Invalid arguments for tool "${toolName}": expected a JSON object.`)
+    )
+  }
+  return Either.right(parsed as Record<string, unknown>)
+}
+
+export const unknownTool = (name: string, available: ReadonlyArray<string>): Execution =>
+  errorResult(
+    "UnknownTool",
+    `Unknown tool "${name}". Available tools: ${available.length === 0 ? "(none)" : available.join(", ")}.`
+  )
+
+const stringify = (value: unknown): string =>
+  typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value)
+
+const truncate = (text: string, limit: number | undefined): string =>
+  limit === undefined || text.length <= limit
+    ? text
+    : `${text.slice(0, limit)}\n[truncated: ${text.length - limit} more characters]`
+
+/**
+ * Executes a call whose arguments have been parsed (and merged with any rule prefill).
+ * Every failure mode becomes an error `Execution`; the returned Effect never fails.
+ */
+export const execute = (
+  toolkit: Resolved,
+  call: { readonly name: string; readonly args: Record<string, unknown> },
+  context: Tool.HandlerContext
+): Effect.Effect<Execution> => {
+  const tool = toolkit.tools.get(call.name)
+  const handler = toolkit.handlers.get(call.name)
+  if (tool === undefined || handler === undefined) {
+    return Effect.succeed(unknownTool(call.name, [...toolkit.tools.keys()]))
+  }
+  const decoded = decodeArguments(tool, call.args)
+  if (Either.isLeft(decoded)) return Effect.succeed(decoded.left)
+  let run = handler(decoded.right, context)
+  if (tool.timeout !== undefined) {
+    const timeout = tool.timeout
+    run = run.pipe(
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => new ToolTimeout() })
+    )
+  }
+  return run.pipe(
+    Effect.matchCauseEffect({
+      onSuccess: (value) =>
+        Schema.encodeUnknown(noContext(tool.success))(value).pipe(
+          Effect.map((encoded): Execution => {
+            const output = stringify(encoded)
+            return {
+              content: truncate(output, tool.returnCharLimit),
+              output,
+              isError: false,
+              errorKind: undefined,
+              value: encoded
+            }
+          }),
+          Effect.catchAll((error) =>
+            Effect.succeed(
+              errorResult(
+                "InvalidResult",
+                `Tool "${tool.name}" returned a result that does not match its schema: ` +
+                  ParseResult.TreeFormatter.formatErrorSync(error)
+              )
+            )
+          )
+        ),
+      onFailure: (cause) => Effect.succeed(failureResult(tool, cause))
+    })
+  )
+}
+
+/** Tool schemas are required to be context-free by `Tool.make`'s callers; this states it to the compiler. */
+const noContext = (schema: Schema.Schema.All) => schema as unknown as Schema.Schema<unknown, unknown, never>
+
+class ToolTimeout {
+  readonly _tag = "ToolTimeout"
+}
+
+/** Decodes arguments with the tool's parameter schema; a mismatch is an error result naming each field. */
+export const decodeArguments = (tool: Tool.Any, args: Record<string, unknown>): Either.Either<unknown, Execution> =>
+  Either.mapLeft(
+    Schema.decodeUnknownEither(noContext(tool.parameters), { errors: "all", onExcessProperty: "ignore" })(args),
+    (error) =>
+      errorResult(
+        "InvalidArguments",
+        `Invalid arguments for tool "${tool.name}": ${ParseResult.TreeFormatter.formatErrorSync(error)}`
+      )
+  )
+
+const failureResult = (tool: Tool.Any, cause: Cause.Cause<unknown>): Execution => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    if (failure.value instanceof ToolTimeout) {
+      return errorResult("Timeout", `Tool "${tool.name}" timed out and was cancelled.`)
+    }
+    const encoded = Schema.encodeUnknownEither(noContext(tool.failure))(failure.value)
+    const value = Either.isRight(encoded) ? encoded.right : String(failure.value)
+    const output = stringify({ error: value })
+    return {
+      content: truncate(output, tool.returnCharLimit),
+      output,
+      isError: true,
+      errorKind: "ToolFailed",
+      value: { error: value }
+    }
+  }
+  if (Cause.isInterruptedOnly(cause)) {
+    return errorResult("Defect", `Tool "${tool.name}" was interrupted before it finished.`)
+  }
+  const defect = Cause.squash(cause)
+  const message = defect instanceof Error ? defect.message : String(defect)
+  return errorResult("Defect", `Tool "${tool.name}" failed unexpectedly: ${message}`)
+}

@@ -1,0 +1,6 @@
+/**
+ * @agentloop/testing: fake layers for testing agents without a network.
+ *
+ * @since 0.1.0
+ */
+export * as ScriptedModel from "./ScriptedModel.js"
