@@ -37,7 +37,8 @@ export interface Tool<
   readonly definition: ToolDefinition
 }
 
-export interface Any extends Tool<string, Schema.Struct.Fields, AnySchema, AnySchema> {}
+// `any` fields: Schema.Struct is invariant in its fields (through `annotations`), so no narrower type fits all.
+export interface Any extends Tool<string, any, AnySchema, AnySchema> {}
 
 export type Params<T> = T extends Tool<any, infer F, any, any> ? Schema.Struct.Type<F> : never
 export type SuccessOf<T> = T extends Tool<any, any, infer S, any> ? Schema.Schema.Type<S> : never
@@ -97,11 +98,29 @@ export const make = <
   }
 }
 
-/** JSON Schema for a parameters struct, inlined (no `$ref`/`$defs`), which every provider accepts. */
+/**
+ * JSON Schema for a parameters struct with `$ref`s inlined, which every provider accepts. A recursive
+ * schema keeps its `$defs` for the recursive part only.
+ */
 const jsonSchemaOf = (schema: Schema.Schema.Any): unknown => {
-  const root: Record<string, unknown> = { ...JSONSchema.make(schema, { target: "jsonSchema7" }) }
-  delete root["$schema"]
-  return root
+  const { $schema: _, $defs: defs = {}, ...root } = JSONSchema.make(schema, { target: "jsonSchema7" }) as Record<string, any>
+  const kept: Record<string, unknown> = {}
+  const inline = (node: unknown, expanding: ReadonlySet<string>): unknown => {
+    if (Array.isArray(node)) return node.map((item) => inline(item, expanding))
+    if (typeof node !== "object" || node === null) return node
+    const ref = (node as { $ref?: unknown }).$ref
+    if (typeof ref === "string" && ref.startsWith("#/$defs/")) {
+      const name = ref.slice("#/$defs/".length)
+      if (expanding.has(name)) {
+        kept[name] = defs[name]
+        return node
+      }
+      return inline(defs[name], new Set([...expanding, name]))
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, inline(v, expanding)]))
+  }
+  const result = inline(root, new Set()) as Record<string, unknown>
+  return Object.keys(kept).length === 0 ? result : { ...result, $defs: inline(kept, new Set(Object.keys(kept))) }
 }
 
 /** What a handler is told about the call it serves. */
