@@ -182,6 +182,7 @@ interface Working {
   usage: Message.Usage
   /** Decisions handed to `resume`, consumed as the queued calls are processed. */
   readonly decisions: Map<string, Approval.ApprovalDecision>
+  /** The last non-empty text the model produced: the outcome's `text`. */
   lastText: string
 }
 
@@ -266,7 +267,7 @@ const fromState = (state: RunState): Working => ({
 const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => {
   for (let i = messages.length - 1; i >= 0; i--) {
     const message = messages[i]!
-    if (message._tag === "AssistantMessage") return message.text
+    if (message._tag === "AssistantMessage" && message.text.length > 0) return message.text
   }
   return ""
 }
@@ -332,7 +333,7 @@ const modelStep = (ctx: Context, w: Working) =>
     w.usage = Message.Usage.add(w.usage, response.usage)
     ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
     w.messages.push(Message.assistant(response.text, response.toolCalls))
-    w.lastText = response.text
+    if (response.text.length > 0) w.lastText = response.text
     w.queue = [...response.toolCalls]
     w.executedInStep = []
     if (satisfiesForcedChoice(ctx.agent.toolChoice, response.toolCalls)) w.toolChoiceUsed = true

@@ -14,6 +14,7 @@ export const Completed = Schema.TaggedStruct("Completed", {
   runId: Schema.String,
   /** `end_turn`: the model answered without tools. `terminal_tool`: a terminal rule's tool ran. */
   reason: Schema.Literal("end_turn", "terminal_tool"),
+  /** The last text the model produced (a terminal tool's step often has none of its own). */
   text: Schema.String,
   steps: Schema.Number,
   usage: Usage

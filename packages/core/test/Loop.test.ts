@@ -222,11 +222,11 @@ describe("tool rules through the loop", () => {
   it.effect("continue and terminal: the continue tool goes on, the terminal tool ends", () =>
     Effect.gen(function* () {
       const h = withRules([ToolRule.continue("echo"), ToolRule.terminal("finish")], [
-        S.toolCall("echo", { text: "a" }),
+        S.toolCall("echo", { text: "a" }, { text: "Echoing first." }),
         S.toolCall("finish", {})
       ])
       const { outcome } = yield* runCollect("x").pipe(Effect.provide(h.layer))
-      expect(outcome).toMatchObject({ _tag: "Completed", reason: "terminal_tool" })
+      expect(outcome).toMatchObject({ _tag: "Completed", reason: "terminal_tool", text: "Echoing first." })
       expect(h.handlers.names()).toEqual(["echo", "finish"])
     }))
 
