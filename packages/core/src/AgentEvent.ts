@@ -10,6 +10,14 @@ import { FinishReason, ToolChoice } from "./LanguageModel.js"
 import { Usage } from "./Message.js"
 import { RunOutcome } from "./RunState.js"
 
+/** The fields that identify one tool call within a run. */
+const callFields = {
+  runId: Schema.String,
+  step: Schema.Number,
+  toolCallId: Schema.String,
+  toolName: Schema.String
+}
+
 export const RunStarted = Schema.TaggedStruct("RunStarted", {
   runId: Schema.String,
   resumed: Schema.Boolean
@@ -30,20 +38,14 @@ export const TextDelta = Schema.TaggedStruct("TextDelta", {
 })
 
 export const ToolCalled = Schema.TaggedStruct("ToolCalled", {
-  runId: Schema.String,
-  step: Schema.Number,
-  toolCallId: Schema.String,
-  toolName: Schema.String,
+  ...callFields,
   /** The arguments the tool runs with: the model's, merged with any rule prefill. */
   arguments: Schema.Unknown,
   prefilledBy: Schema.optional(Schema.String)
 })
 
 export const ToolResult = Schema.TaggedStruct("ToolResult", {
-  runId: Schema.String,
-  step: Schema.Number,
-  toolCallId: Schema.String,
-  toolName: Schema.String,
+  ...callFields,
   /** The text the model sees. */
   content: Schema.String,
   isError: Schema.Boolean,
@@ -57,10 +59,7 @@ export const ApprovalRequested = Schema.TaggedStruct("ApprovalRequested", {
 })
 
 export const ApprovalDecided = Schema.TaggedStruct("ApprovalDecided", {
-  runId: Schema.String,
-  step: Schema.Number,
-  toolCallId: Schema.String,
-  toolName: Schema.String,
+  ...callFields,
   approved: Schema.Boolean,
   reason: Schema.optional(Schema.String),
   decidedBy: Schema.optional(Schema.String)

@@ -41,8 +41,16 @@ export class RunNotResumable extends Data.TaggedError("RunNotResumable")<{
   }
 }
 
+/** `run` was given a run id that the store already holds (runs are never overwritten). */
+export class RunAlreadyExists extends Data.TaggedError("RunAlreadyExists")<{ readonly runId: string }> {
+  override get message(): string {
+    return `Run ${this.runId} already exists; resume it, or start a new run with another id`
+  }
+}
+
 export type LoopError =
   | ModelError
+  | RunAlreadyExists
   | ToolRule.InvalidToolRules
   | RunNotFound
   | RunNotResumable
@@ -53,7 +61,7 @@ export type LoopError =
 export interface RunInput {
   /** A user prompt, or a whole conversation to continue. */
   readonly input: string | ReadonlyArray<Message.Message>
-  /** Defaults to a fresh `run_<uuid>`; give your own to correlate with your records (it must be unique). */
+  /** Defaults to a fresh `run_<uuid>`; give your own to correlate with your records. An id already in the store fails with `RunAlreadyExists`. */
   readonly runId?: string
 }
 
@@ -77,6 +85,9 @@ export const run = <Tools extends Record<string, Tool.Any>>(
   Effect.gen(function* () {
     const ctx = yield* prepare(agent, options)
     const runId = input.runId ?? `run_${randomUUID()}`
+    if (input.runId !== undefined && Option.isSome(yield* ctx.store.load(input.runId))) {
+      return yield* new RunAlreadyExists({ runId })
+    }
     const system = [agent.instructions, agent.describeRules ? Solver.renderPrompt(ctx.compiled) : ""]
       .filter((part): part is string => part !== undefined && part.length > 0)
       .join("\n\n")

@@ -338,6 +338,8 @@ describe("tool rules through the loop", () => {
       expect(state.outcome).toEqual(outcome)
       const exit = yield* backend.resume("r1", []).pipe(Effect.exit)
       expect(JSON.stringify(exit)).toContain('its status is \\"completed\\"')
+      const again = yield* backend.run({ input: "y", runId: "r1" }).pipe(Effect.flip)
+      expect(again).toMatchObject({ _tag: "RunAlreadyExists", runId: "r1" })
     }).pipe(Effect.provide(harness([S.text("hello")]).layer)))
 })
 
