@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Context, Schema } from "effect"
 import { PendingApproval } from "./Approval.js"
 import { FinishReason, ToolChoice } from "./LanguageModel.js"
 import { Usage } from "./Message.js"
@@ -60,6 +60,8 @@ export const ApprovalRequested = Schema.TaggedStruct("ApprovalRequested", {
 
 export const ApprovalDecided = Schema.TaggedStruct("ApprovalDecided", {
   ...callFields,
+  /** The arguments the decision was about. */
+  arguments: Schema.Unknown,
   approved: Schema.Boolean,
   reason: Schema.optional(Schema.String),
   decidedBy: Schema.optional(Schema.String)
@@ -95,6 +97,15 @@ export const AgentEvent = Schema.Union(
   RunFinished
 )
 export type AgentEvent = typeof AgentEvent.Type
+
+/**
+ * Optional: when provided, every event of every run is also handed to this observer, synchronously and in
+ * order (audit logs, metrics, tracing), whether or not anyone consumes the run's stream.
+ */
+export class EventObserver extends Context.Tag("@agentloop/core/EventObserver")<
+  EventObserver,
+  { readonly observe: (event: AgentEvent) => void }
+>() {}
 
 /** One line per event, for logs and demos. */
 export const format = (event: AgentEvent): string => {

@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto"
 import { Data, Duration, Effect, Either, Mailbox, Option, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import { checkStop } from "./Agent.js"
-import type { AgentEvent } from "./AgentEvent.js"
+import { type AgentEvent, EventObserver } from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
 import { collectStep, LanguageModel, type ModelError, type ToolChoice } from "./LanguageModel.js"
 import * as Message from "./Message.js"
@@ -238,10 +238,16 @@ const prepare = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tool
       model: yield* LanguageModel,
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,
-      emit: options?.onEvent ?? (() => {})
+      emit: combineEmitters(options?.onEvent, Option.getOrUndefined(yield* Effect.serviceOption(EventObserver))?.observe)
     }
     return context
   })
+
+const combineEmitters = (
+  a: ((event: AgentEvent) => void) | undefined,
+  b: ((event: AgentEvent) => void) | undefined
+): ((event: AgentEvent) => void) =>
+  a === undefined ? (b ?? (() => {})) : b === undefined ? a : (event) => (a(event), b(event))
 
 const toState = (w: Working, status: RunState["status"], extra?: { outcome?: RunOutcome; error?: string }): RunState =>
   new RunState({
@@ -368,7 +374,11 @@ const satisfiesForcedChoice = (choice: ToolChoice, calls: ReadonlyArray<Message.
 /** What to do with one queued call. */
 type Disposition =
   | { readonly _tag: "Result"; readonly execution: Toolkit.Execution }
-  | { readonly _tag: "Execute"; readonly args: Record<string, unknown> }
+  | {
+      readonly _tag: "Execute"
+      readonly args: Record<string, unknown>
+      readonly approval?: { readonly decidedBy?: string; readonly reason?: string }
+    }
   | { readonly _tag: "Pending" }
 
 /**
@@ -397,7 +407,7 @@ const processQueue = (ctx: Context, w: Working): Effect.Effect<boolean> =>
       calls,
       (call, i) => {
         const d = dispositions[i]!
-        return d._tag === "Execute" ? runTool(ctx, w, call, d.args) : Effect.succeed(undefined)
+        return d._tag === "Execute" ? runTool(ctx, w, call, d) : Effect.succeed(undefined)
       },
       { concurrency: sequential ? 1 : ctx.agent.toolConcurrency }
     )
@@ -413,14 +423,15 @@ const processQueue = (ctx: Context, w: Working): Effect.Effect<boolean> =>
 
 const settle = (ctx: Context, w: Working, call: Message.ToolCall, d: Exclude<Disposition, { _tag: "Pending" }>) =>
   d._tag === "Execute"
-    ? Effect.map(runTool(ctx, w, call, d.args), (execution) => complete(ctx, w, call, execution, true))
+    ? Effect.map(runTool(ctx, w, call, d), (execution) => complete(ctx, w, call, execution, true))
     : Effect.sync(() => complete(ctx, w, call, d.execution, false))
 
-const runTool = (ctx: Context, w: Working, call: Message.ToolCall, args: Record<string, unknown>) =>
-  Toolkit.execute(ctx.toolkit, { name: call.name, args }, {
+const runTool = (ctx: Context, w: Working, call: Message.ToolCall, d: Extract<Disposition, { _tag: "Execute" }>) =>
+  Toolkit.execute(ctx.toolkit, { name: call.name, args: d.args }, {
     runId: w.runId,
     toolCallId: call.id,
-    idempotencyKey: `${w.runId}:${call.id}`
+    idempotencyKey: `${w.runId}:${call.id}`,
+    ...(d.approval === undefined ? {} : { approval: d.approval })
   })
 
 /** Records a call's result. Only calls whose handler ran count in the rule history. */
@@ -488,10 +499,10 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effec
     const verdict = yield* ctx.approvals.decide(request)
     switch (verdict._tag) {
       case "Approved":
-        emitDecision(ctx, w, call, true, verdict.reason, verdict.by)
-        return { _tag: "Execute", args } as const
+        emitDecision(ctx, w, call, args, true, verdict.reason, verdict.by)
+        return { _tag: "Execute", args, approval: approvalInfo(verdict.by, verdict.reason) } as const
       case "Denied":
-        emitDecision(ctx, w, call, false, verdict.reason, verdict.by)
+        emitDecision(ctx, w, call, args, false, verdict.reason, verdict.by)
         return result(denial(verdict.reason))
       case "Suspend": {
         const now = Date.now()
@@ -522,19 +533,29 @@ const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApprov
   w.decisions.delete(waiting.toolCallId)
   if (decision === undefined) {
     const reason = "the approval expired before anyone decided"
-    emitDecision(ctx, w, call, false, reason, "expiry")
+    emitDecision(ctx, w, call, waiting.arguments, false, reason, "expiry")
     return result(denial(reason))
   }
-  emitDecision(ctx, w, call, decision.approved, decision.reason, decision.decidedBy)
+  emitDecision(ctx, w, call, waiting.arguments, decision.approved, decision.reason, decision.decidedBy)
   return decision.approved
-    ? { _tag: "Execute", args: waiting.arguments as Record<string, unknown> }
+    ? {
+        _tag: "Execute",
+        args: waiting.arguments as Record<string, unknown>,
+        approval: approvalInfo(decision.decidedBy, decision.reason)
+      }
     : result(denial(decision.reason))
 }
+
+const approvalInfo = (decidedBy: string | undefined, reason: string | undefined) => ({
+  ...(decidedBy === undefined ? {} : { decidedBy }),
+  ...(reason === undefined ? {} : { reason })
+})
 
 const emitDecision = (
   ctx: Context,
   w: Working,
   call: { readonly id: string; readonly name: string },
+  args: unknown,
   approved: boolean,
   reason: string | undefined,
   by: string | undefined
@@ -545,6 +566,7 @@ const emitDecision = (
     step: w.step,
     toolCallId: call.id,
     toolName: call.name,
+    arguments: args,
     approved,
     ...(reason === undefined ? {} : { reason }),
     ...(by === undefined ? {} : { decidedBy: by })

@@ -129,6 +129,8 @@ export interface HandlerContext {
   readonly toolCallId: string
   /** Stable across retries and resumes of the same call: use it to make side effects idempotent. */
   readonly idempotencyKey: string
+  /** Present when the call needed approval and got it: who approved it, and why. */
+  readonly approval?: { readonly decidedBy?: string; readonly reason?: string }
 }
 
 export type HandlerFn<T extends Any> = (

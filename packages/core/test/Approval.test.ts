@@ -294,6 +294,44 @@ describe("suspend and resume", () => {
   })
 })
 
+describe("approval context and observers", () => {
+  it.effect("a handler sees who approved its call; an EventObserver sees every event, including denials", () =>
+    Effect.gen(function* () {
+      const { Tool, Toolkit, Agent, AgentEvent } = yield* Effect.promise(() => import("@agentloop/core"))
+      const { Schema } = yield* Effect.promise(() => import("effect"))
+      const Op = Tool.make("op", { description: "op", parameters: { n: Schema.Number }, success: Schema.String, requiresApproval: true })
+      const toolkit = Toolkit.make(Op)
+      const seen: Array<unknown> = []
+      const observed: Array<AgentEvent.AgentEvent> = []
+      const model = ScriptedModel.make([
+        S.toolCalls([
+          { name: "op", args: { n: 1 } },
+          { name: "op", args: { n: 2 } }
+        ]),
+        S.text("ok")
+      ])
+      const layer = AgentBackend.layerLocal(Agent.make({ name: "ctx", toolkit })).pipe(
+        Layer.provide(
+          Layer.mergeAll(
+            model.layer,
+            toolkit.toLayer({ op: (_, ctx) => Effect.sync(() => (seen.push(ctx.approval), "done")) }),
+            Approval.layerPolicy((r) => (r.arguments["n"] === 1 ? Approval.Verdict.approved({ by: "carol", reason: "fine" }) : Approval.Verdict.denied("no", { by: "dave" }))),
+            RunStore.layerMemory,
+            Layer.succeed(AgentEvent.EventObserver, { observe: (e) => void observed.push(e) })
+          )
+        )
+      )
+      yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(layer))
+      expect(seen).toEqual([{ decidedBy: "carol", reason: "fine" }])
+      const decisions = observed.filter((e) => e._tag === "ApprovalDecided")
+      expect(decisions).toMatchObject([
+        { approved: true, decidedBy: "carol", arguments: { n: 1 } },
+        { approved: false, decidedBy: "dave", arguments: { n: 2 } }
+      ])
+      expect(observed.at(-1)?._tag).toBe("RunFinished")
+    }))
+})
+
 describe("RunState", () => {
   const sample = () =>
     new RunState.RunState({
