@@ -1,0 +1,104 @@
+/**
+ * Typed errors for the Heroku Platform API, built from its `{ id, message, url }` error body.
+ * None of them carries the token or the request headers.
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect"
+
+export interface ApiErrorFields {
+  readonly status: number
+  /** Heroku's machine-readable id, e.g. `forbidden`, `rate_limit`, `invalid_params`. */
+  readonly id: string
+  /** Heroku's human-readable message. */
+  readonly message: string
+  readonly url?: string
+  readonly requestId?: string
+  readonly method: string
+  readonly path: string
+}
+
+const apiError = <Tag extends string>(tag: Tag) => Data.TaggedError(tag)<ApiErrorFields>
+
+/** 401: the token is missing, invalid or expired. */
+export class HerokuUnauthorized extends apiError("HerokuUnauthorized") {}
+/** 403: the token's scope (or the account) does not reach this resource. */
+export class HerokuForbidden extends apiError("HerokuForbidden") {}
+/** 404: no such resource, or the token cannot see it. */
+export class HerokuNotFound extends apiError("HerokuNotFound") {}
+/** 422: the parameters were invalid (read `message`). */
+export class HerokuInvalidParams extends apiError("HerokuInvalidParams") {}
+/** 429: the account's request pool stayed empty after the client waited for it to refill. */
+export class HerokuRateLimited extends apiError("HerokuRateLimited") {}
+/** 503: still unavailable after the client's retries. */
+export class HerokuUnavailable extends apiError("HerokuUnavailable") {}
+/** Any other non-2xx answer (400, 402, 406, 409, 410, 416, 5xx ...). */
+export class HerokuApiError extends apiError("HerokuApiError") {}
+
+/** The request never got an HTTP answer (connection refused or dropped, timeout). */
+export class HerokuTransportError extends Data.TaggedError("HerokuTransportError")<{
+  readonly method: string
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `${this.method} ${this.path} failed before a response: ${this.reason}`
+  }
+}
+
+/** A 2xx answer whose body is not what the endpoint documents. */
+export class HerokuInvalidResponse extends Data.TaggedError("HerokuInvalidResponse")<{
+  readonly method: string
+  readonly path: string
+  readonly reason: string
+  readonly requestId?: string
+}> {
+  override get message(): string {
+    return `${this.method} ${this.path} returned an unexpected body: ${this.reason}`
+  }
+}
+
+export type HerokuError =
+  | HerokuUnauthorized
+  | HerokuForbidden
+  | HerokuNotFound
+  | HerokuInvalidParams
+  | HerokuRateLimited
+  | HerokuUnavailable
+  | HerokuApiError
+  | HerokuTransportError
+  | HerokuInvalidResponse
+
+/** The typed error for a non-2xx status and its (possibly malformed) body. */
+export const fromResponse = (
+  status: number,
+  body: unknown,
+  context: { readonly method: string; readonly path: string; readonly requestId: string | undefined }
+): HerokuError => {
+  const record = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {}
+  const fields: ApiErrorFields = {
+    status,
+    id: typeof record["id"] === "string" ? record["id"] : `http_${status}`,
+    message: typeof record["message"] === "string" ? record["message"] : `HTTP ${status}`,
+    ...(typeof record["url"] === "string" ? { url: record["url"] } : {}),
+    ...(context.requestId === undefined ? {} : { requestId: context.requestId }),
+    method: context.method,
+    path: context.path
+  }
+  switch (status) {
+    case 401:
+      return new HerokuUnauthorized(fields)
+    case 403:
+      return new HerokuForbidden(fields)
+    case 404:
+      return new HerokuNotFound(fields)
+    case 422:
+      return new HerokuInvalidParams(fields)
+    case 429:
+      return new HerokuRateLimited(fields)
+    case 503:
+      return new HerokuUnavailable(fields)
+    default:
+      return new HerokuApiError(fields)
+  }
+}

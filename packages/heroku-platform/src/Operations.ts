@@ -1,0 +1,576 @@
+/**
+ * Every Platform API operation in the seed reference, as data: HTTP method and path, the OAuth scope it
+ * needs, its capability group (for grants), its risks (for approvals), a description written for a model,
+ * and Schema parameters and results.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import type { Method } from "./HerokuClient.js"
+import * as R from "./Resources.js"
+
+/** OAuth scopes. `global` covers everything; `write` includes `read`; `*-protected` add config vars. */
+export type Scope = "identity" | "read" | "write" | "read-protected" | "write-protected" | "global"
+
+export type Risk = "read" | "write" | "destructive" | "costs_money" | "exposes_secrets"
+
+export type Group =
+  | "apps"
+  | "dynos"
+  | "formation"
+  | "config_vars"
+  | "releases"
+  | "builds"
+  | "addons"
+  | "domains"
+  | "collaborators"
+  | "pipelines"
+  | "logs"
+  | "account"
+
+export const groups: ReadonlyArray<Group> = [
+  "apps",
+  "dynos",
+  "formation",
+  "config_vars",
+  "releases",
+  "builds",
+  "addons",
+  "domains",
+  "collaborators",
+  "pipelines",
+  "logs",
+  "account"
+]
+
+type Params = Record<string, any>
+
+export interface Operation {
+  /** The tool name the model sees. */
+  readonly tool: string
+  readonly group: Group
+  /** What a grant must allow: `read` (Read or Full) or `write` (Full only). */
+  readonly access: "read" | "write"
+  readonly scope: Scope
+  readonly risks: ReadonlyArray<Risk>
+  readonly method: Method
+  /** The path template as documented, e.g. `/apps/{app}/dynos`. */
+  readonly template: string
+  readonly description: string
+  readonly parameters: Schema.Struct.Fields
+  /** The result Schema; for a list, the Schema of one item. */
+  readonly result: Schema.Schema.Any
+  /** A paged list: the default Range field and order. */
+  readonly list?: { readonly field: string; readonly order?: "asc" | "desc" }
+  readonly body?: (params: Params) => unknown
+  /** Turns Heroku's answer into what the tool returns (default: the body). */
+  readonly present?: (body: unknown, params: Params) => unknown
+}
+
+/** Fills `{name}` placeholders from the parameters, URL-encoded. */
+export const pathOf = (operation: Operation, params: Params): string =>
+  operation.template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(String(params[name])))
+
+const appName = { app: Schema.String.annotations({ description: "The app's name or id." }) }
+const defined = (record: Params): Params => Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined))
+const done = (detail: (params: Params) => string) => (_: unknown, params: Params) => ({ ok: true as const, detail: detail(params) })
+const dynoSize = (size: unknown) => (size === undefined ? undefined : { name: size })
+
+const read = (group: Group, extra: Partial<Operation> = {}) =>
+  ({ group, access: "read", scope: "read", risks: ["read"], method: "GET", ...extra }) as const
+
+export const operations: ReadonlyArray<Operation> = [
+  // Apps
+  {
+    ...read("apps"),
+    tool: "heroku_apps_list",
+    template: "/apps",
+    description: "List the apps this account can access, sorted by name.",
+    parameters: {},
+    result: R.App,
+    list: { field: "name" }
+  },
+  {
+    ...read("apps"),
+    tool: "heroku_apps_info",
+    template: "/apps/{app}",
+    description: "Get one app: region, stack, maintenance mode, web URL, when it was last released.",
+    parameters: appName,
+    result: R.App
+  },
+  {
+    tool: "heroku_apps_create",
+    group: "apps",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "POST",
+    template: "/apps",
+    description: "Create an app. The name must be lowercase letters, digits and dashes (3-30 chars), starting with a letter.",
+    parameters: {
+      name: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9-]{1,28}[a-z0-9]$/))),
+      region: Schema.optional(Schema.String.annotations({ description: "e.g. us or eu" })),
+      stack: Schema.optional(Schema.String.annotations({ description: "e.g. heroku-24" }))
+    },
+    result: R.App,
+    body: (p) => defined({ name: p["name"], region: p["region"], stack: p["stack"] })
+  },
+  {
+    tool: "heroku_apps_update",
+    group: "apps",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "PATCH",
+    template: "/apps/{app}",
+    description: "Rename an app, or turn maintenance mode on or off (maintenance shows a page instead of the app).",
+    parameters: { ...appName, name: Schema.optional(Schema.String), maintenance: Schema.optional(Schema.Boolean) },
+    result: R.App,
+    body: (p) => defined({ name: p["name"], maintenance: p["maintenance"] })
+  },
+  {
+    tool: "heroku_apps_delete",
+    group: "apps",
+    access: "write",
+    scope: "write",
+    risks: ["write", "destructive"],
+    method: "DELETE",
+    template: "/apps/{app}",
+    description: "Delete an app permanently. Irreversible: it takes down everything running on it.",
+    parameters: appName,
+    result: R.App
+  },
+  // Dynos
+  {
+    ...read("dynos"),
+    tool: "heroku_dynos_list",
+    template: "/apps/{app}/dynos",
+    description: "List an app's dynos with their state (up, starting, crashed, idle, down), type, size and command.",
+    parameters: appName,
+    result: R.Dyno,
+    list: { field: "id" }
+  },
+  {
+    ...read("dynos"),
+    tool: "heroku_dynos_info",
+    template: "/apps/{app}/dynos/{dyno}",
+    description: "Get one dyno by name (e.g. web.1) or id.",
+    parameters: { ...appName, dyno: Schema.String },
+    result: R.Dyno
+  },
+  {
+    tool: "heroku_dynos_run",
+    group: "dynos",
+    access: "write",
+    scope: "write",
+    risks: ["write", "costs_money", "exposes_secrets"],
+    method: "POST",
+    template: "/apps/{app}/dynos",
+    description:
+      "Run a one-off dyno with a command (e.g. a migration). It runs with the app's config vars, so it can reach its secrets.",
+    parameters: {
+      ...appName,
+      command: Schema.String,
+      size: Schema.optional(Schema.String),
+      time_to_live: Schema.optional(Schema.Int.pipe(Schema.between(1, 86_400))),
+      env: Schema.optional(Schema.Record({ key: Schema.String.pipe(Schema.pattern(/^\w+$/)), value: Schema.String }))
+    },
+    result: R.Dyno,
+    body: (p) => defined({ command: p["command"], size: p["size"], time_to_live: p["time_to_live"], env: p["env"], attach: false, type: "run" })
+  },
+  {
+    tool: "heroku_dynos_restart",
+    group: "dynos",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "DELETE",
+    template: "/apps/{app}/dynos/{dyno}",
+    description: "Restart one dyno (a one-off dyno is stopped instead).",
+    parameters: { ...appName, dyno: Schema.String },
+    result: R.Done,
+    present: done((p) => `restarted ${p["dyno"]} on ${p["app"]}`)
+  },
+  {
+    tool: "heroku_dynos_restart_all",
+    group: "dynos",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "DELETE",
+    template: "/apps/{app}/dynos",
+    description: "Restart every dyno of an app at once.",
+    parameters: appName,
+    result: R.Done,
+    present: done((p) => `restarted all dynos of ${p["app"]}`)
+  },
+  // Formation
+  {
+    ...read("formation"),
+    tool: "heroku_formation_list",
+    template: "/apps/{app}/formation",
+    description: "List an app's process types with how many dynos of each run and their size.",
+    parameters: appName,
+    result: R.Formation,
+    list: { field: "id" }
+  },
+  {
+    tool: "heroku_formation_update",
+    group: "formation",
+    access: "write",
+    scope: "write",
+    risks: ["write", "costs_money"],
+    method: "PATCH",
+    template: "/apps/{app}/formation/{type}",
+    description: "Scale one process type: set how many dynos run and/or their size. Changes capacity and cost.",
+    parameters: {
+      ...appName,
+      type: Schema.String.annotations({ description: "The process type, e.g. web or worker." }),
+      quantity: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
+      size: Schema.optional(Schema.String.annotations({ description: "e.g. Standard-1X" }))
+    },
+    result: R.Formation,
+    body: (p) => defined({ quantity: p["quantity"], dyno_size: dynoSize(p["size"]) })
+  },
+  {
+    tool: "heroku_formation_batch_update",
+    group: "formation",
+    access: "write",
+    scope: "write",
+    risks: ["write", "costs_money"],
+    method: "PATCH",
+    template: "/apps/{app}/formation",
+    description: "Scale several process types in one call.",
+    parameters: {
+      ...appName,
+      updates: Schema.Array(
+        Schema.Struct({
+          type: Schema.String,
+          quantity: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
+          size: Schema.optional(Schema.String)
+        })
+      ).pipe(Schema.minItems(1))
+    },
+    result: Schema.Array(R.Formation),
+    body: (p) => ({
+      updates: (p["updates"] as ReadonlyArray<Params>).map((u) => defined({ type: u["type"], quantity: u["quantity"], dyno_size: dynoSize(u["size"]) }))
+    })
+  },
+  // Config vars
+  {
+    tool: "heroku_config_vars_info",
+    group: "config_vars",
+    access: "read",
+    scope: "read-protected",
+    risks: ["read", "exposes_secrets"],
+    method: "GET",
+    template: "/apps/{app}/config-vars",
+    description: "Read an app's config vars (environment variables). Values are hidden unless secrets are granted.",
+    parameters: appName,
+    result: R.ConfigVars
+  },
+  {
+    tool: "heroku_config_vars_update",
+    group: "config_vars",
+    access: "write",
+    scope: "write-protected",
+    risks: ["write", "exposes_secrets"],
+    method: "PATCH",
+    template: "/apps/{app}/config-vars",
+    description: "Set config vars (restarts the app). Set a value to null to remove that key.",
+    parameters: {
+      ...appName,
+      vars: Schema.Record({ key: Schema.String.pipe(Schema.pattern(/^\w+$/)), value: Schema.NullOr(Schema.String) })
+    },
+    result: R.ConfigVars,
+    body: (p) => p["vars"]
+  },
+  // Releases
+  {
+    ...read("releases"),
+    tool: "heroku_releases_list",
+    template: "/apps/{app}/releases",
+    description: "List an app's releases, newest first: version, status, description, and whether it is current.",
+    parameters: appName,
+    result: R.Release,
+    list: { field: "version", order: "desc" }
+  },
+  {
+    ...read("releases"),
+    tool: "heroku_releases_info",
+    template: "/apps/{app}/releases/{release}",
+    description: "Get one release by version number or id.",
+    parameters: { ...appName, release: Schema.String },
+    result: R.Release
+  },
+  {
+    tool: "heroku_releases_create",
+    group: "releases",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "POST",
+    template: "/apps/{app}/releases",
+    description: "Release a built slug, making it the live code for users.",
+    parameters: { ...appName, slug: Schema.String, description: Schema.optional(Schema.String) },
+    result: R.Release,
+    body: (p) => defined({ slug: p["slug"], description: p["description"] })
+  },
+  {
+    tool: "heroku_releases_rollback",
+    group: "releases",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "POST",
+    template: "/apps/{app}/releases",
+    description: "Roll back to an earlier release (by its id): a new release that runs that release's slug.",
+    parameters: { ...appName, release: Schema.String.annotations({ description: "The id (uuid) of the release to go back to." }) },
+    result: R.Release,
+    body: (p) => ({ release: p["release"] })
+  },
+  // Builds
+  {
+    ...read("builds"),
+    tool: "heroku_builds_list",
+    template: "/apps/{app}/builds",
+    description: "List an app's builds with their status (pending, succeeded, failed).",
+    parameters: appName,
+    result: R.Build,
+    list: { field: "id" }
+  },
+  {
+    ...read("builds"),
+    tool: "heroku_builds_info",
+    template: "/apps/{app}/builds/{build}",
+    description: "Get one build by id.",
+    parameters: { ...appName, build: Schema.String },
+    result: R.Build
+  },
+  {
+    tool: "heroku_builds_create",
+    group: "builds",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "POST",
+    template: "/apps/{app}/builds",
+    description: "Build the source at a URL (a tarball) into a slug; a successful build is released.",
+    parameters: {
+      ...appName,
+      url: Schema.String,
+      version: Schema.optional(Schema.String),
+      checksum: Schema.optional(Schema.String)
+    },
+    result: R.Build,
+    body: (p) => ({ source_blob: defined({ url: p["url"], version: p["version"], checksum: p["checksum"] }) })
+  },
+  // Add-ons
+  {
+    ...read("addons"),
+    tool: "heroku_addons_list",
+    template: "/apps/{app}/addons",
+    description: "List an app's add-ons (databases, queues, ...) with plan and state.",
+    parameters: appName,
+    result: R.AddOn,
+    list: { field: "id" }
+  },
+  {
+    ...read("addons"),
+    tool: "heroku_addons_info",
+    template: "/apps/{app}/addons/{addon}",
+    description: "Get one add-on by name or id.",
+    parameters: { ...appName, addon: Schema.String },
+    result: R.AddOn
+  },
+  {
+    tool: "heroku_addons_create",
+    group: "addons",
+    access: "write",
+    scope: "write",
+    risks: ["write", "costs_money"],
+    method: "POST",
+    template: "/apps/{app}/addons",
+    description: "Provision an add-on (plan like heroku-postgresql:essential-0). A paid plan starts billing at once.",
+    parameters: {
+      ...appName,
+      plan: Schema.String,
+      name: Schema.optional(Schema.String),
+      config: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+    },
+    result: R.AddOn,
+    body: (p) => defined({ plan: p["plan"], name: p["name"], config: p["config"] })
+  },
+  {
+    tool: "heroku_addons_delete",
+    group: "addons",
+    access: "write",
+    scope: "write",
+    risks: ["write", "destructive"],
+    method: "DELETE",
+    template: "/apps/{app}/addons/{addon}",
+    description: "Remove an add-on. Irreversible: destroys its data (e.g. a database).",
+    parameters: { ...appName, addon: Schema.String },
+    result: R.AddOn
+  },
+  // Domains
+  {
+    ...read("domains"),
+    tool: "heroku_domains_list",
+    template: "/apps/{app}/domains",
+    description: "List the domains that serve an app, with the DNS target (cname) for each.",
+    parameters: appName,
+    result: R.Domain,
+    list: { field: "id" }
+  },
+  {
+    tool: "heroku_domains_create",
+    group: "domains",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "POST",
+    template: "/apps/{app}/domains",
+    description: "Add a custom domain to an app; point its DNS at the returned cname.",
+    parameters: { ...appName, hostname: Schema.String, sni_endpoint: Schema.optional(Schema.NullOr(Schema.String)) },
+    result: R.Domain,
+    body: (p) => ({ hostname: p["hostname"], sni_endpoint: p["sni_endpoint"] ?? null })
+  },
+  {
+    tool: "heroku_domains_delete",
+    group: "domains",
+    access: "write",
+    scope: "write",
+    risks: ["write", "destructive"],
+    method: "DELETE",
+    template: "/apps/{app}/domains/{domain}",
+    description: "Remove a domain: the app stops serving that hostname.",
+    parameters: { ...appName, domain: Schema.String },
+    result: R.Domain
+  },
+  // Collaborators
+  {
+    ...read("collaborators"),
+    tool: "heroku_collaborators_list",
+    template: "/apps/{app}/collaborators",
+    description: "List the people who can access an app.",
+    parameters: appName,
+    result: R.Collaborator,
+    list: { field: "id" }
+  },
+  {
+    tool: "heroku_collaborators_create",
+    group: "collaborators",
+    access: "write",
+    scope: "write",
+    risks: ["write", "exposes_secrets"],
+    method: "POST",
+    template: "/apps/{app}/collaborators",
+    description: "Give a person (by email) access to an app, including its config vars.",
+    parameters: { ...appName, user: Schema.String, silent: Schema.optional(Schema.Boolean) },
+    result: R.Collaborator,
+    body: (p) => defined({ user: p["user"], silent: p["silent"] })
+  },
+  {
+    tool: "heroku_collaborators_delete",
+    group: "collaborators",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "DELETE",
+    template: "/apps/{app}/collaborators/{collaborator}",
+    description: "Revoke a person's access to an app.",
+    parameters: { ...appName, collaborator: Schema.String.annotations({ description: "Email or id." }) },
+    result: R.Collaborator
+  },
+  // Pipelines
+  {
+    ...read("pipelines"),
+    tool: "heroku_pipelines_list",
+    template: "/pipelines",
+    description: "List pipelines (groups of apps for staging and production).",
+    parameters: {},
+    result: R.Pipeline,
+    list: { field: "id" }
+  },
+  {
+    ...read("pipelines"),
+    tool: "heroku_pipelines_info",
+    template: "/pipelines/{pipeline}",
+    description: "Get one pipeline by name or id.",
+    parameters: { pipeline: Schema.String },
+    result: R.Pipeline
+  },
+  {
+    tool: "heroku_pipelines_create",
+    group: "pipelines",
+    access: "write",
+    scope: "write",
+    risks: ["write"],
+    method: "POST",
+    template: "/pipelines",
+    description: "Create a pipeline. Name: lowercase letters, digits and dashes, 3-30 chars.",
+    parameters: { name: Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9-]{2,29}$/)) },
+    result: R.Pipeline,
+    body: (p) => ({ name: p["name"] })
+  },
+  // Logs
+  {
+    tool: "heroku_logs_read",
+    group: "logs",
+    access: "read",
+    scope: "write",
+    risks: ["read"],
+    method: "POST",
+    template: "/apps/{app}/log-sessions",
+    description: "Read an app's recent log lines (router, dynos, Heroku platform). Filter by dyno or source.",
+    parameters: {
+      ...appName,
+      lines: Schema.optional(Schema.Int.pipe(Schema.between(1, 1500))),
+      dyno: Schema.optional(Schema.String.annotations({ description: "A dyno (web.1) or process type (web)." })),
+      source: Schema.optional(Schema.String.annotations({ description: "app or heroku" }))
+    },
+    result: R.LogLines,
+    body: (p) => defined({ lines: p["lines"] ?? 100, dyno: p["dyno"], source: p["source"], tail: false })
+  },
+  // Account & limits
+  {
+    tool: "heroku_account_info",
+    group: "account",
+    access: "read",
+    scope: "identity",
+    risks: ["read"],
+    method: "GET",
+    template: "/account",
+    description: "Get the authenticated account: email, name, two-factor status.",
+    parameters: {},
+    result: R.Account
+  },
+  {
+    tool: "heroku_rate_limits_info",
+    group: "account",
+    access: "read",
+    scope: "identity",
+    risks: ["read"],
+    method: "GET",
+    template: "/account/rate-limits",
+    description: "How many API requests remain in the account's pool (this call itself is free).",
+    parameters: {},
+    result: R.RateLimit
+  }
+]
+
+export const byTool: ReadonlyMap<string, Operation> = new Map(operations.map((op) => [op.tool, op]))
+
+/** Whether a token with `scopes` may call an operation that needs `needed` (as Heroku decides it). */
+export const scopeCovers = (scopes: ReadonlyArray<Scope>, needed: Scope): boolean => {
+  const implied: Record<Scope, ReadonlyArray<Scope>> = {
+    global: ["global", "identity", "read", "write", "read-protected", "write-protected"],
+    "write-protected": ["write-protected", "read-protected", "write", "read"],
+    "read-protected": ["read-protected", "read"],
+    write: ["write", "read"],
+    read: ["read"],
+    identity: ["identity"]
+  }
+  return scopes.some((scope) => implied[scope].includes(needed))
+}

@@ -1,0 +1,135 @@
+/**
+ * Platform API resource Schemas. Lenient on purpose: the fields an agent or app relies on are typed, every
+ * other field Heroku sends is kept as it is (the API adds fields without a new version).
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/** A struct that keeps fields it does not name, on decode and encode. */
+export const lenient = <Fields extends Schema.Struct.Fields>(fields: Fields) =>
+  Schema.Struct(fields).annotations({ parseOptions: { onExcessProperty: "preserve" } })
+
+const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optional(Schema.NullOr(schema as Schema.Schema<any, any, never>))
+const Str = Schema.String
+
+export const NamedRef = lenient({ id: Schema.optional(Str), name: Schema.optional(Str) })
+const Timestamps = { created_at: opt(Str), updated_at: opt(Str) }
+
+export const App = lenient({
+  id: Str,
+  name: Str,
+  maintenance: opt(Schema.Boolean),
+  region: opt(NamedRef),
+  stack: opt(NamedRef),
+  web_url: opt(Str),
+  released_at: opt(Str),
+  owner: opt(lenient({ id: Schema.optional(Str), email: Schema.optional(Str) })),
+  ...Timestamps
+})
+
+export const Dyno = lenient({
+  id: Str,
+  name: Str,
+  type: opt(Str),
+  command: opt(Str),
+  /** crashed, down, idle, starting or up */
+  state: opt(Str),
+  size: opt(Str),
+  attach_url: opt(Str),
+  release: opt(lenient({ id: Schema.optional(Str), version: Schema.optional(Schema.Number) })),
+  ...Timestamps
+})
+
+export const Formation = lenient({
+  id: Str,
+  type: Str,
+  quantity: Schema.Number,
+  command: opt(Str),
+  size: opt(Str),
+  dyno_size: opt(NamedRef),
+  ...Timestamps
+})
+
+export const ConfigVars = Schema.Record({ key: Str, value: Schema.NullOr(Str) })
+
+export const Release = lenient({
+  id: Str,
+  version: Schema.Number,
+  /** failed, pending, succeeded or expired */
+  status: opt(Str),
+  description: opt(Str),
+  current: opt(Schema.Boolean),
+  eligible_for_rollback: opt(Schema.Boolean),
+  slug: opt(lenient({ id: Schema.optional(Str) })),
+  user: opt(lenient({ id: Schema.optional(Str), email: Schema.optional(Str) })),
+  ...Timestamps
+})
+
+export const Build = lenient({
+  id: Str,
+  /** failed, pending or succeeded */
+  status: Str,
+  source_blob: opt(lenient({ url: Schema.optional(Str), version: opt(Str), checksum: opt(Str) })),
+  release: opt(lenient({ id: Schema.optional(Str) })),
+  slug: opt(lenient({ id: Schema.optional(Str) })),
+  output_stream_url: opt(Str),
+  ...Timestamps
+})
+
+export const AddOn = lenient({
+  id: Str,
+  name: Str,
+  addon_service: opt(NamedRef),
+  plan: opt(NamedRef),
+  /** provisioning, provisioned or deprovisioned */
+  state: opt(Str),
+  config_vars: opt(Schema.Array(Str)),
+  web_url: opt(Str),
+  ...Timestamps
+})
+
+export const Domain = lenient({
+  id: Str,
+  hostname: Str,
+  kind: opt(Str),
+  cname: opt(Str),
+  status: opt(Str),
+  sni_endpoint: opt(NamedRef),
+  ...Timestamps
+})
+
+export const Collaborator = lenient({
+  id: Str,
+  user: lenient({ id: Schema.optional(Str), email: Schema.optional(Str) }),
+  role: opt(Str),
+  ...Timestamps
+})
+
+export const Pipeline = lenient({
+  id: Str,
+  name: Str,
+  owner: opt(lenient({ id: Schema.optional(Str), type: Schema.optional(Str) })),
+  ...Timestamps
+})
+
+export const Account = lenient({
+  id: Str,
+  email: Str,
+  name: opt(Str),
+  verified: opt(Schema.Boolean),
+  two_factor_authentication: opt(Schema.Boolean),
+  ...Timestamps
+})
+
+export const RateLimit = lenient({ remaining: Schema.Number })
+
+/** A log session as the tool returns it: the log text, never the session's bearer URL. */
+export const LogLines = Schema.Struct({
+  logSessionId: Str,
+  lines: Str,
+  truncated: Schema.Boolean
+})
+
+/** Restarts and other `{}` answers, made explicit for the model. */
+export const Done = Schema.Struct({ ok: Schema.Literal(true), detail: Str })
