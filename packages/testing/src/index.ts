@@ -4,3 +4,4 @@
  * @since 0.1.0
  */
 export * as ScriptedModel from "./ScriptedModel.js"
+export * as FakeHerokuPlatform from "./FakeHerokuPlatform.js"
