@@ -154,7 +154,7 @@ export const operations: ReadonlyArray<Operation> = [
     ...read("dynos"),
     tool: "heroku_dynos_info",
     template: "/apps/{app}/dynos/{dyno}",
-    description: "Get one dyno by name (e.g. web.1) or id.",
+    description: "Get one dyno by name (e.g. web.1) or id: its state, command, size and release.",
     parameters: { ...appName, dyno: Schema.String },
     result: R.Dyno
   },
@@ -299,7 +299,7 @@ export const operations: ReadonlyArray<Operation> = [
     ...read("releases"),
     tool: "heroku_releases_info",
     template: "/apps/{app}/releases/{release}",
-    description: "Get one release by version number or id.",
+    description: "Get one release by version number or id: status, description and the slug it runs.",
     parameters: { ...appName, release: Schema.String },
     result: R.Release
   },
@@ -343,7 +343,7 @@ export const operations: ReadonlyArray<Operation> = [
     ...read("builds"),
     tool: "heroku_builds_info",
     template: "/apps/{app}/builds/{build}",
-    description: "Get one build by id.",
+    description: "Get one build by id: its status, source version and the slug and release it produced.",
     parameters: { ...appName, build: Schema.String },
     result: R.Build
   },
@@ -379,7 +379,7 @@ export const operations: ReadonlyArray<Operation> = [
     ...read("addons"),
     tool: "heroku_addons_info",
     template: "/apps/{app}/addons/{addon}",
-    description: "Get one add-on by name or id.",
+    description: "Get one add-on by name or id: its plan, state and the config vars it sets.",
     parameters: { ...appName, addon: Schema.String },
     result: R.AddOn
   },
@@ -497,7 +497,7 @@ export const operations: ReadonlyArray<Operation> = [
     ...read("pipelines"),
     tool: "heroku_pipelines_info",
     template: "/pipelines/{pipeline}",
-    description: "Get one pipeline by name or id.",
+    description: "Get one pipeline by name or id, with its owner.",
     parameters: { pipeline: Schema.String },
     result: R.Pipeline
   },

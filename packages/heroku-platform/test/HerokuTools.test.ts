@@ -1,0 +1,248 @@
+import { Grant, HerokuTools, Operations } from "@agentloop/heroku-platform"
+import { FakeHerokuPlatform } from "@agentloop/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { runTool } from "./support.js"
+
+const everything = Grant.make({
+  access: Object.fromEntries(Operations.groups.map((g) => [g, "full"])) as Record<Operations.Group, Grant.Access>,
+  secrets: true
+})
+
+describe("the operation table", () => {
+  it("covers the seed's 37 endpoints, with rollback as its own tool (38 tools), each with scope, risks and a description", () => {
+    expect(Operations.operations).toHaveLength(38)
+    const perGroup = Object.fromEntries(Operations.groups.map((g) => [g, Operations.operations.filter((o) => o.group === g).length]))
+    expect(perGroup).toEqual({
+      apps: 5,
+      dynos: 5,
+      formation: 3,
+      config_vars: 2,
+      releases: 4,
+      builds: 3,
+      addons: 4,
+      domains: 3,
+      collaborators: 3,
+      pipelines: 3,
+      logs: 1,
+      account: 2
+    })
+    for (const op of Operations.operations) {
+      expect(op.tool).toMatch(/^heroku_[a-z_]+$/)
+      expect(op.description.length).toBeGreaterThan(20)
+      expect(op.risks.length).toBeGreaterThan(0)
+    }
+    expect(Operations.byTool.get("heroku_config_vars_info")).toMatchObject({ scope: "read-protected", risks: ["read", "exposes_secrets"] })
+    expect(Operations.byTool.get("heroku_config_vars_update")?.scope).toBe("write-protected")
+    expect(Operations.byTool.get("heroku_account_info")?.scope).toBe("identity")
+    expect(Operations.byTool.get("heroku_apps_delete")?.risks).toContain("destructive")
+    expect(Operations.byTool.get("heroku_addons_create")?.risks).toContain("costs_money")
+  })
+
+  it("scope coverage follows Heroku: global covers all, write includes read, protected scopes add config vars", () => {
+    expect(Operations.scopeCovers(["global"], "write-protected")).toBe(true)
+    expect(Operations.scopeCovers(["write"], "read")).toBe(true)
+    expect(Operations.scopeCovers(["write"], "read-protected")).toBe(false)
+    expect(Operations.scopeCovers(["read-protected"], "read")).toBe(true)
+    expect(Operations.scopeCovers(["read"], "identity")).toBe(false)
+  })
+})
+
+describe("grants", () => {
+  it("deny by default: an empty grant offers no tools", () => {
+    expect(HerokuTools.toolkit(Grant.none).names).toEqual([])
+  })
+
+  it("Read offers only the group's read tools; Full offers its writes too", () => {
+    const names = HerokuTools.toolkit(Grant.make({ access: { apps: "read", dynos: "full" } })).names
+    expect(names).toEqual([
+      "heroku_apps_list",
+      "heroku_apps_info",
+      "heroku_dynos_list",
+      "heroku_dynos_info",
+      "heroku_dynos_run",
+      "heroku_dynos_restart",
+      "heroku_dynos_restart_all"
+    ])
+  })
+
+  it("destructive, secret-exposing and costly tools need approval by default; approvalFor changes that", () => {
+    const gated = (grant: Grant.Grant) =>
+      Object.values(HerokuTools.toolkit(grant).tools)
+        .filter((t) => t.requiresApproval === true)
+        .map((t) => t.name)
+    expect(gated(everything)).toEqual([
+      "heroku_apps_delete",
+      "heroku_dynos_run",
+      "heroku_formation_update",
+      "heroku_formation_batch_update",
+      "heroku_config_vars_info",
+      "heroku_config_vars_update",
+      "heroku_addons_create",
+      "heroku_addons_delete",
+      "heroku_domains_delete",
+      "heroku_collaborators_create"
+    ])
+    expect(gated(Grant.make({ access: { dynos: "full" }, approvalFor: ["write"] }))).toEqual([
+      "heroku_dynos_run",
+      "heroku_dynos_restart",
+      "heroku_dynos_restart_all"
+    ])
+  })
+
+  it.scopedLive("an app outside the grant's allow-list is denied without a request, and audited", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      fake.addApp("prod-app")
+      const grant = Grant.make({ access: { apps: "read" }, apps: ["staging-app"] })
+      const { execution, audit } = yield* runTool(fake, grant, "heroku_apps_info", { app: "prod-app" })
+      expect(execution).toMatchObject({ isError: true, errorKind: "ToolFailed" })
+      expect(execution.content).toContain('"error":"GrantDenied"')
+      expect(execution.content).toContain('does not cover the app \\"prod-app\\"')
+      expect(fake.requests).toHaveLength(0)
+      expect(audit).toMatchObject([{ tool: "heroku_apps_info", app: "prod-app", decision: "denied", by: "grant", outcome: "not_run" }])
+    }))
+})
+
+describe("scopes, redaction and audit", () => {
+  it.scopedLive("a token without the scope gets Heroku's 403, shown to the model", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make({ tokens: { "test-token": ["read"] } })
+      fake.addApp("alpha", { config: { DATABASE_URL: "postgres://secret" } })
+      const { execution, audit } = yield* runTool(fake, everything, "heroku_config_vars_info", { app: "alpha" })
+      expect(execution.isError).toBe(true)
+      expect(execution.value).toMatchObject({ error: { error: "HerokuForbidden", status: 403, id: "forbidden" } })
+      expect(execution.content).not.toContain("postgres://secret")
+      expect(audit[0]).toMatchObject({ decision: "allowed", outcome: "error" })
+      expect(audit[0]!.requestId).toMatch(/^[0-9a-f-]{36}$/)
+    }))
+
+  it.scopedLive("config-var values are redacted unless the grant allows secrets", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      fake.addApp("alpha", { config: { DATABASE_URL: "postgres://user:pw@db", LOG_LEVEL: "info" } })
+      const hidden = yield* runTool(fake, Grant.make({ access: { config_vars: "full" } }), "heroku_config_vars_info", { app: "alpha" })
+      expect(hidden.execution.value).toEqual({ DATABASE_URL: "[REDACTED]", LOG_LEVEL: "[REDACTED]" })
+      expect(hidden.execution.content).not.toContain("postgres://")
+      const update = yield* runTool(fake, Grant.make({ access: { config_vars: "full" } }), "heroku_config_vars_update", {
+        app: "alpha",
+        vars: { LOG_LEVEL: "debug", NEW_SECRET: "s3cret" }
+      })
+      expect(update.execution.content).not.toContain("s3cret")
+      expect(update.execution.value).toMatchObject({ NEW_SECRET: "[REDACTED]" })
+      const shown = yield* runTool(fake, Grant.make({ access: { config_vars: "read" }, secrets: true }), "heroku_config_vars_info", { app: "alpha" })
+      expect(shown.execution.value).toMatchObject({ DATABASE_URL: "postgres://user:pw@db", LOG_LEVEL: "debug", NEW_SECRET: "s3cret" })
+    }))
+
+  it.scopedLive("the audit log names the approver of an approved call", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      fake.addApp("alpha")
+      const { audit } = yield* runTool(fake, everything, "heroku_dynos_restart_all", { app: "alpha" }, { approvedBy: "oncall@example.com" })
+      expect(audit).toMatchObject([{ tool: "heroku_dynos_restart_all", app: "alpha", decision: "approved", by: "oncall@example.com", outcome: "success" }])
+    }))
+})
+
+describe("every tool against the fake, over real HTTP", () => {
+  it.scopedLive("38 tools, each changing or reading the fake's state", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      fake.addApp("alpha", { config: { LOG_LEVEL: "info" } })
+      fake.crash("alpha")
+      const tested = new Set<string>()
+      const call = (name: string, args: Record<string, unknown>) =>
+        Effect.map(runTool(fake, everything, name, args), ({ execution }) => {
+          tested.add(name)
+          if (execution.isError) throw new Error(`${name} failed: ${execution.content}`)
+          return execution.value as any
+        })
+      const appId = [...fake.state.apps.values()][0]!["id"]
+
+      // Apps
+      expect((yield* call("heroku_apps_list", {})).items.map((a: any) => a.name)).toEqual(["alpha"])
+      expect(yield* call("heroku_apps_info", { app: "alpha" })).toMatchObject({ name: "alpha", region: { name: "us" } })
+      expect(yield* call("heroku_apps_create", { name: "beta-app", region: "eu" })).toMatchObject({ name: "beta-app", region: { name: "eu" } })
+      expect(yield* call("heroku_apps_update", { app: "beta-app", maintenance: true })).toMatchObject({ maintenance: true })
+      expect(yield* call("heroku_apps_delete", { app: "beta-app" })).toMatchObject({ name: "beta-app" })
+      expect([...fake.state.apps.values()].map((a) => a["name"])).toEqual(["alpha"])
+      // Dynos
+      const dynos = (yield* call("heroku_dynos_list", { app: "alpha" })).items
+      expect(dynos).toMatchObject([{ name: "web.1", state: "crashed" }])
+      expect(yield* call("heroku_dynos_info", { app: "alpha", dyno: "web.1" })).toMatchObject({ name: "web.1" })
+      expect(yield* call("heroku_dynos_run", { app: "alpha", command: "npm run migrate" })).toMatchObject({ type: "run", command: "npm run migrate" })
+      expect(yield* call("heroku_dynos_restart", { app: "alpha", dyno: "web.1" })).toEqual({ ok: true, detail: "restarted web.1 on alpha" })
+      expect(fake.state.dynos.get(appId)!.find((d) => d["name"] === "web.1")!["state"]).toBe("up")
+      expect(yield* call("heroku_dynos_restart_all", { app: "alpha" })).toMatchObject({ ok: true })
+      // Formation
+      expect((yield* call("heroku_formation_list", { app: "alpha" })).items).toMatchObject([{ type: "web", quantity: 1 }])
+      expect(yield* call("heroku_formation_update", { app: "alpha", type: "web", quantity: 3, size: "Standard-1X" })).toMatchObject({
+        quantity: 3,
+        dyno_size: { name: "Standard-1X" }
+      })
+      expect(fake.state.dynos.get(appId)!.filter((d) => d["type"] === "web")).toHaveLength(3)
+      expect(yield* call("heroku_formation_batch_update", { app: "alpha", updates: [{ type: "web", quantity: 2 }] })).toMatchObject([{ quantity: 2 }])
+      // Config vars
+      expect(yield* call("heroku_config_vars_info", { app: "alpha" })).toEqual({ LOG_LEVEL: "info" })
+      expect(yield* call("heroku_config_vars_update", { app: "alpha", vars: { LOG_LEVEL: null, FEATURE: "on" } })).toEqual({ FEATURE: "on" })
+      // Releases
+      const releases = (yield* call("heroku_releases_list", { app: "alpha" })).items
+      expect(releases[0].version).toBeGreaterThan(releases[releases.length - 1].version) // newest first
+      expect(yield* call("heroku_releases_info", { app: "alpha", release: "1" })).toMatchObject({ version: 1 })
+      const deployed = yield* call("heroku_releases_create", { app: "alpha", slug: "slug-123", description: "Deploy abc" })
+      expect(deployed).toMatchObject({ description: "Deploy abc", current: true })
+      const first = fake.state.releases.get(appId)![0]!
+      expect(yield* call("heroku_releases_rollback", { app: "alpha", release: first["id"] })).toMatchObject({ description: "Rollback to v1" })
+      // Builds
+      const build = yield* call("heroku_builds_create", { app: "alpha", url: "https://example.com/src.tgz", version: "abc123" })
+      expect(build).toMatchObject({ status: "succeeded", source_blob: { version: "abc123" } })
+      expect((yield* call("heroku_builds_list", { app: "alpha" })).items).toHaveLength(1)
+      expect(yield* call("heroku_builds_info", { app: "alpha", build: build.id })).toMatchObject({ id: build.id })
+      // Add-ons
+      const addon = yield* call("heroku_addons_create", { app: "alpha", plan: "heroku-postgresql:essential-0" })
+      expect(addon).toMatchObject({ state: "provisioned", config_vars: ["DATABASE_URL"] })
+      expect((yield* call("heroku_addons_list", { app: "alpha" })).items).toHaveLength(1)
+      expect(yield* call("heroku_addons_info", { app: "alpha", addon: addon.name })).toMatchObject({ id: addon.id })
+      expect(yield* call("heroku_addons_delete", { app: "alpha", addon: addon.name })).toMatchObject({ state: "deprovisioned" })
+      // Domains
+      expect(yield* call("heroku_domains_create", { app: "alpha", hostname: "www.example.com" })).toMatchObject({ cname: "www-example-com.herokudns.com" })
+      expect((yield* call("heroku_domains_list", { app: "alpha" })).items).toHaveLength(1)
+      expect(yield* call("heroku_domains_delete", { app: "alpha", domain: "www.example.com" })).toMatchObject({ hostname: "www.example.com" })
+      // Collaborators
+      expect(yield* call("heroku_collaborators_create", { app: "alpha", user: "dev@example.com", silent: true })).toMatchObject({ user: { email: "dev@example.com" } })
+      expect((yield* call("heroku_collaborators_list", { app: "alpha" })).items).toHaveLength(1)
+      expect(yield* call("heroku_collaborators_delete", { app: "alpha", collaborator: "dev@example.com" })).toMatchObject({ user: { email: "dev@example.com" } })
+      // Pipelines
+      const pipeline = yield* call("heroku_pipelines_create", { name: "shop" })
+      expect((yield* call("heroku_pipelines_list", {})).items).toMatchObject([{ name: "shop" }])
+      expect(yield* call("heroku_pipelines_info", { pipeline: "shop" })).toMatchObject({ id: pipeline.id })
+      // Logs: the lines, never the session's bearer URL
+      const logs = yield* call("heroku_logs_read", { app: "alpha", lines: 50 })
+      expect(logs.lines).toContain('code=H10 desc="App crashed"')
+      expect(JSON.stringify(logs)).not.toContain("logplex")
+      const routerOnly = yield* call("heroku_logs_read", { app: "alpha", dyno: "router" })
+      expect(routerOnly.lines.trim().split("\n").every((l: string) => l.includes("[router]"))).toBe(true)
+      // Account & limits
+      expect(yield* call("heroku_account_info", {})).toMatchObject({ email: "owner@example.com" })
+      expect((yield* call("heroku_rate_limits_info", {})).remaining).toBeGreaterThan(4000)
+
+      expect([...tested].sort()).toEqual(Operations.operations.map((o) => o.tool).sort())
+    }))
+
+  it.scopedLive("list tools page with max and continue with nextRange", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      for (let i = 0; i < 5; i++) fake.addApp(`app-${i}`)
+      const first = yield* runTool(fake, everything, "heroku_apps_list", { max: 2 })
+      const page1 = first.execution.value as { items: Array<{ name: string }>; nextRange: string }
+      expect(page1.items.map((a) => a.name)).toEqual(["app-0", "app-1"])
+      const second = yield* runTool(fake, everything, "heroku_apps_list", { max: 2, range: page1.nextRange })
+      expect((second.execution.value as typeof page1).items.map((a) => a.name)).toEqual(["app-2", "app-3"])
+    }))
+
+  it.scopedLive("Heroku's 422 message reaches the model", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      const { execution } = yield* runTool(fake, everything, "heroku_pipelines_info", { pipeline: "nope" })
+      expect(execution.value).toMatchObject({ error: { error: "HerokuNotFound", status: 404, message: "Couldn't find that pipeline." } })
+    }))
+})
