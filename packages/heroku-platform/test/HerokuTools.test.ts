@@ -1,8 +1,9 @@
-import { Grant, HerokuTools, Operations } from "@agentloop/heroku-platform"
-import { FakeHerokuPlatform } from "@agentloop/testing"
+import { Agent, AgentBackend, Approval, RunStore } from "@agentloop/core"
+import { AuditLog, Grant, HerokuTools, Operations } from "@agentloop/heroku-platform"
+import { FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { runTool } from "./support.js"
+import { Effect, Layer } from "effect"
+import { clientLayer, runTool } from "./support.js"
 
 const everything = Grant.make({
   access: Object.fromEntries(Operations.groups.map((g) => [g, "full"])) as Record<Operations.Group, Grant.Access>,
@@ -140,6 +141,32 @@ describe("scopes, redaction and audit", () => {
       fake.addApp("alpha")
       const { audit } = yield* runTool(fake, everything, "heroku_dynos_restart_all", { app: "alpha" }, { approvedBy: "oncall@example.com" })
       expect(audit).toMatchObject([{ tool: "heroku_dynos_restart_all", app: "alpha", decision: "approved", by: "oncall@example.com", outcome: "success" }])
+    }))
+})
+
+describe("through the agent loop", () => {
+  it.scopedLive("a destructive call denied by a human never reaches Heroku, and the audit log says who denied it", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      fake.addApp("prod-app")
+      const grant = Grant.make({ access: { apps: "full" } })
+      const model = ScriptedModel.make([ScriptedModel.toolCall("heroku_apps_delete", { app: "prod-app" }), ScriptedModel.text("Not deleted.")])
+      const layer = AgentBackend.layerLocal(Agent.make({ name: "ops", toolkit: HerokuTools.toolkit(grant) })).pipe(
+        Layer.provide(HerokuTools.layer(grant)),
+        Layer.provideMerge(
+          Layer.mergeAll(model.layer, Approval.layerDenyAll("production apps are never deleted by agents"), RunStore.layerMemory, AuditLog.layerMemory, clientLayer(fake))
+        )
+      )
+      const audit = yield* Effect.gen(function* () {
+        const outcome = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "delete prod-app" }))
+        expect(outcome._tag).toBe("Completed")
+        return yield* Effect.flatMap(AuditLog.AuditLog, (log) => log.entries)
+      }).pipe(Effect.provide(layer))
+      expect(fake.requests).toHaveLength(0)
+      expect(fake.state.apps.size).toBe(1)
+      expect(audit).toMatchObject([
+        { tool: "heroku_apps_delete", app: "prod-app", decision: "denied", by: "deny-all", reason: "production apps are never deleted by agents", outcome: "not_run" }
+      ])
     }))
 })
 

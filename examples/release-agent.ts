@@ -1,5 +1,5 @@
 /**
- * `pnpm demo`: a release agent, offline, on the scripted model.
+ * `pnpm demo:release`: a release agent, offline, on the scripted model.
  *
  * Rules: it must check the service first (init), the test result picks the next tool (conditional),
  * it may not finish without notifying the team (required-before-exit), and notifying ends the run
