@@ -78,6 +78,8 @@ const dynoSize = (size: unknown) => (size === undefined ? undefined : { name: si
 
 const read = (group: Group, extra: Partial<Operation> = {}) =>
   ({ group, access: "read", scope: "read", risks: ["read"], method: "GET", ...extra }) as const
+const write = (group: Group, method: Method, risks: ReadonlyArray<Risk> = ["write"]) =>
+  ({ group, access: "write", scope: "write", risks, method }) as const
 
 export const operations: ReadonlyArray<Operation> = [
   // Apps
@@ -99,12 +101,8 @@ export const operations: ReadonlyArray<Operation> = [
     result: R.App
   },
   {
+    ...write("apps", "POST"),
     tool: "heroku_apps_create",
-    group: "apps",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "POST",
     template: "/apps",
     description: "Create an app. The name must be lowercase letters, digits and dashes (3-30 chars), starting with a letter.",
     parameters: {
@@ -116,12 +114,8 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ name: p["name"], region: p["region"], stack: p["stack"] })
   },
   {
+    ...write("apps", "PATCH"),
     tool: "heroku_apps_update",
-    group: "apps",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "PATCH",
     template: "/apps/{app}",
     description: "Rename an app, or turn maintenance mode on or off (maintenance shows a page instead of the app).",
     parameters: { ...appName, name: Schema.optional(Schema.String), maintenance: Schema.optional(Schema.Boolean) },
@@ -129,12 +123,8 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ name: p["name"], maintenance: p["maintenance"] })
   },
   {
+    ...write("apps", "DELETE", ["write", "destructive"]),
     tool: "heroku_apps_delete",
-    group: "apps",
-    access: "write",
-    scope: "write",
-    risks: ["write", "destructive"],
-    method: "DELETE",
     template: "/apps/{app}",
     description: "Delete an app permanently. Irreversible: it takes down everything running on it.",
     parameters: appName,
@@ -159,12 +149,8 @@ export const operations: ReadonlyArray<Operation> = [
     result: R.Dyno
   },
   {
+    ...write("dynos", "POST", ["write", "costs_money", "exposes_secrets"]),
     tool: "heroku_dynos_run",
-    group: "dynos",
-    access: "write",
-    scope: "write",
-    risks: ["write", "costs_money", "exposes_secrets"],
-    method: "POST",
     template: "/apps/{app}/dynos",
     description:
       "Run a one-off dyno with a command (e.g. a migration). It runs with the app's config vars, so it can reach its secrets.",
@@ -179,12 +165,8 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ command: p["command"], size: p["size"], time_to_live: p["time_to_live"], env: p["env"], attach: false, type: "run" })
   },
   {
+    ...write("dynos", "DELETE"),
     tool: "heroku_dynos_restart",
-    group: "dynos",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "DELETE",
     template: "/apps/{app}/dynos/{dyno}",
     description: "Restart one dyno (a one-off dyno is stopped instead).",
     parameters: { ...appName, dyno: Schema.String },
@@ -192,12 +174,8 @@ export const operations: ReadonlyArray<Operation> = [
     present: done((p) => `restarted ${p["dyno"]} on ${p["app"]}`)
   },
   {
+    ...write("dynos", "DELETE"),
     tool: "heroku_dynos_restart_all",
-    group: "dynos",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "DELETE",
     template: "/apps/{app}/dynos",
     description: "Restart every dyno of an app at once.",
     parameters: appName,
@@ -215,12 +193,8 @@ export const operations: ReadonlyArray<Operation> = [
     list: { field: "id" }
   },
   {
+    ...write("formation", "PATCH", ["write", "costs_money"]),
     tool: "heroku_formation_update",
-    group: "formation",
-    access: "write",
-    scope: "write",
-    risks: ["write", "costs_money"],
-    method: "PATCH",
     template: "/apps/{app}/formation/{type}",
     description: "Scale one process type: set how many dynos run and/or their size. Changes capacity and cost.",
     parameters: {
@@ -233,12 +207,8 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ quantity: p["quantity"], dyno_size: dynoSize(p["size"]) })
   },
   {
+    ...write("formation", "PATCH", ["write", "costs_money"]),
     tool: "heroku_formation_batch_update",
-    group: "formation",
-    access: "write",
-    scope: "write",
-    risks: ["write", "costs_money"],
-    method: "PATCH",
     template: "/apps/{app}/formation",
     description: "Scale several process types in one call.",
     parameters: {
@@ -304,12 +274,8 @@ export const operations: ReadonlyArray<Operation> = [
     result: R.Release
   },
   {
+    ...write("releases", "POST"),
     tool: "heroku_releases_create",
-    group: "releases",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "POST",
     template: "/apps/{app}/releases",
     description: "Release a built slug, making it the live code for users.",
     parameters: { ...appName, slug: Schema.String, description: Schema.optional(Schema.String) },
@@ -317,12 +283,8 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ slug: p["slug"], description: p["description"] })
   },
   {
+    ...write("releases", "POST"),
     tool: "heroku_releases_rollback",
-    group: "releases",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "POST",
     template: "/apps/{app}/releases",
     description: "Roll back to an earlier release (by its id): a new release that runs that release's slug.",
     parameters: { ...appName, release: Schema.String.annotations({ description: "The id (uuid) of the release to go back to." }) },
@@ -348,12 +310,8 @@ export const operations: ReadonlyArray<Operation> = [
     result: R.Build
   },
   {
+    ...write("builds", "POST"),
     tool: "heroku_builds_create",
-    group: "builds",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "POST",
     template: "/apps/{app}/builds",
     description: "Build the source at a URL (a tarball) into a slug; a successful build is released.",
     parameters: {
@@ -384,12 +342,8 @@ export const operations: ReadonlyArray<Operation> = [
     result: R.AddOn
   },
   {
+    ...write("addons", "POST", ["write", "costs_money"]),
     tool: "heroku_addons_create",
-    group: "addons",
-    access: "write",
-    scope: "write",
-    risks: ["write", "costs_money"],
-    method: "POST",
     template: "/apps/{app}/addons",
     description: "Provision an add-on (plan like heroku-postgresql:essential-0). A paid plan starts billing at once.",
     parameters: {
@@ -402,12 +356,8 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ plan: p["plan"], name: p["name"], config: p["config"] })
   },
   {
+    ...write("addons", "DELETE", ["write", "destructive"]),
     tool: "heroku_addons_delete",
-    group: "addons",
-    access: "write",
-    scope: "write",
-    risks: ["write", "destructive"],
-    method: "DELETE",
     template: "/apps/{app}/addons/{addon}",
     description: "Remove an add-on. Irreversible: destroys its data (e.g. a database).",
     parameters: { ...appName, addon: Schema.String },
@@ -424,12 +374,8 @@ export const operations: ReadonlyArray<Operation> = [
     list: { field: "id" }
   },
   {
+    ...write("domains", "POST"),
     tool: "heroku_domains_create",
-    group: "domains",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "POST",
     template: "/apps/{app}/domains",
     description: "Add a custom domain to an app; point its DNS at the returned cname.",
     parameters: { ...appName, hostname: Schema.String, sni_endpoint: Schema.optional(Schema.NullOr(Schema.String)) },
@@ -437,12 +383,8 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => ({ hostname: p["hostname"], sni_endpoint: p["sni_endpoint"] ?? null })
   },
   {
+    ...write("domains", "DELETE", ["write", "destructive"]),
     tool: "heroku_domains_delete",
-    group: "domains",
-    access: "write",
-    scope: "write",
-    risks: ["write", "destructive"],
-    method: "DELETE",
     template: "/apps/{app}/domains/{domain}",
     description: "Remove a domain: the app stops serving that hostname.",
     parameters: { ...appName, domain: Schema.String },
@@ -459,12 +401,8 @@ export const operations: ReadonlyArray<Operation> = [
     list: { field: "id" }
   },
   {
+    ...write("collaborators", "POST", ["write", "exposes_secrets"]),
     tool: "heroku_collaborators_create",
-    group: "collaborators",
-    access: "write",
-    scope: "write",
-    risks: ["write", "exposes_secrets"],
-    method: "POST",
     template: "/apps/{app}/collaborators",
     description: "Give a person (by email) access to an app, including its config vars.",
     parameters: { ...appName, user: Schema.String, silent: Schema.optional(Schema.Boolean) },
@@ -472,12 +410,8 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ user: p["user"], silent: p["silent"] })
   },
   {
+    ...write("collaborators", "DELETE"),
     tool: "heroku_collaborators_delete",
-    group: "collaborators",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "DELETE",
     template: "/apps/{app}/collaborators/{collaborator}",
     description: "Revoke a person's access to an app.",
     parameters: { ...appName, collaborator: Schema.String.annotations({ description: "Email or id." }) },
@@ -502,12 +436,8 @@ export const operations: ReadonlyArray<Operation> = [
     result: R.Pipeline
   },
   {
+    ...write("pipelines", "POST"),
     tool: "heroku_pipelines_create",
-    group: "pipelines",
-    access: "write",
-    scope: "write",
-    risks: ["write"],
-    method: "POST",
     template: "/pipelines",
     description: "Create a pipeline. Name: lowercase letters, digits and dashes, 3-30 chars.",
     parameters: { name: Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9-]{2,29}$/)) },

@@ -305,6 +305,11 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     const found = list.find((item) => fields.some((f) => String(item[f]) === decoded))
     return found
   }
+  const mustFind = (list: ReadonlyArray<Json>, key: string, what: string, ...fields: ReadonlyArray<string>) => {
+    const found = byKey(list, key, ...fields)
+    if (found === undefined) throw notFound(what)
+    return found
+  }
   const remove = (list: Array<Json>, item: Json) => list.splice(list.indexOf(item), 1)
   const need = (body: Json, field: string) => {
     if (body[field] === undefined || body[field] === null) throw invalid(`Missing required param: ${field}.`)
@@ -353,8 +358,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       pattern: new RegExp(`^${A}/dynos/([^/]+)$`),
       scope: "read",
       handle: ([a, d]) => {
-        const dyno = byKey(listOf(state.dynos, findApp(a!)["id"]), d!, "id", "name")
-        if (dyno === undefined) throw notFound("dyno")
+        const dyno = mustFind(listOf(state.dynos, findApp(a!)["id"]), d!, "dyno", "id", "name")
         return { body: dyno }
       }
     },
@@ -390,8 +394,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       scope: "write",
       handle: ([a, d]) => {
         const app = findApp(a!)
-        const dyno = byKey(listOf(state.dynos, app["id"]), d!, "id", "name")
-        if (dyno === undefined) throw notFound("dyno")
+        const dyno = mustFind(listOf(state.dynos, app["id"]), d!, "dyno", "id", "name")
         restart(app, [dyno])
         return { status: 202, body: {} }
       }
@@ -449,8 +452,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       pattern: new RegExp(`^${A}/releases/([^/]+)$`),
       scope: "read",
       handle: ([a, r]) => {
-        const found = byKey(listOf(state.releases, findApp(a!)["id"]), r!, "id", "version")
-        if (found === undefined) throw notFound("release")
+        const found = mustFind(listOf(state.releases, findApp(a!)["id"]), r!, "release", "id", "version")
         return { body: found }
       }
     },
@@ -474,8 +476,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       pattern: new RegExp(`^${A}/builds/([^/]+)$`),
       scope: "read",
       handle: ([a, b]) => {
-        const found = byKey(listOf(state.builds, findApp(a!)["id"]), b!, "id")
-        if (found === undefined) throw notFound("build")
+        const found = mustFind(listOf(state.builds, findApp(a!)["id"]), b!, "build", "id")
         return { body: found }
       }
     },
@@ -511,8 +512,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       pattern: new RegExp(`^${A}/addons/([^/]+)$`),
       scope: "read",
       handle: ([a, x]) => {
-        const found = byKey(listOf(state.addons, findApp(a!)["id"]), x!, "id", "name")
-        if (found === undefined) throw notFound("add-on")
+        const found = mustFind(listOf(state.addons, findApp(a!)["id"]), x!, "add-on", "id", "name")
         return { body: found }
       }
     },
@@ -550,8 +550,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       handle: ([a, x]) => {
         const app = findApp(a!)
         const list = listOf(state.addons, app["id"])
-        const found = byKey(list, x!, "id", "name")
-        if (found === undefined) throw notFound("add-on")
+        const found = mustFind(list, x!, "add-on", "id", "name")
         remove(list, found)
         for (const v of found["config_vars"]) delete state.configVars.get(app["id"])![v]
         return { body: { ...found, state: "deprovisioned" } }
@@ -587,8 +586,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       scope: "write",
       handle: ([a, d]) => {
         const list = listOf(state.domains, findApp(a!)["id"])
-        const found = byKey(list, d!, "id", "hostname")
-        if (found === undefined) throw notFound("domain")
+        const found = mustFind(list, d!, "domain", "id", "hostname")
         remove(list, found)
         return { body: found }
       }
@@ -634,8 +632,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       pattern: /^\/pipelines\/([^/]+)$/,
       scope: "read",
       handle: ([p]) => {
-        const found = byKey([...state.pipelines.values()], p!, "id", "name")
-        if (found === undefined) throw notFound("pipeline")
+        const found = mustFind([...state.pipelines.values()], p!, "pipeline", "id", "name")
         return { body: found }
       }
     },
