@@ -58,6 +58,50 @@ export class AgentBackend extends Context.Tag("@agentloop/core/AgentBackend")<Ag
 
 export const localCapabilities: Capabilities = { clientTools: true, approvals: true, toolRules: true, streaming: true }
 
+/** The parts of an agent definition that decide what it needs from a backend. */
+export interface AgentNeeds {
+  readonly toolkit: { readonly tools: Readonly<Record<string, Tool.Any>> }
+  readonly rules: Agent.Any["rules"]
+}
+
+/** What an agent definition needs from a backend, and why. */
+export const requiredCapabilities = (agent: AgentNeeds): ReadonlyArray<{ readonly capability: keyof Capabilities; readonly reason: string }> => {
+  const needs: Array<{ capability: keyof Capabilities; reason: string }> = []
+  const tools = Object.values(agent.toolkit.tools)
+  if (tools.length > 0) needs.push({ capability: "clientTools", reason: `the agent's toolkit has ${tools.map((t) => t.name).join(", ")}` })
+  const gated = tools.filter((t) => t.requiresApproval !== false).map((t) => t.name)
+  const approvalRules = agent.rules.filter((r) => r._tag === "RequiresApproval").map((r) => r.tool)
+  if (gated.length + approvalRules.length > 0) {
+    needs.push({ capability: "approvals", reason: `${[...new Set([...gated, ...approvalRules])].join(", ")} need approval` })
+  }
+  const rules = agent.rules.filter((r) => r._tag !== "RequiresApproval")
+  if (rules.length > 0) needs.push({ capability: "toolRules", reason: `the agent has ${rules.length} tool rule(s)` })
+  return needs
+}
+
+/** Fails with `UnsupportedCapability` for the first thing the agent needs that the backend lacks. */
+export const checkCapabilities = (
+  backend: string,
+  capabilities: Capabilities,
+  agent: AgentNeeds
+): Effect.Effect<void, UnsupportedCapability> => {
+  const missing = requiredCapabilities(agent).find((need) => !capabilities[need.capability])
+  return missing === undefined
+    ? Effect.void
+    : Effect.fail(new UnsupportedCapability({ backend, capability: missing.capability, reason: missing.reason }))
+}
+
+/** Fails with `UnsupportedCapability` unless the backend in context has every named capability. */
+export const requireCapabilities = (
+  ...capabilities: ReadonlyArray<keyof Capabilities>
+): Effect.Effect<Service, UnsupportedCapability, AgentBackend> =>
+  Effect.flatMap(AgentBackend, (backend) => {
+    const missing = capabilities.find((c) => !backend.capabilities[c])
+    return missing === undefined
+      ? Effect.succeed(backend)
+      : Effect.fail(new UnsupportedCapability({ backend: backend.name, capability: missing, reason: "the application requires it" }))
+  })
+
 /**
  * The local backend: the agent loop in this process over the `LanguageModel` service. Tool rules are
  * validated against the toolkit when the layer is built, so an unsatisfiable rule set fails early.
@@ -65,17 +109,33 @@ export const localCapabilities: Capabilities = { clientTools: true, approvals: t
 export const layerLocal = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>
 ): Layer.Layer<AgentBackend, Loop.LoopError, Loop.Requirements<Tools>> =>
+  layerWith(agent, { name: `local:${agent.name}`, capabilities: localCapabilities }) as Layer.Layer<
+    AgentBackend,
+    Loop.LoopError,
+    Loop.Requirements<Tools>
+  >
+
+/**
+ * The loop over whatever `LanguageModel` is provided (a hosted API's adapter), declared with that backend's
+ * capabilities: an agent that needs something the backend lacks fails when the layer is built, before any
+ * request is made.
+ */
+export const layerWith = <Tools extends Record<string, Tool.Any>>(
+  agent: Agent.Agent<Tools>,
+  backend: { readonly name: string; readonly capabilities: Capabilities }
+): Layer.Layer<AgentBackend, AgentError, Loop.Requirements<Tools>> =>
   Layer.effect(
     AgentBackend,
     Effect.gen(function* () {
+      yield* checkCapabilities(backend.name, backend.capabilities, agent)
       const context = yield* Effect.context<Loop.Requirements<Tools>>()
       // Fail at build time on invalid rules, through the same validation the loop uses.
       yield* Loop.validateAgent(agent)
       const store = yield* RunStore
       const provide = <A, E>(effect: Effect.Effect<A, E, Loop.Requirements<Tools>>) => Effect.provide(effect, context)
       return {
-        name: `local:${agent.name}`,
-        capabilities: localCapabilities,
+        name: backend.name,
+        capabilities: backend.capabilities,
         run: (input) => provide(Loop.run(agent, input)),
         stream: (input) => Stream.provideContext(Loop.stream(agent, input), context),
         resume: (runId, decisions) => provide(Loop.resume(agent, runId, decisions)),

@@ -41,7 +41,9 @@ export const ToolCalled = Schema.TaggedStruct("ToolCalled", {
   ...callFields,
   /** The arguments the tool runs with: the model's, merged with any rule prefill. */
   arguments: Schema.Unknown,
-  prefilledBy: Schema.optional(Schema.String)
+  prefilledBy: Schema.optional(Schema.String),
+  /** The provider runs this call itself (a hosted agent's server-side tool). */
+  remote: Schema.optional(Schema.Boolean)
 })
 
 export const ToolResult = Schema.TaggedStruct("ToolResult", {
@@ -49,7 +51,8 @@ export const ToolResult = Schema.TaggedStruct("ToolResult", {
   /** The text the model sees. */
   content: Schema.String,
   isError: Schema.Boolean,
-  errorKind: Schema.optional(Schema.String)
+  errorKind: Schema.optional(Schema.String),
+  remote: Schema.optional(Schema.Boolean)
 })
 
 export const ApprovalRequested = Schema.TaggedStruct("ApprovalRequested", {
@@ -79,6 +82,14 @@ export const StepFinished = Schema.TaggedStruct("StepFinished", {
   finishReason: FinishReason
 })
 
+/** Something a provider sent that maps to no other event (an unknown stream line, a ping): kept as it came. */
+export const Raw = Schema.TaggedStruct("Raw", {
+  runId: Schema.String,
+  step: Schema.Number,
+  source: Schema.String,
+  data: Schema.Unknown
+})
+
 export const RunFinished = Schema.TaggedStruct("RunFinished", {
   runId: Schema.String,
   outcome: RunOutcome
@@ -94,6 +105,7 @@ export const AgentEvent = Schema.Union(
   ApprovalDecided,
   UsageReported,
   StepFinished,
+  Raw,
   RunFinished
 )
 export type AgentEvent = typeof AgentEvent.Type
@@ -116,10 +128,12 @@ export const format = (event: AgentEvent): string => {
       return `step ${event.step}: tools [${event.tools.join(", ")}], tool choice ${typeof event.toolChoice === "string" ? event.toolChoice : event.toolChoice.function}`
     case "TextDelta":
       return `  text: ${JSON.stringify(event.delta)}`
+    case "Raw":
+      return `  raw ${event.source}: ${JSON.stringify(event.data)}`
     case "ToolCalled":
-      return `  call ${event.toolName}(${JSON.stringify(event.arguments)})${event.prefilledBy === undefined ? "" : ` [prefilled by ${event.prefilledBy}]`}`
+      return `  ${event.remote === true ? "remote " : ""}call ${event.toolName}(${JSON.stringify(event.arguments)})${event.prefilledBy === undefined ? "" : ` [prefilled by ${event.prefilledBy}]`}`
     case "ToolResult":
-      return `  ${event.isError ? `error (${event.errorKind ?? "error"})` : "result"} ${event.toolName}: ${event.content}`
+      return `  ${event.remote === true ? "remote " : ""}${event.isError ? `error (${event.errorKind ?? "error"})` : "result"} ${event.toolName}: ${event.content}`
     case "ApprovalRequested":
       return `  approval requested for ${event.approval.toolName} (${event.approval.toolCallId})`
     case "ApprovalDecided":

@@ -33,9 +33,36 @@ export const FinishReason = Schema.Literal("stop", "tool_calls", "length", "cont
 export type FinishReason = typeof FinishReason.Type
 
 export const TextDeltaPart = Schema.TaggedStruct("TextDelta", { delta: Schema.String })
+/** A call of one of our tools: the loop runs it (with rules and approvals). */
 export const ToolCallPart = Schema.TaggedStruct("ToolCall", { call: ToolCall })
+/** A call the provider runs itself (a hosted agent's server-side tool); the loop records it. */
+export const RemoteToolCallPart = Schema.TaggedStruct("RemoteToolCall", { call: ToolCall })
+/** The result of a remote call. */
+export const RemoteToolResultPart = Schema.TaggedStruct("RemoteToolResult", {
+  toolCallId: Schema.String,
+  toolName: Schema.String,
+  content: Schema.String,
+  isError: Schema.Boolean
+})
+/** The provider asks to run one of its own tools: the loop checks the rules and asks `Approvals`. */
+export const ApprovalRequestPart = Schema.TaggedStruct("ApprovalRequest", { call: ToolCall })
+/** Provider state for the step's assistant message (how to continue the hosted conversation). */
+export const MetadataPart = Schema.TaggedStruct("Metadata", {
+  metadata: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+/** Anything the provider sent that has no other part: kept, never dropped. */
+export const RawPart = Schema.TaggedStruct("Raw", { source: Schema.String, data: Schema.Unknown })
 export const FinishPart = Schema.TaggedStruct("Finish", { reason: FinishReason, usage: Usage })
-export const ResponsePart = Schema.Union(TextDeltaPart, ToolCallPart, FinishPart)
+export const ResponsePart = Schema.Union(
+  TextDeltaPart,
+  ToolCallPart,
+  RemoteToolCallPart,
+  RemoteToolResultPart,
+  ApprovalRequestPart,
+  MetadataPart,
+  RawPart,
+  FinishPart
+)
 export type ResponsePart = typeof ResponsePart.Type
 
 export const textDelta = (delta: string): ResponsePart => ({ _tag: "TextDelta", delta })
@@ -43,6 +70,20 @@ export const toolCall = (call: { id: string; name: string; arguments: string }):
   _tag: "ToolCall",
   call: new ToolCall(call)
 })
+export const remoteToolCall = (call: { id: string; name: string; arguments: string }): ResponsePart => ({
+  _tag: "RemoteToolCall",
+  call: new ToolCall({ ...call, remote: true })
+})
+export const remoteToolResult = (result: { toolCallId: string; toolName: string; content: string; isError: boolean }): ResponsePart => ({
+  _tag: "RemoteToolResult",
+  ...result
+})
+export const approvalRequest = (call: { id: string; name: string; arguments: string }): ResponsePart => ({
+  _tag: "ApprovalRequest",
+  call: new ToolCall({ ...call, remote: true })
+})
+export const metadata = (value: Record<string, unknown>): ResponsePart => ({ _tag: "Metadata", metadata: value })
+export const raw = (source: string, data: unknown): ResponsePart => ({ _tag: "Raw", source, data })
 export const finish = (reason: FinishReason, usage: Usage = Usage.empty): ResponsePart => ({
   _tag: "Finish",
   reason,
@@ -53,6 +94,10 @@ export const finish = (reason: FinishReason, usage: Usage = Usage.empty): Respon
 export class ModelError extends Data.TaggedError("ModelError")<{
   readonly message: string
   readonly retryable: boolean
+  /** Which provider failed (e.g. `heroku`, `letta`). */
+  readonly provider?: string
+  /** The HTTP status, when the provider answered with an error. */
+  readonly status?: number
   readonly cause?: unknown
 }> {}
 
@@ -64,44 +109,90 @@ export class LanguageModel extends Context.Tag("@agentloop/core/LanguageModel")<
 
 /** A whole step, collected: what the loop needs once the stream has ended. */
 export interface StepResponse {
+  /** All the text of the step. */
   readonly text: string
+  /** Remote calls and their results, in arrival order, as conversation messages. */
+  readonly transcript: ReadonlyArray<Message>
+  /** Text after the last remote call: the final assistant message's text. */
+  readonly finalText: string
   readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly approvalRequests: ReadonlyArray<ToolCall>
+  readonly metadata: Readonly<Record<string, unknown>> | undefined
   readonly finishReason: FinishReason
   readonly usage: Usage
 }
 
+export interface StepHandlers {
+  readonly onText?: (delta: string) => void
+  readonly onRemoteCall?: (call: ToolCall) => void
+  readonly onRemoteResult?: (result: typeof RemoteToolResultPart.Type) => void
+  readonly onRaw?: (raw: typeof RawPart.Type) => void
+}
+
 /**
- * Runs one step and collects it, calling `onText` for each text delta as it arrives.
- * A stream that ends without a finish part is treated as `stop` (or `tool_calls` if calls arrived).
+ * Runs one step and collects it, reporting parts to `handlers` as they arrive. A stream that ends without
+ * a finish part is treated as `stop` (or `tool_calls` if calls arrived).
  */
 export const collectStep = (
   model: Service,
   request: ModelRequest,
-  onText?: (delta: string) => Effect.Effect<void>
+  handlers: StepHandlers = {}
 ): Effect.Effect<StepResponse, ModelError> => {
   let text = ""
+  let pendingText = ""
+  const transcript: Array<Message> = []
   const toolCalls: Array<ToolCall> = []
+  const approvalRequests: Array<ToolCall> = []
+  let metadata: Record<string, unknown> | undefined
   let finishReason: FinishReason | undefined
   let usage = Usage.empty
   return model.streamStep(request).pipe(
-    Stream.runForEach((part): Effect.Effect<void> => {
-      switch (part._tag) {
-        case "TextDelta":
-          text += part.delta
-          return onText === undefined ? Effect.void : onText(part.delta)
-        case "ToolCall":
-          toolCalls.push(part.call)
-          return Effect.void
-        case "Finish":
-          finishReason = part.reason
-          usage = Usage.add(usage, part.usage)
-          return Effect.void
-      }
-    }),
+    Stream.runForEach((part) =>
+      Effect.sync(() => {
+        switch (part._tag) {
+          case "TextDelta":
+            text += part.delta
+            pendingText += part.delta
+            handlers.onText?.(part.delta)
+            return
+          case "ToolCall":
+            toolCalls.push(part.call)
+            return
+          case "RemoteToolCall": {
+            const call = part.call.remote === true ? part.call : new ToolCall({ ...part.call, remote: true })
+            transcript.push({ _tag: "AssistantMessage", text: pendingText, toolCalls: [call] })
+            pendingText = ""
+            handlers.onRemoteCall?.(call)
+            return
+          }
+          case "RemoteToolResult":
+            transcript.push({ _tag: "ToolMessage", toolCallId: part.toolCallId, toolName: part.toolName, content: part.content, isError: part.isError })
+            handlers.onRemoteResult?.(part)
+            return
+          case "ApprovalRequest":
+            approvalRequests.push(part.call.remote === true ? part.call : new ToolCall({ ...part.call, remote: true }))
+            return
+          case "Metadata":
+            metadata = { ...metadata, ...part.metadata }
+            return
+          case "Raw":
+            handlers.onRaw?.(part)
+            return
+          case "Finish":
+            finishReason = part.reason
+            usage = Usage.add(usage, part.usage)
+            return
+        }
+      })
+    ),
     Effect.map(() => ({
       text,
+      transcript,
+      finalText: pendingText,
       toolCalls,
-      finishReason: finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop"),
+      approvalRequests,
+      metadata,
+      finishReason: finishReason ?? (toolCalls.length + approvalRequests.length > 0 ? "tool_calls" : "stop"),
       usage
     }))
   )

@@ -305,7 +305,7 @@ const drive = (ctx: Context, w: Working): Effect.Effect<RunOutcome, ModelError |
         return yield* finish(ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
       }
       const response = yield* modelStep(ctx, w)
-      if (response.toolCalls.length > 0) continue
+      if (w.queue.length > 0) continue
       ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: response.finishReason })
       if (response.finishReason === "length") {
         return yield* finish(ctx, w, stopped(w, "max_tokens", "the model hit its output token limit"))
@@ -331,6 +331,7 @@ const modelStep = (ctx: Context, w: Working) =>
     const toolChoice = effectiveToolChoice(ctx.agent, w, plan)
     const offered = toolChoice === "none" ? [] : plan.allowed
     ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, tools: offered, toolChoice })
+    const step = w.step
     const response = yield* collectStep(
       ctx.model,
       {
@@ -339,7 +340,26 @@ const modelStep = (ctx: Context, w: Working) =>
         toolChoice,
         parallelToolCalls: !ctx.compiled.ordered
       },
-      (delta) => Effect.sync(() => ctx.emit({ _tag: "TextDelta", runId: w.runId, step: w.step, delta }))
+      {
+        onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step, delta }),
+        onRemoteCall: (call) =>
+          ctx.emit({ _tag: "ToolCalled", runId: w.runId, step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),
+        onRemoteResult: (result) => {
+          // A tool the provider ran counts in the rule history like one we ran.
+          w.solver = Solver.record(w.solver, result.toolName, result.content)
+          ctx.emit({
+            _tag: "ToolResult",
+            runId: w.runId,
+            step,
+            toolCallId: result.toolCallId,
+            toolName: result.toolName,
+            content: result.content,
+            isError: result.isError,
+            remote: true
+          })
+        },
+        onRaw: (raw) => ctx.emit({ _tag: "Raw", runId: w.runId, step, source: raw.source, data: raw.data })
+      }
     ).pipe(
       // Keep the run: persist it as it was before this step, so `resume` can retry the step.
       Effect.tapError((error) => {
@@ -349,9 +369,15 @@ const modelStep = (ctx: Context, w: Working) =>
     )
     w.usage = Message.Usage.add(w.usage, response.usage)
     ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
-    w.messages.push(Message.assistant(response.text, response.toolCalls))
+    w.messages.push(...response.transcript)
+    w.messages.push(
+      Message.assistant(response.finalText, response.toolCalls, {
+        approvalRequests: response.approvalRequests,
+        ...(response.metadata === undefined ? {} : { metadata: response.metadata })
+      })
+    )
     if (response.text.length > 0) w.lastText = response.text
-    w.queue = [...response.toolCalls]
+    w.queue = [...response.toolCalls, ...response.approvalRequests]
     w.executedInStep = []
     if (satisfiesForcedChoice(ctx.agent.toolChoice, response.toolCalls)) w.toolChoiceUsed = true
     return response
@@ -380,6 +406,8 @@ type Disposition =
       readonly approval?: { readonly decidedBy?: string; readonly reason?: string }
     }
   | { readonly _tag: "Pending" }
+  /** A decision on a provider's approval request: answered with an ApprovalMessage, never executed here. */
+  | { readonly _tag: "Decision"; readonly approved: boolean; readonly reason?: string }
 
 /**
  * Gives every queued call its result, unless some wait for approval. Returns true when the run must suspend.
@@ -415,6 +443,7 @@ const processQueue = (ctx: Context, w: Working): Effect.Effect<boolean> =>
     calls.forEach((call, i) => {
       const d = dispositions[i]!
       if (d._tag === "Pending") stillPending.push(call)
+      else if (d._tag === "Decision") answer(w, call, d)
       else complete(ctx, w, call, d._tag === "Execute" ? executions[i]! : d.execution, d._tag === "Execute")
     })
     w.queue = stillPending
@@ -424,7 +453,27 @@ const processQueue = (ctx: Context, w: Working): Effect.Effect<boolean> =>
 const settle = (ctx: Context, w: Working, call: Message.ToolCall, d: Exclude<Disposition, { _tag: "Pending" }>) =>
   d._tag === "Execute"
     ? Effect.map(runTool(ctx, w, call, d), (execution) => complete(ctx, w, call, execution, true))
-    : Effect.sync(() => complete(ctx, w, call, d.execution, false))
+    : Effect.sync(() => (d._tag === "Decision" ? answer(w, call, d) : complete(ctx, w, call, d.execution, false)))
+
+/** Answers a provider's approval request; the provider reports the call's result in a later step. */
+const answer = (w: Working, call: Message.ToolCall, d: Extract<Disposition, { _tag: "Decision" }>) => {
+  w.messages.push({
+    _tag: "ApprovalMessage",
+    toolCallId: call.id,
+    toolName: call.name,
+    approved: d.approved,
+    ...(d.reason === undefined ? {} : { reason: d.reason })
+  })
+}
+
+/** Arguments for events: the parsed object when the text is JSON, else the text itself. */
+const parseLoosely = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
 
 const runTool = (ctx: Context, w: Working, call: Message.ToolCall, d: Extract<Disposition, { _tag: "Execute" }>) =>
   Toolkit.execute(ctx.toolkit, { name: call.name, args: d.args }, {
@@ -461,7 +510,8 @@ const denial = (reason: string | undefined): Toolkit.Execution =>
 const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<Disposition> =>
   Effect.gen(function* () {
     const waiting = w.pending.find((p) => p.toolCallId === call.id)
-    if (waiting !== undefined) return settlePending(ctx, w, waiting)
+    if (waiting !== undefined) return settlePending(ctx, w, waiting, call.remote === true)
+    if (call.remote === true) return yield* disposeRemote(ctx, w, call)
     const tool = ctx.toolkit.tools.get(call.name)
     if (tool === undefined) return result(Toolkit.unknownTool(call.name, ctx.names))
     const parsed = Toolkit.parseArguments(call.name, call.arguments)
@@ -496,14 +546,57 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effec
       arguments: args,
       argumentsDigest: Approval.argumentsDigest(args)
     }
+    return yield* decideApproval(ctx, w, call, request, { _tag: "Execute", args })
+  })
+
+/**
+ * A provider asks to run its own tool. The rules still apply (a forbidden call is denied without asking
+ * anyone); otherwise `Approvals` decides, exactly as for our own tools.
+ */
+const disposeRemote = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<Disposition> =>
+  Effect.gen(function* () {
+    const args = Either.getOrElse(Toolkit.parseArguments(call.name, call.arguments), () => ({}) as Record<string, unknown>)
+    ctx.emit({ _tag: "ToolCalled", runId: w.runId, step: w.step, toolCallId: call.id, toolName: call.name, arguments: args, remote: true })
+    const plan = Solver.plan(ctx.compiled, [...ctx.names, call.name], w.solver)
+    const violation = Solver.violation(ctx.compiled, plan, call.name, w.solver)
+    if (violation !== undefined) {
+      emitDecision(ctx, w, call, args, false, violation, "tool-rules")
+      return { _tag: "Decision", approved: false, reason: violation } as const
+    }
+    return yield* decideApproval(
+      ctx,
+      w,
+      call,
+      {
+        runId: w.runId,
+        step: w.step,
+        toolCallId: call.id,
+        toolName: call.name,
+        arguments: args,
+        argumentsDigest: Approval.argumentsDigest(args)
+      },
+      { _tag: "Decision", approved: true }
+    )
+  })
+
+/** Asks `Approvals` about one call; `onApproved` is what an approval leads to. */
+const decideApproval = (
+  ctx: Context,
+  w: Working,
+  call: Message.ToolCall,
+  request: Approval.ApprovalRequest,
+  onApproved: Extract<Disposition, { _tag: "Execute" | "Decision" }>
+): Effect.Effect<Disposition> =>
+  Effect.gen(function* () {
+    const args = request.arguments
     const verdict = yield* ctx.approvals.decide(request)
     switch (verdict._tag) {
       case "Approved":
         emitDecision(ctx, w, call, args, true, verdict.reason, verdict.by)
-        return { _tag: "Execute", args, approval: approvalInfo(verdict.by, verdict.reason) } as const
+        return onApproved._tag === "Execute" ? { ...onApproved, approval: approvalInfo(verdict.by, verdict.reason) } : onApproved
       case "Denied":
         emitDecision(ctx, w, call, args, false, verdict.reason, verdict.by)
-        return result(denial(verdict.reason))
+        return onApproved._tag === "Execute" ? result(denial(verdict.reason)) : ({ _tag: "Decision", approved: false, reason: verdict.reason } as const)
       case "Suspend": {
         const now = Date.now()
         const pending = new Approval.PendingApproval({
@@ -524,7 +617,7 @@ const toMillis = (input: Duration.DurationInput): number => Math.max(0, Duration
 const result = (execution: Toolkit.Execution): Disposition => ({ _tag: "Result", execution })
 
 /** A call waiting for approval: settle it with the decision given to `resume`, or deny it once expired. */
-const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApproval): Disposition => {
+const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApproval, remote: boolean): Disposition => {
   const call = { id: waiting.toolCallId, name: waiting.toolName }
   const decision = w.decisions.get(waiting.toolCallId)
   const expired = decision === undefined && waiting.expiresAt !== undefined && waiting.expiresAt <= Date.now()
@@ -534,9 +627,10 @@ const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApprov
   if (decision === undefined) {
     const reason = "the approval expired before anyone decided"
     emitDecision(ctx, w, call, waiting.arguments, false, reason, "expiry")
-    return result(denial(reason))
+    return remote ? { _tag: "Decision", approved: false, reason } : result(denial(reason))
   }
   emitDecision(ctx, w, call, waiting.arguments, decision.approved, decision.reason, decision.decidedBy)
+  if (remote) return { _tag: "Decision", approved: decision.approved, ...(decision.reason === undefined ? {} : { reason: decision.reason }) }
   return decision.approved
     ? {
         _tag: "Execute",

@@ -5,11 +5,15 @@
  */
 import { Schema } from "effect"
 
-/** A tool call as the model produced it. `arguments` is the raw JSON text, kept verbatim for fidelity. */
+/**
+ * A tool call as the model produced it. `arguments` is the raw JSON text, kept verbatim for fidelity.
+ * `remote` marks a call the provider executes itself (a hosted agent's server-side tool).
+ */
 export class ToolCall extends Schema.Class<ToolCall>("ToolCall")({
   id: Schema.String,
   name: Schema.String,
-  arguments: Schema.String
+  arguments: Schema.String,
+  remote: Schema.optional(Schema.Boolean)
 }) {}
 
 export const SystemMessage = Schema.TaggedStruct("SystemMessage", {
@@ -24,7 +28,11 @@ export type UserMessage = typeof UserMessage.Type
 
 export const AssistantMessage = Schema.TaggedStruct("AssistantMessage", {
   text: Schema.String,
-  toolCalls: Schema.Array(ToolCall)
+  toolCalls: Schema.Array(ToolCall),
+  /** Calls of the provider's own tools that it asked us to approve before it runs them. */
+  approvalRequests: Schema.optional(Schema.Array(ToolCall)),
+  /** Provider state that continues the conversation (a hosted log id, run id, ...), keyed by provider. */
+  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 })
 export type AssistantMessage = typeof AssistantMessage.Type
 
@@ -37,13 +45,31 @@ export const ToolMessage = Schema.TaggedStruct("ToolMessage", {
 })
 export type ToolMessage = typeof ToolMessage.Type
 
-export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
+/** Our decision on a provider's approval request; the provider runs (or refuses) the call itself. */
+export const ApprovalMessage = Schema.TaggedStruct("ApprovalMessage", {
+  toolCallId: Schema.String,
+  toolName: Schema.String,
+  approved: Schema.Boolean,
+  reason: Schema.optional(Schema.String)
+})
+export type ApprovalMessage = typeof ApprovalMessage.Type
+
+export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage, ApprovalMessage)
 export type Message = typeof Message.Type
 
 export const system = (content: string): SystemMessage => SystemMessage.make({ content })
 export const user = (content: string): UserMessage => UserMessage.make({ content })
-export const assistant = (text: string, toolCalls: ReadonlyArray<ToolCall> = []): AssistantMessage =>
-  AssistantMessage.make({ text, toolCalls })
+export const assistant = (
+  text: string,
+  toolCalls: ReadonlyArray<ToolCall> = [],
+  options?: { readonly approvalRequests?: ReadonlyArray<ToolCall>; readonly metadata?: Readonly<Record<string, unknown>> }
+): AssistantMessage =>
+  AssistantMessage.make({
+    text,
+    toolCalls,
+    ...(options?.approvalRequests === undefined || options.approvalRequests.length === 0 ? {} : { approvalRequests: options.approvalRequests }),
+    ...(options?.metadata === undefined ? {} : { metadata: options.metadata })
+  })
 export const toolResult = (options: {
   readonly toolCallId: string
   readonly toolName: string

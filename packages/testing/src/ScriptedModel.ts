@@ -34,10 +34,16 @@ export interface ErrorTurn {
 
 export interface RespondTurn {
   readonly _tag: "Respond"
-  readonly respond: (request: RecordedRequest) => ReplyTurn | ErrorTurn
+  readonly respond: (request: RecordedRequest) => ReplyTurn | ErrorTurn | PartsTurn
 }
 
-export type Turn = ReplyTurn | ErrorTurn | RespondTurn
+/** A turn given as exact response parts (remote calls, approval requests, metadata, raw parts, ...). */
+export interface PartsTurn {
+  readonly _tag: "Parts"
+  readonly parts: ReadonlyArray<LanguageModel.ResponsePart>
+}
+
+export type Turn = ReplyTurn | ErrorTurn | RespondTurn | PartsTurn
 
 type ReplyOptions = Partial<Pick<ReplyTurn, "finishReason" | "usage" | "delay">>
 
@@ -73,8 +79,11 @@ export const error = (message: string, options?: { readonly retryable?: boolean 
   retryable: options?.retryable ?? false
 })
 
+/** A turn of exact response parts; a finish part is added if missing. */
+export const parts = (value: ReadonlyArray<LanguageModel.ResponsePart>): PartsTurn => ({ _tag: "Parts", parts: value })
+
 /** A turn computed from the request (e.g. echo back the last tool result). */
-export const respond = (fn: (request: RecordedRequest) => ReplyTurn | ErrorTurn): RespondTurn => ({
+export const respond = (fn: (request: RecordedRequest) => ReplyTurn | ErrorTurn | PartsTurn): RespondTurn => ({
   _tag: "Respond",
   respond: fn
 })
@@ -141,9 +150,15 @@ export const make = (turns: ReadonlyArray<Turn>): ScriptedModel => {
           if (turn._tag === "Error") {
             return Effect.fail(new LanguageModel.ModelError({ message: turn.message, retryable: turn.retryable }))
           }
-          const parts = replyParts(turn, turnIndex, request)
-          const stream = Stream.fromIterable(parts)
-          return Effect.succeed(turn.delay === undefined ? stream : Stream.concat(Stream.execute(Effect.sleep(turn.delay)), stream))
+          const stream = Stream.fromIterable(
+            turn._tag === "Parts"
+              ? turn.parts.some((p) => p._tag === "Finish")
+                ? turn.parts
+                : [...turn.parts, LanguageModel.finish("stop")]
+              : replyParts(turn, turnIndex, request)
+          )
+          const delay = turn._tag === "Reply" ? turn.delay : undefined
+          return Effect.succeed(delay === undefined ? stream : Stream.concat(Stream.execute(Effect.sleep(delay)), stream))
         })
       )
   }
@@ -174,6 +189,17 @@ export const make = (turns: ReadonlyArray<Turn>): ScriptedModel => {
 
 const estimateTokens = (text: string): number => Math.ceil(text.length / 4)
 
+const messageText = (message: Message.Message): string => {
+  switch (message._tag) {
+    case "AssistantMessage":
+      return message.text
+    case "ApprovalMessage":
+      return message.reason ?? ""
+    default:
+      return message.content
+  }
+}
+
 const replyParts = (turn: ReplyTurn, turnIndex: number, request: LanguageModel.ModelRequest): Array<LanguageModel.ResponsePart> => {
   const chunks = typeof turn.text === "string" ? (turn.text.length === 0 ? [] : [turn.text]) : turn.text
   const parts: Array<LanguageModel.ResponsePart> = chunks.map(LanguageModel.textDelta)
@@ -186,7 +212,7 @@ const replyParts = (turn: ReplyTurn, turnIndex: number, request: LanguageModel.M
       })
     )
   })
-  const input = estimateTokens(request.messages.map((m) => ("content" in m ? m.content : m.text)).join(""))
+  const input = estimateTokens(request.messages.map(messageText).join(""))
   const output = estimateTokens(chunks.join(""))
   const usage = turn.usage ?? { inputTokens: input, outputTokens: output }
   parts.push(
