@@ -1,0 +1,10 @@
+/**
+ * @agentloop/wire: wire code shared by every agentloop backend.
+ *
+ * @since 0.1.0
+ */
+export * as ChatCompletions from "./ChatCompletions.js"
+export * as Http from "./Http.js"
+export * as Ndjson from "./Ndjson.js"
+export * as Retry from "./Retry.js"
+export * as Sse from "./Sse.js"
