@@ -5,3 +5,5 @@
  */
 export * as ScriptedModel from "./ScriptedModel.js"
 export * as FakeHerokuPlatform from "./FakeHerokuPlatform.js"
+export * as FakeHerokuInference from "./FakeHerokuInference.js"
+export * as FakeHttp from "./FakeHttp.js"

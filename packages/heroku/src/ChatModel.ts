@@ -1,0 +1,93 @@
+/**
+ * A `LanguageModel` over an OpenAI-compatible `/v1/chat/completions` endpoint: Heroku Managed Inference, or
+ * any other server that speaks the format. Streams deltas (or reads one completion when `stream: false`),
+ * sends our tools as `function` tools and all four tool-choice forms.
+ *
+ * @since 0.1.0
+ */
+import { LanguageModel } from "@agentloop/core"
+import { ChatCompletions, Http, type Retry, Sse } from "@agentloop/wire"
+import type { HttpClient } from "@effect/platform"
+import { Effect, Layer, type Redacted, Stream } from "effect"
+import { authHeaders, type Connection, normalizeUrl } from "./HerokuInference.js"
+
+export interface Options {
+  /** The server's base URL (without `/v1/...`). */
+  readonly url: string
+  readonly key: Redacted.Redacted<string>
+  readonly model: string
+  /** Named in errors. Default `heroku`. */
+  readonly provider?: string
+  /** Default `/v1/chat/completions`. */
+  readonly path?: string
+  /** Stream deltas over SSE (default true). */
+  readonly stream?: boolean
+  readonly temperature?: number
+  readonly maxTokens?: number
+  readonly topP?: number
+  /** More body fields, sent as they are (e.g. `extended_thinking`). */
+  readonly extraBody?: Readonly<Record<string, unknown>>
+  readonly retry?: Retry.Options
+}
+
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
+  Effect.map(Effect.context<HttpClient.HttpClient>(), (context) => {
+    const provider = options.provider ?? "heroku"
+    const url = `${normalizeUrl(options.url)}${options.path ?? "/v1/chat/completions"}`
+    const streaming = options.stream ?? true
+    return {
+      streamStep: (request) => {
+        const offersTools = request.tools.length > 0 && request.toolChoice !== "none"
+        const body = {
+          model: options.model,
+          messages: ChatCompletions.toMessages(request.messages),
+          ...(offersTools
+            ? { tools: ChatCompletions.toTools(request.tools), tool_choice: ChatCompletions.toToolChoice(request.toolChoice) }
+            : {}),
+          stream: streaming,
+          ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+          ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),
+          ...(options.topP === undefined ? {} : { top_p: options.topP }),
+          ...options.extraBody
+        }
+        const send = Http.send({
+          provider,
+          method: "POST",
+          url,
+          headers: { ...authHeaders(options.key), Accept: streaming ? "text/event-stream" : "application/json" },
+          body,
+          ...(options.retry === undefined ? {} : { retry: options.retry })
+        })
+        const parts = streaming
+          ? Stream.unwrap(
+              Effect.map(send, (response) =>
+                Stream.suspend(() => {
+                  const accumulator = new ChatCompletions.ChunkAccumulator()
+                  return Sse.decodeBytes(response.stream).pipe(
+                    Stream.filter((event) => !Sse.isDone(event) && event.event === "message"),
+                    Stream.mapConcat((event) => {
+                      try {
+                        return accumulator.push(JSON.parse(event.data))
+                      } catch {
+                        return [LanguageModel.raw(provider, { malformed: event.data })]
+                      }
+                    }),
+                    Stream.concat(Stream.suspend(() => Stream.fromIterable(accumulator.end())))
+                  )
+                })
+              )
+            )
+          : Stream.unwrap(Effect.map(Effect.flatMap(send, (r) => r.json), (json) => Stream.fromIterable(ChatCompletions.fromCompletion(json))))
+        return Stream.provideContext(parts, context)
+      }
+    } satisfies LanguageModel.Service
+  })
+
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, make(options))
+
+/** Heroku Managed Inference's chat completions, from a connection (e.g. `HerokuInference.fromEnv`). */
+export const layerHeroku = (
+  connection: Connection,
+  options: Omit<Options, "url" | "key" | "model"> = {}
+): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> => layer({ ...connection, ...options })

@@ -1,0 +1,203 @@
+/**
+ * A fake of Heroku Managed Inference and Agents on loopback:
+ *
+ * - `POST /v1/chat/completions`: plays `ScriptedModel` turns as OpenAI-compatible answers, streamed as
+ *   `chat.completion.chunk` SSE events (tool-call arguments split across chunks) or as one completion.
+ * - `POST /v1/agents/heroku`: replays scripted agent transcripts in Heroku's format (`event:message` with
+ *   `chat.completion` / `tool.completion` objects, then `event:done` / `data:[DONE]`, no space after colons).
+ *
+ * Both check `Authorization: Bearer <key>` and answer errors with a JSON body.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { Effect, type Scope } from "effect"
+import * as FakeHttp from "./FakeHttp.js"
+import type * as ScriptedModel from "./ScriptedModel.js"
+
+/** One answer of the agents endpoint: SSE frames, or an HTTP error. */
+export type AgentResponse =
+  | { readonly frames: ReadonlyArray<FakeHttp.SseFrame>; readonly dropAfter?: number }
+  | { readonly status: number; readonly body: unknown }
+
+/**
+ * One answer of the chat endpoint: a scripted turn; an HTTP error; a turn whose stream is cut after
+ * `dropAfter` frames; or exact SSE frames (to send malformed data).
+ */
+export type ChatAnswer =
+  | ScriptedModel.Turn
+  | { readonly status: number; readonly body: unknown }
+  | { readonly dropAfter: number; readonly turn: ScriptedModel.ReplyTurn }
+  | { readonly frames: ReadonlyArray<FakeHttp.SseFrame> }
+
+export interface Options {
+  readonly key?: string
+  readonly model?: string
+  /** Answers for `/v1/chat/completions`, one per request. */
+  readonly chat?: ReadonlyArray<ChatAnswer>
+  /** Answers for `/v1/agents/heroku`, one per request. */
+  readonly agents?: ReadonlyArray<AgentResponse>
+}
+
+export interface FakeHerokuInference extends FakeHttp.Server {
+  readonly key: string
+  readonly model: string
+}
+
+const completion = (id: string, model: string, message: Record<string, unknown>, finishReason: string, usage: unknown) => ({
+  id,
+  object: message["role"] === "tool" ? "tool.completion" : "chat.completion",
+  created: 1748541138,
+  ...(message["role"] === "tool" ? {} : { model }),
+  system_fingerprint: "heroku-inf-fake",
+  choices: [{ index: 0, message: { refusal: null, ...message }, finish_reason: finishReason }],
+  usage
+})
+
+/**
+ * A typical agent transcript: the model calls a server-side tool (its name as Heroku reports it, possibly
+ * namespaced), Heroku runs it and reports the result, then the model answers.
+ */
+export const agentToolRun = (options: {
+  readonly tool: string
+  readonly args: unknown
+  readonly result: string
+  readonly intro?: string
+  readonly answer: string
+  readonly model?: string
+  readonly mcp?: boolean
+}): AgentResponse => {
+  const id = `chatcmpl-${randomUUID().slice(0, 20)}`
+  const model = options.model ?? "claude-4-sonnet"
+  const callId = `tooluse_${randomUUID().slice(0, 12)}`
+  const content =
+    options.mcp === false
+      ? `Tool '${options.tool}' returned result: ${options.result}`
+      : `Tool '${options.tool}' returned result: ${JSON.stringify({ content: [{ type: "text", text: options.result }], isError: false })}`
+  return {
+    frames: [
+      {
+        event: "message",
+        data: completion(
+          id,
+          model,
+          {
+            role: "assistant",
+            content: options.intro ?? null,
+            tool_calls: [{ id: callId, type: "function", function: { name: options.tool, arguments: JSON.stringify(options.args) } }]
+          },
+          "tool_calls",
+          { prompt_tokens: 629, completion_tokens: 163, total_tokens: 792 }
+        )
+      },
+      {
+        event: "message",
+        data: completion(id, model, { role: "tool", content, tool_call_id: callId, name: options.tool }, "", {})
+      },
+      {
+        event: "message",
+        data: completion(id, model, { role: "assistant", content: options.answer }, "stop", { prompt_tokens: 947, completion_tokens: 62, total_tokens: 1009 })
+      },
+      { event: "done", data: "[DONE]" }
+    ]
+  }
+}
+
+/** A transcript with only a final answer. */
+export const agentAnswer = (answer: string, model = "claude-4-sonnet"): AgentResponse => ({
+  frames: [
+    { event: "message", data: completion(`chatcmpl-${randomUUID().slice(0, 20)}`, model, { role: "assistant", content: answer }, "stop", { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }) },
+    { event: "done", data: "[DONE]" }
+  ]
+})
+
+/** A scripted chat turn as OpenAI-compatible chunks. */
+const chatChunks = (turn: ScriptedModel.ReplyTurn, model: string, index: number): Array<unknown> => {
+  const id = `chatcmpl-${index}`
+  const base = { id, object: "chat.completion.chunk", created: 1748541138, model }
+  const chunks: Array<unknown> = [{ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" } }] }]
+  const texts = typeof turn.text === "string" ? (turn.text.length === 0 ? [] : [turn.text]) : turn.text
+  for (const text of texts) chunks.push({ ...base, choices: [{ index: 0, delta: { content: text } }] })
+  turn.toolCalls.forEach((call, i) => {
+    const args = typeof call.args === "string" ? call.args : JSON.stringify(call.args ?? {})
+    const half = Math.floor(args.length / 2)
+    const callId = call.id ?? `call_${index}_${i + 1}`
+    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: i, id: callId, type: "function", function: { name: call.name, arguments: args.slice(0, half) } }] } }] })
+    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: i, function: { arguments: args.slice(half) } }] } }] })
+  })
+  const finish = turn.finishReason ?? (turn.toolCalls.length > 0 ? "tool_calls" : "stop")
+  chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: finish }] })
+  const usage = turn.usage ?? { inputTokens: 12, outputTokens: 7 }
+  chunks.push({ ...base, choices: [], usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens } })
+  return chunks
+}
+
+const wholeCompletion = (turn: ScriptedModel.ReplyTurn, model: string, index: number) => {
+  const text = typeof turn.text === "string" ? turn.text : turn.text.join("")
+  const usage = turn.usage ?? { inputTokens: 12, outputTokens: 7 }
+  return {
+    id: `chatcmpl-${index}`,
+    object: "chat.completion",
+    created: 1748541138,
+    model,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: "assistant",
+          content: text.length === 0 ? null : text,
+          refusal: null,
+          ...(turn.toolCalls.length === 0
+            ? {}
+            : {
+                tool_calls: turn.toolCalls.map((call, i) => ({
+                  id: call.id ?? `call_${index}_${i + 1}`,
+                  type: "function",
+                  function: { name: call.name, arguments: typeof call.args === "string" ? call.args : JSON.stringify(call.args ?? {}) }
+                }))
+              })
+        },
+        finish_reason: turn.finishReason ?? (turn.toolCalls.length > 0 ? "tool_calls" : "stop")
+      }
+    ],
+    usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens }
+  }
+}
+
+export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, never, Scope.Scope> => {
+  const key = options.key ?? "inference-key"
+  const model = options.model ?? "claude-4-sonnet"
+  const chat = [...(options.chat ?? [])]
+  const agents = [...(options.agents ?? [])]
+  let chatIndex = 0
+  return Effect.map(
+    FakeHttp.make((request): FakeHttp.Reply => {
+      if (request.headers["authorization"] !== `Bearer ${key}`) {
+        return { status: 401, json: { error: { message: "Invalid API key", type: "authentication_error" } } }
+      }
+      if (request.method === "POST" && request.path === "/v1/chat/completions") {
+        const answer = FakeHttp.next(chat, "chat completions")
+        chatIndex++
+        if ("status" in answer) return { status: answer.status, json: answer.body }
+        if ("frames" in answer) return { sse: answer.frames }
+        if ("dropAfter" in answer) {
+          return { sse: chatChunks(answer.turn, model, chatIndex).map((data) => ({ data })), dropAfter: answer.dropAfter }
+        }
+        const turn = answer
+        if (turn._tag === "Error") return { status: turn.retryable ? 503 : 400, json: { error: { message: turn.message } } }
+        if (turn._tag !== "Reply") throw new Error("the fake plays Reply and Error turns only")
+        if (request.body?.stream === true) {
+          return { sse: [...chatChunks(turn, model, chatIndex).map((data) => ({ data })), { data: "[DONE]" }] }
+        }
+        return { json: wholeCompletion(turn, model, chatIndex) }
+      }
+      if (request.method === "POST" && request.path === "/v1/agents/heroku") {
+        const answer = FakeHttp.next(agents, "agents")
+        if ("status" in answer) return { status: answer.status, json: answer.body }
+        return { sse: answer.frames, separator: "", ...(answer.dropAfter === undefined ? {} : { dropAfter: answer.dropAfter }) }
+      }
+      return { status: 404, json: { error: { message: `no route ${request.method} ${request.path}` } } }
+    }),
+    (server) => ({ ...server, key, model })
+  )
+}
