@@ -1,4 +1,4 @@
-import { Agent, AgentBackend, Approval, Message, RunStore, type Tool, Toolkit } from "@agentloop/core"
+import { Agent, AgentBackend, Approval, Message, RunStore, Toolkit } from "@agentloop/core"
 import { AgentsModel } from "@agentloop/heroku"
 import { FakeHerokuInference } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -11,17 +11,17 @@ const tools: ReadonlyArray<AgentsModel.HerokuTool> = [
   { type: "heroku_tool", name: "dyno_run_command", runtime_params: { target_app_name: "my-app", tool_params: { cmd: "date", description: "server time", parameters: { type: "object", properties: {} } } } }
 ]
 
-const backend = <Tools extends Record<string, Tool.Any>>(
-  fake: FakeHerokuInference.FakeHerokuInference,
-  toolkit: Toolkit.Toolkit<Tools> = Toolkit.make() as unknown as Toolkit.Toolkit<Tools>
-) =>
-  AgentsModel.layerBackend(Agent.make({ name: "heroku-agent", toolkit }), {
-    url: fake.url,
-    key: Redacted.make(fake.key),
-    model: fake.model,
-    tools,
-    retry: { baseDelay: "5 millis" }
-  }).pipe(Layer.provide(Layer.mergeAll(NodeHttpClient.layerUndici, Approval.layerAutoApprove, RunStore.layerMemory)))
+const options = (fake: FakeHerokuInference.FakeHerokuInference): AgentsModel.Options => ({
+  url: fake.url,
+  key: Redacted.make(fake.key),
+  model: fake.model,
+  tools,
+  retry: { baseDelay: "5 millis" }
+})
+const services = Layer.mergeAll(NodeHttpClient.layerUndici, Approval.layerAutoApprove, RunStore.layerMemory)
+
+const backend = (fake: FakeHerokuInference.FakeHerokuInference) =>
+  AgentsModel.layerBackend(Agent.make({ name: "heroku-agent", toolkit: Toolkit.make() }), options(fake)).pipe(Layer.provide(services))
 
 const collect = (input: string | ReadonlyArray<Message.Message>, runId?: string) =>
   Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input, ...(runId === undefined ? {} : { runId }) }))).pipe(Effect.map(Chunk.toArray))
@@ -78,7 +78,12 @@ describe("AgentsModel (/v1/agents/heroku)", () => {
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make()
       const error = yield* Effect.flip(
-        Effect.provide(AgentBackend.AgentBackend, backend(fake, weatherToolkit).pipe(Layer.provide(weatherHandlers([]))))
+        Effect.provide(
+          AgentBackend.AgentBackend,
+          AgentsModel.layerBackend(Agent.make({ name: "with-client-tools", toolkit: weatherToolkit }), options(fake)).pipe(
+            Layer.provide(Layer.merge(services, weatherHandlers([])))
+          )
+        )
       )
       expect(error).toMatchObject({ _tag: "UnsupportedCapability", backend: "heroku-agents", capability: "clientTools" })
       expect(fake.requests).toHaveLength(0)
