@@ -23,7 +23,13 @@ export interface ToolDefinition {
 
 export interface ModelRequest {
   readonly messages: ReadonlyArray<Message>
+  /** The tools offered for this step (the agent's tools narrowed by its tool rules). */
   readonly tools: ReadonlyArray<ToolDefinition>
+  /**
+   * Every tool of the agent, for providers whose tool set is fixed for longer than one step (a hosted log
+   * or conversation): they declare these, and the loop still enforces the rules on every call.
+   */
+  readonly availableTools: ReadonlyArray<ToolDefinition>
   readonly toolChoice: ToolChoice
   /** False when the loop can only process one tool call per step (ordering rules are active). */
   readonly parallelToolCalls: boolean

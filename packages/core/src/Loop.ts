@@ -16,7 +16,7 @@ import type * as Agent from "./Agent.js"
 import { checkStop } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
-import { collectStep, LanguageModel, type ModelError, type ToolChoice } from "./LanguageModel.js"
+import { collectStep, LanguageModel, type ModelError, type ToolChoice, type ToolDefinition } from "./LanguageModel.js"
 import * as Message from "./Message.js"
 import { type RunOutcome, RunState, type RunStateError, type StopReason } from "./RunState.js"
 import { RunStore, type RunStoreError } from "./RunStore.js"
@@ -202,6 +202,7 @@ interface Context {
   readonly compiled: Solver.Compiled
   readonly toolkit: Toolkit.Resolved
   readonly names: ReadonlyArray<string>
+  readonly definitions: ReadonlyArray<ToolDefinition>
   readonly model: LanguageModel["Type"]
   readonly approvals: Approval.Service
   readonly store: RunStore["Type"]
@@ -235,6 +236,7 @@ const prepare = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tool
       compiled,
       toolkit,
       names: agent.toolkit.names,
+      definitions: agent.toolkit.names.map((name) => toolkit.tools.get(name)!.definition),
       model: yield* LanguageModel,
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,
@@ -337,6 +339,7 @@ const modelStep = (ctx: Context, w: Working) =>
       {
         messages: w.messages.slice(),
         tools: offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
+        availableTools: ctx.definitions,
         toolChoice,
         parallelToolCalls: !ctx.compiled.ordered
       },

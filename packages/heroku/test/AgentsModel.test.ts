@@ -1,10 +1,9 @@
 import { Agent, AgentBackend, Approval, Message, RunStore, Toolkit } from "@agentloop/core"
 import { AgentsModel } from "@agentloop/heroku"
-import { FakeHerokuInference } from "@agentloop/testing"
+import { FakeHerokuInference, Harness } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Option, Redacted, Stream } from "effect"
-import { weatherHandlers, weatherToolkit } from "./support.js"
 
 const tools: ReadonlyArray<AgentsModel.HerokuTool> = [
   { type: "mcp", name: "code_exec_python", runtime_params: { max_calls: 2 } },
@@ -80,8 +79,8 @@ describe("AgentsModel (/v1/agents/heroku)", () => {
       const error = yield* Effect.flip(
         Effect.provide(
           AgentBackend.AgentBackend,
-          AgentsModel.layerBackend(Agent.make({ name: "with-client-tools", toolkit: weatherToolkit }), options(fake)).pipe(
-            Layer.provide(Layer.merge(services, weatherHandlers([])))
+          AgentsModel.layerBackend(Agent.make({ name: "with-client-tools", toolkit: Harness.toolkit }), options(fake)).pipe(
+            Layer.provide(Layer.merge(services, Harness.handlers([])))
           )
         )
       )

@@ -1,9 +1,8 @@
 import { AgentBackend } from "@agentloop/core"
 import { ChatModel } from "@agentloop/heroku"
-import { FakeHerokuInference, ScriptedModel } from "@agentloop/testing"
+import { FakeHerokuInference, Harness, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Option, Redacted, Stream } from "effect"
-import { backendOver } from "./support.js"
 
 const S = ScriptedModel
 const modelFor = (fake: FakeHerokuInference.FakeHerokuInference, stream = true) =>
@@ -15,19 +14,22 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       const fake = yield* FakeHerokuInference.make({
         chat: [S.toolCall("get_weather", { city: "Oslo" }, { text: "Checking." }), S.text(["It is ", "5C in Oslo."])]
       })
-      const { layer, calls } = backendOver(modelFor(fake))
+      const { layer, calls } = Harness.over(modelFor(fake))
       const events = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input: "Weather in Oslo?" }))).pipe(Effect.provide(layer))
       const list = Chunk.toArray(events)
       expect(list.at(-1)).toMatchObject({ _tag: "RunFinished", outcome: { _tag: "Completed", text: "It is 5C in Oslo." } })
       expect(list.filter((e) => e._tag === "TextDelta").map((e) => (e as { delta: string }).delta)).toEqual(["Checking.", "It is ", "5C in Oslo."])
-      expect(calls).toEqual(["Oslo"])
+      expect(calls).toEqual(["get_weather:Oslo"])
       const [first, second] = fake.requests
       expect(first!.headers["authorization"]).toBe("Bearer inference-key")
       expect(first!.body).toMatchObject({
         model: "claude-4-sonnet",
         stream: true,
         tool_choice: "auto",
-        tools: [{ type: "function", function: { name: "get_weather", description: "Current weather for a city.", parameters: { type: "object", required: ["city"] } } }]
+        tools: [
+          { type: "function", function: { name: "get_weather", description: "Current weather for a city.", parameters: { type: "object", required: ["city"] } } },
+          { type: "function", function: { name: "set_alarm" } }
+        ]
       })
       expect(second!.body.messages.slice(-2)).toEqual([
         { role: "assistant", content: "Checking.", tool_calls: [{ id: "call_1_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }] },
@@ -38,10 +40,10 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
   it.scopedLive("non-streaming mode reads one completion", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ chat: [S.toolCall("get_weather", { city: "Rome" }), S.text("Sunny.")] })
-      const { layer, calls } = backendOver(modelFor(fake, false))
+      const { layer, calls } = Harness.over(modelFor(fake, false))
       const outcome = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "Rome?" })).pipe(Effect.provide(layer))
       expect(outcome).toMatchObject({ _tag: "Completed", text: "Sunny." })
-      expect(calls).toEqual(["Rome"])
+      expect(calls).toEqual(["get_weather:Rome"])
       expect(fake.requests[0]!.body.stream).toBe(false)
     }))
 
@@ -50,7 +52,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       const sent: Array<unknown> = []
       for (const toolChoice of ["none", "auto", "required", { function: "get_weather" }] as const) {
         const fake = yield* FakeHerokuInference.make({ chat: [S.text("ok")] })
-        const { layer } = backendOver(modelFor(fake), { toolChoice })
+        const { layer } = Harness.over(modelFor(fake), { toolChoice })
         yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(layer))
         sent.push(fake.requests[0]!.body.tool_choice ?? "(no tools sent)")
       }
@@ -60,7 +62,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
   it.scopedLive("an error body becomes a typed ModelError with the status and message, never the key", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ key: "right-key", chat: [] })
-      const { layer } = backendOver(ChatModel.layer({ url: fake.url, key: Redacted.make("wrong-key"), model: "m" }))
+      const { layer } = Harness.over(ChatModel.layer({ url: fake.url, key: Redacted.make("wrong-key"), model: "m" }))
       const error = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(layer), Effect.flip)
       expect(error).toMatchObject({ _tag: "ModelError", provider: "heroku", status: 401, retryable: false })
       expect(error.message).toBe("heroku answered 401: Invalid API key")
@@ -76,7 +78,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
           S.text("full answer")
         ]
       })
-      const { layer } = backendOver(modelFor(fake))
+      const { layer } = Harness.over(modelFor(fake))
       yield* Effect.gen(function* () {
         const backend = yield* AgentBackend.AgentBackend
         const error = yield* Effect.flip(backend.run({ input: "x", runId: "drop" }))
@@ -102,7 +104,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
           }
         ]
       })
-      const { layer } = backendOver(modelFor(fake))
+      const { layer } = Harness.over(modelFor(fake))
       const events = Chunk.toArray(yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input: "x" }))).pipe(Effect.provide(layer)))
       expect(events.find((e) => e._tag === "Raw")).toMatchObject({ source: "heroku", data: { malformed: "{this is not json" } })
       expect(events.at(-1)).toMatchObject({ outcome: { _tag: "Completed", text: "Hello world" } })

@@ -6,6 +6,7 @@ import { Chunk, Effect, Fiber, Stream, TestClock } from "effect"
 const request = (content: string): LanguageModel.ModelRequest => ({
   messages: [Message.user(content)],
   tools: [{ name: "echo", description: "echo", parameters: {} }],
+  availableTools: [{ name: "echo", description: "echo", parameters: {} }],
   toolChoice: "auto",
   parallelToolCalls: true
 })

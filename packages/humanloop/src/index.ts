@@ -1,0 +1,6 @@
+/**
+ * @agentloop/humanloop: Humanloop Agents as an agentloop backend.
+ *
+ * @since 0.1.0
+ */
+export * as HumanloopModel from "./HumanloopModel.js"
