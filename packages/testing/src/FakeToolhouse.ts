@@ -1,0 +1,65 @@
+/**
+ * A fake of Toolhouse's Workers API on loopback: `POST /ndjson/{agentId}` starts a run (answering with
+ * `X-Toolhouse-Run-ID`), `PUT /ndjson/{agentId}/{runId}` continues it, the plain-text twins stream only the
+ * output, and `GET /{agentId}/{runId}` returns the history. Scripted NDJSON lines are written as given:
+ * objects as JSON, strings verbatim (so malformed lines can be sent).
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { Effect, type Scope } from "effect"
+import * as FakeHttp from "./FakeHttp.js"
+
+export type Answer = ReadonlyArray<unknown> | { readonly status: number; readonly body: unknown } | { readonly dropAfter: number; readonly lines: ReadonlyArray<unknown> }
+
+export interface Options {
+  readonly agentId?: string
+  /** Absent: a public worker, callable without a key. */
+  readonly apiKey?: string
+  readonly answers?: ReadonlyArray<Answer>
+}
+
+export interface FakeToolhouse extends FakeHttp.Server {
+  readonly agentId: string
+  readonly runs: ReadonlyMap<string, Array<{ readonly role: string; readonly content: string }>>
+}
+
+const textOf = (line: unknown): string =>
+  typeof line === "object" && line !== null && (line as { type?: unknown }).type === "text" ? String((line as { text?: unknown }).text ?? "") : ""
+
+export const make = (options: Options = {}): Effect.Effect<FakeToolhouse, never, Scope.Scope> => {
+  const agentId = options.agentId ?? "9f1c2d3e-0000-4000-8000-00000000cafe"
+  const answers = [...(options.answers ?? [])]
+  const runs = new Map<string, Array<{ role: string; content: string }>>()
+  return Effect.map(
+    FakeHttp.make((request): FakeHttp.Reply => {
+      if (options.apiKey !== undefined && request.headers["authorization"] !== `Bearer ${options.apiKey}`) {
+        return { status: 401, json: { error: "Unauthorized: this agent is private" } }
+      }
+      const match = /^(\/ndjson)?\/([^/]+)(?:\/([^/]+))?$/.exec(request.path)
+      if (match === null || decodeURIComponent(match[2]!) !== agentId) return { status: 404, json: { error: "Agent not found" } }
+      const ndjson = match[1] !== undefined
+      let runId = match[3]
+      if (request.method === "GET" && runId !== undefined && !ndjson) {
+        const run = runs.get(runId)
+        return run === undefined ? { status: 404, json: { error: "Run not found" } } : { json: run }
+      }
+      if (request.method === "POST" && runId === undefined) {
+        runId = randomUUID()
+        runs.set(runId, [])
+      } else if (request.method !== "PUT" || runId === undefined || !runs.has(runId)) {
+        return { status: 404, json: { error: "Run not found" } }
+      }
+      const run = runs.get(runId)!
+      run.push({ role: "user", content: String(request.body?.message ?? "") })
+      const answer = FakeHttp.next(answers, "toolhouse")
+      if ("status" in answer) return { status: answer.status, json: answer.body }
+      const lines = "lines" in answer ? answer.lines : answer
+      run.push({ role: "assistant", content: lines.map(textOf).join("") })
+      const headers = { "X-Toolhouse-Run-ID": runId }
+      if (!ndjson) return { headers, text: lines.map(textOf).join("") }
+      return { headers, ndjson: lines, ...("dropAfter" in answer ? { dropAfter: answer.dropAfter } : {}) }
+    }),
+    (server) => ({ ...server, agentId, runs })
+  )
+}

@@ -1,0 +1,6 @@
+/**
+ * @agentloop/toolhouse: Toolhouse workers as an agentloop backend.
+ *
+ * @since 0.1.0
+ */
+export * as ToolhouseModel from "./ToolhouseModel.js"
