@@ -11,7 +11,8 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Chunk, Clock, Config, type ConfigError, Context, Duration, Effect, Layer, Option, Redacted, Ref, Schedule, Stream } from "effect"
+import { Retry } from "@agentloop/wire"
+import { Chunk, Clock, Config, type ConfigError, Context, Duration, Effect, Layer, Option, Redacted, Ref, Stream } from "effect"
 import * as HerokuError from "./HerokuError.js"
 import * as Range from "./Range.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -27,7 +28,7 @@ export interface Options {
   readonly rateLimit?: RateLimiter.Policy
   /** Retries of a 503 (and of a dropped GET). Default 3. */
   readonly maxRetries?: number
-  /** First backoff delay; doubles each retry. Default 500 ms. */
+  /** First backoff delay; doubles each retry (the shared `Retry` policy, with jitter). Default 500 ms. */
   readonly retryBaseDelay?: Duration.DurationInput
   /** How many times a 429 waits for a refill before failing with `HerokuRateLimited`. Default 5. */
   readonly maxRateLimitWaits?: number
@@ -96,7 +97,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "")
     const policy = options.rateLimit ?? RateLimiter.herokuPolicy
     const maxRetries = options.maxRetries ?? 3
-    const baseDelay = Duration.decode(options.retryBaseDelay ?? "500 millis")
+    const baseDelay = options.retryBaseDelay ?? "500 millis"
     const maxRateLimitWaits = options.maxRateLimitWaits ?? 5
     const bucket = yield* Ref.make(RateLimiter.full(policy, yield* Clock.currentTimeMillis))
 
@@ -176,8 +177,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           times: maxRateLimitWaits
         }),
         Effect.retry({
-          schedule: Schedule.exponential(baseDelay, 2),
-          times: maxRetries,
+          schedule: Retry.schedule({ maxRetries, baseDelay }),
           while: (error) =>
             error._tag === "HerokuUnavailable" || (error._tag === "HerokuTransportError" && req.method === "GET")
         })

@@ -96,11 +96,18 @@ describe("AgentsModel (/v1/agents/heroku)", () => {
       expect(error).toMatchObject({ _tag: "ModelError", retryable: true })
     }))
 
-  it.scopedLive("event:error fails the step with the server's message; unknown events are kept as Raw", () =>
+  it.scopedLive("event:error fails the step with the server's message; unknown events and malformed data are kept as Raw", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({
         agents: [
-          { frames: [{ event: "heartbeat", data: "{}" }, { event: "message", data: { object: "agent.status", state: "thinking" } }, { event: "error", data: { message: "tool quota exceeded" } }] }
+          {
+            frames: [
+              { event: "heartbeat", data: "{}" },
+              { event: "message", data: { object: "agent.status", state: "thinking" } },
+              { event: "message", data: "{truncated json" },
+              { event: "error", data: { message: "tool quota exceeded" } }
+            ]
+          }
         ]
       })
       const events: Array<unknown> = []
@@ -112,7 +119,8 @@ describe("AgentsModel (/v1/agents/heroku)", () => {
       expect(error).toMatchObject({ _tag: "ModelError", message: "heroku agents stream error: tool quota exceeded" })
       expect(events.filter((e: any) => e._tag === "Raw")).toMatchObject([
         { source: "heroku", data: { event: "heartbeat", data: {} } },
-        { source: "heroku", data: { event: "message", data: { object: "agent.status" } } }
+        { source: "heroku", data: { event: "message", data: { object: "agent.status" } } },
+        { source: "heroku", data: { event: "message", malformed: "{truncated json" } }
       ])
     }))
 

@@ -113,7 +113,27 @@ describe("HumanloopModel", () => {
       expect(invalid).toMatchObject({ status: 422, retryable: false, message: "humanloop answered 422: body.agent.model: field required" })
     }))
 
-  it.scopedLive("a stream cut mid-way is a retryable ModelError; a malformed line is kept as Raw", () =>
+  it.scopedLive("a malformed line and an unknown event type are kept as Raw; the stream goes on", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHumanloop.make({
+        turns: [
+          {
+            frames: [
+              { data: { log_id: "log_x", type: "agent_update", payload: { agent_id: "ag", output: "Hel" } } },
+              { data: "{not json" },
+              { data: { log_id: "log_x", type: "agent_checkpoint", payload: { n: 1 } } },
+              { data: { log_id: "log_x", type: "agent_update", payload: { agent_id: "ag", output: "lo" } } },
+              { data: { log_id: "log_x", type: "agent_end" } }
+            ]
+          }
+        ]
+      })
+      const list = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => events(b.stream({ input: "x" }))).pipe(Effect.provide(Harness.over(modelFor(fake, true)).layer))
+      expect(list.filter((e) => e._tag === "Raw").map((e) => (e as { data: unknown }).data)).toMatchObject([{ malformed: "{not json" }, { type: "agent_checkpoint" }])
+      expect(list.at(-1)).toMatchObject({ outcome: { _tag: "Completed", text: "Hello" } })
+    }))
+
+  it.scopedLive("a stream cut mid-way is a retryable ModelError", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make({ turns: [{ dropAfter: 2, turn: S.text(["a", "b", "c"]) }] })
       const error = yield* Effect.flip(

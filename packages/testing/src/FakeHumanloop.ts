@@ -14,7 +14,12 @@ import { Effect, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 import type * as ScriptedModel from "./ScriptedModel.js"
 
-export type Answer = ScriptedModel.Turn | { readonly status: number; readonly body: unknown } | { readonly dropAfter: number; readonly turn: ScriptedModel.ReplyTurn }
+export type Answer =
+  | ScriptedModel.Turn
+  | { readonly status: number; readonly body: unknown }
+  | { readonly dropAfter: number; readonly turn: ScriptedModel.ReplyTurn }
+  /** Exact SSE frames for a streamed answer (to send malformed or unknown events); the log completes. */
+  | { readonly frames: ReadonlyArray<FakeHttp.SseFrame> }
 
 export interface Options {
   readonly apiKey?: string
@@ -47,6 +52,10 @@ export const make = (options: Options = {}): Effect.Effect<FakeHumanloop, never,
   const play = (log: Log, stream: boolean): FakeHttp.Reply => {
     const answer = FakeHttp.next(turns, "humanloop")
     if ("status" in answer) return { status: answer.status, json: answer.body }
+    if ("frames" in answer) {
+      log.status = "complete"
+      return { sse: answer.frames }
+    }
     const dropAfter = "dropAfter" in answer ? answer.dropAfter : undefined
     const turn = "dropAfter" in answer ? answer.turn : answer
     if (turn._tag === "Error") return { status: turn.retryable ? 503 : 400, json: { detail: turn.message } }
