@@ -541,15 +541,7 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effec
     if (typeof tool.requiresApproval === "function" && !ctx.compiled.requiresApproval.has(call.name)) {
       if (!tool.requiresApproval(decoded.right as never)) return { _tag: "Execute", args } as const
     }
-    const request: Approval.ApprovalRequest = {
-      runId: w.runId,
-      step: w.step,
-      toolCallId: call.id,
-      toolName: call.name,
-      arguments: args,
-      argumentsDigest: Approval.argumentsDigest(args)
-    }
-    return yield* decideApproval(ctx, w, call, request, { _tag: "Execute", args })
+    return yield* decideApproval(ctx, w, call, approvalRequest(w, call, args), { _tag: "Execute", args })
   })
 
 /**
@@ -566,21 +558,18 @@ const disposeRemote = (ctx: Context, w: Working, call: Message.ToolCall): Effect
       emitDecision(ctx, w, call, args, false, violation, "tool-rules")
       return { _tag: "Decision", approved: false, reason: violation } as const
     }
-    return yield* decideApproval(
-      ctx,
-      w,
-      call,
-      {
-        runId: w.runId,
-        step: w.step,
-        toolCallId: call.id,
-        toolName: call.name,
-        arguments: args,
-        argumentsDigest: Approval.argumentsDigest(args)
-      },
-      { _tag: "Decision", approved: true }
-    )
+    return yield* decideApproval(ctx, w, call, approvalRequest(w, call, args), { _tag: "Decision", approved: true })
   })
+
+/** What `Approvals` is asked about a call: bound to the run, the call and a digest of its arguments. */
+const approvalRequest = (w: Working, call: Message.ToolCall, args: Record<string, unknown>): Approval.ApprovalRequest => ({
+  runId: w.runId,
+  step: w.step,
+  toolCallId: call.id,
+  toolName: call.name,
+  arguments: args,
+  argumentsDigest: Approval.argumentsDigest(args)
+})
 
 /** Asks `Approvals` about one call; `onApproved` is what an approval leads to. */
 const decideApproval = (

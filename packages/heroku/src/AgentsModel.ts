@@ -7,9 +7,9 @@
  * @since 0.1.0
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
-import { ChatCompletions, Http, type Retry, Sse } from "@agentloop/wire"
+import { ChatCompletions, Http, Model, type Retry, Sse } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
-import { Effect, Layer, type Redacted, Stream } from "effect"
+import { type Effect, Layer, type Redacted } from "effect"
 import { authHeaders, normalizeUrl } from "./HerokuInference.js"
 
 /** A tool Heroku runs: a built-in `heroku_tool` or a registered MCP tool. */
@@ -117,12 +117,16 @@ const eventParts = (event: Sse.SseEvent, requested: ReadonlyArray<string>, state
   return parts
 }
 
-export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
-  Effect.map(Effect.context<HttpClient.HttpClient>(), (context) => {
-    const requested = options.tools.map((t) => t.name)
-    return {
-      streamStep: (request) => {
-        const body = {
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
+  const requested = options.tools.map((t) => t.name)
+  return Model.make((request) =>
+    Model.streamParts(
+      Http.send({
+        provider: "heroku",
+        method: "POST",
+        url: `${normalizeUrl(options.url)}/v1/agents/heroku`,
+        headers: { ...authHeaders(options.key), Accept: "text/event-stream" },
+        body: {
           model: options.model,
           messages: ChatCompletions.toMessages(request.messages),
           ...(options.tools.length === 0 ? {} : { tools: options.tools }),
@@ -130,39 +134,19 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
           ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
           ...(options.topP === undefined ? {} : { top_p: options.topP }),
           ...(options.stop === undefined ? {} : { stop: options.stop })
-        }
-        const parts = Stream.unwrap(
-          Effect.map(
-            Http.send({
-              provider: "heroku",
-              method: "POST",
-              url: `${normalizeUrl(options.url)}/v1/agents/heroku`,
-              headers: { ...authHeaders(options.key), Accept: "text/event-stream" },
-              body,
-              ...(options.retry === undefined ? {} : { retry: options.retry })
-            }),
-            (response) =>
-              Stream.suspend(() => {
-                const state = { usage: Message.Usage.empty, finish: undefined as LanguageModel.FinishReason | undefined }
-                return Sse.decodeBytes(response.stream).pipe(
-                  Stream.mapConcatEffect((event) =>
-                    Effect.try({
-                      try: () => eventParts(event, requested, state),
-                      catch: (error) =>
-                        error instanceof LanguageModel.ModelError
-                          ? error
-                          : new LanguageModel.ModelError({ provider: "heroku", message: String(error), retryable: false })
-                    })
-                  ),
-                  Stream.concat(Stream.sync(() => LanguageModel.finish(state.finish ?? "stop", state.usage)))
-                )
-              })
-          )
-        )
-        return Stream.provideContext(parts, context)
+        },
+        ...(options.retry === undefined ? {} : { retry: options.retry })
+      }),
+      {
+        provider: "heroku",
+        decode: (body) => Sse.decodeBytes(body),
+        initial: () => ({ usage: Message.Usage.empty, finish: undefined as LanguageModel.FinishReason | undefined }),
+        item: (event, state) => eventParts(event, requested, state),
+        end: (state) => [LanguageModel.finish(state.finish ?? "stop", state.usage)]
       }
-    } satisfies LanguageModel.Service
-  })
+    )
+  )
+}
 
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))

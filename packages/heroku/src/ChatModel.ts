@@ -6,9 +6,9 @@
  * @since 0.1.0
  */
 import { LanguageModel } from "@agentloop/core"
-import { ChatCompletions, Http, type Retry, Sse } from "@agentloop/wire"
+import { ChatCompletions, Http, Model, type Retry, Sse } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
-import { Effect, Layer, type Redacted, Stream } from "effect"
+import { type Effect, Layer, type Redacted } from "effect"
 import { authHeaders, type Connection, normalizeUrl } from "./HerokuInference.js"
 
 export interface Options {
@@ -30,58 +30,48 @@ export interface Options {
   readonly retry?: Retry.Options
 }
 
-export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
-  Effect.map(Effect.context<HttpClient.HttpClient>(), (context) => {
-    const provider = options.provider ?? "heroku"
-    const url = `${normalizeUrl(options.url)}${options.path ?? "/v1/chat/completions"}`
-    const streaming = options.stream ?? true
-    return {
-      streamStep: (request) => {
-        const offersTools = request.tools.length > 0 && request.toolChoice !== "none"
-        const body = {
-          model: options.model,
-          messages: ChatCompletions.toMessages(request.messages),
-          ...(offersTools
-            ? { tools: ChatCompletions.toTools(request.tools), tool_choice: ChatCompletions.toToolChoice(request.toolChoice) }
-            : {}),
-          stream: streaming,
-          ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
-          ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),
-          ...(options.topP === undefined ? {} : { top_p: options.topP }),
-          ...options.extraBody
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
+  const provider = options.provider ?? "heroku"
+  const url = `${normalizeUrl(options.url)}${options.path ?? "/v1/chat/completions"}`
+  const streaming = options.stream ?? true
+  return Model.make((request) => {
+    const offersTools = request.tools.length > 0 && request.toolChoice !== "none"
+    const send = Http.send({
+      provider,
+      method: "POST",
+      url,
+      headers: { ...authHeaders(options.key), Accept: streaming ? "text/event-stream" : "application/json" },
+      body: {
+        model: options.model,
+        messages: ChatCompletions.toMessages(request.messages),
+        ...(offersTools ? { tools: ChatCompletions.toTools(request.tools), tool_choice: ChatCompletions.toToolChoice(request.toolChoice) } : {}),
+        stream: streaming,
+        ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+        ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),
+        ...(options.topP === undefined ? {} : { top_p: options.topP }),
+        ...options.extraBody
+      },
+      ...(options.retry === undefined ? {} : { retry: options.retry })
+    })
+    if (!streaming) return Model.jsonParts(send, provider, ChatCompletions.fromCompletion)
+    return Model.streamParts(send, {
+      provider,
+      decode: (body) => Sse.decodeBytes(body),
+      initial: () => new ChatCompletions.ChunkAccumulator(),
+      item: (event, accumulator) => {
+        if (Sse.isDone(event) || event.event !== "message") return []
+        let chunk: unknown
+        try {
+          chunk = JSON.parse(event.data)
+        } catch {
+          return [LanguageModel.raw(provider, { malformed: event.data })]
         }
-        const send = Http.send({
-          provider,
-          method: "POST",
-          url,
-          headers: { ...authHeaders(options.key), Accept: streaming ? "text/event-stream" : "application/json" },
-          body,
-          ...(options.retry === undefined ? {} : { retry: options.retry })
-        })
-        const parts = streaming
-          ? Stream.unwrap(
-              Effect.map(send, (response) =>
-                Stream.suspend(() => {
-                  const accumulator = new ChatCompletions.ChunkAccumulator()
-                  return Sse.decodeBytes(response.stream).pipe(
-                    Stream.filter((event) => !Sse.isDone(event) && event.event === "message"),
-                    Stream.mapConcat((event) => {
-                      try {
-                        return accumulator.push(JSON.parse(event.data))
-                      } catch {
-                        return [LanguageModel.raw(provider, { malformed: event.data })]
-                      }
-                    }),
-                    Stream.concat(Stream.suspend(() => Stream.fromIterable(accumulator.end())))
-                  )
-                })
-              )
-            )
-          : Stream.unwrap(Effect.map(Effect.flatMap(send, (r) => r.json), (json) => Stream.fromIterable(ChatCompletions.fromCompletion(json))))
-        return Stream.provideContext(parts, context)
-      }
-    } satisfies LanguageModel.Service
+        return accumulator.push(chunk)
+      },
+      end: (accumulator) => accumulator.end()
+    })
   })
+}
 
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))

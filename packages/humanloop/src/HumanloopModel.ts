@@ -10,9 +10,9 @@
  * @since 0.1.0
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
-import { ChatCompletions, Http, type Retry, Sse } from "@agentloop/wire"
+import { ChatCompletions, Http, Model, type Retry, Sse } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { type Effect, Layer, Redacted } from "effect"
 
 export interface Options {
   readonly apiKey: Redacted.Redacted<string>
@@ -166,80 +166,61 @@ const eventParts = (
   }
 }
 
-export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
-  Effect.map(Effect.context<HttpClient.HttpClient>(), (context) => {
-    const baseUrl = (options.baseUrl ?? "https://api.humanloop.com/v5").replace(/\/+$/, "")
-    const streaming = options.stream ?? true
-    const headers = { "X-API-KEY": Redacted.value(options.apiKey), "Content-Type": "application/json" }
-    return {
-      streamStep: (request) => {
-        // A log's tools are fixed at /agents/call: declare them all; the loop enforces the rules per call.
-        const ours = new Set(request.availableTools.map((t) => t.name))
-        const open = openLog(request.messages)
-        const results = open?.after.filter((m): m is Message.ToolMessage => m._tag === "ToolMessage") ?? []
-        const continuing = open !== undefined && results.length > 0 && open.after.every((m) => m._tag === "ToolMessage")
-        const query = new URLSearchParams({
-          ...(options.versionId === undefined ? {} : { version_id: options.versionId }),
-          ...(options.environment === undefined ? {} : { environment: options.environment })
-        }).toString()
-        const send = continuing
-          ? Http.send({
-              provider: "humanloop",
-              method: "POST",
-              url: `${baseUrl}/agents/continue`,
-              headers,
-              body: {
-                log_id: open.log.logId,
-                messages: results.map((r) => ({ role: "tool", tool_call_id: r.toolCallId, content: r.content })),
-                stream: streaming
-              },
-              ...(options.retry === undefined ? {} : { retry: options.retry })
-            })
-          : Http.send({
-              provider: "humanloop",
-              method: "POST",
-              url: `${baseUrl}/agents/call${query.length === 0 ? "" : `?${query}`}`,
-              headers,
-              body: {
-                ...(options.path === undefined ? {} : { path: options.path }),
-                ...(options.id === undefined ? {} : { id: options.id }),
-                agent: { endpoint: "chat", ...options.agent, tools: request.availableTools.map(inlineTool) },
-                messages: ChatCompletions.toMessages(request.messages),
-                ...(request.availableTools.length === 0 ? {} : { tool_choice: ChatCompletions.toToolChoice(request.toolChoice) }),
-                stream: streaming
-              },
-              ...(options.retry === undefined ? {} : { retry: options.retry })
-            })
-        const toModelError = (error: unknown) =>
-          error instanceof LanguageModel.ModelError ? error : new LanguageModel.ModelError({ provider: "humanloop", message: String(error), retryable: false })
-        const parts = streaming
-          ? Stream.unwrap(
-              Effect.map(send, (response) =>
-                Stream.suspend(() => {
-                  const state = { logId: "", status: "complete" as "complete" | "incomplete", seen: new Set<string>(), usage: Message.Usage.empty }
-                  return Sse.decodeBytes(response.stream).pipe(
-                    Stream.mapConcatEffect((event) => Effect.try({ try: () => eventParts(event, ours, state), catch: toModelError })),
-                    Stream.concat(
-                      Stream.suspend(() =>
-                        Stream.make(
-                          LanguageModel.metadata({ humanloop: { logId: state.logId, logStatus: state.status } }),
-                          LanguageModel.finish(state.status === "incomplete" ? "tool_calls" : "stop", state.usage)
-                        )
-                      )
-                    )
-                  )
-                })
-              )
-            )
-          : Stream.unwrap(
-              Effect.flatMap(Effect.flatMap(send, (r) => r.json), (json) =>
-                Effect.map(Effect.try({ try: () => responseParts(json, ours), catch: toModelError }), Stream.fromIterable)
-              )
-            )
-        return Stream.provideContext(parts, context)
-      }
-    } satisfies LanguageModel.Service
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
+  const baseUrl = (options.baseUrl ?? "https://api.humanloop.com/v5").replace(/\/+$/, "")
+  const streaming = options.stream ?? true
+  const headers = { "X-API-KEY": Redacted.value(options.apiKey), "Content-Type": "application/json" }
+  return Model.make((request) => {
+    // A log's tools are fixed at /agents/call: declare them all; the loop enforces the rules per call.
+    const ours = new Set(request.availableTools.map((t) => t.name))
+    const open = openLog(request.messages)
+    const results = open?.after.filter((m): m is Message.ToolMessage => m._tag === "ToolMessage") ?? []
+    const continuing = open !== undefined && results.length > 0 && open.after.every((m) => m._tag === "ToolMessage")
+    const query = new URLSearchParams({
+      ...(options.versionId === undefined ? {} : { version_id: options.versionId }),
+      ...(options.environment === undefined ? {} : { environment: options.environment })
+    }).toString()
+    const send = continuing
+      ? Http.send({
+          provider: "humanloop",
+          method: "POST",
+          url: `${baseUrl}/agents/continue`,
+          headers,
+          body: {
+            log_id: open.log.logId,
+            messages: results.map((r) => ({ role: "tool", tool_call_id: r.toolCallId, content: r.content })),
+            stream: streaming
+          },
+          ...(options.retry === undefined ? {} : { retry: options.retry })
+        })
+      : Http.send({
+          provider: "humanloop",
+          method: "POST",
+          url: `${baseUrl}/agents/call${query.length === 0 ? "" : `?${query}`}`,
+          headers,
+          body: {
+            ...(options.path === undefined ? {} : { path: options.path }),
+            ...(options.id === undefined ? {} : { id: options.id }),
+            agent: { endpoint: "chat", ...options.agent, tools: request.availableTools.map(inlineTool) },
+            messages: ChatCompletions.toMessages(request.messages),
+            ...(request.availableTools.length === 0 ? {} : { tool_choice: ChatCompletions.toToolChoice(request.toolChoice) }),
+            stream: streaming
+          },
+          ...(options.retry === undefined ? {} : { retry: options.retry })
+        })
+    if (!streaming) return Model.jsonParts(send, "humanloop", (json) => responseParts(json, ours))
+    return Model.streamParts(send, {
+      provider: "humanloop",
+      decode: (body) => Sse.decodeBytes(body),
+      initial: () => ({ logId: "", status: "complete" as "complete" | "incomplete", seen: new Set<string>(), usage: Message.Usage.empty }),
+      item: (event, state) => eventParts(event, ours, state),
+      end: (state) => [
+        LanguageModel.metadata({ humanloop: { logId: state.logId, logStatus: state.status } }),
+        LanguageModel.finish(state.status === "incomplete" ? "tool_calls" : "stop", state.usage)
+      ]
+    })
   })
+}
 
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))

@@ -15,9 +15,9 @@
  * @since 0.1.0
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
-import { ChatCompletions, Http, type Retry, Sse } from "@agentloop/wire"
+import { ChatCompletions, Http, Model, type Retry, Sse } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { type Effect, Layer, Redacted } from "effect"
 
 export interface Options {
   readonly apiKey: Redacted.Redacted<string>
@@ -142,74 +142,57 @@ const messageParts = (body: any, state: State, deltas: boolean): Array<LanguageM
   }
 }
 
-export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
-  Effect.map(Effect.context<HttpClient.HttpClient>(), (context) => {
-    const base = (options.baseUrl ?? "https://api.letta.com").replace(/\/+$/, "")
-    const url = `${base}/v1/agents/${encodeURIComponent(options.agentId)}/messages/stream`
-    return {
-      streamStep: (request) => {
-        const ours = new Set(request.availableTools.map((t) => t.name))
-        const body = {
-          messages: requestMessages(request.messages),
-          client_tools: request.availableTools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters })),
-          stream_tokens: options.streamTokens ?? false,
-          include_pings: true,
-          ...(options.maxSteps === undefined ? {} : { max_steps: options.maxSteps })
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
+  const base = (options.baseUrl ?? "https://api.letta.com").replace(/\/+$/, "")
+  const url = `${base}/v1/agents/${encodeURIComponent(options.agentId)}/messages/stream`
+  const deltas = options.streamTokens === true
+  return Model.make((request) => {
+    const ours = new Set(request.availableTools.map((t) => t.name))
+    const send = Http.send({
+      provider: "letta",
+      method: "POST",
+      url,
+      headers: { Authorization: `Bearer ${Redacted.value(options.apiKey)}`, "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: {
+        messages: requestMessages(request.messages),
+        client_tools: request.availableTools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters })),
+        stream_tokens: deltas,
+        include_pings: true,
+        ...(options.maxSteps === undefined ? {} : { max_steps: options.maxSteps })
+      },
+      ...(options.retry === undefined ? {} : { retry: options.retry })
+    })
+    return Model.streamParts(send, {
+      provider: "letta",
+      decode: (body) => Sse.decodeBytes(body),
+      initial: (): State => ({ usage: Message.Usage.empty, stopReason: undefined, approvals: new Map() }),
+      item: (event, state) => {
+        if (Sse.isDone(event)) return []
+        if (event.event === "error") {
+          throw new LanguageModel.ModelError({ provider: "letta", message: `letta: ${Http.errorMessage(event.data)}`, retryable: false })
         }
-        const parts = Stream.unwrap(
-          Effect.map(
-            Http.send({
-              provider: "letta",
-              method: "POST",
-              url,
-              headers: { Authorization: `Bearer ${Redacted.value(options.apiKey)}`, "Content-Type": "application/json", Accept: "text/event-stream" },
-              body,
-              ...(options.retry === undefined ? {} : { retry: options.retry })
-            }),
-            (response) =>
-              Stream.suspend(() => {
-                const state: State = { usage: Message.Usage.empty, stopReason: undefined, approvals: new Map() }
-                return Sse.decodeBytes(response.stream).pipe(
-                  Stream.mapConcatEffect((event) =>
-                    Effect.try({
-                      try: (): Array<LanguageModel.ResponsePart> => {
-                        if (Sse.isDone(event)) return []
-                        if (event.event === "error") {
-                          throw new LanguageModel.ModelError({ provider: "letta", message: `letta: ${Http.errorMessage(event.data)}`, retryable: false })
-                        }
-                        let parsed: unknown
-                        try {
-                          parsed = JSON.parse(event.data)
-                        } catch {
-                          return [LanguageModel.raw("letta", { malformed: event.data })]
-                        }
-                        return messageParts(parsed, state, options.streamTokens === true)
-                      },
-                      catch: (error) =>
-                        error instanceof LanguageModel.ModelError ? error : new LanguageModel.ModelError({ provider: "letta", message: String(error), retryable: false })
-                    })
-                  ),
-                  Stream.concat(
-                    Stream.suspend(() => {
-                      const end: Array<LanguageModel.ResponsePart> = []
-                      for (const [id, call] of state.approvals) {
-                        const fields = { id, name: call.name, arguments: call.arguments }
-                        end.push(ours.has(call.name) ? LanguageModel.toolCall(fields) : LanguageModel.approvalRequest(fields))
-                      }
-                      const exchange: Exchange = { agentId: options.agentId, ...(state.stopReason === undefined ? {} : { stopReason: state.stopReason }) }
-                      end.push(LanguageModel.metadata({ letta: exchange }))
-                      end.push(LanguageModel.finish(state.approvals.size > 0 ? "tool_calls" : (stopReasons[state.stopReason ?? "end_turn"] ?? "other"), state.usage))
-                      return Stream.fromIterable(end)
-                    })
-                  )
-                )
-              })
-          )
-        )
-        return Stream.provideContext(parts, context)
+        let parsed: unknown
+        try {
+          parsed = JSON.parse(event.data)
+        } catch {
+          return [LanguageModel.raw("letta", { malformed: event.data })]
+        }
+        return messageParts(parsed, state, deltas)
+      },
+      end: (state) => {
+        const end: Array<LanguageModel.ResponsePart> = []
+        for (const [id, call] of state.approvals) {
+          const fields = { id, name: call.name, arguments: call.arguments }
+          end.push(ours.has(call.name) ? LanguageModel.toolCall(fields) : LanguageModel.approvalRequest(fields))
+        }
+        const exchange: Exchange = { agentId: options.agentId, ...(state.stopReason === undefined ? {} : { stopReason: state.stopReason }) }
+        end.push(LanguageModel.metadata({ letta: exchange }))
+        end.push(LanguageModel.finish(state.approvals.size > 0 ? "tool_calls" : (stopReasons[state.stopReason ?? "end_turn"] ?? "other"), state.usage))
+        return end
       }
-    } satisfies LanguageModel.Service
+    })
   })
+}
 
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))

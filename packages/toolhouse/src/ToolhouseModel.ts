@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
-import { ChatCompletions, Http, Ndjson, type Retry } from "@agentloop/wire"
+import { ChatCompletions, Http, Model, Ndjson, type Retry } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
 import { Effect, Layer, Redacted, Stream } from "effect"
 
@@ -113,58 +113,34 @@ export const lineParts = (line: Ndjson.Line, state: { usage: Message.Usage; call
   }
 }
 
-export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
-  Effect.map(Effect.context<HttpClient.HttpClient>(), (context) => {
-    const base = (options.baseUrl ?? "https://agents.toolhouse.ai").replace(/\/+$/, "")
-    const agent = encodeURIComponent(options.agentId)
-    const prefix = (options.mode ?? "ndjson") === "ndjson" ? "/ndjson" : ""
-    const headers = {
-      "Content-Type": "application/json",
-      ...(options.apiKey === undefined ? {} : { Authorization: `Bearer ${Redacted.value(options.apiKey)}` })
-    }
-    return {
-      streamStep: (request) => {
-        const runId = runIdOf(request.messages)
-        const message = latestUserText(request.messages)
-        const send = Http.send({
-          provider: "toolhouse",
-          method: runId === undefined ? "POST" : "PUT",
-          url: `${base}${prefix}/${agent}${runId === undefined ? "" : `/${encodeURIComponent(runId)}`}`,
-          headers,
-          body: { message, ...(runId === undefined && options.vars !== undefined ? { vars: options.vars } : {}) },
-          ...(options.retry === undefined ? {} : { retry: options.retry })
-        })
-        const parts = Stream.unwrap(
-          Effect.map(send, (response) => {
-            const nextRunId = response.headers[RUN_ID_HEADER] ?? runId
-            const state = { usage: Message.Usage.empty, calls: 0 }
-            const body: Stream.Stream<LanguageModel.ResponsePart, LanguageModel.ModelError> =
-              prefix === ""
-                ? Stream.map(Stream.decodeText(response.stream), LanguageModel.textDelta)
-                : Ndjson.decodeBytes(response.stream).pipe(
-                    Stream.mapConcatEffect((line) =>
-                      Effect.try({
-                        try: () => lineParts(line, state),
-                        catch: (error) =>
-                          error instanceof LanguageModel.ModelError ? error : new LanguageModel.ModelError({ provider: "toolhouse", message: String(error), retryable: false })
-                      })
-                    )
-                  )
-            return Stream.concat(
-              body,
-              Stream.suspend(() =>
-                Stream.make(
-                  LanguageModel.metadata({ toolhouse: { agentId: options.agentId, ...(nextRunId === undefined ? {} : { runId: nextRunId }) } }),
-                  LanguageModel.finish("stop", state.usage)
-                )
-              )
-            )
-          })
-        )
-        return Stream.provideContext(parts, context)
-      }
-    } satisfies LanguageModel.Service
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
+  const base = (options.baseUrl ?? "https://agents.toolhouse.ai").replace(/\/+$/, "")
+  const agent = encodeURIComponent(options.agentId)
+  const ndjson = (options.mode ?? "ndjson") === "ndjson"
+  const headers = {
+    "Content-Type": "application/json",
+    ...(options.apiKey === undefined ? {} : { Authorization: `Bearer ${Redacted.value(options.apiKey)}` })
+  }
+  return Model.make((request) => {
+    const runId = runIdOf(request.messages)
+    const send = Http.send({
+      provider: "toolhouse",
+      method: runId === undefined ? "POST" : "PUT",
+      url: `${base}${ndjson ? "/ndjson" : ""}/${agent}${runId === undefined ? "" : `/${encodeURIComponent(runId)}`}`,
+      headers,
+      body: { message: latestUserText(request.messages), ...(runId === undefined && options.vars !== undefined ? { vars: options.vars } : {}) },
+      ...(options.retry === undefined ? {} : { retry: options.retry })
+    })
+    const initial = (response: Http.Response) => ({ usage: Message.Usage.empty, calls: 0, runId: response.headers[RUN_ID_HEADER] ?? runId })
+    const end = (state: ReturnType<typeof initial>) => [
+      LanguageModel.metadata({ toolhouse: { agentId: options.agentId, ...(state.runId === undefined ? {} : { runId: state.runId }) } }),
+      LanguageModel.finish("stop", state.usage)
+    ]
+    return ndjson
+      ? Model.streamParts(send, { provider: "toolhouse", decode: (body) => Ndjson.decodeBytes(body), initial, item: lineParts, end })
+      : Model.streamParts(send, { provider: "toolhouse", decode: (body) => Stream.decodeText(body), initial, item: (text) => [LanguageModel.textDelta(text)], end })
   })
+}
 
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))

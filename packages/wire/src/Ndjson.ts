@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Stream } from "effect"
+import { decodeWith } from "./Incremental.js"
 
 export type Line =
   | { readonly _tag: "Json"; readonly value: unknown }
@@ -58,14 +59,8 @@ export const decodeAll = (text: string): Array<Line> => {
   return [...decoder.push(text), ...decoder.end()]
 }
 
-export const decode = <E, R>(self: Stream.Stream<string, E, R>): Stream.Stream<Line, E, R> =>
-  Stream.suspend(() => {
-    const decoder = new Decoder()
-    return self.pipe(
-      Stream.mapConcat((chunk) => decoder.push(chunk)),
-      Stream.concat(Stream.suspend(() => Stream.fromIterable(decoder.end())))
-    )
-  })
+/** Decodes a stream of text chunks. */
+export const decode: <E, R>(self: Stream.Stream<string, E, R>) => Stream.Stream<Line, E, R> = decodeWith(() => new Decoder())
 
 export const decodeBytes = <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Line, E, R> =>
   decode(Stream.decodeText(self))

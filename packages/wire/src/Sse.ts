@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import { Stream } from "effect"
+import { decodeWith } from "./Incremental.js"
 
 export interface SseEvent {
   /** The `event:` field; `message` when absent. */
@@ -125,15 +126,8 @@ export const decodeAll = (text: string): Array<SseEvent> => {
 }
 
 /** Decodes a stream of text chunks into a stream of events. */
-export const decode = <E, R>(self: Stream.Stream<string, E, R>): Stream.Stream<SseEvent, E, R> =>
-  Stream.suspend(() => {
-    const decoder = new Decoder()
-    return self.pipe(
-      Stream.mapConcat((chunk) => decoder.push(chunk)),
-      Stream.concat(Stream.suspend(() => Stream.fromIterable(decoder.end())))
-    )
-  })
+/** Decodes a stream of text chunks. */
+export const decode: <E, R>(self: Stream.Stream<string, E, R>) => Stream.Stream<SseEvent, E, R> = decodeWith(() => new Decoder())
 
-/** Decodes a stream of bytes (UTF-8) into events. */
 export const decodeBytes = <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<SseEvent, E, R> =>
   decode(Stream.decodeText(self))
