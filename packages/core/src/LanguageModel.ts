@@ -72,13 +72,16 @@ export const ResponsePart = Schema.Union(
 export type ResponsePart = typeof ResponsePart.Type
 
 export const textDelta = (delta: string): ResponsePart => ({ _tag: "TextDelta", delta })
+/** Typed inputs: the ToolCall is built without re-validation (a hot path for every adapter). */
+const trusted = { disableValidation: true } as const
+
 export const toolCall = (call: { id: string; name: string; arguments: string }): ResponsePart => ({
   _tag: "ToolCall",
-  call: new ToolCall(call)
+  call: new ToolCall(call, trusted)
 })
 export const remoteToolCall = (call: { id: string; name: string; arguments: string }): ResponsePart => ({
   _tag: "RemoteToolCall",
-  call: new ToolCall({ ...call, remote: true })
+  call: new ToolCall({ ...call, remote: true }, trusted)
 })
 export const remoteToolResult = (result: { toolCallId: string; toolName: string; content: string; isError: boolean }): ResponsePart => ({
   _tag: "RemoteToolResult",
@@ -86,7 +89,7 @@ export const remoteToolResult = (result: { toolCallId: string; toolName: string;
 })
 export const approvalRequest = (call: { id: string; name: string; arguments: string }): ResponsePart => ({
   _tag: "ApprovalRequest",
-  call: new ToolCall({ ...call, remote: true })
+  call: new ToolCall({ ...call, remote: true }, trusted)
 })
 export const metadata = (value: Record<string, unknown>): ResponsePart => ({ _tag: "Metadata", metadata: value })
 export const raw = (source: string, data: unknown): ResponsePart => ({ _tag: "Raw", source, data })
@@ -109,6 +112,12 @@ export class ModelError extends Data.TaggedError("ModelError")<{
 
 export interface Service {
   readonly streamStep: (request: ModelRequest) => Stream.Stream<ResponsePart, ModelError>
+  /**
+   * Optional: the whole step at once, for models that do not stream (non-streaming endpoints, fakes). The
+   * loop prefers it when there is no one to stream text deltas to, because consuming an Effect `Stream` has
+   * a fixed cost per step that a non-streaming answer does not need to pay.
+   */
+  readonly generateStep?: (request: ModelRequest) => Effect.Effect<ReadonlyArray<ResponsePart>, ModelError>
 }
 
 export class LanguageModel extends Context.Tag("@agentloop/core/LanguageModel")<LanguageModel, Service>() {}
@@ -129,6 +138,8 @@ export interface StepResponse {
 }
 
 export interface StepHandlers {
+  /** Use `streamStep` even when the model also offers `generateStep` (someone is watching text deltas). */
+  readonly preferStreaming?: boolean
   readonly onText?: (delta: string) => void
   readonly onRemoteCall?: (call: ToolCall) => void
   readonly onRemoteResult?: (result: typeof RemoteToolResultPart.Type) => void
@@ -143,63 +154,75 @@ export const collectStep = (
   model: Service,
   request: ModelRequest,
   handlers: StepHandlers = {}
-): Effect.Effect<StepResponse, ModelError> => {
-  let text = ""
-  let pendingText = ""
-  const transcript: Array<Message> = []
-  const toolCalls: Array<ToolCall> = []
-  const approvalRequests: Array<ToolCall> = []
-  let metadata: Record<string, unknown> | undefined
-  let finishReason: FinishReason | undefined
-  let usage = Usage.empty
-  return model.streamStep(request).pipe(
-    Stream.runForEach((part) =>
-      Effect.sync(() => {
-        switch (part._tag) {
-          case "TextDelta":
-            text += part.delta
-            pendingText += part.delta
-            handlers.onText?.(part.delta)
-            return
-          case "ToolCall":
-            toolCalls.push(part.call)
-            return
-          case "RemoteToolCall": {
-            const call = part.call.remote === true ? part.call : new ToolCall({ ...part.call, remote: true })
-            transcript.push({ _tag: "AssistantMessage", text: pendingText, toolCalls: [call] })
-            pendingText = ""
-            handlers.onRemoteCall?.(call)
-            return
-          }
-          case "RemoteToolResult":
-            transcript.push({ _tag: "ToolMessage", toolCallId: part.toolCallId, toolName: part.toolName, content: part.content, isError: part.isError })
-            handlers.onRemoteResult?.(part)
-            return
-          case "ApprovalRequest":
-            approvalRequests.push(part.call.remote === true ? part.call : new ToolCall({ ...part.call, remote: true }))
-            return
-          case "Metadata":
-            metadata = { ...metadata, ...part.metadata }
-            return
-          case "Raw":
-            handlers.onRaw?.(part)
-            return
-          case "Finish":
-            finishReason = part.reason
-            usage = Usage.add(usage, part.usage)
-            return
+): Effect.Effect<StepResponse, ModelError> =>
+  Effect.suspend(() => {
+    let text = ""
+    let pendingText = ""
+    const transcript: Array<Message> = []
+    const toolCalls: Array<ToolCall> = []
+    const approvalRequests: Array<ToolCall> = []
+    let metadata: Record<string, unknown> | undefined
+    let finishReason: FinishReason | undefined
+    let usage = Usage.empty
+    const onPart = (part: ResponsePart): void => {
+      switch (part._tag) {
+        case "TextDelta":
+          text += part.delta
+          pendingText += part.delta
+          handlers.onText?.(part.delta)
+          return
+        case "ToolCall":
+          toolCalls.push(part.call)
+          return
+        case "RemoteToolCall": {
+          const call = part.call.remote === true ? part.call : new ToolCall({ ...part.call, remote: true }, trusted)
+          transcript.push({ _tag: "AssistantMessage", text: pendingText, toolCalls: [call] })
+          pendingText = ""
+          handlers.onRemoteCall?.(call)
+          return
         }
-      })
-    ),
-    Effect.map(() => ({
-      text,
-      transcript,
-      finalText: pendingText,
-      toolCalls,
-      approvalRequests,
-      metadata,
-      finishReason: finishReason ?? (toolCalls.length + approvalRequests.length > 0 ? "tool_calls" : "stop"),
-      usage
-    }))
-  )
-}
+        case "RemoteToolResult":
+          transcript.push({ _tag: "ToolMessage", toolCallId: part.toolCallId, toolName: part.toolName, content: part.content, isError: part.isError })
+          handlers.onRemoteResult?.(part)
+          return
+        case "ApprovalRequest":
+          approvalRequests.push(part.call.remote === true ? part.call : new ToolCall({ ...part.call, remote: true }, trusted))
+          return
+        case "Metadata":
+          metadata = { ...metadata, ...part.metadata }
+          return
+        case "Raw":
+          handlers.onRaw?.(part)
+          return
+        case "Finish":
+          finishReason = part.reason
+          usage = Usage.add(usage, part.usage)
+          return
+      }
+    }
+    const consumed =
+      model.generateStep !== undefined && handlers.preferStreaming !== true
+        ? Effect.map(model.generateStep(request), (parts) => {
+            for (const part of parts) onPart(part)
+          })
+        : // Chunk by chunk: one callback per chunk rather than per part keeps a step's overhead small.
+          model.streamStep(request).pipe(
+            Stream.runForEachChunk((chunk) =>
+              Effect.sync(() => {
+                for (const part of chunk) onPart(part)
+              })
+            )
+          )
+    return consumed.pipe(
+      Effect.map(() => ({
+        text,
+        transcript,
+        finalText: pendingText,
+        toolCalls,
+        approvalRequests,
+        metadata,
+        finishReason: finishReason ?? (toolCalls.length + approvalRequests.length > 0 ? "tool_calls" : "stop"),
+        usage
+      }))
+    )
+  })

@@ -136,7 +136,7 @@ export const resume = <Tools extends Record<string, Tool.Any>>(
     const w = fromState(state)
     for (const decision of decisions) w.decisions.set(decision.toolCallId, decision)
     // Claim the run before doing anything, so a second resume of the same run is refused.
-    yield* ctx.store.save(toState(w, "running"))
+    yield* ctx.store.save(toState(w, agent.name, "running"))
     ctx.emit({ _tag: "RunStarted", runId, resumed: true })
     return yield* drive(ctx, w)
   })
@@ -207,6 +207,8 @@ interface Context {
   readonly approvals: Approval.Service
   readonly store: RunStore["Type"]
   readonly emit: (event: AgentEvent) => void
+  /** Someone consumes the events (a stream or an observer): text deltas should stream as they come. */
+  readonly observed: boolean
 }
 
 /** Checks an agent's rules against its toolkit; fails with `InvalidToolRules` naming each problem. */
@@ -231,6 +233,7 @@ const prepare = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tool
   Effect.gen(function* () {
     const compiled = yield* validateAgent(agent)
     const toolkit = yield* Toolkit.resolve(agent.toolkit)
+    const observer = Option.getOrUndefined(yield* Effect.serviceOption(EventObserver))
     const context: Context = {
       agent: agent as Agent.Any,
       compiled,
@@ -240,7 +243,8 @@ const prepare = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tool
       model: yield* LanguageModel,
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,
-      emit: combineEmitters(options?.onEvent, Option.getOrUndefined(yield* Effect.serviceOption(EventObserver))?.observe)
+      emit: combineEmitters(options?.onEvent, observer?.observe),
+      observed: options?.onEvent !== undefined || observer !== undefined
     }
     return context
   })
@@ -251,23 +255,28 @@ const combineEmitters = (
 ): ((event: AgentEvent) => void) =>
   a === undefined ? (b ?? (() => {})) : b === undefined ? a : (event) => (a(event), b(event))
 
-const toState = (w: Working, status: RunState["status"], extra?: { outcome?: RunOutcome; error?: string }): RunState =>
-  new RunState({
-    version: 1,
-    runId: w.runId,
-    agent: "",
-    status,
-    messages: w.messages,
-    step: w.step,
-    toolHistory: w.solver.history,
-    ...(w.solver.lastOutput === undefined ? {} : { lastToolOutput: w.solver.lastOutput }),
-    toolChoiceUsed: w.toolChoiceUsed,
-    queue: w.queue,
-    executedInStep: w.executedInStep,
-    pending: w.pending,
-    usage: w.usage,
-    ...extra
-  })
+/** A snapshot of the working state: arrays are copied, so later steps never change a saved state. */
+const toState = (w: Working, agent: string, status: RunState["status"], extra?: { outcome?: RunOutcome; error?: string }): RunState =>
+  new RunState(
+    {
+      version: 1,
+      runId: w.runId,
+      agent,
+      status,
+      messages: w.messages.slice(),
+      step: w.step,
+      toolHistory: w.solver.history,
+      ...(w.solver.lastOutput === undefined ? {} : { lastToolOutput: w.solver.lastOutput }),
+      toolChoiceUsed: w.toolChoiceUsed,
+      queue: w.queue.slice(),
+      executedInStep: w.executedInStep.slice(),
+      pending: w.pending.slice(),
+      usage: w.usage,
+      ...extra
+    },
+    // Built from the loop's own typed state: no need to re-validate every message on each save.
+    { disableValidation: true }
+  )
 
 const fromState = (state: RunState): Working => ({
   runId: state.runId,
@@ -292,7 +301,7 @@ const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => 
 }
 
 const save = (ctx: Context, w: Working, status: RunState["status"], extra?: { outcome?: RunOutcome; error?: string }) =>
-  ctx.store.save(new RunState({ ...toState(w, status, extra), agent: ctx.agent.name }))
+  ctx.store.save(toState(w, ctx.agent.name, status, extra))
 
 const drive = (ctx: Context, w: Working): Effect.Effect<RunOutcome, ModelError | RunStoreError> =>
   Effect.gen(function* () {
@@ -332,7 +341,7 @@ const modelStep = (ctx: Context, w: Working) =>
     const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
     const toolChoice = effectiveToolChoice(ctx.agent, w, plan)
     const offered = toolChoice === "none" ? [] : plan.allowed
-    ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, tools: offered, toolChoice })
+    if (ctx.observed) ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, tools: offered, toolChoice })
     const step = w.step
     const response = yield* collectStep(
       ctx.model,
@@ -344,6 +353,7 @@ const modelStep = (ctx: Context, w: Working) =>
         parallelToolCalls: !ctx.compiled.ordered
       },
       {
+        preferStreaming: ctx.observed,
         onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step, delta }),
         onRemoteCall: (call) =>
           ctx.emit({ _tag: "ToolCalled", runId: w.runId, step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),
@@ -371,7 +381,7 @@ const modelStep = (ctx: Context, w: Working) =>
       })
     )
     w.usage = Message.Usage.add(w.usage, response.usage)
-    ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
+    if (ctx.observed) ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
     w.messages.push(...response.transcript)
     w.messages.push(
       Message.assistant(response.finalText, response.toolCalls, {
@@ -431,16 +441,27 @@ const processQueue = (ctx: Context, w: Working): Effect.Effect<boolean> =>
       return false
     }
     const calls = w.queue
+    if (calls.length === 1) {
+      // The common case: one call, no concurrency to arrange.
+      const call = calls[0]!
+      const disposition = yield* dispose(ctx, w, call)
+      if (disposition._tag === "Pending") return true
+      yield* settle(ctx, w, call, disposition)
+      w.queue = []
+      return false
+    }
     const dispositions: Array<Disposition> = []
     for (const call of calls) dispositions.push(yield* dispose(ctx, w, call))
-    const sequential = calls.some((call) => ctx.toolkit.tools.get(call.name)?.parallel === false)
+    const executable = dispositions.reduce((n, d) => (d._tag === "Execute" ? n + 1 : n), 0)
+    // Concurrency has a cost of its own: use it only when two or more calls can actually overlap.
+    const sequential = executable < 2 || calls.some((call) => ctx.toolkit.tools.get(call.name)?.parallel === false)
     const executions = yield* Effect.forEach(
       calls,
       (call, i) => {
         const d = dispositions[i]!
         return d._tag === "Execute" ? runTool(ctx, w, call, d) : Effect.succeed(undefined)
       },
-      { concurrency: sequential ? 1 : ctx.agent.toolConcurrency }
+      sequential ? undefined : { concurrency: ctx.agent.toolConcurrency }
     )
     const stillPending: Array<Message.ToolCall> = []
     calls.forEach((call, i) => {
@@ -491,16 +512,18 @@ const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: T
   w.messages.push(
     Message.toolResult({ toolCallId: call.id, toolName: call.name, content: execution.content, isError: execution.isError })
   )
-  ctx.emit({
-    _tag: "ToolResult",
-    runId: w.runId,
-    step: w.step,
-    toolCallId: call.id,
-    toolName: call.name,
-    content: execution.content,
-    isError: execution.isError,
-    ...(execution.errorKind === undefined ? {} : { errorKind: execution.errorKind })
-  })
+  if (ctx.observed) {
+    ctx.emit({
+      _tag: "ToolResult",
+      runId: w.runId,
+      step: w.step,
+      toolCallId: call.id,
+      toolName: call.name,
+      content: execution.content,
+      isError: execution.isError,
+      ...(execution.errorKind === undefined ? {} : { errorKind: execution.errorKind })
+    })
+  }
   if (executed) {
     w.solver = Solver.record(w.solver, call.name, execution.output)
     w.executedInStep.push(call.name)
@@ -510,20 +533,21 @@ const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: T
 const denial = (reason: string | undefined): Toolkit.Execution =>
   Toolkit.errorResult("Denied", `Error: request to call tool denied. User reason: ${reason ?? "none given"}`)
 
-const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<Disposition> =>
-  Effect.gen(function* () {
-    const waiting = w.pending.find((p) => p.toolCallId === call.id)
-    if (waiting !== undefined) return settlePending(ctx, w, waiting, call.remote === true)
-    if (call.remote === true) return yield* disposeRemote(ctx, w, call)
-    const tool = ctx.toolkit.tools.get(call.name)
-    if (tool === undefined) return result(Toolkit.unknownTool(call.name, ctx.names))
-    const parsed = Toolkit.parseArguments(call.name, call.arguments)
-    if (Either.isLeft(parsed)) return result(parsed.left)
-    const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
-    const violation = Solver.violation(ctx.compiled, plan, call.name, w.solver)
-    if (violation !== undefined) return result(Toolkit.errorResult("RuleViolation", violation))
-    const prefill = plan.prefill.get(call.name)
-    const args = prefill === undefined ? parsed.right : { ...parsed.right, ...prefill.args }
+const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<Disposition> => {
+  const waiting = w.pending.length === 0 ? undefined : w.pending.find((p) => p.toolCallId === call.id)
+  if (waiting !== undefined) return Effect.succeed(settlePending(ctx, w, waiting, call.remote === true))
+  if (call.remote === true) return disposeRemote(ctx, w, call)
+  const tool = ctx.toolkit.tools.get(call.name)
+  if (tool === undefined) return Effect.succeed(result(Toolkit.unknownTool(call.name, ctx.names)))
+  const parsed = Toolkit.parseArguments(call.name, call.arguments)
+  if (Either.isLeft(parsed)) return Effect.succeed(result(parsed.left))
+  // Without rules every tool is allowed and nothing is prefilled: skip planning.
+  const plan = ctx.compiled.rules.length === 0 ? undefined : Solver.plan(ctx.compiled, ctx.names, w.solver)
+  const violation = plan === undefined ? undefined : Solver.violation(ctx.compiled, plan, call.name, w.solver)
+  if (violation !== undefined) return Effect.succeed(result(Toolkit.errorResult("RuleViolation", violation)))
+  const prefill = plan?.prefill.get(call.name)
+  const args = prefill === undefined ? parsed.right : { ...parsed.right, ...prefill.args }
+  if (ctx.observed) {
     ctx.emit({
       _tag: "ToolCalled",
       runId: w.runId,
@@ -533,16 +557,17 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effec
       arguments: args,
       ...(prefill === undefined ? {} : { prefilledBy: prefill.source })
     })
-    const gated = ctx.compiled.requiresApproval.has(call.name) || tool.requiresApproval !== false
-    if (!gated) return { _tag: "Execute", args } as const
-    // Never ask a human about a call that would be rejected anyway.
-    const decoded = Toolkit.decodeArguments(tool, args)
-    if (Either.isLeft(decoded)) return result(decoded.left)
-    if (typeof tool.requiresApproval === "function" && !ctx.compiled.requiresApproval.has(call.name)) {
-      if (!tool.requiresApproval(decoded.right as never)) return { _tag: "Execute", args } as const
-    }
-    return yield* decideApproval(ctx, w, call, approvalRequest(w, call, args), { _tag: "Execute", args })
-  })
+  }
+  const gated = ctx.compiled.requiresApproval.has(call.name) || tool.requiresApproval !== false
+  if (!gated) return Effect.succeed({ _tag: "Execute", args } as const)
+  // Never ask a human about a call that would be rejected anyway.
+  const decoded = Toolkit.decodeArguments(tool, args)
+  if (Either.isLeft(decoded)) return Effect.succeed(result(decoded.left))
+  if (typeof tool.requiresApproval === "function" && !ctx.compiled.requiresApproval.has(call.name)) {
+    if (!tool.requiresApproval(decoded.right as never)) return Effect.succeed({ _tag: "Execute", args } as const)
+  }
+  return decideApproval(ctx, w, call, approvalRequest(w, call, args), { _tag: "Execute", args })
+}
 
 /**
  * A provider asks to run its own tool. The rules still apply (a forbidden call is denied without asking
@@ -660,7 +685,7 @@ const emitDecision = (
 
 /** After every call of a step has its result: end on a terminal tool (unless required tools are uncalled). */
 const endToolStep = (ctx: Context, w: Working): Effect.Effect<RunOutcome | undefined> => {
-  ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: "tool_calls" })
+  if (ctx.observed) ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: "tool_calls" })
   const executed = w.executedInStep
   w.executedInStep = []
   if (executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop")) {
@@ -674,10 +699,14 @@ const endToolStep = (ctx: Context, w: Working): Effect.Effect<RunOutcome | undef
   return checkStopConditions(ctx, w, executed)
 }
 
-const checkStopConditions = (ctx: Context, w: Working, executed: ReadonlyArray<string>) =>
+const checkStopConditions = (ctx: Context, w: Working, executed: ReadonlyArray<string>): Effect.Effect<RunOutcome | undefined> =>
+  ctx.agent.stopWhen.length === 0 ? noOutcome : evaluateStopConditions(ctx, w, executed)
+
+const noOutcome: Effect.Effect<RunOutcome | undefined> = Effect.succeed(undefined)
+
+const evaluateStopConditions = (ctx: Context, w: Working, executed: ReadonlyArray<string>) =>
   Effect.gen(function* () {
-    if (ctx.agent.stopWhen.length === 0) return undefined
-    const state = new RunState({ ...toState(w, "running"), agent: ctx.agent.name })
+    const state = toState(w, ctx.agent.name, "running")
     for (const condition of ctx.agent.stopWhen) {
       if (yield* checkStop(condition, { state, executed })) {
         return stopped(w, "stop_condition", condition.description)

@@ -57,25 +57,34 @@ export type ApprovalMessage = typeof ApprovalMessage.Type
 export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage, ApprovalMessage)
 export type Message = typeof Message.Type
 
-export const system = (content: string): SystemMessage => SystemMessage.make({ content })
-export const user = (content: string): UserMessage => UserMessage.make({ content })
+/**
+ * The constructors below build plain data from already-typed inputs, skipping Schema's construction-time
+ * checks (a measurable cost on the loop's hot path); decoding external data still validates.
+ */
+const trusted = { disableValidation: true } as const
+
+export const system = (content: string): SystemMessage => ({ _tag: "SystemMessage", content })
+export const user = (content: string): UserMessage => ({ _tag: "UserMessage", content })
 export const assistant = (
   text: string,
   toolCalls: ReadonlyArray<ToolCall> = [],
   options?: { readonly approvalRequests?: ReadonlyArray<ToolCall>; readonly metadata?: Readonly<Record<string, unknown>> }
 ): AssistantMessage =>
-  AssistantMessage.make({
-    text,
-    toolCalls,
-    ...(options?.approvalRequests === undefined || options.approvalRequests.length === 0 ? {} : { approvalRequests: options.approvalRequests }),
-    ...(options?.metadata === undefined ? {} : { metadata: options.metadata })
-  })
+  options === undefined
+    ? { _tag: "AssistantMessage", text, toolCalls }
+    : {
+        _tag: "AssistantMessage",
+        text,
+        toolCalls,
+        ...(options.approvalRequests === undefined || options.approvalRequests.length === 0 ? {} : { approvalRequests: options.approvalRequests }),
+        ...(options.metadata === undefined ? {} : { metadata: options.metadata })
+      }
 export const toolResult = (options: {
   readonly toolCallId: string
   readonly toolName: string
   readonly content: string
   readonly isError: boolean
-}): ToolMessage => ToolMessage.make(options)
+}): ToolMessage => ({ _tag: "ToolMessage", ...options })
 
 /** Token accounting for one model step or a whole run. */
 export class Usage extends Schema.Class<Usage>("Usage")({
@@ -86,10 +95,14 @@ export class Usage extends Schema.Class<Usage>("Usage")({
   static readonly empty = new Usage({ inputTokens: 0, outputTokens: 0, totalTokens: 0 })
 
   static add(a: Usage, b: Usage): Usage {
-    return new Usage({
-      inputTokens: a.inputTokens + b.inputTokens,
-      outputTokens: a.outputTokens + b.outputTokens,
-      totalTokens: a.totalTokens + b.totalTokens
-    })
+    if (b.totalTokens === 0 && b.inputTokens === 0 && b.outputTokens === 0) return a
+    return new Usage(
+      {
+        inputTokens: a.inputTokens + b.inputTokens,
+        outputTokens: a.outputTokens + b.outputTokens,
+        totalTokens: a.totalTokens + b.totalTokens
+      },
+      trusted
+    )
   }
 }

@@ -26,16 +26,15 @@ export interface Service {
 
 export class RunStore extends Context.Tag("@agentloop/core/RunStore")<RunStore, Service>() {}
 
-/** Keeps states as encoded JSON, so what comes back is what a file store would give (no shared mutation). */
+/**
+ * Keeps the states in memory. States are immutable snapshots (the loop copies its arrays when it saves),
+ * so they are kept as they are, without a JSON round trip on every save.
+ */
 export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, () => {
-  const states = new Map<string, string>()
+  const states = new Map<string, RunState>()
   return {
-    save: (state) => Effect.sync(() => void states.set(state.runId, encodeJson(state))),
-    load: (runId) =>
-      Effect.suspend(() => {
-        const text = states.get(runId)
-        return text === undefined ? Effect.succeedNone : Effect.asSome(decodeJson(runId, text))
-      }),
+    save: (state) => Effect.sync(() => void states.set(state.runId, state)),
+    load: (runId) => Effect.sync(() => Option.fromNullable(states.get(runId))),
     delete: (runId) => Effect.sync(() => void states.delete(runId))
   }
 })

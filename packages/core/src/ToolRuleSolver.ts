@@ -104,7 +104,12 @@ export interface Plan {
 }
 
 /** The allowed tools, forced choice and prefill for the next call. */
+const noPrefill: ReadonlyMap<string, Prefill> = new Map()
+
 export const plan = (compiled: Compiled, available: ReadonlyArray<string>, state: State): Plan => {
+  if (compiled.rules.length === 0) {
+    return { allowed: available, forceToolCall: false, toolChoice: available.length === 0 ? "none" : "auto", prefill: noPrefill }
+  }
   const allowed = allowedTools(compiled, available, state)
   const forceToolCall = shouldForce(compiled, state)
   return {

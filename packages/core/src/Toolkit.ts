@@ -170,46 +170,56 @@ export const execute = (
       Effect.timeoutFail({ duration: timeout, onTimeout: () => new ToolTimeout() })
     )
   }
-  return run.pipe(
-    Effect.matchCauseEffect({
-      onSuccess: (value) =>
-        Schema.encodeUnknown(noContext(tool.success))(value).pipe(
-          Effect.map((encoded): Execution => {
-            const output = stringify(encoded)
-            return {
-              content: truncate(output, tool.returnCharLimit),
-              output,
-              isError: false,
-              errorKind: undefined,
-              value: encoded
-            }
-          }),
-          Effect.catchAll((error) =>
-            Effect.succeed(
-              errorResult(
-                "InvalidResult",
-                `Tool "${tool.name}" returned a result that does not match its schema: ` +
-                  ParseResult.TreeFormatter.formatErrorSync(error)
-              )
-            )
-          )
-        ),
-      onFailure: (cause) => Effect.succeed(failureResult(tool, cause))
-    })
-  )
+  // Encoding is synchronous: matching the exit directly saves an Effect per call.
+  return Effect.matchCause(run, {
+    onSuccess: (value): Execution => {
+      const encoded = codecsOf(tool).encodeSuccess(value)
+      if (Either.isLeft(encoded)) {
+        return errorResult(
+          "InvalidResult",
+          `Tool "${tool.name}" returned a result that does not match its schema: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`
+        )
+      }
+      const output = stringify(encoded.right)
+      return { content: truncate(output, tool.returnCharLimit), output, isError: false, errorKind: undefined, value: encoded.right }
+    },
+    onFailure: (cause) => failureResult(tool, cause)
+  })
 }
-
-/** Tool schemas are required to be context-free by `Tool.make`'s callers; this states it to the compiler. */
-const noContext = (schema: Schema.Schema.All) => schema as unknown as Schema.Schema<unknown, unknown, never>
 
 class ToolTimeout {
   readonly _tag = "ToolTimeout"
 }
 
+/** Tool schemas are required to be context-free by `Tool.make`'s callers; this states it to the compiler. */
+const noContext = (schema: Schema.Schema.All) => schema as unknown as Schema.Schema<unknown, unknown, never>
+
+interface Codecs {
+  readonly decodeParams: (args: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  readonly encodeSuccess: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  readonly encodeFailure: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+}
+
+/** Each tool's codecs, built once: making them is not free, and every call needs them. */
+const codecsCache = new WeakMap<Tool.Any, Codecs>()
+const codecsOf = (tool: Tool.Any): Codecs => {
+  let codecs = codecsCache.get(tool)
+  if (codecs === undefined) {
+    codecs = {
+      decodeParams: Schema.decodeUnknownEither(noContext(tool.parameters), { errors: "all", onExcessProperty: "ignore" }),
+      encodeSuccess: Schema.encodeUnknownEither(noContext(tool.success)),
+      encodeFailure: Schema.encodeUnknownEither(noContext(tool.failure))
+    }
+    codecsCache.set(tool, codecs)
+  }
+  return codecs
+}
+
+
 /** Decodes arguments with the tool's parameter schema; a mismatch is an error result naming each field. */
 export const decodeArguments = (tool: Tool.Any, args: Record<string, unknown>): Either.Either<unknown, Execution> =>
   Either.mapLeft(
-    Schema.decodeUnknownEither(noContext(tool.parameters), { errors: "all", onExcessProperty: "ignore" })(args),
+    codecsOf(tool).decodeParams(args),
     (error) =>
       errorResult(
         "InvalidArguments",
@@ -223,7 +233,7 @@ const failureResult = (tool: Tool.Any, cause: Cause.Cause<unknown>): Execution =
     if (failure.value instanceof ToolTimeout) {
       return errorResult("Timeout", `Tool "${tool.name}" timed out and was cancelled.`)
     }
-    const encoded = Schema.encodeUnknownEither(noContext(tool.failure))(failure.value)
+    const encoded = codecsOf(tool).encodeFailure(failure.value)
     const value = Either.isRight(encoded) ? encoded.right : String(failure.value)
     const output = stringify({ error: value })
     return {

@@ -122,45 +122,45 @@ export interface ScriptedModel {
 export const make = (turns: ReadonlyArray<Turn>): ScriptedModel => {
   const requests: Array<RecordedRequest> = []
   let next = 0
+  /** The next turn's parts (after its delay). Both the streaming and the whole-step path use it. */
+  const nextParts = (request: LanguageModel.ModelRequest): Effect.Effect<ReadonlyArray<LanguageModel.ResponsePart>, LanguageModel.ModelError> =>
+    Effect.suspend(() => {
+      const recorded: RecordedRequest = {
+        index: requests.length,
+        messages: request.messages,
+        tools: request.tools.map((t) => t.name),
+        toolDefinitions: request.tools,
+        toolChoice: request.toolChoice,
+        parallelToolCalls: request.parallelToolCalls
+      }
+      requests.push(recorded)
+      const scripted = turns[next]
+      if (scripted === undefined) {
+        const last = request.messages[request.messages.length - 1]
+        return Effect.die(
+          new ScriptDrift({
+            reason: `request #${recorded.index + 1} arrived but the script has only ${turns.length} turn(s); ` +
+              `last message: ${JSON.stringify(last)}`
+          })
+        )
+      }
+      const turnIndex = next++
+      const turn = scripted._tag === "Respond" ? scripted.respond(recorded) : scripted
+      if (turn._tag === "Error") {
+        return Effect.fail(new LanguageModel.ModelError({ message: turn.message, retryable: turn.retryable }))
+      }
+      const parts =
+        turn._tag === "Parts"
+          ? turn.parts.some((p) => p._tag === "Finish")
+            ? turn.parts
+            : [...turn.parts, LanguageModel.finish("stop")]
+          : replyParts(turn, turnIndex, request)
+      const delay = turn._tag === "Reply" ? turn.delay : undefined
+      return delay === undefined ? Effect.succeed(parts) : Effect.as(Effect.sleep(delay), parts)
+    })
   const service: LanguageModel.Service = {
-    streamStep: (request) =>
-      Stream.unwrap(
-        Effect.suspend(() => {
-          const recorded: RecordedRequest = {
-            index: requests.length,
-            messages: request.messages,
-            tools: request.tools.map((t) => t.name),
-            toolDefinitions: request.tools,
-            toolChoice: request.toolChoice,
-            parallelToolCalls: request.parallelToolCalls
-          }
-          requests.push(recorded)
-          const scripted = turns[next]
-          if (scripted === undefined) {
-            const last = request.messages[request.messages.length - 1]
-            return Effect.die(
-              new ScriptDrift({
-                reason: `request #${recorded.index + 1} arrived but the script has only ${turns.length} turn(s); ` +
-                  `last message: ${JSON.stringify(last)}`
-              })
-            )
-          }
-          const turnIndex = next++
-          const turn = scripted._tag === "Respond" ? scripted.respond(recorded) : scripted
-          if (turn._tag === "Error") {
-            return Effect.fail(new LanguageModel.ModelError({ message: turn.message, retryable: turn.retryable }))
-          }
-          const stream = Stream.fromIterable(
-            turn._tag === "Parts"
-              ? turn.parts.some((p) => p._tag === "Finish")
-                ? turn.parts
-                : [...turn.parts, LanguageModel.finish("stop")]
-              : replyParts(turn, turnIndex, request)
-          )
-          const delay = turn._tag === "Reply" ? turn.delay : undefined
-          return Effect.succeed(delay === undefined ? stream : Stream.concat(Stream.execute(Effect.sleep(delay)), stream))
-        })
-      )
+    streamStep: (request) => Stream.unwrap(Effect.map(nextParts(request), (parts) => Stream.fromIterable(parts))),
+    generateStep: nextParts
   }
   const assertComplete = Effect.suspend(() =>
     next < turns.length

@@ -1,0 +1,186 @@
+/**
+ * `pnpm bench`: every workload side by side, in one process. `--quick` shrinks the workloads (a smoke run);
+ * `--write` rewrites docs/performance.md with the tables. Targets are reported, never asserted in tests.
+ */
+import { writeFileSync } from "node:fs"
+import { cpus, totalmem } from "node:os"
+import { makeInputs, ndjsonContenders, sseContenders } from "./decoding.js"
+import { fmt, gc, measure, median, now, withPeakHeap } from "./harness.js"
+import { contenders } from "./loops.js"
+import { makeRuleSet, walk } from "./rules.js"
+
+const quick = process.argv.includes("--quick")
+/** `--only W1,W3` runs just those workloads (while working on one). */
+const onlyArg = process.argv.find((a) => a.startsWith("--only="))
+const only = onlyArg === undefined ? undefined : new Set(onlyArg.slice("--only=".length).split(","))
+const wanted = (name: string) => only === undefined || only.has(name)
+const write = process.argv.includes("--write")
+const out: Array<string> = []
+const print = (line = "") => {
+  out.push(line)
+  console.log(line)
+}
+const targets: Array<{ readonly name: string; readonly met: boolean; readonly detail: string }> = []
+const target = (name: string, met: boolean, detail: string) => targets.push({ name, met, detail })
+
+const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) => {
+  print(`| ${header.join(" | ")} |`)
+  print(`|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`)
+  for (const row of rows) print(`| ${row.join(" | ")} |`)
+  print()
+}
+
+// W1 ---------------------------------------------------------------------------------------------------
+const w1 = async () => {
+  print("### W1: loop overhead (zero-latency model, one `echo` call per step)")
+  print()
+  const results: Record<number, Record<string, number>> = {}
+  for (const steps of [20, 200]) {
+    results[steps] = {}
+    const batch = steps === 20 ? 40 : 4
+    const samples = quick ? 3 : 9
+    for (const [name, setup] of contenders) {
+      const contender = setup(steps, 0)
+      const runs = async () => {
+        for (let i = 0; i < batch; i++) await contender.run()
+      }
+      const ms = await measure(runs, { warmup: quick ? 1 : 3, runs: samples })
+      const expected = (samples + (quick ? 1 : 3)) * batch * steps
+      if (contender.toolRuns() !== expected) throw new Error(`${name}: the tool ran ${contender.toolRuns()} times, expected ${expected}`)
+      await contender.dispose()
+      results[steps]![name] = (ms * 1000) / (batch * steps)
+    }
+  }
+  const floor = (steps: number) => results[steps]!["bare async loop (floor)"]!
+  table(
+    ["contender", "µs/step at 20 steps", "× floor", "µs/step at 200 steps", "× floor", "200 vs 20"],
+    contenders.map(([name]) => [
+      name,
+      fmt(results[20]![name]!, 2),
+      `${fmt(results[20]![name]! / floor(20), 1)}×`,
+      fmt(results[200]![name]!, 2),
+      `${fmt(results[200]![name]! / floor(200), 1)}×`,
+      `${fmt(results[200]![name]! / results[20]![name]!, 2)}×`
+    ])
+  )
+  const ours = (steps: number) => results[steps]!["agentloop local backend"]!
+  const peers = contenders.map(([name]) => name).filter((n) => n.startsWith("Vercel") || n.startsWith("OpenAI"))
+  target("W1 under 10× the bare loop", ours(20) < 10 * floor(20) && ours(200) < 10 * floor(200), `${fmt(ours(20) / floor(20))}× at 20 steps, ${fmt(ours(200) / floor(200))}× at 200`)
+  target(
+    "W1 faster than every peer at both lengths",
+    peers.every((p) => ours(20) < results[20]![p]! && ours(200) < results[200]![p]!),
+    peers.map((p) => `${p}: ${fmt(results[20]![p]! / ours(20))}× / ${fmt(results[200]![p]! / ours(200))}× slower`).join("; ")
+  )
+  target("W1 per-step cost flat in history length", ours(200) / ours(20) < 1.5, `200-step µs/step is ${fmt(ours(200) / ours(20), 2)}× the 20-step one`)
+}
+
+// W2 ---------------------------------------------------------------------------------------------------
+const w2 = async () => {
+  const megabytes = quick ? 5 : 50
+  const inputs = makeInputs(megabytes)
+  print(`### W2: decoding ${fmt(inputs.megabytes, 0)} MB in 64 KiB chunks, JSON-parsing every event`)
+  print()
+  const run = async (label: string, list: typeof sseContenders, input: { chunks: ReadonlyArray<string>; events: number }) => {
+    const rates: Record<string, number> = {}
+    for (const [name, decode] of list) {
+      gc()
+      const ms = await measure(async () => {
+        const count = await decode(input.chunks)
+        if (count !== input.events) throw new Error(`${name} decoded ${count} events, expected ${input.events}`)
+      }, { warmup: 1, runs: quick ? 2 : 5 })
+      rates[name] = inputs.megabytes / (ms / 1000)
+    }
+    const floor = rates["hand-written splitter (floor)"]!
+    table([`${label} contender`, "MB/s", "% of floor"], list.map(([name]) => [name, fmt(rates[name]!, 0), `${fmt((100 * rates[name]!) / floor, 0)}%`]))
+    return { rates, floor }
+  }
+  const sse = await run("SSE", sseContenders, inputs.sse)
+  const ndjson = await run("NDJSON", ndjsonContenders, inputs.ndjson)
+  const sseShare = sse.rates["agentloop Sse.Decoder"]! / sse.floor
+  const ndjsonShare = ndjson.rates["agentloop Ndjson.Decoder"]! / ndjson.floor
+  target("W2 at least 90% of the hand-written splitter", sseShare >= 0.9 && ndjsonShare >= 0.9, `SSE ${fmt(100 * sseShare, 0)}%, NDJSON ${fmt(100 * ndjsonShare, 0)}%`)
+}
+
+// W3 ---------------------------------------------------------------------------------------------------
+const w3 = async () => {
+  const runs = quick ? 1_000 : 10_000
+  print(`### W3: ${runs.toLocaleString("en-US")} concurrent 5-step runs, model latency 1 ms`)
+  print()
+  const results: Record<string, { ms: number; kb: number }> = {}
+  for (const [name, setup] of contenders) {
+    const contender = setup(5, 1)
+    await contender.run() // warm up
+    const { ms, peakBytes } = await withPeakHeap(() => Promise.all(Array.from({ length: runs }, () => contender.run())))
+    if (contender.toolRuns() !== (runs + 1) * 5) throw new Error(`${name}: the tool ran ${contender.toolRuns()} times, expected ${(runs + 1) * 5}`)
+    await contender.dispose()
+    results[name] = { ms, kb: peakBytes / runs / 1024 }
+  }
+  table(
+    ["contender", "wall time (ms)", "µs per run", "peak heap per run (KB)"],
+    contenders.map(([name]) => [name, fmt(results[name]!.ms, 0), fmt((results[name]!.ms * 1000) / runs, 1), fmt(results[name]!.kb, 1)])
+  )
+  const ours = results["agentloop local backend"]!
+  const peers = Object.keys(results).filter((n) => n.startsWith("Vercel") || n.startsWith("OpenAI"))
+  target(
+    "W3 faster and leaner per run than every peer",
+    peers.every((p) => ours.ms < results[p]!.ms && ours.kb < results[p]!.kb),
+    peers.map((p) => `${p}: ${fmt(results[p]!.ms / ours.ms)}× the time, ${fmt(results[p]!.kb / ours.kb)}× the memory`).join("; ")
+  )
+}
+
+// W4 ---------------------------------------------------------------------------------------------------
+const w4 = async () => {
+  print("### W4: tool-rule solver, 1,000 tools and 1,000 rules (plan + check + record per step)")
+  print()
+  const start = now()
+  const ruleSet = makeRuleSet()
+  const compileMs = now() - start
+  const steps = 200
+  if (walk(ruleSet, steps) !== steps) throw new Error("the walk ended early")
+  const samples: Array<number> = []
+  for (let i = 0; i < (quick ? 5 : 25); i++) {
+    const t = now()
+    walk(ruleSet, steps)
+    samples.push(((now() - t) * 1000) / steps)
+  }
+  const perStep = median(samples)
+  table(["measure", "value"], [["µs per step", fmt(perStep, 1)], ["validate + compile the rules once (ms)", fmt(compileMs, 1)]])
+  target("W4 under 100 µs per step", perStep < 100, `${fmt(perStep, 1)} µs`)
+}
+
+const main = async () => {
+  if ((globalThis as { gc?: unknown }).gc === undefined) console.warn("run with --expose-gc for stable memory numbers (pnpm bench does)")
+  if (wanted("W1")) await w1()
+  if (wanted("W2")) await w2()
+  if (wanted("W3")) await w3()
+  if (wanted("W4")) await w4()
+  print("### Targets")
+  print()
+  table(["target", "met", "measured"], targets.map((t) => [t.name, t.met ? "yes" : "**no**", t.detail]))
+  if (write) {
+    const cpu = cpus()[0]?.model ?? "unknown CPU"
+    const doc = [
+      "# Performance",
+      "",
+      "Measured with `pnpm bench` (`node --expose-gc --import tsx bench/run.ts`), all workloads in one process.",
+      `Machine: ${cpus().length} × ${cpu}, ${fmt(totalmem() / 1024 ** 3, 0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
+      "",
+      "Peers run the same agent with their own idiomatic fake model (Vercel AI SDK 6.0.325 `MockLanguageModelV3`",
+      "with `generateText` + `stopWhen`; OpenAI Agents SDK `@openai/agents-core` 0.14.3 with a `Model` and a",
+      "`Runner` with tracing off). Every contender is set up once and reused, as an application would; the bench",
+      "checks that each one ran the tool exactly once per step. Decoders get the same 64 KiB string chunks and",
+      "JSON-parse every event. `eventsource-parser` is at 3.1 because 4.x needs Node 22.",
+      "",
+      ...out,
+      "See `bench/` for the code. Numbers vary by machine; the ratios are what the targets are about.",
+      ""
+    ].join("\n")
+    writeFileSync(new URL("../docs/performance.md", import.meta.url), doc)
+    console.log("wrote docs/performance.md")
+  }
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
