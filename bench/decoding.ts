@@ -47,6 +47,9 @@ export const makeInputs = (megabytes: number) => {
 
 type Decode = (chunks: ReadonlyArray<string>) => number | Promise<number>
 
+/** One stream chunk per 64 KiB read, as an HTTP body arrives. */
+const asBody = (input: ReadonlyArray<string>) => Stream.fromIterable(input).pipe(Stream.rechunk(1))
+
 /** A hand-written SSE splitter: blank-line framing, the `data:` line, JSON.parse. The floor to beat. */
 const handSse: Decode = (input) => {
   let buffer = ""
@@ -83,14 +86,21 @@ const oursSse: Decode = (input) => {
   return count
 }
 
-const oursSseStream: Decode = (input) =>
-  Effect.runPromise(
-    Stream.fromIterable(input).pipe(
-      Sse.decode,
-      Stream.map((event) => JSON.parse(event.data)),
-      Stream.runCount
+/** What the adapters do: the Stream decoder, its events consumed chunk by chunk. */
+const oursSseStream: Decode = async (input) => {
+  let count = 0
+  await Effect.runPromise(
+    Stream.runForEachChunk(Sse.decode(asBody(input)), (events) =>
+      Effect.sync(() => {
+        for (const event of events) {
+          JSON.parse(event.data)
+          count++
+        }
+      })
     )
   )
+  return count
+}
 
 const eventsourceParser: Decode = (input) => {
   let count = 0
@@ -129,8 +139,11 @@ const oursNdjson: Decode = (input) => {
   return count + decoder.end().length
 }
 
-const oursNdjsonStream: Decode = (input) =>
-  Effect.runPromise(Stream.fromIterable(input).pipe(Ndjson.decode, Stream.runCount))
+const oursNdjsonStream: Decode = async (input) => {
+  let count = 0
+  await Effect.runPromise(Stream.runForEachChunk(Ndjson.decode(asBody(input)), (lines) => Effect.sync(() => void (count += lines.length))))
+  return count
+}
 
 export const sseContenders: ReadonlyArray<readonly [string, Decode]> = [
   ["hand-written splitter (floor)", handSse],

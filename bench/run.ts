@@ -81,15 +81,20 @@ const w2 = async () => {
   print(`### W2: decoding ${fmt(inputs.megabytes, 0)} MB in 64 KiB chunks, JSON-parsing every event`)
   print()
   const run = async (label: string, list: typeof sseContenders, input: { chunks: ReadonlyArray<string>; events: number }) => {
-    const rates: Record<string, number> = {}
-    for (const [name, decode] of list) {
-      gc()
-      const ms = await measure(async () => {
+    // Contenders take turns within each repetition, so all of them see the same machine conditions.
+    const samples: Record<string, Array<number>> = Object.fromEntries(list.map(([name]) => [name, []]))
+    const repetitions = quick ? 3 : 7
+    for (let r = -1; r < repetitions; r++) {
+      for (const [name, decode] of list) {
+        gc()
+        const start = now()
         const count = await decode(input.chunks)
+        const ms = now() - start
         if (count !== input.events) throw new Error(`${name} decoded ${count} events, expected ${input.events}`)
-      }, { warmup: 1, runs: quick ? 2 : 5 })
-      rates[name] = inputs.megabytes / (ms / 1000)
+        if (r >= 0) samples[name]!.push(ms) // r = -1 is the warm-up
+      }
     }
+    const rates: Record<string, number> = Object.fromEntries(list.map(([name]) => [name, inputs.megabytes / (median(samples[name]!) / 1000)]))
     const floor = rates["hand-written splitter (floor)"]!
     table([`${label} contender`, "MB/s", "% of floor"], list.map(([name]) => [name, fmt(rates[name]!, 0), `${fmt((100 * rates[name]!) / floor, 0)}%`]))
     return { rates, floor }

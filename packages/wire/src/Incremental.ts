@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Stream } from "effect"
+import { Chunk, Stream } from "effect"
 
 export interface Decoder<A> {
   push(chunk: string): Array<A>
@@ -16,7 +16,13 @@ export const decodeWith =
     Stream.suspend(() => {
       const decoder = make()
       return self.pipe(
-        Stream.mapConcat((chunk) => decoder.push(chunk)),
+        // A whole chunk of input at a time: one output chunk per input chunk, no per-element flattening.
+        Stream.mapChunks((inputs) => {
+          if (inputs.length === 1) return Chunk.unsafeFromArray(decoder.push(Chunk.unsafeGet(inputs, 0)))
+          const out: Array<A> = []
+          for (const input of inputs) for (const item of decoder.push(input)) out.push(item)
+          return Chunk.unsafeFromArray(out)
+        }),
         Stream.concat(Stream.suspend(() => Stream.fromIterable(decoder.end())))
       )
     })

@@ -7,7 +7,7 @@
  */
 import { LanguageModel } from "@agentloop/core"
 import type { HttpClient } from "@effect/platform"
-import { Effect, Stream } from "effect"
+import { Chunk, Effect, Stream } from "effect"
 import type * as Http from "./Http.js"
 
 /** A `LanguageModel` whose steps use the `HttpClient` in context when the model is made. */
@@ -44,9 +44,25 @@ export const streamParts = <Item, State>(
     Effect.map(send, (response) =>
       Stream.suspend(() => {
         const state = options.initial(response)
+        let failure: LanguageModel.ModelError | undefined
         return options.decode(response.stream).pipe(
-          Stream.mapConcatEffect((item) => Effect.try({ try: () => options.item(item, state), catch: toModelError(options.provider) })),
-          Stream.concat(Stream.suspend(() => Stream.fromIterable(options.end(state))))
+          // Once an item failed, stop reading the body.
+          Stream.takeWhile(() => failure === undefined),
+          // Items are mapped chunk by chunk (a stream carries thousands of events); the parts produced
+          // before a failing item are still emitted, then the step fails with that item's error.
+          Stream.mapChunks((chunk) => {
+            const parts: Array<LanguageModel.ResponsePart> = []
+            for (const item of chunk) {
+              try {
+                for (const part of options.item(item, state)) parts.push(part)
+              } catch (error) {
+                failure = toModelError(options.provider)(error)
+                break
+              }
+            }
+            return Chunk.unsafeFromArray(parts)
+          }),
+          Stream.concat(Stream.suspend(() => (failure === undefined ? Stream.fromIterable(options.end(state)) : Stream.fail(failure))))
         )
       })
     )

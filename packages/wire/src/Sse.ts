@@ -28,7 +28,9 @@ export class Decoder {
   private started = false
   private pendingCR = false
   private event: string | undefined = undefined
-  private data: Array<string> = []
+  /** The first `data` line, and the others if there are more (most events have exactly one). */
+  private data: string | undefined = undefined
+  private moreData: Array<string> | undefined = undefined
   private id: string | undefined = undefined
   private retry: number | undefined = undefined
 
@@ -81,14 +83,24 @@ export class Decoder {
 
   private line(line: string, out: Array<SseEvent>): void {
     if (line.length === 0) return this.dispatch(out)
-    if (line.charCodeAt(0) === 58 /* : */) return // comment
+    const first = line.charCodeAt(0)
+    if (first === 58 /* : */) return // comment
+    // Fast paths for the two fields that make up nearly every event.
+    if (first === 100 /* d */ && line.startsWith("data:")) {
+      this.addData(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5))
+      return
+    }
+    if (first === 101 /* e */ && line.startsWith("event:")) {
+      this.event = line.charCodeAt(6) === 32 ? line.slice(7) : line.slice(6)
+      return
+    }
     const colon = line.indexOf(":")
     const field = colon === -1 ? line : line.slice(0, colon)
     let value = colon === -1 ? "" : line.slice(colon + 1)
     if (value.charCodeAt(0) === 32) value = value.slice(1)
     switch (field) {
       case "data":
-        this.data.push(value)
+        this.addData(value)
         return
       case "event":
         this.event = value
@@ -104,17 +116,24 @@ export class Decoder {
     }
   }
 
+  private addData(value: string): void {
+    if (this.data === undefined) this.data = value
+    else (this.moreData ??= []).push(value)
+  }
+
   private dispatch(out: Array<SseEvent>): void {
-    if (this.data.length > 0) {
-      out.push({
+    if (this.data !== undefined) {
+      const event: { event: string; data: string; id?: string; retry?: number } = {
         event: this.event === undefined || this.event === "" ? "message" : this.event,
-        data: this.data.length === 1 ? this.data[0]! : this.data.join("\n"),
-        ...(this.id === undefined ? {} : { id: this.id }),
-        ...(this.retry === undefined ? {} : { retry: this.retry })
-      })
+        data: this.moreData === undefined ? this.data : `${this.data}\n${this.moreData.join("\n")}`
+      }
+      if (this.id !== undefined) event.id = this.id
+      if (this.retry !== undefined) event.retry = this.retry
+      out.push(event)
     }
     this.event = undefined
-    this.data = []
+    this.data = undefined
+    this.moreData = undefined
     this.retry = undefined
   }
 }
