@@ -16,7 +16,7 @@ import type * as Agent from "./Agent.js"
 import { checkStop } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
-import { collectStep, LanguageModel, type ModelError, type ToolChoice, type ToolDefinition } from "./LanguageModel.js"
+import { collectStep, LanguageModel, type ModelError, type StepHandlers, type ToolChoice, type ToolDefinition } from "./LanguageModel.js"
 import * as Message from "./Message.js"
 import { type RunOutcome, RunState, type RunStateError, type StopReason } from "./RunState.js"
 import { RunStore, type RunStoreError } from "./RunStore.js"
@@ -102,7 +102,9 @@ export const run = <Tools extends Record<string, Tool.Any>>(
       queue: [],
       executedInStep: [],
       pending: [],
-      usage: Message.Usage.empty,
+      inputTokens: 0,
+      outputTokens: 0,
+      totalTokens: 0,
       decisions: new Map(),
       lastText: ""
     }
@@ -190,7 +192,9 @@ interface Working {
   queue: Array<Message.ToolCall>
   executedInStep: Array<string>
   pending: Array<Approval.PendingApproval>
-  usage: Message.Usage
+  inputTokens: number
+  outputTokens: number
+  totalTokens: number
   /** Decisions handed to `resume`, consumed as the queued calls are processed. */
   readonly decisions: Map<string, Approval.ApprovalDecision>
   /** The last non-empty text the model produced: the outcome's `text`. */
@@ -271,7 +275,7 @@ const toState = (w: Working, agent: string, status: RunState["status"], extra?: 
       queue: w.queue.slice(),
       executedInStep: w.executedInStep.slice(),
       pending: w.pending.slice(),
-      usage: w.usage,
+      usage: usageOf(w),
       ...extra
     },
     // Built from the loop's own typed state: no need to re-validate every message on each save.
@@ -287,7 +291,9 @@ const fromState = (state: RunState): Working => ({
   queue: [...state.queue],
   executedInStep: [...state.executedInStep],
   pending: [...state.pending],
-  usage: state.usage,
+  inputTokens: state.usage.inputTokens,
+  outputTokens: state.usage.outputTokens,
+  totalTokens: state.usage.totalTokens,
   decisions: new Map(),
   lastText: lastAssistantText(state.messages)
 })
@@ -326,7 +332,7 @@ const drive = (ctx: Context, w: Working): Effect.Effect<RunOutcome, ModelError |
       }
       const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
       if (uncalled.length === 0) {
-        return yield* finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, steps: w.step, usage: w.usage })
+        return yield* finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, steps: w.step, usage: usageOf(w) })
       }
       // The model tried to finish early: re-prompt it to call the required tools.
       w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
@@ -336,65 +342,85 @@ const drive = (ctx: Context, w: Working): Effect.Effect<RunOutcome, ModelError |
   })
 
 const modelStep = (ctx: Context, w: Working) =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     w.step++
     const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
     const toolChoice = effectiveToolChoice(ctx.agent, w, plan)
     const offered = toolChoice === "none" ? [] : plan.allowed
     if (ctx.observed) ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, tools: offered, toolChoice })
-    const step = w.step
-    const response = yield* collectStep(
-      ctx.model,
-      {
-        messages: w.messages.slice(),
-        tools: offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
-        availableTools: ctx.definitions,
-        toolChoice,
-        parallelToolCalls: !ctx.compiled.ordered
-      },
-      {
-        preferStreaming: ctx.observed,
-        onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step, delta }),
-        onRemoteCall: (call) =>
-          ctx.emit({ _tag: "ToolCalled", runId: w.runId, step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),
-        onRemoteResult: (result) => {
-          // A tool the provider ran counts in the rule history like one we ran.
-          w.solver = Solver.record(w.solver, result.toolName, result.content)
-          ctx.emit({
-            _tag: "ToolResult",
-            runId: w.runId,
-            step,
-            toolCallId: result.toolCallId,
-            toolName: result.toolName,
-            content: result.content,
-            isError: result.isError,
-            remote: true
-          })
-        },
-        onRaw: (raw) => ctx.emit({ _tag: "Raw", runId: w.runId, step, source: raw.source, data: raw.data })
-      }
-    ).pipe(
+    const request = {
+      messages: w.messages.slice(),
+      tools: offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
+      availableTools: ctx.definitions,
+      toolChoice,
+      parallelToolCalls: !ctx.compiled.ordered
+    }
+    return collectStep(ctx.model, request, stepHandlers(ctx, w)).pipe(
       // Keep the run: persist it as it was before this step, so `resume` can retry the step.
       Effect.tapError((error) => {
         w.step--
         return save(ctx, w, "failed", { error: error.message })
+      }),
+      Effect.map((response) => {
+        addUsage(w, response.usage)
+        if (ctx.observed) ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
+        for (const message of response.transcript) w.messages.push(message)
+        w.messages.push(
+          response.approvalRequests.length === 0 && response.metadata === undefined
+            ? Message.assistant(response.finalText, response.toolCalls)
+            : Message.assistant(response.finalText, response.toolCalls, {
+                approvalRequests: response.approvalRequests,
+                ...(response.metadata === undefined ? {} : { metadata: response.metadata })
+              })
+        )
+        if (response.text.length > 0) w.lastText = response.text
+        w.queue = response.approvalRequests.length === 0 ? response.toolCalls.slice() : [...response.toolCalls, ...response.approvalRequests]
+        w.executedInStep = []
+        if (satisfiesForcedChoice(ctx.agent.toolChoice, response.toolCalls)) w.toolChoiceUsed = true
+        return response
       })
     )
-    w.usage = Message.Usage.add(w.usage, response.usage)
-    if (ctx.observed) ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
-    w.messages.push(...response.transcript)
-    w.messages.push(
-      Message.assistant(response.finalText, response.toolCalls, {
-        approvalRequests: response.approvalRequests,
-        ...(response.metadata === undefined ? {} : { metadata: response.metadata })
-      })
-    )
-    if (response.text.length > 0) w.lastText = response.text
-    w.queue = [...response.toolCalls, ...response.approvalRequests]
-    w.executedInStep = []
-    if (satisfiesForcedChoice(ctx.agent.toolChoice, response.toolCalls)) w.toolChoiceUsed = true
-    return response
   })
+
+/** What the loop does with a step's parts as they arrive. Remote results always count in the rule history. */
+const stepHandlers = (ctx: Context, w: Working): StepHandlers => {
+  const step = w.step
+  const recordRemote = (result: { readonly toolName: string; readonly content: string }) => {
+    // A tool the provider ran counts in the rule history like one we ran.
+    w.solver = Solver.record(w.solver, result.toolName, result.content)
+  }
+  if (!ctx.observed) return { onRemoteResult: recordRemote }
+  return {
+    preferStreaming: true,
+    onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step, delta }),
+    onRemoteCall: (call) =>
+      ctx.emit({ _tag: "ToolCalled", runId: w.runId, step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),
+    onRemoteResult: (result) => {
+      recordRemote(result)
+      ctx.emit({
+        _tag: "ToolResult",
+        runId: w.runId,
+        step,
+        toolCallId: result.toolCallId,
+        toolName: result.toolName,
+        content: result.content,
+        isError: result.isError,
+        remote: true
+      })
+    },
+    onRaw: (raw) => ctx.emit({ _tag: "Raw", runId: w.runId, step, source: raw.source, data: raw.data })
+  }
+}
+
+/** Usage is summed as plain numbers; a `Usage` is built only when a state or outcome needs one. */
+const addUsage = (w: Working, usage: Message.Usage) => {
+  w.inputTokens += usage.inputTokens
+  w.outputTokens += usage.outputTokens
+  w.totalTokens += usage.totalTokens
+}
+
+const usageOf = (w: Working): Message.Usage =>
+  new Message.Usage({ inputTokens: w.inputTokens, outputTokens: w.outputTokens, totalTokens: w.totalTokens }, { disableValidation: true })
 
 /** Rules that force a call win; a forced agent choice applies until honoured (unless `resetToolChoice` is off). */
 const effectiveToolChoice = (agent: Agent.Any, w: Working, plan: Solver.Plan): ToolChoice => {
@@ -429,6 +455,19 @@ type Disposition =
  * executable ones run concurrently.
  */
 const processQueue = (ctx: Context, w: Working): Effect.Effect<boolean> =>
+  w.queue.length === 1 ? processSingle(ctx, w, w.queue[0]!) : processMany(ctx, w)
+
+/** The common case: one call, no concurrency to arrange and no generator to run. */
+const processSingle = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<boolean> =>
+  Effect.flatMap(dispose(ctx, w, call), (disposition) => {
+    if (disposition._tag === "Pending") return Effect.succeed(true)
+    return Effect.map(settle(ctx, w, call, disposition), () => {
+      w.queue = []
+      return false
+    })
+  })
+
+const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> =>
   Effect.gen(function* () {
     if (ctx.compiled.ordered) {
       while (w.queue.length > 0) {
@@ -441,15 +480,6 @@ const processQueue = (ctx: Context, w: Working): Effect.Effect<boolean> =>
       return false
     }
     const calls = w.queue
-    if (calls.length === 1) {
-      // The common case: one call, no concurrency to arrange.
-      const call = calls[0]!
-      const disposition = yield* dispose(ctx, w, call)
-      if (disposition._tag === "Pending") return true
-      yield* settle(ctx, w, call, disposition)
-      w.queue = []
-      return false
-    }
     const dispositions: Array<Disposition> = []
     for (const call of calls) dispositions.push(yield* dispose(ctx, w, call))
     const executable = dispositions.reduce((n, d) => (d._tag === "Execute" ? n + 1 : n), 0)
@@ -691,7 +721,7 @@ const endToolStep = (ctx: Context, w: Working): Effect.Effect<RunOutcome | undef
   if (executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop")) {
     const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
     if (uncalled.length === 0) {
-      return Effect.succeed({ _tag: "Completed", runId: w.runId, reason: "terminal_tool", text: w.lastText, steps: w.step, usage: w.usage })
+      return Effect.succeed({ _tag: "Completed", runId: w.runId, reason: "terminal_tool", text: w.lastText, steps: w.step, usage: usageOf(w) })
     }
     // Required-before-exit overrides a terminal tool: say why the run goes on.
     w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
@@ -722,11 +752,11 @@ const stopped = (w: Working, reason: StopReason, detail: string): RunOutcome => 
   detail,
   text: w.lastText,
   steps: w.step,
-  usage: w.usage
+  usage: usageOf(w)
 })
 
 const suspend = (ctx: Context, w: Working) => {
-  const outcome: RunOutcome = { _tag: "Suspended", runId: w.runId, pending: w.pending, steps: w.step, usage: w.usage }
+  const outcome: RunOutcome = { _tag: "Suspended", runId: w.runId, pending: w.pending, steps: w.step, usage: usageOf(w) }
   return finish(ctx, w, outcome)
 }
 
