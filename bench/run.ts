@@ -2,7 +2,7 @@
  * `pnpm bench`: every workload side by side, in one process. `--quick` shrinks the workloads (a smoke run);
  * `--write` rewrites docs/performance.md with the tables. Targets are reported, never asserted in tests.
  */
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { makeInputs, ndjsonContenders, sseContenders } from "./decoding.js"
 import { fmt, gc, measure, median, now, withPeakHeap } from "./harness.js"
@@ -167,7 +167,7 @@ const main = async () => {
     const doc = [
       "# Performance",
       "",
-      "Measured with `pnpm bench` (`node --expose-gc --import tsx bench/run.ts`), all workloads in one process.",
+      "Measured with `pnpm bench` (`node --expose-gc --import tsx bench/run.ts`), all workloads in one process; `pnpm bench --write` regenerates this file.",
       `Machine: ${cpus().length} × ${cpu}, ${fmt(totalmem() / 1024 ** 3, 0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
       "",
       "Peers run the same agent with their own idiomatic fake model (Vercel AI SDK 6.0.325 `MockLanguageModelV3`",
@@ -177,6 +177,7 @@ const main = async () => {
       "JSON-parse every event. `eventsource-parser` is at 3.1 because 4.x needs Node 22.",
       "",
       ...out,
+      readFileSync(new URL("./notes.md", import.meta.url), "utf8"),
       "See `bench/` for the code. Numbers vary by machine; the ratios are what the targets are about.",
       ""
     ].join("\n")
