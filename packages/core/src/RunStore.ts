@@ -59,8 +59,13 @@ export const layerFileSystem = (directory: string): Layer.Layer<RunStore, never,
           Effect.gen(function* () {
             const file = yield* fileOf("save", state.runId)
             const temp = `${file}.${process.pid}.${Date.now()}.tmp`
+            // Encoding failures are typed too (states are built without re-validation on the hot path).
+            const text = yield* Effect.try({
+              try: () => encodeJson(state),
+              catch: (error) => new RunStoreError({ operation: "save", runId: state.runId, reason: `cannot encode the state: ${String(error)}` })
+            })
             yield* fs.makeDirectory(directory, { recursive: true })
-            yield* fs.writeFileString(temp, encodeJson(state))
+            yield* fs.writeFileString(temp, text)
             yield* fs.rename(temp, file)
           }).pipe(Effect.mapError((e) => (e instanceof RunStoreError ? e : failWith("save", state.runId)(e)))),
         load: (runId) =>

@@ -414,6 +414,11 @@ describe("RunStore.layerFileSystem", () => {
         expect(Option.isNone(yield* store.load("run-1"))).toBe(true)
         const unsafe = yield* store.load("../etc/passwd").pipe(Effect.flip)
         expect(unsafe.message).toContain("run ids may only contain")
+        // A state that cannot be encoded is a typed error, not a crash.
+        const broken = new RunState.RunState({ ...state, runId: "run-2", usage: { bad: true } as never }, { disableValidation: true })
+        const failed = yield* store.save(broken).pipe(Effect.flip)
+        expect(failed).toMatchObject({ _tag: "RunStoreError", operation: "save", runId: "run-2" })
+        expect(failed.message).toContain("cannot encode the state")
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
