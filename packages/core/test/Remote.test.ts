@@ -152,3 +152,30 @@ describe("backend capabilities", () => {
       expect(backend.capabilities.approvals).toBe(true)
     }))
 })
+
+describe("whole steps and streamed steps", () => {
+  it.effect("run() uses generateStep, stream() uses streamStep, and both reach the same outcome", () =>
+    Effect.gen(function* () {
+      const calls: Array<string> = []
+      const script = () => [S.toolCall("echo", { text: "x" }), S.text(["a", "b"])]
+      const counting = (model: ScriptedModel.ScriptedModel): LanguageModel.Service => ({
+        streamStep: (request) => (calls.push("stream"), model.service.streamStep(request)),
+        generateStep: (request) => (calls.push("generate"), model.service.generateStep!(request))
+      })
+      const backendOver = (model: ScriptedModel.ScriptedModel) => {
+        const h = harness([])
+        return AgentBackend.layerLocal(agent()).pipe(
+          Layer.provide(Layer.mergeAll(Layer.succeed(LanguageModel.LanguageModel, counting(model)), h.handlers.layer, Approval.layerAutoApprove, RunStore.layerMemory))
+        )
+      }
+      const ran = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(backendOver(S.make(script()))))
+      expect(calls).toEqual(["generate", "generate"])
+      calls.length = 0
+      const streamed = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => collect(b.stream({ input: "x" }))).pipe(Effect.provide(backendOver(S.make(script()))))
+      expect(calls).toEqual(["stream", "stream"])
+      expect(streamed.events.filter((e) => e._tag === "TextDelta").map((e) => (e as { delta: string }).delta)).toEqual(["a", "b"])
+      const strip = (o: { _tag: string; text?: string; steps?: number }) => ({ tag: o._tag, text: o.text, steps: o.steps })
+      expect(strip(streamed.outcome as never)).toEqual(strip(ran as never))
+      expect(ran).toMatchObject({ _tag: "Completed", text: "ab", steps: 2 })
+    }))
+})
