@@ -24,6 +24,7 @@ import type * as Tool from "./Tool.js"
 import * as Toolkit from "./Toolkit.js"
 import * as ToolRule from "./ToolRule.js"
 import * as Solver from "./ToolRuleSolver.js"
+import { StepRunner } from "./StepRunner.js"
 
 export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
   override get message(): string {
@@ -213,6 +214,8 @@ interface Context {
   readonly emit: (event: AgentEvent) => void
   /** Someone consumes the events (a stream or an observer): text deltas should stream as they come. */
   readonly observed: boolean
+  /** Durability hooks (a workflow engine), when provided. */
+  readonly stepRunner: StepRunner["Type"] | undefined
 }
 
 /** Checks an agent's rules against its toolkit; fails with `InvalidToolRules` naming each problem. */
@@ -248,7 +251,8 @@ const prepare = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tool
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,
       emit: combineEmitters(options?.onEvent, observer?.observe),
-      observed: options?.onEvent !== undefined || observer !== undefined
+      observed: options?.onEvent !== undefined || observer !== undefined,
+      stepRunner: Option.getOrUndefined(yield* Effect.serviceOption(StepRunner))
     }
     return context
   })
@@ -355,7 +359,8 @@ const modelStep = (ctx: Context, w: Working) =>
       toolChoice,
       parallelToolCalls: !ctx.compiled.ordered
     }
-    return collectStep(ctx.model, request, stepHandlers(ctx, w)).pipe(
+    const step = collectStep(ctx.model, request, stepHandlers(ctx, w))
+    return (ctx.stepRunner === undefined ? step : ctx.stepRunner.modelStep(w.step, step)).pipe(
       // Keep the run: persist it as it was before this step, so `resume` can retry the step.
       Effect.tapError((error) => {
         w.step--
@@ -529,13 +534,15 @@ const parseLoosely = (text: string): unknown => {
   }
 }
 
-const runTool = (ctx: Context, w: Working, call: Message.ToolCall, d: Extract<Disposition, { _tag: "Execute" }>) =>
-  Toolkit.execute(ctx.toolkit, { name: call.name, args: d.args }, {
+const runTool = (ctx: Context, w: Working, call: Message.ToolCall, d: Extract<Disposition, { _tag: "Execute" }>) => {
+  const execution = Toolkit.execute(ctx.toolkit, { name: call.name, args: d.args }, {
     runId: w.runId,
     toolCallId: call.id,
     idempotencyKey: `${w.runId}:${call.id}`,
     ...(d.approval === undefined ? {} : { approval: d.approval })
   })
+  return ctx.stepRunner === undefined ? execution : ctx.stepRunner.toolCall(call.id, execution)
+}
 
 /** Records a call's result. Only calls whose handler ran count in the rule history. */
 const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: Toolkit.Execution, executed: boolean) => {

@@ -1,0 +1,44 @@
+/**
+ * Optional durability hooks. When a `StepRunner` is in context, the loop hands it each model step (by turn)
+ * and each tool call (by tool-call id) to run; a durable engine persists their results and, when the run
+ * replays after a crash or a suspension, returns the stored results instead of running them again
+ * (`@agentloop/workflow` implements it on `@effect/workflow`).
+ *
+ * @since 0.1.0
+ */
+import { Context, type Effect, Schema } from "effect"
+import { FinishReason, type ModelError, type StepResponse } from "./LanguageModel.js"
+import { Message, ToolCall, Usage } from "./Message.js"
+import type { Execution } from "./Toolkit.js"
+
+export interface Service {
+  /** Runs (or replays) model step `turn` (1-based). */
+  readonly modelStep: (turn: number, step: Effect.Effect<StepResponse, ModelError>) => Effect.Effect<StepResponse, ModelError>
+  /** Runs (or replays) one tool call. */
+  readonly toolCall: (toolCallId: string, call: Effect.Effect<Execution>) => Effect.Effect<Execution>
+}
+
+export class StepRunner extends Context.Tag("@agentloop/core/StepRunner")<StepRunner, Service>() {}
+
+/** A model step's response, as stored by durable engines. */
+export const StepResponseSchema = Schema.Struct({
+  text: Schema.String,
+  transcript: Schema.Array(Message),
+  finalText: Schema.String,
+  toolCalls: Schema.Array(ToolCall),
+  approvalRequests: Schema.Array(ToolCall),
+  metadata: Schema.UndefinedOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  finishReason: FinishReason,
+  usage: Usage
+})
+
+/** A tool call's execution, as stored by durable engines. */
+export const ExecutionSchema = Schema.Struct({
+  content: Schema.String,
+  output: Schema.String,
+  isError: Schema.Boolean,
+  errorKind: Schema.UndefinedOr(
+    Schema.Literal("UnknownTool", "InvalidArguments", "ToolFailed", "Timeout", "Defect", "InvalidResult", "RuleViolation", "Denied")
+  ),
+  value: Schema.Unknown
+})
