@@ -20,7 +20,8 @@
  */
 import { createHash } from "node:crypto"
 import { type Agent, Approval, LanguageModel, Loop, Message, RunState, RunStore, StepRunner, type Tool } from "@agentloop/core"
-import { ClusterWorkflowEngine, SingleRunner } from "@effect/cluster"
+import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "@effect/cluster"
+import { NodeClusterSocket } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "@effect/workflow"
@@ -251,7 +252,39 @@ const onSql = (options: SqlOptions | undefined) =>
 export const layerSqlite = (options: { readonly filename: string } & SqlOptions) =>
   onSql(options).pipe(Layer.provideMerge(SqliteClient.layer({ filename: options.filename })))
 
-/** Postgres: the same engine on a shared database (the storage `@effect/cluster` runners share). */
+/** One machine on Postgres: a single runner, its state in a Postgres database. */
 export const layerPostgres = (options: { readonly url: Redacted.Redacted<string> } & SqlOptions) =>
   onSql(options).pipe(Layer.provideMerge(PgClient.layer({ url: options.url })))
+
+export interface ClusterOptions extends SqlOptions {
+  readonly url: Redacted.Redacted<string>
+  /** Where other runners reach this one (default localhost:34431). */
+  readonly runnerAddress?: { readonly host: string; readonly port: number }
+  /** For processes that start runs and record decisions but run none (an API server): true. */
+  readonly clientOnly?: boolean
+  readonly shardsPerGroup?: number
+}
+
+/**
+ * Many machines: `@effect/cluster` runners sharing a Postgres database. Runs are sharded by run id over the
+ * runners; when a runner dies, its shards move to the others and its runs replay there from Postgres.
+ */
+export const layerPostgresCluster = (options: ClusterOptions) =>
+  ClusterWorkflowEngine.layer.pipe(
+    Layer.provideMerge(
+      NodeClusterSocket.layer({
+        storage: "sql",
+        clientOnly: options.clientOnly ?? false,
+        shardingConfig: {
+          entityMessagePollInterval: Duration.decode(options.pollInterval ?? "1 second"),
+          ...(options.runnerAddress === undefined
+            ? {}
+            : { runnerAddress: Option.some(RunnerAddress.make(options.runnerAddress.host, options.runnerAddress.port)) }),
+          ...(options.shardsPerGroup === undefined ? {} : { shardsPerGroup: options.shardsPerGroup })
+        }
+      })
+    ),
+    Layer.provideMerge(Inbox.layerSql),
+    Layer.provideMerge(PgClient.layer({ url: options.url }))
+  )
 

@@ -20,10 +20,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const encodeDecision = (decision: Approval.ApprovalDecision) => JSON.stringify(Schema.encodeSync(Approval.ApprovalDecision)(decision))
 
-export const scenarios = (engine: "sqlite" | "postgres", target: (name: string) => string) => {
+/** Run ids unique to this test run: a Postgres database outlives it. */
+const unique = Date.now().toString(36)
+
+export const scenarios = (engine: "sqlite" | "postgres" | "postgres-cluster", target: (name: string) => string) => {
+  const id = (runId: string) => `${runId}-${engine}-${unique}`
   const run = (name: string, runId: string, log: string, mode: string, extra: ReadonlyArray<string> = []) => {
-    const result = spawnSync(tsx, [script, engine, target(name), runId, log, mode, ...extra], { encoding: "utf8", timeout: 90_000 })
-    return { status: result.status, signal: result.signal, out: result.stdout, err: result.stderr }
+    const result = spawnSync(tsx, [script, engine, target(name), id(runId), log, mode, ...extra], { encoding: "utf8", timeout: 90_000 })
+    const marked = result.stdout.split("\n").find((line) => line.startsWith("RESULT "))
+    return { status: result.status, signal: result.signal, out: marked === undefined ? "" : marked.slice("RESULT ".length), err: `${result.stderr}${result.stdout}` }
   }
   const linesOf = (log: string) => readFileSync(log, "utf8").trim().split("\n").map((l) => l.split(" "))
 
@@ -43,7 +48,7 @@ export const scenarios = (engine: "sqlite" | "postgres", target: (name: string) 
     // Turn 1 ran once, in the first process; the second process ran only the tool and turn 2.
     expect(lines.map(([pid, what, arg]) => [pid === pidA ? "A" : "B", what, arg])).toEqual([
       ["A", "model", "1"],
-      ["B", "tool", "run-a:call-deploy"],
+      ["B", "tool", `${id("run-a")}:call-deploy`],
       ["B", "model", "2"]
     ])
   }, 120_000)
@@ -61,7 +66,7 @@ export const scenarios = (engine: "sqlite" | "postgres", target: (name: string) 
     expect(JSON.parse(recovered.out)).toMatchObject({ _tag: "Completed", outcome: { text: "Done: deployed 7.2" } })
     const tools = linesOf(log).filter(([, what]) => what === "tool")
     expect(tools).toHaveLength(2) // at least once: the interrupted call ran again
-    expect(new Set(tools.map(([, , key]) => key))).toEqual(new Set(["run-b:call-deploy"]))
+    expect(new Set(tools.map(([, , key]) => key))).toEqual(new Set([`${id("run-b")}:call-deploy`]))
     expect(tools[0]![0]).not.toBe(tools[1]![0])
     expect(linesOf(log).filter(([, what, turn]) => what === "model" && turn === "1")).toHaveLength(1)
   }, 180_000)
@@ -69,4 +74,30 @@ export const scenarios = (engine: "sqlite" | "postgres", target: (name: string) 
 
 describe("durable runs across processes: SQLite", () => {
   scenarios("sqlite", (name) => join(dir, `${name}.db`))
+})
+
+/**
+ * Postgres: `.ci/run` installs Debian's postgresql and starts it on loopback, and sets AGENTLOOP_TEST_PG_URL.
+ * Without a server that accepts connections these tests are skipped, and say so.
+ */
+const pgUrl = process.env["AGENTLOOP_TEST_PG_URL"] ?? "postgres://postgres:agentloop@127.0.0.1:5432/agentloop_test"
+const pgReachable = (() => {
+  const { hostname, port } = new URL(pgUrl)
+  const probe = spawnSync(
+    process.execPath,
+    ["-e", `require("net").connect(${Number(port || 5432)}, ${JSON.stringify(hostname)}).on("connect", () => process.exit(0)).on("error", () => process.exit(1))`],
+    { timeout: 5_000 }
+  )
+  return probe.status === 0
+})()
+if (!pgReachable) {
+  console.warn(`Skipping the Postgres durable tests: no PostgreSQL server accepts connections at ${new URL(pgUrl).host} (set AGENTLOOP_TEST_PG_URL, or run .ci/run, which installs and starts one).`)
+}
+
+describe.skipIf(!pgReachable)("durable runs across processes: Postgres", () => {
+  scenarios("postgres", () => pgUrl)
+})
+
+describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster of socket runners", () => {
+  scenarios("postgres-cluster", () => pgUrl)
 })
