@@ -167,7 +167,7 @@ const main = async () => {
     const doc = [
       "# Performance",
       "",
-      "Measured with `pnpm bench` (`node --expose-gc --import tsx bench/run.ts`), all workloads in one process; `pnpm bench --write` regenerates this file.",
+      "Measured with `pnpm bench` (`bench/bundle.mjs`: the bench and the packages bundled with esbuild, as shipped code, then run with `node --expose-gc`), all workloads in one process; `pnpm bench --write` regenerates this file.",
       `Machine: ${cpus().length} × ${cpu}, ${fmt(totalmem() / 1024 ** 3, 0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
       "",
       "Peers run the same agent with their own idiomatic fake model (Vercel AI SDK 6.0.325 `MockLanguageModelV3`",
@@ -181,7 +181,7 @@ const main = async () => {
       "See `bench/` for the code. Numbers vary by machine; the ratios are what the targets are about.",
       ""
     ].join("\n")
-    writeFileSync(new URL("../docs/performance.md", import.meta.url), doc)
+    writeFileSync(new URL("../../docs/performance.md", import.meta.url), doc)
     console.log("wrote docs/performance.md")
   }
 }

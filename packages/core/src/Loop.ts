@@ -69,6 +69,8 @@ export interface RunInput {
 export interface Options {
   /** Called synchronously with every event, in order. */
   readonly onEvent?: (event: AgentEvent) => void
+  /** The agent's toolkit with its handlers, when already resolved (a backend does it once, not per run). */
+  readonly toolkit?: Toolkit.Resolved
 }
 
 export type Requirements<Tools extends Record<string, Tool.Any>> =
@@ -147,16 +149,18 @@ export const resume = <Tools extends Record<string, Tool.Any>>(
 /** `run` as a stream of events; the last event is `RunFinished` with the outcome. */
 export const stream = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>,
-  input: RunInput
-): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((onEvent) => run(agent, input, { onEvent }))
+  input: RunInput,
+  options?: Omit<Options, "onEvent">
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((onEvent) => run(agent, input, { ...options, onEvent }))
 
 /** `resume` as a stream of events. */
 export const resumeStream = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>,
   runId: string,
-  decisions: ReadonlyArray<Approval.ApprovalDecision>
+  decisions: ReadonlyArray<Approval.ApprovalDecision>,
+  options?: Omit<Options, "onEvent">
 ): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> =>
-  toStream((onEvent) => resume(agent, runId, decisions, { onEvent }))
+  toStream((onEvent) => resume(agent, runId, decisions, { ...options, onEvent }))
 
 /** Turns a loop that reports events through a callback into a stream of those events. */
 export const toStream = <E, R>(
@@ -239,14 +243,14 @@ const compiledRules = new WeakMap<Agent.Any, Solver.Compiled>()
 const prepare = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, options: Options | undefined) =>
   Effect.gen(function* () {
     const compiled = yield* validateAgent(agent)
-    const toolkit = yield* Toolkit.resolve(agent.toolkit)
+    const toolkit = options?.toolkit ?? (yield* Toolkit.resolve(agent.toolkit))
     const observer = Option.getOrUndefined(yield* Effect.serviceOption(EventObserver))
     const context: Context = {
       agent: agent as Agent.Any,
       compiled,
       toolkit,
       names: agent.toolkit.names,
-      definitions: agent.toolkit.names.map((name) => toolkit.tools.get(name)!.definition),
+      definitions: toolkit.definitions,
       model: yield* LanguageModel,
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,

@@ -95,7 +95,9 @@ export class Usage extends Schema.Class<Usage>("Usage")({
   static readonly empty = new Usage({ inputTokens: 0, outputTokens: 0, totalTokens: 0 })
 
   static add(a: Usage, b: Usage): Usage {
+    // Adding to or with nothing needs no new instance (usage is summed on every step).
     if (b.totalTokens === 0 && b.inputTokens === 0 && b.outputTokens === 0) return a
+    if (a.totalTokens === 0 && a.inputTokens === 0 && a.outputTokens === 0) return b
     return new Usage(
       {
         inputTokens: a.inputTokens + b.inputTokens,

@@ -66,20 +66,23 @@ const fromRecord = <Tools extends Record<string, Tool.Any>>(tools: Tools): Toolk
 export interface Resolved {
   readonly tools: ReadonlyMap<string, Tool.Any>
   readonly handlers: ReadonlyMap<string, Tool.AnyHandlerFn>
+  /** What the model is told about every tool, in toolkit order. */
+  readonly definitions: ReadonlyArray<import("./LanguageModel.js").ToolDefinition>
 }
 
 export const resolve = <Tools extends Record<string, Tool.Any>>(
   toolkit: Toolkit<Tools>
-): Effect.Effect<Resolved, never, HandlerIds<Tools>> =>
-  Effect.map(Effect.context<HandlerIds<Tools>>(), (context) => {
-    const tools = new Map<string, Tool.Any>()
-    const handlers = new Map<string, Tool.AnyHandlerFn>()
-    for (const [name, tool] of Object.entries(toolkit.tools)) {
-      tools.set(name, tool)
-      handlers.set(name, Context.get(context as Context.Context<any>, Tool.handlerTag(name)))
-    }
-    return { tools, handlers }
-  })
+): Effect.Effect<Resolved, never, HandlerIds<Tools>> => Effect.map(Effect.context<HandlerIds<Tools>>(), (context) => resolveIn(toolkit, context))
+
+const resolveIn = <Tools extends Record<string, Tool.Any>>(toolkit: Toolkit<Tools>, context: Context.Context<HandlerIds<Tools>>): Resolved => {
+  const tools = new Map<string, Tool.Any>()
+  const handlers = new Map<string, Tool.AnyHandlerFn>()
+  for (const [name, tool] of Object.entries(toolkit.tools)) {
+    tools.set(name, tool)
+    handlers.set(name, Context.get(context as Context.Context<any>, Tool.handlerTag(name)))
+  }
+  return { tools, handlers, definitions: [...tools.values()].map((tool) => tool.definition) }
+}
 
 /** Why a call produced an error result. */
 export type ErrorKind =
