@@ -13,7 +13,7 @@
 import { randomUUID } from "node:crypto"
 import { Effect, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
-import type * as ScriptedModel from "./ScriptedModel.js"
+import * as ScriptedModel from "./ScriptedModel.js"
 
 /** One answer of the agents endpoint: SSE frames, or an HTTP error. */
 export type AgentResponse =
@@ -116,10 +116,10 @@ const chatChunks = (turn: ScriptedModel.ReplyTurn, model: string, index: number)
   const id = `chatcmpl-${index}`
   const base = { id, object: "chat.completion.chunk", created: 1748541138, model }
   const chunks: Array<unknown> = [{ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" } }] }]
-  const texts = typeof turn.text === "string" ? (turn.text.length === 0 ? [] : [turn.text]) : turn.text
+  const texts = ScriptedModel.textChunks(turn)
   for (const text of texts) chunks.push({ ...base, choices: [{ index: 0, delta: { content: text } }] })
   turn.toolCalls.forEach((call, i) => {
-    const args = typeof call.args === "string" ? call.args : JSON.stringify(call.args ?? {})
+    const args = ScriptedModel.argumentsText(call)
     const half = Math.floor(args.length / 2)
     const callId = call.id ?? `call_${index}_${i + 1}`
     chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: i, id: callId, type: "function", function: { name: call.name, arguments: args.slice(0, half) } }] } }] })
@@ -133,7 +133,7 @@ const chatChunks = (turn: ScriptedModel.ReplyTurn, model: string, index: number)
 }
 
 const wholeCompletion = (turn: ScriptedModel.ReplyTurn, model: string, index: number) => {
-  const text = typeof turn.text === "string" ? turn.text : turn.text.join("")
+  const text = ScriptedModel.textChunks(turn).join("")
   const usage = turn.usage ?? { inputTokens: 12, outputTokens: 7 }
   return {
     id: `chatcmpl-${index}`,
@@ -153,7 +153,7 @@ const wholeCompletion = (turn: ScriptedModel.ReplyTurn, model: string, index: nu
                 tool_calls: turn.toolCalls.map((call, i) => ({
                   id: call.id ?? `call_${index}_${i + 1}`,
                   type: "function",
-                  function: { name: call.name, arguments: typeof call.args === "string" ? call.args : JSON.stringify(call.args ?? {}) }
+                  function: { name: call.name, arguments: ScriptedModel.argumentsText(call) }
                 }))
               })
         },

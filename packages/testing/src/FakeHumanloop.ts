@@ -12,7 +12,7 @@
  */
 import { Effect, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
-import type * as ScriptedModel from "./ScriptedModel.js"
+import * as ScriptedModel from "./ScriptedModel.js"
 
 export type Answer =
   | ScriptedModel.Turn
@@ -60,12 +60,12 @@ export const make = (options: Options = {}): Effect.Effect<FakeHumanloop, never,
     const turn = "dropAfter" in answer ? answer.turn : answer
     if (turn._tag === "Error") return { status: turn.retryable ? 503 : 400, json: { detail: turn.message } }
     if (turn._tag !== "Reply") throw new Error("the fake plays Reply and Error turns only")
-    const chunks = typeof turn.text === "string" ? (turn.text.length === 0 ? [] : [turn.text]) : turn.text
+    const chunks = ScriptedModel.textChunks(turn)
     const text = chunks.join("")
     const toolCalls = turn.toolCalls.map((call, i) => ({
       id: call.id ?? `tc_${log.id}_${log.messages.length}_${i + 1}`,
       type: "function",
-      function: { name: call.name, arguments: typeof call.args === "string" ? call.args : JSON.stringify(call.args ?? {}) }
+      function: { name: call.name, arguments: ScriptedModel.argumentsText(call) }
     }))
     const assistant = { role: "assistant", content: text, ...(toolCalls.length === 0 ? {} : { tool_calls: toolCalls }) }
     log.messages.push(assistant)

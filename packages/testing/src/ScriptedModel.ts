@@ -26,6 +26,22 @@ export interface ReplyTurn {
   readonly delay?: Duration.DurationInput
 }
 
+/**
+ * A reply turn's text as its chunks (one text delta each); empty text has no chunks.
+ *
+ * @since 0.1.0
+ */
+export const textChunks = (turn: ReplyTurn): ReadonlyArray<string> =>
+  typeof turn.text === "string" ? (turn.text.length === 0 ? [] : [turn.text]) : turn.text
+
+/**
+ * A scripted call's arguments as the JSON text a model would send: a string verbatim, anything else encoded.
+ *
+ * @since 0.1.0
+ */
+export const argumentsText = (call: ScriptedCall): string =>
+  typeof call.args === "string" ? call.args : JSON.stringify(call.args ?? {})
+
 export interface ErrorTurn {
   readonly _tag: "Error"
   readonly message: string
@@ -201,14 +217,14 @@ const messageText = (message: Message.Message): string => {
 }
 
 const replyParts = (turn: ReplyTurn, turnIndex: number, request: LanguageModel.ModelRequest): Array<LanguageModel.ResponsePart> => {
-  const chunks = typeof turn.text === "string" ? (turn.text.length === 0 ? [] : [turn.text]) : turn.text
+  const chunks = textChunks(turn)
   const parts: Array<LanguageModel.ResponsePart> = chunks.map(LanguageModel.textDelta)
   turn.toolCalls.forEach((call, i) => {
     parts.push(
       LanguageModel.toolCall({
         id: call.id ?? `call_${turnIndex + 1}_${i + 1}`,
         name: call.name,
-        arguments: typeof call.args === "string" ? call.args : JSON.stringify(call.args ?? {})
+        arguments: argumentsText(call)
       })
     )
   })
