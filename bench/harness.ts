@@ -7,9 +7,16 @@ export const median = (values: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-/** Runs `task` `warmup` times, then `runs` times; returns the median duration in ms. */
-export const measure = async (task: () => Promise<unknown> | unknown, options: { readonly warmup: number; readonly runs: number }): Promise<number> => {
-  for (let i = 0; i < options.warmup; i++) await task()
+/**
+ * Warms up (at least `warmup` runs and at least `warmupMs` of running, so the JIT has settled for every
+ * contender alike), then runs `task` `runs` times; returns the median duration in ms.
+ */
+export const measure = async (
+  task: () => Promise<unknown> | unknown,
+  options: { readonly warmup: number; readonly runs: number; readonly warmupMs?: number }
+): Promise<number> => {
+  const warmupStart = now()
+  for (let i = 0; i < options.warmup || now() - warmupStart < (options.warmupMs ?? 0); i++) await task()
   const times: Array<number> = []
   for (let i = 0; i < options.runs; i++) {
     const start = now()

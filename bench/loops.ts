@@ -1,8 +1,9 @@
 /**
  * The same agent in each library: a fake model that calls an `echo` tool `steps` times and then answers,
  * and an `echo` tool. Each library gets the idiomatic fake for its own model interface. The fakes are
- * stateless (the step is read from the conversation), so one setup serves many runs, concurrent ones too,
- * as in an application that builds its agent once.
+ * stateless, so one setup serves many runs, concurrent ones too, as in an application that builds its
+ * agent once: the step is read from the conversation's last message (the result of call `c<step>`), which
+ * costs the same at any history length, so W1 measures the loops rather than the fakes.
  */
 import { Agent as AlAgent, AgentBackend, Approval, LanguageModel, Message, RunStore, Tool as AlTool, Toolkit } from "@agentloop/core"
 import { Agent as OaAgent, Runner, tool as oaTool, Usage, type Model as OaModel, type ModelRequest as OaModelRequest, type ModelResponse as OaModelResponse } from "@openai/agents-core"
@@ -23,14 +24,16 @@ export type Setup = (steps: number, latencyMs: number) => Contender
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const ARGS = '{"text":"hello"}'
+/** The step after the call whose result ends the conversation (`c<step>`), or 0 when there is none yet. */
+const stepAfter = (toolCallId: string | undefined): number => (toolCallId === undefined ? 0 : Number(toolCallId.slice(1)) + 1)
 
 /** The floor: a hand-written loop over plain objects. */
 const bare: Setup = (steps, latencyMs) => {
   let ran = 0
   const echo = async ({ text }: { text: string }) => (ran++, text)
-  const model = async (messages: ReadonlyArray<{ role: string }>) => {
+  const model = async (messages: ReadonlyArray<{ role: string; toolCallId?: string }>) => {
     if (latencyMs > 0) await sleep(latencyMs)
-    const step = messages.filter((m) => m.role === "assistant").length
+    const step = stepAfter(messages[messages.length - 1]!.toolCallId)
     return step < steps ? { toolCall: { id: `c${step}`, name: "echo", arguments: ARGS } } : { text: "done" }
   }
   return {
@@ -58,8 +61,8 @@ const agentloop: Setup = (steps, latencyMs) => {
   const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
   // Like the peers' fakes (doGenerate, getResponse), a non-streaming model: it answers whole steps.
   const generateStep = (request: LanguageModel.ModelRequest) => {
-    let step = 0
-    for (const m of request.messages) if (m._tag === "AssistantMessage") step++
+    const last = request.messages[request.messages.length - 1]!
+    const step = stepAfter(last._tag === "ToolMessage" ? last.toolCallId : undefined)
     const parts = step < steps ? [LanguageModel.toolCall({ id: `c${step}`, name: "echo", arguments: ARGS }), LanguageModel.finish("tool_calls", usage)] : answer
     return latencyMs > 0 ? Effect.as(Effect.sleep(latencyMs), parts) : Effect.succeed(parts)
   }
@@ -90,7 +93,8 @@ const vercel: Setup = (steps, latencyMs) => {
   const model = new MockLanguageModelV3({
     doGenerate: async (options) => {
       if (latencyMs > 0) await sleep(latencyMs)
-      const step = options.prompt.filter((m) => m.role === "assistant").length
+      const last = options.prompt[options.prompt.length - 1]!
+      const step = stepAfter(last.role === "tool" && last.content[0]?.type === "tool-result" ? last.content[0].toolCallId : undefined)
       return step < steps
         ? { content: [{ type: "tool-call" as const, toolCallId: `c${step}`, toolName: "echo", input: ARGS }], finishReason: { unified: "tool-calls" as const, raw: "tool_calls" }, usage: aiUsage, warnings: [] }
         : { content: [{ type: "text" as const, text: "done" }], finishReason: { unified: "stop" as const, raw: "stop" }, usage: aiUsage, warnings: [] }
@@ -110,8 +114,8 @@ const openaiAgents: Setup = (steps, latencyMs) => {
   const model: OaModel = {
     async getResponse(request: OaModelRequest): Promise<OaModelResponse> {
       if (latencyMs > 0) await sleep(latencyMs)
-      const input = typeof request.input === "string" ? [] : request.input
-      const step = input.filter((item) => (item as { type?: string }).type === "function_call").length
+      const last = typeof request.input === "string" ? undefined : (request.input[request.input.length - 1] as { type?: string; callId?: string } | undefined)
+      const step = stepAfter(last?.type === "function_call_result" ? last.callId : undefined)
       const output: OaModelResponse["output"] =
         step < steps
           ? [{ type: "function_call", callId: `c${step}`, name: "echo", arguments: ARGS, status: "completed" }]

@@ -1,11 +1,17 @@
 /**
- * Profiles agentloop on W1: `node --cpu-prof --import tsx bench/profile-w1.ts [steps]`, then open the
- * main thread's .cpuprofile (the one that mentions Loop.ts) in Chrome DevTools.
+ * Profiles one W1 contender (agentloop by default) after a long warm-up and prints µs per step:
+ * `node --cpu-prof --import tsx bench/profile-w1.ts [steps] [runs] [contender prefix]`, then open the main
+ * thread's .cpuprofile (the one that mentions Loop.ts) in Chrome DevTools.
  */
 import { contenders } from "./loops.js"
 
 const steps = Number(process.argv[2] ?? 200)
-const setup = contenders.find(([name]) => name.startsWith("agentloop"))![1]
+const runs = Number(process.argv[3] ?? Math.ceil(80_000 / steps))
+const which = process.argv[4] ?? "agentloop"
+const setup = contenders.find(([name]) => name.startsWith(which))![1]
 const contender = setup(steps, 0)
-for (let i = 0; i < Math.ceil(80_000 / steps); i++) await contender.run()
+for (let i = 0; i < runs / 4; i++) await contender.run()
+const start = performance.now()
+for (let i = 0; i < runs; i++) await contender.run()
+console.log(`${which}: ${(((performance.now() - start) * 1000) / (runs * steps)).toFixed(2)} µs/step`)
 await contender.dispose()

@@ -44,8 +44,13 @@ const w1 = async () => {
       const runs = async () => {
         for (let i = 0; i < batch; i++) await contender.run()
       }
-      const ms = await measure(runs, { warmup: quick ? 1 : 3, runs: samples })
-      const expected = (samples + (quick ? 1 : 3)) * batch * steps
+      let batches = 0
+      const counted = async () => {
+        batches++
+        await runs()
+      }
+      const ms = await measure(counted, { warmup: quick ? 1 : 3, runs: samples, warmupMs: quick ? 100 : 1000 })
+      const expected = batches * batch * steps
       if (contender.toolRuns() !== expected) throw new Error(`${name}: the tool ran ${contender.toolRuns()} times, expected ${expected}`)
       await contender.dispose()
       results[steps]![name] = (ms * 1000) / (batch * steps)

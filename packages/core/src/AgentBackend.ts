@@ -9,7 +9,6 @@ import type * as Agent from "./Agent.js"
 import type { AgentEvent } from "./AgentEvent.js"
 import type * as Approval from "./Approval.js"
 import * as Loop from "./Loop.js"
-import * as Toolkit from "./Toolkit.js"
 import type { RunOutcome, RunState, RunStateError } from "./RunState.js"
 import { RunStore, type RunStoreError } from "./RunStore.js"
 import type * as Tool from "./Tool.js"
@@ -129,21 +128,17 @@ export const layerWith = <Tools extends Record<string, Tool.Any>>(
     AgentBackend,
     Effect.gen(function* () {
       yield* checkCapabilities(backend.name, backend.capabilities, agent)
-      const context = yield* Effect.context<Loop.Requirements<Tools>>()
-      // Fail at build time on invalid rules, through the same validation the loop uses.
-      yield* Loop.validateAgent(agent)
-      // The handlers are in this layer's context for good: look them up once, not on every run.
-      const toolkit = yield* Toolkit.resolve(agent.toolkit)
-      const options = { toolkit }
+      // Validates the rules (failing the layer on invalid ones) and looks up the services and handlers
+      // once, so a run pays only for itself.
+      const runner = yield* Loop.makeRunner(agent)
       const store = yield* RunStore
-      const provide = <A, E>(effect: Effect.Effect<A, E, Loop.Requirements<Tools>>) => Effect.provide(effect, context)
       return {
         name: backend.name,
         capabilities: backend.capabilities,
-        run: (input) => provide(Loop.run(agent, input, options)),
-        stream: (input) => Stream.provideContext(Loop.stream(agent, input, options), context),
-        resume: (runId, decisions) => provide(Loop.resume(agent, runId, decisions, options)),
-        resumeStream: (runId, decisions) => Stream.provideContext(Loop.resumeStream(agent, runId, decisions, options), context),
+        run: (input) => runner.run(input),
+        stream: (input) => runner.stream(input),
+        resume: (runId, decisions) => runner.resume(runId, decisions),
+        resumeStream: (runId, decisions) => runner.resumeStream(runId, decisions),
         getRun: (runId) => store.load(runId)
       } satisfies Service
     })

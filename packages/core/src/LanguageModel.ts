@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Context, Data, Effect, Schema, Stream } from "effect"
-import { type Message, ToolCall, Usage } from "./Message.js"
+import { type Message, ToolCall, toolCall as makeToolCall, Usage } from "./Message.js"
 
 /** `none`: offer no tool. `auto`: the model decides. `required`: some tool must be called. `{ function }`: that one. */
 export const ToolChoice = Schema.Union(
@@ -72,16 +72,13 @@ export const ResponsePart = Schema.Union(
 export type ResponsePart = typeof ResponsePart.Type
 
 export const textDelta = (delta: string): ResponsePart => ({ _tag: "TextDelta", delta })
-/** Typed inputs: the ToolCall is built without re-validation (a hot path for every adapter). */
-const trusted = { disableValidation: true } as const
-
 export const toolCall = (call: { id: string; name: string; arguments: string }): ResponsePart => ({
   _tag: "ToolCall",
-  call: new ToolCall(call, trusted)
+  call: makeToolCall(call)
 })
 export const remoteToolCall = (call: { id: string; name: string; arguments: string }): ResponsePart => ({
   _tag: "RemoteToolCall",
-  call: new ToolCall({ ...call, remote: true }, trusted)
+  call: makeToolCall({ ...call, remote: true })
 })
 export const remoteToolResult = (result: { toolCallId: string; toolName: string; content: string; isError: boolean }): ResponsePart => ({
   _tag: "RemoteToolResult",
@@ -89,7 +86,7 @@ export const remoteToolResult = (result: { toolCallId: string; toolName: string;
 })
 export const approvalRequest = (call: { id: string; name: string; arguments: string }): ResponsePart => ({
   _tag: "ApprovalRequest",
-  call: new ToolCall({ ...call, remote: true }, trusted)
+  call: makeToolCall({ ...call, remote: true })
 })
 export const metadata = (value: Record<string, unknown>): ResponsePart => ({ _tag: "Metadata", metadata: value })
 export const raw = (source: string, data: unknown): ResponsePart => ({ _tag: "Raw", source, data })
@@ -146,6 +143,93 @@ export interface StepHandlers {
   readonly onRaw?: (raw: typeof RawPart.Type) => void
 }
 
+const noCalls: ReadonlyArray<ToolCall> = []
+const noMessages: ReadonlyArray<Message> = []
+
+/**
+ * Folds a step's parts, as they arrive, into a `StepResponse`, reporting them to `handlers`. A class with
+ * lazily made arrays: one is made per step, so it allocates as little as it can.
+ */
+class StepCollector {
+  private text = ""
+  private pendingText = ""
+  private transcript: Array<Message> | undefined
+  private toolCalls: Array<ToolCall> | undefined
+  private approvalRequests: Array<ToolCall> | undefined
+  private metadata: Record<string, unknown> | undefined
+  private finishReason: FinishReason | undefined
+  private usage = Usage.empty
+  constructor(private readonly handlers: StepHandlers) {}
+
+  add(part: ResponsePart): void {
+    switch (part._tag) {
+      case "TextDelta":
+        this.text += part.delta
+        this.pendingText += part.delta
+        this.handlers.onText?.(part.delta)
+        return
+      case "ToolCall":
+        ;(this.toolCalls ??= []).push(part.call)
+        return
+      case "RemoteToolCall": {
+        const call = part.call.remote === true ? part.call : makeToolCall({ ...part.call, remote: true })
+        ;(this.transcript ??= []).push({ _tag: "AssistantMessage", text: this.pendingText, toolCalls: [call] })
+        this.pendingText = ""
+        this.handlers.onRemoteCall?.(call)
+        return
+      }
+      case "RemoteToolResult":
+        ;(this.transcript ??= []).push({
+          _tag: "ToolMessage",
+          toolCallId: part.toolCallId,
+          toolName: part.toolName,
+          content: part.content,
+          isError: part.isError
+        })
+        this.handlers.onRemoteResult?.(part)
+        return
+      case "ApprovalRequest":
+        ;(this.approvalRequests ??= []).push(part.call.remote === true ? part.call : makeToolCall({ ...part.call, remote: true }))
+        return
+      case "Metadata":
+        this.metadata = { ...this.metadata, ...part.metadata }
+        return
+      case "Raw":
+        this.handlers.onRaw?.(part)
+        return
+      case "Finish":
+        this.finishReason = part.reason
+        this.usage = Usage.add(this.usage, part.usage)
+        return
+    }
+  }
+
+  result(): StepResponse {
+    const toolCalls = this.toolCalls ?? noCalls
+    const approvalRequests = this.approvalRequests ?? noCalls
+    return {
+      text: this.text,
+      transcript: this.transcript ?? noMessages,
+      finalText: this.pendingText,
+      toolCalls,
+      approvalRequests,
+      metadata: this.metadata,
+      finishReason: this.finishReason ?? (toolCalls.length + approvalRequests.length > 0 ? "tool_calls" : "stop"),
+      usage: this.usage
+    }
+  }
+}
+
+/**
+ * Collects a whole step's parts (a non-streaming answer) into a `StepResponse`. Pure: no Effect, so the loop
+ * can fold a `generateStep` answer in the same runtime step that received it.
+ */
+export const collectParts = (parts: ReadonlyArray<ResponsePart>, handlers: StepHandlers = {}): StepResponse => {
+  const collector = new StepCollector(handlers)
+  for (const part of parts) collector.add(part)
+  return collector.result()
+}
+
 /**
  * Runs one step and collects it, reporting parts to `handlers` as they arrive. A stream that ends without
  * a finish part is treated as `stop` (or `tool_calls` if calls arrived).
@@ -155,74 +239,18 @@ export const collectStep = (
   request: ModelRequest,
   handlers: StepHandlers = {}
 ): Effect.Effect<StepResponse, ModelError> =>
-  Effect.suspend(() => {
-    let text = ""
-    let pendingText = ""
-    const transcript: Array<Message> = []
-    const toolCalls: Array<ToolCall> = []
-    const approvalRequests: Array<ToolCall> = []
-    let metadata: Record<string, unknown> | undefined
-    let finishReason: FinishReason | undefined
-    let usage = Usage.empty
-    const onPart = (part: ResponsePart): void => {
-      switch (part._tag) {
-        case "TextDelta":
-          text += part.delta
-          pendingText += part.delta
-          handlers.onText?.(part.delta)
-          return
-        case "ToolCall":
-          toolCalls.push(part.call)
-          return
-        case "RemoteToolCall": {
-          const call = part.call.remote === true ? part.call : new ToolCall({ ...part.call, remote: true }, trusted)
-          transcript.push({ _tag: "AssistantMessage", text: pendingText, toolCalls: [call] })
-          pendingText = ""
-          handlers.onRemoteCall?.(call)
-          return
-        }
-        case "RemoteToolResult":
-          transcript.push({ _tag: "ToolMessage", toolCallId: part.toolCallId, toolName: part.toolName, content: part.content, isError: part.isError })
-          handlers.onRemoteResult?.(part)
-          return
-        case "ApprovalRequest":
-          approvalRequests.push(part.call.remote === true ? part.call : new ToolCall({ ...part.call, remote: true }, trusted))
-          return
-        case "Metadata":
-          metadata = { ...metadata, ...part.metadata }
-          return
-        case "Raw":
-          handlers.onRaw?.(part)
-          return
-        case "Finish":
-          finishReason = part.reason
-          usage = Usage.add(usage, part.usage)
-          return
-      }
-    }
-    const consumed =
-      model.generateStep !== undefined && handlers.preferStreaming !== true
-        ? Effect.map(model.generateStep(request), (parts) => {
-            for (const part of parts) onPart(part)
-          })
-        : // Chunk by chunk: one callback per chunk rather than per part keeps a step's overhead small.
-          model.streamStep(request).pipe(
-            Stream.runForEachChunk((chunk) =>
-              Effect.sync(() => {
-                for (const part of chunk) onPart(part)
-              })
-            )
-          )
-    return consumed.pipe(
-      Effect.map(() => ({
-        text,
-        transcript,
-        finalText: pendingText,
-        toolCalls,
-        approvalRequests,
-        metadata,
-        finishReason: finishReason ?? (toolCalls.length + approvalRequests.length > 0 ? "tool_calls" : "stop"),
-        usage
-      }))
-    )
-  })
+  // Lazy: a durable runner may replay the step instead of running it, and models may count calls.
+  model.generateStep !== undefined && handlers.preferStreaming !== true
+    ? Effect.suspend(() => Effect.map(model.generateStep!(request), (parts) => collectParts(parts, handlers)))
+    : Effect.suspend(() => {
+        const collector = new StepCollector(handlers)
+        // Chunk by chunk: one callback per chunk rather than per part keeps a step's overhead small.
+        return model.streamStep(request).pipe(
+          Stream.runForEachChunk((chunk) =>
+            Effect.sync(() => {
+              for (const part of chunk) collector.add(part)
+            })
+          ),
+          Effect.map(() => collector.result())
+        )
+      })

@@ -11,12 +11,21 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Data, Duration, Effect, Either, Mailbox, Option, Stream } from "effect"
+import { Context as ContextModule, Data, Duration, Effect, Either, Mailbox, Option, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import { checkStop } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
-import { collectStep, LanguageModel, type ModelError, type StepHandlers, type ToolChoice, type ToolDefinition } from "./LanguageModel.js"
+import {
+  collectParts,
+  collectStep,
+  LanguageModel,
+  type ModelError,
+  type StepHandlers,
+  type StepResponse,
+  type ToolChoice,
+  type ToolDefinition
+} from "./LanguageModel.js"
 import * as Message from "./Message.js"
 import { type RunOutcome, RunState, type RunStateError, type StopReason } from "./RunState.js"
 import { RunStore, type RunStoreError } from "./RunStore.js"
@@ -69,8 +78,6 @@ export interface RunInput {
 export interface Options {
   /** Called synchronously with every event, in order. */
   readonly onEvent?: (event: AgentEvent) => void
-  /** The agent's toolkit with its handlers, when already resolved (a backend does it once, not per run). */
-  readonly toolkit?: Toolkit.Resolved
 }
 
 export type Requirements<Tools extends Record<string, Tool.Any>> =
@@ -79,41 +86,79 @@ export type Requirements<Tools extends Record<string, Tool.Any>> =
   | RunStore
   | Toolkit.HandlerIds<Tools>
 
+/**
+ * An agent bound to its services: rules validated and compiled, handlers and services looked up once.
+ * Backends build one when their layer is built, so a run pays only for itself.
+ */
+export interface Runner {
+  /** Runs new input until the run completes, stops or suspends. */
+  readonly run: (input: RunInput, options?: Options) => Effect.Effect<RunOutcome, LoopError>
+  /** Resumes a suspended (or failed) run with approval decisions. */
+  readonly resume: (
+    runId: string,
+    decisions: ReadonlyArray<Approval.ApprovalDecision>,
+    options?: Options
+  ) => Effect.Effect<RunOutcome, LoopError>
+  /** `run` as a stream of events; the last event is `RunFinished` with the outcome. */
+  readonly stream: (input: RunInput) => Stream.Stream<AgentEvent, LoopError>
+  /** `resume` as a stream of events. */
+  readonly resumeStream: (runId: string, decisions: ReadonlyArray<Approval.ApprovalDecision>) => Stream.Stream<AgentEvent, LoopError>
+}
+
+/**
+ * Binds an agent to the services in context. An `EventObserver` or `StepRunner` found here is used for
+ * every run; without one, each run looks for them where it runs.
+ */
+export const makeRunner = <Tools extends Record<string, Tool.Any>>(
+  agent: Agent.Agent<Tools>
+): Effect.Effect<Runner, ToolRule.InvalidToolRules, Requirements<Tools>> =>
+  Effect.gen(function* () {
+    const compiled = yield* validateAgent(agent)
+    const toolkit = yield* Toolkit.resolve(agent.toolkit)
+    const system = [agent.instructions, agent.describeRules ? Solver.renderPrompt(compiled) : ""]
+      .filter((part): part is string => part !== undefined && part.length > 0)
+      .join("\n\n")
+    const bound: Bound = {
+      agent: agent as Agent.Any,
+      compiled,
+      toolkit,
+      names: agent.toolkit.names,
+      definitions: toolkit.definitions,
+      system,
+      model: yield* LanguageModel,
+      approvals: yield* Approval.Approvals,
+      store: yield* RunStore,
+      observer: Option.getOrUndefined(yield* Effect.serviceOption(EventObserver)),
+      stepRunner: Option.getOrUndefined(yield* Effect.serviceOption(StepRunner))
+    }
+    const withContext = <A, E>(options: Options | undefined, f: (ctx: Context) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      bound.observer !== undefined && bound.stepRunner !== undefined
+        ? Effect.suspend(() => f(contextOf(bound, options, bound.observer, bound.stepRunner)))
+        : Effect.contextWithEffect((caller: ContextModule.Context<never>) =>
+            f(
+              contextOf(
+                bound,
+                options,
+                bound.observer ?? Option.getOrUndefined(ContextModule.getOption(caller as ContextModule.Context<EventObserver>, EventObserver)),
+                bound.stepRunner ?? Option.getOrUndefined(ContextModule.getOption(caller as ContextModule.Context<StepRunner>, StepRunner))
+              )
+            )
+          )
+    const runner: Runner = {
+      run: (input, options) => withContext(options, (ctx) => start(ctx, input)),
+      resume: (runId, decisions, options) => withContext(options, (ctx) => resumeIn(ctx, runId, decisions)),
+      stream: (input) => toStream((onEvent) => runner.run(input, { onEvent })),
+      resumeStream: (runId, decisions) => toStream((onEvent) => runner.resume(runId, decisions, { onEvent }))
+    }
+    return runner
+  })
+
 /** Runs an agent on new input until it completes, stops or suspends. */
 export const run = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>,
   input: RunInput,
   options?: Options
-): Effect.Effect<RunOutcome, LoopError, Requirements<Tools>> =>
-  Effect.gen(function* () {
-    const ctx = yield* prepare(agent, options)
-    const runId = input.runId ?? `run_${randomUUID()}`
-    if (input.runId !== undefined && Option.isSome(yield* ctx.store.load(input.runId))) {
-      return yield* new RunAlreadyExists({ runId })
-    }
-    const system = [agent.instructions, agent.describeRules ? Solver.renderPrompt(ctx.compiled) : ""]
-      .filter((part): part is string => part !== undefined && part.length > 0)
-      .join("\n\n")
-    const messages: Array<Message.Message> = typeof input.input === "string" ? [Message.user(input.input)] : [...input.input]
-    if (system.length > 0 && messages[0]?._tag !== "SystemMessage") messages.unshift(Message.system(system))
-    const w: Working = {
-      runId,
-      messages,
-      step: 0,
-      solver: Solver.initialState,
-      toolChoiceUsed: false,
-      queue: [],
-      executedInStep: [],
-      pending: [],
-      inputTokens: 0,
-      outputTokens: 0,
-      totalTokens: 0,
-      decisions: new Map(),
-      lastText: ""
-    }
-    ctx.emit({ _tag: "RunStarted", runId, resumed: false })
-    return yield* drive(ctx, w)
-  })
+): Effect.Effect<RunOutcome, LoopError, Requirements<Tools>> => Effect.flatMap(makeRunner(agent), (runner) => runner.run(input, options))
 
 /**
  * Resumes a suspended run with approval decisions (or a failed run, to retry it). Decisions must match
@@ -125,42 +170,20 @@ export const resume = <Tools extends Record<string, Tool.Any>>(
   decisions: ReadonlyArray<Approval.ApprovalDecision>,
   options?: Options
 ): Effect.Effect<RunOutcome, LoopError, Requirements<Tools>> =>
-  Effect.gen(function* () {
-    const ctx = yield* prepare(agent, options)
-    const state = yield* ctx.store.load(runId).pipe(
-      Effect.flatMap(Option.match({ onNone: () => Effect.fail(new RunNotFound({ runId })), onSome: Effect.succeed }))
-    )
-    if (state.agent !== agent.name) {
-      return yield* new RunNotResumable({ runId, reason: `it belongs to agent "${state.agent}", not "${agent.name}"` })
-    }
-    if (state.status !== "suspended" && state.status !== "failed") {
-      return yield* new RunNotResumable({ runId, reason: `its status is "${state.status}"` })
-    }
-    const invalid = Approval.validateDecisions(runId, state.pending, decisions)
-    if (invalid !== undefined) return yield* invalid
-    const w = fromState(state)
-    for (const decision of decisions) w.decisions.set(decision.toolCallId, decision)
-    // Claim the run before doing anything, so a second resume of the same run is refused.
-    yield* ctx.store.save(toState(w, agent.name, "running"))
-    ctx.emit({ _tag: "RunStarted", runId, resumed: true })
-    return yield* drive(ctx, w)
-  })
+  Effect.flatMap(makeRunner(agent), (runner) => runner.resume(runId, decisions, options))
 
 /** `run` as a stream of events; the last event is `RunFinished` with the outcome. */
 export const stream = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>,
-  input: RunInput,
-  options?: Omit<Options, "onEvent">
-): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((onEvent) => run(agent, input, { ...options, onEvent }))
+  input: RunInput
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((onEvent) => run(agent, input, { onEvent }))
 
 /** `resume` as a stream of events. */
 export const resumeStream = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>,
   runId: string,
-  decisions: ReadonlyArray<Approval.ApprovalDecision>,
-  options?: Omit<Options, "onEvent">
-): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> =>
-  toStream((onEvent) => resume(agent, runId, decisions, { ...options, onEvent }))
+  decisions: ReadonlyArray<Approval.ApprovalDecision>
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((onEvent) => resume(agent, runId, decisions, { onEvent }))
 
 /** Turns a loop that reports events through a callback into a stream of those events. */
 export const toStream = <E, R>(
@@ -192,7 +215,8 @@ interface Working {
   readonly runId: string
   readonly messages: Array<Message.Message>
   step: number
-  solver: Solver.State
+  /** The tool-rule history, appended in place (copied only into snapshots): O(1) per call. */
+  readonly solver: { readonly history: Array<string>; lastOutput: string | undefined }
   toolChoiceUsed: boolean
   queue: Array<Message.ToolCall>
   executedInStep: Array<string>
@@ -204,23 +228,54 @@ interface Working {
   readonly decisions: Map<string, Approval.ApprovalDecision>
   /** The last non-empty text the model produced: the outcome's `text`. */
   lastText: string
+  /** The step handlers when nobody observes the run (they depend on the run only): built once. */
+  quietHandlers?: StepHandlers
 }
 
-interface Context {
+/** What a `Runner` binds once: the agent, its compiled rules and the services it runs on. */
+interface Bound {
   readonly agent: Agent.Any
   readonly compiled: Solver.Compiled
   readonly toolkit: Toolkit.Resolved
   readonly names: ReadonlyArray<string>
   readonly definitions: ReadonlyArray<ToolDefinition>
+  /** The system prompt: the agent's instructions and, if asked for, its rules in words. */
+  readonly system: string
   readonly model: LanguageModel["Type"]
   readonly approvals: Approval.Service
   readonly store: RunStore["Type"]
+  readonly observer: EventObserver["Type"] | undefined
+  readonly stepRunner: StepRunner["Type"] | undefined
+}
+
+/** One run's view: the bound services, plus how this run reports events and runs its steps. */
+interface Context extends Bound {
   readonly emit: (event: AgentEvent) => void
   /** Someone consumes the events (a stream or an observer): text deltas should stream as they come. */
   readonly observed: boolean
-  /** Durability hooks (a workflow engine), when provided. */
-  readonly stepRunner: StepRunner["Type"] | undefined
 }
+
+// Fields listed one by one (not spread): an object literal of known shape is much cheaper to make per run.
+const contextOf = (
+  bound: Bound,
+  options: Options | undefined,
+  observer: EventObserver["Type"] | undefined,
+  stepRunner: StepRunner["Type"] | undefined
+): Context => ({
+  agent: bound.agent,
+  compiled: bound.compiled,
+  toolkit: bound.toolkit,
+  names: bound.names,
+  definitions: bound.definitions,
+  system: bound.system,
+  model: bound.model,
+  approvals: bound.approvals,
+  store: bound.store,
+  observer,
+  stepRunner,
+  emit: combineEmitters(options?.onEvent, observer?.observe),
+  observed: options?.onEvent !== undefined || observer !== undefined
+})
 
 /** Checks an agent's rules against its toolkit; fails with `InvalidToolRules` naming each problem. */
 export const validateAgent = <Tools extends Record<string, Tool.Any>>(
@@ -240,27 +295,6 @@ export const validateAgent = <Tools extends Record<string, Tool.Any>>(
 /** Validated and compiled rules per agent: rules are pure data, so this is done once per agent. */
 const compiledRules = new WeakMap<Agent.Any, Solver.Compiled>()
 
-const prepare = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, options: Options | undefined) =>
-  Effect.gen(function* () {
-    const compiled = yield* validateAgent(agent)
-    const toolkit = options?.toolkit ?? (yield* Toolkit.resolve(agent.toolkit))
-    const observer = Option.getOrUndefined(yield* Effect.serviceOption(EventObserver))
-    const context: Context = {
-      agent: agent as Agent.Any,
-      compiled,
-      toolkit,
-      names: agent.toolkit.names,
-      definitions: toolkit.definitions,
-      model: yield* LanguageModel,
-      approvals: yield* Approval.Approvals,
-      store: yield* RunStore,
-      emit: combineEmitters(options?.onEvent, observer?.observe),
-      observed: options?.onEvent !== undefined || observer !== undefined,
-      stepRunner: Option.getOrUndefined(yield* Effect.serviceOption(StepRunner))
-    }
-    return context
-  })
-
 const combineEmitters = (
   a: ((event: AgentEvent) => void) | undefined,
   b: ((event: AgentEvent) => void) | undefined
@@ -277,13 +311,13 @@ const toState = (w: Working, agent: string, status: RunState["status"], extra?: 
       status,
       messages: w.messages.slice(),
       step: w.step,
-      toolHistory: w.solver.history,
+      toolHistory: w.solver.history.slice(),
       ...(w.solver.lastOutput === undefined ? {} : { lastToolOutput: w.solver.lastOutput }),
       toolChoiceUsed: w.toolChoiceUsed,
       queue: w.queue.slice(),
       executedInStep: w.executedInStep.slice(),
       pending: w.pending.slice(),
-      usage: usageOf(w),
+      usage: extra?.outcome?.usage ?? usageOf(w),
       ...extra
     },
     // Built from the loop's own typed state: no need to re-validate every message on each save.
@@ -294,7 +328,7 @@ const fromState = (state: RunState): Working => ({
   runId: state.runId,
   messages: [...state.messages],
   step: state.step,
-  solver: { history: state.toolHistory, lastOutput: state.lastToolOutput },
+  solver: { history: [...state.toolHistory], lastOutput: state.lastToolOutput },
   toolChoiceUsed: state.toolChoiceUsed,
   queue: [...state.queue],
   executedInStep: [...state.executedInStep],
@@ -317,95 +351,165 @@ const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => 
 const save = (ctx: Context, w: Working, status: RunState["status"], extra?: { outcome?: RunOutcome; error?: string }) =>
   ctx.store.save(toState(w, ctx.agent.name, status, extra))
 
-const drive = (ctx: Context, w: Working): Effect.Effect<RunOutcome, ModelError | RunStoreError> =>
-  Effect.gen(function* () {
-    while (true) {
-      if (w.queue.length > 0) {
-        const suspended = yield* processQueue(ctx, w)
-        if (suspended) return yield* suspend(ctx, w)
-        const ended = yield* endToolStep(ctx, w)
-        if (ended !== undefined) return yield* finish(ctx, w, ended)
-      }
-      if (w.step >= ctx.agent.maxSteps) {
-        return yield* finish(ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
-      }
-      const response = yield* modelStep(ctx, w)
-      if (w.queue.length > 0) continue
-      ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: response.finishReason })
-      if (response.finishReason === "length") {
-        return yield* finish(ctx, w, stopped(w, "max_tokens", "the model hit its output token limit"))
-      }
-      if (response.finishReason === "content_filter") {
-        return yield* finish(ctx, w, stopped(w, "content_filter", "the model's output was filtered"))
-      }
-      const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
-      if (uncalled.length === 0) {
-        return yield* finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, steps: w.step, usage: usageOf(w) })
-      }
-      // The model tried to finish early: re-prompt it to call the required tools.
-      w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
-      const stop = yield* checkStopConditions(ctx, w, [])
-      if (stop !== undefined) return yield* finish(ctx, w, stop)
+/** Starts a new run. */
+const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopError> => {
+  const begin = (runId: string): Effect.Effect<RunOutcome, ModelError | RunStoreError> => {
+    const messages: Array<Message.Message> = typeof input.input === "string" ? [Message.user(input.input)] : [...input.input]
+    if (ctx.system.length > 0 && messages[0]?._tag !== "SystemMessage") messages.unshift(Message.system(ctx.system))
+    const w: Working = {
+      runId,
+      messages,
+      step: 0,
+      solver: { history: [], lastOutput: undefined },
+      toolChoiceUsed: false,
+      queue: [],
+      executedInStep: [],
+      pending: [],
+      inputTokens: 0,
+      outputTokens: 0,
+      totalTokens: 0,
+      decisions: new Map(),
+      lastText: ""
     }
-  })
-
-const modelStep = (ctx: Context, w: Working) =>
-  Effect.suspend(() => {
-    w.step++
-    const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
-    const toolChoice = effectiveToolChoice(ctx.agent, w, plan)
-    const offered = toolChoice === "none" ? [] : plan.allowed
-    if (ctx.observed) ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, tools: offered, toolChoice })
-    const request = {
-      messages: w.messages.slice(),
-      tools: offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
-      availableTools: ctx.definitions,
-      toolChoice,
-      parallelToolCalls: !ctx.compiled.ordered
-    }
-    const step = collectStep(ctx.model, request, stepHandlers(ctx, w))
-    return (ctx.stepRunner === undefined ? step : ctx.stepRunner.modelStep(w.step, step)).pipe(
-      // Keep the run: persist it as it was before this step, so `resume` can retry the step.
-      Effect.tapError((error) => {
-        w.step--
-        return save(ctx, w, "failed", { error: error.message })
-      }),
-      Effect.map((response) => {
-        addUsage(w, response.usage)
-        if (ctx.observed) ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
-        for (const message of response.transcript) w.messages.push(message)
-        w.messages.push(
-          response.approvalRequests.length === 0 && response.metadata === undefined
-            ? Message.assistant(response.finalText, response.toolCalls)
-            : Message.assistant(response.finalText, response.toolCalls, {
-                approvalRequests: response.approvalRequests,
-                ...(response.metadata === undefined ? {} : { metadata: response.metadata })
-              })
-        )
-        if (response.text.length > 0) w.lastText = response.text
-        w.queue = response.approvalRequests.length === 0 ? response.toolCalls.slice() : [...response.toolCalls, ...response.approvalRequests]
-        w.executedInStep = []
-        if (satisfiesForcedChoice(ctx.agent.toolChoice, response.toolCalls)) w.toolChoiceUsed = true
-        return response
-      })
-    )
-  })
-
-/** What the loop does with a step's parts as they arrive. Remote results always count in the rule history. */
-const stepHandlers = (ctx: Context, w: Working): StepHandlers => {
-  const step = w.step
-  const recordRemote = (result: { readonly toolName: string; readonly content: string }) => {
-    // A tool the provider ran counts in the rule history like one we ran.
-    w.solver = Solver.record(w.solver, result.toolName, result.content)
+    ctx.emit({ _tag: "RunStarted", runId, resumed: false })
+    return drive(ctx, w)
   }
-  if (!ctx.observed) return { onRemoteResult: recordRemote }
+  const runId = input.runId
+  if (runId === undefined) return begin(`run_${randomUUID()}`)
+  // A given id must be new: runs are never overwritten.
+  return Effect.flatMap(ctx.store.load(runId), (existing): Effect.Effect<RunOutcome, LoopError> =>
+    Option.isSome(existing) ? Effect.fail(new RunAlreadyExists({ runId })) : begin(runId)
+  )
+}
+
+/** Resumes a stored run with decisions (see `resume`). */
+const resumeIn = (
+  ctx: Context,
+  runId: string,
+  decisions: ReadonlyArray<Approval.ApprovalDecision>
+): Effect.Effect<RunOutcome, LoopError> =>
+  Effect.gen(function* () {
+    const state = yield* ctx.store.load(runId).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.fail(new RunNotFound({ runId })), onSome: Effect.succeed }))
+    )
+    if (state.agent !== ctx.agent.name) {
+      return yield* new RunNotResumable({ runId, reason: `it belongs to agent "${state.agent}", not "${ctx.agent.name}"` })
+    }
+    if (state.status !== "suspended" && state.status !== "failed") {
+      return yield* new RunNotResumable({ runId, reason: `its status is "${state.status}"` })
+    }
+    const invalid = Approval.validateDecisions(runId, state.pending, decisions)
+    if (invalid !== undefined) return yield* invalid
+    const w = fromState(state)
+    for (const decision of decisions) w.decisions.set(decision.toolCallId, decision)
+    // Claim the run before doing anything, so a second resume of the same run is refused.
+    yield* ctx.store.save(toState(w, ctx.agent.name, "running"))
+    ctx.emit({ _tag: "RunStarted", runId, resumed: true })
+    return yield* drive(ctx, w)
+  })
+
+/** The rest of a run, from wherever it is. */
+type Rest = Effect.Effect<RunOutcome, ModelError | RunStoreError>
+
+/*
+ * The loop is written as continuations rather than as a generator: each model step and each tool execution
+ * is one Effect, and the bookkeeping between them runs synchronously in the continuation that receives the
+ * result. This keeps the runtime's share of a step small (see docs/performance.md).
+ */
+
+const drive = (ctx: Context, w: Working): Rest => (w.queue.length > 0 ? processQueue(ctx, w) : nextStep(ctx, w))
+
+/** The next model step, unless the step limit is reached. */
+const nextStep = (ctx: Context, w: Working): Rest =>
+  w.step >= ctx.agent.maxSteps
+    ? finish(ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
+    : modelStep(ctx, w)
+
+const modelStep = (ctx: Context, w: Working): Rest => {
+  w.step++
+  const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
+  const toolChoice = effectiveToolChoice(ctx.agent, w, plan)
+  const offered = toolChoice === "none" ? [] : plan.allowed
+  if (ctx.observed) ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, tools: offered, toolChoice })
+  const request = {
+    messages: w.messages.slice(),
+    tools: offered === ctx.names ? ctx.definitions : offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
+    availableTools: ctx.definitions,
+    toolChoice,
+    parallelToolCalls: !ctx.compiled.ordered
+  }
+  // Keep the run: persist it as it was before this step, so `resume` can retry the step.
+  const onFailure = (error: ModelError): Rest => {
+    w.step--
+    return Effect.zipRight(save(ctx, w, "failed", { error: error.message }), Effect.fail(error))
+  }
+  if (ctx.stepRunner === undefined && ctx.model.generateStep !== undefined && !ctx.observed) {
+    // The common case: a whole step at once, folded in the continuation that receives it.
+    const handlers = (w.quietHandlers ??= quietHandlers(w))
+    return Effect.matchEffect(ctx.model.generateStep(request), {
+      onFailure,
+      onSuccess: (parts) => afterModel(ctx, w, collectParts(parts, handlers))
+    })
+  }
+  const step = collectStep(ctx.model, request, ctx.observed ? observedHandlers(ctx, w) : (w.quietHandlers ??= quietHandlers(w)))
+  return Effect.matchEffect(ctx.stepRunner === undefined ? step : ctx.stepRunner.modelStep(w.step, step), {
+    onFailure,
+    onSuccess: (response) => afterModel(ctx, w, response)
+  })
+}
+
+/** Records a model step's answer, then runs its tool calls or decides how the run ends. */
+const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
+  addUsage(w, response.usage)
+  if (ctx.observed) ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
+  for (const message of response.transcript) w.messages.push(message)
+  w.messages.push(
+    response.approvalRequests.length === 0 && response.metadata === undefined
+      ? Message.assistant(response.finalText, response.toolCalls)
+      : Message.assistant(response.finalText, response.toolCalls, {
+          approvalRequests: response.approvalRequests,
+          ...(response.metadata === undefined ? {} : { metadata: response.metadata })
+        })
+  )
+  if (response.text.length > 0) w.lastText = response.text
+  w.queue = response.approvalRequests.length === 0 ? response.toolCalls.slice() : [...response.toolCalls, ...response.approvalRequests]
+  w.executedInStep = []
+  if (satisfiesForcedChoice(ctx.agent.toolChoice, response.toolCalls)) w.toolChoiceUsed = true
+  if (w.queue.length > 0) return processQueue(ctx, w)
+  ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: response.finishReason })
+  if (response.finishReason === "length") {
+    return finish(ctx, w, stopped(w, "max_tokens", "the model hit its output token limit"))
+  }
+  if (response.finishReason === "content_filter") {
+    return finish(ctx, w, stopped(w, "content_filter", "the model's output was filtered"))
+  }
+  const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
+  if (uncalled.length === 0) {
+    return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, steps: w.step, usage: usageOf(w) })
+  }
+  // The model tried to finish early: re-prompt it to call the required tools.
+  w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
+  return continueUnlessStopped(ctx, w, [])
+}
+
+/** The step handlers when nobody observes the run: remote results still count in the rule history. */
+const quietHandlers = (w: Working): StepHandlers => ({
+  onRemoteResult: (result) => {
+    recordTool(w, result.toolName, result.content)
+  }
+})
+
+/** What the loop does with a step's parts as they arrive, when someone observes the run. */
+const observedHandlers = (ctx: Context, w: Working): StepHandlers => {
+  const step = w.step
   return {
     preferStreaming: true,
     onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step, delta }),
     onRemoteCall: (call) =>
       ctx.emit({ _tag: "ToolCalled", runId: w.runId, step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),
     onRemoteResult: (result) => {
-      recordRemote(result)
+      // A tool the provider ran counts in the rule history like one we ran.
+      recordTool(w, result.toolName, result.content)
       ctx.emit({
         _tag: "ToolResult",
         runId: w.runId,
@@ -419,6 +523,12 @@ const stepHandlers = (ctx: Context, w: Working): StepHandlers => {
     },
     onRaw: (raw) => ctx.emit({ _tag: "Raw", runId: w.runId, step, source: raw.source, data: raw.data })
   }
+}
+
+/** A tool ran (here or at the provider): it counts in the rule history. */
+const recordTool = (w: Working, toolName: string, output: string) => {
+  w.solver.history.push(toolName)
+  w.solver.lastOutput = output
 }
 
 /** Usage is summed as plain numbers; a `Usage` is built only when a state or outcome needs one. */
@@ -457,31 +567,60 @@ type Disposition =
   /** A decision on a provider's approval request: answered with an ApprovalMessage, never executed here. */
   | { readonly _tag: "Decision"; readonly approved: boolean; readonly reason?: string }
 
+/** `Approvals` must be asked before the call's disposition is known; `onApproved` is what approval leads to. */
+interface Ask {
+  readonly _tag: "Ask"
+  readonly request: Approval.ApprovalRequest
+  readonly onApproved: Extract<Disposition, { _tag: "Execute" | "Decision" }>
+}
+
 /**
- * Gives every queued call its result, unless some wait for approval. Returns true when the run must suspend.
+ * Gives every queued call its result, unless some wait for approval (then the run suspends), and goes on.
  * With ordering rules, calls go one at a time (the next call's validity depends on this one's output) and
  * processing stops at the first pending approval; otherwise every call is disposed of first and the
  * executable ones run concurrently.
  */
-const processQueue = (ctx: Context, w: Working): Effect.Effect<boolean> =>
-  w.queue.length === 1 ? processSingle(ctx, w, w.queue[0]!) : processMany(ctx, w)
+const processQueue = (ctx: Context, w: Working): Rest =>
+  w.queue.length === 1
+    ? processSingle(ctx, w, w.queue[0]!)
+    : Effect.flatMap(processMany(ctx, w), (suspended) => (suspended ? suspend(ctx, w) : afterTools(ctx, w)))
 
-/** The common case: one call, no concurrency to arrange and no generator to run. */
-const processSingle = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<boolean> =>
-  Effect.flatMap(dispose(ctx, w, call), (disposition) => {
-    if (disposition._tag === "Pending") return Effect.succeed(true)
-    return Effect.map(settle(ctx, w, call, disposition), () => {
+/** The common case: one call, no concurrency to arrange. */
+const processSingle = (ctx: Context, w: Working, call: Message.ToolCall): Rest => {
+  const disposition = dispose(ctx, w, call)
+  return disposition._tag === "Ask"
+    ? Effect.flatMap(decideApproval(ctx, w, call, disposition), (decided) => settleSingle(ctx, w, call, decided))
+    : settleSingle(ctx, w, call, disposition)
+}
+
+const settleSingle = (ctx: Context, w: Working, call: Message.ToolCall, d: Disposition): Rest => {
+  switch (d._tag) {
+    case "Pending":
+      return suspend(ctx, w)
+    case "Execute":
+      return runTool(ctx, w, call, d, (execution) => {
+        complete(ctx, w, call, execution, true)
+        w.queue = []
+        return afterTools(ctx, w)
+      })
+    case "Decision":
+      answer(w, call, d)
       w.queue = []
-      return false
-    })
-  })
+      return afterTools(ctx, w)
+    case "Result":
+      complete(ctx, w, call, d.execution, false)
+      w.queue = []
+      return afterTools(ctx, w)
+  }
+}
 
+/** Several calls: returns true when the run must suspend. */
 const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> =>
   Effect.gen(function* () {
     if (ctx.compiled.ordered) {
       while (w.queue.length > 0) {
         const call = w.queue[0]!
-        const disposition = yield* dispose(ctx, w, call)
+        const disposition = yield* decided(ctx, w, call)
         if (disposition._tag === "Pending") return true
         yield* settle(ctx, w, call, disposition)
         w.queue.shift()
@@ -490,7 +629,7 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> =>
     }
     const calls = w.queue
     const dispositions: Array<Disposition> = []
-    for (const call of calls) dispositions.push(yield* dispose(ctx, w, call))
+    for (const call of calls) dispositions.push(yield* decided(ctx, w, call))
     const executable = dispositions.reduce((n, d) => (d._tag === "Execute" ? n + 1 : n), 0)
     // Concurrency has a cost of its own: use it only when two or more calls can actually overlap.
     const sequential = executable < 2 || calls.some((call) => ctx.toolkit.tools.get(call.name)?.parallel === false)
@@ -498,7 +637,7 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> =>
       calls,
       (call, i) => {
         const d = dispositions[i]!
-        return d._tag === "Execute" ? runTool(ctx, w, call, d) : Effect.succeed(undefined)
+        return d._tag === "Execute" ? runTool(ctx, w, call, d, Effect.succeed) : Effect.succeed(undefined)
       },
       sequential ? undefined : { concurrency: ctx.agent.toolConcurrency }
     )
@@ -513,9 +652,15 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> =>
     return stillPending.length > 0
   })
 
+/** A call's disposition, asking `Approvals` when needed. */
+const decided = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<Disposition> => {
+  const disposition = dispose(ctx, w, call)
+  return disposition._tag === "Ask" ? decideApproval(ctx, w, call, disposition) : Effect.succeed(disposition)
+}
+
 const settle = (ctx: Context, w: Working, call: Message.ToolCall, d: Exclude<Disposition, { _tag: "Pending" }>) =>
   d._tag === "Execute"
-    ? Effect.map(runTool(ctx, w, call, d), (execution) => complete(ctx, w, call, execution, true))
+    ? runTool(ctx, w, call, d, (execution) => Effect.sync(() => complete(ctx, w, call, execution, true)))
     : Effect.sync(() => (d._tag === "Decision" ? answer(w, call, d) : complete(ctx, w, call, d.execution, false)))
 
 /** Answers a provider's approval request; the provider reports the call's result in a later step. */
@@ -538,14 +683,24 @@ const parseLoosely = (text: string): unknown => {
   }
 }
 
-const runTool = (ctx: Context, w: Working, call: Message.ToolCall, d: Extract<Disposition, { _tag: "Execute" }>) => {
-  const execution = Toolkit.execute(ctx.toolkit, { name: call.name, args: d.args }, {
+/** Executes a call and continues with its result (through the durability hooks, when there are any). */
+const runTool = <A, E>(
+  ctx: Context,
+  w: Working,
+  call: Message.ToolCall,
+  d: Extract<Disposition, { _tag: "Execute" }>,
+  then: (execution: Toolkit.Execution) => Effect.Effect<A, E>
+): Effect.Effect<A, E> => {
+  const target = { name: call.name, args: d.args }
+  const handlerContext: Tool.HandlerContext = {
     runId: w.runId,
     toolCallId: call.id,
     idempotencyKey: `${w.runId}:${call.id}`,
     ...(d.approval === undefined ? {} : { approval: d.approval })
-  })
-  return ctx.stepRunner === undefined ? execution : ctx.stepRunner.toolCall(call.id, execution)
+  }
+  return ctx.stepRunner === undefined
+    ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)
+    : Effect.flatMap(ctx.stepRunner.toolCall(call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
 }
 
 /** Records a call's result. Only calls whose handler ran count in the rule history. */
@@ -566,7 +721,7 @@ const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: T
     })
   }
   if (executed) {
-    w.solver = Solver.record(w.solver, call.name, execution.output)
+    recordTool(w, call.name, execution.output)
     w.executedInStep.push(call.name)
   }
 }
@@ -574,18 +729,19 @@ const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: T
 const denial = (reason: string | undefined): Toolkit.Execution =>
   Toolkit.errorResult("Denied", `Error: request to call tool denied. User reason: ${reason ?? "none given"}`)
 
-const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<Disposition> => {
+/** Decides what to do with one call, synchronously; only a question to `Approvals` needs an Effect. */
+const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition | Ask => {
   const waiting = w.pending.length === 0 ? undefined : w.pending.find((p) => p.toolCallId === call.id)
-  if (waiting !== undefined) return Effect.succeed(settlePending(ctx, w, waiting, call.remote === true))
+  if (waiting !== undefined) return settlePending(ctx, w, waiting, call.remote === true)
   if (call.remote === true) return disposeRemote(ctx, w, call)
   const tool = ctx.toolkit.tools.get(call.name)
-  if (tool === undefined) return Effect.succeed(result(Toolkit.unknownTool(call.name, ctx.names)))
+  if (tool === undefined) return result(Toolkit.unknownTool(call.name, ctx.names))
   const parsed = Toolkit.parseArguments(call.name, call.arguments)
-  if (Either.isLeft(parsed)) return Effect.succeed(result(parsed.left))
+  if (Either.isLeft(parsed)) return result(parsed.left)
   // Without rules every tool is allowed and nothing is prefilled: skip planning.
   const plan = ctx.compiled.rules.length === 0 ? undefined : Solver.plan(ctx.compiled, ctx.names, w.solver)
   const violation = plan === undefined ? undefined : Solver.violation(ctx.compiled, plan, call.name, w.solver)
-  if (violation !== undefined) return Effect.succeed(result(Toolkit.errorResult("RuleViolation", violation)))
+  if (violation !== undefined) return result(Toolkit.errorResult("RuleViolation", violation))
   const prefill = plan?.prefill.get(call.name)
   const args = prefill === undefined ? parsed.right : { ...parsed.right, ...prefill.args }
   if (ctx.observed) {
@@ -600,32 +756,31 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effec
     })
   }
   const gated = ctx.compiled.requiresApproval.has(call.name) || tool.requiresApproval !== false
-  if (!gated) return Effect.succeed({ _tag: "Execute", args } as const)
+  if (!gated) return { _tag: "Execute", args }
   // Never ask a human about a call that would be rejected anyway.
   const decoded = Toolkit.decodeArguments(tool, args)
-  if (Either.isLeft(decoded)) return Effect.succeed(result(decoded.left))
+  if (Either.isLeft(decoded)) return result(decoded.left)
   if (typeof tool.requiresApproval === "function" && !ctx.compiled.requiresApproval.has(call.name)) {
-    if (!tool.requiresApproval(decoded.right as never)) return Effect.succeed({ _tag: "Execute", args } as const)
+    if (!tool.requiresApproval(decoded.right as never)) return { _tag: "Execute", args }
   }
-  return decideApproval(ctx, w, call, approvalRequest(w, call, args), { _tag: "Execute", args })
+  return { _tag: "Ask", request: approvalRequest(w, call, args), onApproved: { _tag: "Execute", args } }
 }
 
 /**
  * A provider asks to run its own tool. The rules still apply (a forbidden call is denied without asking
  * anyone); otherwise `Approvals` decides, exactly as for our own tools.
  */
-const disposeRemote = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<Disposition> =>
-  Effect.gen(function* () {
-    const args = Either.getOrElse(Toolkit.parseArguments(call.name, call.arguments), () => ({}) as Record<string, unknown>)
-    ctx.emit({ _tag: "ToolCalled", runId: w.runId, step: w.step, toolCallId: call.id, toolName: call.name, arguments: args, remote: true })
-    const plan = Solver.plan(ctx.compiled, [...ctx.names, call.name], w.solver)
-    const violation = Solver.violation(ctx.compiled, plan, call.name, w.solver)
-    if (violation !== undefined) {
-      emitDecision(ctx, w, call, args, false, violation, "tool-rules")
-      return { _tag: "Decision", approved: false, reason: violation } as const
-    }
-    return yield* decideApproval(ctx, w, call, approvalRequest(w, call, args), { _tag: "Decision", approved: true })
-  })
+const disposeRemote = (ctx: Context, w: Working, call: Message.ToolCall): Disposition | Ask => {
+  const args = Either.getOrElse(Toolkit.parseArguments(call.name, call.arguments), () => ({}) as Record<string, unknown>)
+  ctx.emit({ _tag: "ToolCalled", runId: w.runId, step: w.step, toolCallId: call.id, toolName: call.name, arguments: args, remote: true })
+  const plan = Solver.plan(ctx.compiled, [...ctx.names, call.name], w.solver)
+  const violation = Solver.violation(ctx.compiled, plan, call.name, w.solver)
+  if (violation !== undefined) {
+    emitDecision(ctx, w, call, args, false, violation, "tool-rules")
+    return { _tag: "Decision", approved: false, reason: violation }
+  }
+  return { _tag: "Ask", request: approvalRequest(w, call, args), onApproved: { _tag: "Decision", approved: true } }
+}
 
 /** What `Approvals` is asked about a call: bound to the run, the call and a digest of its arguments. */
 const approvalRequest = (w: Working, call: Message.ToolCall, args: Record<string, unknown>): Approval.ApprovalRequest => ({
@@ -637,24 +792,18 @@ const approvalRequest = (w: Working, call: Message.ToolCall, args: Record<string
   argumentsDigest: Approval.argumentsDigest(args)
 })
 
-/** Asks `Approvals` about one call; `onApproved` is what an approval leads to. */
-const decideApproval = (
-  ctx: Context,
-  w: Working,
-  call: Message.ToolCall,
-  request: Approval.ApprovalRequest,
-  onApproved: Extract<Disposition, { _tag: "Execute" | "Decision" }>
-): Effect.Effect<Disposition> =>
-  Effect.gen(function* () {
+/** Asks `Approvals` about one call. */
+const decideApproval = (ctx: Context, w: Working, call: Message.ToolCall, ask: Ask): Effect.Effect<Disposition> =>
+  Effect.map(ctx.approvals.decide(ask.request), (verdict): Disposition => {
+    const { onApproved, request } = ask
     const args = request.arguments
-    const verdict = yield* ctx.approvals.decide(request)
     switch (verdict._tag) {
       case "Approved":
         emitDecision(ctx, w, call, args, true, verdict.reason, verdict.by)
         return onApproved._tag === "Execute" ? { ...onApproved, approval: approvalInfo(verdict.by, verdict.reason) } : onApproved
       case "Denied":
         emitDecision(ctx, w, call, args, false, verdict.reason, verdict.by)
-        return onApproved._tag === "Execute" ? result(denial(verdict.reason)) : ({ _tag: "Decision", approved: false, reason: verdict.reason } as const)
+        return onApproved._tag === "Execute" ? result(denial(verdict.reason)) : { _tag: "Decision", approved: false, reason: verdict.reason }
       case "Suspend": {
         const now = Date.now()
         const pending = new Approval.PendingApproval({
@@ -665,7 +814,7 @@ const decideApproval = (
         })
         w.pending.push(pending)
         ctx.emit({ _tag: "ApprovalRequested", runId: w.runId, step: w.step, approval: pending })
-        return { _tag: "Pending" } as const
+        return { _tag: "Pending" }
       }
     }
   })
@@ -724,26 +873,27 @@ const emitDecision = (
     ...(by === undefined ? {} : { decidedBy: by })
   })
 
-/** After every call of a step has its result: end on a terminal tool (unless required tools are uncalled). */
-const endToolStep = (ctx: Context, w: Working): Effect.Effect<RunOutcome | undefined> => {
+/** After every call of a step has its result: end on a terminal tool (unless required tools are uncalled), or go on. */
+const afterTools = (ctx: Context, w: Working): Rest => {
   if (ctx.observed) ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: "tool_calls" })
   const executed = w.executedInStep
   w.executedInStep = []
-  if (executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop")) {
+  if (ctx.compiled.rules.length > 0 && executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop")) {
     const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
     if (uncalled.length === 0) {
-      return Effect.succeed({ _tag: "Completed", runId: w.runId, reason: "terminal_tool", text: w.lastText, steps: w.step, usage: usageOf(w) })
+      return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "terminal_tool", text: w.lastText, steps: w.step, usage: usageOf(w) })
     }
     // Required-before-exit overrides a terminal tool: say why the run goes on.
     w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
   }
-  return checkStopConditions(ctx, w, executed)
+  return continueUnlessStopped(ctx, w, executed)
 }
 
-const checkStopConditions = (ctx: Context, w: Working, executed: ReadonlyArray<string>): Effect.Effect<RunOutcome | undefined> =>
-  ctx.agent.stopWhen.length === 0 ? noOutcome : evaluateStopConditions(ctx, w, executed)
-
-const noOutcome: Effect.Effect<RunOutcome | undefined> = Effect.succeed(undefined)
+/** Checks the agent's stop conditions (if any), then takes the next step. */
+const continueUnlessStopped = (ctx: Context, w: Working, executed: ReadonlyArray<string>): Rest =>
+  ctx.agent.stopWhen.length === 0
+    ? nextStep(ctx, w)
+    : Effect.flatMap(evaluateStopConditions(ctx, w, executed), (stop) => (stop === undefined ? nextStep(ctx, w) : finish(ctx, w, stop)))
 
 const evaluateStopConditions = (ctx: Context, w: Working, executed: ReadonlyArray<string>) =>
   Effect.gen(function* () {
@@ -766,18 +916,12 @@ const stopped = (w: Working, reason: StopReason, detail: string): RunOutcome => 
   usage: usageOf(w)
 })
 
-const suspend = (ctx: Context, w: Working) => {
-  const outcome: RunOutcome = { _tag: "Suspended", runId: w.runId, pending: w.pending, steps: w.step, usage: usageOf(w) }
-  return finish(ctx, w, outcome)
-}
+const suspend = (ctx: Context, w: Working): Rest =>
+  finish(ctx, w, { _tag: "Suspended", runId: w.runId, pending: w.pending, steps: w.step, usage: usageOf(w) })
 
 /** Persists the final (or suspended) state first, then announces the outcome. */
-const finish = (ctx: Context, w: Working, outcome: RunOutcome) =>
-  save(ctx, w, outcome._tag === "Suspended" ? "suspended" : outcome._tag === "Completed" ? "completed" : "stopped", {
-    outcome
-  }).pipe(
-    Effect.map(() => {
-      ctx.emit({ _tag: "RunFinished", runId: w.runId, outcome })
-      return outcome
-    })
-  )
+const finish = (ctx: Context, w: Working, outcome: RunOutcome): Rest =>
+  Effect.map(save(ctx, w, outcome._tag === "Suspended" ? "suspended" : outcome._tag === "Completed" ? "completed" : "stopped", { outcome }), () => {
+    ctx.emit({ _tag: "RunFinished", runId: w.runId, outcome })
+    return outcome
+  })

@@ -9,12 +9,18 @@ import { Schema } from "effect"
  * A tool call as the model produced it. `arguments` is the raw JSON text, kept verbatim for fidelity.
  * `remote` marks a call the provider executes itself (a hosted agent's server-side tool).
  */
-export class ToolCall extends Schema.Class<ToolCall>("ToolCall")({
+export const ToolCall = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
   arguments: Schema.String,
   remote: Schema.optional(Schema.Boolean)
-}) {}
+}).annotations({ identifier: "ToolCall" })
+// Plain data, not a class: the loop builds one per call, and a class instance costs several times more.
+export type ToolCall = typeof ToolCall.Type
+
+/** A tool call (`remote` only when true, so local calls stay minimal). */
+export const toolCall = (call: { readonly id: string; readonly name: string; readonly arguments: string; readonly remote?: boolean }): ToolCall =>
+  call.remote === true ? { id: call.id, name: call.name, arguments: call.arguments, remote: true } : { id: call.id, name: call.name, arguments: call.arguments }
 
 export const SystemMessage = Schema.TaggedStruct("SystemMessage", {
   content: Schema.String

@@ -158,36 +158,50 @@ export const execute = (
   toolkit: Resolved,
   call: { readonly name: string; readonly args: Record<string, unknown> },
   context: Tool.HandlerContext
-): Effect.Effect<Execution> => {
+): Effect.Effect<Execution> => executeThen(toolkit, call, context, Effect.succeed)
+
+/**
+ * `execute`, continued with `then`: the result is handed on in the same runtime step that produced it,
+ * which saves an Effect per call on the loop's hot path.
+ */
+export const executeThen = <A, E, R>(
+  toolkit: Resolved,
+  call: { readonly name: string; readonly args: Record<string, unknown> },
+  context: Tool.HandlerContext,
+  then: (execution: Execution) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
   const tool = toolkit.tools.get(call.name)
   const handler = toolkit.handlers.get(call.name)
-  if (tool === undefined || handler === undefined) {
-    return Effect.succeed(unknownTool(call.name, [...toolkit.tools.keys()]))
-  }
+  if (tool === undefined || handler === undefined) return then(unknownTool(call.name, [...toolkit.tools.keys()]))
   const decoded = decodeArguments(tool, call.args)
-  if (Either.isLeft(decoded)) return Effect.succeed(decoded.left)
-  let run = handler(decoded.right, context)
+  if (Either.isLeft(decoded)) return then(decoded.left)
+  let run: Effect.Effect<unknown, unknown>
+  try {
+    run = handler(decoded.right, context)
+  } catch (error) {
+    // A handler that throws instead of returning an Effect is a defect of that call, not of the run.
+    return then(failureResult(tool, Cause.die(error)))
+  }
   if (tool.timeout !== undefined) {
-    const timeout = tool.timeout
-    run = run.pipe(
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => new ToolTimeout() })
+    run = Effect.timeoutFail(run, { duration: tool.timeout, onTimeout: () => new ToolTimeout() })
+  }
+  return Effect.matchCauseEffect(run, {
+    onSuccess: (value) => then(successResult(tool, value)),
+    onFailure: (cause) => then(failureResult(tool, cause))
+  })
+}
+
+/** Encodes a handler's value with the tool's success schema (synchronously). */
+const successResult = (tool: Tool.Any, value: unknown): Execution => {
+  const encoded = codecsOf(tool).encodeSuccess(value)
+  if (Either.isLeft(encoded)) {
+    return errorResult(
+      "InvalidResult",
+      `Tool "${tool.name}" returned a result that does not match its schema: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`
     )
   }
-  // Encoding is synchronous: matching the exit directly saves an Effect per call.
-  return Effect.matchCause(run, {
-    onSuccess: (value): Execution => {
-      const encoded = codecsOf(tool).encodeSuccess(value)
-      if (Either.isLeft(encoded)) {
-        return errorResult(
-          "InvalidResult",
-          `Tool "${tool.name}" returned a result that does not match its schema: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`
-        )
-      }
-      const output = stringify(encoded.right)
-      return { content: truncate(output, tool.returnCharLimit), output, isError: false, errorKind: undefined, value: encoded.right }
-    },
-    onFailure: (cause) => failureResult(tool, cause)
-  })
+  const output = stringify(encoded.right)
+  return { content: truncate(output, tool.returnCharLimit), output, isError: false, errorKind: undefined, value: encoded.right }
 }
 
 class ToolTimeout {

@@ -339,12 +339,12 @@ describe("RunState", () => {
       runId: "r",
       agent: "a",
       status: "suspended",
-      messages: [Message.user("hi"), Message.assistant("", [new Message.ToolCall({ id: "c1", name: "deploy", arguments: '{"v":1}' })])],
+      messages: [Message.user("hi"), Message.assistant("", [Message.toolCall({ id: "c1", name: "deploy", arguments: '{"v":1}' })])],
       step: 1,
       toolHistory: ["echo"],
       lastToolOutput: "x",
       toolChoiceUsed: false,
-      queue: [new Message.ToolCall({ id: "c1", name: "deploy", arguments: '{"v":1}' })],
+      queue: [Message.toolCall({ id: "c1", name: "deploy", arguments: '{"v":1}' })],
       executedInStep: [],
       pending: [
         new Approval.PendingApproval({

@@ -1,4 +1,4 @@
-import { Agent, AgentBackend, ToolRule } from "@agentloop/core"
+import { Agent, AgentBackend, AgentEvent, Approval, type RunState, ToolRule } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Option } from "effect"
@@ -94,6 +94,54 @@ describe("the loop", () => {
       const outcome = yield* backend.resume("run-fail", [])
       expect(outcome).toMatchObject({ _tag: "Completed", text: "recovered", steps: 2 })
       expect(h.handlers.names()).toEqual(["echo"]) // the finished step was not re-run
+    }).pipe(Effect.provide(h.layer))
+  })
+
+  it.effect("an EventObserver provided where a run runs sees it, though the backend's layer has none", () =>
+    Effect.gen(function* () {
+      const h = harness([S.toolCall("echo", { text: "a" }), S.text("done")])
+      const observed: Array<string> = []
+      const outcome = yield* Effect.flatMap(AgentBackend.AgentBackend, (backend) => backend.run({ input: "x" })).pipe(
+        Effect.provideService(AgentEvent.EventObserver, { observe: (event) => void observed.push(event._tag) }),
+        Effect.provide(h.layer)
+      )
+      expect(outcome).toMatchObject({ _tag: "Completed", text: "done" })
+      expect(observed).toEqual(expect.arrayContaining(["RunStarted", "ToolCalled", "ToolResult", "RunFinished"]))
+      // Without an observer the same backend runs quietly (and on the non-streaming path).
+      const quiet = yield* Effect.flatMap(AgentBackend.AgentBackend, (backend) => backend.run({ input: "y" })).pipe(
+        Effect.provide(harness([S.toolCall("echo", { text: "b" }), S.text("done")]).layer)
+      )
+      expect(quiet).toMatchObject({ _tag: "Completed", steps: 2 })
+    }))
+
+  it.effect("a saved state is a snapshot: steps taken after it never change it", () => {
+    const h = harness([S.toolCall("echo", { text: "a" }), S.toolCall("deploy", { version: "1" }), S.toolCall("echo", { text: "b" }), S.text("done")], {
+      approvals: Approval.layerSuspend()
+    })
+    return Effect.gen(function* () {
+      const backend = yield* AgentBackend.AgentBackend
+      const first = yield* backend.run({ input: "x", runId: "run-snap" })
+      if (first._tag !== "Suspended") throw new Error(`expected Suspended, got ${first._tag}`)
+      const atSuspension = Option.getOrThrow(yield* backend.getRun("run-snap"))
+      expect(atSuspension.toolHistory).toEqual(["echo"])
+      const messagesAtSuspension = atSuspension.messages.length
+      const done = yield* backend.resume("run-snap", [Approval.approve(first.pending[0]!)])
+      expect(done).toMatchObject({ _tag: "Completed", steps: 4 })
+      expect(atSuspension.toolHistory).toEqual(["echo"])
+      expect(atSuspension.messages).toHaveLength(messagesAtSuspension)
+      expect(Option.getOrThrow(yield* backend.getRun("run-snap")).toolHistory).toEqual(["echo", "deploy", "echo"])
+    }).pipe(Effect.provide(h.layer))
+  })
+
+  it.effect("the state a stop condition sees mid-run stays as it was", () => {
+    const seen: Array<RunState.RunState> = []
+    const h = harness([S.toolCall("echo", { text: "a" }), S.toolCall("echo", { text: "b" }), S.text("done")], {
+      agent: agent({ stopWhen: [Agent.StopCondition.make("never", ({ state }) => Effect.sync(() => (seen.push(state), false)))] })
+    })
+    return Effect.gen(function* () {
+      yield* Effect.flatMap(AgentBackend.AgentBackend, (backend) => backend.run({ input: "x" }))
+      expect(seen.map((state) => state.toolHistory)).toEqual([["echo"], ["echo", "echo"]])
+      expect(seen.map((state) => state.messages.length)).toEqual([3, 5])
     }).pipe(Effect.provide(h.layer))
   })
 

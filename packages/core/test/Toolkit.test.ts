@@ -99,6 +99,16 @@ describe("tool call failures become results the model sees, never a crashed run"
       ([r]) => expect(r).toMatchObject({ errorKind: "Defect", content: 'Tool "boom" failed unexpectedly: kaboom' })
     ))
 
+  it.effect("a handler that throws instead of returning an Effect is a defect of that call, not of the run", () =>
+    custom(
+      Tool.make("thrower", { description: "throws before returning an Effect" }),
+      () => {
+        throw new Error("not even an Effect")
+      },
+      [ScriptedModel.toolCall("thrower", {}), ScriptedModel.text("ok")],
+      ([r]) => expect(r).toMatchObject({ errorKind: "Defect", content: 'Tool "thrower" failed unexpectedly: not even an Effect' })
+    ))
+
   it.effect("a timeout cancels the handler and tells the model", () =>
     Effect.gen(function* () {
       const fiber = yield* Effect.fork(

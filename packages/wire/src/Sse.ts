@@ -53,20 +53,23 @@ export class Decoder {
       text = text.replace(/\r\n?/g, "\n")
     }
     const out: Array<SseEvent> = []
-    let start = 0
     let newline = text.indexOf("\n")
     if (newline === -1) {
       this.buffer += text
       return out
     }
-    let line = this.buffer + text.slice(0, newline)
-    this.buffer = ""
-    while (true) {
-      this.line(line, out)
+    let start = 0
+    if (this.buffer.length > 0) {
+      // The line the previous chunk began.
+      this.line(this.buffer + text.slice(0, newline), out)
+      this.buffer = ""
       start = newline + 1
       newline = text.indexOf("\n", start)
-      if (newline === -1) break
-      line = text.slice(start, newline)
+    }
+    while (newline !== -1) {
+      this.lineAt(text, start, newline, out)
+      start = newline + 1
+      newline = text.indexOf("\n", start)
     }
     this.buffer = text.slice(start)
     return out
@@ -79,6 +82,27 @@ export class Decoder {
     this.buffer = ""
     this.dispatch(out)
     return out
+  }
+
+  /**
+   * The line `text[start, end)`, read in place: the fields that make up nearly every event (`data`, `event`)
+   * are taken without first copying the line out.
+   */
+  private lineAt(text: string, start: number, end: number, out: Array<SseEvent>): void {
+    if (start === end) return this.dispatch(out)
+    const first = text.charCodeAt(start)
+    if (first === 100 /* d */ && text.startsWith("data:", start)) {
+      this.addData(text.slice(text.charCodeAt(start + 5) === 32 ? start + 6 : start + 5, end))
+      return
+    }
+    if (first === 101 /* e */ && text.startsWith("event:", start)) {
+      const from = text.charCodeAt(start + 6) === 32 ? start + 7 : start + 6
+      // The usual name needs no new string.
+      this.event = end - from === 7 && text.startsWith("message", from) ? "message" : text.slice(from, end)
+      return
+    }
+    if (first === 58 /* : */) return // comment
+    this.line(text.slice(start, end), out)
   }
 
   private line(line: string, out: Array<SseEvent>): void {
@@ -145,7 +169,6 @@ export const decodeAll = (text: string): Array<SseEvent> => {
 }
 
 /** Decodes a stream of text chunks into a stream of events. */
-/** Decodes a stream of text chunks. */
 export const decode: <E, R>(self: Stream.Stream<string, E, R>) => Stream.Stream<SseEvent, E, R> = decodeWith(() => new Decoder())
 
 export const decodeBytes = <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<SseEvent, E, R> =>

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest"
 
 describe("ChatCompletions", () => {
   it("maps our messages to the wire format (approval answers have no equivalent)", () => {
-    const call = new Message.ToolCall({ id: "c1", name: "get_weather", arguments: '{"city":"Oslo"}' })
+    const call = Message.toolCall({ id: "c1", name: "get_weather", arguments: '{"city":"Oslo"}' })
     expect(
       ChatCompletions.toMessages([
         Message.system("be brief"),
