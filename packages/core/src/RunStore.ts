@@ -28,16 +28,49 @@ export class RunStore extends Context.Tag("@agentloop/core/RunStore")<RunStore, 
 
 /**
  * Keeps the states in memory. States are immutable snapshots (the loop copies its arrays when it saves),
- * so they are kept as they are, without a JSON round trip on every save.
+ * so they are kept as they are, without a JSON round trip on every save. Every state is kept until the
+ * process exits; a long-lived process should bound the finished ones (`layerMemoryBounded`).
  */
-export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, () => {
-  const states = new Map<string, RunState>()
-  return {
-    save: (state) => Effect.sync(() => void states.set(state.runId, state)),
-    load: (runId) => Effect.sync(() => Option.fromNullable(states.get(runId))),
-    delete: (runId) => Effect.sync(() => void states.delete(runId))
+export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, () => makeMemory(Infinity))
+
+/**
+ * Memory, keeping at most `keepFinished` finished (completed or stopped) runs: the ones that finished
+ * longest ago are dropped first. Runs that can still go on (running, suspended, failed) are never dropped,
+ * so bounding the store never loses a run that could be resumed.
+ */
+export const layerMemoryBounded = (options: { readonly keepFinished: number }): Layer.Layer<RunStore> => {
+  if (!(Number.isInteger(options.keepFinished) && options.keepFinished >= 0)) {
+    throw new TypeError(`RunStore.layerMemoryBounded: keepFinished must be a non-negative integer, got ${options.keepFinished}`)
   }
-})
+  return Layer.sync(RunStore, () => makeMemory(options.keepFinished))
+}
+
+const makeMemory = (keepFinished: number): Service => {
+  const states = new Map<string, RunState>()
+  /** Finished run ids, oldest first (a Map keeps insertion order). */
+  const finished = new Map<string, true>()
+  const save = (state: RunState) => {
+    states.set(state.runId, state)
+    if (keepFinished === Infinity) return
+    finished.delete(state.runId)
+    if (state.status !== "completed" && state.status !== "stopped") return
+    finished.set(state.runId, true)
+    if (finished.size > keepFinished) {
+      const oldest = finished.keys().next().value as string
+      finished.delete(oldest)
+      states.delete(oldest)
+    }
+  }
+  return {
+    save: (state) => Effect.sync(() => save(state)),
+    load: (runId) => Effect.sync(() => Option.fromNullable(states.get(runId))),
+    delete: (runId) =>
+      Effect.sync(() => {
+        states.delete(runId)
+        finished.delete(runId)
+      })
+  }
+}
 
 const safeRunId = /^[A-Za-z0-9_.-]{1,200}$/
 
