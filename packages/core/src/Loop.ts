@@ -443,15 +443,16 @@ const modelStep = (ctx: Context, w: Working): Rest => {
     w.step--
     return Effect.zipRight(save(ctx, w, "failed", { error: error.message }), Effect.fail(error))
   }
+  const handlers = ctx.observed ? observedHandlers(ctx, w) : (w.quietHandlers ??= quietHandlers(w))
   if (ctx.stepRunner === undefined && ctx.model.generateStep !== undefined && !ctx.observed) {
-    // The common case: a whole step at once, folded in the continuation that receives it.
-    const handlers = (w.quietHandlers ??= quietHandlers(w))
+    // The common case: a whole step at once, folded in the continuation that receives it (`collectStep`
+    // would add two Effects, for laziness only a durable runner needs).
     return Effect.matchEffect(ctx.model.generateStep(request), {
       onFailure,
       onSuccess: (parts) => afterModel(ctx, w, collectParts(parts, handlers))
     })
   }
-  const step = collectStep(ctx.model, request, ctx.observed ? observedHandlers(ctx, w) : (w.quietHandlers ??= quietHandlers(w)))
+  const step = collectStep(ctx.model, request, handlers)
   return Effect.matchEffect(ctx.stepRunner === undefined ? step : ctx.stepRunner.modelStep(w.step, step), {
     onFailure,
     onSuccess: (response) => afterModel(ctx, w, response)
@@ -525,7 +526,7 @@ const observedHandlers = (ctx: Context, w: Working): StepHandlers => {
   }
 }
 
-/** A tool ran (here or at the provider): it counts in the rule history. */
+/** A tool ran (here or at the provider): it counts in the rule history. `Solver.record` appended in place. */
 const recordTool = (w: Working, toolName: string, output: string) => {
   w.solver.history.push(toolName)
   w.solver.lastOutput = output
@@ -604,11 +605,8 @@ const settleSingle = (ctx: Context, w: Working, call: Message.ToolCall, d: Dispo
         return afterTools(ctx, w)
       })
     case "Decision":
-      answer(w, call, d)
-      w.queue = []
-      return afterTools(ctx, w)
     case "Result":
-      complete(ctx, w, call, d.execution, false)
+      recordSettled(ctx, w, call, d)
       w.queue = []
       return afterTools(ctx, w)
   }
@@ -645,8 +643,8 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> =>
     calls.forEach((call, i) => {
       const d = dispositions[i]!
       if (d._tag === "Pending") stillPending.push(call)
-      else if (d._tag === "Decision") answer(w, call, d)
-      else complete(ctx, w, call, d._tag === "Execute" ? executions[i]! : d.execution, d._tag === "Execute")
+      else if (d._tag === "Execute") complete(ctx, w, call, executions[i]!, true)
+      else recordSettled(ctx, w, call, d)
     })
     w.queue = stillPending
     return stillPending.length > 0
@@ -661,7 +659,11 @@ const decided = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effec
 const settle = (ctx: Context, w: Working, call: Message.ToolCall, d: Exclude<Disposition, { _tag: "Pending" }>) =>
   d._tag === "Execute"
     ? runTool(ctx, w, call, d, (execution) => Effect.sync(() => complete(ctx, w, call, execution, true)))
-    : Effect.sync(() => (d._tag === "Decision" ? answer(w, call, d) : complete(ctx, w, call, d.execution, false)))
+    : Effect.sync(() => recordSettled(ctx, w, call, d))
+
+/** Records a call that needed no execution: a decision on a provider's request, or a result given without running. */
+const recordSettled = (ctx: Context, w: Working, call: Message.ToolCall, d: Extract<Disposition, { _tag: "Decision" | "Result" }>) =>
+  d._tag === "Decision" ? answer(w, call, d) : complete(ctx, w, call, d.execution, false)
 
 /** Answers a provider's approval request; the provider reports the call's result in a later step. */
 const answer = (w: Working, call: Message.ToolCall, d: Extract<Disposition, { _tag: "Decision" }>) => {
