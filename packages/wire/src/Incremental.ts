@@ -26,3 +26,17 @@ export const decodeWith =
         Stream.concat(Stream.suspend(() => Stream.fromIterable(decoder.end())))
       )
     })
+
+/** Decodes a whole text at once (for tests and small bodies). */
+export const decodeAllWith =
+  <A>(make: () => Decoder<A>) =>
+  (text: string): Array<A> => {
+    const decoder = make()
+    return [...decoder.push(text), ...decoder.end()]
+  }
+
+/** Decodes a stream of bytes as UTF-8 text (a sequence split across chunks is reassembled), then items. */
+export const decodeBytesWith = <A>(make: () => Decoder<A>) => {
+  const decode = decodeWith(make)
+  return <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<A, E, R> => decode(Stream.decodeText(self))
+}

@@ -5,8 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Stream } from "effect"
-import { decodeWith } from "./Incremental.js"
+import type { Stream } from "effect"
+import { decodeAllWith, decodeBytesWith, decodeWith } from "./Incremental.js"
 
 export type Line =
   | { readonly _tag: "Json"; readonly value: unknown }
@@ -54,13 +54,11 @@ const parseLine = (raw: string, out: Array<Line>): void => {
   }
 }
 
-export const decodeAll = (text: string): Array<Line> => {
-  const decoder = new Decoder()
-  return [...decoder.push(text), ...decoder.end()]
-}
+/** Decodes a whole text (for tests and small bodies). */
+export const decodeAll: (text: string) => Array<Line> = decodeAllWith(() => new Decoder())
 
 /** Decodes a stream of text chunks. */
 export const decode: <E, R>(self: Stream.Stream<string, E, R>) => Stream.Stream<Line, E, R> = decodeWith(() => new Decoder())
 
-export const decodeBytes = <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Line, E, R> =>
-  decode(Stream.decodeText(self))
+/** Decodes a stream of UTF-8 bytes. */
+export const decodeBytes: <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Line, E, R> = decodeBytesWith(() => new Decoder())

@@ -8,8 +8,8 @@
  *
  * @since 0.1.0
  */
-import { Stream } from "effect"
-import { decodeWith } from "./Incremental.js"
+import type { Stream } from "effect"
+import { decodeAllWith, decodeBytesWith, decodeWith } from "./Incremental.js"
 
 export interface SseEvent {
   /** The `event:` field; `message` when absent. */
@@ -53,23 +53,20 @@ export class Decoder {
       text = text.replace(/\r\n?/g, "\n")
     }
     const out: Array<SseEvent> = []
+    let start = 0
     let newline = text.indexOf("\n")
     if (newline === -1) {
       this.buffer += text
       return out
     }
-    let start = 0
-    if (this.buffer.length > 0) {
-      // The line the previous chunk began.
-      this.line(this.buffer + text.slice(0, newline), out)
-      this.buffer = ""
+    let line = this.buffer + text.slice(0, newline)
+    this.buffer = ""
+    while (true) {
+      this.line(line, out)
       start = newline + 1
       newline = text.indexOf("\n", start)
-    }
-    while (newline !== -1) {
-      this.lineAt(text, start, newline, out)
-      start = newline + 1
-      newline = text.indexOf("\n", start)
+      if (newline === -1) break
+      line = text.slice(start, newline)
     }
     this.buffer = text.slice(start)
     return out
@@ -82,27 +79,6 @@ export class Decoder {
     this.buffer = ""
     this.dispatch(out)
     return out
-  }
-
-  /**
-   * The line `text[start, end)`, read in place: the fields that make up nearly every event (`data`, `event`)
-   * are taken without first copying the line out.
-   */
-  private lineAt(text: string, start: number, end: number, out: Array<SseEvent>): void {
-    if (start === end) return this.dispatch(out)
-    const first = text.charCodeAt(start)
-    if (first === 100 /* d */ && text.startsWith("data:", start)) {
-      this.addData(text.slice(text.charCodeAt(start + 5) === 32 ? start + 6 : start + 5, end))
-      return
-    }
-    if (first === 101 /* e */ && text.startsWith("event:", start)) {
-      const from = text.charCodeAt(start + 6) === 32 ? start + 7 : start + 6
-      // The usual name needs no new string.
-      this.event = end - from === 7 && text.startsWith("message", from) ? "message" : text.slice(from, end)
-      return
-    }
-    if (first === 58 /* : */) return // comment
-    this.line(text.slice(start, end), out)
   }
 
   private line(line: string, out: Array<SseEvent>): void {
@@ -162,14 +138,11 @@ export class Decoder {
   }
 }
 
-/** Decodes a whole text into events (for tests and small bodies). */
-export const decodeAll = (text: string): Array<SseEvent> => {
-  const decoder = new Decoder()
-  return [...decoder.push(text), ...decoder.end()]
-}
+/** Decodes a whole text (for tests and small bodies). */
+export const decodeAll: (text: string) => Array<SseEvent> = decodeAllWith(() => new Decoder())
 
-/** Decodes a stream of text chunks into a stream of events. */
+/** Decodes a stream of text chunks. */
 export const decode: <E, R>(self: Stream.Stream<string, E, R>) => Stream.Stream<SseEvent, E, R> = decodeWith(() => new Decoder())
 
-export const decodeBytes = <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<SseEvent, E, R> =>
-  decode(Stream.decodeText(self))
+/** Decodes a stream of UTF-8 bytes. */
+export const decodeBytes: <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<SseEvent, E, R> = decodeBytesWith(() => new Decoder())
