@@ -47,16 +47,16 @@ export const layerMemoryBounded = (options: { readonly keepFinished: number }): 
 
 const makeMemory = (keepFinished: number): Service => {
   const states = new Map<string, RunState>()
-  /** Finished run ids, oldest first (a Map keeps insertion order). */
-  const finished = new Map<string, true>()
+  /** Finished run ids, oldest first (a Set keeps insertion order). */
+  const finished = new Set<string>()
   const save = (state: RunState) => {
     states.set(state.runId, state)
     if (keepFinished === Infinity) return
     finished.delete(state.runId)
     if (state.status !== "completed" && state.status !== "stopped") return
-    finished.set(state.runId, true)
+    finished.add(state.runId)
     if (finished.size > keepFinished) {
-      const oldest = finished.keys().next().value as string
+      const oldest = finished.values().next().value as string
       finished.delete(oldest)
       states.delete(oldest)
     }
