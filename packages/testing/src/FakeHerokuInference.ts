@@ -18,17 +18,10 @@ import * as ScriptedModel from "./ScriptedModel.js"
 /** One answer of the agents endpoint: SSE frames, or an HTTP error. */
 export type AgentResponse =
   | { readonly frames: ReadonlyArray<FakeHttp.SseFrame>; readonly dropAfter?: number }
-  | { readonly status: number; readonly body: unknown }
+  | FakeHttp.ErrorAnswer
 
-/**
- * One answer of the chat endpoint: a scripted turn; an HTTP error; a turn whose stream is cut after
- * `dropAfter` frames; or exact SSE frames (to send malformed data).
- */
-export type ChatAnswer =
-  | ScriptedModel.Turn
-  | { readonly status: number; readonly body: unknown }
-  | { readonly dropAfter: number; readonly turn: ScriptedModel.ReplyTurn }
-  | { readonly frames: ReadonlyArray<FakeHttp.SseFrame> }
+/** One answer of the chat endpoint (see `FakeHttp.TurnAnswer`). */
+export type ChatAnswer = FakeHttp.TurnAnswer
 
 export interface Options {
   readonly key?: string
@@ -178,7 +171,7 @@ export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, 
       if (request.method === "POST" && request.path === "/v1/chat/completions") {
         const answer = FakeHttp.next(chat, "chat completions")
         chatIndex++
-        if ("status" in answer) return { status: answer.status, json: answer.body }
+        if ("status" in answer) return FakeHttp.errorReply(answer)
         if ("frames" in answer) return { sse: answer.frames }
         if ("dropAfter" in answer) {
           return { sse: chatChunks(answer.turn, model, chatIndex).map((data) => ({ data })), dropAfter: answer.dropAfter }
@@ -193,7 +186,7 @@ export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, 
       }
       if (request.method === "POST" && request.path === "/v1/agents/heroku") {
         const answer = FakeHttp.next(agents, "agents")
-        if ("status" in answer) return { status: answer.status, json: answer.body }
+        if ("status" in answer) return FakeHttp.errorReply(answer)
         return { sse: answer.frames, separator: "", ...(answer.dropAfter === undefined ? {} : { dropAfter: answer.dropAfter }) }
       }
       return { status: 404, json: { error: { message: `no route ${request.method} ${request.path}` } } }

@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Effect, type Scope } from "effect"
+import type * as ScriptedModel from "./ScriptedModel.js"
 
 export interface Request {
   readonly method: string
@@ -43,6 +44,24 @@ export type Reply =
       readonly ndjson: ReadonlyArray<unknown>
       readonly dropAfter?: number
     }
+
+/** A scripted HTTP error: the status, and the JSON body sent with it. */
+export interface ErrorAnswer {
+  readonly status: number
+  readonly body: unknown
+}
+
+export const errorReply = (answer: ErrorAnswer): Reply => ({ status: answer.status, json: answer.body })
+
+/**
+ * One answer of a fake that plays `ScriptedModel` turns: a turn; an HTTP error; a turn whose stream is cut
+ * after `dropAfter` frames; or exact SSE frames (to send malformed or unknown events).
+ */
+export type TurnAnswer =
+  | ScriptedModel.Turn
+  | ErrorAnswer
+  | { readonly dropAfter: number; readonly turn: ScriptedModel.ReplyTurn }
+  | { readonly frames: ReadonlyArray<SseFrame> }
 
 export interface Server {
   readonly url: string

@@ -14,12 +14,8 @@ import { Effect, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 import * as ScriptedModel from "./ScriptedModel.js"
 
-export type Answer =
-  | ScriptedModel.Turn
-  | { readonly status: number; readonly body: unknown }
-  | { readonly dropAfter: number; readonly turn: ScriptedModel.ReplyTurn }
-  /** Exact SSE frames for a streamed answer (to send malformed or unknown events); the log completes. */
-  | { readonly frames: ReadonlyArray<FakeHttp.SseFrame> }
+/** Exact SSE frames complete the log. */
+export type Answer = FakeHttp.TurnAnswer
 
 export interface Options {
   readonly apiKey?: string
@@ -51,7 +47,7 @@ export const make = (options: Options = {}): Effect.Effect<FakeHumanloop, never,
 
   const play = (log: Log, stream: boolean): FakeHttp.Reply => {
     const answer = FakeHttp.next(turns, "humanloop")
-    if ("status" in answer) return { status: answer.status, json: answer.body }
+    if ("status" in answer) return FakeHttp.errorReply(answer)
     if ("frames" in answer) {
       log.status = "complete"
       return { sse: answer.frames }

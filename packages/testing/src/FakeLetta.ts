@@ -27,7 +27,7 @@ export type Item =
   | { readonly kind: "raw"; readonly data: unknown }
   | { readonly kind: "error"; readonly message: string }
 
-export type Turn = ReadonlyArray<Item> | { readonly status: number; readonly body: unknown } | { readonly dropAfter: number; readonly items: ReadonlyArray<Item> }
+export type Turn = ReadonlyArray<Item> | FakeHttp.ErrorAnswer | { readonly dropAfter: number; readonly items: ReadonlyArray<Item> }
 
 export interface Tool {
   readonly id: string
@@ -151,7 +151,7 @@ export const make = (options: Options = {}): Effect.Effect<FakeLetta, never, Sco
       }
     }
     const turn = FakeHttp.next(turns, "letta")
-    if ("status" in turn) return { status: turn.status, json: turn.body }
+    if ("status" in turn) return FakeHttp.errorReply(turn)
     if ("dropAfter" in turn) return { sse: frames(turn.items, before), dropAfter: turn.dropAfter }
     return { sse: frames(turn, before) }
   }

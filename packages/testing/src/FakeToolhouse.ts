@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto"
 import { Effect, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 
-export type Answer = ReadonlyArray<unknown> | { readonly status: number; readonly body: unknown } | { readonly dropAfter: number; readonly lines: ReadonlyArray<unknown> }
+export type Answer = ReadonlyArray<unknown> | FakeHttp.ErrorAnswer | { readonly dropAfter: number; readonly lines: ReadonlyArray<unknown> }
 
 export interface Options {
   readonly agentId?: string
@@ -53,7 +53,7 @@ export const make = (options: Options = {}): Effect.Effect<FakeToolhouse, never,
       const run = runs.get(runId)!
       run.push({ role: "user", content: String(request.body?.message ?? "") })
       const answer = FakeHttp.next(answers, "toolhouse")
-      if ("status" in answer) return { status: answer.status, json: answer.body }
+      if ("status" in answer) return FakeHttp.errorReply(answer)
       const lines = "lines" in answer ? answer.lines : answer
       run.push({ role: "assistant", content: lines.map(textOf).join("") })
       const headers = { "X-Toolhouse-Run-ID": runId }
