@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Retry } from "@agentloop/wire"
+import { Http, Retry } from "@agentloop/wire"
 import { Chunk, Clock, Config, type ConfigError, Context, Duration, Effect, Layer, Option, Redacted, Ref, Stream } from "effect"
 import * as HerokuError from "./HerokuError.js"
 import * as Range from "./Range.js"
@@ -94,7 +94,7 @@ const header = (headers: Readonly<Record<string, string | undefined>>, name: str
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     const http = yield* HttpClient.HttpClient
-    const baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "")
+    const baseUrl = Http.baseUrl(options.baseUrl, DEFAULT_BASE_URL)
     const policy = options.rateLimit ?? RateLimiter.herokuPolicy
     const maxRetries = options.maxRetries ?? 3
     const baseDelay = options.retryBaseDelay ?? "500 millis"

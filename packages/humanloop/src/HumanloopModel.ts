@@ -167,7 +167,7 @@ const eventParts = (
 }
 
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
-  const baseUrl = (options.baseUrl ?? "https://api.humanloop.com/v5").replace(/\/+$/, "")
+  const baseUrl = Http.baseUrl(options.baseUrl, "https://api.humanloop.com/v5")
   const streaming = options.stream ?? true
   const headers = { "X-API-KEY": Redacted.value(options.apiKey), "Content-Type": "application/json" }
   return Model.make((request) => {

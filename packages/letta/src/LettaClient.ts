@@ -78,9 +78,12 @@ export interface Service {
 
 export class LettaClient extends Context.Tag("@agentloop/letta/LettaClient")<LettaClient, Service>() {}
 
+/** Letta Cloud; a self-hosted server is given as `baseUrl`. */
+export const DEFAULT_BASE_URL = "https://api.letta.com"
+
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.map(Effect.context<HttpClient.HttpClient>(), (context) => {
-    const base = (options.baseUrl ?? "https://api.letta.com").replace(/\/+$/, "")
+    const base = Http.baseUrl(options.baseUrl, DEFAULT_BASE_URL)
     const headers = { Authorization: `Bearer ${Redacted.value(options.apiKey)}`, "Content-Type": "application/json" }
     const call = (operation: string, method: Http.Request["method"], path: string, body?: unknown) =>
       Http.send({ provider: "letta", method, url: `${base}${path}`, headers, ...(body === undefined ? {} : { body }), ...(options.retry === undefined ? {} : { retry: options.retry }) }).pipe(

@@ -18,6 +18,7 @@ import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@ag
 import { ChatCompletions, Http, Model, type Retry, Sse } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
 import { type Effect, Layer, Redacted } from "effect"
+import { DEFAULT_BASE_URL } from "./LettaClient.js"
 
 export interface Options {
   readonly apiKey: Redacted.Redacted<string>
@@ -143,7 +144,7 @@ const messageParts = (body: any, state: State, deltas: boolean): Array<LanguageM
 }
 
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
-  const base = (options.baseUrl ?? "https://api.letta.com").replace(/\/+$/, "")
+  const base = Http.baseUrl(options.baseUrl, DEFAULT_BASE_URL)
   const url = `${base}/v1/agents/${encodeURIComponent(options.agentId)}/messages/stream`
   const deltas = options.streamTokens === true
   return Model.make((request) => {

@@ -113,14 +113,17 @@ export const lineParts = (line: Ndjson.Line, state: { usage: Message.Usage; call
   }
 }
 
+const baseOf = (options: Options) => Http.baseUrl(options.baseUrl, "https://agents.toolhouse.ai")
+
+/** Public workers need no key; with one, it is sent as a bearer token. */
+const authorization = (options: Options): Record<string, string> =>
+  options.apiKey === undefined ? {} : { Authorization: `Bearer ${Redacted.value(options.apiKey)}` }
+
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
-  const base = (options.baseUrl ?? "https://agents.toolhouse.ai").replace(/\/+$/, "")
+  const base = baseOf(options)
   const agent = encodeURIComponent(options.agentId)
   const ndjson = (options.mode ?? "ndjson") === "ndjson"
-  const headers = {
-    "Content-Type": "application/json",
-    ...(options.apiKey === undefined ? {} : { Authorization: `Bearer ${Redacted.value(options.apiKey)}` })
-  }
+  const headers = { "Content-Type": "application/json", ...authorization(options) }
   return Model.make((request) => {
     const runId = runIdOf(request.messages)
     const send = Http.send({
@@ -154,8 +157,8 @@ export const history = (options: Options, runId: string): Effect.Effect<Readonly
   Http.send({
     provider: "toolhouse",
     method: "GET",
-    url: `${(options.baseUrl ?? "https://agents.toolhouse.ai").replace(/\/+$/, "")}/${encodeURIComponent(options.agentId)}/${encodeURIComponent(runId)}`,
-    headers: options.apiKey === undefined ? {} : { Authorization: `Bearer ${Redacted.value(options.apiKey)}` }
+    url: `${baseOf(options)}/${encodeURIComponent(options.agentId)}/${encodeURIComponent(runId)}`,
+    headers: authorization(options)
   }).pipe(
     Effect.flatMap((r) => r.json),
     Effect.map((json) => (Array.isArray(json) ? json : []))

@@ -30,6 +30,9 @@ export interface Response {
   readonly json: Effect.Effect<unknown, LanguageModel.ModelError>
 }
 
+/** A service's base URL: the configured one, or the default, without trailing slashes. */
+export const baseUrl = (configured: string | undefined, fallback: string): string => (configured ?? fallback).replace(/\/+$/, "")
+
 /** The most useful message in an error body: `message`, `error.message`, `error`, `detail`, or the text. */
 export const errorMessage = (text: string): string => {
   try {
