@@ -144,6 +144,8 @@ export interface StepHandlers {
 }
 
 const noCalls: ReadonlyArray<ToolCall> = []
+/** A provider's call, marked as one it runs itself (whoever built the part). */
+const asRemote = (call: ToolCall): ToolCall => (call.remote === true ? call : makeToolCall({ ...call, remote: true }))
 const noMessages: ReadonlyArray<Message> = []
 
 /**
@@ -172,7 +174,7 @@ class StepCollector {
         ;(this.toolCalls ??= []).push(part.call)
         return
       case "RemoteToolCall": {
-        const call = part.call.remote === true ? part.call : makeToolCall({ ...part.call, remote: true })
+        const call = asRemote(part.call)
         ;(this.transcript ??= []).push({ _tag: "AssistantMessage", text: this.pendingText, toolCalls: [call] })
         this.pendingText = ""
         this.handlers.onRemoteCall?.(call)
@@ -189,7 +191,7 @@ class StepCollector {
         this.handlers.onRemoteResult?.(part)
         return
       case "ApprovalRequest":
-        ;(this.approvalRequests ??= []).push(part.call.remote === true ? part.call : makeToolCall({ ...part.call, remote: true }))
+        ;(this.approvalRequests ??= []).push(asRemote(part.call))
         return
       case "Metadata":
         this.metadata = { ...this.metadata, ...part.metadata }
