@@ -1,72 +1,204 @@
 /**
- * An audit log of every Heroku tool call: which tool, on which app, the decision (allowed, approved by
- * whom, denied by the grant or by a human), and the outcome.
+ * The audit log of every Heroku tool call: who (run, agent, tool call), what (tool, canonical app, redacted
+ * arguments), the decision (allowed, approved by whom, auto-approved, refused, denied) and the outcome.
+ *
+ * A call that runs writes an `intent` entry before the request and an `outcome` entry after it (success,
+ * error, or interrupted); a call that does not run writes one `refusal` entry. Entries go to a `Sink`; the
+ * durable sinks (`layerJsonl`, `layerSql`) fail closed: when the intent entry cannot be written the handler
+ * refuses the call, so nothing happens on Heroku that the log does not know about.
  *
  * @since 0.1.0
  */
 import { AgentEvent } from "@agentloop/core"
-import { Context, Effect, Layer } from "effect"
+import { SqlClient } from "@effect/sql"
+import { open } from "node:fs/promises"
+import { Context, Effect, Layer, Schema } from "effect"
 import { byTool } from "./Operations.js"
+import * as Redaction from "./Redaction.js"
 
-export interface Entry {
-  readonly at: string
-  readonly tool: string
-  readonly toolCallId: string
-  readonly app: string | undefined
-  readonly decision: "allowed" | "approved" | "denied"
-  /** Who approved or denied (absent for plain allowed calls). */
-  readonly by: string | undefined
-  readonly reason: string | undefined
-  readonly outcome: "success" | "error" | "not_run"
-  readonly error: string | undefined
-  readonly requestId: string | undefined
+export const Entry = Schema.Struct({
+  at: Schema.String,
+  /** `intent` before the request, `outcome` after it; `refusal` for a call that never ran. */
+  kind: Schema.Literal("intent", "outcome", "refusal"),
+  runId: Schema.String,
+  /** The grant's agent; absent for entries recorded from run events (human denials, invalid arguments). */
+  agent: Schema.optional(Schema.String),
+  tool: Schema.String,
+  toolCallId: Schema.String,
+  /** The app as Heroku knows it (resolved name or id), or as given when the grant did not need to resolve it. */
+  app: Schema.optional(Schema.String),
+  /** The arguments, with secrets and config values redacted. */
+  arguments: Schema.Unknown,
+  decision: Schema.Literal("allowed", "approved", "auto_approved", "refused", "denied"),
+  /** Who approved or denied (`grant`, `handler` for the handlers' own checks, or the human/policy). */
+  by: Schema.optional(Schema.String),
+  reason: Schema.optional(Schema.String),
+  outcome: Schema.Literal("pending", "success", "error", "not_run", "interrupted"),
+  error: Schema.optional(Schema.String),
+  requestId: Schema.optional(Schema.String)
+})
+export type Entry = typeof Entry.Type
+
+/** The sink could not write an entry (disk full, database down). */
+export class AuditWriteFailed extends Schema.TaggedError<AuditWriteFailed>()("AuditWriteFailed", {
+  sink: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `The audit log (${this.sink}) could not record the entry: ${this.reason}`
+  }
 }
 
+/** Where entries go. Must not return before the entry is durable if it claims to be durable. */
+export type Sink = (entry: Entry) => Effect.Effect<void, AuditWriteFailed>
+
 export interface Service {
-  readonly record: (entry: Entry) => Effect.Effect<void>
+  readonly record: (entry: Entry) => Effect.Effect<void, AuditWriteFailed>
+  /** The entries recorded through this layer, in order (the sink holds the durable copy). */
   readonly entries: Effect.Effect<ReadonlyArray<Entry>>
 }
 
 export class AuditLog extends Context.Tag("@agentloop/heroku-platform/AuditLog")<AuditLog, Service>() {}
 
+/** What an entry must contain before it is written: the caller never passes a raw secret by mistake. */
+const scrubbed = (entry: Entry): Entry => ({
+  ...entry,
+  arguments: Redaction.deep(entry.arguments),
+  ...(entry.error === undefined ? {} : { error: Redaction.text(entry.error) }),
+  ...(entry.reason === undefined ? {} : { reason: Redaction.text(entry.reason) })
+})
+
+/** Arguments as the audit shows them: values of config vars, env and add-on config hidden, then scrubbed. */
+export const redactArguments = (args: unknown, secrets: Redaction.Known = Redaction.none): unknown => {
+  const record = (typeof args === "object" && args !== null ? args : {}) as Record<string, unknown>
+  const hidden = Object.fromEntries(
+    Object.entries(record).map(([key, value]) => [key, key === "vars" || key === "env" || key === "config" ? Redaction.values(value) : value])
+  )
+  return Redaction.deep(hidden, secrets)
+}
+
 /**
- * An audit log that sends each entry to `sink` (a database, a log line) and keeps the entries in memory.
- * It also provides an `EventObserver`, so calls denied by a human (which never reach a handler) are recorded.
+ * An audit log that writes each entry to `sink` and keeps the entries in memory. The sink's failure is the
+ * record's failure (callers decide: the handlers fail closed before a call). It also provides an
+ * `EventObserver`, so calls that never reach a handler are recorded: those denied by a human and those whose
+ * arguments did not decode.
  */
-export const layer = (sink: (entry: Entry) => Effect.Effect<void> = () => Effect.void) =>
+export const layer = (sink: Sink = () => Effect.void) =>
   Layer.effectContext(
     Effect.sync(() => {
       const entries: Array<Entry> = []
-      const record = (entry: Entry) => Effect.suspend(() => (entries.push(entry), sink(entry)))
-      const observe = (event: AgentEvent.AgentEvent) => {
-        if (event._tag !== "ApprovalDecided" || event.approved || !byTool.has(event.toolName)) return
-        const args = (event.arguments ?? {}) as Record<string, unknown>
-        const entry: Entry = {
+      const lock = Effect.unsafeMakeSemaphore(1)
+      const record = (entry: Entry) =>
+        Effect.suspend(() => {
+          const clean = scrubbed(entry)
+          // Kept in memory only once the sink has it, so `entries` never shows what the durable copy lacks.
+          return Effect.zipRight(sink(clean), Effect.sync(() => void entries.push(clean)))
+        }).pipe(lock.withPermits(1))
+      const calledWith = new Map<string, unknown>()
+      const fromEvent = (event: { readonly runId: string; readonly toolName: string; readonly toolCallId: string }, args: unknown, fields: Pick<Entry, "decision" | "by" | "reason">): Entry => {
+        const given = (typeof args === "object" && args !== null ? args : {}) as Record<string, unknown>
+        return {
           at: new Date().toISOString(),
+          kind: "refusal",
+          runId: event.runId,
           tool: event.toolName,
           toolCallId: event.toolCallId,
-          app: typeof args["app"] === "string" ? args["app"] : undefined,
-          decision: "denied",
-          by: event.decidedBy,
-          reason: event.reason,
-          outcome: "not_run",
-          error: undefined,
-          requestId: undefined
+          ...(typeof given["app"] === "string" ? { app: given["app"] } : {}),
+          arguments: redactArguments(args),
+          ...fields,
+          outcome: "not_run"
         }
-        entries.push(entry)
-        Effect.runFork(sink(entry))
       }
-      return Context.make(AuditLog, { record, entries: Effect.sync(() => [...entries]) }).pipe(
-        Context.add(AgentEvent.EventObserver, { observe })
-      )
+      // Observers cannot fail or wait; a sink failure here is logged (the call did not run either way).
+      const recordObserved = (entry: Entry) =>
+        Effect.runFork(record(entry).pipe(Effect.catchAll((error) => Effect.logError(error.message))))
+      const observe = (event: AgentEvent.AgentEvent) => {
+        if (!("toolName" in event) || !byTool.has(event.toolName)) return
+        if (event._tag === "ToolCalled") {
+          calledWith.set(event.toolCallId, event.arguments)
+          if (calledWith.size > 1000) calledWith.delete(calledWith.keys().next().value!)
+        } else if (event._tag === "ToolResult") {
+          const args = calledWith.get(event.toolCallId)
+          calledWith.delete(event.toolCallId)
+          if (event.errorKind === "InvalidArguments") {
+            recordObserved(fromEvent(event, args, { decision: "refused", by: "schema", reason: Redaction.text(event.content).slice(0, 500) }))
+          }
+        } else if (event._tag === "ApprovalDecided" && !event.approved) {
+          recordObserved(fromEvent(event, event.arguments, { decision: "denied", by: event.decidedBy, reason: event.reason }))
+        }
+      }
+      return Context.make(AuditLog, { record, entries: Effect.sync(() => [...entries]) }).pipe(Context.add(AgentEvent.EventObserver, { observe }))
     })
   )
 
 /** An in-memory audit log (tests, demos). */
 export const layerMemory = layer()
 
+/**
+ * An append-only JSONL file: one entry per line, `fsync`ed before `record` returns. The file is opened once
+ * (created if missing) and closed with the layer's scope.
+ */
+export const layerJsonl = (path: string) =>
+  Layer.unwrapScoped(
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.tryPromise({ try: () => open(path, "a"), catch: (error) => new AuditWriteFailed({ sink: path, reason: String(error) }) }),
+        (handle) => Effect.promise(() => handle.close())
+      ),
+      (handle) =>
+        layer((entry) =>
+          Effect.tryPromise({
+            try: async () => {
+              await handle.appendFile(`${JSON.stringify(Schema.encodeSync(Entry)(entry))}\n`)
+              await handle.sync()
+            },
+            catch: (error) => new AuditWriteFailed({ sink: path, reason: String(error) })
+          })
+        )
+    )
+  )
+
+/** Reads a JSONL audit file back (for tests and tools). */
+export const readJsonl = (text: string): ReadonlyArray<Entry> =>
+  text
+    .split("\n")
+    .filter((line) => line.length > 0)
+    .map((line) => Schema.decodeUnknownSync(Entry)(JSON.parse(line)))
+
+/**
+ * A SQL table through `@effect/sql` (any dialect: SQLite, Postgres, ...). The table is created if missing;
+ * each entry is one INSERT, committed before `record` returns.
+ */
+export const layerSql = (options: { readonly table?: string } = {}) =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const table = sql(options.table ?? "heroku_audit")
+      const fail = (error: unknown) => new AuditWriteFailed({ sink: "sql", reason: error instanceof Error ? error.message : String(error) })
+      yield* sql`CREATE TABLE IF NOT EXISTS ${table} (
+        at TEXT NOT NULL, kind TEXT NOT NULL, run_id TEXT NOT NULL, agent TEXT, tool TEXT NOT NULL,
+        tool_call_id TEXT NOT NULL, app TEXT, decision TEXT NOT NULL, outcome TEXT NOT NULL, entry TEXT NOT NULL
+      )`.pipe(Effect.orDie)
+      return layer((entry) =>
+        sql`INSERT INTO ${table} ${sql.insert({
+          at: entry.at,
+          kind: entry.kind,
+          run_id: entry.runId,
+          agent: entry.agent ?? null,
+          tool: entry.tool,
+          tool_call_id: entry.toolCallId,
+          app: entry.app ?? null,
+          decision: entry.decision,
+          outcome: entry.outcome,
+          entry: JSON.stringify(Schema.encodeSync(Entry)(entry))
+        })}`.pipe(Effect.asVoid, Effect.mapError(fail))
+      )
+    })
+  )
+
 /** One line per entry, for logs and demos. */
 export const format = (entry: Entry): string =>
-  `${entry.tool}${entry.app === undefined ? "" : ` on ${entry.app}`}: ${entry.decision}` +
+  `[${entry.kind}] run ${entry.runId}${entry.agent === undefined ? "" : ` agent ${entry.agent}`} ${entry.tool}` +
+  `${entry.app === undefined ? "" : ` on ${entry.app}`}: ${entry.decision}` +
   `${entry.by === undefined ? "" : ` by ${entry.by}`}${entry.reason === undefined ? "" : ` (${entry.reason})`} -> ${entry.outcome}` +
   `${entry.error === undefined ? "" : `: ${entry.error}`}`

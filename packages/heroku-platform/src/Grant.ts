@@ -2,35 +2,55 @@
  * What one agent may do on Heroku. Deny by default: a capability group not named is Off. Per group the
  * access is Off, Read or Full; tools outside the grant are not even offered to the model.
  *
+ * A grant is plain data; the handlers built from it (`HerokuTools.layer`) keep their own state (resolved app
+ * ids, known secrets) in their own closure, so two agents with two grants never share it.
+ *
  * @since 0.1.0
  */
-import type { Group, Operation, Risk } from "./Operations.js"
+import * as Id from "./Identifiers.js"
+import { alwaysGated, type Group, type Operation, type Risk } from "./Operations.js"
 
 export type Access = "off" | "read" | "full"
 
 export interface Grant {
+  /** Who acts under this grant: written into every audit entry. */
+  readonly agent: string
   readonly access: Readonly<Partial<Record<Group, Access>>>
   /** Show config-var values in tool results. Off: keys are listed, values read `[REDACTED]`. */
   readonly secrets: boolean
-  /** Calls of tools with any of these risks need an approval. */
+  /** Calls of tools with any of these risks need an approval (on top of `Operations.alwaysGated`). */
   readonly approvalFor: ReadonlyArray<Risk>
-  /** Only these apps (by name or id, as the model passes them); absent: any app the token reaches. */
+  /** Tools (by name) that run without a human even though their risks would gate them. Explicit, per tool. */
+  readonly autoApprove: ReadonlyArray<string>
+  /** Only these apps, by name or id (either resolves to the same app); absent: any app the token reaches. */
   readonly apps: ReadonlyArray<string> | undefined
+  /** Only these pipelines, by name or id; absent: any pipeline the token reaches. */
+  readonly pipelines: ReadonlyArray<string> | undefined
+  /** Whether the agent may create apps / pipelines (off by default, even with Full access to the group). */
+  readonly create: { readonly apps: boolean; readonly pipelines: boolean }
 }
 
-/** By default destructive, secret-exposing and costly calls need a human. */
-export const defaultApprovalFor: ReadonlyArray<Risk> = ["destructive", "exposes_secrets", "costs_money"]
+/** By default every write, every cost and every secret needs a human (and `alwaysGated` risks always do). */
+export const defaultApprovalFor: ReadonlyArray<Risk> = ["write", "costs_money", "exposes_secrets"]
 
 export const make = (options: {
+  readonly agent?: string
   readonly access?: Readonly<Partial<Record<Group, Access>>>
   readonly secrets?: boolean
   readonly approvalFor?: ReadonlyArray<Risk>
+  readonly autoApprove?: ReadonlyArray<string>
   readonly apps?: ReadonlyArray<string>
+  readonly pipelines?: ReadonlyArray<string>
+  readonly create?: { readonly apps?: boolean; readonly pipelines?: boolean }
 }): Grant => ({
+  agent: options.agent ?? "agent",
   access: options.access ?? {},
   secrets: options.secrets ?? false,
   approvalFor: options.approvalFor ?? defaultApprovalFor,
-  apps: options.apps
+  autoApprove: options.autoApprove ?? [],
+  apps: options.apps?.map(Id.canonical),
+  pipelines: options.pipelines?.map(Id.canonical),
+  create: { apps: options.create?.apps ?? false, pipelines: options.create?.pipelines ?? false }
 })
 
 /** Nothing at all (the default for any group not named). */
@@ -38,14 +58,29 @@ export const none: Grant = make({})
 
 export const accessTo = (grant: Grant, group: Group): Access => grant.access[group] ?? "off"
 
-/** Read access allows read operations; Full allows everything in the group. */
+const creates: Readonly<Record<string, keyof Grant["create"]>> = { heroku_apps_create: "apps", heroku_pipelines_create: "pipelines" }
+
+/** Read access allows read operations; Full allows everything in the group (creation also needs `create`). */
 export const allows = (grant: Grant, operation: Operation): boolean => {
   const access = accessTo(grant, operation.group)
+  const creation = creates[operation.tool]
+  if (creation !== undefined && !grant.create[creation]) return false
   return access === "full" || (access === "read" && operation.access === "read")
 }
 
-export const needsApproval = (grant: Grant, operation: Operation): boolean =>
-  operation.risks.some((risk) => grant.approvalFor.includes(risk))
+/** Whether the grant names this tool in `autoApprove`. */
+export const autoApproves = (grant: Grant, operation: Operation): boolean => grant.autoApprove.includes(operation.tool)
 
-export const allowsApp = (grant: Grant, app: string | undefined): boolean =>
-  grant.apps === undefined || app === undefined || grant.apps.includes(app)
+/** Needs a human: an always-gated risk or one in `approvalFor`, unless the tool is auto-approved by name. */
+export const needsApproval = (grant: Grant, operation: Operation): boolean =>
+  !autoApproves(grant, operation) && operation.risks.some((risk) => alwaysGated.includes(risk) || grant.approvalFor.includes(risk))
+
+/** A resolved app or pipeline: both of Heroku's identities for it. */
+export interface Identity {
+  readonly id: string
+  readonly name: string
+}
+
+/** Whether an allow-list (names or ids) names this resolved identity; absent: everything is allowed. */
+export const listed = (allowList: ReadonlyArray<string> | undefined, identity: Identity): boolean =>
+  allowList === undefined || allowList.includes(identity.id.toLowerCase()) || allowList.includes(identity.name)

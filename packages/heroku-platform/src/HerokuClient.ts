@@ -6,7 +6,9 @@
  * - A client-side token bucket (4,500 / 75 per minute) is kept in step with `RateLimit-Remaining`, so the
  *   client waits instead of spending requests on 429s; a 429 that still happens waits for the pool to refill.
  * - 503 is retried with exponential backoff; a dropped connection is retried for GETs only.
- * - Lists page with `Range`: as bounded pages (`page`) or as a `Stream` of items (`list`).
+ * - Lists page with `Range`: as bounded pages (`page`) or as a `Stream` of items (`list`); a 206 without
+ *   `Next-Range` and a `Next-Range` cycle are typed errors, never a silent end or an endless walk.
+ * - Every path is checked against its operation's template before it is sent (`HerokuInvalidPath`).
  *
  * @since 0.1.0
  */
@@ -16,8 +18,11 @@ import { Chunk, Clock, Config, type ConfigError, Context, Duration, Effect, Laye
 import * as HerokuError from "./HerokuError.js"
 import * as Range from "./Range.js"
 import * as RateLimiter from "./RateLimiter.js"
+import * as Redaction from "./Redaction.js"
 
 export const ACCEPT = "application/vnd.heroku+json; version=3"
+/** Sent with the code a human supplies after a `two_factor` answer. */
+export const TWO_FACTOR_HEADER = "Heroku-Two-Factor-Code"
 export const DEFAULT_BASE_URL = "https://api.heroku.com"
 
 export interface Options {
@@ -42,6 +47,10 @@ export interface Request {
   readonly path: string
   readonly body?: unknown
   readonly range?: string
+  /** The operation's documented path (`/apps/{app}/dynos/{dyno}`): the path must fill it segment for segment. */
+  readonly template?: string
+  /** A second factor for an account or app that requires one (sent as `Heroku-Two-Factor-Code`). */
+  readonly twoFactorCode?: Redacted.Redacted<string>
 }
 
 export interface Response {
@@ -62,6 +71,8 @@ export interface Page {
 export interface PageOptions {
   /** A `Next-Range` value from a previous page (takes precedence), or a range to start from. */
   readonly range?: string | Range.RangeSpec
+  /** The operation's path template, checked like `Request.template`. */
+  readonly template?: string
 }
 
 export interface ListOptions {
@@ -91,6 +102,47 @@ const isFree = (request: Request) => request.method === "GET" && request.path ==
 
 const header = (headers: Readonly<Record<string, string | undefined>>, name: string): string | undefined => headers[name]
 
+const decodeSegment = (segment: string): string | undefined => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Why `path` must not be sent, or `undefined` when it is safe: every segment non-empty, not `.` or `..`
+ * (also percent-encoded), no `/` smuggled in encoded, no query or fragment; and with a template, the same
+ * segments with each `{param}` filled by exactly one segment.
+ */
+export const pathProblem = (path: string, template: string | undefined): string | undefined => {
+  if (!path.startsWith("/")) return "the path must start with /"
+  if (/[?#\s\\]/.test(path)) return "the path must not contain a query, a fragment, whitespace or a backslash"
+  const segments = path.slice(1).split("/")
+  for (const segment of segments) {
+    const decoded = decodeSegment(segment)
+    if (decoded === undefined) return "a path segment is not valid percent-encoding"
+    if (decoded === "" || decoded === "." || decoded === "..") return `a path segment is ${decoded === "" ? "empty" : `"${decoded}"`}`
+    if (decoded.includes("/") || decoded.includes("\\")) return "a path segment contains an encoded slash"
+  }
+  if (template === undefined) return undefined
+  const expected = template.slice(1).split("/")
+  if (expected.length !== segments.length) return `the path does not match ${template}`
+  for (let i = 0; i < expected.length; i++) {
+    const part = expected[i]!
+    if (!(part.startsWith("{") && part.endsWith("}")) && part !== segments[i]) return `the path does not match ${template}`
+  }
+  return undefined
+}
+
+/** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
+const retryAfterMs = (value: string | undefined, now: number): number | undefined => {
+  if (value === undefined) return undefined
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     const http = yield* HttpClient.HttpClient
@@ -110,14 +162,31 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       if (waitMs > 0) yield* Effect.sleep(Duration.millis(waitMs))
     })
 
-    const syncBucket = (remaining: number | undefined) =>
-      remaining === undefined
-        ? Effect.void
-        : Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(bucket, (b) => RateLimiter.sync(b, policy, remaining, now)))
+    const settle = (remaining: number | undefined) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(bucket, (b) => RateLimiter.settle(b, policy, remaining, now)))
 
-    const once = (request: Request): Effect.Effect<Response, HerokuError.HerokuError> =>
+    // A reservation is settled exactly once: by the response's RateLimit-Remaining, or on failure/interruption.
+    const once = (request: Request): Effect.Effect<Response, HerokuError.HerokuError> => {
+      const problem = pathProblem(request.path, request.template)
+      if (problem !== undefined) {
+        return Effect.fail(new HerokuError.HerokuInvalidPath({ method: request.method, path: request.path, template: request.template, reason: problem }))
+      }
+      if (isFree(request)) return send(request, () => Effect.void)
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(
+          reserveToken,
+          Effect.suspend(() => {
+            let settled = false
+            const settleOnce = (remaining: number | undefined) =>
+              Effect.suspend(() => (settled ? Effect.void : ((settled = true), settle(remaining))))
+            return restore(send(request, settleOnce)).pipe(Effect.ensuring(settleOnce(undefined)))
+          })
+        )
+      )
+    }
+
+    const send = (request: Request, onRemaining: (remaining: number | undefined) => Effect.Effect<void>): Effect.Effect<Response, HerokuError.HerokuError> =>
       Effect.gen(function* () {
-        if (!isFree(request)) yield* reserveToken
         let httpRequest = HttpClientRequest.make(request.method)(`${baseUrl}${request.path}`).pipe(
           HttpClientRequest.setHeaders({
             Accept: ACCEPT,
@@ -126,20 +195,23 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           })
         )
         if (request.range !== undefined) httpRequest = HttpClientRequest.setHeader(httpRequest, "Range", request.range)
+        if (request.twoFactorCode !== undefined) {
+          httpRequest = HttpClientRequest.setHeader(httpRequest, TWO_FACTOR_HEADER, Redacted.value(request.twoFactorCode))
+        }
         if (request.body !== undefined) httpRequest = HttpClientRequest.bodyUnsafeJson(httpRequest, request.body)
         const response = yield* http.execute(httpRequest).pipe(
           Effect.mapError(
-            (error) => new HerokuError.HerokuTransportError({ method: request.method, path: request.path, reason: error.message })
+            (error) => new HerokuError.HerokuTransportError({ method: request.method, path: request.path, reason: Redaction.text(error.message) })
           )
         )
         const headers = response.headers
         const requestId = header(headers, "request-id")
         const remainingText = header(headers, "ratelimit-remaining")
         const rateLimitRemaining = remainingText !== undefined && /^\d+$/.test(remainingText) ? Number(remainingText) : undefined
-        yield* syncBucket(rateLimitRemaining)
+        yield* onRemaining(rateLimitRemaining)
         const text = yield* response.text.pipe(
           Effect.mapError(
-            (error) => new HerokuError.HerokuTransportError({ method: request.method, path: request.path, reason: error.message })
+            (error) => new HerokuError.HerokuTransportError({ method: request.method, path: request.path, reason: Redaction.text(error.message) })
           )
         )
         let body: unknown = undefined
@@ -155,23 +227,32 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
                 ...(requestId === undefined ? {} : { requestId })
               })
             }
-            body = { message: text.slice(0, 500) }
+            // Not a Heroku error body (an HTML page from a proxy): never copied, it may echo anything.
+            body = { message: `HTTP ${response.status} with a body that is not JSON (${text.length} characters, not shown)` }
           }
         }
         if (response.status >= 300) {
-          return yield* HerokuError.fromResponse(response.status, body, { method: request.method, path: request.path, requestId })
+          const now = yield* Clock.currentTimeMillis
+          return yield* HerokuError.fromResponse(response.status, body, {
+            method: request.method,
+            path: request.path,
+            requestId,
+            retryAfterMs: retryAfterMs(header(headers, "retry-after"), now)
+          })
         }
         return { status: response.status, body, requestId, rateLimitRemaining, nextRange: header(headers, "next-range") }
       })
 
-    // 429: the pool is empty; mark it so and wait for one token's refill (the bucket paces the retry).
-    const onRateLimited = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Ref.update(bucket, (b) => RateLimiter.sync(b, policy, 0, now))
-    )
+    // 429: the pool is empty; mark it so, wait out Retry-After if the server sent one, and let the bucket pace the retry.
+    const onRateLimited = (error: HerokuError.HerokuError) =>
+      Effect.zipRight(
+        Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(bucket, (b) => RateLimiter.exhausted(b, policy, now))),
+        "retryAfterMs" in error && error.retryAfterMs !== undefined ? Effect.sleep(Duration.millis(error.retryAfterMs)) : Effect.void
+      )
 
     const request = (req: Request): Effect.Effect<Response, HerokuError.HerokuError> =>
       once(req).pipe(
-        Effect.tapError((error) => (error._tag === "HerokuRateLimited" ? onRateLimited : Effect.void)),
+        Effect.tapError((error) => (error._tag === "HerokuRateLimited" ? onRateLimited(error) : Effect.void)),
         Effect.retry({
           while: (error) => error._tag === "HerokuRateLimited",
           times: maxRateLimitWaits
@@ -191,12 +272,25 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             : typeof pageOptions.range === "string"
               ? pageOptions.range
               : yield* Effect.try({ try: () => Range.format(pageOptions.range as Range.RangeSpec), catch: (e) => e as Range.InvalidRange })
-        const response = yield* request({ method: "GET", path, ...(range === undefined ? {} : { range }) })
+        const response = yield* request({
+          method: "GET",
+          path,
+          ...(range === undefined ? {} : { range }),
+          ...(pageOptions?.template === undefined ? {} : { template: pageOptions.template })
+        })
         if (!Array.isArray(response.body)) {
           return yield* new HerokuError.HerokuInvalidResponse({
             method: "GET",
             path,
             reason: "a list endpoint did not return an array",
+            ...(response.requestId === undefined ? {} : { requestId: response.requestId })
+          })
+        }
+        if (response.status === 206 && (response.nextRange === undefined || response.nextRange.trim() === "")) {
+          // A truncated list with no way to continue: taking it as the whole list would silently hide items.
+          return yield* new HerokuError.HerokuPagingError({
+            path,
+            reason: "206 Partial Content without a Next-Range header",
             ...(response.requestId === undefined ? {} : { requestId: response.requestId })
           })
         }
@@ -213,25 +307,39 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         max: listOptions?.max ?? Range.MAX_PAGE_SIZE,
         ...(listOptions?.order === undefined ? {} : { order: listOptions.order })
       }
-      return Stream.paginateChunkEffect(first as string | Range.RangeSpec, (range) =>
-        Effect.map(page(path, { range }), (result) => {
-          // Stop on a missing or repeated Next-Range (a server bug must not loop forever).
-          const next = result.nextRange !== undefined && result.nextRange !== range ? Option.some(result.nextRange) : Option.none()
-          return [Chunk.unsafeFromArray(result.items as Array<unknown>), next] as const
-        })
-      )
+      return Stream.suspend(() => {
+        const seen = new Set<string>()
+        return Stream.paginateChunkEffect(first as string | Range.RangeSpec, (range) =>
+          Effect.flatMap(page(path, { range }), (result) => {
+            if (result.nextRange === undefined) return Effect.succeed([Chunk.unsafeFromArray(result.items as Array<unknown>), Option.none()] as const)
+            // A Next-Range seen before (A -> B -> A) would walk forever: a server bug, reported as such.
+            if (seen.has(result.nextRange) || result.nextRange === range) {
+              return Effect.fail(
+                new HerokuError.HerokuPagingError({
+                  path,
+                  reason: `Next-Range repeats an earlier range (${Redaction.text(result.nextRange).slice(0, 200)})`,
+                  ...(result.requestId === undefined ? {} : { requestId: result.requestId })
+                })
+              )
+            }
+            seen.add(result.nextRange)
+            return Effect.succeed([Chunk.unsafeFromArray(result.items as Array<unknown>), Option.some(result.nextRange)] as const)
+          })
+        )
+      })
     }
 
     const getText = (url: string): Effect.Effect<string, HerokuError.HerokuError> => {
+      // The URL carries the session's credential: it never appears in an error, only "(log session)".
       const transport = (error: { readonly message: string }) =>
-        new HerokuError.HerokuTransportError({ method: "GET", path: "(log session)", reason: error.message })
+        new HerokuError.HerokuTransportError({ method: "GET", path: "(log session)", reason: Redaction.text(error.message.split(url).join("(log session)")) })
       return http.execute(HttpClientRequest.get(url)).pipe(
         Effect.mapError(transport),
         Effect.flatMap((response) =>
           Effect.flatMap(Effect.mapError(response.text, transport), (text) =>
             response.status >= 300
               ? Effect.fail(
-                  HerokuError.fromResponse(response.status, { message: text.slice(0, 500) }, { method: "GET", path: "(log session)", requestId: undefined })
+                  HerokuError.fromResponse(response.status, undefined, { method: "GET", path: "(log session)", requestId: undefined })
                 )
               : Effect.succeed(text)
           )

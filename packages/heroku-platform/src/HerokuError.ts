@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Data } from "effect"
+import * as Redaction from "./Redaction.js"
 
 export interface ApiErrorFields {
   readonly status: number
@@ -16,6 +17,8 @@ export interface ApiErrorFields {
   readonly requestId?: string
   readonly method: string
   readonly path: string
+  /** `Retry-After` in milliseconds, when the answer carried one (429, 503). */
+  readonly retryAfterMs?: number
 }
 
 const apiError = <Tag extends string>(tag: Tag) => Data.TaggedError(tag)<ApiErrorFields>
@@ -58,6 +61,29 @@ export class HerokuInvalidResponse extends Data.TaggedError("HerokuInvalidRespon
   }
 }
 
+/** The request path does not match the operation's template (a path parameter tried to escape its segment). */
+export class HerokuInvalidPath extends Data.TaggedError("HerokuInvalidPath")<{
+  readonly method: string
+  readonly path: string
+  readonly template: string | undefined
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `${this.method} ${this.path} was not sent: ${this.reason}`
+  }
+}
+
+/** A list answered in a way that cannot be paged safely: a 206 without `Next-Range`, or a `Next-Range` cycle. */
+export class HerokuPagingError extends Data.TaggedError("HerokuPagingError")<{
+  readonly path: string
+  readonly reason: string
+  readonly requestId?: string
+}> {
+  override get message(): string {
+    return `GET ${this.path} could not be paged: ${this.reason}`
+  }
+}
+
 export type HerokuError =
   | HerokuUnauthorized
   | HerokuForbidden
@@ -68,20 +94,26 @@ export type HerokuError =
   | HerokuApiError
   | HerokuTransportError
   | HerokuInvalidResponse
+  | HerokuInvalidPath
+  | HerokuPagingError
 
-/** The typed error for a non-2xx status and its (possibly malformed) body. */
+/**
+ * The typed error for a non-2xx status and its (possibly malformed) body. Heroku's message is kept (it is
+ * what a human needs) with secret-shaped strings scrubbed; a body that is not a Heroku error is never copied.
+ */
 export const fromResponse = (
   status: number,
   body: unknown,
-  context: { readonly method: string; readonly path: string; readonly requestId: string | undefined }
+  context: { readonly method: string; readonly path: string; readonly requestId: string | undefined; readonly retryAfterMs?: number | undefined }
 ): HerokuError => {
   const record = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {}
   const fields: ApiErrorFields = {
     status,
-    id: typeof record["id"] === "string" ? record["id"] : `http_${status}`,
-    message: typeof record["message"] === "string" ? record["message"] : `HTTP ${status}`,
-    ...(typeof record["url"] === "string" ? { url: record["url"] } : {}),
+    id: typeof record["id"] === "string" ? record["id"].slice(0, 100) : `http_${status}`,
+    message: typeof record["message"] === "string" ? Redaction.text(record["message"].slice(0, 1000)) : `HTTP ${status}`,
+    ...(typeof record["url"] === "string" ? { url: Redaction.text(record["url"]) } : {}),
     ...(context.requestId === undefined ? {} : { requestId: context.requestId }),
+    ...(context.retryAfterMs === undefined ? {} : { retryAfterMs: context.retryAfterMs }),
     method: context.method,
     path: context.path
   }

@@ -1,19 +1,32 @@
 /**
  * The Platform API as agent tools. `toolkit(grant)` offers only what the grant allows, with approvals on
- * the risky ones; `layer(grant)` provides the handlers, which re-check the grant, call Heroku, redact
- * secrets and write the audit log.
+ * the risky ones; `layer(grant)` provides the handlers. Each handler checks for itself, whoever calls it:
+ *
+ * 1. the grant allows the tool, and the app or pipeline (resolved to Heroku's id, so name, id and a later
+ *    rename all mean the same app);
+ * 2. the call holds an approval when its risks need one (or the grant auto-approves the tool by name);
+ * 3. the audit log took the intent entry (fail closed), then it calls Heroku and records the outcome,
+ *    also when the call is interrupted;
+ * 4. everything it returns, fails with or audits is scrubbed of secrets (config values it has seen for the
+ *    app, and secret-shaped strings).
+ *
+ * Each layer keeps its state (resolved apps, known secrets) in its own closure: two agents with two grants
+ * share nothing but the client (and its rate-limit bucket).
  *
  * @since 0.1.0
  */
 import { Tool, Toolkit } from "@agentloop/core"
-import { Effect, Layer, ParseResult, Schema } from "effect"
-import { AuditLog, type Entry } from "./AuditLog.js"
+import { Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { AuditLog, type Entry, redactArguments } from "./AuditLog.js"
 import * as Grant from "./Grant.js"
 import { HerokuClient, type Service as Client } from "./HerokuClient.js"
 import type { HerokuError } from "./HerokuError.js"
+import * as Id from "./Identifiers.js"
 import { type Operation, operations, pathOf } from "./Operations.js"
 import type { InvalidRange } from "./Range.js"
 import { MAX_PAGE_SIZE } from "./Range.js"
+import * as Redaction from "./Redaction.js"
+import { TwoFactor } from "./TwoFactor.js"
 
 /** What the model sees when a call fails: Heroku's own id and message, and the Request-Id for support. */
 export const ToolFailure = Schema.Struct({
@@ -25,14 +38,14 @@ export const ToolFailure = Schema.Struct({
 })
 export type ToolFailure = typeof ToolFailure.Type
 
-export const REDACTED = "[REDACTED]"
+export const REDACTED = Redaction.REDACTED
 
 /** Lists return one page; `nextRange` fetches the next. */
 const listParameters = {
   max: Schema.optional(Schema.Int.pipe(Schema.between(1, MAX_PAGE_SIZE))).annotations({
     description: "How many items (default 100, at most 1000)."
   }),
-  range: Schema.optional(Schema.String).annotations({ description: "The nextRange of a previous page, to continue." })
+  range: Schema.optional(Schema.String.pipe(Schema.maxLength(500))).annotations({ description: "The nextRange of a previous page, to continue." })
 }
 
 const listResult = (item: Schema.Schema.Any) =>
@@ -56,132 +69,376 @@ export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> 
 export const toolkit = (grant: Grant.Grant): Toolkit.Toolkit<Record<string, Tool.Any>> =>
   Toolkit.make(...allowedOperations(grant).map((operation) => toolFor(operation, grant)))
 
-/** Handlers for the grant's tools, over `HerokuClient`, writing to `AuditLog`. */
+/** Handlers for the grant's tools, over `HerokuClient`, writing to `AuditLog` (and asking `TwoFactor`, if provided). */
 export const layer = (grant: Grant.Grant): Layer.Layer<Tool.Handler<string>, never, HerokuClient | AuditLog> =>
   toolkit(grant).toLayer(
     Effect.gen(function* () {
       const client = yield* HerokuClient
       const audit = yield* AuditLog
+      const twoFactor = yield* Effect.serviceOption(TwoFactor)
       const handlers: Record<string, Tool.AnyHandlerFn> = {}
-      for (const operation of allowedOperations(grant)) handlers[operation.tool] = handlerFor(operation, grant, client, audit)
+      const scope = makeScope(grant, client)
+      for (const operation of allowedOperations(grant)) {
+        handlers[operation.tool] = handlerFor({ operation, grant, client, audit, twoFactor, scope })
+      }
       return handlers
     })
   )
 
 const failure = (error: string, message: string, extra: Partial<ToolFailure> = {}): ToolFailure => ({ error, message, ...extra })
 
-const fromHerokuError = (error: HerokuError | InvalidRange): ToolFailure =>
+const fromHerokuError = (error: HerokuError | InvalidRange, secrets: Redaction.Known): ToolFailure =>
   "status" in error
-    ? failure(error._tag, error.message, {
+    ? failure(error._tag, Redaction.text(error.message, secrets), {
         status: error.status,
         id: error.id,
         ...(error.requestId === undefined ? {} : { requestId: error.requestId })
       })
-    : failure(error._tag, error.message)
+    : failure(error._tag, Redaction.text(error.message, secrets), "requestId" in error && error.requestId !== undefined ? { requestId: error.requestId } : {})
+
+// ---------------------------------------------------------------------------------------------------------
+// Per-layer state: which apps and pipelines this grant reaches, and the secrets it has seen.
+
+interface Scope {
+  /** The app or pipeline a call targets, resolved when the grant restricts them; fails when not granted. */
+  readonly app: (given: string) => Effect.Effect<Target, ToolFailure>
+  readonly pipeline: (given: string) => Effect.Effect<Target, ToolFailure>
+  readonly appAllowed: (identity: Grant.Identity) => boolean
+  readonly pipelineAllowed: (identity: Grant.Identity) => boolean
+  readonly pinApp: (identity: Grant.Identity) => void
+  readonly pinPipeline: (identity: Grant.Identity) => void
+  readonly forgetApp: (identity: Grant.Identity) => void
+  /** Config values seen (or fetched, once per app) for the grant's apps. */
+  readonly secrets: () => Redaction.Known
+  readonly learn: (vars: unknown) => void
+  readonly learnApp: (pathApp: string) => Effect.Effect<void>
+}
+
+/** Where a call goes: the path segment to send, and the name the audit shows. */
+interface Target {
+  readonly segment: string
+  readonly label: string
+}
+
+const identityOf = (body: unknown): Grant.Identity | undefined => {
+  const record = (body ?? {}) as Record<string, unknown>
+  return typeof record["id"] === "string" && typeof record["name"] === "string" ? { id: record["id"].toLowerCase(), name: record["name"] } : undefined
+}
+
+const makeScope = (grant: Grant.Grant, client: Client): Scope => {
+  const known = new Set<string>()
+  let cachedKnown: Redaction.Known = Redaction.none
+  const learned = new Set<string>()
+  const learn = (vars: unknown) => {
+    let added = false
+    for (const value of Object.values((vars ?? {}) as Record<string, unknown>)) {
+      if (typeof value === "string" && !known.has(value)) {
+        known.add(value)
+        added = true
+      }
+    }
+    if (added) cachedKnown = Redaction.known(known)
+  }
+  const registry = (allowList: ReadonlyArray<string> | undefined, kind: "app" | "pipeline", template: string) => {
+    const pinned = new Set<string>()
+    const cache = new Map<string, Grant.Identity>()
+    const allowed = (identity: Grant.Identity) => {
+      const ok = pinned.has(identity.id) || Grant.listed(allowList, identity)
+      // Once granted, granted by id: a rename keeps the grant, and the new name resolves to the same app.
+      if (ok && allowList !== undefined) pinned.add(identity.id)
+      return ok
+    }
+    const remember = (identity: Grant.Identity) => {
+      cache.set(identity.id, identity)
+      cache.set(identity.name, identity)
+    }
+    const resolve = (given: string): Effect.Effect<Target, ToolFailure> => {
+      const key = Id.canonical(given)
+      if (allowList === undefined) return Effect.succeed({ segment: key, label: key })
+      const denied = () => failure("GrantDenied", `This agent's grant does not cover the ${kind} "${key}".`)
+      const check = (identity: Grant.Identity) =>
+        allowed(identity) ? Effect.succeed({ segment: identity.id, label: identity.name }) : Effect.fail(denied())
+      const cached = cache.get(key)
+      if (cached !== undefined) return check(cached)
+      return client.request({ method: "GET", path: template.replace("{x}", encodeURIComponent(key)), template: template.replace("{x}", `{${kind}}`) }).pipe(
+        // Whatever Heroku says about an app outside the grant (even "not found"), the agent learns only "denied".
+        Effect.mapError(() => denied()),
+        Effect.flatMap((response) => {
+          const identity = identityOf(response.body)
+          if (identity === undefined) return Effect.fail(denied())
+          remember(identity)
+          return check(identity)
+        })
+      )
+    }
+    return {
+      resolve,
+      allowed,
+      pin: (identity: Grant.Identity) => {
+        remember(identity)
+        pinned.add(identity.id)
+      },
+      forget: (identity: Grant.Identity) => {
+        cache.delete(identity.id)
+        cache.delete(identity.name)
+        for (const [key, value] of cache) if (value.id === identity.id) cache.delete(key)
+      },
+      renamed: remember
+    }
+  }
+  const apps = registry(grant.apps, "app", "/apps/{x}")
+  const pipelines = registry(grant.pipelines, "pipeline", "/pipelines/{x}")
+  return {
+    app: apps.resolve,
+    pipeline: pipelines.resolve,
+    appAllowed: apps.allowed,
+    pipelineAllowed: pipelines.allowed,
+    pinApp: (identity) => {
+      apps.forget(identity)
+      apps.pin(identity)
+    },
+    pinPipeline: pipelines.pin,
+    forgetApp: apps.forget,
+    secrets: () => cachedKnown,
+    learn,
+    learnApp: (pathApp) =>
+      learned.has(pathApp)
+        ? Effect.void
+        : client.request({ method: "GET", path: `/apps/${encodeURIComponent(pathApp)}/config-vars`, template: "/apps/{app}/config-vars" }).pipe(
+            Effect.tap((response) => Effect.sync(() => (learned.add(pathApp), learn(response.body)))),
+            Effect.ignore
+          )
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The handler.
+
+interface HandlerDeps {
+  readonly operation: Operation
+  readonly grant: Grant.Grant
+  readonly client: Client
+  readonly audit: AuditLog["Type"]
+  readonly twoFactor: Option.Option<TwoFactor["Type"]>
+  readonly scope: Scope
+}
 
 const handlerFor =
-  (operation: Operation, grant: Grant.Grant, client: Client, audit: AuditLog["Type"]): Tool.AnyHandlerFn =>
+  (deps: HandlerDeps): Tool.AnyHandlerFn =>
   (params: Record<string, any>, context) => {
-    const app = typeof params["app"] === "string" ? (params["app"] as string) : undefined
-    const entry = (fields: Pick<Entry, "decision" | "outcome"> & Partial<Entry>): Entry => ({
+    const { audit, grant, operation, scope } = deps
+    const given = typeof params["app"] === "string" ? Id.canonical(params["app"]) : undefined
+    const entry = (fields: Pick<Entry, "kind" | "decision" | "outcome"> & Partial<Entry>): Entry => ({
       at: new Date().toISOString(),
+      runId: context.runId,
+      agent: grant.agent,
       tool: operation.tool,
       toolCallId: context.toolCallId,
-      app,
-      by: context.approval?.decidedBy,
-      reason: context.approval?.reason,
-      error: undefined,
-      requestId: undefined,
+      ...(given === undefined ? {} : { app: given }),
+      arguments: redactArguments(params, scope.secrets()),
+      ...(context.approval?.decidedBy === undefined ? {} : { by: context.approval.decidedBy }),
+      ...(context.approval?.reason === undefined ? {} : { reason: context.approval.reason }),
       ...fields
     })
-    // The toolkit only offers granted tools, but the app allow-list depends on the arguments.
-    if (!Grant.allows(grant, operation) || !Grant.allowsApp(grant, app)) {
-      const message = !Grant.allows(grant, operation)
-        ? `This agent's grant does not allow ${operation.tool}.`
-        : `This agent's grant does not cover the app "${app}".`
-      return audit
-        .record(entry({ decision: "denied", by: "grant", reason: message, outcome: "not_run" }))
-        .pipe(Effect.zipRight(Effect.fail(failure("GrantDenied", message))))
-    }
-    const decision = context.approval === undefined ? "allowed" : "approved"
-    return call(operation, grant, client, params).pipe(
-      Effect.tapBoth({
-        onFailure: (error) => audit.record(entry({ decision, outcome: "error", error: error.message, requestId: error.requestId })),
-        onSuccess: ({ requestId }) => audit.record(entry({ decision, outcome: "success", requestId }))
-      }),
-      Effect.map(({ value }) => value)
-    )
+    const refuse = (problem: ToolFailure, by: string, app?: string) =>
+      audit
+        .record(
+          entry({ kind: "refusal", decision: "refused", by, reason: problem.message, outcome: "not_run", ...(app === undefined ? {} : { app }) })
+        )
+        .pipe(Effect.ignore, Effect.zipRight(Effect.fail(problem)))
+
+    return Effect.gen(function* () {
+      // 1. The grant: the tool, then the app or pipeline (resolved, so name, id and case are one thing).
+      if (!Grant.allows(grant, operation)) {
+        return yield* refuse(failure("GrantDenied", `This agent's grant does not allow ${operation.tool}.`), "grant")
+      }
+      const pathParams: Record<string, unknown> = { ...params }
+      let label = given
+      if (given !== undefined) {
+        const target = yield* Effect.catchAll(scope.app(given), (problem) => refuse(problem, "grant"))
+        pathParams["app"] = target.segment
+        label = target.label
+      }
+      if (typeof params["pipeline"] === "string") {
+        const target = yield* Effect.catchAll(scope.pipeline(params["pipeline"]), (problem) => refuse(problem, "grant"))
+        pathParams["pipeline"] = target.segment
+      }
+      // 2. The approval, checked here too: a handler called by anything but the loop must not run ungated.
+      if (Grant.needsApproval(grant, operation) && context.approval === undefined) {
+        return yield* refuse(
+          failure("ApprovalRequired", `${operation.tool} needs a human's approval, and this call has none.`),
+          "handler",
+          label
+        )
+      }
+      const decision: Entry["decision"] =
+        context.approval !== undefined ? "approved" : Grant.autoApproves(grant, operation) ? "auto_approved" : "allowed"
+      const app = label === undefined ? {} : { app: label }
+      // 3. Intent before the call. If the log cannot take it, the call does not happen.
+      yield* audit.record(entry({ kind: "intent", decision, outcome: "pending", ...app })).pipe(
+        Effect.mapError((error) => failure("AuditUnavailable", `Not run: ${error.message}`))
+      )
+      const outcome = (fields: Pick<Entry, "outcome"> & Partial<Entry>) =>
+        audit.record(entry({ kind: "outcome", decision, ...app, ...fields })).pipe(
+          // The call already happened: its result stands; the missing outcome entry is logged loudly.
+          Effect.catchAll((error) => Effect.logError(`audit outcome for ${context.toolCallId} not recorded: ${error.message}`))
+        )
+      return yield* call(deps, params, pathParams, context, label).pipe(
+        Effect.onInterrupt(() => outcome({ outcome: "interrupted", error: "the call was interrupted; whether Heroku applied it is unknown" })),
+        Effect.tapBoth({
+          onFailure: (problem) =>
+            outcome({ outcome: "error", error: problem.message, ...(problem.requestId === undefined ? {} : { requestId: problem.requestId }) }),
+          onSuccess: ({ requestId, secondFactorBy }) =>
+            outcome({
+              outcome: "success",
+              ...(requestId === undefined ? {} : { requestId }),
+              ...(secondFactorBy === undefined ? {} : { reason: `second factor supplied by ${secondFactorBy}` })
+            })
+        }),
+        Effect.map(({ value }) => value)
+      )
+    })
   }
+
+interface Called {
+  readonly value: unknown
+  readonly requestId: string | undefined
+  readonly secondFactorBy?: string | undefined
+}
+
+/** A decode failure, described by where it failed and never by the values (they may be secrets). */
+const describeDecodeError = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .slice(0, 5)
+    .map((issue) => `${issue._tag} at ${issue.path.length === 0 ? "(root)" : issue.path.map(String).join(".")}`)
+    .join("; ")
 
 /** Calls Heroku for one operation and shapes the answer for the model. */
 const call = (
-  operation: Operation,
-  grant: Grant.Grant,
-  client: Client,
-  params: Record<string, any>
-): Effect.Effect<{ readonly value: unknown; readonly requestId: string | undefined }, ToolFailure> => {
-  const path = pathOf(operation, params)
+  deps: HandlerDeps,
+  params: Record<string, any>,
+  pathParams: Record<string, unknown>,
+  context: Tool.HandlerContext,
+  label: string | undefined
+): Effect.Effect<Called, ToolFailure> => {
+  const { client, grant, operation, scope } = deps
+  const path = pathOf(operation, pathParams)
+  const appSegment = typeof pathParams["app"] === "string" ? pathParams["app"] : undefined
+  // On an error path, first learn the app's config values so the message is scrubbed of them too.
+  const scrubbedFailure = (error: HerokuError | InvalidRange) =>
+    Effect.zipRight(appSegment === undefined ? Effect.void : scope.learnApp(appSegment), Effect.sync(() => fromHerokuError(error, scope.secrets())))
   const decode = (body: unknown, schema: Schema.Schema.Any, requestId: string | undefined) =>
     Schema.decodeUnknown(schema as Schema.Schema<unknown, unknown, never>)(body).pipe(
       Effect.mapError((error) =>
-        failure("HerokuInvalidResponse", `Heroku answered ${operation.method} ${path} with an unexpected body: ${ParseResult.TreeFormatter.formatErrorSync(error)}`, {
+        failure("HerokuInvalidResponse", `Heroku answered ${operation.method} ${operation.template} with an unexpected body: ${describeDecodeError(error)}`, {
           ...(requestId === undefined ? {} : { requestId })
         })
       )
     )
+  const shown = (value: unknown) => {
+    if (operation.group === "config_vars") {
+      scope.learn(value)
+      return grant.secrets ? value : Redaction.values(value)
+    }
+    return Redaction.deep(value, scope.secrets())
+  }
   if (operation.list !== undefined) {
     const range = (params["range"] as string | undefined) ?? {
       field: operation.list.field,
       max: (params["max"] as number | undefined) ?? 100,
       ...(operation.list.order === undefined ? {} : { order: operation.list.order })
     }
-    return client.page(path, { range }).pipe(
-      Effect.mapError(fromHerokuError),
+    return client.page(path, { range, template: operation.template }).pipe(
+      Effect.catchAll((error) => Effect.flip(scrubbedFailure(error))),
       Effect.flatMap((page) =>
         Effect.map(decode(page.items, Schema.Array(operation.result as Schema.Schema<any, any, never>), page.requestId), (items) => ({
-          value: { items, ...(page.nextRange === undefined ? {} : { nextRange: page.nextRange }) },
+          value: { items: shown(filterGranted(deps, items as ReadonlyArray<unknown>)), ...(page.nextRange === undefined ? {} : { nextRange: page.nextRange }) },
           requestId: page.requestId
         }))
       )
     )
   }
   const body = operation.body?.(params)
-  return client.request({ method: operation.method, path, ...(body === undefined ? {} : { body }) }).pipe(
-    Effect.mapError(fromHerokuError),
-    Effect.flatMap((response) => {
-      if (operation.tool === "heroku_logs_read") return readLogs(client, response.body, response.requestId)
+  const send = (twoFactorCode?: Parameters<Client["request"]>[0]["twoFactorCode"]) =>
+    client.request({
+      method: operation.method,
+      path,
+      template: operation.template,
+      ...(body === undefined ? {} : { body }),
+      ...(twoFactorCode === undefined ? {} : { twoFactorCode })
+    })
+  const withSecondFactor = send().pipe(
+    Effect.map((response) => ({ response, secondFactorBy: undefined as string | undefined })),
+    Effect.catchIf(
+      (error): error is HerokuError => "id" in error && error.id === "two_factor" && Option.isSome(deps.twoFactor),
+      (error) =>
+        Effect.flatMap(
+          Option.getOrThrow(deps.twoFactor).request({ runId: context.runId, toolCallId: context.toolCallId, agent: grant.agent, tool: operation.tool, app: label }),
+          Option.match({
+            onNone: () => Effect.fail(error),
+            onSome: (answer) => Effect.map(send(answer.code), (response) => ({ response, secondFactorBy: answer.by ?? "unknown" }))
+          })
+        )
+    )
+  )
+  return withSecondFactor.pipe(
+    Effect.catchAll((error) => Effect.flip(scrubbedFailure(error))),
+    Effect.flatMap(({ response, secondFactorBy }) => {
+      if (operation.tool === "heroku_logs_read") {
+        return Effect.map(readLogs(deps, response.body, response.requestId, appSegment), (called) => ({ ...called, secondFactorBy }))
+      }
       const presented = operation.present === undefined ? response.body : operation.present(response.body, params)
-      return Effect.map(decode(presented, operation.result, response.requestId), (value) => ({
-        value: operation.group === "config_vars" && !grant.secrets ? redactValues(value) : value,
-        requestId: response.requestId
-      }))
+      return Effect.map(decode(presented, operation.result, response.requestId), (value) => {
+        track(deps, value)
+        return { value: shown(value), requestId: response.requestId, secondFactorBy }
+      })
     })
   )
+}
+
+/** Keeps the grant's view of apps and pipelines current after creates, renames and deletes. */
+const track = ({ grant, operation, scope }: HandlerDeps, value: unknown) => {
+  const identity = identityOf(value)
+  if (identity === undefined) return
+  if (operation.tool === "heroku_apps_create" && grant.apps !== undefined) scope.pinApp(identity)
+  if (operation.tool === "heroku_apps_update") scope.pinApp(identity)
+  if (operation.tool === "heroku_apps_delete") scope.forgetApp(identity)
+  if (operation.tool === "heroku_pipelines_create" && grant.pipelines !== undefined) scope.pinPipeline(identity)
+}
+
+/** A list of apps or pipelines shows only the granted ones. */
+const filterGranted = ({ grant, operation, scope }: HandlerDeps, items: ReadonlyArray<unknown>): ReadonlyArray<unknown> => {
+  const keep =
+    operation.tool === "heroku_apps_list" && grant.apps !== undefined
+      ? scope.appAllowed
+      : operation.tool === "heroku_pipelines_list" && grant.pipelines !== undefined
+        ? scope.pipelineAllowed
+        : undefined
+  if (keep === undefined) return items
+  return items.filter((item) => {
+    const identity = identityOf(item)
+    return identity !== undefined && keep(identity)
+  })
 }
 
 const LOG_TEXT_LIMIT = 20_000
 
 /** A log session answers with a bearer URL; fetch the lines and never hand the URL to the model. */
-const readLogs = (client: Client, body: unknown, requestId: string | undefined) => {
+const readLogs = ({ client, scope }: HandlerDeps, body: unknown, requestId: string | undefined, appSegment: string | undefined) => {
   const session = (body ?? {}) as { id?: unknown; logplex_url?: unknown }
   if (typeof session.logplex_url !== "string" || typeof session.id !== "string") {
     return Effect.fail(failure("HerokuInvalidResponse", "the log session has no logplex_url", requestId === undefined ? {} : { requestId }))
   }
-  return client.getText(session.logplex_url).pipe(
-    Effect.mapError(fromHerokuError),
-    Effect.map((text) => ({
-      value: {
-        logSessionId: session.id as string,
-        lines: text.length > LOG_TEXT_LIMIT ? text.slice(text.length - LOG_TEXT_LIMIT) : text,
-        truncated: text.length > LOG_TEXT_LIMIT
-      },
-      requestId
-    }))
+  const url = session.logplex_url
+  return Effect.zipRight(appSegment === undefined ? Effect.void : scope.learnApp(appSegment), client.getText(url)).pipe(
+    Effect.mapError((error) => fromHerokuError(error, scope.secrets())),
+    Effect.map((text) => {
+      // Log lines print whatever the app prints, config values included: scrub them like everything else.
+      const lines = Redaction.text(text.length > LOG_TEXT_LIMIT ? text.slice(text.length - LOG_TEXT_LIMIT) : text, scope.secrets())
+      return { value: { logSessionId: session.id as string, lines, truncated: text.length > LOG_TEXT_LIMIT }, requestId }
+    })
   )
 }
 
 /** Keeps config-var names (useful to the model) and hides every value. */
-export const redactValues = (vars: unknown): Record<string, string | null> =>
-  Object.fromEntries(
-    Object.entries((vars ?? {}) as Record<string, string | null>).map(([key, value]) => [key, value === null ? null : REDACTED])
-  )
+export const redactValues = Redaction.values

@@ -7,12 +7,30 @@
  */
 import { Schema } from "effect"
 import type { Method } from "./HerokuClient.js"
+import * as Id from "./Identifiers.js"
 import * as R from "./Resources.js"
 
 /** OAuth scopes. `global` covers everything; `write` includes `read`; `*-protected` add config vars. */
 export type Scope = "identity" | "read" | "write" | "read-protected" | "write-protected" | "global"
 
-export type Risk = "read" | "write" | "destructive" | "costs_money" | "exposes_secrets"
+/**
+ * What a call can do. `read`/`write` are the access; the others say why a human should look first:
+ * `deploys` code, `changes_runtime` (restarts or changes what runs), `removes_access`, `takes_offline`,
+ * `destructive` (irreversible), `costs_money`, `exposes_secrets`.
+ */
+export type Risk =
+  | "read"
+  | "write"
+  | "destructive"
+  | "deploys"
+  | "changes_runtime"
+  | "removes_access"
+  | "takes_offline"
+  | "costs_money"
+  | "exposes_secrets"
+
+/** Risks that always need an approval, whatever `approvalFor` says, unless the grant auto-approves the tool by name. */
+export const alwaysGated: ReadonlyArray<Risk> = ["destructive", "deploys", "changes_runtime", "removes_access", "takes_offline"]
 
 export type Group =
   | "apps"
@@ -67,14 +85,13 @@ export interface Operation {
   readonly present?: (body: unknown, params: Params) => unknown
 }
 
-/** Fills `{name}` placeholders from the parameters, URL-encoded. */
+/** Fills `{name}` placeholders from the parameters, URL-encoded (the Schemas already exclude `/`, `.`, `..`). */
 export const pathOf = (operation: Operation, params: Params): string =>
   operation.template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(String(params[name])))
 
-const appName = { app: Schema.String.annotations({ description: "The app's name or id." }) }
+const appName = { app: Id.AppIdentity }
 const defined = (record: Params): Params => Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined))
 const done = (detail: (params: Params) => string) => (_: unknown, params: Params) => ({ ok: true as const, detail: detail(params) })
-const dynoSize = (size: unknown) => (size === undefined ? undefined : { name: size })
 
 const read = (group: Group, extra: Partial<Operation> = {}) =>
   ({ group, access: "read", scope: "read", risks: ["read"], method: "GET", ...extra }) as const
@@ -114,16 +131,16 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ name: p["name"], region: p["region"], stack: p["stack"] })
   },
   {
-    ...write("apps", "PATCH"),
+    ...write("apps", "PATCH", ["write", "takes_offline"]),
     tool: "heroku_apps_update",
     template: "/apps/{app}",
     description: "Rename an app, or turn maintenance mode on or off (maintenance shows a page instead of the app).",
-    parameters: { ...appName, name: Schema.optional(Schema.String), maintenance: Schema.optional(Schema.Boolean) },
+    parameters: { ...appName, name: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9-]{1,28}[a-z0-9]$/))), maintenance: Schema.optional(Schema.Boolean) },
     result: R.App,
     body: (p) => defined({ name: p["name"], maintenance: p["maintenance"] })
   },
   {
-    ...write("apps", "DELETE", ["write", "destructive"]),
+    ...write("apps", "DELETE", ["write", "destructive", "takes_offline"]),
     tool: "heroku_apps_delete",
     template: "/apps/{app}",
     description: "Delete an app permanently. Irreversible: it takes down everything running on it.",
@@ -145,11 +162,11 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_dynos_info",
     template: "/apps/{app}/dynos/{dyno}",
     description: "Get one dyno by name (e.g. web.1) or id: its state, command, size and release.",
-    parameters: { ...appName, dyno: Schema.String },
+    parameters: { ...appName, dyno: Id.DynoIdentity },
     result: R.Dyno
   },
   {
-    ...write("dynos", "POST", ["write", "costs_money", "exposes_secrets"]),
+    ...write("dynos", "POST", ["write", "changes_runtime", "costs_money", "exposes_secrets"]),
     tool: "heroku_dynos_run",
     template: "/apps/{app}/dynos",
     description:
@@ -165,16 +182,16 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ command: p["command"], size: p["size"], time_to_live: p["time_to_live"], env: p["env"], attach: false, type: "run" })
   },
   {
-    ...write("dynos", "DELETE"),
+    ...write("dynos", "DELETE", ["write", "changes_runtime"]),
     tool: "heroku_dynos_restart",
     template: "/apps/{app}/dynos/{dyno}",
     description: "Restart one dyno (a one-off dyno is stopped instead).",
-    parameters: { ...appName, dyno: Schema.String },
+    parameters: { ...appName, dyno: Id.DynoIdentity },
     result: R.Done,
     present: done((p) => `restarted ${p["dyno"]} on ${p["app"]}`)
   },
   {
-    ...write("dynos", "DELETE"),
+    ...write("dynos", "DELETE", ["write", "changes_runtime", "takes_offline"]),
     tool: "heroku_dynos_restart_all",
     template: "/apps/{app}/dynos",
     description: "Restart every dyno of an app at once.",
@@ -193,21 +210,21 @@ export const operations: ReadonlyArray<Operation> = [
     list: { field: "id" }
   },
   {
-    ...write("formation", "PATCH", ["write", "costs_money"]),
+    ...write("formation", "PATCH", ["write", "changes_runtime", "takes_offline", "costs_money"]),
     tool: "heroku_formation_update",
     template: "/apps/{app}/formation/{type}",
     description: "Scale one process type: set how many dynos run and/or their size. Changes capacity and cost.",
     parameters: {
       ...appName,
-      type: Schema.String.annotations({ description: "The process type, e.g. web or worker." }),
+      type: Id.FormationType,
       quantity: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
       size: Schema.optional(Schema.String.annotations({ description: "e.g. Standard-1X" }))
     },
     result: R.Formation,
-    body: (p) => defined({ quantity: p["quantity"], dyno_size: dynoSize(p["size"]) })
+    body: (p) => defined({ quantity: p["quantity"], size: p["size"] })
   },
   {
-    ...write("formation", "PATCH", ["write", "costs_money"]),
+    ...write("formation", "PATCH", ["write", "changes_runtime", "takes_offline", "costs_money"]),
     tool: "heroku_formation_batch_update",
     template: "/apps/{app}/formation",
     description: "Scale several process types in one call.",
@@ -215,7 +232,7 @@ export const operations: ReadonlyArray<Operation> = [
       ...appName,
       updates: Schema.Array(
         Schema.Struct({
-          type: Schema.String,
+          type: Id.FormationType,
           quantity: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
           size: Schema.optional(Schema.String)
         })
@@ -223,7 +240,7 @@ export const operations: ReadonlyArray<Operation> = [
     },
     result: Schema.Array(R.Formation),
     body: (p) => ({
-      updates: (p["updates"] as ReadonlyArray<Params>).map((u) => defined({ type: u["type"], quantity: u["quantity"], dyno_size: dynoSize(u["size"]) }))
+      updates: (p["updates"] as ReadonlyArray<Params>).map((u) => defined({ type: u["type"], quantity: u["quantity"], size: u["size"] }))
     })
   },
   // Config vars
@@ -244,7 +261,7 @@ export const operations: ReadonlyArray<Operation> = [
     group: "config_vars",
     access: "write",
     scope: "write-protected",
-    risks: ["write", "exposes_secrets"],
+    risks: ["write", "changes_runtime", "exposes_secrets"],
     method: "PATCH",
     template: "/apps/{app}/config-vars",
     description: "Set config vars (restarts the app). Set a value to null to remove that key.",
@@ -270,11 +287,11 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_releases_info",
     template: "/apps/{app}/releases/{release}",
     description: "Get one release by version number or id: status, description and the slug it runs.",
-    parameters: { ...appName, release: Schema.String },
+    parameters: { ...appName, release: Id.ReleaseIdentity },
     result: R.Release
   },
   {
-    ...write("releases", "POST"),
+    ...write("releases", "POST", ["write", "deploys"]),
     tool: "heroku_releases_create",
     template: "/apps/{app}/releases",
     description: "Release a built slug, making it the live code for users.",
@@ -283,7 +300,7 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ slug: p["slug"], description: p["description"] })
   },
   {
-    ...write("releases", "POST"),
+    ...write("releases", "POST", ["write", "deploys"]),
     tool: "heroku_releases_rollback",
     template: "/apps/{app}/releases",
     description: "Roll back to an earlier release (by its id): a new release that runs that release's slug.",
@@ -306,11 +323,11 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_builds_info",
     template: "/apps/{app}/builds/{build}",
     description: "Get one build by id: its status, source version and the slug and release it produced.",
-    parameters: { ...appName, build: Schema.String },
+    parameters: { ...appName, build: Id.BuildId },
     result: R.Build
   },
   {
-    ...write("builds", "POST"),
+    ...write("builds", "POST", ["write", "deploys"]),
     tool: "heroku_builds_create",
     template: "/apps/{app}/builds",
     description: "Build the source at a URL (a tarball) into a slug; a successful build is released.",
@@ -338,7 +355,7 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_addons_info",
     template: "/apps/{app}/addons/{addon}",
     description: "Get one add-on by name or id: its plan, state and the config vars it sets.",
-    parameters: { ...appName, addon: Schema.String },
+    parameters: { ...appName, addon: Id.AddOnIdentity },
     result: R.AddOn
   },
   {
@@ -360,7 +377,7 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_addons_delete",
     template: "/apps/{app}/addons/{addon}",
     description: "Remove an add-on. Irreversible: destroys its data (e.g. a database).",
-    parameters: { ...appName, addon: Schema.String },
+    parameters: { ...appName, addon: Id.AddOnIdentity },
     result: R.AddOn
   },
   // Domains
@@ -383,11 +400,11 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => ({ hostname: p["hostname"], sni_endpoint: p["sni_endpoint"] ?? null })
   },
   {
-    ...write("domains", "DELETE", ["write", "destructive"]),
+    ...write("domains", "DELETE", ["write", "destructive", "takes_offline"]),
     tool: "heroku_domains_delete",
     template: "/apps/{app}/domains/{domain}",
     description: "Remove a domain: the app stops serving that hostname.",
-    parameters: { ...appName, domain: Schema.String },
+    parameters: { ...appName, domain: Id.DomainIdentity },
     result: R.Domain
   },
   // Collaborators
@@ -410,11 +427,11 @@ export const operations: ReadonlyArray<Operation> = [
     body: (p) => defined({ user: p["user"], silent: p["silent"] })
   },
   {
-    ...write("collaborators", "DELETE"),
+    ...write("collaborators", "DELETE", ["write", "removes_access"]),
     tool: "heroku_collaborators_delete",
     template: "/apps/{app}/collaborators/{collaborator}",
     description: "Revoke a person's access to an app.",
-    parameters: { ...appName, collaborator: Schema.String.annotations({ description: "Email or id." }) },
+    parameters: { ...appName, collaborator: Id.CollaboratorIdentity },
     result: R.Collaborator
   },
   // Pipelines
@@ -432,7 +449,7 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_pipelines_info",
     template: "/pipelines/{pipeline}",
     description: "Get one pipeline by name or id, with its owner.",
-    parameters: { pipeline: Schema.String },
+    parameters: { pipeline: Id.PipelineIdentity },
     result: R.Pipeline
   },
   {

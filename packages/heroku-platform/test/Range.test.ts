@@ -41,17 +41,17 @@ describe("RateLimiter (token bucket)", () => {
 
   it("spends one token per request while tokens remain", () => {
     const first = RateLimiter.take(RateLimiter.full(policy, 0), policy, 0)
-    expect(first).toEqual({ waitMs: 0, bucket: { tokens: 4499, updatedAt: 0 } })
+    expect(first).toEqual({ waitMs: 0, bucket: { tokens: 4499, updatedAt: 0, inFlight: 1 } })
   })
 
   it("refills at 75 per minute up to the cap", () => {
-    const empty = { tokens: 0, updatedAt: 0 }
+    const empty = { tokens: 0, updatedAt: 0, inFlight: 0 }
     expect(RateLimiter.refill(empty, policy, 60_000).tokens).toBeCloseTo(75)
     expect(RateLimiter.refill(empty, policy, 10 * 3_600_000).tokens).toBe(4500)
   })
 
   it("an empty pool makes callers wait 800 ms per token, queued in order", () => {
-    const empty = { tokens: 0, updatedAt: 0 }
+    const empty = { tokens: 0, updatedAt: 0, inFlight: 0 }
     const a = RateLimiter.take(empty, policy, 0)
     const b = RateLimiter.take(a.bucket, policy, 0)
     expect(a.waitMs).toBe(800)
@@ -59,8 +59,18 @@ describe("RateLimiter (token bucket)", () => {
     expect(RateLimiter.waitForOne(policy)).toBe(800)
   })
 
-  it("syncs to RateLimit-Remaining, keeping reservations already queued", () => {
-    expect(RateLimiter.sync({ tokens: 4000, updatedAt: 0 }, policy, 120, 0).tokens).toBe(120)
-    expect(RateLimiter.sync({ tokens: -2, updatedAt: 0 }, policy, 0, 0).tokens).toBe(-2)
+  it("settles to RateLimit-Remaining minus the reservations still in flight", () => {
+    expect(RateLimiter.settle({ tokens: 4000, updatedAt: 0, inFlight: 1 }, policy, 120, 0)).toEqual({ tokens: 120, updatedAt: 0, inFlight: 0 })
+    // Three requests out, one answers: the server's count does not include the two still on the wire.
+    expect(RateLimiter.settle({ tokens: 10, updatedAt: 0, inFlight: 3 }, policy, 10, 0)).toEqual({ tokens: 8, updatedAt: 0, inFlight: 2 })
+    // Two callers queued behind an empty pool stay queued.
+    expect(RateLimiter.settle({ tokens: -2, updatedAt: 0, inFlight: 3 }, policy, 0, 0).tokens).toBe(-2)
+    // A failed request (no header) only gives its reservation back to the count.
+    expect(RateLimiter.settle({ tokens: 5, updatedAt: 0, inFlight: 1 }, policy, undefined, 0)).toEqual({ tokens: 5, updatedAt: 0, inFlight: 0 })
+  })
+
+  it("a 429 empties the pool but keeps the queue", () => {
+    expect(RateLimiter.exhausted({ tokens: 40, updatedAt: 0, inFlight: 0 }, policy, 0).tokens).toBe(0)
+    expect(RateLimiter.exhausted({ tokens: -3, updatedAt: 0, inFlight: 3 }, policy, 0).tokens).toBe(-3)
   })
 })
