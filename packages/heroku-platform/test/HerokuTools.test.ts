@@ -7,7 +7,8 @@ import { clientLayer, runTool } from "./support.js"
 
 const everything = Grant.make({
   access: Object.fromEntries(Operations.groups.map((g) => [g, "full"])) as Record<Operations.Group, Grant.Access>,
-  secrets: true
+  secrets: true,
+  create: { apps: true, pipelines: true }
 })
 
 describe("the operation table", () => {
@@ -67,31 +68,44 @@ describe("grants", () => {
     ])
   })
 
-  it("destructive, secret-exposing and costly tools need approval by default; approvalFor changes that", () => {
-    const gated = (grant: Grant.Grant) =>
-      Object.values(HerokuTools.toolkit(grant).tools)
-        .filter((t) => t.requiresApproval === true)
-        .map((t) => t.name)
-    expect(gated(everything)).toEqual([
+  const gated = (grant: Grant.Grant) =>
+    Object.values(HerokuTools.toolkit(grant).tools)
+      .filter((t) => t.requiresApproval === true)
+      .map((t) => t.name)
+
+  it("by default every write, and every read that exposes secrets, needs approval", () => {
+    const writes = Operations.operations.filter((o) => o.access === "write").map((o) => o.tool)
+    expect(gated(everything)).toEqual(
+      Operations.operations.filter((o) => o.access === "write" || o.tool === "heroku_config_vars_info").map((o) => o.tool)
+    )
+    expect(writes).toHaveLength(19)
+  })
+
+  it("operations that deploy code, change what runs, remove access or take an app offline stay gated even with approvalFor: []", () => {
+    expect(gated({ ...everything, approvalFor: [] })).toEqual([
+      "heroku_apps_update",
       "heroku_apps_delete",
       "heroku_dynos_run",
+      "heroku_dynos_restart",
+      "heroku_dynos_restart_all",
       "heroku_formation_update",
       "heroku_formation_batch_update",
-      "heroku_config_vars_info",
       "heroku_config_vars_update",
-      "heroku_addons_create",
+      "heroku_releases_create",
+      "heroku_releases_rollback",
+      "heroku_builds_create",
       "heroku_addons_delete",
       "heroku_domains_delete",
-      "heroku_collaborators_create"
+      "heroku_collaborators_delete"
     ])
-    expect(gated(Grant.make({ access: { dynos: "full" }, approvalFor: ["write"] }))).toEqual([
+    // Only naming the tool in autoApprove ungates it.
+    expect(gated(Grant.make({ access: { dynos: "full" }, approvalFor: [], autoApprove: ["heroku_dynos_restart"] }))).toEqual([
       "heroku_dynos_run",
-      "heroku_dynos_restart",
       "heroku_dynos_restart_all"
     ])
   })
 
-  it.scopedLive("an app outside the grant's allow-list is denied without a request, and audited", () =>
+  it.scopedLive("an app outside the grant's allow-list is denied after one lookup (to resolve it), and audited", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("prod-app")
@@ -100,8 +114,8 @@ describe("grants", () => {
       expect(execution).toMatchObject({ isError: true, errorKind: "ToolFailed" })
       expect(execution.content).toContain('"error":"GrantDenied"')
       expect(execution.content).toContain('does not cover the app \\"prod-app\\"')
-      expect(fake.requests).toHaveLength(0)
-      expect(audit).toMatchObject([{ tool: "heroku_apps_info", app: "prod-app", decision: "denied", by: "grant", outcome: "not_run" }])
+      expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual(["GET /apps/prod-app"])
+      expect(audit).toMatchObject([{ kind: "refusal", tool: "heroku_apps_info", app: "prod-app", decision: "refused", by: "grant", outcome: "not_run" }])
     }))
 })
 
@@ -110,28 +124,29 @@ describe("scopes, redaction and audit", () => {
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make({ tokens: { "test-token": ["read"] } })
       fake.addApp("alpha", { config: { DATABASE_URL: "postgres://secret" } })
-      const { execution, audit } = yield* runTool(fake, everything, "heroku_config_vars_info", { app: "alpha" })
+      const { execution, audit } = yield* runTool(fake, everything, "heroku_config_vars_info", { app: "alpha" }, { approvedBy: "oncall" })
       expect(execution.isError).toBe(true)
       expect(execution.value).toMatchObject({ error: { error: "HerokuForbidden", status: 403, id: "forbidden" } })
       expect(execution.content).not.toContain("postgres://secret")
-      expect(audit[0]).toMatchObject({ decision: "allowed", outcome: "error" })
-      expect(audit[0]!.requestId).toMatch(/^[0-9a-f-]{36}$/)
+      expect(audit.map((e) => e.kind)).toEqual(["intent", "outcome"])
+      expect(audit[1]).toMatchObject({ decision: "approved", outcome: "error" })
+      expect(audit[1]!.requestId).toMatch(/^[0-9a-f-]{36}$/)
     }))
 
   it.scopedLive("config-var values are redacted unless the grant allows secrets", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha", { config: { DATABASE_URL: "postgres://user:pw@db", LOG_LEVEL: "info" } })
-      const hidden = yield* runTool(fake, Grant.make({ access: { config_vars: "full" } }), "heroku_config_vars_info", { app: "alpha" })
+      const hidden = yield* runTool(fake, Grant.make({ access: { config_vars: "full" } }), "heroku_config_vars_info", { app: "alpha" }, { approvedBy: "oncall" })
       expect(hidden.execution.value).toEqual({ DATABASE_URL: "[REDACTED]", LOG_LEVEL: "[REDACTED]" })
       expect(hidden.execution.content).not.toContain("postgres://")
       const update = yield* runTool(fake, Grant.make({ access: { config_vars: "full" } }), "heroku_config_vars_update", {
         app: "alpha",
         vars: { LOG_LEVEL: "debug", NEW_SECRET: "s3cret" }
-      })
+      }, { approvedBy: "oncall" })
       expect(update.execution.content).not.toContain("s3cret")
       expect(update.execution.value).toMatchObject({ NEW_SECRET: "[REDACTED]" })
-      const shown = yield* runTool(fake, Grant.make({ access: { config_vars: "read" }, secrets: true }), "heroku_config_vars_info", { app: "alpha" })
+      const shown = yield* runTool(fake, Grant.make({ access: { config_vars: "read" }, secrets: true }), "heroku_config_vars_info", { app: "alpha" }, { approvedBy: "oncall" })
       expect(shown.execution.value).toMatchObject({ DATABASE_URL: "postgres://user:pw@db", LOG_LEVEL: "debug", NEW_SECRET: "s3cret" })
     }))
 
@@ -140,7 +155,10 @@ describe("scopes, redaction and audit", () => {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
       const { audit } = yield* runTool(fake, everything, "heroku_dynos_restart_all", { app: "alpha" }, { approvedBy: "oncall@example.com" })
-      expect(audit).toMatchObject([{ tool: "heroku_dynos_restart_all", app: "alpha", decision: "approved", by: "oncall@example.com", outcome: "success" }])
+      expect(audit).toMatchObject([
+        { kind: "intent", runId: "run-test", agent: "agent", toolCallId: "call-heroku_dynos_restart_all", tool: "heroku_dynos_restart_all", app: "alpha", arguments: { app: "alpha" }, decision: "approved", by: "oncall@example.com", outcome: "pending" },
+        { kind: "outcome", tool: "heroku_dynos_restart_all", app: "alpha", decision: "approved", by: "oncall@example.com", outcome: "success" }
+      ])
     }))
 })
 
@@ -165,7 +183,7 @@ describe("through the agent loop", () => {
       expect(fake.requests).toHaveLength(0)
       expect(fake.state.apps.size).toBe(1)
       expect(audit).toMatchObject([
-        { tool: "heroku_apps_delete", app: "prod-app", decision: "denied", by: "deny-all", reason: "production apps are never deleted by agents", outcome: "not_run" }
+        { kind: "refusal", tool: "heroku_apps_delete", app: "prod-app", decision: "denied", by: "deny-all", reason: "production apps are never deleted by agents", outcome: "not_run" }
       ])
     }))
 })
@@ -178,7 +196,7 @@ describe("every tool against the fake, over real HTTP", () => {
       fake.crash("alpha")
       const tested = new Set<string>()
       const call = (name: string, args: Record<string, unknown>) =>
-        Effect.map(runTool(fake, everything, name, args), ({ execution }) => {
+        Effect.map(runTool(fake, everything, name, args, { approvedBy: "oncall@example.com" }), ({ execution }) => {
           tested.add(name)
           if (execution.isError) throw new Error(`${name} failed: ${execution.content}`)
           return execution.value as any

@@ -1,6 +1,6 @@
 /** Test support: a fake Heroku on loopback and a client layer pointed at it. */
 import { AuditLog, HerokuClient, HerokuTools, type Grant } from "@agentloop/heroku-platform"
-import { Toolkit } from "@agentloop/core"
+import { type Tool, Toolkit } from "@agentloop/core"
 import { FakeHerokuPlatform } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Redacted } from "effect"
@@ -10,7 +10,20 @@ export const clientLayer = (fake: FakeHerokuPlatform.FakeHeroku, options: Partia
     Layer.provide(NodeHttpClient.layerUndici)
   )
 
-/** Runs one tool the way the loop does (Toolkit.execute), against the fake. Returns the execution and the audit log. */
+/** Calls one tool the way the loop does (Toolkit.execute), with the handlers and audit log in the context. */
+export const execute = (grant: Grant.Grant, name: string, args: Record<string, unknown>, approvedBy?: string, toolCallId = `call-${name}`) =>
+  Effect.gen(function* () {
+    const resolved = yield* Toolkit.resolve(HerokuTools.toolkit(grant))
+    const context: Tool.HandlerContext = {
+      runId: "run-test",
+      toolCallId,
+      idempotencyKey: `run-test:${toolCallId}`,
+      ...(approvedBy === undefined ? {} : { approval: { decidedBy: approvedBy } })
+    }
+    return yield* Toolkit.execute(resolved, { name, args }, context)
+  })
+
+/** Runs one tool against the fake. Returns the execution and the audit log. */
 export const runTool = (
   fake: FakeHerokuPlatform.FakeHeroku,
   grant: Grant.Grant,
@@ -19,13 +32,7 @@ export const runTool = (
   options: { readonly token?: string; readonly approvedBy?: string } = {}
 ) =>
   Effect.gen(function* () {
-    const resolved = yield* Toolkit.resolve(HerokuTools.toolkit(grant))
-    const execution = yield* Toolkit.execute(resolved, { name, args }, {
-      runId: "run-test",
-      toolCallId: `call-${name}`,
-      idempotencyKey: `run-test:call-${name}`,
-      ...(options.approvedBy === undefined ? {} : { approval: { decidedBy: options.approvedBy } })
-    })
+    const execution = yield* execute(grant, name, args, options.approvedBy)
     const audit = yield* Effect.flatMap(AuditLog.AuditLog, (log) => log.entries)
     return { execution, audit }
   }).pipe(

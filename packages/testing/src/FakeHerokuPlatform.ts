@@ -1,8 +1,11 @@
 /**
  * An in-process fake of the Heroku Platform API v3 on loopback, for testing clients and agents over real
  * HTTP. It keeps state (apps, dynos, formation, config vars, releases, builds, add-ons, domains,
- * collaborators, pipelines, logs), checks the token's OAuth scopes, enforces the per-token request pool,
- * pages lists with `Range`, and answers errors with Heroku's `{ id, message, url }` bodies.
+ * collaborators, pipelines, logs), checks the token's OAuth scopes on every route, enforces one request pool
+ * per account (shared by all of the account's tokens), pages lists with `Range`, and answers errors with
+ * Heroku's `{ id, message, url }` bodies. It accepts what Heroku accepts: `Authorization: Bearer <token>` or
+ * HTTP Basic (the token as the password, as Heroku's own clients send it), `Accept: ...; version=3` or
+ * `version=3.sdk`, and Range values that contain dots.
  *
  * Faults can be injected: an error status (e.g. 503, 429), slow responses, dropped connections.
  *
@@ -18,7 +21,11 @@ export type OAuthScope = "identity" | "read" | "write" | "read-protected" | "wri
 export interface Options {
   /** Tokens and their scopes. Default: `{ "test-token": ["global"] }`. */
   readonly tokens?: Readonly<Record<string, ReadonlyArray<OAuthScope>>>
-  /** The request pool per token. Default: Heroku's 4,500 refilled at 75 per minute. */
+  /** Which account each token belongs to (the pool is per account). Default: every token is the owner's. */
+  readonly accounts?: Readonly<Record<string, string>>
+  /** Calls on these paths need `Heroku-Two-Factor-Code: <code>`, else `403 two_factor`. */
+  readonly twoFactor?: { readonly code: string; readonly paths: RegExp; readonly methods?: ReadonlyArray<string> }
+  /** The request pool per account. Default: Heroku's 4,500 refilled at 75 per minute. */
   readonly rateLimit?: { readonly capacity: number; readonly refillPerMinute: number }
   /** The clock the pool refills by (ms). Default `Date.now`. */
   readonly now?: () => number
@@ -49,6 +56,10 @@ export interface RecordedRequest {
   readonly authorized: boolean
   readonly body: unknown
   readonly status: number
+  /** The Accept header as sent. */
+  readonly accept: string | undefined
+  /** The `Heroku-Two-Factor-Code` header as sent. */
+  readonly twoFactorCode: string | undefined
 }
 
 export interface State {
@@ -75,7 +86,7 @@ export interface FakeHeroku {
   readonly addApp: (name: string, options?: { readonly region?: string; readonly config?: Record<string, string> }) => Json
   /** Make an app's web dynos crash, with the router errors a real crash leaves in the logs. */
   readonly crash: (app: string) => void
-  /** Tokens left in a token's pool right now. */
+  /** Tokens left in the pool of a token's account right now. */
   readonly remaining: (token?: string) => number
   readonly close: () => Promise<void>
 }
@@ -141,11 +152,12 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
   const owner = { id: "00000000-0000-4000-8000-000000000001", email }
 
   const pool = (token: string) => {
-    const current = pools.get(token) ?? { tokens: policy.capacity, at: now() }
+    const account = options.accounts?.[token] ?? "owner"
+    const current = pools.get(account) ?? { tokens: policy.capacity, at: now() }
     const t = now()
     const refilled = Math.min(policy.capacity, current.tokens + ((t - current.at) * policy.refillPerMinute) / 60_000)
     const next = { tokens: refilled, at: t }
-    pools.set(token, next)
+    pools.set(account, next)
     return next
   }
 
@@ -278,12 +290,17 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     if (entry === undefined) throw notFound("formation")
     return entry
   }
+  // Heroku's schema: an update has only `quantity` and `size` (a batch item also `type`; additionalProperties false).
+  const formationFields = (update: Json, allowed: ReadonlyArray<string>) => {
+    for (const key of Object.keys(update)) if (!allowed.includes(key)) throw invalid(`Invalid formation update: unknown property ${key}.`)
+    if (update["size"] !== undefined && typeof update["size"] !== "string") throw invalid("Size must be a string.")
+  }
   const updateFormation = (app: Json, entry: Json, update: Json) => {
     if (update["quantity"] !== undefined) {
       if (!Number.isInteger(update["quantity"]) || update["quantity"] < 0) throw invalid("Quantity must be a non-negative integer.")
       entry["quantity"] = update["quantity"]
     }
-    const size = update["dyno_size"]?.["name"] ?? update["size"]
+    const size = update["size"]
     if (size !== undefined) {
       entry["size"] = size
       entry["dyno_size"] = { id: `ds-${String(size).toLowerCase()}`, name: size }
@@ -416,6 +433,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       scope: "write",
       handle: ([a, t], body) => {
         const app = findApp(a!)
+        formationFields(body, ["quantity", "size"])
         return { body: updateFormation(app, formationEntry(app, decodeURIComponent(t!)), body) }
       }
     },
@@ -426,6 +444,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       handle: ([a], body) => {
         const app = findApp(a!)
         const updates = need(body, "updates") as Array<Json>
+        for (const u of updates) formationFields(u, ["type", "quantity", "size"])
         return { body: updates.map((u) => updateFormation(app, formationEntry(app, need(u, "type")), u)) }
       }
     },
@@ -677,7 +696,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     send(res, error.status, { id: error.id, message: error.message, url: ERROR_URL }, headers)
 
   const page = (items: ReadonlyArray<Json>, rangeHeader: string | undefined, allowed: ReadonlyArray<string>) => {
-    const match = rangeHeader === undefined ? null : /^\s*(\w+)\s+(\]?)([^.;,]*)\.\.([^;,]*)(.*)$/.exec(rangeHeader)
+    const match = rangeHeader === undefined ? null : /^\s*(\w+)\s+(\]?)([^;,]*?)\.\.([^;,]*)(.*)$/.exec(rangeHeader)
     if (rangeHeader !== undefined && match === null) throw new HttpError(416, "requested_range_not_satisfiable", "Invalid Range header.")
     const field = match?.[1] ?? "id"
     if (!allowed.includes(field)) throw new HttpError(416, "requested_range_not_satisfiable", `Invalid range: ${field} is not one of ${allowed.join(", ")}.`)
@@ -716,7 +735,16 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     const method = req.method ?? "GET"
     const path = url.pathname
     const record = (status: number, authorized: boolean) =>
-      requests.push({ method, path, range: req.headers["range"], authorized, body: raw.length > 0 ? safeJson(raw) : undefined, status })
+      requests.push({
+        method,
+        path,
+        range: req.headers["range"],
+        authorized,
+        body: raw.length > 0 ? safeJson(raw) : undefined,
+        status,
+        accept: req.headers["accept"],
+        twoFactorCode: headerOf(req, "heroku-two-factor-code")
+      })
 
     // The log session URL carries its own credential: no Authorization header, no pool.
     const logplex = /^\/logplex\/([^/]+)$/.exec(path)
@@ -751,18 +779,21 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       }
     }
 
-    if (req.headers["accept"] !== "application/vnd.heroku+json; version=3") {
+    if (!/^application\/vnd\.heroku\+json;\s*version=3(\.sdk)?$/.test(req.headers["accept"] ?? "")) {
       record(406, false)
       return sendError(res, new HttpError(406, "not_acceptable", "Please set Accept: application/vnd.heroku+json; version=3 header and try again."))
     }
-    const auth = /^Bearer (.+)$/.exec(req.headers["authorization"] ?? "")
-    const scopes = auth === null ? undefined : tokens[auth[1]!]
-    if (auth === null || scopes === undefined) {
+    const token = credential(req.headers["authorization"])
+    const scopes = token === undefined ? undefined : tokens[token]
+    if (token === undefined || scopes === undefined) {
       record(401, false)
       return sendError(res, new HttpError(401, "unauthorized", "Invalid credentials provided."))
     }
-    const token = auth[1]!
     const free = method === "GET" && path === "/account/rate-limits"
+    if (free && !covers(scopes, "identity")) {
+      record(403, true)
+      return sendError(res, new HttpError(403, "forbidden", "This operation needs the identity scope, which this token does not have."))
+    }
     const bucket = pool(token)
     if (!free) {
       if (bucket.tokens < 1) {
@@ -785,6 +816,16 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       if (!covers(scopes, route.scope)) {
         record(403, true)
         return sendError(res, new HttpError(403, "forbidden", `This operation needs the ${route.scope} scope, which this token does not have.`), remaining)
+      }
+      const secondFactor = options.twoFactor
+      if (
+        secondFactor !== undefined &&
+        secondFactor.paths.test(path) &&
+        (secondFactor.methods === undefined || secondFactor.methods.includes(method)) &&
+        headerOf(req, "heroku-two-factor-code") !== secondFactor.code
+      ) {
+        record(403, true)
+        return sendError(res, new HttpError(403, "two_factor", "A second authentication factor or pre-authorization is required for this request."), remaining)
       }
       try {
         const body = raw.length === 0 ? {} : (JSON.parse(raw) as Json)
@@ -828,6 +869,23 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         server.close(() => resolve())
       })
   }
+}
+
+const headerOf = (req: IncomingMessage, name: string): string | undefined => {
+  const value = req.headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** The token from `Bearer <token>` or from HTTP Basic `<anything>:<token>` (what heroku-client and the CLI send). */
+const credential = (authorization: string | undefined): string | undefined => {
+  if (authorization === undefined) return undefined
+  const bearer = /^Bearer\s+(\S+)$/i.exec(authorization)
+  if (bearer !== null) return bearer[1]
+  const basic = /^Basic\s+([A-Za-z0-9+/]+=*)$/i.exec(authorization)
+  if (basic === null) return undefined
+  const decoded = Buffer.from(basic[1]!, "base64").toString("utf8")
+  const colon = decoded.indexOf(":")
+  return colon === -1 ? undefined : decoded.slice(colon + 1) || undefined
 }
 
 const safeJson = (text: string): unknown => {
