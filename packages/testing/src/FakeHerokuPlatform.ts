@@ -36,7 +36,9 @@ type Json = Record<string, any>
 
 export interface Fault {
   readonly status?: number
-  readonly body?: Json
+  readonly body?: Json | ReadonlyArray<Json>
+  /** Answer with this text as it is (an HTML error page, a truncated body) instead of JSON. */
+  readonly raw?: string
   readonly headers?: Readonly<Record<string, string>>
   /** Close the connection without answering. */
   readonly drop?: boolean
@@ -746,6 +748,28 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         twoFactorCode: headerOf(req, "heroku-two-factor-code")
       })
 
+    const fault = faults.find((f) => (f.method === undefined || f.method === method) && (f.path === undefined || f.path.test(path)))
+    if (fault !== undefined) {
+      fault.times = (fault.times ?? 1) - 1
+      if (fault.times <= 0) faults.splice(faults.indexOf(fault), 1)
+      if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
+      if (fault.drop === true) {
+        record(0, false)
+        req.socket.destroy()
+        return
+      }
+      if (fault.status !== undefined && fault.raw !== undefined) {
+        record(fault.status, false)
+        res.writeHead(fault.status, { "Content-Type": "text/html", "Request-Id": randomUUID(), ...fault.headers }).end(fault.raw)
+        return
+      }
+      if (fault.status !== undefined) {
+        record(fault.status, false)
+        send(res, fault.status, fault.body ?? { id: fault.status === 503 ? "service_unavailable" : "error", message: "Injected fault", url: ERROR_URL }, fault.headers)
+        return
+      }
+    }
+
     // The log session URL carries its own credential: no Authorization header, no pool.
     const logplex = /^\/logplex\/([^/]+)$/.exec(path)
     if (logplex !== null && method === "GET") {
@@ -760,23 +784,6 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       res.writeHead(200, { "Content-Type": "text/plain" }).end(lines.map((l) => `${l}\n`).join(""))
       record(200, false)
       return
-    }
-
-    const fault = faults.find((f) => (f.method === undefined || f.method === method) && (f.path === undefined || f.path.test(path)))
-    if (fault !== undefined) {
-      fault.times = (fault.times ?? 1) - 1
-      if (fault.times <= 0) faults.splice(faults.indexOf(fault), 1)
-      if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
-      if (fault.drop === true) {
-        record(0, false)
-        req.socket.destroy()
-        return
-      }
-      if (fault.status !== undefined) {
-        record(fault.status, false)
-        send(res, fault.status, fault.body ?? { id: fault.status === 503 ? "service_unavailable" : "error", message: "Injected fault", url: ERROR_URL }, fault.headers)
-        return
-      }
     }
 
     if (!/^application\/vnd\.heroku\+json;\s*version=3(\.sdk)?$/.test(req.headers["accept"] ?? "")) {
