@@ -1,11 +1,12 @@
 /**
- * App webhooks: verify `Heroku-Webhook-Hmac-SHA256` (base64 HMAC-SHA256 of the raw body, compared in
- * constant time), decode the delivery envelope, and expose verified events as a `Stream`.
+ * App webhooks: verify `Heroku-Webhook-Hmac-SHA256` (strict base64 of the HMAC-SHA256 of the raw body,
+ * compared in constant time), decode the delivery envelope, drop replays (Heroku retries a delivery for up
+ * to 72 hours, so duplicates are normal), and expose verified events as a `Stream`.
  *
  * @since 0.1.0
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { Data, Effect, ParseResult, Queue, Redacted, Schema, type Scope, Stream } from "effect"
+import { Clock, Context, Data, Duration, Option, Effect, Layer, ParseResult, Queue, Redacted, Schema, type Scope, Stream } from "effect"
 import { lenient } from "./Resources.js"
 
 export const SIGNATURE_HEADER = "heroku-webhook-hmac-sha256"
@@ -45,16 +46,17 @@ export class WebhookPayloadInvalid extends Data.TaggedError("WebhookPayloadInval
 export const sign = (secret: Redacted.Redacted<string>, body: string | Uint8Array): string =>
   createHmac("sha256", Redacted.value(secret)).update(body).digest("base64")
 
-/** Checks the header against the raw body's HMAC, in constant time. */
+/** A SHA-256 digest in canonical base64: 43 characters and one `=`, nothing else (no whitespace, no URL alphabet). */
+const STRICT_BASE64_SHA256 = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/
+
+/**
+ * Checks the header against the raw body's HMAC, in constant time. The header must be canonical base64 of
+ * 32 bytes: Node's lenient decoder would otherwise accept the same bytes spelled many ways.
+ */
 export const verify = (secret: Redacted.Redacted<string>, body: string | Uint8Array, signature: string | undefined): boolean => {
-  if (signature === undefined || signature.length === 0) return false
+  if (signature === undefined || !STRICT_BASE64_SHA256.test(signature)) return false
   const expected = Buffer.from(sign(secret, body), "base64")
-  let given: Buffer
-  try {
-    given = Buffer.from(signature.trim(), "base64")
-  } catch {
-    return false
-  }
+  const given = Buffer.from(signature, "base64")
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
 
@@ -71,6 +73,47 @@ const headerValue = (headers: Delivery["headers"], name: string): string | undef
   }
   return undefined
 }
+
+/** The id that is the same across Heroku's retries of one delivery: `webhook_metadata.delivery.id`, else the event id. */
+export const deliveryId = (event: WebhookEvent): string => {
+  const metadata = (event.webhook_metadata ?? {}) as { delivery?: { id?: unknown } }
+  return typeof metadata.delivery?.id === "string" ? `delivery:${metadata.delivery.id}` : `event:${event.id}`
+}
+
+/** Remembers which deliveries were seen, for a window. Pluggable: a database table for several receivers. */
+export interface ReplayStore {
+  /** Records `id` if it was not seen within the window; `true` when it is new, `false` for a replay. */
+  readonly claim: (id: string, now: number) => Effect.Effect<boolean>
+}
+
+export class ReplayGuard extends Context.Tag("@agentloop/heroku-platform/Webhooks/ReplayGuard")<ReplayGuard, ReplayStore>() {}
+
+/** Heroku retries a failed delivery for up to 72 hours. */
+export const DEFAULT_REPLAY_WINDOW: Duration.Duration = Duration.hours(72)
+
+/** An in-memory store: ids expire after `window` (default 72 hours), at most `maxEntries` (oldest first out). */
+export const replayStoreMemory = (options: { readonly window?: Duration.DurationInput; readonly maxEntries?: number } = {}): ReplayStore => {
+  const windowMs = Duration.toMillis(options.window ?? DEFAULT_REPLAY_WINDOW)
+  const maxEntries = options.maxEntries ?? 100_000
+  const seen = new Map<string, number>()
+  return {
+    claim: (id, now) =>
+      Effect.sync(() => {
+        // Insertion order is time order: expire from the front.
+        for (const [key, at] of seen) {
+          if (now - at < windowMs) break
+          seen.delete(key)
+        }
+        if (seen.has(id)) return false
+        if (seen.size >= maxEntries) seen.delete(seen.keys().next().value!)
+        seen.set(id, now)
+        return true
+      })
+  }
+}
+
+export const layerReplayMemory = (options?: Parameters<typeof replayStoreMemory>[0]): Layer.Layer<ReplayGuard> =>
+  Layer.sync(ReplayGuard, () => replayStoreMemory(options))
 
 /** Verifies and decodes one delivery. */
 export const decode = (
@@ -91,8 +134,11 @@ export const decode = (
   })
 
 export interface Receiver {
-  /** Verify, decode and publish one delivery; answer the HTTP request with `status`. */
-  readonly handle: (delivery: Delivery) => Effect.Effect<{ readonly status: 204 | 400 | 401 }>
+  /**
+   * Verify, decode and publish one delivery; answer the HTTP request with `status`. A replay (a delivery id
+   * seen within the window) is answered 204 too, so Heroku stops retrying, but is not published again.
+   */
+  readonly handle: (delivery: Delivery) => Effect.Effect<{ readonly status: 204 | 400 | 401; readonly replay?: true }>
   /** Every verified event, in arrival order. */
   readonly events: Stream.Stream<WebhookEvent>
 }
@@ -101,14 +147,23 @@ export interface Receiver {
  * A receiver to plug into any HTTP server: `handle` each POST, and consume `events`. Rejected deliveries
  * are answered 401 (bad signature) or 400 (bad payload) and never reach the stream.
  */
-export const receiver = (secret: Redacted.Redacted<string>): Effect.Effect<Receiver, never, Scope.Scope> =>
+export const receiver = (
+  secret: Redacted.Redacted<string>,
+  options: { readonly replay?: ReplayStore } = {}
+): Effect.Effect<Receiver, never, Scope.Scope> =>
   Effect.gen(function* () {
     const queue = yield* Effect.acquireRelease(Queue.unbounded<WebhookEvent>(), Queue.shutdown)
+    const replay = options.replay ?? Option.getOrElse(yield* Effect.serviceOption(ReplayGuard), () => replayStoreMemory())
     return {
       handle: (delivery) =>
         decode(secret, delivery).pipe(
-          Effect.flatMap((event) => Queue.offer(queue, event)),
-          Effect.as({ status: 204 as const }),
+          Effect.flatMap((event) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => replay.claim(deliveryId(event), now)).pipe(
+              Effect.flatMap((fresh) =>
+                fresh ? Effect.as(Queue.offer(queue, event), { status: 204 as const }) : Effect.succeed({ status: 204 as const, replay: true as const })
+              )
+            )
+          ),
           Effect.catchTags({
             WebhookSignatureInvalid: () => Effect.succeed({ status: 401 as const }),
             WebhookPayloadInvalid: () => Effect.succeed({ status: 400 as const })
