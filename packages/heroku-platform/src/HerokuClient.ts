@@ -153,19 +153,19 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const maxRateLimitWaits = options.maxRateLimitWaits ?? 5
     const bucket = yield* Ref.make(RateLimiter.full(policy, yield* Clock.currentTimeMillis))
 
-    const reserveToken = Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      const waitMs = yield* Ref.modify(bucket, (b) => {
+    /** Reserves a token now; returns how long to wait before sending. */
+    const reserveToken = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Ref.modify(bucket, (b) => {
         const taken = RateLimiter.take(b, policy, now)
         return [taken.waitMs, taken.bucket] as const
       })
-      if (waitMs > 0) yield* Effect.sleep(Duration.millis(waitMs))
-    })
+    )
 
-    const settle = (remaining: number | undefined) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(bucket, (b) => RateLimiter.settle(b, policy, remaining, now)))
+    const adjust = (f: (b: RateLimiter.Bucket, now: number) => RateLimiter.Bucket) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(bucket, (b) => f(b, now)))
 
-    // A reservation is settled exactly once: by the response's RateLimit-Remaining, or on failure/interruption.
+    // A reservation ends exactly once: settled by the response's RateLimit-Remaining, settled without it when
+    // the request failed on the wire, or given back when the caller was interrupted before sending.
     const once = (request: Request): Effect.Effect<Response, HerokuError.HerokuError> => {
       const problem = pathProblem(request.path, request.template)
       if (problem !== undefined) {
@@ -173,15 +173,22 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       }
       if (isFree(request)) return send(request, () => Effect.void)
       return Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(
-          reserveToken,
-          Effect.suspend(() => {
-            let settled = false
-            const settleOnce = (remaining: number | undefined) =>
-              Effect.suspend(() => (settled ? Effect.void : ((settled = true), settle(remaining))))
-            return restore(send(request, settleOnce)).pipe(Effect.ensuring(settleOnce(undefined)))
+        Effect.flatMap(reserveToken, (waitMs) => {
+          let state: "waiting" | "sent" | "settled" = "waiting"
+          const settleOnce = (remaining: number | undefined) =>
+            Effect.suspend(() => {
+              if (state === "settled") return Effect.void
+              const wasSent = state === "sent"
+              state = "settled"
+              return adjust((b, now) => (wasSent ? RateLimiter.settle(b, policy, remaining, now) : RateLimiter.release(b, policy, now)))
+            })
+          const sending = Effect.sync(() => {
+            state = "sent"
           })
-        )
+          return restore(
+            Effect.zipRight(waitMs > 0 ? Effect.sleep(Duration.millis(waitMs)) : Effect.void, Effect.zipRight(sending, send(request, settleOnce)))
+          ).pipe(Effect.ensuring(settleOnce(undefined)))
+        })
       )
     }
 

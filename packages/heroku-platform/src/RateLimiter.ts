@@ -55,6 +55,12 @@ export const settle = (bucket: Bucket, policy: Policy, remaining: number | undef
   return { tokens: Math.min(policy.capacity, remaining) - inFlight, updatedAt: now, inFlight }
 }
 
+/** A reservation given back unused (its caller was interrupted before the request left). */
+export const release = (bucket: Bucket, policy: Policy, now: number): Bucket => {
+  const current = refill(bucket, policy, now)
+  return { tokens: Math.min(policy.capacity, current.tokens + 1), updatedAt: current.updatedAt, inFlight: Math.max(0, current.inFlight - 1) }
+}
+
 /** The server said the pool is empty (a 429): nothing is left, beyond what the outstanding reservations owe. */
 export const exhausted = (bucket: Bucket, policy: Policy, now: number): Bucket => {
   const current = refill(bucket, policy, now)

@@ -1,7 +1,7 @@
 import { HerokuClient } from "@agentloop/heroku-platform"
 import { FakeHerokuPlatform } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Redacted, Stream } from "effect"
+import { Chunk, Effect, Fiber, Redacted, Stream } from "effect"
 import { clientLayer } from "./support.js"
 
 const withClient = <A, E>(
@@ -204,5 +204,82 @@ describe("HerokuClient", () => {
         }),
       { rateLimit: { capacity: 10, refillPerMinute: 0.0001 } },
       { rateLimit: { capacity: 10, refillPerMinute: 0.0001 } }
+    ))
+})
+
+describe("paging that cannot loop or truncate silently", () => {
+  it.scopedLive("a 206 without Next-Range is a HerokuPagingError, not the whole list", () =>
+    withClient((client, fake) =>
+      Effect.gen(function* () {
+        fake.inject({ status: 206, path: /^\/apps$/, body: [{ id: "1", name: "a" }], times: 2 })
+        expect(yield* Effect.flip(client.page("/apps", { range: { field: "name", max: 1 } }))).toMatchObject({
+          _tag: "HerokuPagingError",
+          reason: "206 Partial Content without a Next-Range header"
+        })
+        const streamed = yield* Effect.flip(Stream.runCollect(client.list("/apps", { field: "name" })))
+        expect(streamed._tag).toBe("HerokuPagingError")
+      })
+    ))
+
+  it.scopedLive("a Next-Range cycle (A -> B -> A) fails typed after the pages it walked, without looping", () =>
+    withClient((client, fake) =>
+      Effect.gen(function* () {
+        const page = (next: string) => ({ status: 206, path: /^\/apps$/, body: [{ id: next }], headers: { "Next-Range": next } })
+        fake.inject(page("id ]b..; max=1"))
+        fake.inject(page("id ]c..; max=1"))
+        fake.inject(page("id ]b..; max=1"))
+        const error = yield* Effect.flip(Stream.runCollect(client.list("/apps", { max: 1 })))
+        expect(error).toMatchObject({ _tag: "HerokuPagingError", reason: "Next-Range repeats an earlier range (id ]b..; max=1)" })
+        expect(fake.requests.map((r) => r.range)).toEqual(["id ..; max=1", "id ]b..; max=1", "id ]c..; max=1"])
+      })
+    ))
+})
+
+describe("one rate-limit bucket per account, shared by every agent of a client", () => {
+  it.scopedLive("429 with Retry-After: the client waits at least that long before the retry", () =>
+    withClient(
+      (client, fake) =>
+        Effect.gen(function* () {
+          fake.addApp("alpha")
+          fake.inject({ status: 429, body: { id: "rate_limit", message: "Your account reached the API rate limit" }, headers: { "Retry-After": "1", "RateLimit-Remaining": "0" } })
+          const started = Date.now()
+          expect((yield* client.request({ method: "GET", path: "/apps/alpha" })).status).toBe(200)
+          expect(fake.requests.map((r) => r.status)).toEqual([429, 200])
+          expect(Date.now() - started).toBeGreaterThanOrEqual(990)
+        }),
+      undefined,
+      { rateLimit: { capacity: 4500, refillPerMinute: 60_000 } }
+    ))
+
+  it.scopedLive("requests in flight are counted: a fast answer does not free the tokens that slow requests hold", () =>
+    withClient(
+      (client, fake) =>
+        Effect.gen(function* () {
+          fake.addApp("alpha")
+          fake.addApp("slow-app")
+          // The server charges a request when it handles it: the slow ones are charged 300 ms after they left.
+          fake.inject({ path: /slow-app/, delayMs: 300, times: 3 })
+          const slow = yield* Effect.fork(
+            Effect.forEach([1, 2, 3], () => client.request({ method: "GET", path: "/apps/slow-app" }), { concurrency: 3 })
+          )
+          yield* Effect.sleep("30 millis")
+          // Another agent on the same client: its answer says 5 left, but 3 of those are already spoken for.
+          expect((yield* client.request({ method: "GET", path: "/apps/alpha" })).rateLimitRemaining).toBe(5)
+          expect(yield* client.remainingEstimate).toBe(2)
+          const more = yield* Effect.forEach(
+            [1, 2, 3, 4, 5],
+            () => Effect.either(Effect.timeoutFail(client.request({ method: "GET", path: "/apps/alpha" }), { duration: "700 millis", onTimeout: () => "waiting" as const })),
+            { concurrency: 5 }
+          )
+          yield* Fiber.join(slow)
+          expect(more.filter((r) => r._tag === "Right")).toHaveLength(2)
+          expect(more.filter((r) => r._tag === "Left").map((r) => (r as any).left)).toEqual(["waiting", "waiting", "waiting"])
+          expect(fake.requests.filter((r) => r.status === 429)).toEqual([])
+          expect(fake.requests.filter((r) => r.status === 200)).toHaveLength(6)
+          // The three that gave up waiting gave their reservations back.
+          expect(yield* client.remainingEstimate).toBe(0)
+        }),
+      { rateLimit: { capacity: 6, refillPerMinute: 0.0001 } },
+      { rateLimit: { capacity: 6, refillPerMinute: 0.0001 }, maxRateLimitWaits: 0 }
     ))
 })
