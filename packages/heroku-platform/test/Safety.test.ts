@@ -4,10 +4,10 @@
  * output path, and an audit log that must survive interruption and fail closed.
  */
 import { Agent, AgentBackend, Approval, RunStore } from "@agentloop/core"
-import { AuditLog, Grant, HerokuClient, HerokuTools, Operations } from "@agentloop/heroku-platform"
+import { AuditLog, Grant, HerokuClient, HerokuTools, Operations, TwoFactor } from "@agentloop/heroku-platform"
 import { FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Logger } from "effect"
+import { Effect, Fiber, Layer, Logger, Option, Redacted } from "effect"
 import { clientLayer, execute } from "./support.js"
 
 const full = (groups: ReadonlyArray<Operations.Group>, extra: Parameters<typeof Grant.make>[0] = {}) =>
@@ -423,5 +423,60 @@ describe("5. an audit log that survives", () => {
         ["outcome", "run-test", "ops-bot", "heroku_dynos_restart_all", "alpha", "approved", "success"]
       ])
       expect(JSON.parse(rows[0]!.entry)).toMatchObject({ by: "oncall", toolCallId: "call-heroku_dynos_restart_all" })
+    }))
+})
+
+describe("9. two-factor", () => {
+  const CODE = "424242"
+  const protectedFake = FakeHerokuPlatform.make({ twoFactor: { code: CODE, paths: /^\/apps\/[^/]+$/, methods: ["DELETE"] } })
+
+  it.scopedLive("without a TwoFactor service the call fails with Heroku's two_factor error", () =>
+    Effect.gen(function* () {
+      const fake = yield* protectedFake
+      fake.addApp("alpha")
+      const grant = full(["apps"])
+      const execution = yield* execute(grant, "heroku_apps_delete", { app: "alpha" }, "oncall").pipe(Effect.provide(harness(fake, grant)))
+      expect(execution.value).toMatchObject({ error: { error: "HerokuForbidden", status: 403, id: "two_factor" } })
+      expect(fake.state.apps.size).toBe(1)
+    }))
+
+  it.scopedLive("an approval whose answer carries the code completes the call; the code is sent as Heroku-Two-Factor-Code and appears nowhere else", () =>
+    Effect.gen(function* () {
+      const fake = yield* protectedFake
+      fake.addApp("alpha")
+      const grant = full(["apps"])
+      const asked: Array<Approval.ApprovalRequest> = []
+      const approvals = Approval.layerPolicy((request) => {
+        asked.push(request)
+        return request.toolName === TwoFactor.CHALLENGE_TOOL ? Approval.Verdict.approved({ by: "alice@example.com", reason: CODE }) : Approval.Verdict.denied("no")
+      })
+      const { execution, audit } = yield* Effect.gen(function* () {
+        const execution = yield* execute(grant, "heroku_apps_delete", { app: "alpha" }, "oncall")
+        return { execution, audit: yield* entries }
+      }).pipe(Effect.provide(harness(fake, grant)), Effect.provide(TwoFactor.layerFromApprovals.pipe(Layer.provide(approvals))))
+      expect(execution.isError).toBe(false)
+      expect(fake.state.apps.size).toBe(0)
+      expect(fake.requests.filter((r) => r.method === "DELETE").map((r) => [r.status, r.twoFactorCode])).toEqual([
+        [403, undefined],
+        [200, CODE]
+      ])
+      expect(asked).toMatchObject([{ runId: "run-test", toolCallId: "call-heroku_apps_delete#two-factor", toolName: "heroku_two_factor", arguments: { tool: "heroku_apps_delete", app: "alpha" } }])
+      expect(audit[1]).toMatchObject({ kind: "outcome", outcome: "success", reason: "second factor supplied by alice@example.com" })
+      expect(JSON.stringify({ execution, audit })).not.toContain(CODE)
+    }))
+
+  it.scopedLive("a denied challenge (or a wrong code) leaves the two_factor error and the app in place", () =>
+    Effect.gen(function* () {
+      const fake = yield* protectedFake
+      fake.addApp("alpha")
+      const grant = full(["apps"])
+      for (const answer of [Option.none(), Option.some({ code: Redacted.make("000000"), by: "mallory" })]) {
+        const execution = yield* execute(grant, "heroku_apps_delete", { app: "alpha" }, "oncall").pipe(
+          Effect.provide(harness(fake, grant)),
+          Effect.provide(TwoFactor.layer(() => Effect.succeed(answer)))
+        )
+        expect(execution.value).toMatchObject({ error: { id: "two_factor" } })
+      }
+      expect(fake.state.apps.size).toBe(1)
     }))
 })

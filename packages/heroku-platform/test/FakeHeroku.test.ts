@@ -1,0 +1,92 @@
+/** The fake accepts what Heroku accepts, and checks what Heroku checks. */
+import { AuditLog, Grant, HerokuTools } from "@agentloop/heroku-platform"
+import { FakeHerokuPlatform } from "@agentloop/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { clientLayer, execute } from "./support.js"
+
+const get = (fake: FakeHerokuPlatform.FakeHeroku, path: string, headers: Record<string, string>) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${fake.url}${path}`, { headers })
+    return { status: response.status, body: (await response.json()) as any, headers: response.headers }
+  })
+
+const ACCEPT = "application/vnd.heroku+json; version=3"
+const basic = (user: string, token: string) => `Basic ${Buffer.from(`${user}:${token}`).toString("base64")}`
+
+describe("FakeHerokuPlatform", () => {
+  it.scopedLive("accepts HTTP Basic (token as password, as heroku-client and the CLI send it) and Accept version=3.sdk", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      fake.addApp("alpha")
+      expect((yield* get(fake, "/apps/alpha", { Accept: ACCEPT, Authorization: basic("", "test-token") })).status).toBe(200)
+      expect((yield* get(fake, "/apps/alpha", { Accept: ACCEPT, Authorization: basic("owner@example.com", "test-token") })).status).toBe(200)
+      expect((yield* get(fake, "/apps/alpha", { Accept: ACCEPT, Authorization: basic("owner@example.com", "wrong") })).status).toBe(401)
+      expect((yield* get(fake, "/apps/alpha", { Accept: `${ACCEPT}.sdk`, Authorization: "Bearer test-token" })).status).toBe(200)
+      expect((yield* get(fake, "/apps/alpha", { Accept: "application/vnd.heroku+json; version=2", Authorization: "Bearer test-token" })).status).toBe(406)
+      expect(fake.requests.map((r) => r.accept)).toContain(`${ACCEPT}.sdk`)
+    }))
+
+  it.scopedLive("keeps one request pool per account, shared by the account's tokens", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make({
+        tokens: { "token-a": ["global"], "token-b": ["read"], "token-c": ["global"] },
+        accounts: { "token-a": "acct-1", "token-b": "acct-1", "token-c": "acct-2" },
+        rateLimit: { capacity: 10, refillPerMinute: 0.0001 }
+      })
+      fake.addApp("alpha")
+      for (const token of ["token-a", "token-b", "token-b"]) {
+        expect((yield* get(fake, "/apps/alpha", { Accept: ACCEPT, Authorization: `Bearer ${token}` })).status).toBe(200)
+      }
+      expect(fake.remaining("token-a")).toBe(7)
+      expect(fake.remaining("token-b")).toBe(7)
+      expect(fake.remaining("token-c")).toBe(10)
+    }))
+
+  it.scopedLive("scope-checks every route, /account/rate-limits included (identity)", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make({ tokens: { "read-only": ["read"], identity: ["identity"] } })
+      const limits = (token: string) => get(fake, "/account/rate-limits", { Accept: ACCEPT, Authorization: `Bearer ${token}` })
+      expect(yield* limits("read-only")).toMatchObject({ status: 403, body: { id: "forbidden" } })
+      expect(yield* limits("identity")).toMatchObject({ status: 200, body: { remaining: 4500 } })
+      expect((yield* get(fake, "/account", { Accept: ACCEPT, Authorization: "Bearer read-only" })).status).toBe(403)
+      expect((yield* get(fake, "/apps", { Accept: ACCEPT, Authorization: "Bearer identity" })).status).toBe(403)
+    }))
+
+  it.scopedLive("pages by values that contain dots (hostnames)", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      const app = fake.addApp("alpha")
+      for (const host of ["a.example.com", "b.example.com", "c.example.com"]) {
+        fake.state.domains.set(app["id"], [...(fake.state.domains.get(app["id"]) ?? []), { id: host, hostname: host }])
+      }
+      const first = yield* get(fake, "/apps/alpha/domains", { Accept: ACCEPT, Authorization: "Bearer test-token", Range: "hostname ..; max=1" })
+      expect(first.status).toBe(206)
+      expect(first.headers.get("next-range")).toBe("hostname ]a.example.com..; max=1")
+      const second = yield* get(fake, "/apps/alpha/domains", { Accept: ACCEPT, Authorization: "Bearer test-token", Range: first.headers.get("next-range")! })
+      expect(second.body.map((d: any) => d.hostname)).toEqual(["b.example.com"])
+    }))
+
+  it.scopedLive("formation updates carry size as Heroku's schema says (batch items: type, quantity, size only)", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      fake.addApp("alpha")
+      const grant = Grant.make({ access: { formation: "full" } })
+      yield* Effect.gen(function* () {
+        expect((yield* execute(grant, "heroku_formation_update", { app: "alpha", type: "web", size: "Standard-2X" }, "oncall")).value).toMatchObject({ size: "Standard-2X" })
+        expect((yield* execute(grant, "heroku_formation_batch_update", { app: "alpha", updates: [{ type: "web", quantity: 2, size: "Standard-1X" }] }, "oncall")).isError).toBe(false)
+      }).pipe(Effect.provide(HerokuTools.layer(grant).pipe(Layer.provideMerge(Layer.merge(clientLayer(fake), AuditLog.layerMemory)))))
+      expect(fake.requests.map((r) => r.body)).toEqual([{ size: "Standard-2X" }, { updates: [{ type: "web", quantity: 2, size: "Standard-1X" }] }])
+      const patch = (path: string, body: unknown) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${fake.url}${path}`, {
+            method: "PATCH",
+            headers: { Accept: ACCEPT, Authorization: "Bearer test-token", "Content-Type": "application/json" },
+            body: JSON.stringify(body)
+          })
+          return { status: response.status, body: (await response.json()) as any }
+        })
+      expect(yield* patch("/apps/alpha/formation", { updates: [{ type: "web", dyno_size: { name: "Basic" } }] })).toMatchObject({ status: 422, body: { id: "invalid_params" } })
+      expect(yield* patch("/apps/alpha/formation/web", { quantity: 1, dyno_size: { name: "Basic" } })).toMatchObject({ status: 422 })
+    }))
+})
