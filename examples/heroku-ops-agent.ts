@@ -14,6 +14,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Option, Redacted, Stream } from "effect"
 
 export const grant = Grant.make({
+  agent: "heroku-ops",
   access: { apps: "read", dynos: "full", formation: "full", releases: "read", logs: "read" },
   approvalFor: ["write", "destructive", "costs_money", "exposes_secrets"]
 })
