@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs"
 import { Agent, AgentBackend, Approval, RunStore } from "@agentloop/core"
 import { AuditLog, Grant, HerokuTools, Operations } from "@agentloop/heroku-platform"
 import { FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
@@ -39,6 +40,19 @@ describe("the operation table", () => {
     expect(Operations.byTool.get("heroku_account_info")?.scope).toBe("identity")
     expect(Operations.byTool.get("heroku_apps_delete")?.risks).toContain("destructive")
     expect(Operations.byTool.get("heroku_addons_create")?.risks).toContain("costs_money")
+  })
+
+  it("the risk table in docs/heroku-platform.md matches the operations", () => {
+    const doc = readFileSync(new URL("../../../docs/heroku-platform.md", import.meta.url), "utf8")
+    const rows = doc.split("\n").filter((line) => line.startsWith("| `heroku_"))
+    const defaults = Grant.make({})
+    expect(rows).toEqual(
+      Operations.operations.map((o) => {
+        const risks = o.risks.filter((r) => r !== "read" && r !== "write")
+        const approval = !Grant.needsApproval(defaults, o) ? "no" : o.risks.some((r) => Operations.alwaysGated.includes(r)) ? "always" : "by default"
+        return `| \`${o.tool}\` | ${o.method} \`${o.template}\` | ${o.scope} | ${o.access} | ${risks.join(", ") || "–"} | ${approval} |`
+      })
+    )
   })
 
   it("scope coverage follows Heroku: global covers all, write includes read, protected scopes add config vars", () => {
