@@ -178,7 +178,7 @@ export const layerSql = (options: { readonly table?: string } = {}) =>
       yield* sql`CREATE TABLE IF NOT EXISTS ${table} (
         at TEXT NOT NULL, kind TEXT NOT NULL, run_id TEXT NOT NULL, agent TEXT, tool TEXT NOT NULL,
         tool_call_id TEXT NOT NULL, app TEXT, decision TEXT NOT NULL, outcome TEXT NOT NULL, entry TEXT NOT NULL
-      )`.pipe(Effect.orDie)
+      )`.pipe(Effect.mapError(fail))
       return layer((entry) =>
         sql`INSERT INTO ${table} ${sql.insert({
           at: entry.at,
