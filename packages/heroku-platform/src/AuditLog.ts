@@ -27,6 +27,8 @@ export const Entry = Schema.Struct({
   toolCallId: Schema.String,
   /** The app as Heroku knows it (resolved name or id), or as given when the grant did not need to resolve it. */
   app: Schema.optional(Schema.String),
+  /** Heroku's id for the app, when the handler resolved it (grants with an `apps` list). */
+  appId: Schema.optional(Schema.String),
   /** The arguments, with secrets and config values redacted. */
   arguments: Schema.Unknown,
   decision: Schema.Literal("allowed", "approved", "auto_approved", "refused", "denied"),
@@ -54,11 +56,13 @@ export type Sink = (entry: Entry) => Effect.Effect<void, AuditWriteFailed>
 
 export interface Service {
   readonly record: (entry: Entry) => Effect.Effect<void, AuditWriteFailed>
-  /** The entries recorded through this layer, in order (the sink holds the durable copy). */
+  /** The most recent entries recorded through this layer (up to 10,000), in order; the sink holds the durable copy. */
   readonly entries: Effect.Effect<ReadonlyArray<Entry>>
 }
 
 export class AuditLog extends Context.Tag("@agentloop/heroku-platform/AuditLog")<AuditLog, Service>() {}
+
+const MEMORY_LIMIT = 10_000
 
 /** What an entry must contain before it is written: the caller never passes a raw secret by mistake. */
 const scrubbed = (entry: Entry): Entry => ({
@@ -92,7 +96,13 @@ export const layer = (sink: Sink = () => Effect.void) =>
         Effect.suspend(() => {
           const clean = scrubbed(entry)
           // Kept in memory only once the sink has it, so `entries` never shows what the durable copy lacks.
-          return Effect.zipRight(sink(clean), Effect.sync(() => void entries.push(clean)))
+          return Effect.zipRight(
+            sink(clean),
+            Effect.sync(() => {
+              entries.push(clean)
+              if (entries.length > MEMORY_LIMIT) entries.splice(0, entries.length - MEMORY_LIMIT)
+            })
+          )
         }).pipe(lock.withPermits(1))
       const calledWith = new Map<string, unknown>()
       const fromEvent = (event: { readonly runId: string; readonly toolName: string; readonly toolCallId: string }, args: unknown, fields: Pick<Entry, "decision" | "by" | "reason">): Entry => {

@@ -45,7 +45,9 @@ const listParameters = {
   max: Schema.optional(Schema.Int.pipe(Schema.between(1, MAX_PAGE_SIZE))).annotations({
     description: "How many items (default 100, at most 1000)."
   }),
-  range: Schema.optional(Schema.String.pipe(Schema.maxLength(500))).annotations({ description: "The nextRange of a previous page, to continue." })
+  range: Schema.optional(Schema.String.pipe(Schema.maxLength(500), Schema.pattern(/^[\x20-\x7e]*$/))).annotations({
+    description: "The nextRange of a previous page, to continue."
+  })
 }
 
 const listResult = (item: Schema.Schema.Any) =>
@@ -254,10 +256,12 @@ const handlerFor =
       }
       const pathParams: Record<string, unknown> = { ...params }
       let label = given
+      let appId: string | undefined
       if (given !== undefined) {
         const target = yield* Effect.catchAll(scope.app(given), (problem) => refuse(problem, "grant"))
         pathParams["app"] = target.segment
         label = target.label
+        if (Id.isUuid(target.segment)) appId = target.segment
       }
       if (typeof params["pipeline"] === "string") {
         const target = yield* Effect.catchAll(scope.pipeline(params["pipeline"]), (problem) => refuse(problem, "grant"))
@@ -273,7 +277,7 @@ const handlerFor =
       }
       const decision: Entry["decision"] =
         context.approval !== undefined ? "approved" : Grant.autoApproves(grant, operation) ? "auto_approved" : "allowed"
-      const app = label === undefined ? {} : { app: label }
+      const app = { ...(label === undefined ? {} : { app: label }), ...(appId === undefined ? {} : { appId }) }
       // 3. Intent before the call. If the log cannot take it, the call does not happen.
       yield* audit.record(entry({ kind: "intent", decision, outcome: "pending", ...app })).pipe(
         Effect.mapError((error) => failure("AuditUnavailable", `Not run: ${error.message}`))

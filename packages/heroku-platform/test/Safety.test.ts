@@ -49,6 +49,8 @@ describe("1. path parameters", () => {
             expect(execution.content).toContain(param)
           }
         }
+        // A continuation range cannot smuggle a header.
+        expect((yield* execute(grant, "heroku_apps_list", { range: "id ..\r\nX-Evil: 1" })).errorKind).toBe("InvalidArguments")
         for (const value of [...bad, "Alpha", "ALPHA", "alpha%2F..", "-alpha"]) {
           const execution = yield* execute(grant, "heroku_apps_delete", { app: value }, "oncall")
           expect(execution.errorKind, value).toBe("InvalidArguments")
@@ -303,8 +305,8 @@ describe("5. an audit log that survives", () => {
       }).pipe(Effect.provide(harness(fake, grant, AuditLog.layer(sink))))
       expect(seenAtIntent).toEqual([0])
       expect(audit).toMatchObject([
-        { kind: "intent", runId: "run-test", agent: "ops-bot", toolCallId: "call-heroku_apps_delete", app: "alpha", arguments: { app: "alpha" }, decision: "approved", by: "oncall@example.com", outcome: "pending" },
-        { kind: "outcome", runId: "run-test", agent: "ops-bot", app: "alpha", decision: "approved", outcome: "success" }
+        { kind: "intent", runId: "run-test", agent: "ops-bot", toolCallId: "call-heroku_apps_delete", app: "alpha", appId: app["id"], arguments: { app: "alpha" }, decision: "approved", by: "oncall@example.com", outcome: "pending" },
+        { kind: "outcome", runId: "run-test", agent: "ops-bot", app: "alpha", appId: app["id"], decision: "approved", outcome: "success" }
       ])
       expect(audit[1]!.requestId).toMatch(/^[0-9a-f-]{36}$/)
     }))
