@@ -1,4 +1,5 @@
 /** The fake accepts what Heroku accepts, and checks what Heroku checks. */
+import { createRequire } from "node:module"
 import { AuditLog, Grant, HerokuTools } from "@agentloop/heroku-platform"
 import { FakeHerokuPlatform } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
@@ -88,5 +89,32 @@ describe("FakeHerokuPlatform", () => {
         })
       expect(yield* patch("/apps/alpha/formation", { updates: [{ type: "web", dyno_size: { name: "Basic" } }] })).toMatchObject({ status: 422, body: { id: "invalid_params" } })
       expect(yield* patch("/apps/alpha/formation/web", { quantity: 1, dyno_size: { name: "Basic" } })).toMatchObject({ status: 422 })
+    }))
+})
+
+describe("FakeHerokuPlatform against Heroku's official client (npm heroku-client)", () => {
+  // heroku-client ships no types; it is plain CommonJS.
+  const Heroku = createRequire(import.meta.url)("heroku-client") as new (options: { token: string; host: string }) => {
+    get: (path: string, options?: Record<string, unknown>) => Promise<any>
+    patch: (path: string, options?: Record<string, unknown>) => Promise<any>
+    delete: (path: string, options?: Record<string, unknown>) => Promise<any>
+  }
+
+  it.scopedLive("its Basic auth, Accept header, Next-Range walking, formation bodies and two-factor header all work", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make({ twoFactor: { code: "123456", paths: /^\/apps\/app-000$/, methods: ["DELETE"] } })
+      // heroku-client asks for `id ..; max=1000` and follows Next-Range.
+      for (let i = 0; i < 1200; i++) fake.addApp(`app-${String(i).padStart(3, "0")}`)
+      const heroku = new Heroku({ token: "test-token", host: fake.url })
+      const apps = yield* Effect.promise(() => heroku.get("/apps"))
+      expect(apps).toHaveLength(1200)
+      expect(fake.requests.map((r) => r.status)).toEqual([206, 200])
+      expect(fake.requests[1]!.range).toMatch(/^id \][0-9a-f-]{36}\.\.; max=1000$/)
+      const updated = yield* Effect.promise(() => heroku.patch("/apps/app-001/formation", { body: { updates: [{ type: "web", quantity: 2, size: "Standard-1X" }] } }))
+      expect(updated).toMatchObject([{ type: "web", quantity: 2, size: "Standard-1X" }])
+      const refused = yield* Effect.promise(() => heroku.delete("/apps/app-000").then(() => undefined, (error: any) => error.body))
+      expect(refused).toMatchObject({ id: "two_factor" })
+      yield* Effect.promise(() => heroku.delete("/apps/app-000", { headers: { "Heroku-Two-Factor-Code": "123456" } }))
+      expect(fake.state.apps.size).toBe(1199)
     }))
 })
