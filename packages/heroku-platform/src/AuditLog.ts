@@ -131,7 +131,8 @@ export const layer = (sink: Sink = () => Effect.void) =>
           const args = calledWith.get(event.toolCallId)
           calledWith.delete(event.toolCallId)
           if (event.errorKind === "InvalidArguments") {
-            recordObserved(fromEvent(event, args, { decision: "refused", by: "schema", reason: Redaction.text(event.content).slice(0, 500) }))
+            // The Schema's message quotes the values; the entry keeps the redacted arguments instead.
+            recordObserved(fromEvent(event, args, { decision: "refused", by: "schema", reason: "the arguments do not match the tool's Schema" }))
           }
         } else if (event._tag === "ApprovalDecided" && !event.approved) {
           recordObserved(fromEvent(event, event.arguments, { decision: "denied", by: event.decidedBy, reason: event.reason }))

@@ -382,7 +382,7 @@ describe("5. an audit log that survives", () => {
         return yield* entries
       }).pipe(Effect.provide(layer))
       expect(audit).toMatchObject([
-        { kind: "refusal", runId: "run-42", tool: "heroku_dynos_restart", app: "alpha", arguments: { app: "alpha", dyno: ".." }, decision: "refused", by: "schema", outcome: "not_run" },
+        { kind: "refusal", runId: "run-42", tool: "heroku_dynos_restart", app: "alpha", arguments: { app: "alpha", dyno: ".." }, decision: "refused", by: "schema", reason: "the arguments do not match the tool's Schema", outcome: "not_run" },
         { kind: "refusal", runId: "run-42", tool: "heroku_dynos_restart_all", decision: "denied", by: "deny-all", reason: "not now", outcome: "not_run" }
       ])
       expect(fake.requests).toEqual([])
