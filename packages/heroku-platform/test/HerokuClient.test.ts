@@ -283,3 +283,19 @@ describe("one rate-limit bucket per account, shared by every agent of a client",
       { rateLimit: { capacity: 6, refillPerMinute: 0.0001 }, maxRateLimitWaits: 0 }
     ))
 })
+
+describe("errors carry no secrets", () => {
+  it.scopedLive("a non-JSON error body is never copied; secret-shaped strings in Heroku's message are scrubbed", () =>
+    withClient((client, fake) =>
+      Effect.gen(function* () {
+        fake.inject({ status: 500, raw: "<html>proxy saw Authorization: Bearer PLANTED0token123 and postgres://u:PLANTEDpw@h/db</html>" })
+        const html = yield* Effect.flip(client.request({ method: "GET", path: "/apps" }))
+        fake.inject({ status: 422, body: { id: "invalid_params", message: "bad url postgres://u:PLANTEDpw@h/db?srv=PLANTEDsrv" } })
+        const json = yield* Effect.flip(client.request({ method: "GET", path: "/apps" }))
+        expect(json.message).toBe("bad url postgres://[REDACTED]@h/db?srv=[REDACTED]")
+        for (const error of [html, json]) {
+          for (const text of [error.message, String(error), JSON.stringify(error)]) expect(text).not.toContain("PLANTED")
+        }
+      })
+    ))
+})
