@@ -62,6 +62,7 @@ export type LoopError =
   | ModelError
   | RunAlreadyExists
   | ToolRule.InvalidToolRules
+  | Toolkit.MissingHandlers
   | RunNotFound
   | RunNotResumable
   | Approval.InvalidApprovalDecision
@@ -111,7 +112,7 @@ export interface Runner {
  */
 export const makeRunner = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>
-): Effect.Effect<Runner, ToolRule.InvalidToolRules, Requirements<Tools>> =>
+): Effect.Effect<Runner, ToolRule.InvalidToolRules | Toolkit.MissingHandlers, Requirements<Tools>> =>
   Effect.gen(function* () {
     const compiled = yield* validateAgent(agent)
     const toolkit = yield* Toolkit.resolve(agent.toolkit)
