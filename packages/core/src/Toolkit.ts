@@ -158,6 +158,23 @@ export interface Execution {
   readonly value: unknown
 }
 
+/**
+ * Whether the call reached its handler: it succeeded, or the handler failed, timed out, died or returned a
+ * bad result. Unknown tools, bad arguments, rule violations and denials never ran anything.
+ */
+export const handlerRan = (execution: Execution): boolean => {
+  switch (execution.errorKind) {
+    case undefined:
+    case "ToolFailed":
+    case "Timeout":
+    case "Defect":
+    case "InvalidResult":
+      return true
+    default:
+      return false
+  }
+}
+
 export const errorResult = (kind: ErrorKind, message: string): Execution => ({
   content: message,
   output: message,
