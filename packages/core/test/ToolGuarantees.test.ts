@@ -7,9 +7,12 @@ import { Agent, AgentBackend, Approval, Loop, RunStore, Tool, Toolkit, ToolRule 
 import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Schema } from "effect"
-import { agent, harness, runCollect, toolResults } from "./fixtures.js"
+import { agent, collect, harness, runCollect, toolResults } from "./fixtures.js"
 
 const S = ScriptedModel
+
+const runCollectResume = (backend: AgentBackend.Service, runId: string, decisions: ReadonlyArray<Approval.ApprovalDecision>) =>
+  collect(backend.resumeStream(runId, decisions))
 
 /** The typed failure of an Exit, or a test failure. */
 const failureOf = <E>(exit: Exit.Exit<unknown, E>): E => {
@@ -241,6 +244,34 @@ describe("only successful calls satisfy rules", () => {
       expect(outcome).toMatchObject({ _tag: "Completed", reason: "end_turn" })
       expect(toolResults(events).map((r) => r.errorKind)).toEqual(["ToolFailed", "ToolFailed", "RuleViolation"])
       expect(flaky.calls()).toBe(2)
+    }))
+
+  it.effect("max-count budget, failed attempts included, survives suspend and resume", () =>
+    Effect.gen(function* () {
+      const h = harness(
+        [
+          S.toolCalls([{ name: "fail", id: "f1" }, { name: "deploy", args: { version: "1" }, id: "d1" }]),
+          S.toolCalls([{ name: "fail", id: "f2" }, { name: "deploy", args: { version: "2" }, id: "d2" }]),
+          S.text("done")
+        ],
+        { agent: agent({ rules: [ToolRule.maxCountPerStep("fail", 1), ToolRule.maxCountPerStep("deploy", 1)] }), approvals: Approval.layerSuspend() }
+      )
+      const result = yield* Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        const first = yield* backend.run({ input: "go" })
+        if (first._tag !== "Suspended") throw new Error(`expected Suspended, got ${first._tag}`)
+        const stored = Option.getOrThrow(yield* backend.getRun(first.runId))
+        expect(stored.failedToolCalls).toEqual(["fail"])
+        expect(stored.toolHistory).toEqual([])
+        return yield* runCollectResume(backend, first.runId, [Approval.approve(first.pending[0]!)])
+      }).pipe(Effect.provide(h.layer))
+      expect(result.outcome).toMatchObject({ _tag: "Completed", reason: "end_turn" })
+      expect(toolResults(result.events).map((r) => [r.toolCallId, r.errorKind ?? "ok"])).toEqual([
+        ["d1", "ok"],
+        ["f2", "RuleViolation"],
+        ["d2", "RuleViolation"]
+      ])
+      expect(h.handlers.names()).toEqual(["fail", "deploy"])
     }))
 
   it.live("a failed call does not move ordering rules on: after a failing parent its children stay forbidden", () =>
