@@ -103,36 +103,60 @@ const start = "\u0000start"
 
 /** Every state reachable from the start, and the states from which the run can still end. */
 const explore = (compiled: Solver.Compiled, available: ReadonlyArray<string>) => {
+  // After a tool no ordering rule is attached to, nothing is forced (an exit) and every tool that is not a
+  // parent's child may follow: one shared node for all of them keeps the walk O(tools + rules).
+  const free: Node = { next: new Set(available.filter((t) => !compiled.parentsOfChild.has(t))), exit: true }
   const nodes = new Map<string, Node>()
   const nodeOf = (state: string): Node => {
     let node = nodes.get(state)
     if (node === undefined) {
-      node = state === start ? startNode(compiled, available) : toolNode(compiled, available, state)
+      node =
+        state === start
+          ? startNode(compiled, available)
+          : compiled.childRulesByTool.has(state) || compiled.parentRulesByTool.has(state)
+            ? toolNode(compiled, available, state)
+            : free
       nodes.set(state, node)
     }
     return node
   }
   const reachable = new Set<string>()
   const queue = [start]
+  let freeWalked = false
   while (queue.length > 0) {
-    for (const tool of nodeOf(queue.pop()!).next) {
+    const node = nodeOf(queue.pop()!)
+    if (node === free) {
+      if (freeWalked) continue
+      freeWalked = true
+    }
+    for (const tool of node.next) {
       if (!reachable.has(tool)) {
         reachable.add(tool)
         queue.push(tool)
       }
     }
   }
-  // Backwards from the exits: a state can end if it is an exit or some next state can end.
-  const canExit = new Set<string>()
-  let changed = true
-  while (changed) {
-    changed = false
-    for (const state of [start, ...reachable]) {
-      if (canExit.has(state)) continue
-      const node = nodeOf(state)
-      if (node.exit || [...node.next].some((t) => canExit.has(t))) {
-        canExit.add(state)
-        changed = true
+  // Backwards from the exits (one pass over reversed edges): a state can end if it is an exit or some next
+  // state can end.
+  const states = [start, ...reachable]
+  const previous = new Map<string, Array<string>>()
+  for (const state of states) {
+    // An exit's own next states do not matter: it can end already.
+    const node = nodeOf(state)
+    if (node.exit) continue
+    for (const tool of node.next) {
+      const list = previous.get(tool)
+      if (list === undefined) previous.set(tool, [state])
+      else list.push(state)
+    }
+  }
+  const canExit = new Set(states.filter((state) => nodeOf(state).exit))
+  const pending = [...canExit]
+  while (pending.length > 0) {
+    for (const before of previous.get(pending.pop()!) ?? []) {
+      if (!canExit.has(before)) {
+        canExit.add(before)
+        pending.push(before)
       }
     }
   }
