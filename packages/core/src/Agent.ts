@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import type { ToolChoice } from "./LanguageModel.js"
 import type { RunState } from "./RunState.js"
 import type * as Tool from "./Tool.js"
@@ -51,6 +51,11 @@ export interface Agent<Tools extends Record<string, Tool.Any>> {
   readonly toolChoice: ToolChoice
   /** After a forced choice (`required` or one function) has been honoured, go back to `auto`. Default true. */
   readonly resetToolChoice: boolean
+  /**
+   * How many times a text-only answer to a forced choice (`required`, one function, or a call the rules
+   * force) is re-prompted before the run ends as `Stopped { reason: "tool_choice" }`. Default 2.
+   */
+  readonly toolChoiceRetries: number
   /** The most model steps one run may take. Default 20. */
   readonly maxSteps: number
   readonly stopWhen: ReadonlyArray<StopCondition>
@@ -69,6 +74,7 @@ export interface Options<Tools extends Record<string, Tool.Any>> {
   readonly rules?: ReadonlyArray<ToolRule>
   readonly toolChoice?: ToolChoice
   readonly resetToolChoice?: boolean
+  readonly toolChoiceRetries?: number
   readonly maxSteps?: number
   readonly stopWhen?: ReadonlyArray<StopCondition>
   readonly toolConcurrency?: number
@@ -82,6 +88,10 @@ export const make = <Tools extends Record<string, Tool.Any>>(options: Options<To
   if (!Number.isInteger(toolConcurrency) || toolConcurrency < 1) {
     throw new TypeError(`Agent "${options.name}": toolConcurrency must be an integer >= 1`)
   }
+  const toolChoiceRetries = options.toolChoiceRetries ?? 2
+  if (!Number.isInteger(toolChoiceRetries) || toolChoiceRetries < 0) {
+    throw new TypeError(`Agent "${options.name}": toolChoiceRetries must be an integer >= 0`)
+  }
   return {
     name: options.name,
     instructions: options.instructions,
@@ -89,10 +99,25 @@ export const make = <Tools extends Record<string, Tool.Any>>(options: Options<To
     rules: options.rules ?? [],
     toolChoice: options.toolChoice ?? "auto",
     resetToolChoice: options.resetToolChoice ?? true,
+    toolChoiceRetries,
     maxSteps,
     stopWhen: options.stopWhen ?? [],
     toolConcurrency,
     describeRules: options.describeRules ?? true
+  }
+}
+
+/**
+ * The agent's named tool choice can never be honoured: the tool is not in the toolkit, or the rules forbid
+ * it at the step where the choice applies. Raised when the agent (or its backend) is built.
+ */
+export class InvalidToolChoice extends Schema.TaggedError<InvalidToolChoice>()("InvalidToolChoice", {
+  agent: Schema.String,
+  tool: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Agent "${this.agent}": tool choice { function: "${this.tool}" } ${this.reason}`
   }
 }
 

@@ -13,7 +13,7 @@
 import { randomUUID } from "node:crypto"
 import { Context as ContextModule, Data, Duration, Effect, Either, Mailbox, Option, Stream } from "effect"
 import type * as Agent from "./Agent.js"
-import { checkStop } from "./Agent.js"
+import { checkStop, InvalidToolChoice } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
 import {
@@ -33,6 +33,8 @@ import type * as Tool from "./Tool.js"
 import * as Toolkit from "./Toolkit.js"
 import * as ToolRule from "./ToolRule.js"
 import * as Solver from "./ToolRuleSolver.js"
+import * as ToolRuleAnalysis from "./ToolRuleAnalysis.js"
+import * as ToolChoices from "./internal/toolChoice.js"
 import { StepRunner } from "./StepRunner.js"
 
 export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
@@ -62,6 +64,8 @@ export type LoopError =
   | ModelError
   | RunAlreadyExists
   | ToolRule.InvalidToolRules
+  | InvalidToolChoice
+  | Toolkit.MissingHandlers
   | RunNotFound
   | RunNotResumable
   | Approval.InvalidApprovalDecision
@@ -111,7 +115,7 @@ export interface Runner {
  */
 export const makeRunner = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>
-): Effect.Effect<Runner, ToolRule.InvalidToolRules, Requirements<Tools>> =>
+): Effect.Effect<Runner, ToolRule.InvalidToolRules | InvalidToolChoice | Toolkit.MissingHandlers, Requirements<Tools>> =>
   Effect.gen(function* () {
     const compiled = yield* validateAgent(agent)
     const toolkit = yield* Toolkit.resolve(agent.toolkit)
@@ -216,8 +220,12 @@ interface Working {
   readonly messages: Array<Message.Message>
   step: number
   /** The tool-rule history, appended in place (copied only into snapshots): O(1) per call. */
-  readonly solver: { readonly history: Array<string>; lastOutput: string | undefined }
+  readonly solver: { readonly history: Array<string>; lastOutput: string | undefined; readonly failed: Array<string> }
   toolChoiceUsed: boolean
+  /** The tool choice of the current step, which its calls are checked against (not persisted: see `ToolChoices.afterResume`). */
+  choice: ToolChoice
+  /** Text-only answers to a forced choice in a row, each re-prompted. */
+  choiceReprompts: number
   queue: Array<Message.ToolCall>
   executedInStep: Array<string>
   pending: Array<Approval.PendingApproval>
@@ -277,17 +285,28 @@ const contextOf = (
   observed: options?.onEvent !== undefined || observer !== undefined
 })
 
-/** Checks an agent's rules against its toolkit; fails with `InvalidToolRules` naming each problem. */
+/**
+ * Checks an agent's rules against its toolkit (each rule on its own, then the rule set as a whole: see
+ * `ToolRuleAnalysis`), and its named tool choice against both. Fails with `InvalidToolRules` naming each
+ * problem and the rules involved, or `InvalidToolChoice`.
+ */
 export const validateAgent = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>
-): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules> =>
-  Effect.suspend(() => {
+): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice> =>
+  Effect.suspend((): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice> => {
     const cached = compiledRules.get(agent as Agent.Any)
     if (cached !== undefined) return Effect.succeed(cached)
     const tools = new Map<string, Tool.Any>(Object.entries(agent.toolkit.tools))
     const rules = ToolRule.validate(agent.rules, tools)
     if (Either.isLeft(rules)) return Effect.fail(rules.left)
     const compiled = Solver.compile(rules.right)
+    const problems = ToolRuleAnalysis.analyze(agent.rules, compiled, agent.toolkit.names)
+    if (problems.length > 0) return Effect.fail(new ToolRule.InvalidToolRules({ problems }))
+    const choice = agent.toolChoice
+    const choiceProblem = ToolRuleAnalysis.toolChoiceProblem(choice, compiled, agent.toolkit.names)
+    if (choiceProblem !== undefined && typeof choice === "object") {
+      return Effect.fail(new InvalidToolChoice({ agent: agent.name, tool: choice.function, reason: choiceProblem }))
+    }
     compiledRules.set(agent as Agent.Any, compiled)
     return Effect.succeed(compiled)
   })
@@ -313,6 +332,7 @@ const toState = (w: Working, agent: string, status: RunState["status"], extra?: 
       step: w.step,
       toolHistory: w.solver.history.slice(),
       ...(w.solver.lastOutput === undefined ? {} : { lastToolOutput: w.solver.lastOutput }),
+      ...(w.solver.failed.length === 0 ? {} : { failedToolCalls: w.solver.failed.slice() }),
       toolChoiceUsed: w.toolChoiceUsed,
       queue: w.queue.slice(),
       executedInStep: w.executedInStep.slice(),
@@ -328,8 +348,10 @@ const fromState = (state: RunState): Working => ({
   runId: state.runId,
   messages: [...state.messages],
   step: state.step,
-  solver: { history: [...state.toolHistory], lastOutput: state.lastToolOutput },
+  solver: { history: [...state.toolHistory], lastOutput: state.lastToolOutput, failed: [...(state.failedToolCalls ?? [])] },
   toolChoiceUsed: state.toolChoiceUsed,
+  choice: "auto",
+  choiceReprompts: 0,
   queue: [...state.queue],
   executedInStep: [...state.executedInStep],
   pending: [...state.pending],
@@ -360,8 +382,10 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       runId,
       messages,
       step: 0,
-      solver: { history: [], lastOutput: undefined },
+      solver: { history: [], lastOutput: undefined, failed: [] },
       toolChoiceUsed: false,
+      choice: "auto",
+      choiceReprompts: 0,
       queue: [],
       executedInStep: [],
       pending: [],
@@ -401,6 +425,7 @@ const resumeIn = (
     const invalid = Approval.validateDecisions(runId, state.pending, decisions)
     if (invalid !== undefined) return yield* invalid
     const w = fromState(state)
+    w.choice = ToolChoices.afterResume(ctx.agent)
     for (const decision of decisions) w.decisions.set(decision.toolCallId, decision)
     // Claim the run before doing anything, so a second resume of the same run is refused.
     yield* ctx.store.save(toState(w, ctx.agent.name, "running"))
@@ -428,7 +453,8 @@ const nextStep = (ctx: Context, w: Working): Rest =>
 const modelStep = (ctx: Context, w: Working): Rest => {
   w.step++
   const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
-  const toolChoice = effectiveToolChoice(ctx.agent, w, plan)
+  const toolChoice = ToolChoices.effective(ctx.agent, w.toolChoiceUsed, plan)
+  w.choice = toolChoice
   const offered = toolChoice === "none" ? [] : plan.allowed
   if (ctx.observed) ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, tools: offered, toolChoice })
   const request = {
@@ -476,13 +502,25 @@ const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
   w.queue = response.approvalRequests.length === 0 ? response.toolCalls.slice() : [...response.toolCalls, ...response.approvalRequests]
   w.executedInStep = []
   if (satisfiesForcedChoice(ctx.agent.toolChoice, response.toolCalls)) w.toolChoiceUsed = true
-  if (w.queue.length > 0) return processQueue(ctx, w)
+  if (w.queue.length > 0) {
+    w.choiceReprompts = 0
+    return processQueue(ctx, w)
+  }
   ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: response.finishReason })
   if (response.finishReason === "length") {
     return finish(ctx, w, stopped(w, "max_tokens", "the model hit its output token limit"))
   }
   if (response.finishReason === "content_filter") {
     return finish(ctx, w, stopped(w, "content_filter", "the model's output was filtered"))
+  }
+  // A forced choice answered in text (no call, not even one the provider ran): re-prompt, a bounded number of times.
+  if (response.transcript.length === 0 && ToolChoices.isForced(w.choice)) {
+    if (!ToolChoices.mayReprompt(ctx.agent, w.choiceReprompts)) {
+      return finish(ctx, w, stopped(w, "tool_choice", ToolChoices.stopDetail(w.choice, w.choiceReprompts + 1)))
+    }
+    w.choiceReprompts++
+    w.messages.push(Message.user(ToolChoices.reprompt(w.choice)))
+    return continueUnlessStopped(ctx, w, [])
   }
   const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
   if (uncalled.length === 0) {
@@ -496,7 +534,7 @@ const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
 /** The step handlers when nobody observes the run: remote results still count in the rule history. */
 const quietHandlers = (w: Working): StepHandlers => ({
   onRemoteResult: (result) => {
-    recordTool(w, result.toolName, result.content)
+    recordTool(w, result.toolName, result.content, result.isError)
   }
 })
 
@@ -510,7 +548,7 @@ const observedHandlers = (ctx: Context, w: Working): StepHandlers => {
       ctx.emit({ _tag: "ToolCalled", runId: w.runId, step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),
     onRemoteResult: (result) => {
       // A tool the provider ran counts in the rule history like one we ran.
-      recordTool(w, result.toolName, result.content)
+      recordTool(w, result.toolName, result.content, result.isError)
       ctx.emit({
         _tag: "ToolResult",
         runId: w.runId,
@@ -526,8 +564,15 @@ const observedHandlers = (ctx: Context, w: Working): StepHandlers => {
   }
 }
 
-/** A tool ran (here or at the provider): it counts in the rule history. `Solver.record` appended in place. */
-const recordTool = (w: Working, toolName: string, output: string) => {
+/**
+ * A tool ran (here or at the provider). A success counts in the rule history; a failure only spends
+ * max-count budget. `Solver.record` / `Solver.recordFailure`, appended in place.
+ */
+const recordTool = (w: Working, toolName: string, output: string, failed: boolean) => {
+  if (failed) {
+    w.solver.failed.push(toolName)
+    return
+  }
   w.solver.history.push(toolName)
   w.solver.lastOutput = output
 }
@@ -541,15 +586,6 @@ const addUsage = (w: Working, usage: Message.Usage) => {
 
 const usageOf = (w: Working): Message.Usage =>
   new Message.Usage({ inputTokens: w.inputTokens, outputTokens: w.outputTokens, totalTokens: w.totalTokens }, { disableValidation: true })
-
-/** Rules that force a call win; a forced agent choice applies until honoured (unless `resetToolChoice` is off). */
-const effectiveToolChoice = (agent: Agent.Any, w: Working, plan: Solver.Plan): ToolChoice => {
-  const base = agent.resetToolChoice && w.toolChoiceUsed && agent.toolChoice !== "none" ? "auto" : agent.toolChoice
-  if (base === "none" || plan.allowed.length === 0) return "none"
-  if (plan.forceToolCall) return plan.toolChoice
-  if (typeof base === "object") return plan.allowed.includes(base.function) ? base : "required"
-  return base
-}
 
 const satisfiesForcedChoice = (choice: ToolChoice, calls: ReadonlyArray<Message.ToolCall>): boolean =>
   choice === "required"
@@ -705,7 +741,10 @@ const runTool = <A, E>(
     : Effect.flatMap(ctx.stepRunner.toolCall(call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
 }
 
-/** Records a call's result. Only calls whose handler ran count in the rule history. */
+/**
+ * Records a call's result. Only calls that succeeded count in the rule history (and may end the run through a
+ * terminal rule); a call whose handler ran and failed spends max-count budget; nothing else counts.
+ */
 const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: Toolkit.Execution, executed: boolean) => {
   w.messages.push(
     Message.toolResult({ toolCallId: call.id, toolName: call.name, content: execution.content, isError: execution.isError })
@@ -722,9 +761,9 @@ const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: T
       ...(execution.errorKind === undefined ? {} : { errorKind: execution.errorKind })
     })
   }
-  if (executed) {
-    recordTool(w, call.name, execution.output)
-    w.executedInStep.push(call.name)
+  if (executed && Toolkit.handlerRan(execution)) {
+    recordTool(w, call.name, execution.output, execution.isError)
+    if (!execution.isError) w.executedInStep.push(call.name)
   }
 }
 
@@ -744,6 +783,8 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition 
   const plan = ctx.compiled.rules.length === 0 ? undefined : Solver.plan(ctx.compiled, ctx.names, w.solver)
   const violation = plan === undefined ? undefined : Solver.violation(ctx.compiled, plan, call.name, w.solver)
   if (violation !== undefined) return result(Toolkit.errorResult("RuleViolation", violation))
+  const refused = w.choice === "auto" ? undefined : ToolChoices.refusal(w.choice, call.name)
+  if (refused !== undefined) return result(refused)
   const prefill = plan?.prefill.get(call.name)
   const args = prefill === undefined ? parsed.right : { ...parsed.right, ...prefill.args }
   if (ctx.observed) {

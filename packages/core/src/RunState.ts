@@ -29,7 +29,8 @@ export const Suspended = Schema.TaggedStruct("Suspended", {
 })
 export type Suspended = typeof Suspended.Type
 
-export const StopReason = Schema.Literal("max_steps", "stop_condition", "max_tokens", "content_filter")
+/** `tool_choice`: the model kept answering in text under a forced tool choice, past the re-prompt budget. */
+export const StopReason = Schema.Literal("max_steps", "stop_condition", "max_tokens", "content_filter", "tool_choice")
 export type StopReason = typeof StopReason.Type
 
 export const Stopped = Schema.TaggedStruct("Stopped", {
@@ -57,15 +58,17 @@ export class RunState extends Schema.Class<RunState>("RunState")({
   messages: Schema.Array(Message),
   /** Model steps taken so far. */
   step: Schema.Number,
-  /** Names of the tools executed in this run, in order: the tool-rule history. */
+  /** Names of the tools called successfully in this run, in order: the tool-rule history. */
   toolHistory: Schema.Array(Schema.String),
-  /** The last executed tool's output, which conditional rules match on. */
+  /** The last successful call's output, which conditional rules match on. */
   lastToolOutput: Schema.optional(Schema.String),
+  /** Names of the tools whose handler ran and failed, in order: they spend max-count budget only. */
+  failedToolCalls: Schema.optional(Schema.Array(Schema.String)),
   /** Whether the agent's forced tool choice has been used (it then resets to `auto`). */
   toolChoiceUsed: Schema.Boolean,
   /** Tool calls of the current step that have no result yet. */
   queue: Schema.Array(ToolCall),
-  /** Tools executed in the current step, for the step's continuation decision. */
+  /** Tools called successfully in the current step, for the step's continuation decision. */
   executedInStep: Schema.Array(Schema.String),
   pending: Schema.Array(PendingApproval),
   usage: Usage,

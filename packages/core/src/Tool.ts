@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, type Effect, JSONSchema, Schema } from "effect"
+import { Duration, type Effect, JSONSchema, Schema } from "effect"
 import type { ToolDefinition } from "./LanguageModel.js"
 
 export const TypeId: unique symbol = Symbol.for("@agentloop/core/Tool")
@@ -145,15 +145,3 @@ export interface Handler<Name extends string> {
 }
 
 export type AnyHandlerFn = (params: any, context: HandlerContext) => Effect.Effect<unknown, unknown>
-
-const handlerTags = new Map<string, Context.Tag<any, AnyHandlerFn>>()
-
-/** The Context tag under which a toolkit's layer provides the handler for the tool called `name`. */
-export const handlerTag = <Name extends string>(name: Name): Context.Tag<Handler<Name>, AnyHandlerFn> => {
-  let tag = handlerTags.get(name)
-  if (tag === undefined) {
-    tag = Context.GenericTag<Handler<Name>, AnyHandlerFn>(`@agentloop/core/Tool/Handler/${name}`)
-    handlerTags.set(name, tag)
-  }
-  return tag
-}

@@ -17,6 +17,7 @@ type Rule<K extends ToolRule["_tag"]> = Extract<ToolRule, { readonly _tag: K }>
 export interface Compiled {
   readonly rules: ReadonlyArray<ToolRule>
   readonly init: ReadonlyArray<Rule<"Init">>
+  readonly initTools: ReadonlySet<string>
   /** Child, Conditional and MaxCountPerStep: Letta's "child-based" rules. */
   readonly childBased: ReadonlyArray<Rule<"Child" | "Conditional" | "MaxCountPerStep">>
   readonly parent: ReadonlyArray<Rule<"Parent">>
@@ -57,6 +58,7 @@ export const compile = (rules: ReadonlyArray<ToolRule>): Compiled => {
   return {
     rules,
     init,
+    initTools: new Set(init.map((r) => r.tool)),
     childBased,
     parent,
     terminal: new Set(of("Terminal").map((r) => r.tool)),
@@ -72,18 +74,32 @@ export const compile = (rules: ReadonlyArray<ToolRule>): Compiled => {
   }
 }
 
-/** What the solver knows about a run: the tools executed so far, in order, and the last one's output. */
+/**
+ * What the solver knows about a run: the calls that succeeded so far, in order, and the last one's output
+ * (only a successful call moves the rules on: it counts as called, fires a terminal rule, picks a
+ * conditional child); and the calls whose handler ran but failed, which spend a max-count budget like
+ * successful ones (a failed call may have had side effects before it failed).
+ */
 export interface State {
   readonly history: ReadonlyArray<string>
   readonly lastOutput: string | undefined
+  readonly failed?: ReadonlyArray<string>
 }
 
 export const initialState: State = { history: [], lastOutput: undefined }
 
-/** Records an executed call. Rule violations and denied calls are never recorded. */
+/** Records a successful call. Rule violations and denied calls are never recorded. */
 export const record = (state: State, toolName: string, output: string): State => ({
   history: [...state.history, toolName],
-  lastOutput: output
+  lastOutput: output,
+  ...(state.failed === undefined ? {} : { failed: state.failed })
+})
+
+/** Records a call whose handler ran and failed: it spends max-count budget and changes nothing else. */
+export const recordFailure = (state: State, toolName: string): State => ({
+  history: state.history,
+  lastOutput: state.lastOutput,
+  failed: [...(state.failed ?? []), toolName]
 })
 
 export interface Prefill {
@@ -129,10 +145,19 @@ export const plan = (compiled: Compiled, available: ReadonlyArray<string>, state
 
 const allowedTools = (compiled: Compiled, available: ReadonlyArray<string>, state: State): ReadonlyArray<string> => {
   const last = state.history[state.history.length - 1]
+  const counts = compiled.maxCount.size === 0 ? undefined : countAll(state)
+  const withinLimits = (tool: string): boolean => {
+    // A parent rule's children may run only right after that parent (never first, init rule or not).
+    const parents = compiled.parentsOfChild.get(tool)
+    if (parents !== undefined) {
+      for (const p of parents) if (p !== last) return false
+    }
+    const limit = compiled.maxCount.get(tool)
+    return limit === undefined || (counts?.get(tool) ?? 0) < limit
+  }
   if (state.history.length === 0 && compiled.init.length > 0) {
     // Unlike Letta, intersect with what is available: an init tool that is not there cannot be offered.
-    const initTools = new Set(compiled.init.map((r) => r.tool))
-    return available.filter((t) => initTools.has(t))
+    return available.filter((t) => compiled.initTools.has(t) && withinLimits(t))
   }
   // Only rules attached to the last tool constrain the next call; every active one must agree (intersection).
   const required: Array<ReadonlySet<string> | undefined> = []
@@ -147,22 +172,17 @@ const allowedTools = (compiled: Compiled, available: ReadonlyArray<string>, stat
   for (const rule of (last === undefined ? undefined : compiled.parentRulesByTool.get(last)) ?? []) {
     required.push(new Set(rule.children))
   }
-  const counts = compiled.maxCount.size === 0 ? undefined : countAll(state.history)
   return available.filter((tool) => {
     for (const set of required) if (set !== undefined && !set.has(tool)) return false
-    // A parent rule's children may run only right after that parent.
-    const parents = compiled.parentsOfChild.get(tool)
-    if (parents !== undefined) {
-      for (const p of parents) if (p !== last) return false
-    }
-    const limit = compiled.maxCount.get(tool)
-    return limit === undefined || (counts?.get(tool) ?? 0) < limit
+    return withinLimits(tool)
   })
 }
 
-const countAll = (history: ReadonlyArray<string>): Map<string, number> => {
+/** Calls per tool, successful or failed: max-count is a budget of attempts. */
+const countAll = (state: State): Map<string, number> => {
   const counts = new Map<string, number>()
-  for (const name of history) counts.set(name, (counts.get(name) ?? 0) + 1)
+  for (const name of state.history) counts.set(name, (counts.get(name) ?? 0) + 1)
+  for (const name of state.failed ?? []) counts.set(name, (counts.get(name) ?? 0) + 1)
   return counts
 }
 
@@ -243,7 +263,7 @@ export const violation = (
 export const continuation = (compiled: Compiled, toolName: string): "stop" | "continue" =>
   compiled.terminal.has(toolName) ? "stop" : "continue"
 
-/** Required-before-exit tools (that exist) which have not been executed yet, in rule order. */
+/** Required-before-exit tools (that exist) which have not been called successfully yet, in rule order. */
 export const uncalledRequired = (compiled: Compiled, available: ReadonlyArray<string>, state: State): ReadonlyArray<string> =>
   compiled.requiredBeforeExit.filter((tool) => available.includes(tool) && !state.history.includes(tool))
 

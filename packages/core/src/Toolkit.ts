@@ -10,6 +10,11 @@ import * as Tool from "./Tool.js"
 export interface Toolkit<Tools extends Record<string, Tool.Any>> {
   readonly tools: Tools
   readonly names: ReadonlyArray<string>
+  /**
+   * The tag a tool's handler is provided under. It belongs to this toolkit (a toolkit made by `merge` keeps
+   * its parts' tags): two toolkits with a tool of the same name never share a handler in one context.
+   */
+  readonly handlerTag: (name: keyof Tools & string) => HandlerTag
   /** Provides the handlers, given directly or built by an Effect (which may use other services). */
   readonly toLayer: <E = never, R = never>(
     handlers: Handlers<Tools> | Effect.Effect<Handlers<Tools>, E, R>
@@ -17,6 +22,8 @@ export interface Toolkit<Tools extends Record<string, Tool.Any>> {
 }
 
 export interface Any extends Toolkit<Record<string, Tool.Any>> {}
+
+export type HandlerTag = Context.Tag<Tool.Handler<string>, Tool.AnyHandlerFn>
 
 export type Handlers<Tools extends Record<string, Tool.Any>> = {
   readonly [K in keyof Tools]: Tool.HandlerFn<Tools[K]>
@@ -31,36 +38,62 @@ export type ToolsOf<K> = K extends Toolkit<infer T> ? T : never
 
 type ByName<T extends ReadonlyArray<Tool.Any>> = { [Item in T[number] as Item["name"]]: Item }
 
+/** Toolkits made in this process so far: each one's handler tags carry its number, so they are its own. */
+let toolkitsMade = 0
+
 export const make = <const T extends ReadonlyArray<Tool.Any>>(...tools: T): Toolkit<ByName<T>> => {
-  const byName: Record<string, Tool.Any> = {}
-  for (const tool of tools) {
-    if (byName[tool.name] !== undefined) throw new TypeError(`Toolkit: tool "${tool.name}" is listed twice`)
-    byName[tool.name] = tool
-  }
-  return fromRecord(byName as ByName<T>)
+  const id = ++toolkitsMade
+  return fromParts(
+    tools.map((tool) => ({ tool, tag: Context.GenericTag<Tool.Handler<string>, Tool.AnyHandlerFn>(`@agentloop/core/Tool/Handler/${tool.name}#${id}`) }))
+  ) as unknown as Toolkit<ByName<T>>
 }
 
+/** Both toolkits' tools; each keeps its handler tag, so the parts' layers serve the merged toolkit. */
 export const merge = <A extends Record<string, Tool.Any>, B extends Record<string, Tool.Any>>(
   a: Toolkit<A>,
   b: Toolkit<B>
-): Toolkit<A & B> => make(...Object.values(a.tools), ...Object.values(b.tools)) as unknown as Toolkit<A & B>
+): Toolkit<A & B> =>
+  fromParts([...partsOf(a), ...partsOf(b)]) as unknown as Toolkit<A & B>
 
-const fromRecord = <Tools extends Record<string, Tool.Any>>(tools: Tools): Toolkit<Tools> => ({
-  tools,
-  names: Object.keys(tools),
-  toLayer: <E, R>(handlers: Handlers<Tools> | Effect.Effect<Handlers<Tools>, E, R>) =>
-    Layer.effectContext(
-      Effect.map(Effect.isEffect(handlers) ? handlers : Effect.succeed(handlers), (impl) => {
-        let context = Context.empty() as Context.Context<any>
-        for (const name of Object.keys(tools)) {
-          const fn = (impl as Record<string, Tool.AnyHandlerFn | undefined>)[name]
-          if (fn === undefined) throw new TypeError(`Toolkit.toLayer: no handler for tool "${name}"`)
-          context = Context.add(context, Tool.handlerTag(name), fn)
-        }
-        return context as Context.Context<HandlerIds<Tools>>
-      })
-    )
-})
+interface Part {
+  readonly tool: Tool.Any
+  readonly tag: HandlerTag
+}
+
+const partsOf = <Tools extends Record<string, Tool.Any>>(toolkit: Toolkit<Tools>): ReadonlyArray<Part> =>
+  Object.values(toolkit.tools).map((tool) => ({ tool, tag: toolkit.handlerTag(tool.name as keyof Tools & string) }))
+
+const fromParts = (parts: ReadonlyArray<Part>): Any => {
+  const tools: Record<string, Tool.Any> = {}
+  const tags = new Map<string, HandlerTag>()
+  for (const { tag, tool } of parts) {
+    if (tools[tool.name] !== undefined) throw new TypeError(`Toolkit: tool "${tool.name}" is listed twice`)
+    tools[tool.name] = tool
+    tags.set(tool.name, tag)
+  }
+  const handlerTag = (name: string): HandlerTag => {
+    const tag = tags.get(name)
+    if (tag === undefined) throw new TypeError(`Toolkit: no tool "${name}"`)
+    return tag
+  }
+  return {
+    tools,
+    names: Object.keys(tools),
+    handlerTag,
+    toLayer: <E, R>(handlers: Handlers<Record<string, Tool.Any>> | Effect.Effect<Handlers<Record<string, Tool.Any>>, E, R>) =>
+      Layer.effectContext(
+        Effect.map(Effect.isEffect(handlers) ? handlers : Effect.succeed(handlers), (impl) => {
+          let context = Context.empty() as Context.Context<any>
+          for (const [name, tag] of tags) {
+            const fn = (impl as Record<string, Tool.AnyHandlerFn | undefined>)[name]
+            if (fn === undefined) throw new TypeError(`Toolkit.toLayer: no handler for tool "${name}"`)
+            context = Context.add(context, tag, fn)
+          }
+          return context as Context.Context<HandlerIds<Record<string, Tool.Any>>>
+        })
+      )
+  }
+}
 
 /** A toolkit with its handlers looked up, ready to execute calls. */
 export interface Resolved {
@@ -70,18 +103,38 @@ export interface Resolved {
   readonly definitions: ReadonlyArray<import("./LanguageModel.js").ToolDefinition>
 }
 
+/**
+ * The context holds no handler for some of a toolkit's tools: a layer made from another toolkit (even one
+ * with tools of the same names) does not serve this one.
+ */
+export class MissingHandlers extends Schema.TaggedError<MissingHandlers>()("MissingHandlers", {
+  tools: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `No handler provided for tool(s) ${this.tools.join(", ")} of this toolkit: provide its own toolkit.toLayer(...) ` +
+      `(a layer of another toolkit with same-named tools does not serve it)`
+  }
+}
+
 export const resolve = <Tools extends Record<string, Tool.Any>>(
   toolkit: Toolkit<Tools>
-): Effect.Effect<Resolved, never, HandlerIds<Tools>> => Effect.map(Effect.context<HandlerIds<Tools>>(), (context) => resolveIn(toolkit, context))
+): Effect.Effect<Resolved, MissingHandlers, HandlerIds<Tools>> =>
+  Effect.flatMap(Effect.context<HandlerIds<Tools>>(), (context) => resolveIn(partsOf(toolkit), context as Context.Context<any>))
 
-const resolveIn = <Tools extends Record<string, Tool.Any>>(toolkit: Toolkit<Tools>, context: Context.Context<HandlerIds<Tools>>): Resolved => {
+const resolveIn = (parts: ReadonlyArray<Part>, context: Context.Context<any>): Effect.Effect<Resolved, MissingHandlers> => {
   const tools = new Map<string, Tool.Any>()
   const handlers = new Map<string, Tool.AnyHandlerFn>()
-  for (const [name, tool] of Object.entries(toolkit.tools)) {
+  const missing: Array<string> = []
+  for (const { tag, tool } of parts) {
+    const name = tool.name
     tools.set(name, tool)
-    handlers.set(name, Context.get(context as Context.Context<any>, Tool.handlerTag(name)))
+    const handler = Context.getOption(context, tag)
+    if (Option.isSome(handler)) handlers.set(name, handler.value)
+    else missing.push(name)
   }
-  return { tools, handlers, definitions: [...tools.values()].map((tool) => tool.definition) }
+  return missing.length > 0
+    ? Effect.fail(new MissingHandlers({ tools: missing }))
+    : Effect.succeed({ tools, handlers, definitions: [...tools.values()].map((tool) => tool.definition) })
 }
 
 /** Why a call produced an error result. */
@@ -103,6 +156,23 @@ export interface Execution {
   readonly errorKind: ErrorKind | undefined
   /** The encoded result (or failure) value, for events and logs. */
   readonly value: unknown
+}
+
+/**
+ * Whether the call reached its handler: it succeeded, or the handler failed, timed out, died or returned a
+ * bad result. Unknown tools, bad arguments, rule violations and denials never ran anything.
+ */
+export const handlerRan = (execution: Execution): boolean => {
+  switch (execution.errorKind) {
+    case undefined:
+    case "ToolFailed":
+    case "Timeout":
+    case "Defect":
+    case "InvalidResult":
+      return true
+    default:
+      return false
+  }
 }
 
 export const errorResult = (kind: ErrorKind, message: string): Execution => ({

@@ -319,11 +319,12 @@ describe("tool rules through the loop", () => {
       expect(h.handlers.names()).toEqual(["save", "finish"])
     }))
 
-  it.effect("init on a tool that always fails: the tool is still invoked and the loop ends", () =>
+  it.effect("init on a tool that always fails: the tool is invoked, its failure does not satisfy init, and a text answer cannot complete the run", () =>
     Effect.gen(function* () {
-      const h = withRules([ToolRule.init("fail")], [S.toolCall("fail", {}), S.text("it failed")])
+      const h = withRules([ToolRule.init("fail")], [S.toolCall("fail", {}), S.text("it failed")], { toolChoiceRetries: 0 })
       const { outcome } = yield* runCollect("x").pipe(Effect.provide(h.layer))
-      expect(outcome._tag).toBe("Completed")
+      expect(outcome).toMatchObject({ _tag: "Stopped", reason: "tool_choice" })
+      expect(h.model.requests.map((r) => r.toolChoice)).toEqual([{ function: "fail" }, { function: "fail" }])
       expect(h.handlers.names()).toEqual(["fail"])
     }))
 

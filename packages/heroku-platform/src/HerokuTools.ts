@@ -67,9 +67,21 @@ export const toolFor = (operation: Operation, grant: Grant.Grant): Tool.Any =>
 export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> =>
   operations.filter((operation) => Grant.allows(grant, operation))
 
-/** The tools a grant allows, and only those. An empty grant gives an empty toolkit. */
-export const toolkit = (grant: Grant.Grant): Toolkit.Toolkit<Record<string, Tool.Any>> =>
-  Toolkit.make(...allowedOperations(grant).map((operation) => toolFor(operation, grant)))
+/**
+ * The tools a grant allows, and only those. An empty grant gives an empty toolkit. One toolkit per grant
+ * (the same object each time): `layer(grant)` serves exactly the agents built on `toolkit(grant)`, so two
+ * agents with different grants in one context never reach each other's handlers.
+ */
+export const toolkit = (grant: Grant.Grant): Toolkit.Toolkit<Record<string, Tool.Any>> => {
+  let made = toolkits.get(grant)
+  if (made === undefined) {
+    made = Toolkit.make(...allowedOperations(grant).map((operation) => toolFor(operation, grant)))
+    toolkits.set(grant, made)
+  }
+  return made
+}
+
+const toolkits = new WeakMap<Grant.Grant, Toolkit.Toolkit<Record<string, Tool.Any>>>()
 
 /** Handlers for the grant's tools, over `HerokuClient`, writing to `AuditLog` (and asking `TwoFactor`, if provided). */
 export const layer = (grant: Grant.Grant): Layer.Layer<Tool.Handler<string>, never, HerokuClient | AuditLog> =>

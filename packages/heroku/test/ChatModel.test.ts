@@ -52,7 +52,8 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       const sent: Array<unknown> = []
       for (const toolChoice of ["none", "auto", "required", { function: "get_weather" }] as const) {
         const fake = yield* FakeHerokuInference.make({ chat: [S.text("ok")] })
-        const { layer } = Harness.over(modelFor(fake), { toolChoice })
+        // One text answer: under a forced choice the run then stops (tool_choice) without re-prompting.
+        const { layer } = Harness.over(modelFor(fake), { toolChoice, toolChoiceRetries: 0 })
         yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(layer))
         sent.push(fake.requests[0]!.body.tool_choice ?? "(no tools sent)")
       }

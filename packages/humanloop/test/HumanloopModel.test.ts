@@ -61,7 +61,8 @@ describe("HumanloopModel", () => {
       const sent: Array<unknown> = []
       for (const toolChoice of ["none", "auto", "required", { function: "get_weather" }] as const) {
         const fake = yield* FakeHumanloop.make({ turns: [S.text("ok")] })
-        const h = Harness.over(modelFor(fake, false), { toolChoice })
+        // One text answer: under a forced choice the run then stops (tool_choice) without re-prompting.
+        const h = Harness.over(modelFor(fake, false), { toolChoice, toolChoiceRetries: 0 })
         yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(h.layer))
         sent.push(fake.requests[0]!.body.tool_choice)
       }
@@ -89,7 +90,8 @@ describe("HumanloopModel", () => {
   it.scopedLive("our rules still apply: a forbidden call is not run, and Humanloop gets the violation as the tool result", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make({ turns: [S.toolCall("set_alarm", { time: "x" }), S.text("Sorry.")] })
-      const h = Harness.over(modelFor(fake, false), { rules: [ToolRule.init("get_weather")] })
+      // The text answer to the init-forced choice stops the run (tool_choice) without re-prompting.
+      const h = Harness.over(modelFor(fake, false), { rules: [ToolRule.init("get_weather")], toolChoiceRetries: 0 })
       yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(h.layer))
       expect(h.calls).toEqual([])
       // Both tools are declared for the whole log; the rule forces the first call.

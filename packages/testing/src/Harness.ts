@@ -33,6 +33,8 @@ export const handlers = (calls: Array<string>) =>
 
 export interface Options {
   readonly toolChoice?: Agent.Options<any>["toolChoice"]
+  /** Re-prompts of a text answer to a forced choice before the run stops (the agent's default otherwise). */
+  readonly toolChoiceRetries?: number
   readonly rules?: ReadonlyArray<ToolRule.ToolRule>
   readonly approvals?: Layer.Layer<Approval.Approvals>
   readonly store?: Layer.Layer<RunStore.RunStore>
@@ -48,6 +50,7 @@ export const over = (
     name: "weather",
     toolkit,
     ...(options.toolChoice === undefined ? {} : { toolChoice: options.toolChoice }),
+    ...(options.toolChoiceRetries === undefined ? {} : { toolChoiceRetries: options.toolChoiceRetries }),
     ...(options.rules === undefined ? {} : { rules: options.rules })
   })
   const layer = AgentBackend.layerLocal(agent).pipe(
