@@ -409,7 +409,7 @@ describe("RunStore.layerFileSystem", () => {
         })
         yield* store.save(state)
         expect(JSON.parse(readFileSync(join(dir, "run-1.json"), "utf8")).runId).toBe("run-1")
-        expect(Option.getOrThrow(yield* store.load("run-1"))).toEqual(state)
+        expect(Option.getOrThrow(yield* store.load("run-1"))).toEqual({ ...state, revision: 1 })
         yield* store.delete("run-1")
         expect(Option.isNone(yield* store.load("run-1"))).toBe(true)
         const unsafe = yield* store.load("../etc/passwd").pipe(Effect.flip)
