@@ -47,7 +47,7 @@ export class LeaseDuration extends Context.Reference<LeaseDuration>()("@agentloo
 }) {}
 
 /** Sets the lease duration for the runners built with it. */
-export const layerLeaseDuration = (duration: Duration.DurationInput): Layer.Layer<never> =>
+export const layerLeaseDuration = (duration: Duration.DurationInput): Layer.Layer<LeaseDuration> =>
   Layer.succeed(LeaseDuration, Duration.decode(duration))
 
 /** A fresh lease for a new claim: the owner names this host and process, plus a unique claim id. */
