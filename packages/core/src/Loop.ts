@@ -432,7 +432,7 @@ const saveInterrupted = (ctx: Context, w: Working) => {
 
 /** Starts a new run. */
 const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopError> => {
-  const begin = (runId: string): Effect.Effect<RunOutcome, LoopError> => {
+  const begin = (runId: string, claimed: boolean): Effect.Effect<RunOutcome, LoopError> => {
     const messages: Array<Message.Message> = typeof input.input === "string" ? [Message.user(input.input)] : [...input.input]
     if (ctx.system.length > 0 && messages[0]?._tag !== "SystemMessage") messages.unshift(Message.system(ctx.system))
     const w: Working = {
@@ -451,10 +451,16 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       lastText: "",
       revision: 0,
       lease: undefined,
-      renewAt: 0,
+      renewAt: Infinity,
       inFlight: new Map(),
       stepOpen: false,
       ended: false
+    }
+    if (!claimed) {
+      // A generated id is known to nobody else yet: the run is first stored when it suspends, ends, fails or
+      // is interrupted (each a compare-and-set expecting no state), which keeps short runs at one write.
+      ctx.emit({ _tag: "RunStarted", runId, resumed: false })
+      return driveClaimed(ctx, w)
     }
     // The claim expects no state at all: a given id must be new (runs are never overwritten), atomically.
     return Effect.flatMap(
@@ -465,7 +471,7 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       }
     )
   }
-  return begin(input.runId ?? `run_${randomUUID()}`)
+  return input.runId === undefined ? begin(`run_${randomUUID()}`, false) : begin(input.runId, true)
 }
 
 /** Resumes a stored run with decisions (see `resume`). */
@@ -516,14 +522,14 @@ const drive = (ctx: Context, w: Working): Rest => (w.queue.length > 0 ? processQ
 const nextStep = (ctx: Context, w: Working): Rest =>
   w.step >= ctx.agent.maxSteps
     ? finish(ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
-    : Date.now() < w.renewAt
+    : w.lease === undefined || Date.now() < w.renewAt
       ? modelStep(ctx, w)
       : renewLease(ctx, w)
 
 /** Half the lease has passed: renew it (a compare-and-set, which also checkpoints the run), then step. */
 const renewLease = (ctx: Context, w: Working): Rest => {
   const now = Date.now()
-  w.lease = w.lease === undefined ? RunClaim.newLease(ctx.leaseMs, now) : RunClaim.renew(w.lease, ctx.leaseMs, now)
+  w.lease = RunClaim.renew(w.lease!, ctx.leaseMs, now)
   w.renewAt = now + ctx.leaseMs / 2
   return Effect.flatMap(save(ctx, w, "running"), () => modelStep(ctx, w))
 }

@@ -50,9 +50,11 @@ export class LeaseDuration extends Context.Reference<LeaseDuration>()("@agentloo
 export const layerLeaseDuration = (duration: Duration.DurationInput): Layer.Layer<LeaseDuration> =>
   Layer.succeed(LeaseDuration, Duration.decode(duration))
 
+let processName: string | undefined
+
 /** A fresh lease for a new claim: the owner names this host and process, plus a unique claim id. */
 export const newLease = (durationMs: number, now: number = Date.now()): Lease =>
-  new Lease({ owner: `${hostname()}:${process.pid}:${randomUUID()}`, expiresAt: now + durationMs }, { disableValidation: true })
+  new Lease({ owner: `${(processName ??= `${hostname()}:${process.pid}`)}:${randomUUID()}`, expiresAt: now + durationMs }, { disableValidation: true })
 
 /** The same owner, renewed. */
 export const renew = (lease: Lease, durationMs: number, now: number = Date.now()): Lease =>
