@@ -97,6 +97,19 @@ for (const [name, store] of stores) {
       }).pipe(Effect.provide(layer))
     })
 
+    it.effect("a run with a generated id, during the tool call: it is stored (interrupted) and recovers", () => {
+      const world = makeWorld()
+      const { layer } = world.backend([S.toolCall("note", { text: "a" }), S.text("done")], { store: store() })
+      return Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        yield* interruptAt(world, "note:1", backend.run({ input: "go" }))
+        const runId = world.executions[0]!.idempotencyKey.split(":")[0]!
+        expect(yield* stateOf(runId)).toMatchObject({ status: "interrupted", step: 1, queue: [{ name: "note" }] })
+        expect(yield* backend.resume(runId, [])).toMatchObject({ _tag: "Completed", text: "done" })
+        expect(world.executions).toHaveLength(2)
+      }).pipe(Effect.provide(layer))
+    })
+
     it.effect("after the tool call, before the next model step: the call is not run again", () => {
       const world = makeWorld()
       const { layer } = world.backend([S.toolCall("note", { text: "a" }), S.text("done")], { store: store() })
