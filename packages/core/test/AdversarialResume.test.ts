@@ -10,6 +10,7 @@ import { Deferred, Duration, Effect, Either, FiberId, Layer, Option, Redacted } 
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { initialState } from "./fixtures.js"
 import { makeWorld } from "./support/adversarial.js"
 
 const S = ScriptedModel
@@ -122,20 +123,7 @@ describe("RunStore compare-and-set", () => {
       Effect.gen(function* () {
         const s = yield* RunStore.RunStore
         const state = (status: RunState.RunStatus) =>
-          new RunState.RunState({
-            version: 1,
-            runId: "cas-1",
-            agent: "a",
-            status,
-            messages: [Message.user("x")],
-            step: 0,
-            toolHistory: [],
-            toolChoiceUsed: false,
-            queue: [],
-            executedInStep: [],
-            pending: [],
-            usage: Message.Usage.empty
-          })
+          initialState({ runId: "cas-1", agent: "a", status, input: "x" })
         const first = yield* s.compareAndSet(state("running"), 0)
         expect(first.revision).toBe(1)
         const conflict = yield* s.compareAndSet(state("suspended"), 0).pipe(Effect.flip)
@@ -191,20 +179,7 @@ describe("leases: a run whose owner died becomes resumable when its lease expire
         const backend = yield* AgentBackend.AgentBackend
         const s = yield* RunStore.RunStore
         yield* s.save(
-          new RunState.RunState({
-            version: 1,
-            runId: "legacy",
-            agent: "adversarial",
-            status: "running",
-            messages: [Message.user("go")],
-            step: 0,
-            toolHistory: [],
-            toolChoiceUsed: false,
-            queue: [],
-            executedInStep: [],
-            pending: [],
-            usage: Message.Usage.empty
-          })
+          initialState({ runId: "legacy", agent: "adversarial", status: "running", input: "go" })
         )
         expect(yield* backend.resume("legacy", [])).toMatchObject({ _tag: "Completed", text: "done" })
         expect(world.executions).toHaveLength(1)

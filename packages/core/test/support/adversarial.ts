@@ -8,13 +8,8 @@ import { Agent, AgentBackend, Approval, LanguageModel, RunClaim, RunStore, Tool,
 import { ScriptedModel } from "@agentloop/testing"
 import { Deferred, Duration, Effect, FiberId, Layer, Schema, Stream } from "effect"
 import { appendFileSync } from "node:fs"
+import { Deploy } from "../fixtures.js"
 
-export const Deploy = Tool.make("deploy", {
-  description: "Deploy a version (needs approval).",
-  parameters: { version: Schema.String },
-  success: Schema.String,
-  requiresApproval: true
-})
 export const Note = Tool.make("note", {
   description: "Write a note.",
   parameters: { text: Schema.String },
