@@ -8,6 +8,7 @@
  */
 import { createHash, randomUUID } from "node:crypto"
 import { Context, Data, Duration, Effect, Layer, Schema } from "effect"
+import { canonicalJson } from "./internal/canonicalJson.js"
 
 export class PendingApproval extends Schema.Class<PendingApproval>("PendingApproval")({
   /** Unguessable; a decision must quote it, so decisions cannot be forged from ids seen in logs. */
@@ -65,19 +66,6 @@ export const deny = (
 /** SHA-256 of the arguments' canonical JSON (object keys sorted), so key order does not change it. */
 export const argumentsDigest = (args: unknown): string =>
   createHash("sha256").update(canonicalJson(args)).digest("hex")
-
-const canonicalJson = (value: unknown): string => {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
-  if (typeof value === "object" && value !== null) {
-    const record = value as Record<string, unknown>
-    return `{${Object.keys(record)
-      .filter((k) => record[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`)
-      .join(",")}}`
-  }
-  return JSON.stringify(value) ?? "null"
-}
 
 export const newApprovalId = (): string => `apr_${randomUUID().replaceAll("-", "")}`
 
@@ -159,14 +147,32 @@ export class InvalidApprovalDecision extends Data.TaggedError("InvalidApprovalDe
 }
 
 /**
+ * A decision that arrived after its approval expired. Expiry wins: the decision is refused, nothing runs,
+ * and the call ends denied as expired when the run next resumes.
+ */
+export class ApprovalExpired extends Schema.TaggedError<ApprovalExpired>()("ApprovalExpired", {
+  runId: Schema.String,
+  toolCallId: Schema.String,
+  approvalId: Schema.String,
+  /** Epoch ms. */
+  expiredAt: Schema.Number
+}) {
+  override get message(): string {
+    return `The approval ${this.approvalId} for run ${this.runId}, tool call ${this.toolCallId} expired at ${new Date(this.expiredAt).toISOString()}; the decision came too late`
+  }
+}
+
+/**
  * Checks decisions against the pending approvals of a run. Every decision must name a pending call once,
- * with its approval id and argument digest. Pending calls without a decision stay pending.
+ * with its approval id and argument digest, before the approval expires (`now`, epoch ms). Pending calls
+ * without a decision stay pending.
  */
 export const validateDecisions = (
   runId: string,
   pending: ReadonlyArray<PendingApproval>,
-  decisions: ReadonlyArray<ApprovalDecision>
-): InvalidApprovalDecision | undefined => {
+  decisions: ReadonlyArray<ApprovalDecision>,
+  now: number = Date.now()
+): InvalidApprovalDecision | ApprovalExpired | undefined => {
   const byCall = new Map(pending.map((p) => [p.toolCallId, p]))
   const seen = new Set<string>()
   for (const decision of decisions) {
@@ -180,6 +186,9 @@ export const validateDecisions = (
     if (decision.approvalId !== match.approvalId) return fail("the approval id does not match the pending approval")
     if (decision.argumentsDigest !== match.argumentsDigest) {
       return fail("the arguments digest does not match: the decision was made for other arguments")
+    }
+    if (match.expiresAt !== undefined && match.expiresAt <= now) {
+      return new ApprovalExpired({ runId, toolCallId: match.toolCallId, approvalId: match.approvalId, expiredAt: match.expiresAt })
     }
   }
   return undefined

@@ -6,7 +6,9 @@
  * - every tool call the model makes ends with exactly one tool result (executed, rejected, or denied);
  * - tool rules are checked before approval is asked, so an approval never lets a forbidden call through;
  * - a call that needs approval runs at most once, and only after an approval for exactly its arguments;
- * - the run state is persisted when the run suspends, finishes or fails, so no state is lost.
+ * - the run state is persisted when the run suspends, finishes, fails or is interrupted, so no state is lost;
+ * - a run is claimed (compare-and-set, with a lease) before it runs, and every later write is a
+ *   compare-and-set against the owner's last revision: one owner at a time (see `RunClaim`).
  *
  * @since 0.1.0
  */
@@ -27,7 +29,9 @@ import {
   type ToolDefinition
 } from "./LanguageModel.js"
 import * as Message from "./Message.js"
-import { type RunOutcome, RunState, type RunStateError, type StopReason } from "./RunState.js"
+import * as RunClaim from "./RunClaim.js"
+import * as RunIntegrity from "./RunIntegrity.js"
+import { InFlightCall, type Lease, type RunOutcome, RunState, type RunStateError, revisionOf, type StopReason } from "./RunState.js"
 import { RunStore, type RunStoreError } from "./RunStore.js"
 import type * as Tool from "./Tool.js"
 import * as Toolkit from "./Toolkit.js"
@@ -69,6 +73,10 @@ export type LoopError =
   | RunNotFound
   | RunNotResumable
   | Approval.InvalidApprovalDecision
+  | Approval.ApprovalExpired
+  | RunClaim.RunBusy
+  | RunClaim.RunLeaseLost
+  | RunIntegrity.RunStateTampered
   | RunStoreError
   | RunStateError
 
@@ -132,6 +140,7 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>>(
       model: yield* LanguageModel,
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,
+      leaseMs: Duration.toMillis(yield* RunClaim.LeaseDuration),
       observer: Option.getOrUndefined(yield* Effect.serviceOption(EventObserver)),
       stepRunner: Option.getOrUndefined(yield* Effect.serviceOption(StepRunner))
     }
@@ -238,6 +247,17 @@ interface Working {
   lastText: string
   /** The step handlers when nobody observes the run (they depend on the run only): built once. */
   quietHandlers?: StepHandlers
+  /** The revision this owner last wrote (0: nothing stored yet); every write expects it. */
+  revision: number
+  /** This owner's claim on the run, and when to renew it (epoch ms). */
+  lease: Lease | undefined
+  renewAt: number
+  /** Approved calls handed to their handler without a result yet: stored if the run is interrupted. */
+  readonly inFlight: Map<string, InFlightCall>
+  /** A model step is under way (if interrupted, the step is taken again on recovery). */
+  stepOpen: boolean
+  /** The final (or suspended) state is stored: an interruption now has nothing to save. */
+  ended: boolean
 }
 
 /** What a `Runner` binds once: the agent, its compiled rules and the services it runs on. */
@@ -252,6 +272,8 @@ interface Bound {
   readonly model: LanguageModel["Type"]
   readonly approvals: Approval.Service
   readonly store: RunStore["Type"]
+  /** How long a claim lasts (`RunClaim.LeaseDuration`). */
+  readonly leaseMs: number
   readonly observer: EventObserver["Type"] | undefined
   readonly stepRunner: StepRunner["Type"] | undefined
 }
@@ -279,6 +301,7 @@ const contextOf = (
   model: bound.model,
   approvals: bound.approvals,
   store: bound.store,
+  leaseMs: bound.leaseMs,
   observer,
   stepRunner,
   emit: combineEmitters(options?.onEvent, observer?.observe),
@@ -338,7 +361,11 @@ const toState = (w: Working, agent: string, status: RunState["status"], extra?: 
       executedInStep: w.executedInStep.slice(),
       pending: w.pending.slice(),
       usage: extra?.outcome?.usage ?? usageOf(w),
-      ...extra
+      ...extra,
+      revision: w.revision + 1,
+      ...(status === "running" && w.lease !== undefined ? { lease: w.lease } : {}),
+      ...(w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
+      ...(w.decisions.size === 0 ? {} : { decisions: [...w.decisions.values()] })
     },
     // Built from the loop's own typed state: no need to re-validate every message on each save.
     { disableValidation: true }
@@ -358,8 +385,14 @@ const fromState = (state: RunState): Working => ({
   inputTokens: state.usage.inputTokens,
   outputTokens: state.usage.outputTokens,
   totalTokens: state.usage.totalTokens,
-  decisions: new Map(),
-  lastText: lastAssistantText(state.messages)
+  decisions: new Map(state.decisions?.map((d) => [d.toolCallId, d])),
+  lastText: lastAssistantText(state.messages),
+  revision: revisionOf(state),
+  lease: undefined,
+  renewAt: 0,
+  inFlight: new Map(state.inFlight?.map((call) => [call.toolCallId, call])),
+  stepOpen: false,
+  ended: false
 })
 
 const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => {
@@ -370,12 +403,58 @@ const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => 
   return ""
 }
 
-const save = (ctx: Context, w: Working, status: RunState["status"], extra?: { outcome?: RunOutcome; error?: string }) =>
-  ctx.store.save(toState(w, ctx.agent.name, status, extra))
+/**
+ * Stores the run as this owner's next revision (compare-and-set): if another owner claimed the run since
+ * (this owner's lease expired), the write fails with `RunLeaseLost` and the run goes no further.
+ */
+const save = (
+  ctx: Context,
+  w: Working,
+  status: RunState["status"],
+  extra?: { outcome?: RunOutcome; error?: string }
+): Effect.Effect<void, RunStoreError | RunClaim.RunLeaseLost> =>
+  Effect.matchEffect(ctx.store.compareAndSet(toState(w, ctx.agent.name, status, extra), w.revision), {
+    onFailure: (error) =>
+      Effect.fail(
+        error._tag === "RunStoreConflict"
+          ? new RunClaim.RunLeaseLost({ runId: w.runId, reason: `another owner wrote the run (expected revision ${error.expected}, found ${error.actual})` })
+          : error
+      ),
+    onSuccess: (stored) => {
+      w.revision = stored.revision ?? w.revision + 1
+      return Effect.void
+    }
+  })
+
+/** Claims the run: stores it as `running` under a fresh lease, expecting the revision it was read at. */
+const claim = (ctx: Context, w: Working) => {
+  const now = Date.now()
+  w.lease = RunClaim.newLease(ctx.leaseMs, now)
+  w.renewAt = now + ctx.leaseMs / 2
+  return ctx.store.compareAndSet(toState(w, ctx.agent.name, "running"), w.revision).pipe(
+    Effect.map((stored) => {
+      w.revision = stored.revision ?? w.revision + 1
+    })
+  )
+}
+
+/** Runs the claimed run; if its fiber is interrupted, stores a resumable `interrupted` state first. */
+const driveClaimed = (ctx: Context, w: Working): Rest =>
+  Effect.onInterrupt(drive(ctx, w), () => (w.ended ? Effect.void : saveInterrupted(ctx, w)))
+
+const saveInterrupted = (ctx: Context, w: Working) => {
+  if (w.stepOpen) {
+    // The model step did not finish: recovery takes it again.
+    w.stepOpen = false
+    w.step--
+  }
+  // Best effort: if the lease was lost meanwhile, the new owner's state stands.
+  return Effect.ignore(save(ctx, w, "interrupted"))
+}
 
 /** Starts a new run. */
 const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopError> => {
-  const begin = (runId: string): Effect.Effect<RunOutcome, ModelError | RunStoreError> => {
+  const begin = (runId: string, claimed: boolean): Effect.Effect<RunOutcome, LoopError> => {
     const messages: Array<Message.Message> = typeof input.input === "string" ? [Message.user(input.input)] : [...input.input]
     if (ctx.system.length > 0 && messages[0]?._tag !== "SystemMessage") messages.unshift(Message.system(ctx.system))
     const w: Working = {
@@ -393,17 +472,30 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       outputTokens: 0,
       totalTokens: 0,
       decisions: new Map(),
-      lastText: ""
+      lastText: "",
+      revision: 0,
+      lease: undefined,
+      renewAt: Infinity,
+      inFlight: new Map(),
+      stepOpen: false,
+      ended: false
     }
-    ctx.emit({ _tag: "RunStarted", runId, resumed: false })
-    return drive(ctx, w)
+    if (!claimed) {
+      // A generated id is known to nobody else yet: the run is first stored when it suspends, ends, fails or
+      // is interrupted (each a compare-and-set expecting no state), which keeps short runs at one write.
+      ctx.emit({ _tag: "RunStarted", runId, resumed: false })
+      return driveClaimed(ctx, w)
+    }
+    // The claim expects no state at all: a given id must be new (runs are never overwritten), atomically.
+    return Effect.flatMap(
+      Effect.catchTag(claim(ctx, w), "RunStoreConflict", () => Effect.fail(new RunAlreadyExists({ runId }))),
+      () => {
+        ctx.emit({ _tag: "RunStarted", runId, resumed: false })
+        return driveClaimed(ctx, w)
+      }
+    )
   }
-  const runId = input.runId
-  if (runId === undefined) return begin(`run_${randomUUID()}`)
-  // A given id must be new: runs are never overwritten.
-  return Effect.flatMap(ctx.store.load(runId), (existing): Effect.Effect<RunOutcome, LoopError> =>
-    Option.isSome(existing) ? Effect.fail(new RunAlreadyExists({ runId })) : begin(runId)
-  )
+  return input.runId === undefined ? begin(`run_${randomUUID()}`, false) : begin(input.runId, true)
 }
 
 /** Resumes a stored run with decisions (see `resume`). */
@@ -419,22 +511,29 @@ const resumeIn = (
     if (state.agent !== ctx.agent.name) {
       return yield* new RunNotResumable({ runId, reason: `it belongs to agent "${state.agent}", not "${ctx.agent.name}"` })
     }
-    if (state.status !== "suspended" && state.status !== "failed") {
-      return yield* new RunNotResumable({ runId, reason: `its status is "${state.status}"` })
-    }
-    const invalid = Approval.validateDecisions(runId, state.pending, decisions)
+    const now = Date.now()
+    const busy = RunClaim.claimable(state, now)
+    if (busy === "finished") return yield* new RunNotResumable({ runId, reason: `its status is "${state.status}"` })
+    if (busy !== undefined) return yield* busy
+    // Decisions stored by an earlier claim (whose owner died) are validated again with the new ones.
+    const invalid = Approval.validateDecisions(runId, state.pending, [...(state.decisions ?? []), ...decisions], now)
     if (invalid !== undefined) return yield* invalid
+    // Distrust the stored state: every call it would run without asking must match its digest.
+    const tampered = RunIntegrity.checkStoredCalls(state)
+    if (tampered !== undefined) return yield* tampered
     const w = fromState(state)
     w.choice = ToolChoices.afterResume(ctx.agent)
     for (const decision of decisions) w.decisions.set(decision.toolCallId, decision)
-    // Claim the run before doing anything, so a second resume of the same run is refused.
-    yield* ctx.store.save(toState(w, ctx.agent.name, "running"))
+    // Claim the run before doing anything: of two resumes, exactly one wins; the other runs nothing.
+    yield* Effect.catchTag(claim(ctx, w), "RunStoreConflict", () =>
+      Effect.fail(new RunClaim.RunBusy({ runId, reason: "another resume claimed it at the same time" }))
+    )
     ctx.emit({ _tag: "RunStarted", runId, resumed: true })
-    return yield* drive(ctx, w)
+    return yield* driveClaimed(ctx, w)
   })
 
 /** The rest of a run, from wherever it is. */
-type Rest = Effect.Effect<RunOutcome, ModelError | RunStoreError>
+type Rest = Effect.Effect<RunOutcome, ModelError | RunStoreError | RunClaim.RunLeaseLost>
 
 /*
  * The loop is written as continuations rather than as a generator: each model step and each tool execution
@@ -448,10 +547,21 @@ const drive = (ctx: Context, w: Working): Rest => (w.queue.length > 0 ? processQ
 const nextStep = (ctx: Context, w: Working): Rest =>
   w.step >= ctx.agent.maxSteps
     ? finish(ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
-    : modelStep(ctx, w)
+    : w.lease === undefined || Date.now() < w.renewAt
+      ? modelStep(ctx, w)
+      : renewLease(ctx, w)
+
+/** Half the lease has passed: renew it (a compare-and-set, which also checkpoints the run), then step. */
+const renewLease = (ctx: Context, w: Working): Rest => {
+  const now = Date.now()
+  w.lease = RunClaim.renew(w.lease!, ctx.leaseMs, now)
+  w.renewAt = now + ctx.leaseMs / 2
+  return Effect.flatMap(save(ctx, w, "running"), () => modelStep(ctx, w))
+}
 
 const modelStep = (ctx: Context, w: Working): Rest => {
   w.step++
+  w.stepOpen = true
   const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
   const toolChoice = ToolChoices.effective(ctx.agent, w.toolChoiceUsed, plan)
   w.choice = toolChoice
@@ -466,6 +576,7 @@ const modelStep = (ctx: Context, w: Working): Rest => {
   }
   // Keep the run: persist it as it was before this step, so `resume` can retry the step.
   const onFailure = (error: ModelError): Rest => {
+    w.stepOpen = false
     w.step--
     return Effect.zipRight(save(ctx, w, "failed", { error: error.message }), Effect.fail(error))
   }
@@ -487,6 +598,7 @@ const modelStep = (ctx: Context, w: Working): Rest => {
 
 /** Records a model step's answer, then runs its tool calls or decides how the run ends. */
 const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
+  w.stepOpen = false
   addUsage(w, response.usage)
   if (ctx.observed) ctx.emit({ _tag: "UsageReported", runId: w.runId, step: w.step, usage: response.usage })
   for (const message of response.transcript) w.messages.push(message)
@@ -649,31 +761,37 @@ const settleSingle = (ctx: Context, w: Working, call: Message.ToolCall, d: Dispo
 }
 
 /** Several calls: returns true when the run must suspend. */
-const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> =>
-  Effect.gen(function* () {
+const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> => {
+  // What is known so far, so that an interruption keeps every result already settled (see `keepSettled`).
+  const calls = w.queue
+  const dispositions: Array<Disposition | undefined> = []
+  const executions: Array<Toolkit.Execution | undefined> = []
+  const body = Effect.gen(function* () {
     if (ctx.compiled.ordered) {
       while (w.queue.length > 0) {
         const call = w.queue[0]!
         const disposition = yield* decided(ctx, w, call)
         if (disposition._tag === "Pending") return true
+        dispositions[calls.length - w.queue.length] = disposition
         yield* settle(ctx, w, call, disposition)
+        dispositions[calls.length - w.queue.length] = undefined
         w.queue.shift()
       }
       return false
     }
-    const calls = w.queue
-    const dispositions: Array<Disposition> = []
     for (const call of calls) dispositions.push(yield* decided(ctx, w, call))
-    const executable = dispositions.reduce((n, d) => (d._tag === "Execute" ? n + 1 : n), 0)
+    const executable = dispositions.reduce((n, d) => (d!._tag === "Execute" ? n + 1 : n), 0)
     // Concurrency has a cost of its own: use it only when two or more calls can actually overlap.
     const sequential = executable < 2 || calls.some((call) => ctx.toolkit.tools.get(call.name)?.parallel === false)
-    const executions = yield* Effect.forEach(
+    yield* Effect.forEach(
       calls,
       (call, i) => {
         const d = dispositions[i]!
-        return d._tag === "Execute" ? runTool(ctx, w, call, d, Effect.succeed) : Effect.succeed(undefined)
+        return d._tag === "Execute"
+          ? runTool(ctx, w, call, d, (execution) => Effect.sync(() => void (executions[i] = execution)))
+          : Effect.void
       },
-      sequential ? undefined : { concurrency: ctx.agent.toolConcurrency }
+      sequential ? { discard: true } : { concurrency: ctx.agent.toolConcurrency, discard: true }
     )
     const stillPending: Array<Message.ToolCall> = []
     calls.forEach((call, i) => {
@@ -685,6 +803,34 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> =>
     w.queue = stillPending
     return stillPending.length > 0
   })
+  return Effect.onInterrupt(body, () => Effect.sync(() => keepSettled(ctx, w, calls, dispositions, executions)))
+}
+
+/**
+ * The step was interrupted: record the results already settled (in call order), and keep in the queue the
+ * calls still without one (pending, in flight, or not yet looked at). Nothing settled is lost or run again.
+ */
+const keepSettled = (
+  ctx: Context,
+  w: Working,
+  calls: ReadonlyArray<Message.ToolCall>,
+  dispositions: ReadonlyArray<Disposition | undefined>,
+  executions: ReadonlyArray<Toolkit.Execution | undefined>
+) => {
+  const offset = calls.length - w.queue.length
+  const unsettled: Array<Message.ToolCall> = []
+  for (let i = offset; i < calls.length; i++) {
+    const call = calls[i]!
+    const d = dispositions[i]
+    if (d === undefined || d._tag === "Pending") unsettled.push(call)
+    else if (d._tag === "Execute") {
+      const execution = executions[i]
+      if (execution === undefined) unsettled.push(call)
+      else complete(ctx, w, call, execution, true)
+    } else recordSettled(ctx, w, call, d)
+  }
+  w.queue = unsettled
+}
 
 /** A call's disposition, asking `Approvals` when needed. */
 const decided = (ctx: Context, w: Working, call: Message.ToolCall): Effect.Effect<Disposition> => {
@@ -761,9 +907,12 @@ const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: T
       ...(execution.errorKind === undefined ? {} : { errorKind: execution.errorKind })
     })
   }
-  if (executed && Toolkit.handlerRan(execution)) {
-    recordTool(w, call.name, execution.output, execution.isError)
-    if (!execution.isError) w.executedInStep.push(call.name)
+  if (executed) {
+    if (Toolkit.handlerRan(execution)) {
+      recordTool(w, call.name, execution.output, execution.isError)
+      if (!execution.isError) w.executedInStep.push(call.name)
+    }
+    if (w.inFlight.size > 0) w.inFlight.delete(call.id)
   }
 }
 
@@ -772,6 +921,9 @@ const denial = (reason: string | undefined): Toolkit.Execution =>
 
 /** Decides what to do with one call, synchronously; only a question to `Approvals` needs an Effect. */
 const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition | Ask => {
+  // An approved call cut off by an interruption runs again as approved (digests checked on resume).
+  const inFlight = w.inFlight.size === 0 ? undefined : w.inFlight.get(call.id)
+  if (inFlight !== undefined) return { _tag: "Execute", args: inFlight.arguments as Record<string, unknown>, ...(inFlight.approval === undefined ? {} : { approval: inFlight.approval }) }
   const waiting = w.pending.length === 0 ? undefined : w.pending.find((p) => p.toolCallId === call.id)
   if (waiting !== undefined) return settlePending(ctx, w, waiting, call.remote === true)
   if (call.remote === true) return disposeRemote(ctx, w, call)
@@ -881,13 +1033,18 @@ const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApprov
   }
   emitDecision(ctx, w, call, waiting.arguments, decision.approved, decision.reason, decision.decidedBy)
   if (remote) return { _tag: "Decision", approved: decision.approved, ...(decision.reason === undefined ? {} : { reason: decision.reason }) }
-  return decision.approved
-    ? {
-        _tag: "Execute",
-        args: waiting.arguments as Record<string, unknown>,
-        approval: approvalInfo(decision.decidedBy, decision.reason)
-      }
-    : result(denial(decision.reason))
+  if (!decision.approved) return result(denial(decision.reason))
+  const args = waiting.arguments as Record<string, unknown>
+  const approval = approvalInfo(decision.decidedBy, decision.reason)
+  // Consumed from `pending`, so remembered as in flight until its result is recorded.
+  w.inFlight.set(
+    waiting.toolCallId,
+    new InFlightCall(
+      { toolCallId: waiting.toolCallId, toolName: waiting.toolName, arguments: args, argumentsDigest: waiting.argumentsDigest, approval },
+      { disableValidation: true }
+    )
+  )
+  return { _tag: "Execute", args, approval }
 }
 
 const approvalInfo = (decidedBy: string | undefined, reason: string | undefined) => ({
@@ -965,6 +1122,7 @@ const suspend = (ctx: Context, w: Working): Rest =>
 /** Persists the final (or suspended) state first, then announces the outcome. */
 const finish = (ctx: Context, w: Working, outcome: RunOutcome): Rest =>
   Effect.map(save(ctx, w, outcome._tag === "Suspended" ? "suspended" : outcome._tag === "Completed" ? "completed" : "stopped", { outcome }), () => {
+    w.ended = true
     ctx.emit({ _tag: "RunFinished", runId: w.runId, outcome })
     return outcome
   })

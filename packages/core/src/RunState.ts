@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Data, Effect, ParseResult, Schema } from "effect"
-import { PendingApproval } from "./Approval.js"
+import { ApprovalDecision, PendingApproval } from "./Approval.js"
 import { Message, ToolCall, Usage } from "./Message.js"
 
 export const CURRENT_VERSION = 1
@@ -46,8 +46,41 @@ export type Stopped = typeof Stopped.Type
 export const RunOutcome = Schema.Union(Completed, Suspended, Stopped)
 export type RunOutcome = typeof RunOutcome.Type
 
-export const RunStatus = Schema.Literal("running", "suspended", "completed", "stopped", "failed")
+/**
+ * `interrupted`: the run's fiber was interrupted; the state records the calls that were in flight, and
+ * `resume(runId, [])` goes on from there (see `RunClaim`).
+ */
+export const RunStatus = Schema.Literal("running", "suspended", "completed", "stopped", "failed", "interrupted")
 export type RunStatus = typeof RunStatus.Type
+
+/**
+ * Who holds a `running` run, and until when. A run whose lease has expired (its owner died or hung) can be
+ * claimed again by `resume`; see `RunClaim`.
+ */
+export class Lease extends Schema.Class<Lease>("Lease")({
+  /** Unique per claim: a process never mistakes another claim (even its own earlier one) for this one. */
+  owner: Schema.String,
+  /** Epoch ms. */
+  expiresAt: Schema.Number
+}) {}
+
+/**
+ * A call that was decided (approved, or needing no approval) and handed to its handler, but has no result
+ * yet. On recovery it runs again with the same arguments and idempotency key.
+ */
+export class InFlightCall extends Schema.Class<InFlightCall>("InFlightCall")({
+  toolCallId: Schema.String,
+  toolName: Schema.String,
+  arguments: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  /** Recomputed and compared before the call runs again: edited arguments are refused. */
+  argumentsDigest: Schema.String,
+  approval: Schema.optional(
+    Schema.Struct({
+      decidedBy: Schema.optionalWith(Schema.String, { exact: true }),
+      reason: Schema.optionalWith(Schema.String, { exact: true })
+    })
+  )
+}) {}
 
 export class RunState extends Schema.Class<RunState>("RunState")({
   version: Schema.Literal(CURRENT_VERSION),
@@ -74,8 +107,22 @@ export class RunState extends Schema.Class<RunState>("RunState")({
   usage: Usage,
   outcome: Schema.optional(RunOutcome),
   /** Why the run failed, when `status` is `failed` (it can be resumed to retry). */
-  error: Schema.optional(Schema.String)
+  error: Schema.optional(Schema.String),
+  /**
+   * Bumped by the store on every write; a compare-and-set write names the revision it expects. A state
+   * stored before revisions existed counts as revision 1; no state at all is revision 0.
+   */
+  revision: Schema.optional(Schema.Number),
+  /** Present while the run is `running`: who runs it, and until when (see `RunClaim`). */
+  lease: Schema.optional(Lease),
+  /** Calls handed to their handler without a result yet (recorded when a run is interrupted). */
+  inFlight: Schema.optional(Schema.Array(InFlightCall)),
+  /** Decisions accepted by a resume and not yet applied: a recovery after a crash applies them again. */
+  decisions: Schema.optional(Schema.Array(ApprovalDecision))
 }) {}
+
+/** The revision of a stored state (see `RunState.revision`). */
+export const revisionOf = (state: RunState): number => state.revision ?? 1
 
 /** A stored run state that cannot be read: corrupt JSON, a missing field, or a version this library does not know. */
 export class RunStateError extends Data.TaggedError("RunStateError")<{

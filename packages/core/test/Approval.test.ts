@@ -6,7 +6,7 @@ import { Effect, Exit, Layer, Option } from "effect"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { agent, collect, harness, runCollect, toolResults } from "./fixtures.js"
+import { agent, collect, harness, initialState, runCollect, toolResults } from "./fixtures.js"
 
 const S = ScriptedModel
 
@@ -393,23 +393,10 @@ describe("RunStore.layerFileSystem", () => {
       const dir = mkdtempSync(join(tmpdir(), "agentloop-store-"))
       try {
         const store = yield* Effect.provide(RunStore.RunStore, RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer)))
-        const state = new RunState.RunState({
-          version: 1,
-          runId: "run-1",
-          agent: "a",
-          status: "completed",
-          messages: [Message.user("x")],
-          step: 0,
-          toolHistory: [],
-          toolChoiceUsed: false,
-          queue: [],
-          executedInStep: [],
-          pending: [],
-          usage: Message.Usage.empty
-        })
+        const state = initialState({ runId: "run-1", agent: "a", status: "completed", input: "x" })
         yield* store.save(state)
         expect(JSON.parse(readFileSync(join(dir, "run-1.json"), "utf8")).runId).toBe("run-1")
-        expect(Option.getOrThrow(yield* store.load("run-1"))).toEqual(state)
+        expect(Option.getOrThrow(yield* store.load("run-1"))).toEqual({ ...state, revision: 1 })
         yield* store.delete("run-1")
         expect(Option.isNone(yield* store.load("run-1"))).toBe(true)
         const unsafe = yield* store.load("../etc/passwd").pipe(Effect.flip)

@@ -1,5 +1,5 @@
 /** Shared tools and helpers for the core tests. */
-import { Agent, AgentBackend, type AgentEvent, Approval, Loop, RunStore, Tool, Toolkit, type ToolRule } from "@agentloop/core"
+import { Agent, AgentBackend, type AgentEvent, Approval, Loop, Message, RunState, RunStore, Tool, Toolkit, type ToolRule } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
 import { Effect, Layer, Schema, Stream } from "effect"
 
@@ -108,3 +108,20 @@ export const runCollect = (input: string) =>
 
 export const toolResults = (events: ReadonlyArray<AgentEvent.AgentEvent>) =>
   events.filter((e): e is Extract<AgentEvent.AgentEvent, { _tag: "ToolResult" }> => e._tag === "ToolResult")
+
+/** A run state at its start (one user message, nothing done yet), for store tests. */
+export const initialState = (fields: { readonly runId: string; readonly agent: string; readonly status: RunState.RunStatus; readonly input: string }) =>
+  new RunState.RunState({
+    version: 1,
+    runId: fields.runId,
+    agent: fields.agent,
+    status: fields.status,
+    messages: [Message.user(fields.input)],
+    step: 0,
+    toolHistory: [],
+    toolChoiceUsed: false,
+    queue: [],
+    executedInStep: [],
+    pending: [],
+    usage: Message.Usage.empty
+  })

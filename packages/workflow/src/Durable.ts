@@ -202,7 +202,7 @@ export const decide = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agen
     const inbox = yield* ApprovalInbox
     const pending = yield* inbox.pending(runId)
     const invalid = Approval.validateDecisions(runId, pending, [decision])
-    if (invalid !== undefined) return yield* new DecisionRejected({ runId, reason: invalid.reason })
+    if (invalid !== undefined) return yield* new DecisionRejected({ runId, reason: invalid._tag === "ApprovalExpired" ? invalid.message : invalid.reason })
     const deferred = approvalDeferred(decision.toolCallId)
     const token = DurableDeferred.tokenFromExecutionId(deferred, { workflow: workflowFor(agent), executionId: yield* executionIdOf(agent, runId) })
     yield* DurableDeferred.succeed(deferred, { token, value: decision })
