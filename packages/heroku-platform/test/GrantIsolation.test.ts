@@ -37,11 +37,16 @@ describe("HerokuTools layers with different grants in one context", () => {
         expect(results[0]).toMatchObject({ isError: true })
         expect(results[0]!.content).toContain('does not cover the app \\"production\\"')
         expect(results[1]).toMatchObject({ isError: false })
-        // Exactly one request reached Heroku: the production agent's.
-        expect(fake.requests).toHaveLength(1)
+        // The staging agent learns nothing about production: its only requests resolve the app's identity
+        // (a name the model gave may be another spelling of a granted app), and nothing of it reaches the model.
+        const productionId = fake.requests.at(-1)!.path.split("/").at(-1)!
+        expect(results[0]!.content).not.toContain(productionId)
+        expect(fake.requests.every((r) => r.method === "GET")).toBe(true)
+        expect(fake.requests.filter((r) => r.path === `/apps/${productionId}`)).toHaveLength(1)
         expect(audit).toMatchObject([
-          { tool: "heroku_apps_info", app: "production", decision: "denied", by: "grant", outcome: "not_run" },
-          { tool: "heroku_apps_info", app: "production", decision: "allowed", outcome: "success" }
+          { tool: "heroku_apps_info", app: "production", kind: "refusal", by: "grant", outcome: "not_run" },
+          { tool: "heroku_apps_info", app: "production", kind: "intent", decision: "allowed", appId: productionId },
+          { tool: "heroku_apps_info", app: "production", kind: "outcome", decision: "allowed", outcome: "success" }
         ])
       }
     }))
