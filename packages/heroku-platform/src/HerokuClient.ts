@@ -4,8 +4,10 @@
  * - `Accept: application/vnd.heroku+json; version=3`, `Authorization: Bearer <token>` from a `Redacted`.
  * - Every response's `Request-Id` and `RateLimit-Remaining` are captured.
  * - A client-side token bucket (4,500 / 75 per minute) is kept in step with `RateLimit-Remaining`, so the
- *   client waits instead of spending requests on 429s; a 429 that still happens waits for the pool to refill.
- * - 503 is retried with exponential backoff; a dropped connection is retried for GETs only.
+ *   client waits instead of spending requests on 429s; a 429 that still happens waits for the pool to refill
+ *   and for its `Retry-After`.
+ * - Retries follow `@agentloop/wire`'s `Retry` policy: 503 (after its `Retry-After`, else backoff), and a
+ *   5xx or a dropped connection only for idempotent methods (GET, PUT, DELETE).
  * - Lists page with `Range`: as bounded pages (`page`) or as a `Stream` of items (`list`).
  *
  * @since 0.1.0
@@ -84,6 +86,13 @@ export interface Service {
   readonly remainingEstimate: Effect.Effect<number>
 }
 
+/** A failed attempt: the error, and what the retry policy needs from the answer. */
+interface Attempt {
+  readonly error: HerokuError.HerokuError
+  readonly status?: number
+  readonly retryAfter?: Duration.Duration
+}
+
 export class HerokuClient extends Context.Tag("@agentloop/heroku-platform/HerokuClient")<HerokuClient, Service>() {}
 
 /** `GET /account/rate-limits` does not spend a token, so it bypasses the bucket. */
@@ -93,7 +102,8 @@ const header = (headers: Readonly<Record<string, string | undefined>>, name: str
 
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
-    const http = yield* HttpClient.HttpClient
+    // api.heroku.com is a third party: no trace headers (traceparent, b3) leave with the requests.
+    const http = HttpClient.withTracerPropagation(yield* HttpClient.HttpClient, false)
     const baseUrl = Http.baseUrl(options.baseUrl, DEFAULT_BASE_URL)
     const policy = options.rateLimit ?? RateLimiter.herokuPolicy
     const maxRetries = options.maxRetries ?? 3
@@ -115,7 +125,8 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         ? Effect.void
         : Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(bucket, (b) => RateLimiter.sync(b, policy, remaining, now)))
 
-    const once = (request: Request): Effect.Effect<Response, HerokuError.HerokuError> =>
+    /** One attempt; a failure carries the answer's `Retry-After`, for the retry policy. */
+    const once = (request: Request): Effect.Effect<Response, Attempt> =>
       Effect.gen(function* () {
         if (!isFree(request)) yield* reserveToken
         let httpRequest = HttpClientRequest.make(request.method)(`${baseUrl}${request.path}`).pipe(
@@ -159,29 +170,39 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           }
         }
         if (response.status >= 300) {
-          return yield* HerokuError.fromResponse(response.status, body, { method: request.method, path: request.path, requestId })
+          const error = HerokuError.fromResponse(response.status, body, { method: request.method, path: request.path, requestId })
+          const retryAfter = Retry.parseRetryAfter(header(headers, "retry-after"), yield* Clock.currentTimeMillis)
+          return yield* Effect.fail<Attempt>({ error, status: response.status, ...(retryAfter === undefined ? {} : { retryAfter }) })
         }
         return { status: response.status, body, requestId, rateLimitRemaining, nextRange: header(headers, "next-range") }
-      })
+      }).pipe(Effect.mapError((error): Attempt => ("error" in error ? error : { error })))
 
     // 429: the pool is empty; mark it so and wait for one token's refill (the bucket paces the retry).
     const onRateLimited = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Ref.update(bucket, (b) => RateLimiter.sync(b, policy, 0, now))
     )
 
-    const request = (req: Request): Effect.Effect<Response, HerokuError.HerokuError> =>
-      once(req).pipe(
-        Effect.tapError((error) => (error._tag === "HerokuRateLimited" ? onRateLimited : Effect.void)),
-        Effect.retry({
-          while: (error) => error._tag === "HerokuRateLimited",
-          times: maxRateLimitWaits
-        }),
-        Effect.retry({
-          schedule: Retry.schedule({ maxRetries, baseDelay }),
-          while: (error) =>
-            error._tag === "HerokuUnavailable" || (error._tag === "HerokuTransportError" && req.method === "GET")
-        })
+    const request = (req: Request): Effect.Effect<Response, HerokuError.HerokuError> => {
+      const idempotent = Retry.isIdempotentMethod(req.method)
+      const rateLimited = (attempt: Attempt) => attempt.error._tag === "HerokuRateLimited"
+      return once(req).pipe(
+        Effect.tapError((attempt) => (rateLimited(attempt) ? onRateLimited : Effect.void)),
+        // 429: the bucket paces the retry; a Retry-After is waited for on top.
+        (effect) =>
+          Retry.retrying({ maxRetries: maxRateLimitWaits, baseDelay: "0 millis" })(effect, (attempt) =>
+            rateLimited(attempt) ? Retry.afterStatus(429, attempt.retryAfter, idempotent) : Retry.stop
+          ),
+        (effect) =>
+          Retry.retrying({ maxRetries, baseDelay })(effect, (attempt) =>
+            rateLimited(attempt)
+              ? Retry.stop
+              : attempt.status === undefined
+                ? Retry.afterTransport(undefined, idempotent)
+                : Retry.afterStatus(attempt.status, attempt.retryAfter, idempotent)
+          ),
+        Effect.mapError((attempt) => attempt.error)
       )
+    }
 
     const page = (path: string, pageOptions?: PageOptions) =>
       Effect.gen(function* () {

@@ -33,7 +33,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       })
       expect(second!.body.messages.slice(-2)).toEqual([
         { role: "assistant", content: "Checking.", tool_calls: [{ id: "call_1_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }] },
-        { role: "tool", tool_call_id: "call_1_1", content: "Oslo: 5C, rain", name: "get_weather" }
+        { role: "tool", tool_call_id: "call_1_1", content: "Oslo: 5C, rain" }
       ])
     }))
 

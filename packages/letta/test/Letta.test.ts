@@ -135,7 +135,7 @@ describe("LettaModel (messages stream)", () => {
       expect(error).toMatchObject({ _tag: "ModelError", message: "letta: LLM provider failed" })
       expect(seen.find((e) => e._tag === "Raw")).toMatchObject({ data: { malformed: "{not json" } })
       const dropped = yield* Effect.flip(Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "y" })).pipe(Effect.provide(Harness.over(modelFor(fake)).layer)))
-      expect(dropped).toMatchObject({ _tag: "ModelError", retryable: true })
+      expect(dropped).toMatchObject({ _tag: "ModelError", retryable: false, reason: "transport" })
     }))
 })
 

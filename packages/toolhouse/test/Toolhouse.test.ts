@@ -97,7 +97,7 @@ describe("ToolhouseModel", () => {
       const run = (layer: ReturnType<typeof backend>) => Effect.flip(Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(layer)))
       expect(yield* run(backend(fake, { apiKey: Redacted.make("wrong") }))).toMatchObject({ status: 401, message: "toolhouse answered 401: Unauthorized: this agent is private" })
       expect(yield* run(backend(fake))).toMatchObject({ _tag: "ModelError", message: "toolhouse: worker crashed" })
-      expect(yield* run(backend(fake))).toMatchObject({ _tag: "ModelError", retryable: true })
+      expect(yield* run(backend(fake))).toMatchObject({ _tag: "ModelError", retryable: false, reason: "transport" })
       const refused = yield* Effect.flip(
         Effect.provide(
           AgentBackend.AgentBackend,
