@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
-import { ChatCompletions, Http, Model, Ndjson } from "@agentloop/wire"
+import { ChatCompletions, Http, Incremental, Model, Ndjson } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
 import { Effect, Layer, Redacted, Stream } from "effect"
 
@@ -182,7 +182,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     const complete = (state: ReturnType<typeof initial>) => !state.cut
     return ndjson
       ? Model.streamParts(http, { decode: (body) => Ndjson.decodeBytes(body), initial, item: lineParts, complete, end })
-      : Model.streamParts(http, { decode: (body) => Stream.decodeText(body), initial, item: (text) => [LanguageModel.textDelta(text)], complete, end })
+      : Model.streamParts(http, { decode: (body) => Incremental.decodeUtf8(body), initial, item: (text) => [LanguageModel.textDelta(text)], complete, end })
   })
 }
 

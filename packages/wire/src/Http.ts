@@ -10,6 +10,7 @@
 import { LanguageModel } from "@agentloop/core"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { Clock, Duration, Effect, Stream } from "effect"
+import * as Incremental from "./Incremental.js"
 import * as Retry from "./Retry.js"
 import * as Timeout from "./Timeout.js"
 
@@ -130,7 +131,7 @@ const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: bool
         timeouts.idle
       )
     )
-    const text = Stream.mkString(Stream.decodeText(stream))
+    const text = Stream.mkString(Incremental.decodeUtf8(stream))
     if (status >= 300) {
       const body = yield* Effect.orElseSucceed(text, () => "")
       const now = yield* Clock.currentTimeMillis
