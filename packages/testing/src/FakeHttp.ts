@@ -58,6 +58,8 @@ export interface Hostile {
   readonly dropAfter?: number
   /** End the response cleanly after this many frames: the end marker never comes. */
   readonly truncateAfter?: number
+  /** End the response cleanly halfway through this frame (0-based): the last line is cut. */
+  readonly truncateInside?: number
 }
 
 /** A connection-level fault instead of an answer. */
@@ -201,8 +203,10 @@ const stream = async (res: ServerResponse, frames: ReadonlyArray<string>, hostil
     if (hostile.stallAfter !== undefined && i === hostile.stallAfter.frames) await sleep(hostile.stallAfter.ms)
     if (res.destroyed) return
     const eol = hostile.eol ?? "\n"
-    const text = eol === "\n" ? frames[i]! : frames[i]!.replace(/\n/g, eol)
+    let text = eol === "\n" ? frames[i]! : frames[i]!.replace(/\n/g, eol)
+    if (i === hostile.truncateInside) text = text.slice(0, Math.floor(text.length / 2))
     await writeFrame(res, i === 0 && hostile.bom === true ? `\uFEFF${text}` : text, hostile)
+    if (i === hostile.truncateInside) break
   }
   res.end()
 }
