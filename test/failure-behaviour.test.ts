@@ -16,7 +16,10 @@ import { Chunk, Effect, Either, Layer, Redacted, type Scope, Stream } from "effe
 
 const S = ScriptedModel
 const STALL = 30_000
-const timeouts = { headers: "300 millis", idle: "300 millis", step: "5 seconds" } as const
+/** Generous where a test does not wait for a timeout (a loaded machine must not fail it)... */
+const timeouts = { headers: "10 seconds", idle: "10 seconds", step: "20 seconds" } as const
+/** ...and small where it does. */
+const small = { timeouts: { headers: "300 millis", idle: "300 millis", step: "20 seconds" } }
 const retry = { maxRetries: 2, baseDelay: "5 millis" } as const
 
 type Answer = any
@@ -158,7 +161,7 @@ for (const adapter of adapters) {
 
     it.scopedLive("no response headers: a headers-timeout ModelError; re-sent only if idempotent", () =>
       Effect.gen(function* () {
-        const stalled = yield* adapter.start([adapter.ok(), adapter.ok(), adapter.ok()], { hostile: { stallBeforeHeaders: STALL } })
+        const stalled = yield* adapter.start([adapter.ok(), adapter.ok(), adapter.ok()], { hostile: { stallBeforeHeaders: STALL } }, small)
         const { result, ms } = yield* step(stalled.model)
         const error = failure(result)
         expect(error).toMatchObject({ _tag: "ModelError", reason: "headers-timeout", retryable: adapter.idempotent })
@@ -168,7 +171,7 @@ for (const adapter of adapters) {
 
     it.scopedLive("a stream that goes silent mid-way: an idle-timeout ModelError carrying what was received; never re-sent", () =>
       Effect.gen(function* () {
-        const { fake, model } = yield* adapter.start([adapter.ok({ stallAfter: { frames: adapter.textAfter, ms: STALL } }), adapter.ok()])
+        const { fake, model } = yield* adapter.start([adapter.ok({ stallAfter: { frames: adapter.textAfter, ms: STALL } }), adapter.ok()], {}, small)
         const { result, ms } = yield* step(model)
         const error = failure(result)
         expect(error).toMatchObject({ _tag: "ModelError", reason: "idle-timeout", retryable: adapter.idempotent })
@@ -288,7 +291,7 @@ describe("failure behaviour: the transport", () => {
       // A port that was just closed refuses connections.
       const closed = yield* Effect.promise(() => FakeHttp.start(() => ({ json: {} })))
       yield* Effect.promise(() => closed.close())
-      const agents = http(AgentsModel.layer({ url: closed.url, key: Redacted.make("k"), model: "m", tools: [], retry: { maxRetries: 2, baseDelay: "100 millis" }, timeouts }))
+      const agents = http(AgentsModel.layer({ url: closed.url, key: Redacted.make("k"), model: "m", tools: [], retry: { maxRetries: 2, baseDelay: "100 millis" } }))
       const { result, ms } = yield* step(agents)
       const error = failure(result)
       expect(error).toMatchObject({ _tag: "ModelError", reason: "transport", retryable: true })
