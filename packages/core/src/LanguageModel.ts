@@ -102,7 +102,8 @@ export const finish = (reason: FinishReason, usage: Usage = Usage.empty): Respon
  * end marker (`truncated`), the provider reported an error inside the stream (`provider-error`), it
  * answered with an error status (`status`), or the connection failed (`transport`).
  */
-export type ModelErrorReason = "headers-timeout" | "idle-timeout" | "step-timeout" | "truncated" | "provider-error" | "status" | "transport"
+export const ModelErrorReason = Schema.Literal("headers-timeout", "idle-timeout", "step-timeout", "truncated", "provider-error", "status", "transport")
+export type ModelErrorReason = typeof ModelErrorReason.Type
 
 /** The model could not produce a step. `retryable` tells callers whether trying again may help. */
 export class ModelError extends Data.TaggedError("ModelError")<{

@@ -126,4 +126,12 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       expect(answered).toMatchObject({ _tag: "Completed", text: "ok" })
       expect(strict.requests.at(-1)!.body).not.toHaveProperty("stream_options")
     }))
+
+  it.scopedLive("a 200 answer that is an error object fails the step with the provider's message (non-streaming)", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuInference.make({ faults: [{ answer: { status: 200, body: { error: { message: "quota exhausted", type: "insufficient_quota" } } } }] })
+      const error = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(Harness.over(modelFor(fake, false)).layer), Effect.flip)
+      expect(error).toMatchObject({ _tag: "ModelError", reason: "provider-error", retryable: false })
+      expect(error.message).toContain("quota exhausted")
+    }))
 })
