@@ -24,6 +24,10 @@ const retry = { maxRetries: 2, baseDelay: "5 millis" } as const
 
 type Answer = any
 
+/** The answer's text, in two pieces; multi-byte characters, so writes split inside UTF-8 sequences. */
+const PIECES = ["H\u00e9llo ", "w\u00f6rld \u{1F30D}"] as const
+const HELLO = PIECES.join("")
+
 interface Adapter {
   readonly name: string
   /** Whether a request may be re-sent after it may have been delivered (a completion: yes). */
@@ -34,7 +38,7 @@ interface Adapter {
     misbehaviour?: FakeHttp.Misbehaviour,
     extra?: Record<string, unknown>
   ) => Effect.Effect<{ readonly fake: FakeHttp.Server; readonly model: Layer.Layer<LanguageModel.LanguageModel> }, never, Scope.Scope>
-  /** A well-formed answer whose text is "Hello world", written with `hostile`. */
+  /** A well-formed answer whose text is `HELLO`, written with `hostile`. */
   readonly ok: (hostile?: FakeHttp.Hostile) => Answer
   /** An answer that reports an error inside the stream, with the provider's message "the model failed". */
   readonly inStreamError: Answer
@@ -55,7 +59,7 @@ const adapters: ReadonlyArray<Adapter> = [
         fake,
         model: http(ChatModel.layer({ url: fake.url, key: Redacted.make(fake.key), model: fake.model, retry, timeouts, ...extra }))
       })),
-    ok: (hostile) => ({ turn: S.text(["Hello ", "world"]), ...(hostile === undefined ? {} : { hostile }) }),
+    ok: (hostile) => ({ turn: S.text([...PIECES]), ...(hostile === undefined ? {} : { hostile }) }),
     inStreamError: { frames: [{ data: { choices: [{ index: 0, delta: { content: "Hel" } }] } }, { data: { error: { message: "the model failed", type: "server_error" } } }] },
     truncation: { truncateAfter: 2 },
     textAfter: 2
@@ -68,7 +72,7 @@ const adapters: ReadonlyArray<Adapter> = [
         fake,
         model: http(AgentsModel.layer({ url: fake.url, key: Redacted.make(fake.key), model: fake.model, tools: [], retry, timeouts, ...extra }))
       })),
-    ok: (hostile) => ({ ...FakeHerokuInference.agentAnswer("Hello world"), ...(hostile === undefined ? {} : { hostile }) }),
+    ok: (hostile) => ({ ...FakeHerokuInference.agentAnswer(HELLO), ...(hostile === undefined ? {} : { hostile }) }),
     inStreamError: { frames: [{ event: "error", data: { message: "the model failed" } }] },
     truncation: { truncateAfter: 1 },
     textAfter: 1
@@ -83,7 +87,7 @@ const adapters: ReadonlyArray<Adapter> = [
           HumanloopModel.layer({ apiKey: Redacted.make(fake.apiKey), baseUrl: `${fake.url}/v5`, path: "A/B", agent: { model: "gpt-4o" }, retry, timeouts, ...extra })
         )
       })),
-    ok: (hostile) => ({ turn: S.text(["Hello ", "world"]), ...(hostile === undefined ? {} : { hostile }) }),
+    ok: (hostile) => ({ turn: S.text([...PIECES]), ...(hostile === undefined ? {} : { hostile }) }),
     inStreamError: { frames: [{ data: { log_id: "log_1", type: "agent_turn_start" } }, { data: { log_id: "log_1", type: "agent_turn_error", payload: { error: "the model failed" } } }] },
     truncation: { truncateAfter: 4 },
     textAfter: 3
@@ -96,7 +100,7 @@ const adapters: ReadonlyArray<Adapter> = [
         fake,
         model: http(LettaModel.layer({ apiKey: Redacted.make(fake.apiKey), baseUrl: fake.url, agentId: fake.agentId, retry, timeouts, ...extra }))
       })),
-    ok: (hostile) => ({ items: [{ kind: "assistant", text: "Hello world" }], ...(hostile === undefined ? {} : { hostile }) }),
+    ok: (hostile) => ({ items: [{ kind: "assistant", text: HELLO }], ...(hostile === undefined ? {} : { hostile }) }),
     inStreamError: [{ kind: "error", message: "the model failed" }],
     truncation: { truncateAfter: 1 },
     textAfter: 1
@@ -109,7 +113,7 @@ const adapters: ReadonlyArray<Adapter> = [
         fake,
         model: http(ToolhouseModel.layer({ baseUrl: fake.url, agentId: fake.agentId, retry, timeouts, ...extra }))
       })),
-    ok: (hostile) => ({ lines: [{ type: "text", text: "Hello " }, { type: "text", text: "world" }], ...(hostile === undefined ? {} : { hostile }) }),
+    ok: (hostile) => ({ lines: PIECES.map((text) => ({ type: "text", text })), ...(hostile === undefined ? {} : { hostile }) }),
     inStreamError: [{ type: "text", text: "Hel" }, { type: "error", message: "the model failed" }],
     // NDJSON has no end line: a stream cut inside its last line is the truncation Toolhouse can detect.
     truncation: { truncateInside: 1 },
@@ -154,7 +158,7 @@ for (const adapter of adapters) {
           const { model } = yield* adapter.start([adapter.ok(hostile)])
           const { result } = yield* step(model)
           if (Either.isLeft(result)) throw result.left
-          expect(textOf(result.right)).toBe("Hello world")
+          expect(textOf(result.right)).toBe(HELLO)
           expect(result.right.at(-1)).toMatchObject({ _tag: "Finish" })
         }
       }))
@@ -186,7 +190,7 @@ for (const adapter of adapters) {
         const { result } = yield* step(model)
         if (adapter.idempotent) {
           if (Either.isLeft(result)) throw result.left
-          expect(textOf(result.right)).toBe("Hello world")
+          expect(textOf(result.right)).toBe(HELLO)
           expect(fake.requests).toHaveLength(2)
         } else {
           expect(failure(result)).toMatchObject({ _tag: "ModelError", reason: "transport", retryable: false })
@@ -201,7 +205,7 @@ for (const adapter of adapters) {
         expect(error).toMatchObject({ _tag: "ModelError", reason: "transport", retryable: adapter.idempotent })
         const received = textOf(error.received ?? [])
         expect(received.length).toBeGreaterThan(0)
-        expect("Hello world".startsWith(received)).toBe(true)
+        expect(HELLO.startsWith(received)).toBe(true)
         expect(fake.requests).toHaveLength(1)
       }))
 
@@ -228,7 +232,7 @@ for (const adapter of adapters) {
         const { fake, model } = yield* adapter.start([FakeHttp.rateLimited(1), adapter.ok()])
         const { result, ms } = yield* step(model)
         if (Either.isLeft(result)) throw result.left
-        expect(textOf(result.right)).toBe("Hello world")
+        expect(textOf(result.right)).toBe(HELLO)
         expect(fake.requests).toHaveLength(2)
         expect(ms).toBeGreaterThanOrEqual(1000)
       }))
