@@ -6,7 +6,11 @@
  * - `POST /v1/agents/heroku`: replays scripted agent transcripts in Heroku's format (`event:message` with
  *   `chat.completion` / `tool.completion` objects, then `event:done` / `data:[DONE]`, no space after colons).
  *
- * Both check `Authorization: Bearer <key>` and answer errors with a JSON body.
+ * Both check `Authorization: Bearer <key>`, refuse undocumented or misplaced body fields with a 400 (a
+ * `name` on a tool message, `stream_options` without `stream`; `allow_ignored_params` lifts the check on
+ * top-level chat fields, as on Heroku), and answer errors with a JSON body. The usage chunk is sent only
+ * when `stream_options.include_usage` asks for it. Any answer may be a fault or an HTTP error, and streams
+ * can be written by a hostile server (`FakeHttp.Hostile`).
  *
  * @since 0.1.0
  */

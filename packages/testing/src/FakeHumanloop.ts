@@ -5,8 +5,9 @@
  * as data-only SSE events (`agent_start`, `agent_update` with `payload.output`, `tool_start`,
  * `agent_turn_suspend` / `agent_turn_end`, `agent_end`).
  *
- * It checks `X-API-KEY`, requires inline tools to carry a JSON schema, and refuses to continue a log that is
- * not incomplete or whose pending tool calls are not all answered (422, with Humanloop's `detail` body).
+ * It checks `X-API-KEY`, refuses fields the request types do not have (422 `extra_forbidden`), requires
+ * inline tools to carry a JSON schema, and refuses to continue a log that is not incomplete or whose
+ * pending tool calls are not all answered (422, with Humanloop's `detail` body).
  *
  * @since 0.1.0
  */

@@ -9,6 +9,8 @@
  * - The Tools API: list (cursor paging), attach, detach, approval (`{"requires_approval": bool}`, extra
  *   keys refused with 422), run; and the agent's `tool_rules` (optionally dropping some rule types, as
  *   Letta Cloud was reported to).
+ * - Request bodies are checked strictly: a field `LettaStreamingRequest`, its messages or the tool run do
+ *   not have gets the server's 422 `extra_forbidden`.
  *
  * @since 0.1.0
  */

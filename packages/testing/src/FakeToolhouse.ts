@@ -2,7 +2,8 @@
  * A fake of Toolhouse's Workers API on loopback: `POST /ndjson/{agentId}` starts a run (answering with
  * `X-Toolhouse-Run-ID`), `PUT /ndjson/{agentId}/{runId}` continues it, the plain-text twins stream only the
  * output, and `GET /{agentId}/{runId}` returns the history. Scripted NDJSON lines are written as given:
- * objects as JSON, strings verbatim (so malformed lines can be sent).
+ * objects as JSON, strings verbatim (so malformed lines can be sent). A body other than `{ message, vars? }`
+ * gets a 400; an answer can omit the run id header (`omitRunId`).
  *
  * @since 0.1.0
  */
