@@ -7,7 +7,7 @@
 import { LanguageModel, Message } from "@agentloop/core"
 import { AgentsModel, ChatModel } from "@agentloop/heroku"
 import { HumanloopModel } from "@agentloop/humanloop"
-import { LettaModel } from "@agentloop/letta"
+import { LettaClient, LettaModel } from "@agentloop/letta"
 import { FakeHerokuInference, FakeHttp, FakeHumanloop, FakeLetta, FakeToolhouse, ScriptedModel } from "@agentloop/testing"
 import { ToolhouseModel } from "@agentloop/toolhouse"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -301,5 +301,16 @@ describe("failure behaviour: the transport", () => {
       expect(error).toMatchObject({ _tag: "ModelError", reason: "transport", retryable: true })
       // Two backoffs of about 100 and 200 ms (jittered to 80-120%): the request was tried three times.
       expect(ms).toBeGreaterThanOrEqual(240)
+    }))
+
+  it.scopedLive("LettaClient: a GET that never answers is cut by the headers timeout and re-sent (it is idempotent)", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeLetta.make({ tools: [{ id: "tool-1", name: "search" }], faults: [{ method: "GET", answer: { fault: "stall" } }] })
+      const client = http(LettaClient.layer({ apiKey: Redacted.make(fake.apiKey), baseUrl: fake.url, retry, timeouts: { headers: "300 millis" } }))
+      const started = Date.now()
+      const tools = yield* Effect.flatMap(LettaClient.LettaClient, (c) => c.listTools(fake.agentId)).pipe(Effect.provide(client))
+      expect(tools.map((t) => t.name)).toEqual(["search"])
+      expect(fake.requests).toHaveLength(2)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300)
     }))
 })
