@@ -96,6 +96,15 @@ export const finish = (reason: FinishReason, usage: Usage = Usage.empty): Respon
   usage
 })
 
+/**
+ * Why a hosted step failed: no response headers in time (`headers-timeout`), the body went silent
+ * (`idle-timeout`), the whole step took too long (`step-timeout`), the stream ended before the provider's
+ * end marker (`truncated`), the provider reported an error inside the stream (`provider-error`), it
+ * answered with an error status (`status`), or the connection failed (`transport`).
+ */
+export const ModelErrorReason = Schema.Literal("headers-timeout", "idle-timeout", "step-timeout", "truncated", "provider-error", "status", "transport")
+export type ModelErrorReason = typeof ModelErrorReason.Type
+
 /** The model could not produce a step. `retryable` tells callers whether trying again may help. */
 export class ModelError extends Data.TaggedError("ModelError")<{
   readonly message: string
@@ -104,6 +113,9 @@ export class ModelError extends Data.TaggedError("ModelError")<{
   readonly provider?: string
   /** The HTTP status, when the provider answered with an error. */
   readonly status?: number
+  readonly reason?: ModelErrorReason
+  /** The parts the step produced before it failed (a cut-off stream), when any were. */
+  readonly received?: ReadonlyArray<ResponsePart>
   readonly cause?: unknown
 }> {}
 

@@ -4,8 +4,10 @@
  * - `Accept: application/vnd.heroku+json; version=3`, `Authorization: Bearer <token>` from a `Redacted`.
  * - Every response's `Request-Id` and `RateLimit-Remaining` are captured.
  * - A client-side token bucket (4,500 / 75 per minute) is kept in step with `RateLimit-Remaining`, so the
- *   client waits instead of spending requests on 429s; a 429 that still happens waits for the pool to refill.
- * - 503 is retried with exponential backoff; a dropped connection is retried for GETs only.
+ *   client waits instead of spending requests on 429s; a 429 that still happens waits for the pool to refill
+ *   and for its `Retry-After`.
+ * - Retries follow `@agentloop/wire`'s `Retry` policy: 503 (after its `Retry-After`, else backoff), and a
+ *   5xx or a dropped connection only for idempotent methods (GET, PUT, DELETE).
  * - Lists page with `Range`: as bounded pages (`page`) or as a `Stream` of items (`list`); a 206 without
  *   `Next-Range` and a `Next-Range` cycle are typed errors, never a silent end or an endless walk.
  * - Every path is checked against its operation's template before it is sent (`HerokuInvalidPath`).
@@ -135,17 +137,10 @@ export const pathProblem = (path: string, template: string | undefined): string 
   return undefined
 }
 
-/** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
-const retryAfterMs = (value: string | undefined, now: number): number | undefined => {
-  if (value === undefined) return undefined
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
-  const date = Date.parse(value)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
-}
-
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
-    const http = yield* HttpClient.HttpClient
+    // api.heroku.com is a third party: no trace headers (traceparent, b3) leave with the requests.
+    const http = HttpClient.withTracerPropagation(yield* HttpClient.HttpClient, false)
     const baseUrl = Http.baseUrl(options.baseUrl, DEFAULT_BASE_URL)
     const policy = options.rateLimit ?? RateLimiter.herokuPolicy
     const maxRetries = options.maxRetries ?? 3
@@ -239,37 +234,44 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           }
         }
         if (response.status >= 300) {
-          const now = yield* Clock.currentTimeMillis
+          const retryAfter = Retry.parseRetryAfter(header(headers, "retry-after"), yield* Clock.currentTimeMillis)
           return yield* HerokuError.fromResponse(response.status, body, {
             method: request.method,
             path: request.path,
             requestId,
-            retryAfterMs: retryAfterMs(header(headers, "retry-after"), now)
+            retryAfterMs: retryAfter === undefined ? undefined : Duration.toMillis(retryAfter)
           })
         }
         return { status: response.status, body, requestId, rateLimitRemaining, nextRange: header(headers, "next-range") }
       })
 
-    // 429: the pool is empty; mark it so, wait out Retry-After if the server sent one, and let the bucket pace the retry.
-    const onRateLimited = (error: HerokuError.HerokuError) =>
-      Effect.zipRight(
-        Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(bucket, (b) => RateLimiter.exhausted(b, policy, now))),
-        "retryAfterMs" in error && error.retryAfterMs !== undefined ? Effect.sleep(Duration.millis(error.retryAfterMs)) : Effect.void
-      )
+    // 429: the pool is empty; mark it so. The retry policy waits out its Retry-After; the bucket paces the retry.
+    const onRateLimited = adjust((b, now) => RateLimiter.exhausted(b, policy, now))
 
-    const request = (req: Request): Effect.Effect<Response, HerokuError.HerokuError> =>
-      once(req).pipe(
-        Effect.tapError((error) => (error._tag === "HerokuRateLimited" ? onRateLimited(error) : Effect.void)),
-        Effect.retry({
-          while: (error) => error._tag === "HerokuRateLimited",
-          times: maxRateLimitWaits
-        }),
-        Effect.retry({
-          schedule: Retry.schedule({ maxRetries, baseDelay }),
-          while: (error) =>
-            error._tag === "HerokuUnavailable" || (error._tag === "HerokuTransportError" && req.method === "GET")
-        })
+    const request = (req: Request): Effect.Effect<Response, HerokuError.HerokuError> => {
+      const idempotent = Retry.isIdempotentMethod(req.method)
+      const rateLimited = (error: HerokuError.HerokuError) => error._tag === "HerokuRateLimited"
+      const retryAfter = (error: HerokuError.HerokuError) =>
+        "retryAfterMs" in error && error.retryAfterMs !== undefined ? Duration.millis(error.retryAfterMs) : undefined
+      return once(req).pipe(
+        Effect.tapError((error) => (rateLimited(error) ? onRateLimited : Effect.void)),
+        // 429: the bucket paces the retry; a Retry-After is waited for on top (by the policy, once).
+        (effect) =>
+          Retry.retrying({ maxRetries: maxRateLimitWaits, baseDelay: "0 millis" })(effect, (error) =>
+            rateLimited(error) ? Retry.afterStatus(429, retryAfter(error), idempotent) : Retry.stop
+          ),
+        (effect) =>
+          Retry.retrying({ maxRetries, baseDelay })(effect, (error) =>
+            rateLimited(error)
+              ? Retry.stop
+              : "status" in error
+                ? Retry.afterStatus(error.status, retryAfter(error), idempotent)
+                : error._tag === "HerokuTransportError"
+                  ? Retry.afterTransport(undefined, idempotent)
+                  : Retry.stop
+          )
       )
+    }
 
     const page = (path: string, pageOptions?: PageOptions) =>
       Effect.gen(function* () {

@@ -288,7 +288,8 @@ describe("errors carry no secrets", () => {
   it.scopedLive("a non-JSON error body is never copied; secret-shaped strings in Heroku's message are scrubbed", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
-        fake.inject({ status: 500, raw: "<html>proxy saw Authorization: Bearer PLANTED0token123 and postgres://u:PLANTEDpw@h/db</html>" })
+        // A GET is retried on 5xx (1 + 3 retries): the page comes back every time.
+        fake.inject({ status: 500, times: 4, raw: "<html>proxy saw Authorization: Bearer PLANTED0token123 and postgres://u:PLANTEDpw@h/db</html>" })
         const html = yield* Effect.flip(client.request({ method: "GET", path: "/apps" }))
         fake.inject({ status: 422, body: { id: "invalid_params", message: "bad url postgres://u:PLANTEDpw@h/db?srv=PLANTEDsrv" } })
         const json = yield* Effect.flip(client.request({ method: "GET", path: "/apps" }))

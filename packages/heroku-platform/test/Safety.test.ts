@@ -247,7 +247,7 @@ describe("4. redaction: planted secrets never reach the model, the audit, errors
         fake.inject({ status: 422, path: /dynos\/web\.1$/, body: { id: "invalid_params", message: `bad ${PLANTED_RAW} from ${PLANTED_URL}` } })
         expect((yield* run("heroku_dynos_restart", { app: "alpha", dyno: "web.1" })).value).toMatchObject({ error: { error: "HerokuInvalidParams" } })
         // A proxy's HTML page that echoes the request.
-        fake.inject({ status: 502, path: /dynos$/, method: "GET", raw: `<html>upstream said ${PLANTED_RAW} ${PLANTED_URL}</html>` })
+        fake.inject({ status: 502, times: 4, path: /dynos$/, method: "GET", raw: `<html>upstream said ${PLANTED_RAW} ${PLANTED_URL}</html>` })
         expect((yield* run("heroku_dynos_list", { app: "alpha" })).value).toMatchObject({ error: { error: "HerokuApiError", status: 502 } })
         // A 2xx body that does not decode, with the values in the wrong places.
         fake.inject({ status: 200, path: /^\/apps\/alpha$/, body: { id: 42, name: { secret: PLANTED_RAW }, web_url: PLANTED_URL } })
@@ -256,9 +256,9 @@ describe("4. redaction: planted secrets never reach the model, the audit, errors
         fake.state.logs.get(app["id"])!.push(`2024 app[web.1]: connecting to ${PLANTED_URL} with token ${PLANTED_RAW}`)
         const logs = yield* run("heroku_logs_read", { app: "alpha" })
         expect((logs.value as any).lines).toContain("connecting to [REDACTED] with token [REDACTED]")
-        fake.inject({ path: /^\/logplex\//, status: 500, raw: "boom" })
+        fake.inject({ path: /^\/logplex\//, status: 500, times: 4, raw: "boom" })
         expect((yield* run("heroku_logs_read", { app: "alpha" })).isError).toBe(true)
-        fake.inject({ path: /^\/logplex\//, drop: true })
+        fake.inject({ path: /^\/logplex\//, drop: true, times: 4 })
         expect((yield* run("heroku_logs_read", { app: "alpha" })).isError).toBe(true)
         // Arguments: the values the model sets.
         yield* run("heroku_config_vars_update", { app: "alpha", vars: { NEW_KEY: PLANTED_ARG } })

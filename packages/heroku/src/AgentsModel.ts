@@ -4,10 +4,13 @@
  * `event:done`). As a `LanguageModel`, one request is one step whose tool calls are remote: the loop records
  * them, and the conversation continues by resending the history.
  *
+ * Heroku runs tools while the request is open, so a request that may have been delivered is never sent
+ * again, and a failed step is not retryable. A stream that ends before `event:done` is truncated.
+ *
  * @since 0.1.0
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
-import { ChatCompletions, Http, Model, type Retry, Sse } from "@agentloop/wire"
+import { ChatCompletions, Http, Model, Sse } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
 import { type Effect, Layer, type Redacted } from "effect"
 import { authHeaders, normalizeUrl } from "./HerokuInference.js"
@@ -27,7 +30,7 @@ export interface HerokuTool {
   }
 }
 
-export interface Options {
+export interface Options extends Http.ClientOptions {
   readonly url: string
   readonly key: Redacted.Redacted<string>
   readonly model: string
@@ -36,7 +39,6 @@ export interface Options {
   readonly temperature?: number
   readonly topP?: number
   readonly stop?: ReadonlyArray<string>
-  readonly retry?: Retry.Options
 }
 
 export const capabilities: AgentBackend.Capabilities = { clientTools: false, approvals: false, toolRules: false, streaming: true }
@@ -70,17 +72,30 @@ export const toolResultText = (content: string): { readonly text: string; readon
   return { text: payload, isError: false }
 }
 
-const eventParts = (event: Sse.SseEvent, requested: ReadonlyArray<string>, state: { usage: Message.Usage; finish: LanguageModel.FinishReason | undefined }) => {
-  if (event.event === "done" || Sse.isDone(event)) return []
-  if (event.event === "error") {
-    throw new LanguageModel.ModelError({ provider: "heroku", message: `heroku agents stream error: ${Http.errorMessage(event.data)}`, retryable: false })
+interface State {
+  usage: Message.Usage
+  finish: LanguageModel.FinishReason | undefined
+  /** `event:done` / `data:[DONE]` arrived: the stream is complete. */
+  done: boolean
+}
+
+const streamError = (message: string) =>
+  new LanguageModel.ModelError({ provider: "heroku", message: `heroku agents stream error: ${message}`, retryable: false, reason: "provider-error" })
+
+const eventParts = (event: Sse.SseEvent, requested: ReadonlyArray<string>, state: State) => {
+  if (event.event === "done" || Sse.isDone(event)) {
+    state.done = true
+    return []
   }
+  if (event.event === "error") throw streamError(Http.errorMessage(event.data))
   let body: any
   try {
     body = JSON.parse(event.data)
   } catch {
     return [LanguageModel.raw("heroku", { event: event.event, malformed: event.data })]
   }
+  const error = ChatCompletions.errorOf(body)
+  if (error !== undefined) throw streamError(error)
   if (event.event !== "message" || (body?.object !== "chat.completion" && body?.object !== "tool.completion")) {
     return [LanguageModel.raw("heroku", { event: event.event, data: body })]
   }
@@ -121,10 +136,12 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
   const requested = options.tools.map((t) => t.name)
   return Model.make((request) =>
     Model.streamParts(
-      Http.send({
+      {
         provider: "heroku",
         method: "POST",
         url: `${normalizeUrl(options.url)}/v1/agents/heroku`,
+        // Heroku runs tools while it answers: once delivered, the request is never sent again.
+        idempotent: false,
         headers: { ...authHeaders(options.key), Accept: "text/event-stream" },
         body: {
           model: options.model,
@@ -135,13 +152,13 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
           ...(options.topP === undefined ? {} : { top_p: options.topP }),
           ...(options.stop === undefined ? {} : { stop: options.stop })
         },
-        ...(options.retry === undefined ? {} : { retry: options.retry })
-      }),
+        ...Http.clientOptions(options)
+      },
       {
-        provider: "heroku",
         decode: (body) => Sse.decodeBytes(body),
-        initial: () => ({ usage: Message.Usage.empty, finish: undefined as LanguageModel.FinishReason | undefined }),
+        initial: (): State => ({ usage: Message.Usage.empty, finish: undefined, done: false }),
         item: (event, state) => eventParts(event, requested, state),
+        complete: (state) => state.done,
         end: (state) => [LanguageModel.finish(state.finish ?? "stop", state.usage)]
       }
     )

@@ -3,15 +3,19 @@
  * any other server that speaks the format. Streams deltas (or reads one completion when `stream: false`),
  * sends our tools as `function` tools and all four tool-choice forms.
  *
+ * A completion has no side effect, so a failed request is retried (and a failed step is retryable). A
+ * stream must end with `data: [DONE]`; an error object or `event: error` in the stream fails the step
+ * with the provider's message.
+ *
  * @since 0.1.0
  */
 import { LanguageModel } from "@agentloop/core"
-import { ChatCompletions, Http, Model, type Retry, Sse } from "@agentloop/wire"
+import { ChatCompletions, Http, Model, Sse } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
 import { type Effect, Layer, type Redacted } from "effect"
 import { authHeaders, type Connection, normalizeUrl } from "./HerokuInference.js"
 
-export interface Options {
+export interface Options extends Http.ClientOptions {
   /** The server's base URL (without `/v1/...`). */
   readonly url: string
   readonly key: Redacted.Redacted<string>
@@ -22,53 +26,77 @@ export interface Options {
   readonly path?: string
   /** Stream deltas over SSE (default true). */
   readonly stream?: boolean
+  /**
+   * When streaming, ask for the usage chunk (`stream_options: { include_usage: true }`). Default true;
+   * set false for servers that refuse `stream_options`.
+   */
+  readonly streamUsage?: boolean
   readonly temperature?: number
   readonly maxTokens?: number
   readonly topP?: number
   /** More body fields, sent as they are (e.g. `extended_thinking`). */
   readonly extraBody?: Readonly<Record<string, unknown>>
-  readonly retry?: Retry.Options
 }
+
+const providerError = (provider: string, message: string) =>
+  new LanguageModel.ModelError({ provider, message: `${provider} stream error: ${message}`, retryable: false, reason: "provider-error" })
 
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
   const provider = options.provider ?? "heroku"
   const url = `${normalizeUrl(options.url)}${options.path ?? "/v1/chat/completions"}`
   const streaming = options.stream ?? true
+  const streamOptions = streaming && options.streamUsage !== false ? { stream_options: { include_usage: true } } : {}
   return Model.make((request) => {
     const offersTools = request.tools.length > 0 && request.toolChoice !== "none"
-    const send = Http.send({
+    const http: Http.Request = {
       provider,
       method: "POST",
       url,
+      // A completion changes nothing on the server: sending it twice is safe.
+      idempotent: true,
       headers: { ...authHeaders(options.key), Accept: streaming ? "text/event-stream" : "application/json" },
       body: {
         model: options.model,
         messages: ChatCompletions.toMessages(request.messages),
         ...(offersTools ? { tools: ChatCompletions.toTools(request.tools), tool_choice: ChatCompletions.toToolChoice(request.toolChoice) } : {}),
         stream: streaming,
+        ...streamOptions,
         ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
         ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),
         ...(options.topP === undefined ? {} : { top_p: options.topP }),
         ...options.extraBody
       },
-      ...(options.retry === undefined ? {} : { retry: options.retry })
-    })
-    if (!streaming) return Model.jsonParts(send, provider, ChatCompletions.fromCompletion)
-    return Model.streamParts(send, {
-      provider,
+      ...Http.clientOptions(options)
+    }
+    if (!streaming) {
+      return Model.jsonParts(http, (json) => {
+        const error = ChatCompletions.errorOf(json)
+        if (error !== undefined) throw providerError(provider, error)
+        return ChatCompletions.fromCompletion(json)
+      })
+    }
+    return Model.streamParts(http, {
       decode: (body) => Sse.decodeBytes(body),
-      initial: () => new ChatCompletions.ChunkAccumulator(),
-      item: (event, accumulator) => {
-        if (Sse.isDone(event) || event.event !== "message") return []
+      initial: () => ({ accumulator: new ChatCompletions.ChunkAccumulator(), done: false }),
+      item: (event, state) => {
+        if (Sse.isDone(event)) {
+          state.done = true
+          return []
+        }
+        if (event.event === "error") throw providerError(provider, Http.errorMessage(event.data))
+        if (event.event !== "message") return []
         let chunk: unknown
         try {
           chunk = JSON.parse(event.data)
         } catch {
           return [LanguageModel.raw(provider, { malformed: event.data })]
         }
-        return accumulator.push(chunk)
+        const error = ChatCompletions.errorOf(chunk)
+        if (error !== undefined) throw providerError(provider, error)
+        return state.accumulator.push(chunk)
       },
-      end: (accumulator) => accumulator.end()
+      complete: (state) => state.done,
+      end: (state) => state.accumulator.end()
     })
   })
 }

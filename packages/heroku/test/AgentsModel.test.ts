@@ -88,12 +88,12 @@ describe("AgentsModel (/v1/agents/heroku)", () => {
       expect(fake.requests).toHaveLength(0)
     }))
 
-  it.scopedLive("a stream cut mid-way fails the step with a retryable ModelError", () =>
+  it.scopedLive("a stream cut mid-way fails the step with a ModelError that is not retryable (Heroku may have run the tool)", () =>
     Effect.gen(function* () {
       const full = FakeHerokuInference.agentToolRun({ tool: "code_exec_python", args: {}, result: "1", answer: "done" })
       const fake = yield* FakeHerokuInference.make({ agents: [{ ...full, dropAfter: 1 }] })
       const error = yield* Effect.flip(collect("x").pipe(Effect.provide(backend(fake))))
-      expect(error).toMatchObject({ _tag: "ModelError", retryable: true })
+      expect(error).toMatchObject({ _tag: "ModelError", retryable: false, reason: "transport" })
     }))
 
   it.scopedLive("event:error fails the step with the server's message; unknown events and malformed data are kept as Raw", () =>

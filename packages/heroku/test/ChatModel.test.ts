@@ -33,7 +33,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       })
       expect(second!.body.messages.slice(-2)).toEqual([
         { role: "assistant", content: "Checking.", tool_calls: [{ id: "call_1_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }] },
-        { role: "tool", tool_call_id: "call_1_1", content: "Oslo: 5C, rain", name: "get_weather" }
+        { role: "tool", tool_call_id: "call_1_1", content: "Oslo: 5C, rain" }
       ])
     }))
 
@@ -109,5 +109,30 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       const events = Chunk.toArray(yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input: "x" }))).pipe(Effect.provide(layer)))
       expect(events.find((e) => e._tag === "Raw")).toMatchObject({ source: "heroku", data: { malformed: "{this is not json" } })
       expect(events.at(-1)).toMatchObject({ outcome: { _tag: "Completed", text: "Hello world" } })
+    }))
+
+  it.scopedLive("streams ask for usage (stream_options.include_usage), so usage is counted; servers that refuse it can turn it off", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuInference.make({ chat: [S.text("ok", { usage: { inputTokens: 30, outputTokens: 4 } })] })
+      const { layer } = Harness.over(modelFor(fake))
+      const outcome = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(layer))
+      expect(fake.requests[0]!.body.stream_options).toEqual({ include_usage: true })
+      expect(outcome).toMatchObject({ _tag: "Completed", usage: { inputTokens: 30, outputTokens: 4 } })
+
+      const strict = yield* FakeHerokuInference.make({ rejectStreamOptions: true, chat: [S.text("ok")] })
+      const refused = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(Harness.over(modelFor(strict)).layer), Effect.flip)
+      expect(refused).toMatchObject({ _tag: "ModelError", status: 400 })
+      const off = ChatModel.layer({ url: strict.url, key: Redacted.make(strict.key), model: strict.model, streamUsage: false })
+      const answered = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(Harness.over(off).layer))
+      expect(answered).toMatchObject({ _tag: "Completed", text: "ok" })
+      expect(strict.requests.at(-1)!.body).not.toHaveProperty("stream_options")
+    }))
+
+  it.scopedLive("a 200 answer that is an error object fails the step with the provider's message (non-streaming)", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuInference.make({ faults: [{ answer: { status: 200, body: { error: { message: "quota exhausted", type: "insufficient_quota" } } } }] })
+      const error = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(Harness.over(modelFor(fake, false)).layer), Effect.flip)
+      expect(error).toMatchObject({ _tag: "ModelError", reason: "provider-error", retryable: false })
+      expect(error.message).toContain("quota exhausted")
     }))
 })

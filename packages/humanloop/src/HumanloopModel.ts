@@ -10,11 +10,11 @@
  * @since 0.1.0
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
-import { ChatCompletions, Http, Model, type Retry, Sse } from "@agentloop/wire"
+import { ChatCompletions, Http, Model, Sse } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
 import { type Effect, Layer, Redacted } from "effect"
 
-export interface Options {
+export interface Options extends Http.ClientOptions {
   readonly apiKey: Redacted.Redacted<string>
   /** Default `https://api.humanloop.com/v5`. */
   readonly baseUrl?: string
@@ -36,7 +36,6 @@ export interface Options {
   readonly stream?: boolean
   readonly versionId?: string
   readonly environment?: string
-  readonly retry?: Retry.Options
 }
 
 export const capabilities: AgentBackend.Capabilities = { clientTools: true, approvals: true, toolRules: true, streaming: true }
@@ -67,7 +66,7 @@ const inlineTool = (tool: LanguageModel.ToolDefinition) => ({
 /** Parts of a non-streamed `AgentCallResponse`. */
 export const responseParts = (body: any, ours: ReadonlySet<string>): Array<LanguageModel.ResponsePart> => {
   if (typeof body?.error === "string" && body.error.length > 0) {
-    throw new LanguageModel.ModelError({ provider: "humanloop", message: `humanloop log error: ${body.error}`, retryable: false })
+    throw new LanguageModel.ModelError({ provider: "humanloop", message: `humanloop log error: ${body.error}`, retryable: false, reason: "provider-error" })
   }
   const parts: Array<LanguageModel.ResponsePart> = []
   const incomplete = body?.log_status === "incomplete"
@@ -97,13 +96,25 @@ const callPart = (call: any, ours: ReadonlySet<string>): LanguageModel.ResponseP
   return ours.has(fields.name) ? LanguageModel.toolCall(fields) : LanguageModel.remoteToolCall(fields)
 }
 
+interface StreamState {
+  logId: string
+  status: "complete" | "incomplete"
+  seen: Set<string>
+  usage: Message.Usage
+  /** A turn-ending event (`agent_turn_suspend`, `agent_turn_end`, `agent_end`) or `[DONE]` arrived. */
+  ended: boolean
+}
+
+const agentError = (message: string) =>
+  new LanguageModel.ModelError({ provider: "humanloop", message: `humanloop: ${message}`, retryable: false, reason: "provider-error" })
+
 /** Maps streamed events; `state` collects what only the end of the stream settles. */
-const eventParts = (
-  event: Sse.SseEvent,
-  ours: ReadonlySet<string>,
-  state: { logId: string; status: "complete" | "incomplete"; seen: Set<string>; usage: Message.Usage }
-): Array<LanguageModel.ResponsePart> => {
-  if (Sse.isDone(event)) return []
+const eventParts = (event: Sse.SseEvent, ours: ReadonlySet<string>, state: StreamState): Array<LanguageModel.ResponsePart> => {
+  if (Sse.isDone(event)) {
+    state.ended = true
+    return []
+  }
+  if (event.event === "error") throw agentError(Http.errorMessage(event.data))
   let body: any
   try {
     body = JSON.parse(event.data)
@@ -119,6 +130,8 @@ const eventParts = (
     case "agent_turn_continue":
     case "agent_turn_end":
     case "agent_end": {
+      // A log stream chunk's `error` field reports a failed generation.
+      if (typeof payload?.error === "string" && payload.error.length > 0) throw agentError(payload.error)
       const parts: Array<LanguageModel.ResponsePart> = []
       // Token deltas: `payload.output` on agent stream chunks (they carry `agent_id`).
       if (payload?.agent_id !== undefined && typeof payload?.output === "string" && payload.output.length > 0) {
@@ -130,7 +143,10 @@ const eventParts = (
           new Message.Usage({ inputTokens: num(payload.prompt_tokens), outputTokens: num(payload.output_tokens), totalTokens: num(payload.prompt_tokens) + num(payload.output_tokens) })
         )
       }
-      if (body.type === "agent_turn_end" || body.type === "agent_end") state.status = "complete"
+      if (body.type === "agent_turn_end" || body.type === "agent_end") {
+        state.status = "complete"
+        state.ended = true
+      }
       return parts
     }
     case "tool_start": {
@@ -152,15 +168,12 @@ const eventParts = (
     }
     case "agent_turn_suspend":
       state.status = "incomplete"
+      state.ended = true
       return []
     case "agent_turn_error":
     case "agent_generation_error":
     case "error":
-      throw new LanguageModel.ModelError({
-        provider: "humanloop",
-        message: `humanloop: ${payload?.error ?? body?.message ?? "agent error"}`,
-        retryable: false
-      })
+      throw agentError(String(payload?.error ?? body?.message ?? "agent error"))
     default:
       return [LanguageModel.raw("humanloop", body)]
   }
@@ -180,9 +193,11 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       ...(options.versionId === undefined ? {} : { version_id: options.versionId }),
       ...(options.environment === undefined ? {} : { environment: options.environment })
     }).toString()
-    const send = continuing
-      ? Http.send({
+    // Both calls create or advance a log: once delivered, they are never sent again.
+    const http: Http.Request = continuing
+      ? {
           provider: "humanloop",
+          idempotent: false,
           method: "POST",
           url: `${baseUrl}/agents/continue`,
           headers,
@@ -191,10 +206,11 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
             messages: results.map((r) => ({ role: "tool", tool_call_id: r.toolCallId, content: r.content })),
             stream: streaming
           },
-          ...(options.retry === undefined ? {} : { retry: options.retry })
-        })
-      : Http.send({
+          ...Http.clientOptions(options)
+        }
+      : {
           provider: "humanloop",
+          idempotent: false,
           method: "POST",
           url: `${baseUrl}/agents/call${query.length === 0 ? "" : `?${query}`}`,
           headers,
@@ -206,14 +222,14 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
             ...(request.availableTools.length === 0 ? {} : { tool_choice: ChatCompletions.toToolChoice(request.toolChoice) }),
             stream: streaming
           },
-          ...(options.retry === undefined ? {} : { retry: options.retry })
-        })
-    if (!streaming) return Model.jsonParts(send, "humanloop", (json) => responseParts(json, ours))
-    return Model.streamParts(send, {
-      provider: "humanloop",
+          ...Http.clientOptions(options)
+        }
+    if (!streaming) return Model.jsonParts(http, (json) => responseParts(json, ours))
+    return Model.streamParts(http, {
       decode: (body) => Sse.decodeBytes(body),
-      initial: () => ({ logId: "", status: "complete" as "complete" | "incomplete", seen: new Set<string>(), usage: Message.Usage.empty }),
+      initial: (): StreamState => ({ logId: "", status: "complete", seen: new Set<string>(), usage: Message.Usage.empty, ended: false }),
       item: (event, state) => eventParts(event, ours, state),
+      complete: (state) => state.ended,
       end: (state) => [
         LanguageModel.metadata({ humanloop: { logId: state.logId, logStatus: state.status } }),
         LanguageModel.finish(state.status === "incomplete" ? "tool_calls" : "stop", state.usage)

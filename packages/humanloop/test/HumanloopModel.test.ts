@@ -135,13 +135,13 @@ describe("HumanloopModel", () => {
       expect(list.at(-1)).toMatchObject({ outcome: { _tag: "Completed", text: "Hello" } })
     }))
 
-  it.scopedLive("a stream cut mid-way is a retryable ModelError", () =>
+  it.scopedLive("a stream cut mid-way is a ModelError, not retryable (the log was created)", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make({ turns: [{ dropAfter: 2, turn: S.text(["a", "b", "c"]) }] })
       const error = yield* Effect.flip(
         Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(Harness.over(modelFor(fake, true)).layer))
       )
-      expect(error).toMatchObject({ _tag: "ModelError", retryable: true })
+      expect(error).toMatchObject({ _tag: "ModelError", retryable: false, reason: "transport" })
     }))
 
   it("openLog finds the incomplete log a conversation continues", () => {

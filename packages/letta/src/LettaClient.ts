@@ -5,16 +5,15 @@
  * @since 0.1.0
  */
 import type { ToolRule } from "@agentloop/core"
-import { Http, type Retry } from "@agentloop/wire"
+import { Http } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
 import { Chunk, Context, Data, Effect, Layer, Option, ParseResult, Redacted, Schema, Stream } from "effect"
 import * as LettaRules from "./LettaRules.js"
 
-export interface Options {
+export interface Options extends Http.ClientOptions {
   readonly apiKey: Redacted.Redacted<string>
   /** Default `https://api.letta.com`. */
   readonly baseUrl?: string
-  readonly retry?: Retry.Options
 }
 
 export class LettaError extends Data.TaggedError("LettaError")<{
@@ -85,9 +84,17 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
   Effect.map(Effect.context<HttpClient.HttpClient>(), (context) => {
     const base = Http.baseUrl(options.baseUrl, DEFAULT_BASE_URL)
     const headers = { Authorization: `Bearer ${Redacted.value(options.apiKey)}`, "Content-Type": "application/json" }
+    // GETs and PATCHes that set a value are idempotent; running a tool (POST) is not.
     const call = (operation: string, method: Http.Request["method"], path: string, body?: unknown) =>
-      Http.send({ provider: "letta", method, url: `${base}${path}`, headers, ...(body === undefined ? {} : { body }), ...(options.retry === undefined ? {} : { retry: options.retry }) }).pipe(
-        Effect.flatMap((response) => response.json),
+      Http.json({
+        provider: "letta",
+        method,
+        url: `${base}${path}`,
+        headers,
+        idempotent: method !== "POST",
+        ...(body === undefined ? {} : { body }),
+        ...Http.clientOptions(options)
+      }).pipe(
         Effect.mapError((error) => new LettaError({ operation, message: error.message, ...(error.status === undefined ? {} : { status: error.status }) })),
         Effect.provide(context)
       )

@@ -15,12 +15,12 @@
  * @since 0.1.0
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
-import { ChatCompletions, Http, Model, type Retry, Sse } from "@agentloop/wire"
+import { ChatCompletions, Http, Model, Sse } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
 import { type Effect, Layer, Redacted } from "effect"
 import { DEFAULT_BASE_URL } from "./LettaClient.js"
 
-export interface Options {
+export interface Options extends Http.ClientOptions {
   readonly apiKey: Redacted.Redacted<string>
   /** Default `https://api.letta.com`. */
   readonly baseUrl?: string
@@ -29,7 +29,6 @@ export interface Options {
   readonly maxSteps?: number
   /** Token-level deltas (`stream_tokens`). Default false: one event per message. */
   readonly streamTokens?: boolean
-  readonly retry?: Retry.Options
 }
 
 export const capabilities: AgentBackend.Capabilities = { clientTools: true, approvals: true, toolRules: true, streaming: true }
@@ -88,9 +87,13 @@ const stopReasons: Record<string, LanguageModel.FinishReason> = {
 interface State {
   usage: Message.Usage
   stopReason: string | undefined
+  /** `data: [DONE]` arrived. */
+  done: boolean
   /** Approval requests, assembled by tool-call id (token streaming sends argument fragments). */
   readonly approvals: Map<string, { name: string; arguments: string }>
 }
+
+const lettaError = (message: string) => new LanguageModel.ModelError({ provider: "letta", message: `letta: ${message}`, retryable: false, reason: "provider-error" })
 
 /** `deltas`: with token streaming, approval-request arguments arrive in fragments to concatenate. */
 const messageParts = (body: any, state: State, deltas: boolean): Array<LanguageModel.ResponsePart> => {
@@ -134,7 +137,7 @@ const messageParts = (body: any, state: State, deltas: boolean): Array<LanguageM
       state.usage = Message.Usage.add(state.usage, ChatCompletions.toUsage(body))
       return []
     case "error_message":
-      throw new LanguageModel.ModelError({ provider: "letta", message: `letta: ${body.message ?? body.error_type ?? "error"}`, retryable: false })
+      throw lettaError(String(body.message ?? body.error_type ?? "error"))
     case "ping":
       return []
     default:
@@ -149,10 +152,12 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
   const deltas = options.streamTokens === true
   return Model.make((request) => {
     const ours = new Set(request.availableTools.map((t) => t.name))
-    const send = Http.send({
+    const http: Http.Request = {
       provider: "letta",
       method: "POST",
       url,
+      // Letta stores the messages and runs its tools: once delivered, the request is never sent again.
+      idempotent: false,
       headers: { Authorization: `Bearer ${Redacted.value(options.apiKey)}`, "Content-Type": "application/json", Accept: "text/event-stream" },
       body: {
         messages: requestMessages(request.messages),
@@ -161,17 +166,17 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         include_pings: true,
         ...(options.maxSteps === undefined ? {} : { max_steps: options.maxSteps })
       },
-      ...(options.retry === undefined ? {} : { retry: options.retry })
-    })
-    return Model.streamParts(send, {
-      provider: "letta",
+      ...Http.clientOptions(options)
+    }
+    return Model.streamParts(http, {
       decode: (body) => Sse.decodeBytes(body),
-      initial: (): State => ({ usage: Message.Usage.empty, stopReason: undefined, approvals: new Map() }),
+      initial: (): State => ({ usage: Message.Usage.empty, stopReason: undefined, done: false, approvals: new Map() }),
       item: (event, state) => {
-        if (Sse.isDone(event)) return []
-        if (event.event === "error") {
-          throw new LanguageModel.ModelError({ provider: "letta", message: `letta: ${Http.errorMessage(event.data)}`, retryable: false })
+        if (Sse.isDone(event)) {
+          state.done = true
+          return []
         }
+        if (event.event === "error") throw lettaError(Http.errorMessage(event.data))
         let parsed: unknown
         try {
           parsed = JSON.parse(event.data)
@@ -180,6 +185,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         }
         return messageParts(parsed, state, deltas)
       },
+      // Letta ends with `stop_reason`, `usage_statistics`, `[DONE]`; the stop reason settles the step.
+      complete: (state) => state.done || state.stopReason !== undefined,
       end: (state) => {
         const end: Array<LanguageModel.ResponsePart> = []
         for (const [id, call] of state.approvals) {

@@ -135,7 +135,7 @@ describe("LettaModel (messages stream)", () => {
       expect(error).toMatchObject({ _tag: "ModelError", message: "letta: LLM provider failed" })
       expect(seen.find((e) => e._tag === "Raw")).toMatchObject({ data: { malformed: "{not json" } })
       const dropped = yield* Effect.flip(Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "y" })).pipe(Effect.provide(Harness.over(modelFor(fake)).layer)))
-      expect(dropped).toMatchObject({ _tag: "ModelError", retryable: true })
+      expect(dropped).toMatchObject({ _tag: "ModelError", retryable: false, reason: "transport" })
     }))
 })
 
@@ -220,5 +220,41 @@ describe("LettaClient (Tools API)", () => {
       )
       expect(error).toMatchObject({ _tag: "LettaRulesNotPersisted" })
       expect(error.message).toContain("did not keep 1 tool rule(s): exit_loop(send_message)")
+    }))
+
+  it.scopedLive("runTool is never re-sent after a 500 or a reset (the tool may have run); a PATCH is retried", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeLetta.make({
+        tools: [{ id: "tool-1", name: "charge_card" }],
+        faults: [
+          { method: "POST", path: /\/run$/, answer: { status: 500, body: { detail: "tool crashed" } } },
+          { method: "POST", path: /\/run$/, answer: { fault: "reset" } },
+          { method: "PATCH", answer: { fault: "reset" } }
+        ]
+      })
+      yield* Effect.gen(function* () {
+        const client = yield* LettaClient.LettaClient
+        const crashed = yield* Effect.flip(client.runTool(fake.agentId, "charge_card", { cents: 100 }))
+        expect(crashed).toMatchObject({ _tag: "LettaError", operation: "runTool", status: 500 })
+        const reset = yield* Effect.flip(client.runTool(fake.agentId, "charge_card", { cents: 100 }))
+        expect(reset).toMatchObject({ _tag: "LettaError", operation: "runTool" })
+        expect(fake.requests.filter((r) => r.method === "POST")).toHaveLength(2)
+        yield* client.setToolApproval(fake.agentId, "charge_card", true)
+        expect(fake.requests.filter((r) => r.method === "PATCH")).toHaveLength(2)
+      }).pipe(Effect.provide(clientFor(fake)))
+    }))
+
+  it.scopedLive("the fake refuses unknown request fields with Letta's 422, so a misnamed field cannot pass", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeLetta.make({ turns: [[{ kind: "assistant", text: "hi" }]] })
+      const response = yield* Effect.promise(() =>
+        fetch(`${fake.url}/v1/agents/${fake.agentId}/messages/stream`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${fake.apiKey}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ messages: [{ role: "user", content: "hi", text: "typo" }], clienttools: [] })
+        }).then(async (r) => ({ status: r.status, body: (await r.json()) as { detail: Array<{ loc: Array<string> }> } }))
+      )
+      expect(response.status).toBe(422)
+      expect(response.body.detail.map((d) => d.loc.join("."))).toEqual(["body.clienttools", "body.messages.0.text"])
     }))
 })

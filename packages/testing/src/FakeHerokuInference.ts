@@ -6,7 +6,11 @@
  * - `POST /v1/agents/heroku`: replays scripted agent transcripts in Heroku's format (`event:message` with
  *   `chat.completion` / `tool.completion` objects, then `event:done` / `data:[DONE]`, no space after colons).
  *
- * Both check `Authorization: Bearer <key>` and answer errors with a JSON body.
+ * Both check `Authorization: Bearer <key>`, refuse undocumented or misplaced body fields with a 400 (a
+ * `name` on a tool message, `stream_options` without `stream`; `allow_ignored_params` lifts the check on
+ * top-level chat fields, as on Heroku), and answer errors with a JSON body. The usage chunk is sent only
+ * when `stream_options.include_usage` asks for it. Any answer may be a fault or an HTTP error, and streams
+ * can be written by a hostile server (`FakeHttp.Hostile`).
  *
  * @since 0.1.0
  */
@@ -15,21 +19,59 @@ import { Effect, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 import * as ScriptedModel from "./ScriptedModel.js"
 
-/** One answer of the agents endpoint: SSE frames, or an HTTP error. */
+/** One answer of the agents endpoint: SSE frames (possibly written by a hostile server), a fault or an HTTP error. */
 export type AgentResponse =
-  | { readonly frames: ReadonlyArray<FakeHttp.SseFrame>; readonly dropAfter?: number }
+  | { readonly frames: ReadonlyArray<FakeHttp.SseFrame>; readonly dropAfter?: number; readonly hostile?: FakeHttp.Hostile }
+  | FakeHttp.Fault
   | FakeHttp.ErrorAnswer
 
 /** One answer of the chat endpoint (see `FakeHttp.TurnAnswer`). */
 export type ChatAnswer = FakeHttp.TurnAnswer
 
-export interface Options {
+/** `hostile` and `faults` (see `FakeHttp.Misbehaviour`) apply to every request. */
+export interface Options extends FakeHttp.Misbehaviour {
   readonly key?: string
   readonly model?: string
   /** Answers for `/v1/chat/completions`, one per request. */
   readonly chat?: ReadonlyArray<ChatAnswer>
   /** Answers for `/v1/agents/heroku`, one per request. */
   readonly agents?: ReadonlyArray<AgentResponse>
+  /** Answer 400 to `stream_options`, as some OpenAI-compatible servers do. */
+  readonly rejectStreamOptions?: boolean
+}
+
+const chatFields = ["model", "messages", "stream", "stream_options", "temperature", "max_tokens", "top_p", "stop", "tools", "tool_choice", "extended_thinking", "allow_ignored_params"]
+const agentFields = ["model", "messages", "max_tokens_per_inference_request", "stop", "temperature", "tools", "top_p"]
+const messageFields: Record<string, ReadonlyArray<string>> = {
+  system: ["role", "content", "name"],
+  user: ["role", "content", "name"],
+  assistant: ["role", "content", "tool_calls", "name", "refusal"],
+  tool: ["role", "tool_call_id", "content"]
+}
+
+/** The documented request fields, strictly (unknown or misplaced fields are refused, as the API does). */
+const invalidFields = (body: any, endpoint: "chat" | "agents", rejectStreamOptions: boolean): string | undefined => {
+  if (typeof body !== "object" || body === null) return "the body must be a JSON object"
+  const bad = endpoint === "agents" || body.allow_ignored_params !== true ? FakeHttp.unknownFields(body, endpoint === "chat" ? chatFields : agentFields) : []
+  if (typeof body.model !== "string") bad.push("body.model (required)")
+  if (!Array.isArray(body.messages)) bad.push("body.messages (required)")
+  ;(Array.isArray(body.messages) ? body.messages : []).forEach((m: any, i: number) => {
+    const allowed = messageFields[String(m?.role)]
+    if (allowed === undefined) bad.push(`body.messages.${i}.role`)
+    else bad.push(...FakeHttp.unknownFields(m, allowed, `body.messages.${i}`))
+  })
+  if (endpoint === "chat" && body.stream_options !== undefined) {
+    if (rejectStreamOptions) bad.push("body.stream_options (not supported)")
+    else if (body.stream !== true) bad.push("body.stream_options (only allowed when stream is true)")
+    else bad.push(...FakeHttp.unknownFields(body.stream_options, ["include_usage"], "body.stream_options"))
+  }
+  if (endpoint === "agents") {
+    ;(Array.isArray(body.tools) ? body.tools : []).forEach((t: any, i: number) => {
+      bad.push(...FakeHttp.unknownFields(t, ["type", "name", "description", "runtime_params"], `body.tools.${i}`))
+      bad.push(...FakeHttp.unknownFields(t?.runtime_params, ["target_app_name", "dyno_size", "ttl_seconds", "max_calls", "tool_params"], `body.tools.${i}.runtime_params`))
+    })
+  }
+  return bad.length === 0 ? undefined : `Invalid request: unknown or invalid parameter(s): ${bad.join(", ")}`
 }
 
 export interface FakeHerokuInference extends FakeHttp.Server {
@@ -105,7 +147,7 @@ export const agentAnswer = (answer: string, model = "claude-4-sonnet"): AgentRes
 })
 
 /** A scripted chat turn as OpenAI-compatible chunks. */
-const chatChunks = (turn: ScriptedModel.ReplyTurn, model: string, index: number): Array<unknown> => {
+const chatChunks = (turn: ScriptedModel.ReplyTurn, model: string, index: number, includeUsage: boolean): Array<unknown> => {
   const id = `chatcmpl-${index}`
   const base = { id, object: "chat.completion.chunk", created: 1748541138, model }
   const chunks: Array<unknown> = [{ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" } }] }]
@@ -120,8 +162,11 @@ const chatChunks = (turn: ScriptedModel.ReplyTurn, model: string, index: number)
   })
   const finish = turn.finishReason ?? (turn.toolCalls.length > 0 ? "tool_calls" : "stop")
   chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: finish }] })
+  // As OpenAI does: the usage chunk only when `stream_options.include_usage` asked for it.
   const usage = turn.usage ?? { inputTokens: 12, outputTokens: 7 }
-  chunks.push({ ...base, choices: [], usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens } })
+  if (includeUsage) {
+    chunks.push({ ...base, choices: [], usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens } })
+  }
   return chunks
 }
 
@@ -169,28 +214,30 @@ export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, 
         return { status: 401, json: { error: { message: "Invalid API key", type: "authentication_error" } } }
       }
       if (request.method === "POST" && request.path === "/v1/chat/completions") {
+        const invalid = invalidFields(request.body, "chat", options.rejectStreamOptions === true)
+        if (invalid !== undefined) return { status: 400, json: { error: { message: invalid, type: "invalid_request_error" } } }
         const answer = FakeHttp.next(chat, "chat completions")
         chatIndex++
-        if ("status" in answer) return FakeHttp.errorReply(answer)
-        if ("frames" in answer) return { sse: answer.frames }
-        if ("dropAfter" in answer) {
-          return { sse: chatChunks(answer.turn, model, chatIndex).map((data) => ({ data })), dropAfter: answer.dropAfter }
-        }
-        const turn = answer
+        if (FakeHttp.isFaultOrError(answer)) return FakeHttp.faultOrErrorReply(answer)
+        if ("frames" in answer) return { sse: answer.frames, ...FakeHttp.hostileOf(answer) }
+        const includeUsage = request.body?.stream_options?.include_usage === true
+        const turn = "turn" in answer ? answer.turn : answer
         if (turn._tag === "Error") return { status: turn.retryable ? 503 : 400, json: { error: { message: turn.message } } }
         if (turn._tag !== "Reply") throw new Error("the fake plays Reply and Error turns only")
         if (request.body?.stream === true) {
-          return { sse: [...chatChunks(turn, model, chatIndex).map((data) => ({ data })), { data: "[DONE]" }] }
+          return { sse: [...chatChunks(turn, model, chatIndex, includeUsage).map((data) => ({ data })), { data: "[DONE]" }], ...("turn" in answer ? FakeHttp.hostileOf(answer) : {}) }
         }
         return { json: wholeCompletion(turn, model, chatIndex) }
       }
       if (request.method === "POST" && request.path === "/v1/agents/heroku") {
+        const invalid = invalidFields(request.body, "agents", false)
+        if (invalid !== undefined) return { status: 400, json: { error: { message: invalid, type: "invalid_request_error" } } }
         const answer = FakeHttp.next(agents, "agents")
-        if ("status" in answer) return FakeHttp.errorReply(answer)
-        return { sse: answer.frames, separator: "", ...(answer.dropAfter === undefined ? {} : { dropAfter: answer.dropAfter }) }
+        if (FakeHttp.isFaultOrError(answer)) return FakeHttp.faultOrErrorReply(answer)
+        return { sse: answer.frames, separator: "", ...FakeHttp.hostileOf(answer) }
       }
       return { status: 404, json: { error: { message: `no route ${request.method} ${request.path}` } } }
-    }),
+    }, options),
     (server) => ({ ...server, key, model })
   )
 }

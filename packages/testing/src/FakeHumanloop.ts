@@ -5,8 +5,9 @@
  * as data-only SSE events (`agent_start`, `agent_update` with `payload.output`, `tool_start`,
  * `agent_turn_suspend` / `agent_turn_end`, `agent_end`).
  *
- * It checks `X-API-KEY`, requires inline tools to carry a JSON schema, and refuses to continue a log that is
- * not incomplete or whose pending tool calls are not all answered (422, with Humanloop's `detail` body).
+ * It checks `X-API-KEY`, refuses fields the request types do not have (422 `extra_forbidden`), requires
+ * inline tools to carry a JSON schema, and refuses to continue a log that is not incomplete or whose
+ * pending tool calls are not all answered (422, with Humanloop's `detail` body).
  *
  * @since 0.1.0
  */
@@ -17,9 +18,26 @@ import * as ScriptedModel from "./ScriptedModel.js"
 /** Exact SSE frames complete the log. */
 export type Answer = FakeHttp.TurnAnswer
 
-export interface Options {
+/** `hostile` and `faults` (see `FakeHttp.Misbehaviour`) apply to every request. */
+export interface Options extends FakeHttp.Misbehaviour {
   readonly apiKey?: string
   readonly turns?: ReadonlyArray<Answer>
+}
+
+const callFields = [
+  "stream", "path", "id", "messages", "tool_choice", "agent", "inputs", "source", "metadata", "start_time", "end_time",
+  "source_datapoint_id", "trace_parent_id", "user", "environment", "save", "log_id", "provider_api_keys", "return_inputs", "include_trace_children"
+]
+const continueFields = ["log_id", "messages", "stream", "provider_api_keys", "include_trace_children"]
+const messageFields = ["role", "content", "name", "tool_call_id", "tool_calls", "thinking"]
+
+/** Unknown fields, as Humanloop's validation reports them (422, one `detail` entry per field). */
+const extraFields = (body: any, allowed: ReadonlyArray<string>): FakeHttp.Reply | undefined => {
+  const bad = [
+    ...FakeHttp.unknownFields(body, allowed),
+    ...(Array.isArray(body?.messages) ? body.messages : []).flatMap((m: unknown, i: number) => FakeHttp.unknownFields(m, messageFields, `body.messages.${i}`))
+  ]
+  return bad.length === 0 ? undefined : { status: 422, json: { detail: bad.map((path) => ({ loc: path.split("."), msg: "Extra inputs are not permitted", type: "extra_forbidden" })) } }
 }
 
 interface Log {
@@ -47,13 +65,13 @@ export const make = (options: Options = {}): Effect.Effect<FakeHumanloop, never,
 
   const play = (log: Log, stream: boolean): FakeHttp.Reply => {
     const answer = FakeHttp.next(turns, "humanloop")
-    if ("status" in answer) return FakeHttp.errorReply(answer)
+    if (FakeHttp.isFaultOrError(answer)) return FakeHttp.faultOrErrorReply(answer)
     if ("frames" in answer) {
       log.status = "complete"
-      return { sse: answer.frames }
+      return { sse: answer.frames, ...FakeHttp.hostileOf(answer) }
     }
-    const dropAfter = "dropAfter" in answer ? answer.dropAfter : undefined
-    const turn = "dropAfter" in answer ? answer.turn : answer
+    const hostile = "turn" in answer ? FakeHttp.hostileOf(answer) : {}
+    const turn = "turn" in answer ? answer.turn : answer
     if (turn._tag === "Error") return { status: turn.retryable ? 503 : 400, json: { detail: turn.message } }
     if (turn._tag !== "Reply") throw new Error("the fake plays Reply and Error turns only")
     const chunks = ScriptedModel.textChunks(turn)
@@ -95,7 +113,7 @@ export const make = (options: Options = {}): Effect.Effect<FakeHumanloop, never,
       ...(log.status === "incomplete" ? [event("agent_turn_suspend")] : [event("agent_turn_end"), event("agent_end")]),
       { data: "[DONE]" }
     ]
-    return { sse: frames, ...(dropAfter === undefined ? {} : { dropAfter }) }
+    return { sse: frames, ...hostile }
   }
 
   return Effect.map(
@@ -105,6 +123,8 @@ export const make = (options: Options = {}): Effect.Effect<FakeHumanloop, never,
       }
       const body = (request.body ?? {}) as Record<string, any>
       if (request.method === "POST" && request.path === "/v5/agents/call") {
+        const extra = extraFields(body, callFields)
+        if (extra !== undefined) return extra
         if (body["path"] === undefined && body["id"] === undefined) return detail(422, ["body", "path"], "Either path or id is required")
         const tools = (body["agent"]?.["tools"] ?? []) as Array<any>
         const bad = tools.findIndex((t) => t?.type === "inline" && typeof t?.json_schema?.name !== "string")
@@ -114,6 +134,8 @@ export const make = (options: Options = {}): Effect.Effect<FakeHumanloop, never,
         return play(log, body["stream"] === true)
       }
       if (request.method === "POST" && request.path === "/v5/agents/continue") {
+        const extra = extraFields(body, continueFields)
+        if (extra !== undefined) return extra
         const log = logs.get(String(body["log_id"]))
         if (log === undefined) return { status: 404, json: { detail: `Log ${String(body["log_id"])} not found` } }
         if (log.status !== "incomplete") return { status: 400, json: { detail: `Log ${log.id} is not incomplete and cannot be continued` } }
@@ -124,7 +146,7 @@ export const make = (options: Options = {}): Effect.Effect<FakeHumanloop, never,
         return play(log, body["stream"] === true)
       }
       return { status: 404, json: { detail: `no route ${request.method} ${request.path}` } }
-    }),
+    }, options),
     (server) => ({ ...server, apiKey, logs })
   )
 }

@@ -9,6 +9,8 @@
  * - The Tools API: list (cursor paging), attach, detach, approval (`{"requires_approval": bool}`, extra
  *   keys refused with 422), run; and the agent's `tool_rules` (optionally dropping some rule types, as
  *   Letta Cloud was reported to).
+ * - Request bodies are checked strictly: a field `LettaStreamingRequest`, its messages or the tool run do
+ *   not have gets the server's 422 `extra_forbidden`.
  *
  * @since 0.1.0
  */
@@ -27,7 +29,41 @@ export type Item =
   | { readonly kind: "raw"; readonly data: unknown }
   | { readonly kind: "error"; readonly message: string }
 
-export type Turn = ReadonlyArray<Item> | FakeHttp.ErrorAnswer | { readonly dropAfter: number; readonly items: ReadonlyArray<Item> }
+export type Turn =
+  | ReadonlyArray<Item>
+  | FakeHttp.Fault
+  | FakeHttp.ErrorAnswer
+  | { readonly items: ReadonlyArray<Item>; readonly dropAfter?: number; readonly hostile?: FakeHttp.Hostile }
+
+const streamFields = [
+  "messages", "input", "max_steps", "include_return_message_types", "client_tools", "override_model", "override_system", "include_compaction_messages",
+  "streaming", "stream_tokens", "include_pings", "background", "use_assistant_message", "assistant_message_tool_name", "assistant_message_tool_kwarg"
+]
+const messageCreateFields = ["type", "role", "content", "name", "otid", "sender_id", "group_id", "batch_item_id"]
+const approvalCreateFields = ["type", "approvals", "approve", "approval_request_id", "reason", "group_id"]
+const approvalFields: Record<string, ReadonlyArray<string>> = {
+  approval: ["type", "tool_call_id", "approve", "reason"],
+  tool: ["type", "tool_call_id", "tool_return", "status", "stdout", "stderr"]
+}
+
+/** The `LettaStreamingRequest` fields, strictly: unknown ones get the server's 422 `extra_forbidden`. */
+const invalidStreamBody = (body: any): FakeHttp.Reply | undefined => {
+  const bad = FakeHttp.unknownFields(body, streamFields)
+  ;(Array.isArray(body?.messages) ? body.messages : []).forEach((m: any, i: number) => {
+    if (m?.type === "approval") {
+      bad.push(...FakeHttp.unknownFields(m, approvalCreateFields, `body.messages.${i}`))
+      ;(Array.isArray(m.approvals) ? m.approvals : []).forEach((a: any, j: number) => {
+        const allowed = approvalFields[String(a?.type)]
+        if (allowed === undefined) bad.push(`body.messages.${i}.approvals.${j}.type`)
+        else bad.push(...FakeHttp.unknownFields(a, allowed, `body.messages.${i}.approvals.${j}`))
+      })
+    } else bad.push(...FakeHttp.unknownFields(m, messageCreateFields, `body.messages.${i}`))
+  })
+  ;(Array.isArray(body?.client_tools) ? body.client_tools : []).forEach((t: unknown, i: number) =>
+    bad.push(...FakeHttp.unknownFields(t, ["name", "description", "parameters"], `body.client_tools.${i}`))
+  )
+  return bad.length === 0 ? undefined : { status: 422, json: { detail: bad.map((path) => ({ loc: path.split("."), msg: "Extra inputs are not permitted", type: "extra_forbidden" })) } }
+}
 
 export interface Tool {
   readonly id: string
@@ -36,7 +72,8 @@ export interface Tool {
   requiresApproval: boolean
 }
 
-export interface Options {
+/** `hostile` and `faults` (see `FakeHttp.Misbehaviour`) apply to every request. */
+export interface Options extends FakeHttp.Misbehaviour {
   readonly apiKey?: string
   readonly agentId?: string
   readonly turns?: ReadonlyArray<Turn>
@@ -109,6 +146,8 @@ export const make = (options: Options = {}): Effect.Effect<FakeLetta, never, Sco
   }
 
   const stream = (body: Record<string, any>): FakeHttp.Reply => {
+    const invalid = invalidStreamBody(body)
+    if (invalid !== undefined) return invalid
     const messages = (body["messages"] ?? []) as Array<Record<string, any>>
     const approval = messages.find((m) => m["type"] === "approval")
     const before: Array<unknown> = []
@@ -151,9 +190,9 @@ export const make = (options: Options = {}): Effect.Effect<FakeLetta, never, Sco
       }
     }
     const turn = FakeHttp.next(turns, "letta")
-    if ("status" in turn) return FakeHttp.errorReply(turn)
-    if ("dropAfter" in turn) return { sse: frames(turn.items, before), dropAfter: turn.dropAfter }
-    return { sse: frames(turn, before) }
+    if (!Array.isArray(turn) && FakeHttp.isFaultOrError(turn)) return FakeHttp.faultOrErrorReply(turn)
+    if ("items" in turn) return { sse: frames(turn.items, before), ...FakeHttp.hostileOf(turn) }
+    return { sse: frames(turn as ReadonlyArray<Item>, before) }
   }
 
   return Effect.map(
@@ -203,12 +242,14 @@ export const make = (options: Options = {}): Effect.Effect<FakeLetta, never, Sco
       }
       const run = /^\/tools\/([^/]+)\/run$/.exec(rest)
       if (request.method === "POST" && run !== null) {
+        const extra = FakeHttp.unknownFields(body, ["args"])
+        if (extra.length > 0) return { status: 422, json: { detail: extra.map((path) => ({ loc: path.split("."), msg: "Extra inputs are not permitted", type: "extra_forbidden" })) } }
         const tool = tools.find((t) => t.name === decodeURIComponent(run[1]!) && t.attached)
         if (tool === undefined) return notFound("Tool")
         return { json: { status: "success", func_return: { tool: tool.name, args: body["args"] ?? {} }, agent_state: null, stdout: [], stderr: [] } }
       }
       return { status: 404, json: { detail: `no route ${request.method} ${request.path}` } }
-    }),
+    }, options),
     (server) => ({ ...server, apiKey, agentId, tools, clientReturns, toolRules: () => rules })
   )
 }

@@ -2,7 +2,8 @@
  * A fake of Toolhouse's Workers API on loopback: `POST /ndjson/{agentId}` starts a run (answering with
  * `X-Toolhouse-Run-ID`), `PUT /ndjson/{agentId}/{runId}` continues it, the plain-text twins stream only the
  * output, and `GET /{agentId}/{runId}` returns the history. Scripted NDJSON lines are written as given:
- * objects as JSON, strings verbatim (so malformed lines can be sent).
+ * objects as JSON, strings verbatim (so malformed lines can be sent). A body other than `{ message, vars? }`
+ * gets a 400; an answer can omit the run id header (`omitRunId`).
  *
  * @since 0.1.0
  */
@@ -10,9 +11,20 @@ import { randomUUID } from "node:crypto"
 import { Effect, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 
-export type Answer = ReadonlyArray<unknown> | FakeHttp.ErrorAnswer | { readonly dropAfter: number; readonly lines: ReadonlyArray<unknown> }
+export type Answer =
+  | ReadonlyArray<unknown>
+  | FakeHttp.Fault
+  | FakeHttp.ErrorAnswer
+  | {
+      readonly lines: ReadonlyArray<unknown>
+      readonly dropAfter?: number
+      readonly hostile?: FakeHttp.Hostile
+      /** Answer without the `X-Toolhouse-Run-ID` header. */
+      readonly omitRunId?: boolean
+    }
 
-export interface Options {
+/** `hostile` and `faults` (see `FakeHttp.Misbehaviour`) apply to every request. */
+export interface Options extends FakeHttp.Misbehaviour {
   readonly agentId?: string
   /** Absent: a public worker, callable without a key. */
   readonly apiKey?: string
@@ -50,16 +62,20 @@ export const make = (options: Options = {}): Effect.Effect<FakeToolhouse, never,
       } else if (request.method !== "PUT" || runId === undefined || !runs.has(runId)) {
         return { status: 404, json: { error: "Run not found" } }
       }
+      const extra = FakeHttp.unknownFields(request.body, ["message", "vars"])
+      if (typeof request.body?.message !== "string") extra.push("body.message (required)")
+      if (extra.length > 0) return { status: 400, json: { error: `Invalid request body: ${extra.join(", ")}` } }
       const run = runs.get(runId)!
       run.push({ role: "user", content: String(request.body?.message ?? "") })
       const answer = FakeHttp.next(answers, "toolhouse")
-      if ("status" in answer) return FakeHttp.errorReply(answer)
-      const lines = "lines" in answer ? answer.lines : answer
+      if (!Array.isArray(answer) && FakeHttp.isFaultOrError(answer)) return FakeHttp.faultOrErrorReply(answer)
+      const scripted = "lines" in answer ? answer : { lines: answer as ReadonlyArray<unknown> }
+      const lines = scripted.lines
       run.push({ role: "assistant", content: lines.map(textOf).join("") })
-      const headers = { "X-Toolhouse-Run-ID": runId }
+      const headers: Record<string, string> = "omitRunId" in scripted && scripted.omitRunId === true ? {} : { "X-Toolhouse-Run-ID": runId }
       if (!ndjson) return { headers, text: lines.map(textOf).join("") }
-      return { headers, ndjson: lines, ...("dropAfter" in answer ? { dropAfter: answer.dropAfter } : {}) }
-    }),
+      return { headers, ndjson: lines, ...FakeHttp.hostileOf(scripted) }
+    }, options),
     (server) => ({ ...server, agentId, runs })
   )
 }

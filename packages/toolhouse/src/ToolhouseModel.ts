@@ -12,11 +12,11 @@
  * @since 0.1.0
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
-import { ChatCompletions, Http, Model, Ndjson, type Retry } from "@agentloop/wire"
+import { ChatCompletions, Http, Incremental, Model, Ndjson } from "@agentloop/wire"
 import type { HttpClient } from "@effect/platform"
 import { Effect, Layer, Redacted, Stream } from "effect"
 
-export interface Options {
+export interface Options extends Http.ClientOptions {
   /** Absent for public workers. */
   readonly apiKey?: Redacted.Redacted<string>
   /** Default `https://agents.toolhouse.ai`. */
@@ -24,23 +24,40 @@ export interface Options {
   readonly agentId: string
   /** Values for the worker's `{var}` placeholders. */
   readonly vars?: Readonly<Record<string, string>>
-  /** `ndjson` (default: text plus tool calls and results) or `text` (the worker's output only). */
+  /**
+   * `ndjson` (default: `{base}/ndjson/{agentId}`, text plus tool calls and results) or `text` (the base
+   * endpoint `{base}/{agentId}`: the worker's output only).
+   */
   readonly mode?: "ndjson" | "text"
-  readonly retry?: Retry.Options
+  /**
+   * When an earlier Toolhouse answer in the conversation carried no `X-Toolhouse-Run-ID`: `fail` (default)
+   * fails the step with a `ModelError`; `new-run` starts a new run, which does not know the earlier turns.
+   */
+  readonly onMissingRunId?: "fail" | "new-run"
 }
 
 export const capabilities: AgentBackend.Capabilities = { clientTools: false, approvals: false, toolRules: false, streaming: true }
 
 export const RUN_ID_HEADER = "x-toolhouse-run-id"
 
-/** The run this conversation continues, if an earlier answer came from Toolhouse. */
-export const runIdOf = (messages: ReadonlyArray<Message.Message>): string | undefined => {
+/**
+ * The run this conversation continues: `none` if no earlier answer came from Toolhouse, `missing` if the
+ * latest one carried no run id.
+ */
+export const runOf = (messages: ReadonlyArray<Message.Message>): { readonly _tag: "none" } | { readonly _tag: "missing" } | { readonly _tag: "run"; readonly runId: string } => {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i]!
-    const runId = m._tag === "AssistantMessage" ? (m.metadata?.["toolhouse"] as { runId?: unknown } | undefined)?.runId : undefined
-    if (typeof runId === "string") return runId
+    const toolhouse = m._tag === "AssistantMessage" ? (m.metadata?.["toolhouse"] as { runId?: unknown } | undefined) : undefined
+    if (toolhouse === undefined) continue
+    return typeof toolhouse.runId === "string" && toolhouse.runId.length > 0 ? { _tag: "run", runId: toolhouse.runId } : { _tag: "missing" }
   }
-  return undefined
+  return { _tag: "none" }
+}
+
+/** The run id this conversation continues, if there is one. */
+export const runIdOf = (messages: ReadonlyArray<Message.Message>): string | undefined => {
+  const run = runOf(messages)
+  return run._tag === "run" ? run.runId : undefined
 }
 
 /** The user's latest words: every user message since the last assistant message. */
@@ -56,8 +73,12 @@ export const latestUserText = (messages: ReadonlyArray<Message.Message>): string
 const firstString = (...values: ReadonlyArray<unknown>): string | undefined => values.find((v): v is string => typeof v === "string")
 
 /** One NDJSON line as parts. Unknown shapes become raw parts. */
-export const lineParts = (line: Ndjson.Line, state: { usage: Message.Usage; calls: number }): Array<LanguageModel.ResponsePart> => {
-  if (line._tag === "Malformed") return [LanguageModel.raw("toolhouse", { malformed: line.line, reason: line.reason })]
+export const lineParts = (line: Ndjson.Line, state: { usage: Message.Usage; calls: number; cut?: boolean }): Array<LanguageModel.ResponsePart> => {
+  if (line._tag === "Malformed") {
+    // The stream ended inside a line: the answer was cut off.
+    if (line.unterminated === true) state.cut = true
+    return [LanguageModel.raw("toolhouse", { malformed: line.line, reason: line.reason })]
+  }
   const value = line.value
   if (typeof value === "string") return value.length === 0 ? [] : [LanguageModel.textDelta(value)]
   if (typeof value !== "object" || value === null || Array.isArray(value)) return [LanguageModel.raw("toolhouse", value)]
@@ -103,7 +124,12 @@ export const lineParts = (line: Ndjson.Line, state: { usage: Message.Usage; call
       ]
     }
     case "error":
-      throw new LanguageModel.ModelError({ provider: "toolhouse", message: `toolhouse: ${firstString(v["message"], v["error"], v["detail"]) ?? "error"}`, retryable: false })
+      throw new LanguageModel.ModelError({
+        provider: "toolhouse",
+        message: `toolhouse: ${firstString(v["message"], v["error"], v["detail"]) ?? "error"}`,
+        retryable: false,
+        reason: "provider-error"
+      })
     case "end":
     case "done":
     case "finish":
@@ -125,23 +151,38 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
   const ndjson = (options.mode ?? "ndjson") === "ndjson"
   const headers = { "Content-Type": "application/json", ...authorization(options) }
   return Model.make((request) => {
-    const runId = runIdOf(request.messages)
-    const send = Http.send({
+    const run = runOf(request.messages)
+    if (run._tag === "missing" && options.onMissingRunId !== "new-run") {
+      return Stream.fail(
+        new LanguageModel.ModelError({
+          provider: "toolhouse",
+          message: "toolhouse: the previous answer carried no X-Toolhouse-Run-ID, so this turn cannot continue its run (set onMissingRunId: \"new-run\" to start a new one)",
+          retryable: false,
+          reason: "provider-error"
+        })
+      )
+    }
+    const runId = run._tag === "run" ? run.runId : undefined
+    const http: Http.Request = {
       provider: "toolhouse",
       method: runId === undefined ? "POST" : "PUT",
       url: `${base}${ndjson ? "/ndjson" : ""}/${agent}${runId === undefined ? "" : `/${encodeURIComponent(runId)}`}`,
+      // Starting or continuing a run runs the worker's tools: once delivered, never sent again (PUT included).
+      idempotent: false,
       headers,
       body: { message: latestUserText(request.messages), ...(runId === undefined && options.vars !== undefined ? { vars: options.vars } : {}) },
-      ...(options.retry === undefined ? {} : { retry: options.retry })
-    })
-    const initial = (response: Http.Response) => ({ usage: Message.Usage.empty, calls: 0, runId: response.headers[RUN_ID_HEADER] ?? runId })
+      ...Http.clientOptions(options)
+    }
+    const initial = (response: Http.Response) => ({ usage: Message.Usage.empty, calls: 0, cut: false, runId: response.headers[RUN_ID_HEADER] ?? runId })
     const end = (state: ReturnType<typeof initial>) => [
       LanguageModel.metadata({ toolhouse: { agentId: options.agentId, ...(state.runId === undefined ? {} : { runId: state.runId }) } }),
       LanguageModel.finish("stop", state.usage)
     ]
+    // No documented end line: the HTTP framing ends the stream; a last line cut mid-JSON is a truncation.
+    const complete = (state: ReturnType<typeof initial>) => !state.cut
     return ndjson
-      ? Model.streamParts(send, { provider: "toolhouse", decode: (body) => Ndjson.decodeBytes(body), initial, item: lineParts, end })
-      : Model.streamParts(send, { provider: "toolhouse", decode: (body) => Stream.decodeText(body), initial, item: (text) => [LanguageModel.textDelta(text)], end })
+      ? Model.streamParts(http, { decode: (body) => Ndjson.decodeBytes(body), initial, item: lineParts, complete, end })
+      : Model.streamParts(http, { decode: (body) => Incremental.decodeUtf8(body), initial, item: (text) => [LanguageModel.textDelta(text)], complete, end })
   })
 }
 
@@ -154,12 +195,10 @@ export const layerBackend = <Tools extends Record<string, Tool.Any>>(agent: Agen
 
 /** A run's stored conversation (`GET {base}/{agentId}/{runId}`), as Toolhouse returns it. */
 export const history = (options: Options, runId: string): Effect.Effect<ReadonlyArray<unknown>, LanguageModel.ModelError, HttpClient.HttpClient> =>
-  Http.send({
+  Http.json({
     provider: "toolhouse",
     method: "GET",
     url: `${baseOf(options)}/${encodeURIComponent(options.agentId)}/${encodeURIComponent(runId)}`,
-    headers: authorization(options)
-  }).pipe(
-    Effect.flatMap((r) => r.json),
-    Effect.map((json) => (Array.isArray(json) ? json : []))
-  )
+    headers: authorization(options),
+    ...Http.clientOptions(options)
+  }).pipe(Effect.map((json) => (Array.isArray(json) ? json : [])))

@@ -97,7 +97,7 @@ describe("ToolhouseModel", () => {
       const run = (layer: ReturnType<typeof backend>) => Effect.flip(Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(layer)))
       expect(yield* run(backend(fake, { apiKey: Redacted.make("wrong") }))).toMatchObject({ status: 401, message: "toolhouse answered 401: Unauthorized: this agent is private" })
       expect(yield* run(backend(fake))).toMatchObject({ _tag: "ModelError", message: "toolhouse: worker crashed" })
-      expect(yield* run(backend(fake))).toMatchObject({ _tag: "ModelError", retryable: true })
+      expect(yield* run(backend(fake))).toMatchObject({ _tag: "ModelError", retryable: false, reason: "transport" })
       const refused = yield* Effect.flip(
         Effect.provide(
           AgentBackend.AgentBackend,
@@ -105,6 +105,31 @@ describe("ToolhouseModel", () => {
         )
       )
       expect(refused).toMatchObject({ _tag: "UnsupportedCapability", backend: "toolhouse", capability: "clientTools" })
+    }))
+
+  it.scopedLive("an answer without X-Toolhouse-Run-ID: the next turn fails typed (no silent new run), or starts a new run when asked", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeToolhouse.make({ answers: [{ lines: [{ type: "text", text: "Hi!" }], omitRunId: true }, [{ type: "text", text: "Fresh." }]] })
+      const first = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Effect.zip(b.run({ input: "hello", runId: "c1" }), b.getRun("c1"))).pipe(Effect.provide(backend(fake)))
+      const messages = Option.getOrThrow(first[1]).messages
+      expect(messages.at(-1)).toMatchObject({ metadata: { toolhouse: { agentId: fake.agentId } } })
+      const next = [...messages, Message.user("and then?")]
+      const error = yield* Effect.flip(Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: next })).pipe(Effect.provide(backend(fake))))
+      expect(error).toMatchObject({ _tag: "ModelError", provider: "toolhouse", retryable: false })
+      expect(error.message).toContain("X-Toolhouse-Run-ID")
+      expect(fake.requests).toHaveLength(1)
+      const fresh = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: next })).pipe(Effect.provide(backend(fake, { onMissingRunId: "new-run" })))
+      expect(fresh).toMatchObject({ _tag: "Completed", text: "Fresh." })
+      expect(fake.requests[1]).toMatchObject({ method: "POST", path: `/ndjson/${fake.agentId}`, body: { message: "and then?" } })
+    }))
+
+  it.scopedLive("the fake refuses unknown body fields (400), so a misnamed field cannot pass", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeToolhouse.make({ answers: [[{ type: "text", text: "x" }]] })
+      const status = yield* Effect.promise(() =>
+        fetch(`${fake.url}/ndjson/${fake.agentId}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ msg: "hi" }) }).then((r) => r.status)
+      )
+      expect(status).toBe(400)
     }))
 
   it("maps line shapes leniently", () => {

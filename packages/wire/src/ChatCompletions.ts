@@ -14,7 +14,7 @@ export type WireMessage =
       readonly content: string | null
       readonly tool_calls?: ReadonlyArray<WireToolCall>
     }
-  | { readonly role: "tool"; readonly tool_call_id: string; readonly content: string; readonly name?: string }
+  | { readonly role: "tool"; readonly tool_call_id: string; readonly content: string }
 
 export interface WireToolCall {
   readonly id: string
@@ -41,7 +41,8 @@ export const toMessages = (messages: ReadonlyArray<Message.Message>): Array<Wire
         })
         break
       case "ToolMessage":
-        out.push({ role: "tool", tool_call_id: message.toolCallId, content: message.content, name: message.toolName })
+        // No `name`: the chat-completions schema has none on tool messages (strict servers refuse it).
+        out.push({ role: "tool", tool_call_id: message.toolCallId, content: message.content })
         break
       case "ApprovalMessage":
         break
@@ -107,6 +108,20 @@ export const fromCompletion = (completion: unknown): Array<LanguageModel.Respons
   }
   parts.push(LanguageModel.finish(toFinishReason(choice["finish_reason"]), toUsage(body["usage"])))
   return parts
+}
+
+/**
+ * The provider's message when a streamed chunk (or a whole answer) is an error object rather than a
+ * completion: `{"error": {"message": ...}}`, `{"error": "..."}` or `{"object": "error", "message": ...}`.
+ */
+export const errorOf = (body: unknown): string | undefined => {
+  if (typeof body !== "object" || body === null) return undefined
+  const b = body as Record<string, any>
+  const error = b["error"]
+  if (typeof error === "string" && error.length > 0) return error
+  if (typeof error === "object" && error !== null) return typeof error["message"] === "string" ? error["message"] : JSON.stringify(error)
+  if (b["object"] === "error" || b["type"] === "error") return typeof b["message"] === "string" ? b["message"] : JSON.stringify(b)
+  return undefined
 }
 
 /** Text content, whether a string or an array of `{ type: "text", text }` parts. */

@@ -1,30 +1,54 @@
 /**
- * Sending a request to a hosted API: retried while the answer is transient (before any of the body is
- * read), errors turned into `ModelError` with the provider's own message, and the body exposed as a stream
- * whose failure mid-way (a dropped connection) is a retryable `ModelError` too. Secrets passed in headers
- * never appear in an error.
+ * Sending a request to a hosted API: bounded by the `Timeout`s, retried only when the `Retry` policy says a
+ * second try cannot repeat a side effect, errors turned into `ModelError` with the provider's own message
+ * and a `reason`, and the body exposed as a stream whose failure mid-way (a dropped connection, a silence
+ * longer than the idle timeout) is a `ModelError` too. Secrets passed in headers never appear in an error,
+ * and no trace header (`traceparent`, `b3`) is sent to the provider unless `propagateTrace` is set.
  *
  * @since 0.1.0
  */
 import { LanguageModel } from "@agentloop/core"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Effect, Stream } from "effect"
+import { Clock, Duration, Effect, Stream } from "effect"
+import * as Incremental from "./Incremental.js"
 import * as Retry from "./Retry.js"
+import * as Timeout from "./Timeout.js"
 
-export interface Request {
+/** What every hosted client lets its user tune: retries, timeouts and trace propagation. */
+export interface ClientOptions {
+  readonly retry?: Retry.Options
+  readonly timeouts?: Timeout.Options
+  /** Send the current trace's `traceparent`/`b3` headers to the provider. Default false: trace ids stay here. */
+  readonly propagateTrace?: boolean
+}
+
+/** The `ClientOptions` of an adapter's options, to spread into a `Request`. */
+export const clientOptions = (options: ClientOptions): ClientOptions => ({
+  ...(options.retry === undefined ? {} : { retry: options.retry }),
+  ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }),
+  ...(options.propagateTrace === undefined ? {} : { propagateTrace: options.propagateTrace })
+})
+
+export interface Request extends ClientOptions {
   /** Named in errors, e.g. `heroku`, `letta`. */
   readonly provider: string
   readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
   readonly url: string
   readonly headers?: Readonly<Record<string, string>>
   readonly body?: unknown
-  readonly retry?: Retry.Options
+  /**
+   * Whether sending the request twice has the effect of sending it once (so it may be re-sent after it may
+   * have been delivered). Default: true for GET, PUT and DELETE and for requests with an `Idempotency-Key`
+   * header; false otherwise. A PUT that appends (Toolhouse's run continuation) must say false; a POST
+   * without side effects (a chat completion) may say true.
+   */
+  readonly idempotent?: boolean
 }
 
 export interface Response {
   readonly status: number
   readonly headers: Readonly<Record<string, string | undefined>>
-  /** The body as bytes; a dropped connection fails it with a retryable `ModelError`. */
+  /** The body as bytes; a dropped connection or an idle timeout fails it with a `ModelError`. */
   readonly stream: Stream.Stream<Uint8Array, LanguageModel.ModelError>
   readonly text: Effect.Effect<string, LanguageModel.ModelError>
   readonly json: Effect.Effect<unknown, LanguageModel.ModelError>
@@ -32,6 +56,11 @@ export interface Response {
 
 /** A service's base URL: the configured one, or the default, without trailing slashes. */
 export const baseUrl = (configured: string | undefined, fallback: string): string => (configured ?? fallback).replace(/\/+$/, "")
+
+/** The request's idempotency: its own `idempotent`, else by method and `Idempotency-Key`. */
+export const isIdempotent = (request: Request): boolean =>
+  request.idempotent ??
+  (Retry.isIdempotentMethod(request.method) || Object.keys(request.headers ?? {}).some((name) => name.toLowerCase() === "idempotency-key"))
 
 /** The most useful message in an error body: `message`, `error.message`, `error`, `detail`, or the text. */
 export const errorMessage = (text: string): string => {
@@ -50,49 +79,100 @@ export const errorMessage = (text: string): string => {
   } catch {
     // not JSON: use the text
   }
-  const trimmed = text.trim()
+  // An HTML error page (a proxy's 502): its title, not the markup.
+  const title = /<title[^>]*>([^<]*)<\/title>/i.exec(text)
+  const trimmed = (title === null ? text : title[1]!).trim()
   return trimmed.length === 0 ? "(empty body)" : trimmed.slice(0, 500)
 }
 
-const modelError = (provider: string, message: string, retryable: boolean, extra: { status?: number; cause?: unknown } = {}) =>
+type Extra = { status?: number; cause?: unknown; reason?: LanguageModel.ModelErrorReason }
+
+export const modelError = (provider: string, message: string, retryable: boolean, extra: Extra = {}) =>
   new LanguageModel.ModelError({ provider, message, retryable, ...extra })
 
-/** Sends once; a non-2xx answer is a `ModelError` carrying the status and the provider's message. */
-const sendOnce = (request: Request): Effect.Effect<Response, LanguageModel.ModelError, HttpClient.HttpClient> =>
+/** One attempt's failure and whether the policy allows another. */
+interface Attempt {
+  readonly error: LanguageModel.ModelError
+  readonly decision: Retry.Decision
+}
+
+const millis = (d: Duration.Duration) => `${Duration.toMillis(d)} ms`
+
+const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: boolean): Effect.Effect<Response, Attempt, HttpClient.HttpClient> =>
   Effect.gen(function* () {
-    const http = yield* HttpClient.HttpClient
+    const client = yield* HttpClient.HttpClient
+    const http = request.propagateTrace === true ? client : HttpClient.withTracerPropagation(client, false)
     let httpRequest = HttpClientRequest.make(request.method)(request.url).pipe(HttpClientRequest.setHeaders(request.headers ?? {}))
     if (request.body !== undefined) httpRequest = HttpClientRequest.bodyUnsafeJson(httpRequest, request.body)
+    const { provider, method } = request
     const response: HttpClientResponse.HttpClientResponse = yield* http.execute(httpRequest).pipe(
-      Effect.mapError((error) => modelError(request.provider, `${request.provider}: ${request.method} failed before a response: ${error.message}`, true, { cause: error }))
-    )
-    const midStream = (error: { readonly message: string }) =>
-      modelError(request.provider, `${request.provider}: the connection was lost while reading the response: ${error.message}`, true, {
-        status: response.status
-      })
-    const text = Effect.mapError(response.text, midStream)
-    if (response.status >= 300) {
-      const body = yield* Effect.orElseSucceed(text, () => "")
-      return yield* Effect.fail(
-        modelError(request.provider, `${request.provider} answered ${response.status}: ${errorMessage(body)}`, Retry.isRetryableStatus(response.status), {
-          status: response.status
+      Effect.mapError((error): Attempt => {
+        const decision = Retry.afterTransport(error.cause ?? error, idempotent)
+        return {
+          error: modelError(provider, `${provider}: ${method} failed before a response: ${error.message}`, decision._tag === "Retry", { cause: error, reason: "transport" }),
+          decision
+        }
+      }),
+      // Interrupting the request aborts it: the connection is closed, nothing keeps waiting.
+      Effect.timeoutFail({
+        duration: timeouts.headers,
+        onTimeout: (): Attempt => ({
+          error: modelError(provider, `${provider}: no response headers within ${millis(timeouts.headers)} (${method})`, idempotent, { reason: "headers-timeout" }),
+          decision: idempotent ? { _tag: "Retry" } : Retry.stop
         })
+      })
+    )
+    const status = response.status
+    const lost = (error: { readonly message: string }) =>
+      modelError(provider, `${provider}: the connection was lost while reading the response: ${error.message}`, idempotent, { status, reason: "transport" })
+    const stream = Stream.mapError(response.stream, lost).pipe(
+      Stream.timeoutFail(
+        () => modelError(provider, `${provider}: the response went silent for ${millis(timeouts.idle)}`, idempotent, { status, reason: "idle-timeout" }),
+        timeouts.idle
       )
+    )
+    const text = Stream.mkString(Incremental.decodeUtf8(stream))
+    if (status >= 300) {
+      const body = yield* Effect.orElseSucceed(text, () => "")
+      const now = yield* Clock.currentTimeMillis
+      const retryAfter = Retry.parseRetryAfter(response.headers["retry-after"], now)
+      const decision = Retry.afterStatus(status, retryAfter, idempotent)
+      const after = retryAfter === undefined ? "" : ` (Retry-After ${millis(retryAfter)})`
+      return yield* Effect.fail<Attempt>({
+        error: modelError(provider, `${provider} answered ${status}: ${errorMessage(body)}${after}`, decision._tag === "Retry", { status, reason: "status" }),
+        decision
+      })
     }
     return {
-      status: response.status,
+      status,
       headers: response.headers,
-      stream: Stream.mapError(response.stream, midStream),
+      stream,
       text,
       json: Effect.flatMap(text, (body) =>
         Effect.try({
           try: () => (body.length === 0 ? undefined : JSON.parse(body)),
-          catch: () => modelError(request.provider, `${request.provider}: the response is not JSON: ${body.slice(0, 200)}`, false, { status: response.status })
+          catch: () => modelError(provider, `${provider}: the response is not JSON: ${body.slice(0, 200)}`, false, { status, reason: "provider-error" })
         })
       )
     } satisfies Response
   })
 
-/** Sends, retrying transient failures (429, 5xx, connection errors) with the shared policy. */
-export const send = (request: Request): Effect.Effect<Response, LanguageModel.ModelError, HttpClient.HttpClient> =>
-  Retry.retryTransient(request.retry)(sendOnce(request))
+/** Sends, retrying only what the `Retry` policy deems safe; bounded by the headers timeout per attempt. */
+export const send = (request: Request): Effect.Effect<Response, LanguageModel.ModelError, HttpClient.HttpClient> => {
+  const timeouts = Timeout.resolve(request.timeouts)
+  return Retry.retrying(request.retry)(sendOnce(request, timeouts, isIdempotent(request)), (attempt) => attempt.decision).pipe(
+    Effect.mapError((attempt) => attempt.error)
+  )
+}
+
+/** The step timeout's error. */
+export const stepTimeout = (request: Request, step: Duration.Duration) =>
+  modelError(request.provider, `${request.provider}: the step took longer than ${millis(step)}`, isIdempotent(request), { reason: "step-timeout" })
+
+/** Sends and reads a JSON answer, the whole exchange bounded by the step timeout. */
+export const json = (request: Request): Effect.Effect<unknown, LanguageModel.ModelError, HttpClient.HttpClient> => {
+  const step = Timeout.resolve(request.timeouts).step
+  return Effect.flatMap(send(request), (response) => response.json).pipe(
+    Effect.timeoutFail({ duration: step, onTimeout: () => stepTimeout(request, step) })
+  )
+}

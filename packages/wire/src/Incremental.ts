@@ -35,8 +35,26 @@ export const decodeAllWith =
     return [...decoder.push(text), ...decoder.end()]
   }
 
-/** Decodes a stream of bytes as UTF-8 text (a sequence split across chunks is reassembled), then items. */
+/**
+ * UTF-8 bytes as text: a sequence split across chunks is reassembled, and one cut by the end of the stream
+ * becomes U+FFFD (never silently dropped). A leading BOM is removed.
+ */
+export const decodeUtf8 = <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<string, E, R> =>
+  Stream.suspend(() => {
+    const decoder = new TextDecoder("utf-8")
+    return self.pipe(
+      Stream.mapChunks((chunks) => Chunk.map(chunks, (bytes) => decoder.decode(bytes, { stream: true }))),
+      Stream.concat(
+        Stream.suspend(() => {
+          const rest = decoder.decode()
+          return rest.length === 0 ? Stream.empty : Stream.succeed(rest)
+        })
+      )
+    )
+  })
+
+/** Decodes a stream of bytes as UTF-8 text (see `decodeUtf8`), then items. */
 export const decodeBytesWith = <A>(make: () => Decoder<A>) => {
   const decode = decodeWith(make)
-  return <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<A, E, R> => decode(Stream.decodeText(self))
+  return <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<A, E, R> => decode(decodeUtf8(self))
 }

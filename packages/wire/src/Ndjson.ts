@@ -10,7 +10,13 @@ import { decodeAllWith, decodeBytesWith, decodeWith } from "./Incremental.js"
 
 export type Line =
   | { readonly _tag: "Json"; readonly value: unknown }
-  | { readonly _tag: "Malformed"; readonly line: string; readonly reason: string }
+  | {
+      readonly _tag: "Malformed"
+      readonly line: string
+      readonly reason: string
+      /** The stream ended inside this line (no newline after it): a cut-off stream, not a bad line. */
+      readonly unterminated?: true
+    }
 
 export class Decoder {
   private buffer = ""
@@ -35,10 +41,14 @@ export class Decoder {
     return out
   }
 
-  /** A last line without a trailing newline still counts. */
+  /** A last line without a trailing newline still counts; if it is not JSON, it is marked `unterminated`. */
   end(): Array<Line> {
     const out: Array<Line> = []
-    if (this.buffer.length > 0) parseLine(this.buffer, out)
+    if (this.buffer.length > 0) {
+      parseLine(this.buffer, out)
+      const last = out[0]
+      if (last !== undefined && last._tag === "Malformed") out[0] = { ...last, unterminated: true }
+    }
     this.buffer = ""
     return out
   }

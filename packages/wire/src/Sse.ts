@@ -1,6 +1,7 @@
 /**
  * Server-sent events, decoded incrementally from text chunks split anywhere (inside a line, between `\r`
- * and `\n`, inside a UTF-8 sequence when fed through `decodeBytes`). Pure: no I/O.
+ * and `\n` even with empty chunks in between, inside a UTF-8 sequence when fed through `decodeBytes`; a
+ * sequence cut by the end of the stream becomes U+FFFD). Pure: no I/O.
  *
  * Accepts `event:x` and `event: x`, multi-line `data`, comments (`:` lines), `id`, `retry`, LF, CRLF and CR
  * line endings and a leading BOM. An event is dispatched at a blank line, or at the end of the stream if
@@ -36,6 +37,8 @@ export class Decoder {
 
   /** Feeds one chunk; returns the events it completed. */
   push(chunk: string): Array<SseEvent> {
+    // An empty chunk changes nothing (in particular, a pending `\r` still waits for its `\n`).
+    if (chunk.length === 0) return []
     let text = chunk
     if (!this.started && text.length > 0) {
       this.started = true

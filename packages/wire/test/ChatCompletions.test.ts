@@ -18,7 +18,7 @@ describe("ChatCompletions", () => {
       { role: "system", content: "be brief" },
       { role: "user", content: "weather?" },
       { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }] },
-      { role: "tool", tool_call_id: "c1", content: "5C", name: "get_weather" },
+      { role: "tool", tool_call_id: "c1", content: "5C" },
       { role: "assistant", content: "It is 5C." }
     ])
   })

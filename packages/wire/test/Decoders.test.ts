@@ -62,6 +62,58 @@ describe("Sse.Decoder", () => {
     )
   })
 
+  it("decodes the same events when chunks are empty or single characters, wherever a CR/LF pair falls (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(sseEvent, { maxLength: 6 }),
+        fc.constantFrom("\n", "\r\n", "\r"),
+        fc.array(fc.nat(), { maxLength: 16 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (events, eol, cuts, empties) => {
+          const text = serialize(events, eol)
+          // Duplicated cut points make empty chunks: the chunking a server's empty writes produce.
+          const chunks = split(text, cuts)
+          for (const e of empties) chunks.splice(e % (chunks.length + 1), 0, "")
+          const expected = decodeChunks(new Sse.Decoder(), [text])
+          expect(decodeChunks(new Sse.Decoder(), chunks)).toEqual(expected)
+          expect(decodeChunks(new Sse.Decoder(), [...text])).toEqual(expected)
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
+  it("a CR at the end of a chunk, an empty chunk, then LF is one line end, not two (one event, not two)", () => {
+    expect(decodeChunks(new Sse.Decoder(), ["data: a\r", "", "\ndata: b\r\n\r\n"])).toEqual([{ event: "message", data: "a\nb" }])
+    expect(decodeChunks(new Sse.Decoder(), ["data: a\r", "", "", "\n", "\r", "\n"])).toEqual([{ event: "message", data: "a" }])
+  })
+
+  it("a UTF-8 sequence cut by the end of the stream becomes U+FFFD; bytes fed one at a time decode the same (property)", async () => {
+    const cut = new TextEncoder().encode("data: caf\u00e9 \u{1F30D}")
+    const truncated = cut.slice(0, cut.length - 2) // inside the 4-byte emoji
+    const events = await Effect.runPromise(Stream.runCollect(Sse.decodeBytes(Stream.fromIterable([truncated]))))
+    expect(Chunk.toArray(events)).toEqual([{ event: "message", data: "caf\u00e9 \uFFFD" }])
+    await fc.assert(
+      fc.asyncProperty(fc.array(sseEvent, { maxLength: 4 }), fc.constantFrom("\n", "\r\n", "\r"), fc.array(fc.nat(), { maxLength: 10 }), async (events, eol, cuts) => {
+        const text = `\uFEFF${serialize(events, eol).replace(/x/g, "\u00e9\u{1F30D}")}`
+        const bytes = new TextEncoder().encode(text)
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+        const byteChunks: Array<Uint8Array> = []
+        let last = 0
+        for (const p of [...points, bytes.length]) {
+          byteChunks.push(bytes.slice(last, p))
+          last = p
+        }
+        const oneByOne = [...bytes].map((b) => Uint8Array.of(b))
+        const expected = Sse.decodeAll(text)
+        const run = (input: Array<Uint8Array>) => Effect.runPromise(Stream.runCollect(Sse.decodeBytes(Stream.fromIterable(input)))).then(Chunk.toArray)
+        expect(await run(byteChunks)).toEqual(expected)
+        expect(await run(oneByOne)).toEqual(expected)
+      }),
+      { numRuns: 100 }
+    )
+  })
+
   it("handles Heroku's agents transcript (no space after the colon) and [DONE]", () => {
     const transcript =
       'event:message\ndata:{"object":"chat.completion","choices":[]}\n\nevent:message\ndata:{"object":"tool.completion"}\n\nevent:done\ndata:[DONE]\n\n'
@@ -107,6 +159,12 @@ describe("Ndjson.Decoder", () => {
       }),
       { numRuns: 400 }
     )
+  })
+
+  it("a last line cut mid-JSON is marked unterminated; a complete last line without a newline is not", () => {
+    expect(Ndjson.decodeAll('{"a":1}\n{"b":')).toEqual([{ _tag: "Json", value: { a: 1 } }, expect.objectContaining({ _tag: "Malformed", line: '{"b":', unterminated: true })])
+    expect(Ndjson.decodeAll('{"a":1}\n{"b":2}')).toEqual([{ _tag: "Json", value: { a: 1 } }, { _tag: "Json", value: { b: 2 } }])
+    expect(Ndjson.decodeAll("{oops\n")[0]).not.toHaveProperty("unterminated")
   })
 
   it("a malformed line says why, and decoding goes on", () => {

@@ -38,7 +38,8 @@ const ModelFailure = Schema.Struct({
   message: Schema.String,
   retryable: Schema.Boolean,
   provider: Schema.optional(Schema.String),
-  status: Schema.optional(Schema.Number)
+  status: Schema.optional(Schema.Number),
+  reason: Schema.optional(LanguageModel.ModelErrorReason)
 })
 
 const Payload = { runId: Schema.String, input: Schema.Array(Message.Message) }
@@ -90,7 +91,8 @@ export const layer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent
               message: e.message,
               retryable: e.retryable,
               ...(e.provider === undefined ? {} : { provider: e.provider }),
-              ...(e.status === undefined ? {} : { status: e.status })
+              ...(e.status === undefined ? {} : { status: e.status }),
+              ...(e.reason === undefined ? {} : { reason: e.reason })
             }))
           }).pipe(
             Effect.mapError(
@@ -99,7 +101,8 @@ export const layer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent
                   message: e.message,
                   retryable: e.retryable,
                   ...(e.provider === undefined ? {} : { provider: e.provider }),
-                  ...(e.status === undefined ? {} : { status: e.status })
+                  ...(e.status === undefined ? {} : { status: e.status }),
+                  ...(e.reason === undefined ? {} : { reason: e.reason })
                 })
             ),
             Effect.provide(engine)
