@@ -1,7 +1,8 @@
 /**
  * Profiles one W1 contender (agentloop by default) after a long warm-up and prints µs per step:
- * `node --cpu-prof --import tsx bench/profile-w1.ts [steps] [runs] [contender prefix]`, then open the main
- * thread's .cpuprofile (the one that mentions Loop.ts) in Chrome DevTools.
+ * `pnpm build && node --cpu-prof --import tsx bench/profile-w1.ts [steps] [runs] [contender prefix]` (profiles
+ * the built dist/, as `pnpm bench` measures; add `--conditions=@agentloop/source` to profile the sources), then
+ * open the main thread's .cpuprofile (the one that mentions Loop.js) in Chrome DevTools.
  */
 import { contenders } from "./loops.js"
 

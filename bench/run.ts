@@ -172,7 +172,7 @@ const main = async () => {
     const doc = [
       "# Performance",
       "",
-      "Measured with `pnpm bench` (`bench/bundle.mjs`: the bench and the packages bundled with esbuild, as shipped code, then run with `node --expose-gc`), all workloads in one process; `pnpm bench --write` regenerates this file.",
+      "Measured with `pnpm bench` (`bench/bundle.mjs`: `pnpm build`, then the bench compiled by esbuild with every package external, so `@agentloop/*` runs from its built `dist/`, the published code; run with `node --expose-gc`), all workloads in one process; `pnpm bench --write` regenerates this file.",
       `Machine: ${cpus().length} × ${cpu}, ${fmt(totalmem() / 1024 ** 3, 0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
       "",
       "Peers run the same agent with their own idiomatic fake model (Vercel AI SDK 6.0.325 `MockLanguageModelV3`",

@@ -21,22 +21,23 @@ export interface ApiErrorFields {
   readonly retryAfterMs?: number
 }
 
-const apiError = <Tag extends string>(tag: Tag) => Data.TaggedError(tag)<ApiErrorFields>
+// One Data.TaggedError per class, not a generic helper: a helper's type parameter leaks into the emitted
+// .d.ts as an unresolved `_tag: Tag` (caught by scripts/consumer-check.mjs).
 
 /** 401: the token is missing, invalid or expired. */
-export class HerokuUnauthorized extends apiError("HerokuUnauthorized") {}
+export class HerokuUnauthorized extends Data.TaggedError("HerokuUnauthorized")<ApiErrorFields> {}
 /** 403: the token's scope (or the account) does not reach this resource. */
-export class HerokuForbidden extends apiError("HerokuForbidden") {}
+export class HerokuForbidden extends Data.TaggedError("HerokuForbidden")<ApiErrorFields> {}
 /** 404: no such resource, or the token cannot see it. */
-export class HerokuNotFound extends apiError("HerokuNotFound") {}
+export class HerokuNotFound extends Data.TaggedError("HerokuNotFound")<ApiErrorFields> {}
 /** 422: the parameters were invalid (read `message`). */
-export class HerokuInvalidParams extends apiError("HerokuInvalidParams") {}
+export class HerokuInvalidParams extends Data.TaggedError("HerokuInvalidParams")<ApiErrorFields> {}
 /** 429: the account's request pool stayed empty after the client waited for it to refill. */
-export class HerokuRateLimited extends apiError("HerokuRateLimited") {}
+export class HerokuRateLimited extends Data.TaggedError("HerokuRateLimited")<ApiErrorFields> {}
 /** 503: still unavailable after the client's retries. */
-export class HerokuUnavailable extends apiError("HerokuUnavailable") {}
+export class HerokuUnavailable extends Data.TaggedError("HerokuUnavailable")<ApiErrorFields> {}
 /** Any other non-2xx answer (400, 402, 406, 409, 410, 416, 5xx ...). */
-export class HerokuApiError extends apiError("HerokuApiError") {}
+export class HerokuApiError extends Data.TaggedError("HerokuApiError")<ApiErrorFields> {}
 
 /** The request never got an HTTP answer (connection refused or dropped, timeout). */
 export class HerokuTransportError extends Data.TaggedError("HerokuTransportError")<{

@@ -2,6 +2,7 @@
  * @agentloop/heroku-platform: the Heroku Platform API v3 as an agent tool set.
  *
  * @since 0.1.0
+ * @packageDocumentation
  */
 export * as AuditLog from "./AuditLog.js"
 export * as Grant from "./Grant.js"

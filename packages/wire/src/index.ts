@@ -2,6 +2,7 @@
  * @agentloop/wire: wire code shared by every agentloop backend.
  *
  * @since 0.1.0
+ * @packageDocumentation
  */
 export * as ChatCompletions from "./ChatCompletions.js"
 export * as Http from "./Http.js"

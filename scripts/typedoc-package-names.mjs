@@ -1,0 +1,21 @@
+/**
+ * A TypeDoc plugin: names each module of the API reference after its package (`@agentloop/core`) instead of
+ * its path (`core/src`), reading packages/<dir>/package.json, so a new package needs no configuration.
+ */
+import { existsSync, readFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Converter } from "typedoc"
+
+const packagesDir = join(dirname(fileURLToPath(import.meta.url)), "..", "packages")
+
+/** @param {import("typedoc").Application} app */
+export function load(app) {
+  app.converter.on(Converter.EVENT_RESOLVE_BEGIN, (context) => {
+    for (const module of context.project.children ?? []) {
+      const dir = /^([^/]+)\/src$/.exec(module.name)?.[1]
+      const manifest = dir === undefined ? undefined : join(packagesDir, dir, "package.json")
+      if (manifest !== undefined && existsSync(manifest)) module.name = JSON.parse(readFileSync(manifest, "utf8")).name
+    }
+  })
+}
