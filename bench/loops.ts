@@ -5,9 +5,9 @@
  * agent once: the step is read from the conversation's last message (the result of call `c<step>`), which
  * costs the same at any history length, so W1 measures the loops rather than the fakes.
  */
-import { Agent as AlAgent, AgentBackend, Approval, LanguageModel, Message, RunStore, Tool as AlTool, Toolkit } from "@agentloop/core"
+import { Agent as AlAgent, AgentBackend, Approval, LanguageModel, Message, RunEvents, RunStore, Tool as AlTool, Toolkit } from "@agentloop/core"
 import { Agent as OaAgent, Runner, tool as oaTool, Usage, type Model as OaModel, type ModelRequest as OaModelRequest, type ModelResponse as OaModelResponse } from "@openai/agents-core"
-import { generateText, stepCountIs, tool as aiTool } from "ai"
+import { generateText, type LanguageModel as AiLanguageModel, stepCountIs, streamText, tool as aiTool } from "ai"
 import { MockLanguageModelV3 } from "ai/test"
 import { Effect, Layer, ManagedRuntime, Schema, Stream } from "effect"
 import { z } from "zod"
@@ -134,6 +134,166 @@ const openaiAgents: Setup = (steps, latencyMs) => {
   const runner = new Runner({ modelProvider: { getModel: () => model }, tracingDisabled: true })
   return { run: () => runner.run(agent, "go", { maxTurns: steps + 2 }).then(() => {}), toolRuns: () => ran, dispose: async () => {} }
 }
+
+// Streaming contenders ------------------------------------------------------------------------------------
+// Each library streams the same agent: its fake model streams each step's parts (a tool call, or the text
+// "done" as one delta), and the run's events are consumed to the end, the way a UI would.
+
+/**
+ * agentloop: a run's events consumed to the end, over a model that streams: by pushing each step's parts
+ * (`pushStep`, the streaming interface for models that are not Effect streams, like the peers' fakes), or
+ * as an Effect `Stream` (`streamStep` only, as the HTTP adapters do).
+ */
+const agentloopStreamWith =
+  (modelKind: "push" | "stream", consume: (runtime: ManagedRuntime.ManagedRuntime<AgentBackend.AgentBackend, unknown>) => Promise<void>): Setup =>
+  (steps, latencyMs) => {
+    let ran = 0
+    const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
+    const partsOf = (request: LanguageModel.ModelRequest) => {
+      const last = request.messages[request.messages.length - 1]!
+      const step = stepAfter(last._tag === "ToolMessage" ? last.toolCallId : undefined)
+      return step < steps ? [LanguageModel.toolCall({ id: `c${step}`, name: "echo", arguments: ARGS }), LanguageModel.finish("tool_calls", usage)] : answer
+    }
+    const streamStep = (request: LanguageModel.ModelRequest) =>
+      latencyMs > 0 ? Stream.unwrap(Effect.as(Effect.sleep(latencyMs), Stream.fromIterable(partsOf(request)))) : Stream.fromIterable(partsOf(request))
+    const model: LanguageModel.Service =
+      modelKind === "stream"
+        ? { streamStep }
+        : {
+            streamStep,
+            pushStep: (request, emit) =>
+              latencyMs > 0 ? Effect.map(Effect.sleep(latencyMs), () => emit(partsOf(request))) : Effect.sync(() => emit(partsOf(request)))
+          }
+    const runtime = ManagedRuntime.make(
+      AgentBackend.layerLocal(AlAgent.make({ name: "bench", toolkit: echoToolkit, maxSteps: steps + 1 })).pipe(
+        Layer.provide(
+          Layer.mergeAll(
+            Layer.succeed(LanguageModel.LanguageModel, model),
+            echoToolkit.toLayer({ echo: ({ text }) => Effect.sync(() => (ran++, text)) }),
+            Approval.layerAutoApprove,
+            RunStore.layerMemory
+          )
+        )
+      )
+    )
+    return { run: () => consume(runtime), toolRuns: () => ran, dispose: () => runtime.dispose() }
+  }
+
+const drainStream = (runtime: ManagedRuntime.ManagedRuntime<AgentBackend.AgentBackend, unknown>) =>
+  runtime.runPromise(Effect.flatMap(AgentBackend.AgentBackend, (backend) => Stream.runDrain(backend.stream({ input: "go" }))))
+
+/** Every event through `Stream.runDrain`. */
+const agentloopStream = agentloopStreamWith("push", drainStream)
+const agentloopStreamOfStreams = agentloopStreamWith("stream", drainStream)
+
+/** Every event through `for await` (`RunEvents.toAsyncIterable`), as code outside Effect would. */
+const agentloopIterate = agentloopStreamWith("push", async (runtime) => {
+  const rt = await runtime.runtime()
+  const backend = await runtime.runPromise(AgentBackend.AgentBackend)
+  for await (const _event of RunEvents.toAsyncIterable(rt, (sink) => backend.run({ input: "go" }, sink))) {
+    // consumed, as a UI would
+  }
+})
+
+/** Vercel AI SDK 6: streamText over a streaming model (a plain `LanguageModelV3` that records nothing). */
+const vercelStream: Setup = (steps, latencyMs) => {
+  let ran = 0
+  const aiUsage = { inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 1, text: 1, reasoning: 0 } }
+  type Part = { readonly type: string; readonly [key: string]: unknown }
+  const model = {
+    specificationVersion: "v3",
+    provider: "bench",
+    modelId: "bench",
+    supportedUrls: {},
+    doGenerate: () => Promise.reject(new Error("not used by the benchmark")),
+    doStream: async (options: { prompt: ReadonlyArray<{ role: string; content: unknown }> }) => {
+      if (latencyMs > 0) await sleep(latencyMs)
+      const last = options.prompt[options.prompt.length - 1]!
+      const first = Array.isArray(last.content) ? (last.content[0] as { type?: string; toolCallId?: string } | undefined) : undefined
+      const step = stepAfter(last.role === "tool" && first?.type === "tool-result" ? first.toolCallId : undefined)
+      const parts: Array<Part> =
+        step < steps
+          ? [
+              { type: "stream-start", warnings: [] },
+              { type: "tool-call", toolCallId: `c${step}`, toolName: "echo", input: ARGS },
+              { type: "finish", finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage: aiUsage }
+            ]
+          : [
+              { type: "stream-start", warnings: [] },
+              { type: "text-start", id: "t" },
+              { type: "text-delta", id: "t", delta: "done" },
+              { type: "text-end", id: "t" },
+              { type: "finish", finishReason: { unified: "stop", raw: "stop" }, usage: aiUsage }
+            ]
+      return {
+        stream: new ReadableStream<Part>({
+          start(controller) {
+            for (const part of parts) controller.enqueue(part)
+            controller.close()
+          }
+        })
+      }
+    }
+  } as unknown as Exclude<AiLanguageModel, string>
+  const tools = { echo: aiTool({ description: "Echo the text.", inputSchema: z.object({ text: z.string() }), execute: async ({ text }) => (ran++, text) }) }
+  return {
+    run: async () => {
+      const result = streamText({ model, tools, stopWhen: stepCountIs(steps + 1), prompt: "go" })
+      for await (const _part of result.fullStream) {
+        // consumed, as a UI would
+      }
+    },
+    toolRuns: () => ran,
+    dispose: async () => {}
+  }
+}
+
+/** OpenAI Agents SDK: `run` with `stream: true` over a Model whose `getStreamedResponse` streams each step. */
+const openaiAgentsStream: Setup = (steps, latencyMs) => {
+  let ran = 0
+  const model: OaModel = {
+    getResponse(): Promise<OaModelResponse> {
+      return Promise.reject(new Error("not used by the benchmark"))
+    },
+    async *getStreamedResponse(request: OaModelRequest): AsyncGenerator<any> {
+      if (latencyMs > 0) await sleep(latencyMs)
+      const last = typeof request.input === "string" ? undefined : (request.input[request.input.length - 1] as { type?: string; callId?: string } | undefined)
+      const step = stepAfter(last?.type === "function_call_result" ? last.callId : undefined)
+      yield { type: "response_started" as const }
+      if (step >= steps) yield { type: "output_text_delta" as const, delta: "done" }
+      const output: OaModelResponse["output"] =
+        step < steps
+          ? [{ type: "function_call", callId: `c${step}`, name: "echo", arguments: ARGS, status: "completed" }]
+          : [{ type: "message", role: "assistant", status: "completed", content: [{ type: "output_text", text: "done" }] }]
+      yield { type: "response_done" as const, response: { id: `r${step}`, usage: { requests: 1, inputTokens: 1, outputTokens: 1, totalTokens: 2 }, output } }
+    }
+  }
+  const agent = new OaAgent({
+    name: "bench",
+    instructions: "Echo.",
+    tools: [oaTool({ name: "echo", description: "Echo the text.", parameters: z.object({ text: z.string() }), execute: async ({ text }) => (ran++, text) })]
+  })
+  const runner = new Runner({ modelProvider: { getModel: () => model }, tracingDisabled: true })
+  return {
+    run: async () => {
+      const result = await runner.run(agent, "go", { maxTurns: steps + 2, stream: true })
+      for await (const _event of result) {
+        // consumed, as a UI would
+      }
+      await result.completed
+    },
+    toolRuns: () => ran,
+    dispose: async () => {}
+  }
+}
+
+export const streamContenders: ReadonlyArray<readonly [string, Setup]> = [
+  ["agentloop backend.stream (Stream.runDrain)", agentloopStream],
+  ["agentloop RunEvents.toAsyncIterable (for await)", agentloopIterate],
+  ["agentloop backend.stream, model as Effect Stream", agentloopStreamOfStreams],
+  ["Vercel AI SDK 6 (streamText)", vercelStream],
+  ["OpenAI Agents SDK (run, stream: true)", openaiAgentsStream]
+]
 
 export const contenders: ReadonlyArray<readonly [string, Setup]> = [
   ["bare async loop (floor)", bare],

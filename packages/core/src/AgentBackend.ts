@@ -43,13 +43,21 @@ export interface Service {
   readonly capabilities: Capabilities
   /** Runs new input; the stream ends with `RunFinished`. */
   readonly stream: (input: Loop.RunInput) => Stream.Stream<AgentEvent, AgentError>
-  /** Runs new input to its outcome, without materialising the event stream. */
-  readonly run: (input: Loop.RunInput) => Effect.Effect<RunOutcome, AgentError>
+  /**
+   * Runs new input to its outcome, without materialising the event stream. `options.onEvent` (plain
+   * callbacks) receives every event synchronously, in order: the cheapest way to watch a run; see
+   * `RunEvents` for an async iterator.
+   */
+  readonly run: (input: Loop.RunInput, options?: Loop.Options) => Effect.Effect<RunOutcome, AgentError>
   readonly resumeStream: (
     runId: string,
     decisions: ReadonlyArray<Approval.ApprovalDecision>
   ) => Stream.Stream<AgentEvent, AgentError>
-  readonly resume: (runId: string, decisions: ReadonlyArray<Approval.ApprovalDecision>) => Effect.Effect<RunOutcome, AgentError>
+  readonly resume: (
+    runId: string,
+    decisions: ReadonlyArray<Approval.ApprovalDecision>,
+    options?: Loop.Options
+  ) => Effect.Effect<RunOutcome, AgentError>
   /** The stored state of a run (e.g. to list its pending approvals from another process). */
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunState>, RunStoreError | RunStateError>
 }
@@ -135,9 +143,9 @@ export const layerWith = <Tools extends Record<string, Tool.Any>>(
       return {
         name: backend.name,
         capabilities: backend.capabilities,
-        run: (input) => runner.run(input),
+        run: (input, options) => runner.run(input, options),
         stream: (input) => runner.stream(input),
-        resume: (runId, decisions) => runner.resume(runId, decisions),
+        resume: (runId, decisions, options) => runner.resume(runId, decisions, options),
         resumeStream: (runId, decisions) => runner.resumeStream(runId, decisions),
         getRun: (runId) => store.load(runId)
       } satisfies Service

@@ -127,6 +127,13 @@ export interface Service {
    * a fixed cost per step that a non-streaming answer does not need to pay.
    */
   readonly generateStep?: (request: ModelRequest) => Effect.Effect<ReadonlyArray<ResponsePart>, ModelError>
+  /**
+   * Optional: the step streamed by pushing its parts to `emit` as they arrive (a batch at a time), the
+   * Effect ending when the step does. For models whose source is not an Effect `Stream` (an SDK's callbacks
+   * or async iterator, fakes): the loop prefers it to `streamStep` when someone watches text deltas, because
+   * running a `Stream` costs far more per step than calling a function (see docs/performance.md).
+   */
+  readonly pushStep?: (request: ModelRequest, emit: (parts: ReadonlyArray<ResponsePart>) => void) => Effect.Effect<void, ModelError>
 }
 
 export class LanguageModel extends Context.Tag("@agentloop/core/LanguageModel")<LanguageModel, Service>() {}
@@ -149,6 +156,11 @@ export interface StepResponse {
 export interface StepHandlers {
   /** Use `streamStep` even when the model also offers `generateStep` (someone is watching text deltas). */
   readonly preferStreaming?: boolean
+  /**
+   * Asked between the chunks of a streamed step: an Effect to wait for first (the consumer of the run's
+   * events is behind: backpressure), or undefined to go on at once.
+   */
+  readonly ready?: () => Effect.Effect<void> | undefined
   readonly onText?: (delta: string) => void
   readonly onRemoteCall?: (call: ToolCall) => void
   readonly onRemoteResult?: (result: typeof RemoteToolResultPart.Type) => void
@@ -256,15 +268,25 @@ export const collectStep = (
   // Lazy: a durable runner may replay the step instead of running it, and models may count calls.
   model.generateStep !== undefined && handlers.preferStreaming !== true
     ? Effect.suspend(() => Effect.map(model.generateStep!(request), (parts) => collectParts(parts, handlers)))
-    : Effect.suspend(() => {
-        const collector = new StepCollector(handlers)
-        // Chunk by chunk: one callback per chunk rather than per part keeps a step's overhead small.
-        return model.streamStep(request).pipe(
-          Stream.runForEachChunk((chunk) =>
-            Effect.sync(() => {
+    : model.pushStep !== undefined
+      ? Effect.suspend(() => {
+          const collector = new StepCollector(handlers)
+          return Effect.map(
+            model.pushStep!(request, (parts) => {
+              for (const part of parts) collector.add(part)
+            }),
+            () => collector.result()
+          )
+        })
+      : Effect.suspend(() => {
+          const collector = new StepCollector(handlers)
+          const ready = handlers.ready
+          // Chunk by chunk: one callback per chunk rather than per part keeps a step's overhead small.
+          return model.streamStep(request).pipe(
+            Stream.runForEachChunk((chunk) => {
               for (const part of chunk) collector.add(part)
-            })
-          ),
-          Effect.map(() => collector.result())
-        )
-      })
+              return (ready === undefined ? undefined : ready()) ?? Effect.void
+            }),
+            Effect.map(() => collector.result())
+          )
+        })

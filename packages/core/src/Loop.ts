@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Context as ContextModule, Data, Duration, Effect, Either, Mailbox, Option, Stream } from "effect"
+import { Context as ContextModule, Data, Duration, Effect, Either, Option, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import { checkStop, InvalidToolChoice } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
@@ -30,6 +30,7 @@ import {
 } from "./LanguageModel.js"
 import * as Message from "./Message.js"
 import * as RunClaim from "./RunClaim.js"
+import * as RunEvents from "./RunEvents.js"
 import * as RunIntegrity from "./RunIntegrity.js"
 import { InFlightCall, type Lease, type RunOutcome, RunState, type RunStateError, revisionOf, type StopReason } from "./RunState.js"
 import { RunStore, type RunStoreError } from "./RunStore.js"
@@ -90,6 +91,11 @@ export interface RunInput {
 export interface Options {
   /** Called synchronously with every event, in order. */
   readonly onEvent?: (event: AgentEvent) => void
+  /**
+   * Backpressure from the consumer of `onEvent`: asked before each model step (and between the chunks of a
+   * streamed one), it returns an Effect to wait for first, or undefined to go on at once.
+   */
+  readonly ready?: () => Effect.Effect<void> | undefined
 }
 
 export type Requirements<Tools extends Record<string, Tool.Any>> =
@@ -160,8 +166,8 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>>(
     const runner: Runner = {
       run: (input, options) => withContext(options, (ctx) => start(ctx, input)),
       resume: (runId, decisions, options) => withContext(options, (ctx) => resumeIn(ctx, runId, decisions)),
-      stream: (input) => toStream((onEvent) => runner.run(input, { onEvent })),
-      resumeStream: (runId, decisions) => toStream((onEvent) => runner.resume(runId, decisions, { onEvent }))
+      stream: (input) => toStream((options) => runner.run(input, options)),
+      resumeStream: (runId, decisions) => toStream((options) => runner.resume(runId, decisions, options))
     }
     return runner
   })
@@ -189,30 +195,22 @@ export const resume = <Tools extends Record<string, Tool.Any>>(
 export const stream = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>,
   input: RunInput
-): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((onEvent) => run(agent, input, { onEvent }))
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((options) => run(agent, input, options))
 
 /** `resume` as a stream of events. */
 export const resumeStream = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>,
   runId: string,
   decisions: ReadonlyArray<Approval.ApprovalDecision>
-): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((onEvent) => resume(agent, runId, decisions, { onEvent }))
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((options) => resume(agent, runId, decisions, options))
 
-/** Turns a loop that reports events through a callback into a stream of those events. */
-export const toStream = <E, R>(
-  start: (onEvent: (event: AgentEvent) => void) => Effect.Effect<unknown, E, R>
-): Stream.Stream<AgentEvent, E, R> =>
-  Stream.unwrapScoped(
-    Effect.gen(function* () {
-      const mailbox = yield* Mailbox.make<AgentEvent, E>()
-      yield* start((event) => void mailbox.unsafeOffer(event)).pipe(
-        Effect.asVoid,
-        Mailbox.into(mailbox),
-        Effect.forkScoped
-      )
-      return Mailbox.toStream(mailbox)
-    })
-  )
+/**
+ * Turns a loop that reports events through `onEvent` into a stream of those events, a chunk per batch (see
+ * `RunEvents.toStream`): the run is forked when the stream starts, waits while `capacity` events are unread,
+ * and is interrupted (and stored as resumable) if the consumer stops early.
+ */
+export const toStream = <E, R>(start: RunEvents.Start<unknown, E, R>, capacity?: number): Stream.Stream<AgentEvent, E, R> =>
+  RunEvents.toStream(start, capacity)
 
 /** Collects the outcome from an event stream (its `RunFinished` event). */
 export const outcomeOf = <E, R>(events: Stream.Stream<AgentEvent, E, R>): Effect.Effect<Option.Option<RunOutcome>, E, R> =>
@@ -283,6 +281,8 @@ interface Context extends Bound {
   readonly emit: (event: AgentEvent) => void
   /** Someone consumes the events (a stream or an observer): text deltas should stream as they come. */
   readonly observed: boolean
+  /** Backpressure from the events' consumer (`Options.ready`). */
+  readonly ready: (() => Effect.Effect<void> | undefined) | undefined
 }
 
 // Fields listed one by one (not spread): an object literal of known shape is much cheaper to make per run.
@@ -305,7 +305,8 @@ const contextOf = (
   observer,
   stepRunner,
   emit: combineEmitters(options?.onEvent, observer?.observe),
-  observed: options?.onEvent !== undefined || observer !== undefined
+  observed: options?.onEvent !== undefined || observer !== undefined,
+  ready: options?.ready
 })
 
 /**
@@ -544,7 +545,13 @@ type Rest = Effect.Effect<RunOutcome, ModelError | RunStoreError | RunClaim.RunL
 const drive = (ctx: Context, w: Working): Rest => (w.queue.length > 0 ? processQueue(ctx, w) : nextStep(ctx, w))
 
 /** The next model step, unless the step limit is reached. */
-const nextStep = (ctx: Context, w: Working): Rest =>
+const nextStep = (ctx: Context, w: Working): Rest => {
+  // The events' consumer is behind: wait for it before producing more.
+  const wait = ctx.ready === undefined ? undefined : ctx.ready()
+  return wait === undefined ? stepIfAllowed(ctx, w) : Effect.zipRight(wait, Effect.suspend(() => stepIfAllowed(ctx, w)))
+}
+
+const stepIfAllowed = (ctx: Context, w: Working): Rest =>
   w.step >= ctx.agent.maxSteps
     ? finish(ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
     : w.lease === undefined || Date.now() < w.renewAt
@@ -655,6 +662,7 @@ const observedHandlers = (ctx: Context, w: Working): StepHandlers => {
   const step = w.step
   return {
     preferStreaming: true,
+    ...(ctx.ready === undefined ? {} : { ready: ctx.ready }),
     onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step, delta }),
     onRemoteCall: (call) =>
       ctx.emit({ _tag: "ToolCalled", runId: w.runId, step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),

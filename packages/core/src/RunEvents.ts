@@ -1,0 +1,123 @@
+/**
+ * A run's events, delivered to whoever consumes them: as an Effect `Stream` (what `AgentBackend.stream`
+ * returns), or as an async iterator for code outside Effect (`for await (const event of ...)`). Callbacks
+ * need nothing from here: `backend.run(input, { onEvent })` calls `onEvent` with every event, in order.
+ *
+ * All three share one mechanism: the loop pushes events synchronously into a bounded buffer, and the
+ * consumer takes them a batch at a time, so the cost is per batch rather than per event. The buffer holds
+ * at most `capacity` unread events (plus one model step's worth): while it is full, the run waits before
+ * its next model step. A consumer that stops early (a `Stream.take`, a `break` out of `for await`)
+ * interrupts the run, which is stored as `interrupted` and can be resumed.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Channel, Chunk, Effect, Exit, Fiber, Runtime, Stream } from "effect"
+import type { AgentEvent } from "./AgentEvent.js"
+import { EventBuffer } from "./internal/eventBuffer.js"
+
+/** Unread events a run may be ahead of its consumer by, unless told otherwise. */
+export const defaultCapacity = 256
+
+/** What a run needs to report to a consumer: every event, and when to wait for it. */
+export interface Sink {
+  readonly onEvent: (event: AgentEvent) => void
+  /** Undefined to go on at once, or an Effect to wait for (the consumer is `capacity` events behind). */
+  readonly ready: () => Effect.Effect<void> | undefined
+}
+
+/** Starts a run that reports to the sink: e.g. `(sink) => backend.run(input, sink)`. */
+export type Start<A, E, R> = (sink: Sink) => Effect.Effect<A, E, R>
+
+const sinkOf = (buffer: EventBuffer<AgentEvent, unknown>): Sink => ({ onEvent: buffer.offer, ready: buffer.ready })
+
+/** The run's events as a `Stream`, one chunk per batch; the run starts when the stream is run. */
+export const toStream = <E, R>(start: Start<unknown, E, R>, capacity: number = defaultCapacity): Stream.Stream<AgentEvent, E, R> =>
+  Stream.fromChannel(
+    Channel.unwrapScoped(
+      Effect.suspend(() => {
+        const buffer = new EventBuffer<AgentEvent, E>(capacity)
+        // Written as a channel over the buffer: a batch that is already there costs no Effect to take.
+        const pull: Channel.Channel<Chunk.Chunk<AgentEvent>, unknown, E, unknown, void, unknown> = Channel.suspend(() => {
+          if (buffer.size > 0) return Channel.flatMap(Channel.write(Chunk.unsafeFromArray(buffer.drain())), () => pull)
+          const ended = buffer.ended
+          if (ended === undefined) return Channel.unwrap(Effect.as(buffer.available, pull))
+          return Exit.isSuccess(ended) ? Channel.void : Channel.failCause(ended.cause)
+        })
+        const run = Effect.onExit(start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>)), (exit) => Effect.sync(() => buffer.end(exit)))
+        return Effect.as(Effect.forkScoped(run), pull)
+      })
+    )
+  )
+
+/**
+ * The run's events for `for await`. A typed failure of the run is thrown as the error itself (e.g. a
+ * `ModelError` with its `_tag`), never wrapped; `exit` settles with the run's `Exit`, typed. Leaving the
+ * loop early (`break`, `return`, a throw) interrupts the run, which is stored as resumable; the iterator's
+ * `return` resolves once the run has stopped and its state is stored.
+ */
+export interface RunIterable<A, E> extends AsyncIterable<AgentEvent> {
+  /** How the run ended: its outcome, or its typed failure. Settles when the run stops. */
+  readonly exit: Promise<Exit.Exit<A, E>>
+}
+
+/** Runs `start` on `runtime` and iterates over its events (see `RunIterable`). */
+export const toAsyncIterable = <A, E, R>(
+  runtime: Runtime.Runtime<R>,
+  start: Start<A, E, R>,
+  capacity: number = defaultCapacity
+): RunIterable<A, E> => {
+  let started: { readonly buffer: EventBuffer<AgentEvent, E>; readonly exit: Promise<Exit.Exit<A, E>>; interrupt: () => Promise<unknown> } | undefined
+  let settle: (exit: Exit.Exit<A, E>) => void = () => {}
+  const exit = new Promise<Exit.Exit<A, E>>((resolve) => {
+    settle = resolve
+  })
+  const begin = () => {
+    if (started !== undefined) return started
+    const buffer = new EventBuffer<AgentEvent, E>(capacity)
+    const fiber = Runtime.runFork(runtime)(
+      Effect.onExit(start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>)), (result) =>
+        Effect.sync(() => {
+          buffer.end(result)
+          settle(result)
+        })
+      )
+    )
+    started = { buffer, exit, interrupt: () => Runtime.runPromise(runtime)(Fiber.interrupt(fiber)) }
+    return started
+  }
+  return {
+    exit,
+    [Symbol.asyncIterator]: () => {
+      let pending: Array<AgentEvent> = []
+      let index = 0
+      const run = begin()
+      const next = (): Promise<IteratorResult<AgentEvent>> => {
+        if (index < pending.length) return Promise.resolve({ done: false, value: pending[index++]! })
+        if (run.buffer.size > 0) {
+          pending = run.buffer.drain()
+          index = 0
+          return next()
+        }
+        const ended = run.buffer.ended
+        if (ended !== undefined) {
+          if (Exit.isSuccess(ended)) return Promise.resolve({ done: true, value: undefined })
+          return Promise.reject(thrown(ended.cause))
+        }
+        return new Promise((resolve) => run.buffer.onAvailable(() => resolve(undefined))).then(next)
+      }
+      return {
+        next,
+        return: async (): Promise<IteratorResult<AgentEvent>> => {
+          if (run.buffer.ended === undefined) await run.interrupt()
+          return { done: true, value: undefined }
+        }
+      }
+    }
+  }
+}
+
+/** The error `for await` throws: a typed failure as itself; a defect or an interruption squashed. */
+const thrown = <E>(cause: Cause.Cause<E>): unknown => {
+  const failure = Cause.failureOption(cause)
+  return failure._tag === "Some" ? failure.value : Cause.squash(cause)
+}

@@ -1,0 +1,99 @@
+/**
+ * The queue between a run and whoever consumes its events: a bounded buffer of plain values with no Effect
+ * per event. The loop pushes events synchronously (`offer`); the consumer takes everything buffered at once
+ * (`drain`, one chunk per batch). Backpressure: before each model step (and each chunk of a streamed step)
+ * the loop asks `ready()`, which makes it wait while `capacity` events are still unread, so a slow consumer
+ * holds at most `capacity` events plus one step's worth.
+ *
+ * @internal
+ */
+import { Effect, type Exit } from "effect"
+
+type Resume<A> = (effect: Effect.Effect<A, never>) => void
+
+export class EventBuffer<A, E> {
+  private items: Array<A> = []
+  private exit: Exit.Exit<unknown, E> | undefined = undefined
+  private consumer: (() => void) | undefined = undefined
+  private producer: Resume<void> | undefined = undefined
+  private wakeScheduled = false
+
+  constructor(readonly capacity: number) {}
+
+  /** How many events wait to be taken. */
+  get size(): number {
+    return this.items.length
+  }
+
+  /** Called by the loop with every event, synchronously. Never blocks: `ready` is where it waits. */
+  readonly offer = (item: A): void => {
+    this.items.push(item)
+    // Wake a waiting consumer once per batch, after the producer's synchronous run: one hop per batch.
+    if (this.consumer !== undefined && !this.wakeScheduled) {
+      this.wakeScheduled = true
+      queueMicrotask(this.wake)
+    }
+  }
+
+  /** Undefined when the loop may go on at once; otherwise an Effect that waits until the consumer took the events. */
+  readonly ready = (): Effect.Effect<void> | undefined =>
+    this.items.length < this.capacity
+      ? undefined
+      : Effect.async<void>((resume) => {
+          this.producer = resume
+          this.wakeNow()
+          return Effect.sync(() => {
+            this.producer = undefined
+          })
+        })
+
+  /** The producer ended (with its outcome, a typed failure, a defect or an interruption). */
+  end(exit: Exit.Exit<unknown, E>): void {
+    this.exit = exit
+    this.wakeNow()
+  }
+
+  /** Takes the buffered events (releasing a producer that waits for room). */
+  drain(): Array<A> {
+    const items = this.items
+    this.items = []
+    const producer = this.producer
+    if (producer !== undefined) {
+      this.producer = undefined
+      producer(Effect.void)
+    }
+    return items
+  }
+
+  /** How the producer ended, once it has (after every event was taken, for the consumer). */
+  get ended(): Exit.Exit<unknown, E> | undefined {
+    return this.exit
+  }
+
+  /** Waits until an event or the end is available (for consumers that are not Effect streams). */
+  onAvailable(callback: () => void): void {
+    if (this.items.length > 0 || this.exit !== undefined) callback()
+    else this.consumer = callback
+  }
+
+  /** Waits until an event or the end is available. */
+  readonly available: Effect.Effect<void> = Effect.async<void>((resume) => {
+    this.onAvailable(() => resume(Effect.void))
+    return Effect.sync(() => {
+      this.consumer = undefined
+    })
+  })
+
+  private readonly wake = (): void => {
+    this.wakeScheduled = false
+    this.wakeNow()
+  }
+
+  private wakeNow(): void {
+    const consumer = this.consumer
+    if (consumer !== undefined) {
+      this.consumer = undefined
+      consumer()
+    }
+  }
+}
