@@ -1,0 +1,233 @@
+/**
+ * A run's events through the bounded buffer (`RunEvents`): as a `Stream` (`backend.stream`), as plain
+ * callbacks (`backend.run(input, { onEvent })`) and as an async iterator (`RunEvents.toAsyncIterable`).
+ * Backpressure: a consumer that stops reading stalls the run (memory stays bounded). Interruption: a
+ * consumer that stops early interrupts the run, which is stored as `interrupted` and resumes to the end.
+ * Typed errors: a model failure reaches every consumer as the `ModelError` itself.
+ */
+import { Agent, AgentBackend, type AgentEvent, Approval, LanguageModel, Loop, RunEvents, RunStore, Tool, Toolkit } from "@agentloop/core"
+import { ScriptedModel } from "@agentloop/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Chunk, Deferred, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
+import { EventBuffer } from "../src/internal/eventBuffer.js"
+import { harness, runCollect } from "./fixtures.js"
+
+const S = ScriptedModel
+
+const Note = Tool.make("note", { description: "Note the text.", parameters: { text: Schema.String }, success: Schema.String })
+const NoteKit = Toolkit.make(Note)
+
+/** A model that pushes one `note` call per step, forever (until `maxSteps`), counting the steps it took. */
+const endlessModel = () => {
+  let steps = 0
+  const partsOf = (): ReadonlyArray<LanguageModel.ResponsePart> => {
+    steps++
+    return [LanguageModel.toolCall({ id: `c${steps}`, name: "note", arguments: '{"text":"x"}' }), LanguageModel.finish("tool_calls")]
+  }
+  const model: LanguageModel.Service = {
+    streamStep: () => Stream.suspend(() => Stream.fromIterable(partsOf())),
+    pushStep: (_request, emit) => Effect.sync(() => emit(partsOf()))
+  }
+  return { model, steps: () => steps }
+}
+
+const noteLayer = (model: LanguageModel.Service, maxSteps: number, note: (text: string) => Effect.Effect<string> = Effect.succeed) => {
+  let ran = 0
+  const layer = AgentBackend.layerLocal(Agent.make({ name: "notes", toolkit: NoteKit, maxSteps })).pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        Layer.succeed(LanguageModel.LanguageModel, model),
+        NoteKit.toLayer({ note: ({ text }) => Effect.suspend(() => (ran++, note(text))) }),
+        Approval.layerAutoApprove,
+        RunStore.layerMemory
+      )
+    )
+  )
+  return { layer, ran: () => ran }
+}
+
+describe("EventBuffer", () => {
+  it("accepts events without waiting, asks the producer to wait once `capacity` are unread, and releases it when they are taken", () =>
+    Effect.gen(function* () {
+      const buffer = new EventBuffer<number, never>(3)
+      buffer.offer(1)
+      buffer.offer(2)
+      expect(buffer.ready()).toBeUndefined()
+      buffer.offer(3)
+      const wait = buffer.ready()
+      expect(wait).toBeDefined()
+      const released = yield* Deferred.make<void>()
+      yield* Effect.fork(Effect.zipRight(wait!, Deferred.succeed(released, undefined)))
+      yield* Effect.yieldNow()
+      expect(yield* Deferred.isDone(released)).toBe(false)
+      expect(buffer.drain()).toEqual([1, 2, 3])
+      yield* Deferred.await(released)
+      expect(buffer.ready()).toBeUndefined()
+    }).pipe(Effect.runPromise))
+})
+
+describe("backend.stream", () => {
+  it.effect("delivers the same events, in order, as the callbacks of backend.run", () =>
+    Effect.gen(function* () {
+      const turns = [S.toolCall("echo", { text: "a" }), S.toolCall("add", { a: 1, b: 2 }), S.text(["do", "ne"])]
+      const streamed = yield* runCollect("go").pipe(Effect.provide(harness(turns).layer))
+      const called: Array<AgentEvent.AgentEvent> = []
+      const outcome = yield* Effect.flatMap(AgentBackend.AgentBackend, (backend) =>
+        backend.run({ input: "go" }, { onEvent: (event) => called.push(event) })
+      ).pipe(Effect.provide(harness(turns).layer))
+      const shape = (events: ReadonlyArray<AgentEvent.AgentEvent>) => events.map((e) => ("delta" in e ? `${e._tag}:${e.delta}` : e._tag))
+      expect(shape(called)).toEqual(shape(streamed.events))
+      expect(shape(called)).toContain("TextDelta:ne")
+      expect(outcome).toMatchObject({ _tag: "Completed", text: "done", steps: 3 })
+    }))
+
+  it.live("backpressure: a consumer that stops reading stalls the run at `capacity` unread events; reading on finishes it", () =>
+    Effect.gen(function* () {
+      const endless = endlessModel()
+      const { layer, ran } = noteLayer(endless.model, 400)
+      const capacity = 16
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const backend = yield* AgentBackend.AgentBackend
+          const pull = yield* Stream.toPull(Loop.toStream((sink) => backend.run({ input: "go" }, sink), capacity))
+          let read = (yield* pull).length
+          // Stop reading, and give the run every chance to run ahead (it would take all 400 steps).
+          for (let i = 0; i < 50; i++) yield* Effect.sleep("2 millis")
+          // Each step reports 5 events; the run waits before a step while `capacity` are unread.
+          const aheadSteps = endless.steps()
+          expect(aheadSteps).toBeLessThanOrEqual(Math.ceil((capacity + read) / 5) + 2)
+          expect(ran()).toBeLessThan(400)
+          // Reading on lets it finish: every step taken once, every event delivered.
+          let last: AgentEvent.AgentEvent | undefined
+          while (true) {
+            const chunk = yield* Effect.option(pull)
+            if (Option.isNone(chunk)) break
+            read += chunk.value.length
+            last = Chunk.last(chunk.value).pipe(Option.getOrUndefined)
+          }
+          expect(last).toMatchObject({ _tag: "RunFinished", outcome: { _tag: "Stopped", reason: "max_steps" } })
+          expect(ran()).toBe(400)
+          expect(read).toBe(2 + 400 * 5)
+        })
+      ).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("interruption: a consumer that stops early interrupts the run, stored as `interrupted`; resume finishes it", () =>
+    Effect.gen(function* () {
+      let calls = 0
+      // The first `note` call never returns: the run is inside a tool call when the consumer leaves.
+      const { layer, ran } = noteLayer(
+        S.make([S.toolCall("note", { text: "a" }), S.toolCall("note", { text: "b" }), S.text("done")]).service,
+        10,
+        (text) => (++calls === 1 ? Effect.never : Effect.succeed(text))
+      )
+      yield* Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        const seen = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(backend.stream({ input: "go" }).pipe(Stream.takeUntil((e) => e._tag === "ToolCalled")))
+        )
+        const runId = (seen[0] as Extract<AgentEvent.AgentEvent, { _tag: "RunStarted" }>).runId
+        const stored = Option.getOrThrow(yield* backend.getRun(runId))
+        expect(stored).toMatchObject({ status: "interrupted", step: 1, queue: [{ name: "note" }] })
+        const outcome = yield* backend.resume(runId, [])
+        expect(outcome).toMatchObject({ _tag: "Completed", text: "done", steps: 3 })
+        // The cut-off call ran again (same key), the second once: three handler starts in all.
+        expect(ran()).toBe(3)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a typed failure ends the stream with the ModelError itself, after the events before it", () =>
+    Effect.gen(function* () {
+      const failure = yield* Effect.flatMap(AgentBackend.AgentBackend, (backend) =>
+        Effect.flip(Stream.runCollect(backend.stream({ input: "go" })))
+      ).pipe(Effect.provide(harness([S.toolCall("echo", { text: "a" }), S.error("upstream down")]).layer))
+      expect(failure._tag).toBe("ModelError")
+      expect(failure).toBeInstanceOf(LanguageModel.ModelError)
+    }))
+})
+
+describe("RunEvents.toAsyncIterable", () => {
+  const iterate = (layer: Layer.Layer<AgentBackend.AgentBackend, unknown>) =>
+    Effect.gen(function* () {
+      const runtime = yield* Effect.runtime<AgentBackend.AgentBackend>()
+      const backend = yield* AgentBackend.AgentBackend
+      return { runtime, backend }
+    }).pipe(Effect.provide(layer))
+
+  it.effect("for await yields every event in order, ending with RunFinished; exit holds the outcome", () =>
+    Effect.gen(function* () {
+      const { runtime, backend } = yield* iterate(harness([S.toolCall("echo", { text: "a" }), S.text("done")]).layer)
+      const events = yield* Effect.promise(async () => {
+        const out: Array<AgentEvent.AgentEvent> = []
+        for await (const event of RunEvents.toAsyncIterable(runtime, (sink) => backend.run({ input: "go" }, sink))) out.push(event)
+        return out
+      })
+      expect(events.map((e) => e._tag)).toEqual([
+        "RunStarted",
+        "StepStarted",
+        "UsageReported",
+        "ToolCalled",
+        "ToolResult",
+        "StepFinished",
+        "StepStarted",
+        "TextDelta",
+        "UsageReported",
+        "StepFinished",
+        "RunFinished"
+      ])
+    }))
+
+  it.effect("a typed failure is thrown as the ModelError itself, and `exit` fails with it", () =>
+    Effect.gen(function* () {
+      const { runtime, backend } = yield* iterate(harness([S.toolCall("echo", { text: "a" }), S.error("upstream down")]).layer)
+      const iterable = RunEvents.toAsyncIterable(runtime, (sink) => backend.run({ input: "go" }, sink))
+      const { seen, thrown } = yield* Effect.promise(async () => {
+        const seen: Array<string> = []
+        try {
+          for await (const event of iterable) seen.push(event._tag)
+          return { seen, thrown: undefined }
+        } catch (error) {
+          return { seen, thrown: error }
+        }
+      })
+      expect(seen).toContain("ToolResult")
+      expect(thrown).toBeInstanceOf(LanguageModel.ModelError)
+      expect(thrown).toMatchObject({ _tag: "ModelError", message: "upstream down" })
+      const exit = yield* Effect.promise(() => iterable.exit)
+      // Typed: the failure is an AgentError, narrowed by its tag.
+      if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+      const failure = Option.getOrThrow(Cause.failureOption(exit.cause))
+      expect(failure._tag).toBe("ModelError")
+    }))
+
+  it.effect("break interrupts the run: stored as `interrupted`, and it resumes to the end", () =>
+    Effect.gen(function* () {
+      const endless = endlessModel()
+      const { layer, ran } = noteLayer(endless.model, 200)
+      const { runtime, backend } = yield* iterate(layer)
+      const runId = yield* Effect.promise(async () => {
+        for await (const event of RunEvents.toAsyncIterable(runtime, (sink) => backend.run({ input: "go" }, sink), 8)) {
+          if (event._tag === "RunStarted") return event.runId
+        }
+        throw new Error("no RunStarted")
+      })
+      const stored = Option.getOrThrow(yield* backend.getRun(runId))
+      expect(stored.status).toBe("interrupted")
+      expect(ran()).toBeLessThan(200)
+      const outcome = yield* backend.resume(runId, [])
+      expect(outcome).toMatchObject({ _tag: "Stopped", reason: "max_steps", steps: 200 })
+      expect(ran()).toBe(200)
+    }))
+})
+
+describe("backend.run with callbacks", () => {
+  it.effect("keeps the typed failure in the Effect's error channel", () =>
+    Effect.gen(function* () {
+      const tags: Array<string> = []
+      const error = yield* Effect.flatMap(AgentBackend.AgentBackend, (backend) =>
+        Effect.flip(backend.run({ input: "go" }, { onEvent: (event) => tags.push(event._tag) }))
+      ).pipe(Effect.provide(harness([S.error("upstream down")]).layer))
+      expect(error._tag).toBe("ModelError")
+      expect(tags[0]).toBe("RunStarted")
+    }))
+})
