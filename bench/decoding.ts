@@ -3,7 +3,7 @@
  * 64 KiB chunks; every event's JSON is parsed, so each contender does the same work end to end.
  */
 import { Ndjson, Sse } from "@agentloop/wire"
-import { Effect, Stream } from "effect"
+import { Chunk, Effect, Stream } from "effect"
 import { createParser } from "eventsource-parser"
 
 const CHUNK = 64 * 1024
@@ -47,8 +47,8 @@ export const makeInputs = (megabytes: number) => {
 
 type Decode = (chunks: ReadonlyArray<string>) => number | Promise<number>
 
-/** One stream chunk per 64 KiB read, as an HTTP body arrives. */
-const asBody = (input: ReadonlyArray<string>) => Stream.fromIterable(input).pipe(Stream.rechunk(1))
+/** One stream chunk per 64 KiB read, as an HTTP body arrives (built directly, not by a `rechunk` stage a body lacks). */
+const asBody = (input: ReadonlyArray<string>) => Stream.fromChunks(...input.map((text) => Chunk.of(text)))
 
 /** A hand-written SSE splitter: blank-line framing, the `data:` line, JSON.parse. The floor to beat. */
 const handSse: Decode = (input) => {

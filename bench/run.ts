@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { makeInputs, ndjsonContenders, sseContenders } from "./decoding.js"
 import { fmt, gc, measure, median, now, withPeakHeap } from "./harness.js"
-import { contenders } from "./loops.js"
+import { contenders, type Setup, streamContenders } from "./loops.js"
 import { makeRuleSet, walk } from "./rules.js"
 
 const quick = process.argv.includes("--quick")
@@ -31,15 +31,14 @@ const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<
 }
 
 // W1 ---------------------------------------------------------------------------------------------------
-const w1 = async () => {
-  print("### W1: loop overhead (zero-latency model, one `echo` call per step)")
-  print()
+/** µs per step of each contender, at 20 and at 200 steps. */
+const measureW1 = async (list: ReadonlyArray<readonly [string, Setup]>) => {
   const results: Record<number, Record<string, number>> = {}
   for (const steps of [20, 200]) {
     results[steps] = {}
     const batch = steps === 20 ? 40 : 4
     const samples = quick ? 3 : 9
-    for (const [name, setup] of contenders) {
+    for (const [name, setup] of list) {
       const contender = setup(steps, 0)
       const runs = async () => {
         for (let i = 0; i < batch; i++) await contender.run()
@@ -56,6 +55,13 @@ const w1 = async () => {
       results[steps]![name] = (ms * 1000) / (batch * steps)
     }
   }
+  return results
+}
+
+const w1 = async () => {
+  print("### W1: loop overhead (zero-latency model, one `echo` call per step)")
+  print()
+  const results = await measureW1(contenders)
   const floor = (steps: number) => results[steps]!["bare async loop (floor)"]!
   table(
     ["contender", "µs/step at 20 steps", "× floor", "µs/step at 200 steps", "× floor", "200 vs 20"],
@@ -77,6 +83,36 @@ const w1 = async () => {
     peers.map((p) => `${p}: ${fmt(results[20]![p]! / ours(20))}× / ${fmt(results[200]![p]! / ours(200))}× slower`).join("; ")
   )
   target("W1 per-step cost flat in history length", ours(200) / ours(20) < 1.5, `200-step µs/step is ${fmt(ours(200) / ours(20), 2)}× the 20-step one`)
+}
+
+const w1Stream = async () => {
+  print("### W1 streaming: the same agent, every event consumed (the model streams each step)")
+  print()
+  // agentloop's `run` again, measured next to the streaming contenders, so the ratio sees the same machine load.
+  const runName = "agentloop local backend"
+  const list: ReadonlyArray<readonly [string, Setup]> = [[`${runName} (run, for reference)`, contenders.find(([n]) => n === runName)![1]], ...streamContenders]
+  const results = await measureW1(list)
+  const run = (steps: number) => results[steps]![list[0]![0]]!
+  table(
+    ["contender", "µs/step at 20 steps", "× agentloop run", "µs/step at 200 steps", "× agentloop run", "200 vs 20"],
+    list.map(([name]) => [
+      name,
+      fmt(results[20]![name]!, 2),
+      `${fmt(results[20]![name]! / run(20), 1)}×`,
+      fmt(results[200]![name]!, 2),
+      `${fmt(results[200]![name]! / run(200), 1)}×`,
+      `${fmt(results[200]![name]! / results[20]![name]!, 2)}×`
+    ])
+  )
+  const ours = (name: string, steps: number) => results[steps]![name]!
+  for (const name of ["agentloop backend.stream (Stream.runDrain)", "agentloop RunEvents.toAsyncIterable (for await)"]) {
+    target(
+      `W1 stream under 15 µs/step and at most 4× \`run\` at both lengths: ${name}`,
+      [20, 200].every((n) => ours(name, n) < 15 && ours(name, n) <= 4 * run(n)),
+      `${fmt(ours(name, 20), 1)} µs (${fmt(ours(name, 20) / run(20), 1)}×) at 20 steps, ${fmt(ours(name, 200), 1)} µs (${fmt(ours(name, 200) / run(200), 1)}×) at 200`
+    )
+    target(`W1 stream flat in history length: ${name}`, ours(name, 200) / ours(name, 20) < 1.5, `200-step µs/step is ${fmt(ours(name, 200) / ours(name, 20), 2)}× the 20-step one`)
+  }
 }
 
 // W2 ---------------------------------------------------------------------------------------------------
@@ -109,15 +145,19 @@ const w2 = async () => {
   const sseShare = sse.rates["agentloop Sse.Decoder"]! / sse.floor
   const ndjsonShare = ndjson.rates["agentloop Ndjson.Decoder"]! / ndjson.floor
   target("W2 at least 90% of the hand-written splitter", sseShare >= 0.9 && ndjsonShare >= 0.9, `SSE ${fmt(100 * sseShare, 0)}%, NDJSON ${fmt(100 * ndjsonShare, 0)}%`)
+  const sseStream = sse.rates["agentloop Sse.decode (Stream)"]! / sse.rates["agentloop Sse.Decoder"]!
+  const ndjsonStream = ndjson.rates["agentloop Ndjson.decode (Stream)"]! / ndjson.rates["agentloop Ndjson.Decoder"]!
+  target(
+    "W2 Stream paths at least 90% of the synchronous decoder",
+    sseStream >= 0.9 && ndjsonStream >= 0.9,
+    `SSE ${fmt(100 * sseStream, 0)}%, NDJSON ${fmt(100 * ndjsonStream, 0)}%`
+  )
 }
 
 // W3 ---------------------------------------------------------------------------------------------------
-const w3 = async () => {
-  const runs = quick ? 1_000 : 10_000
-  print(`### W3: ${runs.toLocaleString("en-US")} concurrent 5-step runs, model latency 1 ms`)
-  print()
+const measureW3 = async (list: ReadonlyArray<readonly [string, Setup]>, runs: number) => {
   const results: Record<string, { ms: number; kb: number }> = {}
-  for (const [name, setup] of contenders) {
+  for (const [name, setup] of list) {
     const contender = setup(5, 1)
     await contender.run() // warm up
     const { ms, peakBytes } = await withPeakHeap(() => Promise.all(Array.from({ length: runs }, () => contender.run())))
@@ -125,6 +165,14 @@ const w3 = async () => {
     await contender.dispose()
     results[name] = { ms, kb: peakBytes / runs / 1024 }
   }
+  return results
+}
+
+const w3 = async () => {
+  const runs = quick ? 1_000 : 10_000
+  print(`### W3: ${runs.toLocaleString("en-US")} concurrent 5-step runs, model latency 1 ms`)
+  print()
+  const results = await measureW3(contenders, runs)
   table(
     ["contender", "wall time (ms)", "µs per run", "peak heap per run (KB)"],
     contenders.map(([name]) => [name, fmt(results[name]!.ms, 0), fmt((results[name]!.ms * 1000) / runs, 1), fmt(results[name]!.kb, 1)])
@@ -136,6 +184,23 @@ const w3 = async () => {
     peers.every((p) => ours.ms < results[p]!.ms && ours.kb < results[p]!.kb),
     peers.map((p) => `${p}: ${fmt(results[p]!.ms / ours.ms)}× the time, ${fmt(results[p]!.kb / ours.kb)}× the memory`).join("; ")
   )
+}
+
+const w3Stream = async () => {
+  const runs = quick ? 1_000 : 10_000
+  print(`### W3 streaming: ${runs.toLocaleString("en-US")} concurrent 5-step runs, model latency 1 ms, every event consumed`)
+  print()
+  const results = await measureW3(streamContenders, runs)
+  table(
+    ["contender", "wall time (ms)", "µs per run", "peak heap per run (KB)"],
+    streamContenders.map(([name]) => [name, fmt(results[name]!.ms, 0), fmt((results[name]!.ms * 1000) / runs, 1), fmt(results[name]!.kb, 1)])
+  )
+  for (const name of ["agentloop backend.stream (Stream.runDrain)", "agentloop RunEvents.toAsyncIterable (for await)"]) {
+    const r = results[name]!
+    // Scaled to 10,000 runs when --quick runs fewer.
+    const ms = (r.ms * 10_000) / runs
+    target(`W3 stream: 10,000 runs under 3 s and 30 KB per run: ${name}`, ms < 3000 && r.kb < 30, `${fmt(ms, 0)} ms, ${fmt(r.kb, 1)} KB per run`)
+  }
 }
 
 // W4 ---------------------------------------------------------------------------------------------------
@@ -161,8 +226,10 @@ const w4 = async () => {
 const main = async () => {
   if ((globalThis as { gc?: unknown }).gc === undefined) console.warn("run with --expose-gc for stable memory numbers (pnpm bench does)")
   if (wanted("W1")) await w1()
+  if (wanted("W1") || wanted("W1S")) await w1Stream()
   if (wanted("W2")) await w2()
   if (wanted("W3")) await w3()
+  if (wanted("W3") || wanted("W3S")) await w3Stream()
   if (wanted("W4")) await w4()
   print("### Targets")
   print()
@@ -177,7 +244,10 @@ const main = async () => {
       "",
       "Peers run the same agent with their own idiomatic fake model (Vercel AI SDK 6.0.325 `MockLanguageModelV3`",
       "with `generateText` + `stopWhen`; OpenAI Agents SDK `@openai/agents-core` 0.14.3 with a `Model` and a",
-      "`Runner` with tracing off). Every contender is set up once and reused, as an application would; the bench",
+      "`Runner` with tracing off; streaming: AI SDK `streamText` over a plain `LanguageModelV3` whose `doStream` returns a",
+      "`ReadableStream`, and agents-core `run(..., { stream: true })` over a `Model` whose `getStreamedResponse` is an async",
+      "generator; agentloop's streaming fake pushes each step's parts (`LanguageModel.pushStep`); no fake records its calls).",
+      "Every contender is set up once and reused, as an application would; the bench",
       "checks that each one ran the tool exactly once per step. Decoders get the same 64 KiB string chunks and",
       "JSON-parse every event. `eventsource-parser` is at 3.1 because 4.x needs Node 22.",
       "",
