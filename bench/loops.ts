@@ -55,21 +55,9 @@ const usage = new Message.Usage({ inputTokens: 1, outputTokens: 1, totalTokens: 
 const Echo = AlTool.make("echo", { description: "Echo the text.", parameters: { text: Schema.String }, success: Schema.String })
 const echoToolkit = Toolkit.make(Echo)
 
-/** agentloop: the local backend, built once, over a minimal LanguageModel. */
-const agentloop: Setup = (steps, latencyMs) => {
+/** The local backend over `model`, built once, with a counting `echo` handler. */
+const agentloopRuntime = (model: LanguageModel.Service, steps: number) => {
   let ran = 0
-  const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
-  // Like the peers' fakes (doGenerate, getResponse), a non-streaming model: it answers whole steps.
-  const generateStep = (request: LanguageModel.ModelRequest) => {
-    const last = request.messages[request.messages.length - 1]!
-    const step = stepAfter(last._tag === "ToolMessage" ? last.toolCallId : undefined)
-    const parts = step < steps ? [LanguageModel.toolCall({ id: `c${step}`, name: "echo", arguments: ARGS }), LanguageModel.finish("tool_calls", usage)] : answer
-    return latencyMs > 0 ? Effect.as(Effect.sleep(latencyMs), parts) : Effect.succeed(parts)
-  }
-  const model: LanguageModel.Service = {
-    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable)),
-    generateStep
-  }
   const runtime = ManagedRuntime.make(
     AgentBackend.layerLocal(AlAgent.make({ name: "bench", toolkit: echoToolkit, maxSteps: steps + 1 })).pipe(
       Layer.provide(
@@ -82,8 +70,26 @@ const agentloop: Setup = (steps, latencyMs) => {
       )
     )
   )
+  return { runtime, toolRuns: () => ran, dispose: () => runtime.dispose() }
+}
+
+/** agentloop: the local backend, built once, over a minimal LanguageModel. */
+const agentloop: Setup = (steps, latencyMs) => {
+  const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
+  // Like the peers' fakes (doGenerate, getResponse), a non-streaming model: it answers whole steps.
+  const generateStep = (request: LanguageModel.ModelRequest) => {
+    const last = request.messages[request.messages.length - 1]!
+    const step = stepAfter(last._tag === "ToolMessage" ? last.toolCallId : undefined)
+    const parts = step < steps ? [LanguageModel.toolCall({ id: `c${step}`, name: "echo", arguments: ARGS }), LanguageModel.finish("tool_calls", usage)] : answer
+    return latencyMs > 0 ? Effect.as(Effect.sleep(latencyMs), parts) : Effect.succeed(parts)
+  }
+  const model: LanguageModel.Service = {
+    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable)),
+    generateStep
+  }
+  const { runtime, toolRuns, dispose } = agentloopRuntime(model, steps)
   const run = Effect.flatMap(AgentBackend.AgentBackend, (backend) => backend.run({ input: "go" }))
-  return { run: () => runtime.runPromise(run).then(() => {}), toolRuns: () => ran, dispose: () => runtime.dispose() }
+  return { run: () => runtime.runPromise(run).then(() => {}), toolRuns, dispose }
 }
 
 /** Vercel AI SDK 6: generateText over a mock model, stopWhen a step count. */
@@ -147,7 +153,6 @@ const openaiAgents: Setup = (steps, latencyMs) => {
 const agentloopStreamWith =
   (modelKind: "push" | "stream", consume: (runtime: ManagedRuntime.ManagedRuntime<AgentBackend.AgentBackend, unknown>) => Promise<void>): Setup =>
   (steps, latencyMs) => {
-    let ran = 0
     const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
     const partsOf = (request: LanguageModel.ModelRequest) => {
       const last = request.messages[request.messages.length - 1]!
@@ -164,19 +169,8 @@ const agentloopStreamWith =
             pushStep: (request, emit) =>
               latencyMs > 0 ? Effect.map(Effect.sleep(latencyMs), () => emit(partsOf(request))) : Effect.sync(() => emit(partsOf(request)))
           }
-    const runtime = ManagedRuntime.make(
-      AgentBackend.layerLocal(AlAgent.make({ name: "bench", toolkit: echoToolkit, maxSteps: steps + 1 })).pipe(
-        Layer.provide(
-          Layer.mergeAll(
-            Layer.succeed(LanguageModel.LanguageModel, model),
-            echoToolkit.toLayer({ echo: ({ text }) => Effect.sync(() => (ran++, text)) }),
-            Approval.layerAutoApprove,
-            RunStore.layerMemory
-          )
-        )
-      )
-    )
-    return { run: () => consume(runtime), toolRuns: () => ran, dispose: () => runtime.dispose() }
+    const { runtime, toolRuns, dispose } = agentloopRuntime(model, steps)
+    return { run: () => consume(runtime), toolRuns, dispose }
   }
 
 const drainStream = (runtime: ManagedRuntime.ManagedRuntime<AgentBackend.AgentBackend, unknown>) =>

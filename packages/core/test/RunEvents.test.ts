@@ -154,27 +154,21 @@ describe("RunEvents.toAsyncIterable", () => {
       return { runtime, backend }
     }).pipe(Effect.provide(layer))
 
-  it.effect("for await yields every event in order, ending with RunFinished; exit holds the outcome", () =>
+  it.effect("for await yields every event in order, as backend.stream does, ending with RunFinished; exit holds the outcome", () =>
     Effect.gen(function* () {
-      const { runtime, backend } = yield* iterate(harness([S.toolCall("echo", { text: "a" }), S.text("done")]).layer)
+      const turns = [S.toolCall("echo", { text: "a" }), S.text("done")]
+      const { runtime, backend } = yield* iterate(harness(turns).layer)
+      const iterable = RunEvents.toAsyncIterable(runtime, (sink) => backend.run({ input: "go" }, sink))
       const events = yield* Effect.promise(async () => {
         const out: Array<AgentEvent.AgentEvent> = []
-        for await (const event of RunEvents.toAsyncIterable(runtime, (sink) => backend.run({ input: "go" }, sink))) out.push(event)
+        for await (const event of iterable) out.push(event)
         return out
       })
-      expect(events.map((e) => e._tag)).toEqual([
-        "RunStarted",
-        "StepStarted",
-        "UsageReported",
-        "ToolCalled",
-        "ToolResult",
-        "StepFinished",
-        "StepStarted",
-        "TextDelta",
-        "UsageReported",
-        "StepFinished",
-        "RunFinished"
-      ])
+      const streamed = yield* runCollect("go").pipe(Effect.provide(harness(turns).layer))
+      expect(events.map((e) => e._tag)).toEqual(streamed.events.map((e) => e._tag))
+      expect(events.at(-1)).toMatchObject({ _tag: "RunFinished", outcome: { _tag: "Completed", text: "done" } })
+      const exit = yield* Effect.promise(() => iterable.exit)
+      expect(Exit.isSuccess(exit) && exit.value).toMatchObject({ _tag: "Completed", text: "done", steps: 2 })
     }))
 
   it.effect("a typed failure is thrown as the ModelError itself, and `exit` fails with it", () =>
