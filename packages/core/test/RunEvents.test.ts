@@ -112,6 +112,36 @@ describe("backend.stream", () => {
       ).pipe(Effect.provide(layer))
     }))
 
+  it.live("backpressure inside a step: a model that streams 1,000 deltas in one step is read no further than the consumer", () =>
+    Effect.gen(function* () {
+      let pulled = 0
+      const deltas = Array.from({ length: 1000 }, (_, i) => LanguageModel.textDelta(`t${i} `))
+      // Only `streamStep` (the HTTP adapters' shape), one part per chunk: the loop waits between chunks.
+      const model: LanguageModel.Service = {
+        streamStep: () => Stream.fromIterable([...deltas, LanguageModel.finish("stop")]).pipe(Stream.rechunk(1), Stream.tap(() => Effect.sync(() => pulled++)))
+      }
+      const { layer } = noteLayer(model, 1)
+      const capacity = 16
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const backend = yield* AgentBackend.AgentBackend
+          const pull = yield* Stream.toPull(Loop.toStream((sink) => backend.run({ input: "go" }, sink), capacity))
+          let read = (yield* pull).length
+          for (let i = 0; i < 50; i++) yield* Effect.sleep("2 millis")
+          // At most `capacity` unread deltas, plus the chunk in hand (and the stream's one-chunk read-ahead).
+          expect(pulled).toBeLessThanOrEqual(read + capacity + 2)
+          while (true) {
+            const chunk = yield* Effect.option(pull)
+            if (Option.isNone(chunk)) break
+            read += chunk.value.length
+          }
+          expect(pulled).toBe(1001)
+          // RunStarted, StepStarted, 1,000 deltas, UsageReported, StepFinished, RunFinished.
+          expect(read).toBe(1005)
+        })
+      ).pipe(Effect.provide(layer))
+    }))
+
   it.effect("interruption: a consumer that stops early interrupts the run, stored as `interrupted`; resume finishes it", () =>
     Effect.gen(function* () {
       let calls = 0
