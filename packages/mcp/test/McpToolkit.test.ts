@@ -1,0 +1,213 @@
+import { Agent, AgentBackend, Approval, Loop, RunStore, Toolkit, ToolRule } from "@agentloop/core"
+import { Mcp, McpError, McpToolkit } from "@agentloop/mcp"
+import { ScriptedModel } from "@agentloop/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
+import { alive, eventually, fixtureConnection, fixtureLog } from "./support.js"
+
+const toolResults = (events: ReadonlyArray<{ _tag: string }>) =>
+  events.filter((e): e is { _tag: "ToolResult"; toolName: string; content: string; isError: boolean; errorKind?: string } & typeof e => e._tag === "ToolResult")
+
+/** Runs the loop once over the MCP toolkit with a scripted model. */
+const runAgent = (
+  mcp: Mcp.Snapshot,
+  turns: ReadonlyArray<ScriptedModel.Turn>,
+  options: { readonly approvals?: Layer.Layer<Approval.Approvals>; readonly rules?: ReadonlyArray<ToolRule.ToolRule> } = {}
+) =>
+  Effect.gen(function* () {
+    const model = ScriptedModel.make(turns)
+    const events: Array<any> = []
+    const agent = Agent.make({ name: "mcp-agent", toolkit: mcp.toolkit, rules: options.rules ?? [] })
+    const outcome = yield* Loop.run(agent, { input: "go" }, { onEvent: (e) => events.push(e) }).pipe(
+      Effect.provide(Layer.mergeAll(model.layerUnchecked, mcp.layer, options.approvals ?? Approval.layerAutoApprove, RunStore.layerMemory))
+    )
+    return { outcome, events, results: toolResults(events) }
+  })
+
+describe("Mcp.toolkit over stdio (a fixture server written with the official SDK)", () => {
+  it.scopedLive("lists every page of tools and maps names, schemas and annotations", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file))
+      expect(mcp.toolkit.names).toEqual(["echo", "delete_item", "slow", "crash", "fail", "structured", "pid", "add_tool", "ns_dotted"])
+      expect(log.lines().filter((l) => l.startsWith("list "))).toEqual(["list 0", "list 2", "list 4", "list 6", "list 8"])
+      const tools = mcp.toolkit.tools
+      expect(tools["echo"]!.definition.parameters).toEqual({ type: "object", properties: { text: { type: "string" } }, required: ["text"] })
+      expect(tools["delete_item"]!.requiresApproval).toBe(true) // destructiveHint: true
+      expect(tools["echo"]!.requiresApproval).toBe(false)
+      expect(tools["echo"]!.parallel).toBe(true) // readOnlyHint: true
+      expect(tools["slow"]!.parallel).toBe(false)
+    })
+  )
+
+  it.scopedLive("runs MCP tools in the loop: results, isError, structured content, and tool rules", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file))
+      const { results } = yield* runAgent(
+        mcp,
+        [
+          ScriptedModel.toolCall("pid", {}), // violates the init rule: never reaches the server
+          ScriptedModel.toolCall("echo", { text: "hi" }),
+          ScriptedModel.toolCalls([
+            { name: "fail", args: {} },
+            { name: "structured", args: {} },
+            { name: "ns_dotted", args: {} }
+          ]),
+          ScriptedModel.text("done")
+        ],
+        { rules: [ToolRule.init("echo")] }
+      )
+      expect(results.map((r) => [r.toolName, r.isError, r.errorKind])).toEqual([
+        ["pid", true, "RuleViolation"],
+        ["echo", false, undefined],
+        ["fail", true, "ToolFailed"],
+        ["structured", false, undefined],
+        ["ns_dotted", false, undefined]
+      ])
+      expect(results[1]!.content).toBe("echo: hi")
+      expect(JSON.parse(results[2]!.content)).toMatchObject({ error: { _tag: "McpToolError", message: "the item is locked", tool: "fail" } })
+      expect(JSON.parse(results[3]!.content)).toEqual({ count: 2, items: ["a", "b"] })
+      expect(results[4]!.content).toBe("dotted ran")
+      expect(log.lines().filter((l) => l.startsWith("call "))).toEqual([
+        'call echo {"text":"hi"}',
+        "call fail {}",
+        "call structured {}",
+        "call ns.dotted {}"
+      ])
+    })
+  )
+
+  it.scopedLive("a destructive tool suspends for approval, runs once when approved and never when denied", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const deleted = () => log.lines().filter((l) => l.startsWith("deleted "))
+      yield* Effect.gen(function* () {
+        const model = ScriptedModel.make([ScriptedModel.toolCall("delete_item", { id: "a1" }), ScriptedModel.text("ok")])
+        const layer = Mcp.layerLocal(fixtureConnection(log.file), McpToolkit.agent("ops")).pipe(
+          Layer.provide(Layer.mergeAll(model.layerUnchecked, Approval.layerSuspend(), RunStore.layerMemory))
+        )
+        const backend = yield* Effect.map(Layer.build(layer), (context) => Context.get(context, AgentBackend.AgentBackend))
+        const suspended = yield* backend.run({ input: "delete a1" })
+        expect(suspended._tag).toBe("Suspended")
+        expect(deleted()).toEqual([])
+        if (suspended._tag !== "Suspended") return
+        const finished = yield* backend.resume(suspended.runId, [Approval.approve(suspended.pending[0]!, { by: "alice" })])
+        expect(finished._tag).toBe("Completed")
+        expect(deleted()).toEqual(["deleted a1"])
+      })
+      const denied = yield* Effect.flatMap(Mcp.toolkit(fixtureConnection(log.file)), (mcp) =>
+        runAgent(mcp, [ScriptedModel.toolCall("delete_item", { id: "b2" }), ScriptedModel.text("ok")], {
+          approvals: Approval.layerDenyAll("not today")
+        })
+      )
+      expect(denied.results[0]).toMatchObject({ isError: true, errorKind: "Denied" })
+      expect(deleted()).toEqual(["deleted a1"])
+    })
+  )
+
+  it.scopedLive("overrides win over annotations", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file), {
+        tools: { delete_item: { requiresApproval: false }, echo: { requiresApproval: true, parallel: false } },
+        prefix: "fx_"
+      })
+      expect(mcp.toolkit.tools["fx_delete_item"]!.requiresApproval).toBe(false)
+      expect(mcp.toolkit.tools["fx_echo"]!.requiresApproval).toBe(true)
+      expect(mcp.toolkit.tools["fx_echo"]!.parallel).toBe(false)
+    })
+  )
+
+  it.scopedLive("a crash fails the running call with McpConnectionLost; the next call respawns the server", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file), { backoff: "20 millis" })
+      const firstPid = mcp.pid()!
+      const { results } = yield* runAgent(mcp, [
+        ScriptedModel.toolCall("crash", {}),
+        ScriptedModel.toolCall("pid", {}),
+        ScriptedModel.text("ok")
+      ])
+      expect(JSON.parse(results[0]!.content)).toMatchObject({ error: { _tag: "McpConnectionLost", tool: "crash" } })
+      expect(results[1]!.isError).toBe(false)
+      const secondPid = Number(results[1]!.content)
+      expect(secondPid).not.toBe(firstPid)
+      expect(log.lines().filter((l) => l.startsWith("start "))).toEqual([`start ${firstPid}`, `start ${secondPid}`])
+      expect(alive(firstPid)).toBe(false)
+    })
+  )
+
+  it.scopedLive("a call past its timeout is cancelled on the server (notifications/cancelled) and reported as McpCallTimeout", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file), { tools: { slow: { timeout: "300 millis" } } })
+      const { results } = yield* runAgent(mcp, [ScriptedModel.toolCall("slow", { ms: 60_000 }), ScriptedModel.text("ok")])
+      expect(JSON.parse(results[0]!.content)).toMatchObject({ error: { _tag: "McpCallTimeout", timeoutMs: 300 } })
+      yield* eventually(() => log.lines().some((l) => l.startsWith("cancelled ")))
+      expect(log.lines()).not.toContain("slow finished")
+    })
+  )
+
+  it.scopedLive("interrupting a call sends notifications/cancelled", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file))
+      const resolved = yield* Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer))
+      const fiber = yield* Effect.fork(
+        Toolkit.execute(resolved, { name: "slow", args: { ms: 60_000 } }, { runId: "r", toolCallId: "c", idempotencyKey: "k" })
+      )
+      yield* eventually(() => log.lines().some((l) => l.startsWith("call slow")))
+      yield* Fiber.interrupt(fiber)
+      yield* eventually(() => log.lines().some((l) => l.startsWith("cancelled ")))
+      expect(log.lines()).not.toContain("slow finished")
+    })
+  )
+
+  it.scopedLive("tools/list_changed updates the current toolkit, and a new run can call the new tool", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file))
+      expect(mcp.toolkit.names).not.toContain("late_tool")
+      const changed = yield* mcp.changes.pipe(
+        Stream.filter((snapshot) => snapshot.toolkit.names.includes("late_tool")),
+        Stream.runHead,
+        Effect.fork
+      )
+      yield* runAgent(mcp, [ScriptedModel.toolCall("add_tool", {}), ScriptedModel.text("ok")])
+      const snapshot = (yield* Fiber.join(changed)).pipe((o) => (o._tag === "Some" ? o.value : undefined))!
+      expect(snapshot.toolkit.tools["late_tool"]!.parallel).toBe(true)
+      expect((yield* mcp.current).toolkit.names).toContain("late_tool")
+      const { results } = yield* runAgent(snapshot, [ScriptedModel.toolCall("late_tool", {}), ScriptedModel.text("ok")])
+      expect(results[0]).toMatchObject({ isError: false, content: "late tool ran" })
+    })
+  )
+
+  it.live("a server that cannot start is a typed McpStartFailed, after the retries, with its stderr", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const exit = yield* Effect.exit(
+        Effect.scoped(Mcp.toolkit(fixtureConnection(log.file, { FIXTURE_FAIL_START: "1" }), { retries: 1, backoff: "10 millis" }))
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = Exit.isFailure(exit) ? exit.cause : undefined
+      expect(String(error)).toContain("McpStartFailed")
+      expect(String(error)).toContain("refusing to start")
+      const missing = yield* Effect.flip(Effect.scoped(Mcp.toolkit(Mcp.stdio("/nonexistent/mcp-server"), { retries: 0 })))
+      expect(missing).toBeInstanceOf(McpError.McpStartFailed)
+      expect(missing.server).toBe("/nonexistent/mcp-server")
+    })
+  )
+
+  it.live("closing the scope ends the server process", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const scope = yield* Scope.make()
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file)).pipe(Scope.extend(scope))
+      const pid = mcp.pid()!
+      expect(alive(pid)).toBe(true)
+      yield* Scope.close(scope, Exit.void)
+      yield* eventually(() => !alive(pid))
+    })
+  )
+})
