@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import type { Group, Operation, Risk } from "./Operations.js"
+import { Effect, ParseResult, Schema } from "effect"
+import { type Group, groups, type Operation, type Risk } from "./Operations.js"
 
 export type Access = "off" | "read" | "full"
 
@@ -14,6 +15,8 @@ export interface Grant {
   readonly secrets: boolean
   /** Calls of tools with any of these risks need an approval. */
   readonly approvalFor: ReadonlyArray<Risk>
+  /** These tools need an approval too, whatever their risks (e.g. `heroku_dynos_restart_all`). */
+  readonly approvalForTools?: ReadonlyArray<string>
   /** Only these apps (by name or id, as the model passes them); absent: any app the token reaches. */
   readonly apps: ReadonlyArray<string> | undefined
 }
@@ -25,11 +28,13 @@ export const make = (options: {
   readonly access?: Readonly<Partial<Record<Group, Access>>>
   readonly secrets?: boolean
   readonly approvalFor?: ReadonlyArray<Risk>
+  readonly approvalForTools?: ReadonlyArray<string>
   readonly apps?: ReadonlyArray<string>
 }): Grant => ({
   access: options.access ?? {},
   secrets: options.secrets ?? false,
   approvalFor: options.approvalFor ?? defaultApprovalFor,
+  ...(options.approvalForTools === undefined ? {} : { approvalForTools: options.approvalForTools }),
   apps: options.apps
 })
 
@@ -45,7 +50,46 @@ export const allows = (grant: Grant, operation: Operation): boolean => {
 }
 
 export const needsApproval = (grant: Grant, operation: Operation): boolean =>
-  operation.risks.some((risk) => grant.approvalFor.includes(risk))
+  operation.risks.some((risk) => grant.approvalFor.includes(risk)) || (grant.approvalForTools?.includes(operation.tool) ?? false)
 
 export const allowsApp = (grant: Grant, app: string | undefined): boolean =>
   grant.apps === undefined || app === undefined || grant.apps.includes(app)
+
+/**
+ * A grant as JSON (a grant file): `{ "access": { "apps": "read", ... }, "apps": [...], "secrets": false,
+ * "approvalFor": ["destructive", ...], "approvalForTools": ["heroku_dynos_restart_all"] }`. Unknown
+ * groups, levels or risks are rejected, never ignored.
+ */
+const Level = Schema.Literal("off", "read", "full")
+const AccessFields = Object.fromEntries(groups.map((group) => [group, Schema.optional(Level)])) as {
+  readonly [G in Group]: Schema.optional<typeof Level>
+}
+
+export const GrantFile = Schema.Struct({
+  access: Schema.Struct(AccessFields),
+  apps: Schema.optional(Schema.Array(Schema.String)),
+  secrets: Schema.optional(Schema.Boolean),
+  approvalFor: Schema.optional(Schema.Array(Schema.Literal("read", "write", "destructive", "costs_money", "exposes_secrets"))),
+  approvalForTools: Schema.optional(Schema.Array(Schema.String))
+}).annotations({ identifier: "GrantFile", parseOptions: { onExcessProperty: "error" } })
+
+/** A grant file that is not valid JSON or does not match `GrantFile`; `reason` names the field. */
+export class InvalidGrantFile extends Schema.TaggedError<InvalidGrantFile>()("InvalidGrantFile", {
+  source: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid grant file ${this.source}: ${this.reason}`
+  }
+}
+
+/** Parses a grant file's text. `source` (e.g. the path) is named in errors. */
+export const fromJson = (text: string, source = "grant"): Effect.Effect<Grant, InvalidGrantFile> =>
+  Effect.try({ try: () => JSON.parse(text) as unknown, catch: (error) => new InvalidGrantFile({ source, reason: `not JSON (${(error as Error).message})` }) }).pipe(
+    Effect.flatMap((json) =>
+      Schema.decodeUnknown(GrantFile)(json, { errors: "all" }).pipe(
+        Effect.mapError((error) => new InvalidGrantFile({ source, reason: ParseResult.TreeFormatter.formatErrorSync(error) }))
+      )
+    ),
+    Effect.map((file) => make(file))
+  )

@@ -11,7 +11,7 @@ import { AuditLog, type Entry } from "./AuditLog.js"
 import * as Grant from "./Grant.js"
 import { HerokuClient, type Service as Client } from "./HerokuClient.js"
 import type { HerokuError } from "./HerokuError.js"
-import { type Operation, operations, pathOf } from "./Operations.js"
+import { byTool, type Operation, operations, pathOf } from "./Operations.js"
 import type { InvalidRange } from "./Range.js"
 import { MAX_PAGE_SIZE } from "./Range.js"
 
@@ -47,6 +47,23 @@ export const toolFor = (operation: Operation, grant: Grant.Grant): Tool.Any =>
     failure: ToolFailure,
     requiresApproval: Grant.needsApproval(grant, operation)
   }) as unknown as Tool.Any
+
+/**
+ * MCP-style safety hints for a tool, from its operation's metadata: reads are read-only, deletes are
+ * destructive, GET/PUT/DELETE are idempotent, and every tool reaches the outside world (Heroku).
+ */
+export const annotations = (
+  tool: string
+): { readonly readOnlyHint: boolean; readonly destructiveHint: boolean; readonly idempotentHint: boolean; readonly openWorldHint: true } | undefined => {
+  const operation = byTool.get(tool)
+  if (operation === undefined) return undefined
+  return {
+    readOnlyHint: operation.access === "read",
+    destructiveHint: operation.risks.includes("destructive"),
+    idempotentHint: operation.method === "GET" || operation.method === "PUT" || operation.method === "DELETE",
+    openWorldHint: true
+  }
+}
 
 /** The operations a grant allows. */
 export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> =>
