@@ -61,16 +61,17 @@ export const allowsApp = (grant: Grant, app: string | undefined): boolean =>
  * groups, levels or risks are rejected, never ignored.
  */
 const Level = Schema.Literal("off", "read", "full")
-const AccessFields = Object.fromEntries(groups.map((group) => [group, Schema.optional(Level)])) as {
-  readonly [G in Group]: Schema.optional<typeof Level>
+const exact = { exact: true } as const
+const AccessFields = Object.fromEntries(groups.map((group) => [group, Schema.optionalWith(Level, exact)])) as {
+  readonly [G in Group]: Schema.optionalWith<typeof Level, typeof exact>
 }
 
 export const GrantFile = Schema.Struct({
   access: Schema.Struct(AccessFields),
-  apps: Schema.optional(Schema.Array(Schema.String)),
-  secrets: Schema.optional(Schema.Boolean),
-  approvalFor: Schema.optional(Schema.Array(Schema.Literal("read", "write", "destructive", "costs_money", "exposes_secrets"))),
-  approvalForTools: Schema.optional(Schema.Array(Schema.String))
+  apps: Schema.optionalWith(Schema.Array(Schema.String), exact),
+  secrets: Schema.optionalWith(Schema.Boolean, exact),
+  approvalFor: Schema.optionalWith(Schema.Array(Schema.Literal("read", "write", "destructive", "costs_money", "exposes_secrets")), exact),
+  approvalForTools: Schema.optionalWith(Schema.Array(Schema.String), exact)
 }).annotations({ identifier: "GrantFile", parseOptions: { onExcessProperty: "error" } })
 
 /** A grant file that is not valid JSON or does not match `GrantFile`; `reason` names the field. */

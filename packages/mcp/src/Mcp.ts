@@ -11,6 +11,7 @@ import * as McpHttp from "./McpHttp.js"
 import * as McpServer from "./McpServer.js"
 
 export { type Connection, http, stdio } from "./McpConnection.js"
+export type { Handle as ServeHandle } from "./McpServer.js"
 export { layerLocal, make as toolkit, type McpToolkit, type Options as ToolkitOptions, type Snapshot } from "./McpToolkit.js"
 
 export type Transport = "stdio" | { readonly http: McpHttp.Options }

@@ -48,6 +48,17 @@ const NOBODY = "no approver answered: the client does not support elicitation (o
 export const defaultAnnotations = (tool: Tool.Any): ToolAnnotations | undefined =>
   tool.requiresApproval === false ? undefined : { destructiveHint: true }
 
+type InputSchema = ListToolsResult["tools"][number]["inputSchema"]
+
+/**
+ * MCP requires `type: "object"` at the root. Tool parameters are always a struct, but an empty struct's
+ * JSON Schema is `{ anyOf: [object, array] }`: that becomes an object with no properties.
+ */
+export const inputSchemaOf = (tool: Tool.Any): InputSchema => {
+  const parameters = tool.definition.parameters as { readonly type?: unknown } | undefined
+  return parameters?.type === "object" ? (parameters as InputSchema) : { type: "object", properties: {} }
+}
+
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>
 
 /** Makes MCP `Server`s (one per session) that list and call the toolkit's tools. */
@@ -73,7 +84,7 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
         return {
           name: tool.name,
           description: tool.description,
-          inputSchema: tool.definition.parameters as ListToolsResult["tools"][number]["inputSchema"],
+          inputSchema: inputSchemaOf(tool),
           ...(annotations === undefined ? {} : { annotations })
         }
       })
