@@ -29,7 +29,7 @@ const connect = (transport: () => Transport, elicit?: Elicit) =>
     (client) => Effect.promise(() => client.close())
   )
 
-const text = (result: { content?: unknown }) => ((result.content as Array<{ text?: string }>) ?? []).map((b) => b.text).join("")
+const text = (result: object) => (((result as { content?: Array<{ text?: string }> }).content) ?? []).map((b) => b.text).join("")
 
 const approve: Elicit = () => ({ action: "accept", content: { approve: true } })
 const decline: Elicit = () => ({ action: "decline" })
