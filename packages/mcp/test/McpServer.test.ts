@@ -35,7 +35,7 @@ const approve: Elicit = () => ({ action: "accept", content: { approve: true } })
 const decline: Elicit = () => ({ action: "decline" })
 
 /** The same acceptance scenarios over each transport. */
-const scenarios = (name: string, makeTransport: (log: string) => Effect.Effect<() => Transport, never, any>) =>
+const scenarios = (name: string, makeTransport: (log: string) => Effect.Effect<() => Transport, unknown, any>) =>
   describe(`our toolkit as an MCP server over ${name}, driven by the official SDK client`, () => {
     it.scopedLive("lists the tools with annotations and object input schemas", () =>
       Effect.gen(function* () {
