@@ -4,13 +4,13 @@
  *
  *   pnpm heroku-mcp [--grant file.json] [--http] [--port 8787] [--host 127.0.0.1] [--audit audit.jsonl]
  *
- * - `--grant`: the grant file (default `examples/heroku-mcp.grant.json`): allowed apps, access level per
- *   group, and which risks / tools need a human. Only granted tools are listed.
+ * - `--grant` (or `HEROKU_MCP_GRANT`): the grant file (default `examples/heroku-mcp.grant.json`): allowed
+ *   apps, access level per group, and which risks / tools need a human. Only granted tools are listed.
  * - stdio by default; `--http` serves Streamable HTTP on loopback, with the bearer token `HEROKU_MCP_TOKEN`.
  * - `HEROKU_API_KEY` set: the real Platform API. Unset: an in-process fake Heroku (offline), with the apps
  *   `shop-api` (crashed) and `billing` (a secret config var).
  * - Calls that need a human are asked through MCP elicitation; a client without it gets them refused.
- * - Audit entries go to `--audit` (JSON lines) or stderr. stdout carries only the MCP protocol.
+ * - Audit entries go to `--audit` (or `HEROKU_MCP_AUDIT`; JSON lines) or stderr. stdout carries only the MCP protocol.
  */
 import { appendFileSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -73,8 +73,8 @@ if (process.argv[1] !== undefined && import.meta.url === `file://${process.argv[
   const http = args.includes("--http")
   // stdout is the protocol channel over stdio: anything logged must go to stderr.
   console.log = console.error
-  const grantFile = flag(args, "--grant") ?? defaultGrantFile
-  const auditFile = flag(args, "--audit")
+  const grantFile = flag(args, "--grant") ?? process.env["HEROKU_MCP_GRANT"] ?? defaultGrantFile
+  const auditFile = flag(args, "--audit") ?? process.env["HEROKU_MCP_AUDIT"]
   const apiKey = process.env["HEROKU_API_KEY"]
   const program = Effect.gen(function* () {
     const grant = yield* Grant.fromJson(readFileSync(grantFile, "utf8"), grantFile)
