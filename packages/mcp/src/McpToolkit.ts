@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Agent, AgentBackend, DynamicTool, type Loop, type Tool, Toolkit } from "@agentloop/core"
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { type CallToolResult, ErrorCode, McpError, type Tool as McpTool } from "@modelcontextprotocol/sdk/types.js"
 import { Duration, Effect, FiberSet, Layer, type Scope, type Stream, SubscriptionRef } from "effect"
 import * as McpConnection from "./McpConnection.js"
@@ -81,16 +82,28 @@ export const resultValue = (result: CallToolResult): unknown => {
 const textOf = (result: CallToolResult): string =>
   (result.content ?? []).map((block) => (block.type === "text" ? block.text : `[${block.type}]`)).join("\n") || "the tool reported an error"
 
+/**
+ * Whether a call's error means the session is gone: the connection closed, the HTTP server forgot the
+ * session (404), or the transport itself failed (refused connection, broken pipe). The session is then
+ * closed, so the next call starts a new one.
+ */
+export const sessionLost = (error: unknown): boolean =>
+  error instanceof McpError
+    ? error.code === ErrorCode.ConnectionClosed
+    : error instanceof StreamableHTTPError
+      ? error.code === 404
+      : true
+
 /** Maps what the SDK throws for a call to the typed error the model sees. */
 export const callError = (server: string, tool: string, timeoutMs: number, error: unknown): CallError => {
   if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
     return new McpCallTimeout({ server, tool, timeoutMs, message: `The call did not finish within ${timeoutMs} ms and was cancelled.` })
   }
-  if (error instanceof McpError && error.code === ErrorCode.ConnectionClosed) {
+  if (sessionLost(error)) {
     return new McpConnectionLost({ server, tool, message: "The MCP server went away during the call; it is restarted for the next call." })
   }
-  if (error instanceof McpError) return new McpCallFailed({ server, tool, code: error.code, message: error.message })
-  return new McpCallFailed({ server, tool, code: ErrorCode.InternalError, message: error instanceof Error ? error.message : String(error) })
+  const code = error instanceof McpError || error instanceof StreamableHTTPError ? (error.code ?? ErrorCode.InternalError) : ErrorCode.InternalError
+  return new McpCallFailed({ server, tool, code, message: error instanceof Error ? error.message : String(error) })
 }
 
 /** All pages of `tools/list` (stopping on a repeated cursor). */
@@ -142,7 +155,10 @@ export const make = (
           // Interrupting the call aborts the signal: the SDK then sends `notifications/cancelled`.
           Effect.tryPromise({
             try: (signal) => live.client.callTool({ name: remoteName, arguments: args }, undefined, { signal, timeout: timeoutMs }),
-            catch: (error) => callError(connection.name, remoteName, timeoutMs, error)
+            catch: (error) => {
+              if (sessionLost(error)) void live.client.close().catch(() => undefined)
+              return callError(connection.name, remoteName, timeoutMs, error)
+            }
           })
         ),
         Effect.flatMap((result) =>

@@ -3,6 +3,7 @@ import { Mcp, McpError, McpToolkit } from "@agentloop/mcp"
 import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
+import { ServedTools, servedHandlers } from "./fixtures/tools.js"
 import { alive, eventually, fixtureConnection, fixtureLog } from "./support.js"
 
 const toolResults = (events: ReadonlyArray<{ _tag: string }>) =>
@@ -208,6 +209,47 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
       expect(alive(pid)).toBe(true)
       yield* Scope.close(scope, Exit.void)
       yield* eventually(() => !alive(pid))
+    })
+  )
+})
+
+describe("Mcp.toolkit over Streamable HTTP (our own server, in-process)", () => {
+  const TOKEN = "toolkit-http-token-0123456789"
+
+  it.scopedLive("calls with the bearer token; after the server restarts, a call reports McpConnectionLost and the next reconnects", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const serve = (port: number) =>
+        Mcp.serve(ServedTools, { transport: { http: { token: TOKEN, port } } }).pipe(Effect.provide(servedHandlers(log.file)))
+      const firstScope = yield* Scope.make()
+      const first = yield* Scope.extend(serve(0), firstScope)
+      const port = Number(new URL(first.url!).port)
+      const mcp = yield* Mcp.toolkit(Mcp.http(first.url!, { token: TOKEN }), { backoff: "20 millis" })
+      expect(mcp.toolkit.tools["wipe"]!.requiresApproval).toBe(true) // destructiveHint from our server's annotations
+      const call = (name: string, args: Record<string, unknown>) =>
+        runAgent(mcp, [ScriptedModel.toolCall(name, args), ScriptedModel.text("ok")]).pipe(Effect.map(({ results }) => results[0]!))
+      expect(yield* call("greet", { name: "one" })).toMatchObject({ isError: false, content: "Hello, one!" })
+      yield* Scope.close(firstScope, Exit.void)
+      yield* Scope.extend(serve(port), yield* Effect.scope)
+      const lost = yield* call("greet", { name: "two" })
+      expect(JSON.parse(lost.content)).toMatchObject({ error: { _tag: "McpConnectionLost" } })
+      expect(yield* call("greet", { name: "three" })).toMatchObject({ isError: false, content: "Hello, three!" })
+      expect(log.lines()).toEqual(["greet one", "greet three"])
+    })
+  )
+
+  it.live("a wrong bearer token is McpStartFailed", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const error = yield* Effect.scoped(
+        Effect.flatMap(
+          Mcp.serve(ServedTools, { transport: { http: { token: TOKEN } } }).pipe(Effect.provide(servedHandlers(log.file))),
+          (handle) => Effect.flip(Mcp.toolkit(Mcp.http(handle.url!, { token: "not-the-token-0123456789" }), { retries: 0 }))
+        )
+      )
+      expect(error).toBeInstanceOf(McpError.McpStartFailed)
+      expect(error.reason).toContain("Unauthorized")
+      expect(error.reason).not.toContain("not-the-token")
     })
   )
 })
