@@ -71,6 +71,17 @@ const STDERR_TAIL = 2_000
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
+/**
+ * Hides the values we hand the server (its env, our bearer token) in text that came from it (stderr, error
+ * messages): a server that echoes its configuration must not leak it into our errors.
+ */
+export const scrubber = (connection: Connection): ((text: string) => string) => {
+  const secrets = (
+    connection._tag === "Stdio" ? Object.values(connection.env) : connection.token === undefined ? [] : [Redacted.value(connection.token)]
+  ).filter((value) => value.length >= 6)
+  return (text) => secrets.reduce((scrubbed, secret) => scrubbed.split(secret).join("[REDACTED]"), text)
+}
+
 /** Starts and initializes one session; on failure nothing is left running. */
 export const open = (connection: Connection, options: OpenOptions): Effect.Effect<Live, McpStartFailed> =>
   Effect.suspend(() => {
@@ -120,7 +131,7 @@ export const open = (connection: Connection, options: OpenOptions): Effect.Effec
       catch: (error) =>
         new McpStartFailed({
           server: connection.name,
-          reason: `${messageOf(error)}${stderrTail.trim() === "" ? "" : ` (stderr: ${stderrTail.trim()})`}`
+          reason: scrubber(connection)(`${messageOf(error)}${stderrTail.trim() === "" ? "" : ` (stderr: ${stderrTail.trim()})`}`)
         })
     })
   })

@@ -135,6 +135,8 @@ export const make = (
 ): Effect.Effect<McpToolkit, McpStartFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const defaultTimeout = options.timeout === undefined ? DEFAULT_TIMEOUT : Duration.decode(options.timeout)
+    // Error messages come from the server: the values we gave it (env, token) are hidden in them.
+    const scrub = McpConnection.scrubber(connection)
     const runFork = yield* FiberSet.makeRuntime<never>()
     // Defined below; the session calls back into it when the server says its tools changed.
     let refreshInBackground = (): void => undefined
@@ -157,13 +159,14 @@ export const make = (
             try: (signal) => live.client.callTool({ name: remoteName, arguments: args }, undefined, { signal, timeout: timeoutMs }),
             catch: (error) => {
               if (sessionLost(error)) void live.client.close().catch(() => undefined)
-              return callError(connection.name, remoteName, timeoutMs, error)
+              const failure = callError(connection.name, remoteName, timeoutMs, error)
+              return failure._tag === "McpCallFailed" ? new McpCallFailed({ ...failure, message: scrub(failure.message) }) : failure
             }
           })
         ),
         Effect.flatMap((result) =>
           result.isError === true
-            ? Effect.fail(new McpToolError({ server: connection.name, tool: remoteName, message: textOf(result as CallToolResult) }))
+            ? Effect.fail(new McpToolError({ server: connection.name, tool: remoteName, message: scrub(textOf(result as CallToolResult)) }))
             : Effect.succeed(resultValue(result as CallToolResult))
         )
       )

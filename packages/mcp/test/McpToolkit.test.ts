@@ -44,7 +44,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
   it.scopedLive("runs MCP tools in the loop: results, isError, structured content, and tool rules", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
-      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file))
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file, { FIXTURE_SECRET: "sk-planted-1a2b3c" }))
       const { results } = yield* runAgent(
         mcp,
         [
@@ -67,7 +67,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
         ["ns_dotted", false, undefined]
       ])
       expect(results[1]!.content).toBe("echo: hi")
-      expect(JSON.parse(results[2]!.content)).toMatchObject({ error: { _tag: "McpToolError", message: "the item is locked", tool: "fail" } })
+      expect(JSON.parse(results[2]!.content)).toMatchObject({ error: { _tag: "McpToolError", message: "the item is locked (key [REDACTED])", tool: "fail" } })
       expect(JSON.parse(results[3]!.content)).toEqual({ count: 2, items: ["a", "b"] })
       expect(results[4]!.content).toBe("dotted ran")
       expect(log.lines().filter((l) => l.startsWith("call "))).toEqual([
@@ -188,12 +188,17 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     Effect.gen(function* () {
       const log = fixtureLog()
       const exit = yield* Effect.exit(
-        Effect.scoped(Mcp.toolkit(fixtureConnection(log.file, { FIXTURE_FAIL_START: "1" }), { retries: 1, backoff: "10 millis" }))
+        Effect.scoped(
+          Mcp.toolkit(fixtureConnection(log.file, { FIXTURE_FAIL_START: "1", FIXTURE_SECRET: "sk-planted-9f8e7d" }), { retries: 1, backoff: "10 millis" })
+        )
       )
       expect(Exit.isFailure(exit)).toBe(true)
       const error = Exit.isFailure(exit) ? exit.cause : undefined
       expect(String(error)).toContain("McpStartFailed")
       expect(String(error)).toContain("refusing to start")
+      // The server echoed the secret we gave it in its env: it is hidden in our error.
+      expect(String(error)).toContain("with key [REDACTED]")
+      expect(String(error)).not.toContain("sk-planted-9f8e7d")
       const missing = yield* Effect.flip(Effect.scoped(Mcp.toolkit(Mcp.stdio("/nonexistent/mcp-server"), { retries: 0 })))
       expect(missing).toBeInstanceOf(McpError.McpStartFailed)
       expect(missing.server).toBe("/nonexistent/mcp-server")
