@@ -139,6 +139,22 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     })
   )
 
+  it.scopedLive("20 concurrent calls after a crash respawn exactly one server (20 rounds)", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file), { backoff: "20 millis" })
+      const resolved = yield* Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer))
+      const call = (name: string) => Toolkit.execute(resolved, { name, args: {} }, { runId: "r", toolCallId: name, idempotencyKey: "k" })
+      for (let round = 1; round <= 20; round++) {
+        yield* call("crash")
+        const results = yield* Effect.all(Array.from({ length: 20 }, () => call("pid")), { concurrency: "unbounded" })
+        expect(results.every((r) => !r.isError)).toBe(true)
+        expect(new Set(results.map((r) => r.content)).size).toBe(1)
+        expect(log.lines().filter((l) => l.startsWith("start "))).toHaveLength(round + 1)
+      }
+    })
+  , 120_000)
+
   it.scopedLive("a call past its timeout is cancelled on the server (notifications/cancelled) and reported as McpCallTimeout", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
