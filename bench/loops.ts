@@ -55,21 +55,25 @@ const usage = new Message.Usage({ inputTokens: 1, outputTokens: 1, totalTokens: 
 const Echo = AlTool.make("echo", { description: "Echo the text.", parameters: { text: Schema.String }, success: Schema.String })
 const echoToolkit = Toolkit.make(Echo)
 
-/** agentloop: the local backend, built once, over a minimal LanguageModel. */
-const agentloop: Setup = (steps, latencyMs) => {
-  let ran = 0
+/**
+ * A minimal agentloop `LanguageModel` that calls `echo` `steps` times, then answers. Like the peers' fakes
+ * (doGenerate, getResponse), a non-streaming model: it answers whole steps.
+ */
+export const echoModel = (steps: number, latencyMs: number): LanguageModel.Service => {
   const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
-  // Like the peers' fakes (doGenerate, getResponse), a non-streaming model: it answers whole steps.
   const generateStep = (request: LanguageModel.ModelRequest) => {
     const last = request.messages[request.messages.length - 1]!
     const step = stepAfter(last._tag === "ToolMessage" ? last.toolCallId : undefined)
     const parts = step < steps ? [LanguageModel.toolCall({ id: `c${step}`, name: "echo", arguments: ARGS }), LanguageModel.finish("tool_calls", usage)] : answer
     return latencyMs > 0 ? Effect.as(Effect.sleep(latencyMs), parts) : Effect.succeed(parts)
   }
-  const model: LanguageModel.Service = {
-    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable)),
-    generateStep
-  }
+  return { streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable)), generateStep }
+}
+
+/** agentloop: the local backend, built once, over a minimal LanguageModel. */
+const agentloop: Setup = (steps, latencyMs) => {
+  let ran = 0
+  const model = echoModel(steps, latencyMs)
   const runtime = ManagedRuntime.make(
     AgentBackend.layerLocal(AlAgent.make({ name: "bench", toolkit: echoToolkit, maxSteps: steps + 1 })).pipe(
       Layer.provide(
