@@ -14,7 +14,7 @@ import type { ToolRule } from "./ToolRule.js"
 /** What a stop condition sees after each step that would otherwise continue. */
 export interface StopContext {
   readonly state: RunState
-  /** Tools executed in the step that just finished. */
+  /** Tools called successfully in the step that just finished (a failed call is not listed). */
   readonly executed: ReadonlyArray<string>
 }
 
@@ -30,7 +30,7 @@ export const StopCondition = {
     description: `${n} steps taken`,
     check: ({ state }) => state.step >= n
   }),
-  /** Stops right after any of the named tools has run. */
+  /** Stops right after any of the named tools has run successfully. */
   hasToolCall: (...names: ReadonlyArray<string>): StopCondition => ({
     description: `one of [${names.join(", ")}] was called`,
     check: ({ executed }) => executed.some((name) => names.includes(name))

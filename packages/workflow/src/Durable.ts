@@ -73,9 +73,13 @@ const approvalIdOf = (runId: string, toolCallId: string, digest: string) =>
 
 /**
  * Registers an agent's workflow with the engine. Needs the agent's model and tool handlers, the engine and
- * the inbox (the presets provide both).
+ * the inbox (the presets provide both). Rules and tool choice are checked when the layer is built
+ * (`InvalidToolRules`, `InvalidToolChoice`), as for the local backend.
  */
 export const layer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>) =>
+  Layer.merge(Layer.effectDiscard(Loop.validateAgent(agent)), registration(agent))
+
+const registration = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>) =>
   workflowFor(agent).toLayer((payload) =>
     Effect.gen(function* () {
       const engine = yield* Effect.context<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance>()

@@ -1,9 +1,9 @@
-import { Approval } from "@agentloop/core"
+import { Agent, Approval, ToolRule } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
 import { describe, expect, it } from "@effect/vitest"
 import { DurableDeferred } from "@effect/workflow"
 import { Effect, Layer } from "effect"
-import { agent, handlers, model } from "./fixtures.js"
+import { agent, handlers, model, toolkit } from "./fixtures.js"
 
 const setup = () => {
   const modelCalls: Array<number> = []
@@ -16,6 +16,20 @@ const setup = () => {
 }
 
 describe("Durable (in memory)", () => {
+  it.effect("the layer fails to build with InvalidToolRules / InvalidToolChoice for an agent that cannot work", () =>
+    Effect.gen(function* () {
+      const cycle = Agent.make({ name: "cyclic", toolkit, rules: [ToolRule.child("deploy", ["deploy"]), ToolRule.init("deploy")] })
+      const ghost = Agent.make({ name: "ghost", toolkit, toolChoice: { function: "ghost" } })
+      for (const [bad, tag] of [[cycle, "InvalidToolRules"], [ghost, "InvalidToolChoice"]] as const) {
+        const built = Durable.layer(bad).pipe(
+          Layer.provideMerge(Durable.layerMemory),
+          Layer.provide(Layer.merge(model(() => {}), handlers(() => Effect.void)))
+        )
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(built)))
+        expect(error).toMatchObject({ _tag: tag })
+      }
+    }))
+
   it.live("suspends for approval, resumes on the decision without re-running finished steps", () => {
     const { layer, modelCalls, toolRuns } = setup()
     return Effect.gen(function* () {
