@@ -702,7 +702,7 @@ const runTool = <A, E>(
   }
   return ctx.stepRunner === undefined
     ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)
-    : Effect.flatMap(ctx.stepRunner.toolCall(call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
+    : Effect.flatMap(ctx.stepRunner.toolCall(w.step, call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
 }
 
 /** Records a call's result. Only calls whose handler ran count in the rule history. */

@@ -1,0 +1,73 @@
+/**
+ * Child processes for the cross-process tests, spawned asynchronously: the vitest worker stays responsive
+ * while they run (a blocked worker makes vitest fail the run on a busy machine).
+ */
+import { spawn } from "node:child_process"
+import { connect } from "node:net"
+import { join } from "node:path"
+
+const script = join(import.meta.dirname, "process.ts")
+const tsx = join(import.meta.dirname, "..", "..", "..", "node_modules", ".bin", "tsx")
+
+export interface Exited {
+  readonly status: number | null
+  readonly signal: NodeJS.Signals | null
+  /** The JSON after the last `RESULT ` line, or undefined. */
+  readonly result: any
+  /** stderr and stdout, for assertion messages. */
+  readonly output: string
+}
+
+export interface Running {
+  /** Resolves when the process prints READY (rejects if it exits first). */
+  readonly ready: Promise<void>
+  readonly exited: Promise<Exited>
+  readonly pid: number
+  readonly kill: (signal?: NodeJS.Signals) => void
+}
+
+/** Starts `tsx process.ts ...args`; a process still running after `timeoutMs` is killed (SIGKILL). */
+export const start = (args: ReadonlyArray<string>, options?: { readonly env?: Record<string, string>; readonly timeoutMs?: number }): Running => {
+  const child = spawn(tsx, [script, ...args], { env: { ...process.env, ...options?.env }, stdio: ["ignore", "pipe", "pipe"] })
+  let stdout = ""
+  let stderr = ""
+  let onReady: () => void = () => {}
+  const ready = new Promise<void>((resolve, reject) => {
+    onReady = resolve
+    child.on("exit", () => reject(new Error(`exited before READY:\n${stderr}${stdout}`)))
+  })
+  ready.catch(() => {})
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk
+    if (stdout.includes("READY\n")) onReady()
+  })
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+  const timer = setTimeout(() => child.kill("SIGKILL"), options?.timeoutMs ?? 170_000)
+  const exited = new Promise<Exited>((resolve) => {
+    child.on("close", (status, signal) => {
+      clearTimeout(timer)
+      const line = stdout.split("\n").reverse().find((l) => l.startsWith("RESULT "))
+      resolve({ status, signal, result: line === undefined ? undefined : JSON.parse(line.slice("RESULT ".length)), output: `${stderr}${stdout}` })
+    })
+  })
+  return { ready, exited, pid: child.pid!, kill: (signal = "SIGKILL") => void child.kill(signal) }
+}
+
+/** Runs a process to its end. */
+export const run = (args: ReadonlyArray<string>, options?: { readonly env?: Record<string, string>; readonly timeoutMs?: number }) => start(args, options).exited
+
+/** tsx runs node as a child and reports its SIGKILL as status 137 (128 + 9). */
+export const wasKilled = (exited: Exited) => exited.signal === "SIGKILL" || exited.status === 137
+
+/** Whether a server accepts TCP connections at the URL's host and port (asynchronously, 5 s at most). */
+export const reachable = (url: string) =>
+  new Promise<boolean>((resolve) => {
+    const { hostname, port } = new URL(url)
+    const socket = connect(Number(port || 5432), hostname)
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(5_000, () => done(false))
+    socket.on("connect", () => done(true)).on("error", () => done(false))
+  })
