@@ -23,6 +23,7 @@
  *                         first attempt when FIRST_ATTEMPT_DIES=1)
  *   suspend-many <n>      start runs <runId>-<i> and wait until each is Suspended; print their pending
  *   decide-many <by> <approve|deny> <file of pending>   decide each at once; print every outcome
+ *   settle-many <n>       print the settled status of runs <runId>-<i>
  *   drive                 start, wait for Suspended, approve, print the settled status (timeout 180 s)
  */
 import { appendFileSync, readFileSync } from "node:fs"
@@ -129,6 +130,8 @@ const program: Effect.Effect<unknown, any, any> = Effect.gen(function* () {
         { concurrency: "unbounded" }
       )
     }
+    case "settle-many":
+      return yield* Effect.forEach(Array.from({ length: Number(arg) }, (_, i) => `${runId}-${i}`), settled, { concurrency: 4 })
     case "drive": {
       yield* Durable.start(agent, { runId, input: "ship 7.2" })
       const pending = (yield* suspended(runId)).pending[0]!
@@ -140,7 +143,7 @@ const program: Effect.Effect<unknown, any, any> = Effect.gen(function* () {
   }
 })
 
-const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringify(value)}\n`)
+const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringify(value ?? null)}\n`)
 
 // `either` outside the layer too: a layer that cannot be built (DatabaseLocked) is a result like any other.
 const main = Effect.either(Effect.scoped(Effect.provide(program, layer))) as Effect.Effect<Either.Either<unknown, unknown>>

@@ -47,7 +47,13 @@ export const start = (args: ReadonlyArray<string>, options?: { readonly env?: Re
     child.on("close", (status, signal) => {
       clearTimeout(timer)
       const line = stdout.split("\n").reverse().find((l) => l.startsWith("RESULT "))
-      resolve({ status, signal, result: line === undefined ? undefined : JSON.parse(line.slice("RESULT ".length)), output: `${stderr}${stdout}` })
+      let result: unknown
+      try {
+        result = line === undefined ? undefined : JSON.parse(line.slice("RESULT ".length))
+      } catch {
+        result = undefined
+      }
+      resolve({ status, signal, result, output: `${stderr}${stdout}` })
     })
   })
   return { ready, exited, pid: child.pid!, kill: (signal = "SIGKILL") => void child.kill(signal) }
