@@ -9,17 +9,19 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { clusterDatabase, pgReachable } from "./postgres.js"
 import { dir, expectOneWinner, linesOf, type Outcome, scenarios, TIMEOUT, unique } from "./scenarios.js"
-import { type Exited, run, start, wasKilled } from "./spawn.js"
+import { type Exited, freePort, run, start, wasKilled } from "./spawn.js"
 
 const clusterUrl = await clusterDatabase()
+/** One port for the scenarios' runners: a runner that replaces a killed one at its address takes over its row at once. */
+const [scenarioPort, racePort, failoverPorts] = [await freePort(), await freePort(), [await freePort(), await freePort()]]
 
 describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster of socket runners", () => {
-  scenarios("cluster", () => clusterUrl)
+  scenarios("cluster", () => clusterUrl, { PORT: String(scenarioPort) })
 
   it("20 runs, each approved (alice) and denied (bob) by two clientOnly processes started together: exactly one wins each", async () => {
     const runId = `race-cluster-${unique}`
     const log = join(dir, "cluster-race.log")
-    const runner = start(["cluster", clusterUrl, runId, log, "hold"], { env: { PORT: "34532" } })
+    const runner = start(["cluster", clusterUrl, runId, log, "hold"], { env: { PORT: String(racePort) } })
     try {
       await runner.ready
       const made = await run(["cluster-client", clusterUrl, runId, log, "suspend-many", "20"])
@@ -52,7 +54,7 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
     const runId = `failover-${unique}`
     const log = join(dir, "cluster-failover.log")
     const env = { FAILOVER: "6 seconds", FIRST_ATTEMPT_DIES: "1" }
-    const runners = [start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: "34533" } }), start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: "34534" } })]
+    const runners = [start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: String(failoverPorts[0]) } }), start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: String(failoverPorts[1]) } })]
     const exits: Array<Exited | undefined> = [undefined, undefined]
     runners.forEach((r, i) => void r.exited.then((e) => (exits[i] = e)))
     try {

@@ -111,7 +111,7 @@ describe("Durable (in memory)", () => {
     }).pipe(Effect.provide(layer))
   })
 
-  it.live("20 rounds of approve vs deny at the same moment: exactly one wins, the loser is told who; pending and decision change together", () => {
+  it.live("20 rounds of approve vs deny at the same moment: exactly one wins, the loser is told who; pending and decision change together; the winner may retry", () => {
     const { layer, toolRuns } = setup()
     return Effect.gen(function* () {
       let approvals = 0
@@ -140,9 +140,10 @@ describe("Durable (in memory)", () => {
         expect(now._tag === "Suspended" ? now.pending : []).toEqual([])
         const done = yield* Durable.awaitSettled(agent, runId)
         expect(done).toMatchObject({ _tag: "Completed", outcome: { text: approved ? "Done: deployed 7.2" : "Done: Error: request to call tool denied. User reason: no" } })
+        // The winner repeating its own decision (a retry) is accepted and changes nothing.
+        yield* Durable.decide(agent, runId, approved ? Approval.approve(pending, { by: "alice" }) : Approval.deny(pending, "no", { by: "bob" }))
       }
       expect(toolRuns).toHaveLength(approvals)
-      // A retry of the winning decision is accepted (it is delivered again, harmlessly).
     }).pipe(Effect.provide(layer))
   })
 

@@ -3,11 +3,16 @@
  * while they run (a blocked worker makes vitest fail the run on a busy machine).
  */
 import { spawn } from "node:child_process"
-import { connect } from "node:net"
+import { connect, createServer } from "node:net"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 
 const script = join(import.meta.dirname, "process.ts")
-const tsx = join(import.meta.dirname, "..", "..", "..", "node_modules", ".bin", "tsx")
+/**
+ * Node with tsx's loader, not the `tsx` command: that one runs node as a child, so a SIGKILL (ours, or the
+ * timeout's) would stop the wrapper and orphan the real process, which would go on holding its database.
+ */
+const tsxLoader = pathToFileURL(join(import.meta.dirname, "..", "..", "..", "node_modules", "tsx", "dist", "loader.mjs")).href
 
 export interface Exited {
   readonly status: number | null
@@ -28,7 +33,7 @@ export interface Running {
 
 /** Starts `tsx process.ts ...args`; a process still running after `timeoutMs` is killed (SIGKILL). */
 export const start = (args: ReadonlyArray<string>, options?: { readonly env?: Record<string, string>; readonly timeoutMs?: number }): Running => {
-  const child = spawn(tsx, [script, ...args], { env: { ...process.env, ...options?.env }, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, ["--import", tsxLoader, script, ...args], { env: { ...process.env, ...options?.env }, stdio: ["ignore", "pipe", "pipe"] })
   let stdout = ""
   let stderr = ""
   let onReady: () => void = () => {}
@@ -62,8 +67,7 @@ export const start = (args: ReadonlyArray<string>, options?: { readonly env?: Re
 /** Runs a process to its end. */
 export const run = (args: ReadonlyArray<string>, options?: { readonly env?: Record<string, string>; readonly timeoutMs?: number }) => start(args, options).exited
 
-/** tsx runs node as a child and reports its SIGKILL as status 137 (128 + 9). */
-export const wasKilled = (exited: Exited) => exited.signal === "SIGKILL" || exited.status === 137
+export const wasKilled = (exited: Exited) => exited.signal === "SIGKILL"
 
 /** Whether a server accepts TCP connections at the URL's host and port (asynchronously, 5 s at most). */
 export const reachable = (url: string) =>
@@ -76,4 +80,15 @@ export const reachable = (url: string) =>
     }
     socket.setTimeout(5_000, () => done(false))
     socket.on("connect", () => done(true)).on("error", () => done(false))
+  })
+
+/** A TCP port nothing listens on right now (for cluster runners: other test runs may share the machine). */
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+    })
   })
