@@ -410,9 +410,7 @@ const ownFile = (filename: string) =>
       yield* sql`DELETE FROM agentloop_owner`
       yield* sql`INSERT INTO agentloop_owner (pid, since) VALUES (${process.pid}, ${Date.now()})`
     }).pipe(
-      Effect.mapError((error) =>
-        isBusy(error.cause) ? new DatabaseLocked({ filename, reason: "its lock is held (SQLITE_BUSY)" }) : new DatabaseLocked({ filename, reason: error.message })
-      )
+      Effect.mapError((error) => (isBusy(error.cause) ? new DatabaseLocked({ filename, reason: "its lock is held (SQLITE_BUSY)" }) : error))
     )
   )
 

@@ -49,13 +49,17 @@ export const scenarios = (engine: Engine, target: (name: string) => string, env:
   const id = (runId: string) => `${runId}-${engine}-${unique}`
   const proc = (name: string, runId: string, log: string, mode: string, extra: ReadonlyArray<string> = [], moreEnv: Record<string, string> = {}, as: string = engine) =>
     run([as, target(name), id(runId), log, mode, ...extra], { env: { ...env, ...moreEnv } })
+  /** Starts the run in a process that exits once the run waits for approval; returns what is pending. */
+  const startSuspended = async (name: string, runId: string, log: string) => {
+    const first = await proc(name, runId, log, "start")
+    expect(first.status, first.output).toBe(0)
+    expect(first.result._tag).toBe("Suspended")
+    return decodePending(first.result.pending[0])
+  }
 
   it("suspend, exit, approve from a fresh process: completes without re-running finished steps", async () => {
     const log = join(dir, `${engine}-a.log`)
-    const first = await proc("a", "run-a", log, "start")
-    expect(first.status, first.output).toBe(0)
-    expect(first.result._tag).toBe("Suspended")
-    const pending = decodePending(first.result.pending[0])
+    const pending = await startSuspended("a", "run-a", log)
     const second = await proc("a", "run-a", log, "decide", [encodeDecision(Approval.approve(pending, { by: "fresh-process" }))])
     expect(second.status, second.output).toBe(0)
     expect(second.result).toMatchObject({ _tag: "Completed", outcome: { _tag: "Completed", text: "Done: deployed 7.2" } })
@@ -72,9 +76,7 @@ export const scenarios = (engine: Engine, target: (name: string) => string, env:
 
   it("killed inside a tool call: a fresh process resumes, the tool sees the same idempotency key", async () => {
     const log = join(dir, `${engine}-b.log`)
-    const first = await proc("b", "run-b", log, "start")
-    expect(first.status, first.output).toBe(0)
-    const pending = decodePending(first.result.pending[0])
+    const pending = await startSuspended("b", "run-b", log)
     const crashed = await proc("b", "run-b", log, "crash", [encodeDecision(Approval.approve(pending))])
     expect(wasKilled(crashed), `${crashed.status} ${crashed.signal} ${crashed.output}`).toBe(true)
     const recovered = await proc("b", "run-b", log, "recover")
@@ -99,9 +101,7 @@ export const scenarios = (engine: Engine, target: (name: string) => string, env:
 
   it("a decision from a process that does not run the agent: a typed error, or it is delivered (never a hang)", async () => {
     const log = join(dir, `${engine}-d.log`)
-    const first = await proc("d", "run-d", log, "start")
-    expect(first.status, first.output).toBe(0)
-    const pending = decodePending(first.result.pending[0])
+    const pending = await startSuspended("d", "run-d", log)
     // In a cluster, "elsewhere" is a `clientOnly` process (runners all run the same agents).
     const elsewhere = await proc("d", "run-d", log, "decide-elsewhere", [encodeDecision(Approval.approve(pending, { by: "api" }))], {}, engine === "cluster" ? "cluster-client" : engine)
     if (engine === "cluster") {
