@@ -382,13 +382,17 @@ const onSql = (options: SqlOptions | undefined) =>
     Layer.provideMerge(Layer.merge(Inbox.layerSql, localEngine("single-runner")))
   )
 
-/** Another process owns the SQLite database file (one process per file: it would run the same runs again). */
+/**
+ * Another process owns the database of a single-runner engine (SQLite file or Postgres database): a second
+ * runner would run the same runs again.
+ */
 export class DatabaseLocked extends Schema.TaggedError<DatabaseLocked>()("DatabaseLocked", {
-  filename: Schema.String,
+  /** The SQLite file, or the Postgres database's name. */
+  database: Schema.String,
   reason: Schema.String
 }) {
   override get message(): string {
-    return `SQLite database ${this.filename} is in use by another process: ${this.reason}`
+    return `Database ${this.database} is in use by another process: ${this.reason}`
   }
 }
 
@@ -410,7 +414,7 @@ const ownFile = (filename: string) =>
       yield* sql`DELETE FROM agentloop_owner`
       yield* sql`INSERT INTO agentloop_owner (pid, since) VALUES (${process.pid}, ${Date.now()})`
     }).pipe(
-      Effect.mapError((error) => (isBusy(error.cause) ? new DatabaseLocked({ filename, reason: "its lock is held (SQLITE_BUSY)" }) : error))
+      Effect.mapError((error) => (isBusy(error.cause) ? new DatabaseLocked({ database: filename, reason: "its lock is held (SQLITE_BUSY)" }) : error))
     )
   )
 
@@ -423,9 +427,32 @@ export const layerSqlite = (options: { readonly filename: string } & SqlOptions)
     Layer.provideMerge(ownFile(options.filename).pipe(Layer.provideMerge(SqliteClient.layer({ filename: options.filename, disableWAL: true }))))
   )
 
-/** One machine on Postgres: a single runner, its state in a Postgres database. */
+/**
+ * One runner per Postgres database: a session-level advisory lock (two-key form, apart from the cluster's
+ * own locks) on a connection reserved for the life of the layer. Postgres drops it when the session ends,
+ * so a killed owner never blocks its successor.
+ */
+const ownPostgres = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const connection = yield* sql.reserve
+    const [row] = yield* connection.execute(
+      "SELECT pg_try_advisory_lock(hashtext('agentloop'), hashtext('single-runner')) AS locked, current_database() AS database",
+      [],
+      undefined
+    )
+    if (row?.locked !== true) {
+      return yield* new DatabaseLocked({ database: String(row?.database), reason: "another single-runner process holds its lock" })
+    }
+  })
+)
+
+/**
+ * One machine on Postgres: a single runner, its state in a Postgres database. The process locks the
+ * database: a second single-runner process on it fails to start with `DatabaseLocked`.
+ */
 export const layerPostgres = (options: { readonly url: Redacted.Redacted<string> } & SqlOptions) =>
-  onSql(options).pipe(Layer.provideMerge(PgClient.layer({ url: options.url })))
+  onSql(options).pipe(Layer.provideMerge(ownPostgres.pipe(Layer.provideMerge(PgClient.layer({ url: options.url })))))
 
 export interface ClusterOptions extends SqlOptions {
   readonly url: Redacted.Redacted<string>

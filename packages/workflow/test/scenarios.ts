@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, expect, it } from "vitest"
-import { run, wasKilled } from "./spawn.js"
+import { run, start, wasKilled } from "./spawn.js"
 
 /** Per test: processes start slowly on a busy machine; the processes bound their own waits. */
 export const TIMEOUT = 240_000
@@ -142,3 +142,30 @@ export const scenarios = (engine: Engine, target: (name: string) => string, env:
     expect(linesOf(log).filter(([, what]) => what === "tool")).toHaveLength(approvals)
   }, TIMEOUT)
 }
+
+/** Single-runner engines: one process per database; a crashed owner's successor is not refused. */
+export const oneOwner = (engine: "sqlite" | "postgres", target: (name: string) => string) =>
+  it("one owner per database: a second process is refused with DatabaseLocked, the next owner after a crash is not", async () => {
+    const log = join(dir, `${engine}-owned.log`)
+    const runId = `run-owned-${engine}-${unique}`
+    const args = (mode: string, ...extra: Array<string>) => [engine, target("owned"), runId, log, mode, ...extra]
+    const owner = start(args("hold"))
+    try {
+      await owner.ready
+      const second = await run(args("start"))
+      expect(second.status, second.output).toBe(2)
+      expect(second.result.error).toMatchObject({ _tag: "DatabaseLocked", message: expect.stringContaining("in use by another process") })
+      if (engine === "sqlite") expect(second.result.error.database).toBe(target("owned"))
+      // It ran nothing.
+      expect(() => linesOf(log)).toThrow()
+    } finally {
+      owner.kill("SIGKILL")
+    }
+    expect(wasKilled(await owner.exited)).toBe(true)
+    // The dead owner's lock went with it: a new process owns the database and runs.
+    const next = await run(args("start"))
+    expect(next.status, next.output).toBe(0)
+    expect(next.result._tag).toBe("Suspended")
+    const done = await run(args("decide", encodeDecision(Approval.approve(decodePending(next.result.pending[0])))))
+    expect(done.result).toMatchObject({ _tag: "Completed", outcome: { text: "Done: deployed 7.2" } })
+  }, TIMEOUT)
