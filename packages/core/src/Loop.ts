@@ -884,7 +884,7 @@ const runTool = <A, E>(
   }
   return ctx.stepRunner === undefined
     ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)
-    : Effect.flatMap(ctx.stepRunner.toolCall(call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
+    : Effect.flatMap(ctx.stepRunner.toolCall(w.step, call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
 }
 
 /**

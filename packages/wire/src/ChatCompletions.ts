@@ -92,6 +92,12 @@ export const toUsage = (usage: unknown): Message.Usage => {
   return new Message.Usage({ inputTokens: input, outputTokens: output, totalTokens: num(u["total_tokens"]) || input + output })
 }
 
+/**
+ * For a call the provider sent without an id. Random, so it is unique in the run: an id like `call_<index>`
+ * would come back on every step, and durable runs and tool results are matched by id.
+ */
+const generatedCallId = (): string => `call_${globalThis.crypto.randomUUID().replaceAll("-", "")}`
+
 const num = (value: unknown): number => (typeof value === "number" && Number.isFinite(value) ? value : 0)
 const str = (value: unknown): string => (typeof value === "string" ? value : "")
 
@@ -104,7 +110,7 @@ export const fromCompletion = (completion: unknown): Array<LanguageModel.Respons
   const content = contentText(message["content"])
   if (content.length > 0) parts.push(LanguageModel.textDelta(content))
   for (const call of Array.isArray(message["tool_calls"]) ? message["tool_calls"] : []) {
-    parts.push(LanguageModel.toolCall({ id: str(call?.id), name: str(call?.function?.name), arguments: str(call?.function?.arguments) }))
+    parts.push(LanguageModel.toolCall({ id: str(call?.id) || generatedCallId(), name: str(call?.function?.name), arguments: str(call?.function?.arguments) }))
   }
   parts.push(LanguageModel.finish(toFinishReason(choice["finish_reason"]), toUsage(body["usage"])))
   return parts
@@ -168,7 +174,7 @@ export class ChunkAccumulator {
   end(): Array<LanguageModel.ResponsePart> {
     const parts: Array<LanguageModel.ResponsePart> = [...this.calls.entries()]
       .sort(([a], [b]) => a - b)
-      .map(([index, call]) => LanguageModel.toolCall({ id: call.id || `call_${index}`, name: call.name, arguments: call.arguments }))
+      .map(([, call]) => LanguageModel.toolCall({ id: call.id || generatedCallId(), name: call.name, arguments: call.arguments }))
     parts.push(LanguageModel.finish(this.finishReason ?? (this.calls.size > 0 ? "tool_calls" : "stop"), this.usage))
     return parts
   }
