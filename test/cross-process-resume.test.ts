@@ -45,5 +45,5 @@ describe("cross-process resume", () => {
 
     // A third process replaying the same decision is refused: the run is completed.
     await expect(exec("resume", dir, "xproc-1", decisions)).rejects.toThrow(/RunNotResumable|cannot be resumed/)
-  })
+  }, 180_000)
 })
