@@ -7,7 +7,7 @@
  */
 import { Approval } from "@agentloop/core"
 import { Schema } from "effect"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -25,21 +25,29 @@ const unique = Date.now().toString(36)
 
 export const scenarios = (engine: "sqlite" | "postgres" | "postgres-cluster", target: (name: string) => string) => {
   const id = (runId: string) => `${runId}-${engine}-${unique}`
-  const run = (name: string, runId: string, log: string, mode: string, extra: ReadonlyArray<string> = []) => {
-    const result = spawnSync(tsx, [script, engine, target(name), id(runId), log, mode, ...extra], { encoding: "utf8", timeout: 90_000 })
-    const marked = result.stdout.split("\n").find((line) => line.startsWith("RESULT "))
-    return { status: result.status, signal: result.signal, out: marked === undefined ? "" : marked.slice("RESULT ".length), err: `${result.stderr}${result.stdout}` }
-  }
+  // Asynchronously: a synchronous spawn would block the test worker (and its reporting) for the whole run.
+  const run = (name: string, runId: string, log: string, mode: string, extra: ReadonlyArray<string> = []) =>
+    new Promise<{ status: number | null; signal: NodeJS.Signals | null; out: string; err: string }>((resolve) => {
+      const child = spawn(tsx, [script, engine, target(name), id(runId), log, mode, ...extra], { stdio: ["ignore", "pipe", "pipe"], timeout: 90_000 })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (chunk) => (stdout += chunk))
+      child.stderr.on("data", (chunk) => (stderr += chunk))
+      child.on("close", (status, signal) => {
+        const marked = stdout.split("\n").find((line) => line.startsWith("RESULT "))
+        resolve({ status, signal, out: marked === undefined ? "" : marked.slice("RESULT ".length), err: `${stderr}${stdout}` })
+      })
+    })
   const linesOf = (log: string) => readFileSync(log, "utf8").trim().split("\n").map((l) => l.split(" "))
 
-  it("suspend, exit, approve from a fresh process: completes without re-running finished steps", () => {
+  it("suspend, exit, approve from a fresh process: completes without re-running finished steps", async () => {
     const log = join(dir, `${engine}-a.log`)
-    const first = run("a", "run-a", log, "start")
+    const first = await run("a", "run-a", log, "start")
     expect(first.status, first.err).toBe(0)
     const suspended = JSON.parse(first.out) as { _tag: string; pending: Array<unknown> }
     expect(suspended._tag).toBe("Suspended")
     const pending = Schema.decodeUnknownSync(Approval.PendingApproval)(suspended.pending[0])
-    const second = run("a", "run-a", log, "decide", [encodeDecision(Approval.approve(pending, { by: "fresh-process" }))])
+    const second = await run("a", "run-a", log, "decide", [encodeDecision(Approval.approve(pending, { by: "fresh-process" }))])
     expect(second.status, second.err).toBe(0)
     expect(JSON.parse(second.out)).toMatchObject({ _tag: "Completed", outcome: { _tag: "Completed", text: "Done: deployed 7.2" } })
     const lines = linesOf(log)
@@ -53,15 +61,15 @@ export const scenarios = (engine: "sqlite" | "postgres" | "postgres-cluster", ta
     ])
   }, 120_000)
 
-  it("killed inside a tool call: a fresh process resumes, the tool sees the same idempotency key", () => {
+  it("killed inside a tool call: a fresh process resumes, the tool sees the same idempotency key", async () => {
     const log = join(dir, `${engine}-b.log`)
-    const first = run("b", "run-b", log, "start")
+    const first = await run("b", "run-b", log, "start")
     expect(first.status, first.err).toBe(0)
     const pending = Schema.decodeUnknownSync(Approval.PendingApproval)((JSON.parse(first.out) as { pending: Array<unknown> }).pending[0])
-    const crashed = run("b", "run-b", log, "crash", [encodeDecision(Approval.approve(pending))])
+    const crashed = await run("b", "run-b", log, "crash", [encodeDecision(Approval.approve(pending))])
     // tsx runs node as a child and reports its SIGKILL as status 137 (128 + 9).
     expect(crashed.signal === "SIGKILL" || crashed.status === 137, `${crashed.status} ${crashed.signal} ${crashed.err}`).toBe(true)
-    const recovered = run("b", "run-b", log, "recover")
+    const recovered = await run("b", "run-b", log, "recover")
     expect(recovered.status, recovered.err).toBe(0)
     expect(JSON.parse(recovered.out)).toMatchObject({ _tag: "Completed", outcome: { text: "Done: deployed 7.2" } })
     const tools = linesOf(log).filter(([, what]) => what === "tool")
