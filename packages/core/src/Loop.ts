@@ -252,8 +252,8 @@ interface Working {
   /** This owner's claim on the run, and when to renew it (epoch ms). */
   lease: Lease | undefined
   renewAt: number
-  /** Approved calls handed to their handler without a result yet: stored if the run is interrupted. */
-  readonly inFlight: Map<string, InFlightCall>
+  /** Approved calls handed to their handler without a result yet: stored if the run is interrupted (made on first use). */
+  inFlight: Map<string, InFlightCall> | undefined
   /** A model step is under way (if interrupted, the step is taken again on recovery). */
   stepOpen: boolean
   /** The final (or suspended) state is stored: an interruption now has nothing to save. */
@@ -364,7 +364,7 @@ const toState = (w: Working, agent: string, status: RunState["status"], extra?: 
       ...extra,
       revision: w.revision + 1,
       ...(status === "running" && w.lease !== undefined ? { lease: w.lease } : {}),
-      ...(w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
+      ...(w.inFlight === undefined || w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
       ...(w.decisions.size === 0 ? {} : { decisions: [...w.decisions.values()] })
     },
     // Built from the loop's own typed state: no need to re-validate every message on each save.
@@ -390,7 +390,7 @@ const fromState = (state: RunState): Working => ({
   revision: revisionOf(state),
   lease: undefined,
   renewAt: 0,
-  inFlight: new Map(state.inFlight?.map((call) => [call.toolCallId, call])),
+  inFlight: state.inFlight === undefined ? undefined : new Map(state.inFlight.map((call) => [call.toolCallId, call])),
   stepOpen: false,
   ended: false
 })
@@ -476,7 +476,7 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       revision: 0,
       lease: undefined,
       renewAt: Infinity,
-      inFlight: new Map(),
+      inFlight: undefined,
       stepOpen: false,
       ended: false
     }
@@ -912,7 +912,7 @@ const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: T
       recordTool(w, call.name, execution.output, execution.isError)
       if (!execution.isError) w.executedInStep.push(call.name)
     }
-    if (w.inFlight.size > 0) w.inFlight.delete(call.id)
+    if (w.inFlight !== undefined) w.inFlight.delete(call.id)
   }
 }
 
@@ -922,7 +922,7 @@ const denial = (reason: string | undefined): Toolkit.Execution =>
 /** Decides what to do with one call, synchronously; only a question to `Approvals` needs an Effect. */
 const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition | Ask => {
   // An approved call cut off by an interruption runs again as approved (digests checked on resume).
-  const inFlight = w.inFlight.size === 0 ? undefined : w.inFlight.get(call.id)
+  const inFlight = w.inFlight === undefined ? undefined : w.inFlight.get(call.id)
   if (inFlight !== undefined) return { _tag: "Execute", args: inFlight.arguments as Record<string, unknown>, ...(inFlight.approval === undefined ? {} : { approval: inFlight.approval }) }
   const waiting = w.pending.length === 0 ? undefined : w.pending.find((p) => p.toolCallId === call.id)
   if (waiting !== undefined) return settlePending(ctx, w, waiting, call.remote === true)
@@ -1037,6 +1037,7 @@ const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApprov
   const args = waiting.arguments as Record<string, unknown>
   const approval = approvalInfo(decision.decidedBy, decision.reason)
   // Consumed from `pending`, so remembered as in flight until its result is recorded.
+  w.inFlight ??= new Map()
   w.inFlight.set(
     waiting.toolCallId,
     new InFlightCall(
