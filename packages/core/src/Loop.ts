@@ -40,6 +40,7 @@ import * as Solver from "./ToolRuleSolver.js"
 import * as ToolRuleAnalysis from "./ToolRuleAnalysis.js"
 import * as ToolChoices from "./internal/toolChoice.js"
 import { StepRunner } from "./StepRunner.js"
+import * as Tracing from "./Tracing.js"
 
 export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
   override get message(): string {
@@ -157,9 +158,16 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>>(
               )
             )
           )
+    const run = (options: Options | undefined, input: RunInput) => withContext(options, (ctx) => start(ctx, input))
+    const resume = (options: Options | undefined, runId: string, decisions: ReadonlyArray<Approval.ApprovalDecision>) =>
+      withContext(options, (ctx) => resumeIn(ctx, runId, decisions))
+    // Looked up once: without the tracing layer, runs pay nothing for it.
+    const tracing = Option.getOrUndefined(yield* Effect.serviceOption(Tracing.Tracing))
+    const tracedRun = tracing === undefined ? run : Tracing.traced(tracing, agent.name, run)
+    const tracedResume = tracing === undefined ? resume : Tracing.traced(tracing, agent.name, resume)
     const runner: Runner = {
-      run: (input, options) => withContext(options, (ctx) => start(ctx, input)),
-      resume: (runId, decisions, options) => withContext(options, (ctx) => resumeIn(ctx, runId, decisions)),
+      run: (input, options) => tracedRun(options, input),
+      resume: (runId, decisions, options) => tracedResume(options, runId, decisions),
       stream: (input) => toStream((onEvent) => runner.run(input, { onEvent })),
       resumeStream: (runId, decisions) => toStream((onEvent) => runner.resume(runId, decisions, { onEvent }))
     }
