@@ -96,7 +96,8 @@ class SpanRecorder {
 
   private endChat(finishReason: string) {
     if (this.chat === undefined) return
-    this.chat.attribute("gen_ai.response.finish_reasons", [finishReason])
+    // A plain string: Effect's OpenTelemetry bridge would export an array as JSON text.
+    this.chat.attribute("gen_ai.response.finish_reasons", finishReason)
     this.chat.end(this.clock.unsafeCurrentTimeNanos(), Exit.void)
     this.chat = undefined
   }
