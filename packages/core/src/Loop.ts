@@ -29,6 +29,7 @@ import {
   type ToolDefinition
 } from "./LanguageModel.js"
 import * as Message from "./Message.js"
+import * as Output from "./Output.js"
 import * as RunClaim from "./RunClaim.js"
 import * as RunIntegrity from "./RunIntegrity.js"
 import { InFlightCall, type Lease, type RunOutcome, RunState, type RunStateError, revisionOf, type StopReason } from "./RunState.js"
@@ -243,6 +244,8 @@ interface Working {
   choice: ToolChoice
   /** Text-only answers to a forced choice in a row, each re-prompted. */
   choiceReprompts: number
+  /** Final answers that failed the agent's output schema, each returned to the model (set on first use). */
+  outputReprompts?: number
   queue: Array<Message.ToolCall>
   executedInStep: Array<string>
   pending: Array<Approval.PendingApproval>
@@ -580,7 +583,8 @@ const modelStep = (ctx: Context, w: Working): Rest => {
     tools: offered === ctx.names ? ctx.definitions : offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
     availableTools: ctx.definitions,
     toolChoice,
-    parallelToolCalls: !ctx.compiled.ordered
+    parallelToolCalls: !ctx.compiled.ordered,
+    responseFormat: ctx.agent.output?.responseFormat
   }
   // Keep the run: persist it as it was before this step, so `resume` can retry the step.
   const onFailure = (error: ModelError): Rest => {
@@ -644,10 +648,26 @@ const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
   }
   const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
   if (uncalled.length === 0) {
+    if (ctx.agent.output !== undefined) return completeWithOutput(ctx, w, ctx.agent.output, response.text)
     return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, steps: w.step, usage: usageOf(w) })
   }
   // The model tried to finish early: re-prompt it to call the required tools.
   w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
+  return continueUnlessStopped(ctx, w, [])
+}
+
+/** The answer of an agent with a typed output: decoded, or returned to the model with the reason (see `Output`). */
+const completeWithOutput = (ctx: Context, w: Working, spec: Output.Spec<unknown>, text: string): Rest => {
+  const decoded = Output.decode(spec, text)
+  if (Either.isRight(decoded)) {
+    w.outputReprompts = 0
+    return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, output: decoded.right, steps: w.step, usage: usageOf(w) })
+  }
+  if ((w.outputReprompts ?? 0) >= spec.retries) {
+    return finish(ctx, w, stopped(w, "invalid_output", Output.stopDetail((w.outputReprompts ?? 0) + 1, decoded.left)))
+  }
+  w.outputReprompts = (w.outputReprompts ?? 0) + 1
+  w.messages.push(Message.user(Output.reprompt(decoded.left)))
   return continueUnlessStopped(ctx, w, [])
 }
 

@@ -102,7 +102,7 @@ export const make = <
  * JSON Schema for a parameters struct with `$ref`s inlined, which every provider accepts. A recursive
  * schema keeps its `$defs` for the recursive part only.
  */
-const jsonSchemaOf = (schema: Schema.Schema.Any): unknown => {
+export const jsonSchemaOf = (schema: Schema.Schema.Any): unknown => {
   const { $schema: _, $defs: defs = {}, ...root } = JSONSchema.make(schema, { target: "jsonSchema7" }) as Record<string, any>
   const kept: Record<string, unknown> = {}
   const inline = (node: unknown, expanding: ReadonlySet<string>): unknown => {

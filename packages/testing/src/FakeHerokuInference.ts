@@ -157,6 +157,19 @@ const wholeCompletion = (turn: ScriptedModel.ReplyTurn, model: string, index: nu
   }
 }
 
+/** `response_format`, checked as strictly as OpenAI-compatible servers do: `json_schema` with a name and a schema object. */
+const responseFormatProblem = (format: unknown): string | undefined => {
+  if (format === undefined) return undefined
+  const f = format as { type?: unknown; json_schema?: { name?: unknown; schema?: unknown } }
+  if (f === null || typeof f !== "object" || !["text", "json_object", "json_schema"].includes(f.type as string)) {
+    return "response_format.type must be one of text, json_object, json_schema"
+  }
+  if (f.type !== "json_schema") return undefined
+  if (typeof f.json_schema?.name !== "string" || !/^[a-zA-Z0-9_-]{1,64}$/.test(f.json_schema.name)) return "response_format.json_schema.name is invalid"
+  if (typeof f.json_schema.schema !== "object" || f.json_schema.schema === null) return "response_format.json_schema.schema must be an object"
+  return undefined
+}
+
 export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, never, Scope.Scope> => {
   const key = options.key ?? "inference-key"
   const model = options.model ?? "claude-4-sonnet"
@@ -169,6 +182,8 @@ export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, 
         return { status: 401, json: { error: { message: "Invalid API key", type: "authentication_error" } } }
       }
       if (request.method === "POST" && request.path === "/v1/chat/completions") {
+        const formatProblem = responseFormatProblem(request.body?.response_format)
+        if (formatProblem !== undefined) return { status: 400, json: { error: { message: formatProblem, type: "invalid_request_error" } } }
         const answer = FakeHttp.next(chat, "chat completions")
         chatIndex++
         if ("status" in answer) return FakeHttp.errorReply(answer)
