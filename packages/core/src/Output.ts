@@ -13,7 +13,8 @@ import type { RunOutcome } from "./RunState.js"
 import { jsonSchemaOf } from "./Tool.js"
 
 export interface Spec<A> {
-  readonly schema: Schema.Schema<A, any>
+  /** The schema's decoder (a function rather than the schema, so a `Spec<A>` is a `Spec<unknown>` too). */
+  readonly decodeUnknown: (json: unknown) => Either.Either<A, ParseResult.ParseError>
   /** What the model is told the answer must look like (sent where the provider supports it). */
   readonly responseFormat: ResponseFormat
   /** How many invalid answers are returned to the model before the run stops. */
@@ -27,7 +28,7 @@ export const make = <A, I>(schema: Schema.Schema<A, I>, options: { readonly name
   const retries = options.retries ?? 2
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`Output "${options.name}": retries must be an integer >= 0`)
   const name = validName.test(options.name) ? options.name : "final_answer"
-  return { schema: schema as Schema.Schema<A, any>, responseFormat: { name, schema: jsonSchemaOf(schema) }, retries }
+  return { decodeUnknown: Schema.decodeUnknownEither(schema), responseFormat: { name, schema: jsonSchemaOf(schema) }, retries }
 }
 
 /** Models often fence JSON in markdown even when told not to: read the fenced part. */
@@ -44,7 +45,7 @@ export const decode = <A>(spec: Spec<A>, text: string): Either.Either<A, string>
   } catch (error) {
     return Either.left(`the answer is not valid JSON (${(error as Error).message})`)
   }
-  return Either.mapLeft(Schema.decodeUnknownEither(spec.schema)(json), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
+  return Either.mapLeft(spec.decodeUnknown(json), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
 }
 
 /** What the model is told after an answer that does not fit. */
