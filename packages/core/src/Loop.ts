@@ -18,6 +18,7 @@ import type * as Agent from "./Agent.js"
 import { checkStop, InvalidToolChoice } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
+import * as ContextPolicy from "./ContextPolicy.js"
 import {
   collectParts,
   collectStep,
@@ -139,7 +140,8 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>>(
       names: agent.toolkit.names,
       definitions: toolkit.definitions,
       system,
-      model: yield* LanguageModel,
+      // With a `ContextPolicy` in context, the model sees what it selects (looked up once; none: no cost).
+      model: ContextPolicy.applyTo(yield* LanguageModel, yield* Effect.serviceOption(ContextPolicy.ContextPolicy)),
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,
       leaseMs: Duration.toMillis(yield* RunClaim.LeaseDuration),
