@@ -137,3 +137,6 @@ export const checkStop = (condition: StopCondition, context: StopContext): Effec
   const result = condition.check(context)
   return typeof result === "boolean" ? Effect.succeed(result) : result
 }
+
+/** Runs an agent as one tool call of another agent (see `SubAgent`). */
+export { asTool } from "./SubAgent.js"

@@ -40,6 +40,7 @@ import * as Toolkit from "./Toolkit.js"
 import * as ToolRule from "./ToolRule.js"
 import * as Solver from "./ToolRuleSolver.js"
 import * as ToolRuleAnalysis from "./ToolRuleAnalysis.js"
+import * as Nested from "./internal/nested.js"
 import * as ToolChoices from "./internal/toolChoice.js"
 import { StepRunner } from "./StepRunner.js"
 import * as Tracing from "./Tracing.js"
@@ -248,6 +249,8 @@ interface Working {
   choiceReprompts: number
   /** Final answers that failed the agent's output schema, each returned to the model (set on first use). */
   outputReprompts?: number
+  /** Sub-agent calls that suspended instead of answering, with the sub-agent's pending approvals (set on first use). */
+  suspensions?: Map<string, ReadonlyArray<Approval.PendingApproval>>
   queue: Array<Message.ToolCall>
   executedInStep: Array<string>
   pending: Array<Approval.PendingApproval>
@@ -741,6 +744,8 @@ type Disposition =
       readonly _tag: "Execute"
       readonly args: Record<string, unknown>
       readonly approval?: { readonly decidedBy?: string; readonly reason?: string }
+      /** Decisions for a sub-agent call's nested approvals, in the sub-agent's terms. */
+      readonly nested?: ReadonlyArray<Approval.ApprovalDecision>
     }
   | { readonly _tag: "Pending" }
   /** A decision on a provider's approval request: answered with an ApprovalMessage, never executed here. */
@@ -778,7 +783,7 @@ const settleSingle = (ctx: Context, w: Working, call: Message.ToolCall, d: Dispo
       return suspend(ctx, w)
     case "Execute":
       return runTool(ctx, w, call, d, (execution) => {
-        complete(ctx, w, call, execution, true)
+        if (!complete(ctx, w, call, execution, true)) return suspend(ctx, w)
         w.queue = []
         return afterTools(ctx, w)
       })
@@ -804,6 +809,8 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> => {
         if (disposition._tag === "Pending") return true
         dispositions[calls.length - w.queue.length] = disposition
         yield* settle(ctx, w, call, disposition)
+        // A sub-agent call that suspended stays queued, like a call waiting for approval.
+        if (w.pending.some((p) => p.via === call.id)) return true
         dispositions[calls.length - w.queue.length] = undefined
         w.queue.shift()
       }
@@ -827,8 +834,9 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> => {
     calls.forEach((call, i) => {
       const d = dispositions[i]!
       if (d._tag === "Pending") stillPending.push(call)
-      else if (d._tag === "Execute") complete(ctx, w, call, executions[i]!, true)
-      else recordSettled(ctx, w, call, d)
+      else if (d._tag === "Execute") {
+        if (!complete(ctx, w, call, executions[i]!, true)) stillPending.push(call)
+      } else recordSettled(ctx, w, call, d)
     })
     w.queue = stillPending
     return stillPending.length > 0
@@ -855,8 +863,7 @@ const keepSettled = (
     if (d === undefined || d._tag === "Pending") unsettled.push(call)
     else if (d._tag === "Execute") {
       const execution = executions[i]
-      if (execution === undefined) unsettled.push(call)
-      else complete(ctx, w, call, execution, true)
+      if (execution === undefined || !complete(ctx, w, call, execution, true)) unsettled.push(call)
     } else recordSettled(ctx, w, call, d)
   }
   w.queue = unsettled
@@ -910,7 +917,9 @@ const runTool = <A, E>(
     runId: w.runId,
     toolCallId: call.id,
     idempotencyKey: `${w.runId}:${call.id}`,
-    ...(d.approval === undefined ? {} : { approval: d.approval })
+    ...(d.approval === undefined ? {} : { approval: d.approval }),
+    ...(d.nested === undefined ? {} : { decisions: d.nested }),
+    suspend: (pending) => void (w.suspensions ??= new Map()).set(call.id, pending)
   }
   return ctx.stepRunner === undefined
     ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)
@@ -921,7 +930,11 @@ const runTool = <A, E>(
  * Records a call's result. Only calls that succeeded count in the rule history (and may end the run through a
  * terminal rule); a call whose handler ran and failed spends max-count budget; nothing else counts.
  */
-const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: Toolkit.Execution, executed: boolean) => {
+const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: Toolkit.Execution, executed: boolean): boolean => {
+  if (executed && w.suspensions !== undefined && w.suspensions.has(call.id)) {
+    raiseNested(ctx, w, call)
+    return false
+  }
   w.messages.push(
     Message.toolResult({ toolCallId: call.id, toolName: call.name, content: execution.content, isError: execution.isError })
   )
@@ -944,6 +957,40 @@ const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: T
     }
     if (w.inFlight.size > 0) w.inFlight.delete(call.id)
   }
+  return true
+}
+
+/** A sub-agent call suspended: its approvals become the run's (the call stays unsettled until they are decided). */
+const raiseNested = (ctx: Context, w: Working, call: Message.ToolCall) => {
+  const lifted = Nested.lift(w.runId, w.step, call.id, w.suspensions!.get(call.id)!)
+  w.suspensions!.delete(call.id)
+  if (w.inFlight.size > 0) w.inFlight.delete(call.id)
+  for (const pending of lifted) {
+    w.pending.push(pending)
+    ctx.emit({ _tag: "ApprovalRequested", runId: w.runId, step: w.step, approval: pending })
+  }
+}
+
+/**
+ * A sub-agent call with nested approvals: once any is decided (or expired), the call runs again with the
+ * decisions (the sub-agent resumes and reports what is still pending); until then it waits.
+ */
+const settleNested = (ctx: Context, w: Working, call: Message.ToolCall, nested: ReadonlyArray<Approval.PendingApproval>): Disposition => {
+  const now = Date.now()
+  const due = nested.filter((p) => w.decisions.has(p.toolCallId) || (p.expiresAt !== undefined && p.expiresAt <= now))
+  if (due.length === 0) return { _tag: "Pending" }
+  const decisions: Array<Approval.ApprovalDecision> = []
+  for (const p of due) {
+    const decision = w.decisions.get(p.toolCallId)
+    if (decision === undefined) continue
+    w.decisions.delete(p.toolCallId)
+    emitDecision(ctx, w, { id: p.toolCallId, name: p.toolName }, p.arguments, decision.approved, decision.reason, decision.decidedBy)
+    decisions.push(Nested.lower(call.id, decision))
+  }
+  // All of the call's nested approvals leave the run: the sub-agent reports again those still undecided.
+  w.pending = w.pending.filter((p) => p.via !== call.id)
+  const args = Either.getOrElse(Toolkit.parseArguments(call.name, call.arguments), () => ({}) as Record<string, unknown>)
+  return { _tag: "Execute", args, nested: decisions }
 }
 
 const denial = (reason: string | undefined): Toolkit.Execution =>
@@ -954,6 +1001,8 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition 
   // An approved call cut off by an interruption runs again as approved (digests checked on resume).
   const inFlight = w.inFlight.size === 0 ? undefined : w.inFlight.get(call.id)
   if (inFlight !== undefined) return { _tag: "Execute", args: inFlight.arguments as Record<string, unknown>, ...(inFlight.approval === undefined ? {} : { approval: inFlight.approval }) }
+  const nested = w.pending.length === 0 ? undefined : Nested.raisedBy(w.pending, call.id)
+  if (nested !== undefined) return settleNested(ctx, w, call, nested)
   const waiting = w.pending.length === 0 ? undefined : w.pending.find((p) => p.toolCallId === call.id)
   if (waiting !== undefined) return settlePending(ctx, w, waiting, call.remote === true)
   if (call.remote === true) return disposeRemote(ctx, w, call)

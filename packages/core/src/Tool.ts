@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Duration, type Effect, JSONSchema, Schema } from "effect"
+import type { ApprovalDecision, PendingApproval } from "./Approval.js"
 import type { ToolDefinition } from "./LanguageModel.js"
 
 export const TypeId: unique symbol = Symbol.for("@agentloop/core/Tool")
@@ -131,6 +132,13 @@ export interface HandlerContext {
   readonly idempotencyKey: string
   /** Present when the call needed approval and got it: who approved it, and why. */
   readonly approval?: { readonly decidedBy?: string; readonly reason?: string }
+  /**
+   * For sub-agent tools (see `SubAgent`): instead of a result, the calling run suspends with these pending
+   * approvals of the sub-agent's run. The call runs again when they are decided.
+   */
+  readonly suspend?: (pending: ReadonlyArray<PendingApproval>) => void
+  /** For sub-agent tools: the decisions on the approvals this call suspended with, in the sub-agent's terms. */
+  readonly decisions?: ReadonlyArray<ApprovalDecision>
 }
 
 export type HandlerFn<T extends Any> = (
