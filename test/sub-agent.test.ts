@@ -34,7 +34,7 @@ describe("agents as tools", () => {
         expect(pending).toMatchObject({ runId: "run_parent", toolName: "deploy", toolCallId: "call_release/call_deploy", via: "call_release", arguments: { version: "2.0" } })
         expect(ran).toEqual(["search:2.0"])
         // The sub-agent's own run is stored next to the parent's.
-        const child = Option.getOrThrow(yield* RunStore.RunStore.pipe(Effect.flatMap((s) => s.load("run_parent/call_release"))))
+        const child = Option.getOrThrow(yield* RunStore.RunStore.pipe(Effect.flatMap((s) => s.load("run_parent.call_release"))))
         expect(child).toMatchObject({ agent: "release", status: "suspended" })
 
         const second = yield* b.resume("run_parent", [Approval.approve(pending, { by: "ops" })])

@@ -1,7 +1,7 @@
 /**
  * Agents as tools: `asTool(agent, options)` runs a sub-agent as one tool call of a parent run, with its
  * own toolkit, rules and approvals. The sub-agent's run is stored in the same `RunStore` under an id derived
- * from the parent's run and call (`<parentRunId>/<toolCallId>`), so it survives a restart with the parent.
+ * from the parent's run and call (`<parentRunId>.<toolCallId>`, see `childRunId`), so it survives a restart with the parent.
  *
  * When the sub-agent suspends on an approval, the parent run suspends with that pending approval (its
  * tool-call id is `<parent call id>/<sub-agent call id>`, `via` names the parent's call). One `resume` of
@@ -40,6 +40,9 @@ export interface AsTool<Name extends string, Tools extends Record<string, Tool.A
   readonly layer: Layer.Layer<Tool.Handler<Name>, Loop.LoopError, Loop.Requirements<Tools>>
 }
 
+/** The sub-agent run of one parent call: `<parentRunId>.<toolCallId>` (characters a store may refuse become `_`). */
+export const childRunId = (parentRunId: string, toolCallId: string): string => `${parentRunId}.${toolCallId.replace(/[^A-Za-z0-9_-]/g, "_")}`
+
 /** The text the parent's model gets from a finished sub-agent run. */
 const answer = (outcome: Exclude<RunOutcome, { _tag: "Suspended" }>): string =>
   outcome._tag === "Completed"
@@ -68,7 +71,7 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
       const store = yield* RunStore
       const handler: Tool.AnyHandlerFn = ({ input }: { input: string }, context: Tool.HandlerContext) =>
         Effect.gen(function* () {
-          const runId = `${context.runId}/${context.toolCallId}`
+          const runId = childRunId(context.runId, context.toolCallId)
           const existing = yield* store.load(runId)
           // Idempotent: a call that runs again (a resume, a recovery) continues the same sub-agent run.
           const outcome: RunOutcome = Option.isNone(existing)
