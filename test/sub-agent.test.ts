@@ -3,9 +3,11 @@
  * with the decision continues both (in one process here; across two processes in sub-agent-process.test.ts).
  */
 import { AgentBackend, Approval, RunStore } from "@agentloop/core"
-import { ScriptedModel as S } from "@agentloop/testing"
+import { ChatModel } from "@agentloop/heroku"
+import { FakeHerokuInference, ScriptedModel as S } from "@agentloop/testing"
+import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { backend } from "./support/research.js"
 
 /** Parent and sub-agent share the model: the script interleaves their steps. */
@@ -67,5 +69,31 @@ describe("agents as tools", () => {
       expect(second).toMatchObject({ _tag: "Completed", text: "The release was refused." })
       expect(ran).toEqual([])
       yield* model.assertComplete
+    }))
+
+  it.scoped("on Heroku chat completions (its fake): the parent suspends on the sub-agent's approval and one resume finishes both", () =>
+    Effect.gen(function* () {
+      const ran: Array<string> = []
+      const fake = yield* FakeHerokuInference.make({ chat: [...turns.suspend, ...turns.resume] })
+      const model = ChatModel.layer({ url: fake.url, key: Redacted.make(fake.key), model: fake.model }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      // Built in the test's scope: the HTTP client must outlive both calls.
+      const b = Context.get(yield* Layer.build(backend({ ran, model, store: RunStore.layerMemory })), AgentBackend.AgentBackend)
+      const first = yield* b.run({ input: "Research and ship 2.0" })
+      if (first._tag !== "Suspended") throw new Error(`expected Suspended, got ${first._tag}`)
+      expect(first.pending.map((p) => p.toolName)).toEqual(["deploy"])
+      const second = yield* b.resume(first.runId, [Approval.approve(first.pending[0]!)])
+      expect(second).toMatchObject({ _tag: "Completed", text: "Release 2.0 researched and deployed." })
+      expect(ran).toEqual(["search:2.0", "deploy:2.0"])
+      // The sub-agent's requests carry its own instructions and tools; the parent's offer the sub-agent as a tool.
+      const bodies = fake.requests.map((r) => r.body as { messages: Array<{ role: string; content: string | null }>; tools?: Array<{ function: { name: string } }> })
+      expect(bodies.map((b) => b.messages[0]!.content)).toEqual([
+        "You research releases and delegate deployments.",
+        "You research releases and delegate deployments.",
+        "You deploy releases.",
+        "You deploy releases.",
+        "You research releases and delegate deployments."
+      ])
+      expect(bodies[0]!.tools?.map((t) => t.function.name)).toEqual(["search", "release"])
+      expect(bodies[2]!.tools?.map((t) => t.function.name)).toEqual(["deploy"])
     }))
 })
