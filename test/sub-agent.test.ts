@@ -8,7 +8,7 @@ import { FakeHerokuInference, ScriptedModel as S } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
-import { backend } from "./support/research.js"
+import { backend } from "../examples/research-agent.js"
 
 /** Parent and sub-agent share the model: the script interleaves their steps. */
 const turns = {

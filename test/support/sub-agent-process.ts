@@ -10,7 +10,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import { appendFileSync } from "node:fs"
 import { join } from "node:path"
-import { backend } from "./research.js"
+import { backend } from "../../examples/research-agent.js"
 
 const [mode, storeDir, runId, decisionsJson] = process.argv.slice(2)
 if ((mode !== "start" && mode !== "resume") || storeDir === undefined || runId === undefined) {
