@@ -251,6 +251,7 @@ interface Working {
   outputReprompts?: number
   /** Sub-agent calls that suspended instead of answering, with the sub-agent's pending approvals (set on first use). */
   suspensions?: Map<string, ReadonlyArray<Approval.PendingApproval>>
+  suspendHook?: NonNullable<Tool.HandlerContext["suspend"]>
   queue: Array<Message.ToolCall>
   executedInStep: Array<string>
   pending: Array<Approval.PendingApproval>
@@ -917,9 +918,10 @@ const runTool = <A, E>(
     runId: w.runId,
     toolCallId: call.id,
     idempotencyKey: `${w.runId}:${call.id}`,
-    ...(d.approval === undefined ? {} : { approval: d.approval }),
-    ...(d.nested === undefined ? {} : { decisions: d.nested }),
-    suspend: (pending) => void (w.suspensions ??= new Map()).set(call.id, pending)
+    // One hook per run (not a closure per call): only sub-agent tools use it.
+    suspend: (w.suspendHook ??= (toolCallId, pending) => void (w.suspensions ??= new Map()).set(toolCallId, pending)),
+    decisions: d.nested,
+    ...(d.approval === undefined ? {} : { approval: d.approval })
   }
   return ctx.stepRunner === undefined
     ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)

@@ -81,7 +81,7 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
               : yield* runner.resume(runId, context.decisions ?? [])
           if (outcome._tag !== "Suspended") return answer(outcome)
           if (context.suspend === undefined) return yield* Effect.fail({ message: "the sub-agent needs an approval, but its caller cannot suspend" })
-          context.suspend(outcome.pending)
+          context.suspend(context.toolCallId, outcome.pending)
           return ""
         }).pipe(Effect.catchAll((error) => Effect.fail({ message: "message" in (error as object) ? String((error as { message: unknown }).message) : String(error) })))
       return Context.make(toolkit.handlerTag(name as never), handler)

@@ -136,9 +136,9 @@ export interface HandlerContext {
    * For sub-agent tools (see `SubAgent`): instead of a result, the calling run suspends with these pending
    * approvals of the sub-agent's run. The call runs again when they are decided.
    */
-  readonly suspend?: (pending: ReadonlyArray<PendingApproval>) => void
+  readonly suspend?: (toolCallId: string, pending: ReadonlyArray<PendingApproval>) => void
   /** For sub-agent tools: the decisions on the approvals this call suspended with, in the sub-agent's terms. */
-  readonly decisions?: ReadonlyArray<ApprovalDecision>
+  readonly decisions?: ReadonlyArray<ApprovalDecision> | undefined
 }
 
 export type HandlerFn<T extends Any> = (
