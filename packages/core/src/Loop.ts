@@ -247,11 +247,11 @@ interface Working {
   choice: ToolChoice
   /** Text-only answers to a forced choice in a row, each re-prompted. */
   choiceReprompts: number
-  /** Final answers that failed the agent's output schema, each returned to the model (set on first use). */
-  outputReprompts?: number
-  /** Sub-agent calls that suspended instead of answering, with the sub-agent's pending approvals (set on first use). */
-  suspensions?: Map<string, ReadonlyArray<Approval.PendingApproval>>
-  suspendHook?: NonNullable<Tool.HandlerContext["suspend"]>
+  /** Final answers that failed the agent's output schema, each returned to the model. */
+  outputReprompts: number
+  /** Sub-agent calls that suspended instead of answering, with the sub-agent's pending approvals (made on first use). */
+  suspensions: Map<string, ReadonlyArray<Approval.PendingApproval>> | undefined
+  suspendHook: NonNullable<Tool.HandlerContext["suspend"]> | undefined
   queue: Array<Message.ToolCall>
   executedInStep: Array<string>
   pending: Array<Approval.PendingApproval>
@@ -396,6 +396,10 @@ const fromState = (state: RunState): Working => ({
   toolChoiceUsed: state.toolChoiceUsed,
   choice: "auto",
   choiceReprompts: 0,
+  // Every field set from the start: one object shape per run keeps the loop's property accesses monomorphic.
+  outputReprompts: 0,
+  suspensions: undefined,
+  suspendHook: undefined,
   queue: [...state.queue],
   executedInStep: [...state.executedInStep],
   pending: [...state.pending],
@@ -482,6 +486,9 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       toolChoiceUsed: false,
       choice: "auto",
       choiceReprompts: 0,
+      outputReprompts: 0,
+      suspensions: undefined,
+      suspendHook: undefined,
       queue: [],
       executedInStep: [],
       pending: [],
@@ -669,10 +676,10 @@ const completeWithOutput = (ctx: Context, w: Working, spec: Output.Spec<unknown>
     w.outputReprompts = 0
     return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, output: decoded.right, steps: w.step, usage: usageOf(w) })
   }
-  if ((w.outputReprompts ?? 0) >= spec.retries) {
-    return finish(ctx, w, stopped(w, "invalid_output", Output.stopDetail((w.outputReprompts ?? 0) + 1, decoded.left)))
+  if (w.outputReprompts >= spec.retries) {
+    return finish(ctx, w, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, decoded.left)))
   }
-  w.outputReprompts = (w.outputReprompts ?? 0) + 1
+  w.outputReprompts++
   w.messages.push(Message.user(Output.reprompt(decoded.left)))
   return continueUnlessStopped(ctx, w, [])
 }
