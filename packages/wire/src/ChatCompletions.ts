@@ -66,6 +66,12 @@ export const toTools = (tools: ReadonlyArray<LanguageModel.ToolDefinition>) =>
 export const toToolChoice = (choice: LanguageModel.ToolChoice) =>
   typeof choice === "string" ? choice : { type: "function" as const, function: { name: choice.function } }
 
+/** A typed output's schema as OpenAI's structured-output response format. */
+export const toResponseFormat = (format: LanguageModel.ResponseFormat) => ({
+  type: "json_schema" as const,
+  json_schema: { name: format.name, schema: format.schema }
+})
+
 export const toFinishReason = (reason: unknown): LanguageModel.FinishReason => {
   switch (reason) {
     case "stop":
