@@ -73,20 +73,24 @@ const agentloopRuntime = (model: LanguageModel.Service, steps: number) => {
   return { runtime, toolRuns: () => ran, dispose: () => runtime.dispose() }
 }
 
-/** agentloop: the local backend, built once, over a minimal LanguageModel. */
-const agentloop: Setup = (steps, latencyMs) => {
+/**
+ * A minimal agentloop `LanguageModel` that calls `echo` `steps` times, then answers. Like the peers' fakes
+ * (doGenerate, getResponse), a non-streaming model: it answers whole steps.
+ */
+export const echoModel = (steps: number, latencyMs: number): LanguageModel.Service => {
   const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
-  // Like the peers' fakes (doGenerate, getResponse), a non-streaming model: it answers whole steps.
   const generateStep = (request: LanguageModel.ModelRequest) => {
     const last = request.messages[request.messages.length - 1]!
     const step = stepAfter(last._tag === "ToolMessage" ? last.toolCallId : undefined)
     const parts = step < steps ? [LanguageModel.toolCall({ id: `c${step}`, name: "echo", arguments: ARGS }), LanguageModel.finish("tool_calls", usage)] : answer
     return latencyMs > 0 ? Effect.as(Effect.sleep(latencyMs), parts) : Effect.succeed(parts)
   }
-  const model: LanguageModel.Service = {
-    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable)),
-    generateStep
-  }
+  return { streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable)), generateStep }
+}
+
+/** agentloop: the local backend, built once, over a minimal LanguageModel. */
+const agentloop: Setup = (steps, latencyMs) => {
+  const model = echoModel(steps, latencyMs)
   const { runtime, toolRuns, dispose } = agentloopRuntime(model, steps)
   const run = Effect.flatMap(AgentBackend.AgentBackend, (backend) => backend.run({ input: "go" }))
   return { run: () => runtime.runPromise(run).then(() => {}), toolRuns, dispose }

@@ -7,6 +7,7 @@ import { cpus, totalmem } from "node:os"
 import { makeInputs, ndjsonContenders, sseContenders } from "./decoding.js"
 import { fmt, gc, measure, median, now, withPeakHeap } from "./harness.js"
 import { contenders, type Setup, streamContenders } from "./loops.js"
+import { httpEndpoint, measureEndpoint, stdioEndpoint } from "./mcp.js"
 import { makeRuleSet, walk } from "./rules.js"
 
 const quick = process.argv.includes("--quick")
@@ -225,6 +226,34 @@ const w4 = async () => {
   target("W4 under 100 µs per step", perStep < 100, `${fmt(perStep, 1)} µs`)
 }
 
+// W5 ---------------------------------------------------------------------------------------------------
+const w5 = async () => {
+  print("### W5: MCP tool-call overhead (one `echo` call per step through our loop vs the SDK client's direct call)")
+  print()
+  const rows: Array<ReadonlyArray<string>> = []
+  let worst = 0
+  for (const open of [stdioEndpoint, httpEndpoint]) {
+    const endpoint = await open()
+    try {
+      const result = await measureEndpoint(endpoint, quick)
+      const overhead = result.loopUs - result.directUs
+      worst = Math.max(worst, overhead / result.directUs)
+      rows.push([
+        result.transport,
+        fmt(result.directUs, 0),
+        fmt(result.handlerUs, 0),
+        fmt(result.loopUs, 0),
+        fmt(overhead, 0),
+        `${fmt((100 * overhead) / result.directUs, 0)}%`
+      ])
+    } finally {
+      await endpoint.close()
+    }
+  }
+  table(["transport", "direct SDK call (µs)", "`Mcp.toolkit` handler (µs)", "through our loop (µs per step)", "loop adds (µs)", "loop adds (%)"], rows)
+  target("W5 the loop adds under 25% to an MCP call", worst < 0.25, `at most ${fmt(100 * worst, 0)}%`)
+}
+
 const main = async () => {
   if ((globalThis as { gc?: unknown }).gc === undefined) console.warn("run with --expose-gc for stable memory numbers (pnpm bench does)")
   if (wanted("W1")) await w1()
@@ -233,6 +262,7 @@ const main = async () => {
   if (wanted("W3")) await w3()
   if (wanted("W3") || wanted("W3S")) await w3Stream()
   if (wanted("W4")) await w4()
+  if (wanted("W5")) await w5()
   print("### Targets")
   print()
   table(["target", "met", "measured"], targets.map((t) => [t.name, t.met ? "yes" : "**no**", t.detail]))

@@ -6,6 +6,7 @@
  */
 import { Effect, Schema } from "effect"
 import type { ToolChoice } from "./LanguageModel.js"
+import * as Output from "./Output.js"
 import type { RunState } from "./RunState.js"
 import type * as Tool from "./Tool.js"
 import type * as Toolkit from "./Toolkit.js"
@@ -14,7 +15,7 @@ import type { ToolRule } from "./ToolRule.js"
 /** What a stop condition sees after each step that would otherwise continue. */
 export interface StopContext {
   readonly state: RunState
-  /** Tools executed in the step that just finished. */
+  /** Tools called successfully in the step that just finished (a failed call is not listed). */
   readonly executed: ReadonlyArray<string>
 }
 
@@ -30,7 +31,7 @@ export const StopCondition = {
     description: `${n} steps taken`,
     check: ({ state }) => state.step >= n
   }),
-  /** Stops right after any of the named tools has run. */
+  /** Stops right after any of the named tools has run successfully. */
   hasToolCall: (...names: ReadonlyArray<string>): StopCondition => ({
     description: `one of [${names.join(", ")}] was called`,
     check: ({ executed }) => executed.some((name) => names.includes(name))
@@ -43,8 +44,10 @@ export const StopCondition = {
   make: (description: string, check: StopCondition["check"]): StopCondition => ({ description, check })
 } as const
 
-export interface Agent<Tools extends Record<string, Tool.Any>> {
+export interface Agent<Tools extends Record<string, Tool.Any>, A = unknown> {
   readonly name: string
+  /** The typed final output, when the agent was made with `output` (see `Output`). */
+  readonly output: Output.Spec<A> | undefined
   readonly instructions: string | undefined
   readonly toolkit: Toolkit.Toolkit<Tools>
   readonly rules: ReadonlyArray<ToolRule>
@@ -67,8 +70,12 @@ export interface Agent<Tools extends Record<string, Tool.Any>> {
 
 export interface Any extends Agent<Record<string, Tool.Any>> {}
 
-export interface Options<Tools extends Record<string, Tool.Any>> {
+export interface Options<Tools extends Record<string, Tool.Any>, A = unknown, I = unknown> {
   readonly name: string
+  /** Decode the final answer with this schema: `Completed.output` carries the value (see `Output`). */
+  readonly output?: Schema.Schema<A, I>
+  /** Invalid final answers returned to the model before the run stops with `invalid_output`. Default 2. */
+  readonly outputRetries?: number
   readonly instructions?: string
   readonly toolkit: Toolkit.Toolkit<Tools>
   readonly rules?: ReadonlyArray<ToolRule>
@@ -81,7 +88,7 @@ export interface Options<Tools extends Record<string, Tool.Any>> {
   readonly describeRules?: boolean
 }
 
-export const make = <Tools extends Record<string, Tool.Any>>(options: Options<Tools>): Agent<Tools> => {
+export const make = <Tools extends Record<string, Tool.Any>, A = unknown, I = unknown>(options: Options<Tools, A, I>): Agent<Tools, A> => {
   const maxSteps = options.maxSteps ?? 20
   if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new TypeError(`Agent "${options.name}": maxSteps must be an integer >= 1`)
   const toolConcurrency = options.toolConcurrency ?? 8
@@ -94,6 +101,10 @@ export const make = <Tools extends Record<string, Tool.Any>>(options: Options<To
   }
   return {
     name: options.name,
+    output:
+      options.output === undefined
+        ? undefined
+        : Output.make(options.output, { name: options.name, ...(options.outputRetries === undefined ? {} : { retries: options.outputRetries }) }),
     instructions: options.instructions,
     toolkit: options.toolkit,
     rules: options.rules ?? [],
@@ -126,3 +137,6 @@ export const checkStop = (condition: StopCondition, context: StopContext): Effec
   const result = condition.check(context)
   return typeof result === "boolean" ? Effect.succeed(result) : result
 }
+
+/** Runs an agent as one tool call of another agent (see `SubAgent`). */
+export { asTool } from "./SubAgent.js"

@@ -22,7 +22,9 @@ export class PendingApproval extends Schema.Class<PendingApproval>("PendingAppro
   step: Schema.Number,
   requestedAt: Schema.Number,
   /** After this time (epoch ms) an undecided approval is denied on resume. */
-  expiresAt: Schema.optional(Schema.Number)
+  expiresAt: Schema.optional(Schema.Number),
+  /** Raised inside a sub-agent run by this tool call of the run (see `SubAgent`). */
+  via: Schema.optional(Schema.String)
 }) {}
 
 export class ApprovalDecision extends Schema.Class<ApprovalDecision>("ApprovalDecision")({

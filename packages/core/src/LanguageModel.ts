@@ -21,6 +21,12 @@ export interface ToolDefinition {
   readonly parameters: unknown
 }
 
+/** The answer must be JSON matching `schema` (a JSON Schema); see `Output`. */
+export interface ResponseFormat {
+  readonly name: string
+  readonly schema: unknown
+}
+
 export interface ModelRequest {
   readonly messages: ReadonlyArray<Message>
   /** The tools offered for this step (the agent's tools narrowed by its tool rules). */
@@ -33,6 +39,8 @@ export interface ModelRequest {
   readonly toolChoice: ToolChoice
   /** False when the loop can only process one tool call per step (ordering rules are active). */
   readonly parallelToolCalls: boolean
+  /** Present when the agent has a typed output: providers with a JSON-schema response format send it. */
+  readonly responseFormat?: ResponseFormat | undefined
 }
 
 export const FinishReason = Schema.Literal("stop", "tool_calls", "length", "content_filter", "error", "other")

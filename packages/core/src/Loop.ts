@@ -18,6 +18,7 @@ import type * as Agent from "./Agent.js"
 import { checkStop, InvalidToolChoice } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
+import * as ContextPolicy from "./ContextPolicy.js"
 import {
   collectParts,
   collectStep,
@@ -29,6 +30,7 @@ import {
   type ToolDefinition
 } from "./LanguageModel.js"
 import * as Message from "./Message.js"
+import * as Output from "./Output.js"
 import * as RunClaim from "./RunClaim.js"
 import * as RunEvents from "./RunEvents.js"
 import * as RunIntegrity from "./RunIntegrity.js"
@@ -39,8 +41,10 @@ import * as Toolkit from "./Toolkit.js"
 import * as ToolRule from "./ToolRule.js"
 import * as Solver from "./ToolRuleSolver.js"
 import * as ToolRuleAnalysis from "./ToolRuleAnalysis.js"
+import * as Nested from "./internal/nested.js"
 import * as ToolChoices from "./internal/toolChoice.js"
 import { StepRunner } from "./StepRunner.js"
+import * as Tracing from "./Tracing.js"
 
 export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
   override get message(): string {
@@ -143,7 +147,8 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>>(
       names: agent.toolkit.names,
       definitions: toolkit.definitions,
       system,
-      model: yield* LanguageModel,
+      // With a `ContextPolicy` in context, the model sees what it selects (looked up once; none: no cost).
+      model: ContextPolicy.applyTo(yield* LanguageModel, yield* Effect.serviceOption(ContextPolicy.ContextPolicy)),
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,
       leaseMs: Duration.toMillis(yield* RunClaim.LeaseDuration),
@@ -163,9 +168,16 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>>(
               )
             )
           )
+    const run = (options: Options | undefined, input: RunInput) => withContext(options, (ctx) => start(ctx, input))
+    const resume = (options: Options | undefined, runId: string, decisions: ReadonlyArray<Approval.ApprovalDecision>) =>
+      withContext(options, (ctx) => resumeIn(ctx, runId, decisions))
+    // Looked up once: without the tracing layer, runs pay nothing for it.
+    const tracing = Option.getOrUndefined(yield* Effect.serviceOption(Tracing.Tracing))
+    const tracedRun = tracing === undefined ? run : Tracing.traced(tracing, agent.name, run)
+    const tracedResume = tracing === undefined ? resume : Tracing.traced(tracing, agent.name, resume)
     const runner: Runner = {
-      run: (input, options) => withContext(options, (ctx) => start(ctx, input)),
-      resume: (runId, decisions, options) => withContext(options, (ctx) => resumeIn(ctx, runId, decisions)),
+      run: (input, options) => tracedRun(options, input),
+      resume: (runId, decisions, options) => tracedResume(options, runId, decisions),
       stream: (input) => toStream((options) => runner.run(input, options)),
       resumeStream: (runId, decisions) => toStream((options) => runner.resume(runId, decisions, options))
     }
@@ -233,6 +245,11 @@ interface Working {
   choice: ToolChoice
   /** Text-only answers to a forced choice in a row, each re-prompted. */
   choiceReprompts: number
+  /** Final answers that failed the agent's output schema, each returned to the model. */
+  outputReprompts: number
+  /** Sub-agent calls that suspended instead of answering, with the sub-agent's pending approvals (made on first use). */
+  suspensions: Map<string, ReadonlyArray<Approval.PendingApproval>> | undefined
+  suspendHook: NonNullable<Tool.HandlerContext["suspend"]> | undefined
   queue: Array<Message.ToolCall>
   executedInStep: Array<string>
   pending: Array<Approval.PendingApproval>
@@ -250,8 +267,8 @@ interface Working {
   /** This owner's claim on the run, and when to renew it (epoch ms). */
   lease: Lease | undefined
   renewAt: number
-  /** Approved calls handed to their handler without a result yet: stored if the run is interrupted. */
-  readonly inFlight: Map<string, InFlightCall>
+  /** Approved calls handed to their handler without a result yet: stored if the run is interrupted (made on first use). */
+  inFlight: Map<string, InFlightCall> | undefined
   /** A model step is under way (if interrupted, the step is taken again on recovery). */
   stepOpen: boolean
   /** The final (or suspended) state is stored: an interruption now has nothing to save. */
@@ -365,7 +382,7 @@ const toState = (w: Working, agent: string, status: RunState["status"], extra?: 
       ...extra,
       revision: w.revision + 1,
       ...(status === "running" && w.lease !== undefined ? { lease: w.lease } : {}),
-      ...(w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
+      ...(w.inFlight === undefined || w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
       ...(w.decisions.size === 0 ? {} : { decisions: [...w.decisions.values()] })
     },
     // Built from the loop's own typed state: no need to re-validate every message on each save.
@@ -380,6 +397,10 @@ const fromState = (state: RunState): Working => ({
   toolChoiceUsed: state.toolChoiceUsed,
   choice: "auto",
   choiceReprompts: 0,
+  // Every field set from the start: one object shape per run keeps the loop's property accesses monomorphic.
+  outputReprompts: 0,
+  suspensions: undefined,
+  suspendHook: undefined,
   queue: [...state.queue],
   executedInStep: [...state.executedInStep],
   pending: [...state.pending],
@@ -391,7 +412,7 @@ const fromState = (state: RunState): Working => ({
   revision: revisionOf(state),
   lease: undefined,
   renewAt: 0,
-  inFlight: new Map(state.inFlight?.map((call) => [call.toolCallId, call])),
+  inFlight: state.inFlight === undefined ? undefined : new Map(state.inFlight.map((call) => [call.toolCallId, call])),
   stepOpen: false,
   ended: false
 })
@@ -466,6 +487,9 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       toolChoiceUsed: false,
       choice: "auto",
       choiceReprompts: 0,
+      outputReprompts: 0,
+      suspensions: undefined,
+      suspendHook: undefined,
       queue: [],
       executedInStep: [],
       pending: [],
@@ -477,7 +501,7 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       revision: 0,
       lease: undefined,
       renewAt: Infinity,
-      inFlight: new Map(),
+      inFlight: undefined,
       stepOpen: false,
       ended: false
     }
@@ -579,7 +603,8 @@ const modelStep = (ctx: Context, w: Working): Rest => {
     tools: offered === ctx.names ? ctx.definitions : offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
     availableTools: ctx.definitions,
     toolChoice,
-    parallelToolCalls: !ctx.compiled.ordered
+    parallelToolCalls: !ctx.compiled.ordered,
+    responseFormat: ctx.agent.output?.responseFormat
   }
   // Keep the run: persist it as it was before this step, so `resume` can retry the step.
   const onFailure = (error: ModelError): Rest => {
@@ -643,10 +668,26 @@ const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
   }
   const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
   if (uncalled.length === 0) {
+    if (ctx.agent.output !== undefined) return completeWithOutput(ctx, w, ctx.agent.output, response.text)
     return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, steps: w.step, usage: usageOf(w) })
   }
   // The model tried to finish early: re-prompt it to call the required tools.
   w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
+  return continueUnlessStopped(ctx, w, [])
+}
+
+/** The answer of an agent with a typed output: decoded, or returned to the model with the reason (see `Output`). */
+const completeWithOutput = (ctx: Context, w: Working, spec: Output.Spec<unknown>, text: string): Rest => {
+  const decoded = Output.decode(spec, text)
+  if (Either.isRight(decoded)) {
+    w.outputReprompts = 0
+    return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, output: decoded.right, steps: w.step, usage: usageOf(w) })
+  }
+  if (w.outputReprompts >= spec.retries) {
+    return finish(ctx, w, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, decoded.left)))
+  }
+  w.outputReprompts++
+  w.messages.push(Message.user(Output.reprompt(decoded.left)))
   return continueUnlessStopped(ctx, w, [])
 }
 
@@ -719,6 +760,8 @@ type Disposition =
       readonly _tag: "Execute"
       readonly args: Record<string, unknown>
       readonly approval?: { readonly decidedBy?: string; readonly reason?: string }
+      /** Decisions for a sub-agent call's nested approvals, in the sub-agent's terms. */
+      readonly nested?: ReadonlyArray<Approval.ApprovalDecision>
     }
   | { readonly _tag: "Pending" }
   /** A decision on a provider's approval request: answered with an ApprovalMessage, never executed here. */
@@ -756,7 +799,7 @@ const settleSingle = (ctx: Context, w: Working, call: Message.ToolCall, d: Dispo
       return suspend(ctx, w)
     case "Execute":
       return runTool(ctx, w, call, d, (execution) => {
-        complete(ctx, w, call, execution, true)
+        if (!complete(ctx, w, call, execution, true)) return suspend(ctx, w)
         w.queue = []
         return afterTools(ctx, w)
       })
@@ -782,6 +825,8 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> => {
         if (disposition._tag === "Pending") return true
         dispositions[calls.length - w.queue.length] = disposition
         yield* settle(ctx, w, call, disposition)
+        // A sub-agent call that suspended stays queued, like a call waiting for approval.
+        if (w.pending.some((p) => p.via === call.id)) return true
         dispositions[calls.length - w.queue.length] = undefined
         w.queue.shift()
       }
@@ -805,8 +850,9 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> => {
     calls.forEach((call, i) => {
       const d = dispositions[i]!
       if (d._tag === "Pending") stillPending.push(call)
-      else if (d._tag === "Execute") complete(ctx, w, call, executions[i]!, true)
-      else recordSettled(ctx, w, call, d)
+      else if (d._tag === "Execute") {
+        if (!complete(ctx, w, call, executions[i]!, true)) stillPending.push(call)
+      } else recordSettled(ctx, w, call, d)
     })
     w.queue = stillPending
     return stillPending.length > 0
@@ -833,8 +879,7 @@ const keepSettled = (
     if (d === undefined || d._tag === "Pending") unsettled.push(call)
     else if (d._tag === "Execute") {
       const execution = executions[i]
-      if (execution === undefined) unsettled.push(call)
-      else complete(ctx, w, call, execution, true)
+      if (execution === undefined || !complete(ctx, w, call, execution, true)) unsettled.push(call)
     } else recordSettled(ctx, w, call, d)
   }
   w.queue = unsettled
@@ -888,18 +933,25 @@ const runTool = <A, E>(
     runId: w.runId,
     toolCallId: call.id,
     idempotencyKey: `${w.runId}:${call.id}`,
+    // One hook per run (not a closure per call): only sub-agent tools use it.
+    suspend: (w.suspendHook ??= (toolCallId, pending) => void (w.suspensions ??= new Map()).set(toolCallId, pending)),
+    decisions: d.nested,
     ...(d.approval === undefined ? {} : { approval: d.approval })
   }
   return ctx.stepRunner === undefined
     ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)
-    : Effect.flatMap(ctx.stepRunner.toolCall(call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
+    : Effect.flatMap(ctx.stepRunner.toolCall(w.step, call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
 }
 
 /**
  * Records a call's result. Only calls that succeeded count in the rule history (and may end the run through a
  * terminal rule); a call whose handler ran and failed spends max-count budget; nothing else counts.
  */
-const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: Toolkit.Execution, executed: boolean) => {
+const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: Toolkit.Execution, executed: boolean): boolean => {
+  if (executed && w.suspensions !== undefined && w.suspensions.has(call.id)) {
+    raiseNested(ctx, w, call)
+    return false
+  }
   w.messages.push(
     Message.toolResult({ toolCallId: call.id, toolName: call.name, content: execution.content, isError: execution.isError })
   )
@@ -920,8 +972,42 @@ const complete = (ctx: Context, w: Working, call: Message.ToolCall, execution: T
       recordTool(w, call.name, execution.output, execution.isError)
       if (!execution.isError) w.executedInStep.push(call.name)
     }
-    if (w.inFlight.size > 0) w.inFlight.delete(call.id)
+    if (w.inFlight !== undefined) w.inFlight.delete(call.id)
   }
+  return true
+}
+
+/** A sub-agent call suspended: its approvals become the run's (the call stays unsettled until they are decided). */
+const raiseNested = (ctx: Context, w: Working, call: Message.ToolCall) => {
+  const lifted = Nested.lift(w.runId, w.step, call.id, w.suspensions!.get(call.id)!)
+  w.suspensions!.delete(call.id)
+  if (w.inFlight !== undefined) w.inFlight.delete(call.id)
+  for (const pending of lifted) {
+    w.pending.push(pending)
+    ctx.emit({ _tag: "ApprovalRequested", runId: w.runId, step: w.step, approval: pending })
+  }
+}
+
+/**
+ * A sub-agent call with nested approvals: once any is decided (or expired), the call runs again with the
+ * decisions (the sub-agent resumes and reports what is still pending); until then it waits.
+ */
+const settleNested = (ctx: Context, w: Working, call: Message.ToolCall, nested: ReadonlyArray<Approval.PendingApproval>): Disposition => {
+  const now = Date.now()
+  const due = nested.filter((p) => w.decisions.has(p.toolCallId) || (p.expiresAt !== undefined && p.expiresAt <= now))
+  if (due.length === 0) return { _tag: "Pending" }
+  const decisions: Array<Approval.ApprovalDecision> = []
+  for (const p of due) {
+    const decision = w.decisions.get(p.toolCallId)
+    if (decision === undefined) continue
+    w.decisions.delete(p.toolCallId)
+    emitDecision(ctx, w, { id: p.toolCallId, name: p.toolName }, p.arguments, decision.approved, decision.reason, decision.decidedBy)
+    decisions.push(Nested.lower(call.id, decision))
+  }
+  // All of the call's nested approvals leave the run: the sub-agent reports again those still undecided.
+  w.pending = w.pending.filter((p) => p.via !== call.id)
+  const args = Either.getOrElse(Toolkit.parseArguments(call.name, call.arguments), () => ({}) as Record<string, unknown>)
+  return { _tag: "Execute", args, nested: decisions }
 }
 
 const denial = (reason: string | undefined): Toolkit.Execution =>
@@ -930,8 +1016,10 @@ const denial = (reason: string | undefined): Toolkit.Execution =>
 /** Decides what to do with one call, synchronously; only a question to `Approvals` needs an Effect. */
 const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition | Ask => {
   // An approved call cut off by an interruption runs again as approved (digests checked on resume).
-  const inFlight = w.inFlight.size === 0 ? undefined : w.inFlight.get(call.id)
+  const inFlight = w.inFlight === undefined ? undefined : w.inFlight.get(call.id)
   if (inFlight !== undefined) return { _tag: "Execute", args: inFlight.arguments as Record<string, unknown>, ...(inFlight.approval === undefined ? {} : { approval: inFlight.approval }) }
+  const nested = w.pending.length === 0 ? undefined : Nested.raisedBy(w.pending, call.id)
+  if (nested !== undefined) return settleNested(ctx, w, call, nested)
   const waiting = w.pending.length === 0 ? undefined : w.pending.find((p) => p.toolCallId === call.id)
   if (waiting !== undefined) return settlePending(ctx, w, waiting, call.remote === true)
   if (call.remote === true) return disposeRemote(ctx, w, call)
@@ -1045,6 +1133,7 @@ const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApprov
   const args = waiting.arguments as Record<string, unknown>
   const approval = approvalInfo(decision.decidedBy, decision.reason)
   // Consumed from `pending`, so remembered as in flight until its result is recorded.
+  w.inFlight ??= new Map()
   w.inFlight.set(
     waiting.toolCallId,
     new InFlightCall(

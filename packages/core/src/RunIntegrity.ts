@@ -33,7 +33,7 @@ export class RunStateTampered extends Schema.TaggedError<RunStateTampered>()("Ru
 export const checkStoredCalls = (state: RunState): RunStateTampered | undefined => {
   const fail = (toolCallId: string, reason: string) => new RunStateTampered({ runId: state.runId, toolCallId, reason })
   const queued = new Map(state.queue.map((call) => [call.id, call.name]))
-  const calls: ReadonlyArray<{ toolCallId: string; toolName: string; arguments: unknown; argumentsDigest: string }> = [
+  const calls: ReadonlyArray<{ toolCallId: string; toolName: string; arguments: unknown; argumentsDigest: string; via?: string | undefined }> = [
     ...state.pending,
     ...(state.inFlight ?? [])
   ]
@@ -41,9 +41,11 @@ export const checkStoredCalls = (state: RunState): RunStateTampered | undefined 
     if (argumentsDigest(call.arguments) !== call.argumentsDigest) {
       return fail(call.toolCallId, "the arguments do not match their digest (they were edited after the approval was requested)")
     }
-    const name = queued.get(call.toolCallId)
+    // A sub-agent's approval belongs to the queued call of the sub-agent tool (see `SubAgent`); the
+    // sub-agent checks its own stored call when it resumes.
+    const name = queued.get(call.via ?? call.toolCallId)
     if (name === undefined) return fail(call.toolCallId, "the call is not in the queue of the step")
-    if (name !== call.toolName) return fail(call.toolCallId, `the queued call is "${name}", not "${call.toolName}"`)
+    if (call.via === undefined && name !== call.toolName) return fail(call.toolCallId, `the queued call is "${name}", not "${call.toolName}"`)
   }
   for (const decision of state.decisions ?? []) {
     const pending = state.pending.find((p) => p.toolCallId === decision.toolCallId)

@@ -16,6 +16,8 @@ export const Completed = Schema.TaggedStruct("Completed", {
   reason: Schema.Literal("end_turn", "terminal_tool"),
   /** The last text the model produced (a terminal tool's step often has none of its own). */
   text: Schema.String,
+  /** The answer decoded by the agent's `output` schema (agents with a typed output only; see `Output`). */
+  output: Schema.optional(Schema.Unknown),
   steps: Schema.Number,
   usage: Usage
 })
@@ -29,8 +31,11 @@ export const Suspended = Schema.TaggedStruct("Suspended", {
 })
 export type Suspended = typeof Suspended.Type
 
-/** `tool_choice`: the model kept answering in text under a forced tool choice, past the re-prompt budget. */
-export const StopReason = Schema.Literal("max_steps", "stop_condition", "max_tokens", "content_filter", "tool_choice")
+/**
+ * `tool_choice`: the model kept answering in text under a forced tool choice, past the re-prompt budget.
+ * `invalid_output`: the final answer kept failing the agent's output schema, past its retries.
+ */
+export const StopReason = Schema.Literal("max_steps", "stop_condition", "max_tokens", "content_filter", "tool_choice", "invalid_output")
 export type StopReason = typeof StopReason.Type
 
 export const Stopped = Schema.TaggedStruct("Stopped", {

@@ -59,7 +59,7 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, () => mak
 
 /**
  * Memory, keeping at most `keepFinished` finished (completed or stopped) runs: the ones that finished
- * longest ago are dropped first. Runs that can still go on (running, suspended, failed) are never dropped,
+ * longest ago are dropped first. Runs that can still go on (running, suspended, failed, interrupted) are never dropped,
  * so bounding the store never loses a run that could be resumed.
  */
 export const layerMemoryBounded = (options: { readonly keepFinished: number }): Layer.Layer<RunStore> => {

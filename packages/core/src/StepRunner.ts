@@ -1,6 +1,6 @@
 /**
  * Optional durability hooks. When a `StepRunner` is in context, the loop hands it each model step (by turn)
- * and each tool call (by tool-call id) to run; a durable engine persists their results and, when the run
+ * and each tool call (by step and tool-call id: providers may reuse ids across steps) to run; a durable engine persists their results and, when the run
  * replays after a crash or a suspension, returns the stored results instead of running them again
  * (`@agentloop/workflow` implements it on `@effect/workflow`).
  *
@@ -14,8 +14,8 @@ import type { Execution } from "./Toolkit.js"
 export interface Service {
   /** Runs (or replays) model step `turn` (1-based). */
   readonly modelStep: (turn: number, step: Effect.Effect<StepResponse, ModelError>) => Effect.Effect<StepResponse, ModelError>
-  /** Runs (or replays) one tool call. */
-  readonly toolCall: (toolCallId: string, call: Effect.Effect<Execution>) => Effect.Effect<Execution>
+  /** Runs (or replays) one tool call of model step `step` (the id alone may repeat across steps). */
+  readonly toolCall: (step: number, toolCallId: string, call: Effect.Effect<Execution>) => Effect.Effect<Execution>
 }
 
 export class StepRunner extends Context.Tag("@agentloop/core/StepRunner")<StepRunner, Service>() {}

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Duration, type Effect, JSONSchema, Schema } from "effect"
+import type { ApprovalDecision, PendingApproval } from "./Approval.js"
 import type { ToolDefinition } from "./LanguageModel.js"
 
 export const TypeId: unique symbol = Symbol.for("@agentloop/core/Tool")
@@ -102,7 +103,7 @@ export const make = <
  * JSON Schema for a parameters struct with `$ref`s inlined, which every provider accepts. A recursive
  * schema keeps its `$defs` for the recursive part only.
  */
-const jsonSchemaOf = (schema: Schema.Schema.Any): unknown => {
+export const jsonSchemaOf = (schema: Schema.Schema.Any): unknown => {
   const { $schema: _, $defs: defs = {}, ...root } = JSONSchema.make(schema, { target: "jsonSchema7" }) as Record<string, any>
   const kept: Record<string, unknown> = {}
   const inline = (node: unknown, expanding: ReadonlySet<string>): unknown => {
@@ -131,6 +132,13 @@ export interface HandlerContext {
   readonly idempotencyKey: string
   /** Present when the call needed approval and got it: who approved it, and why. */
   readonly approval?: { readonly decidedBy?: string; readonly reason?: string }
+  /**
+   * For sub-agent tools (see `SubAgent`): instead of a result, the calling run suspends with these pending
+   * approvals of the sub-agent's run. The call runs again when they are decided.
+   */
+  readonly suspend?: (toolCallId: string, pending: ReadonlyArray<PendingApproval>) => void
+  /** For sub-agent tools: the decisions on the approvals this call suspended with, in the sub-agent's terms. */
+  readonly decisions?: ReadonlyArray<ApprovalDecision> | undefined
 }
 
 export type HandlerFn<T extends Any> = (

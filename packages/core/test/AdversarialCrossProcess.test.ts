@@ -102,7 +102,7 @@ describe("resumes racing across OS processes (file store)", () => {
     const dir = tempDir()
     const log = join(dir, "executions.log")
     const pending = await suspendRuns(dir, ["killed"])
-    const leaseMs = 4000
+    const leaseMs = 8000
     const hung = start("hang", dir, "killed", log, `${leaseMs}`)
     // Wait until the child is inside the handler (its execution is logged), then kill it.
     while (logLines(log).length === 0) {

@@ -6,7 +6,7 @@ import { AgentBackend, Approval, Message, RunState, RunStore } from "@agentloop/
 import { ScriptedModel } from "@agentloop/testing"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Either, FiberId, Layer, Option, Redacted } from "effect"
+import { Deferred, Duration, Effect, Either, Fiber, FiberId, Layer, Option, Redacted } from "effect"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -142,7 +142,7 @@ describe("RunStore compare-and-set", () => {
 })
 
 describe("leases: a run whose owner died becomes resumable when its lease expires", () => {
-  it.live("a running run with a live lease is busy; after expiry a resume recovers it and runs the approved call once", () => {
+  it.effect("a running run with a live lease is busy; after expiry a resume recovers it and runs the approved call once", () => {
     const world = makeWorld()
     return sharing(RunStore.layerMemory, (shared) => Effect.gen(function* () {
       const { layer } = world.backend([S.toolCall("deploy", { version: "1" }), S.text("deployed")], { store: shared })
@@ -151,18 +151,21 @@ describe("leases: a run whose owner died becomes resumable when its lease expire
       const { pending } = suspended(yield* backend.run({ input: "ship", runId: "dead-owner" }))
       const state = Option.getOrThrow(yield* backend.getRun("dead-owner"))
       // What a resume that claimed the run and then died leaves behind: running, leased, the decision stored.
-      yield* store.save(
-        new RunState.RunState({
-          ...state,
-          status: "running",
-          lease: new RunState.Lease({ owner: "host:1:dead", expiresAt: Date.now() + 300 }),
-          decisions: [Approval.approve(pending[0]!, { by: "alice" })]
-        })
-      )
+      const leftBehind = (expiresAt: number) =>
+        store.save(
+          new RunState.RunState({
+            ...state,
+            status: "running",
+            lease: new RunState.Lease({ owner: "host:1:dead", expiresAt }),
+            decisions: [Approval.approve(pending[0]!, { by: "alice" })]
+          })
+        )
+      yield* leftBehind(Date.now() + 60_000)
       const busy = yield* backend.resume("dead-owner", []).pipe(Effect.flip)
       expect(busy).toMatchObject({ _tag: "RunBusy", runId: "dead-owner" })
       expect(world.executions).toEqual([])
-      yield* Effect.sleep(Duration.millis(350))
+      // The same lease, once its time has passed.
+      yield* leftBehind(Date.now() - 1)
       const outcome = yield* backend.resume("dead-owner", [])
       expect(outcome).toMatchObject({ _tag: "Completed", text: "deployed" })
       expect(world.executions).toEqual([
@@ -191,7 +194,7 @@ describe("leases: a run whose owner died becomes resumable when its lease expire
     const world = makeWorld()
     return sharing(RunStore.layerMemory, (shared) => Effect.gen(function* () {
       // Owner A: a short lease, held in the approved call past its expiry.
-      const a = world.backend([S.toolCall("deploy", { version: "1" })], { store: shared, lease: Duration.millis(150) })
+      const a = world.backend([S.toolCall("deploy", { version: "1" })], { store: shared, lease: Duration.millis(1000) })
       const b = world.backend([S.text("deployed by b")], { store: shared, lease: Duration.minutes(5) })
       const backendA = yield* Effect.provide(AgentBackend.AgentBackend, a.layer)
       const backendB = yield* Effect.provide(AgentBackend.AgentBackend, b.layer)
@@ -200,7 +203,8 @@ describe("leases: a run whose owner died becomes resumable when its lease expire
       const ownerA = yield* Effect.fork(Effect.either(backendA.resume("fenced", [Approval.approve(pending[0]!, { by: "alice" })])))
       yield* Deferred.await(hold.reached)
       expect(yield* Effect.flip(backendB.resume("fenced", []))).toMatchObject({ _tag: "RunBusy" })
-      yield* Effect.sleep(Duration.millis(200))
+      const lease = Option.getOrThrow(yield* backendB.getRun("fenced")).lease!
+      yield* Effect.sleep(Duration.millis(Math.max(0, lease.expiresAt - Date.now()) + 20))
       // A's lease expired: B recovers the run, runs the in-flight approved call again (same key) and completes.
       expect(yield* backendB.resume("fenced", [])).toMatchObject({ _tag: "Completed", text: "deployed by b" })
       yield* Deferred.succeed(hold.release, undefined)
@@ -219,20 +223,32 @@ describe("leases: a run whose owner died becomes resumable when its lease expire
 
   it.live("a live owner renews its lease at step boundaries, so a long run stays its own", () => {
     const world = makeWorld()
-    return sharing(RunStore.layerMemory, (shared) => Effect.gen(function* () {
-      const turns = [1, 2, 3, 4].map((i) => S.toolCall("note", { text: `${i}` }, { delay: Duration.millis(60) }))
-      const a = world.backend([...turns, S.text("done")], { store: shared, lease: Duration.millis(100) })
-      const b = world.backend([], { store: shared })
-      const backendA = yield* Effect.provide(AgentBackend.AgentBackend, a.layer)
-      const backendB = yield* Effect.provide(AgentBackend.AgentBackend, b.layer)
-      const run = yield* Effect.fork(backendA.run({ input: "go", runId: "long" }))
-      for (let i = 0; i < 4; i++) {
-        yield* Effect.sleep(Duration.millis(60))
+    const leaseMs = 1000
+    return sharing(RunStore.layerMemory, (shared) =>
+      Effect.gen(function* () {
+        const a = world.backend([S.toolCall("note", { text: "1" }), S.text("done")], { store: shared, lease: Duration.millis(leaseMs) })
+        const b = world.backend([], { store: shared })
+        const backendA = yield* Effect.provide(AgentBackend.AgentBackend, a.layer)
+        const backendB = yield* Effect.provide(AgentBackend.AgentBackend, b.layer)
+        const leaseOf = Effect.map(backendB.getRun("long"), (state) => Option.getOrThrow(state).lease!)
+        // Held in step 1 past half the lease: the next step boundary must renew it.
+        const step1 = world.holdAt("model:1")
+        const step2 = world.holdAt("model:2")
+        const run = yield* Effect.fork(backendA.run({ input: "go", runId: "long" }))
+        yield* Deferred.await(step1.reached)
+        const claimed = yield* leaseOf
+        yield* Effect.sleep(Duration.millis(leaseMs / 2 + 20))
+        yield* Deferred.succeed(step1.release, undefined)
+        yield* Deferred.await(step2.reached)
+        const renewed = yield* leaseOf
+        expect(renewed.owner).toBe(claimed.owner)
+        expect(renewed.expiresAt).toBeGreaterThanOrEqual(claimed.expiresAt + leaseMs / 2)
         expect(yield* Effect.flip(backendB.resume("long", []))).toMatchObject({ _tag: "RunBusy" })
-      }
-      expect(yield* run.await.pipe(Effect.flatten)).toMatchObject({ _tag: "Completed", text: "done" })
-      expect(world.executions).toHaveLength(4)
-    }))
+        yield* Deferred.succeed(step2.release, undefined)
+        expect(yield* Fiber.join(run)).toMatchObject({ _tag: "Completed", text: "done" })
+        expect(world.executions).toHaveLength(1)
+      })
+    )
   })
 })
 

@@ -3,7 +3,7 @@
  * terminal tools (every error kind), rule sets that cannot work, and same-named tools of two agents in one
  * context.
  */
-import { Agent, AgentBackend, Approval, Loop, RunStore, Tool, Toolkit, ToolRule } from "@agentloop/core"
+import { Agent, AgentBackend, Approval, LanguageModel, Loop, RunStore, Tool, Toolkit, ToolRule } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Schema } from "effect"
@@ -292,6 +292,32 @@ describe("only successful calls satisfy rules", () => {
         ["login", "ok"],
         ["fetch", "ok"]
       ])
+    }))
+
+  it.effect("a call the provider ran and reported failed does not satisfy required-before-exit (streamed or not)", () =>
+    Effect.gen(function* () {
+      for (const streamed of [true, false]) {
+        const h = harness(
+          [
+            S.parts([
+              LanguageModel.remoteToolCall({ id: "r1", name: "save", arguments: "{}" }),
+              LanguageModel.remoteToolResult({ toolCallId: "r1", toolName: "save", content: "disk full", isError: true }),
+              LanguageModel.finish("stop")
+            ]),
+            S.text("done?"),
+            S.toolCall("save", {}),
+            S.text("done")
+          ],
+          { agent: agent({ rules: [ToolRule.requiredBeforeExit("save")] }) }
+        )
+        const outcome = yield* (streamed
+          ? Effect.map(runCollect("go"), (r) => r.outcome)
+          : Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "go" }))
+        ).pipe(Effect.provide(h.layer))
+        expect(outcome).toMatchObject({ _tag: "Completed", reason: "end_turn", text: "done" })
+        expect(lastUserText(h.model.requests[1]!.messages)).toContain("You must call save at least once")
+        expect(h.handlers.names()).toEqual(["save"])
+      }
     }))
 
   it.live("a stop condition on a tool does not fire when that tool's call failed", () =>

@@ -7,8 +7,9 @@
  *
  * @since 0.1.0
  */
+import { Effect, ParseResult, Schema } from "effect"
 import * as Id from "./Identifiers.js"
-import { alwaysGated, type Group, type Operation, type Risk } from "./Operations.js"
+import { alwaysGated, type Group, groups, type Operation, type Risk } from "./Operations.js"
 
 export type Access = "off" | "read" | "full"
 
@@ -23,6 +24,8 @@ export interface Grant {
   /** Tools (by name) that run without a human even though their risks would gate them. Explicit, per tool. */
   readonly autoApprove: ReadonlyArray<string>
   /** Only these apps, by name or id (either resolves to the same app); absent: any app the token reaches. */
+  /** These tools need an approval too, whatever their risks (e.g. `heroku_dynos_restart_all`). */
+  readonly approvalForTools: ReadonlyArray<string>
   readonly apps: ReadonlyArray<string> | undefined
   /** Only these pipelines, by name or id; absent: any pipeline the token reaches. */
   readonly pipelines: ReadonlyArray<string> | undefined
@@ -39,6 +42,7 @@ export const make = (options: {
   readonly secrets?: boolean
   readonly approvalFor?: ReadonlyArray<Risk>
   readonly autoApprove?: ReadonlyArray<string>
+  readonly approvalForTools?: ReadonlyArray<string>
   readonly apps?: ReadonlyArray<string>
   readonly pipelines?: ReadonlyArray<string>
   readonly create?: { readonly apps?: boolean; readonly pipelines?: boolean }
@@ -48,6 +52,7 @@ export const make = (options: {
   secrets: options.secrets ?? false,
   approvalFor: options.approvalFor ?? defaultApprovalFor,
   autoApprove: options.autoApprove ?? [],
+  approvalForTools: options.approvalForTools ?? [],
   apps: options.apps?.map(Id.canonical),
   pipelines: options.pipelines?.map(Id.canonical),
   create: { apps: options.create?.apps ?? false, pipelines: options.create?.pipelines ?? false }
@@ -71,9 +76,11 @@ export const allows = (grant: Grant, operation: Operation): boolean => {
 /** Whether the grant names this tool in `autoApprove`. */
 export const autoApproves = (grant: Grant, operation: Operation): boolean => grant.autoApprove.includes(operation.tool)
 
-/** Needs a human: an always-gated risk or one in `approvalFor`, unless the tool is auto-approved by name. */
+/** Needs a human: an always-gated risk, one in `approvalFor`, or a tool in `approvalForTools`; unless auto-approved by name. */
 export const needsApproval = (grant: Grant, operation: Operation): boolean =>
-  !autoApproves(grant, operation) && operation.risks.some((risk) => alwaysGated.includes(risk) || grant.approvalFor.includes(risk))
+  !autoApproves(grant, operation) &&
+  (grant.approvalForTools.includes(operation.tool) ||
+    operation.risks.some((risk) => alwaysGated.includes(risk) || grant.approvalFor.includes(risk)))
 
 /** A resolved app or pipeline: both of Heroku's identities for it. */
 export interface Identity {
@@ -84,3 +91,66 @@ export interface Identity {
 /** Whether an allow-list (names or ids) names this resolved identity; absent: everything is allowed. */
 export const listed = (allowList: ReadonlyArray<string> | undefined, identity: Identity): boolean =>
   allowList === undefined || allowList.includes(identity.id.toLowerCase()) || allowList.includes(identity.name)
+
+/**
+ * A grant as JSON (a grant file): `{ "agent": "ops", "access": { "apps": "read", ... }, "apps": [...],
+ * "pipelines": [...], "create": { "apps": false }, "secrets": false, "approvalFor": ["write", ...],
+ * "approvalForTools": ["heroku_dynos_restart_all"], "autoApprove": [...] }`. Unknown groups, levels,
+ * risks or fields are rejected, never ignored.
+ */
+const Level = Schema.Literal("off", "read", "full")
+const exact = { exact: true } as const
+const AccessFields = Object.fromEntries(groups.map((group) => [group, Schema.optionalWith(Level, exact)])) as {
+  readonly [G in Group]: Schema.optionalWith<typeof Level, typeof exact>
+}
+
+export const GrantFile = Schema.Struct({
+  agent: Schema.optionalWith(Schema.String, exact),
+  access: Schema.Struct(AccessFields),
+  apps: Schema.optionalWith(Schema.Array(Schema.String), exact),
+  pipelines: Schema.optionalWith(Schema.Array(Schema.String), exact),
+  create: Schema.optionalWith(
+    Schema.Struct({ apps: Schema.optionalWith(Schema.Boolean, exact), pipelines: Schema.optionalWith(Schema.Boolean, exact) }),
+    exact
+  ),
+  secrets: Schema.optionalWith(Schema.Boolean, exact),
+  approvalFor: Schema.optionalWith(
+    Schema.Array(
+      Schema.Literal(
+        "read",
+        "write",
+        "destructive",
+        "deploys",
+        "changes_runtime",
+        "removes_access",
+        "takes_offline",
+        "costs_money",
+        "exposes_secrets"
+      )
+    ),
+    exact
+  ),
+  approvalForTools: Schema.optionalWith(Schema.Array(Schema.String), exact),
+  autoApprove: Schema.optionalWith(Schema.Array(Schema.String), exact)
+}).annotations({ identifier: "GrantFile", parseOptions: { onExcessProperty: "error" } })
+
+/** A grant file that is not valid JSON or does not match `GrantFile`; `reason` names the field. */
+export class InvalidGrantFile extends Schema.TaggedError<InvalidGrantFile>()("InvalidGrantFile", {
+  source: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid grant file ${this.source}: ${this.reason}`
+  }
+}
+
+/** Parses a grant file's text. `source` (e.g. the path) is named in errors. */
+export const fromJson = (text: string, source = "grant"): Effect.Effect<Grant, InvalidGrantFile> =>
+  Effect.try({ try: () => JSON.parse(text) as unknown, catch: (error) => new InvalidGrantFile({ source, reason: `not JSON (${(error as Error).message})` }) }).pipe(
+    Effect.flatMap((json) =>
+      Schema.decodeUnknown(GrantFile)(json, { errors: "all" }).pipe(
+        Effect.mapError((error) => new InvalidGrantFile({ source, reason: ParseResult.TreeFormatter.formatErrorSync(error) }))
+      )
+    ),
+    Effect.map((file) => make(file))
+  )

@@ -22,7 +22,7 @@ import * as Grant from "./Grant.js"
 import { HerokuClient, type Service as Client } from "./HerokuClient.js"
 import type { HerokuError } from "./HerokuError.js"
 import * as Id from "./Identifiers.js"
-import { type Operation, operations, pathOf } from "./Operations.js"
+import { alwaysGated, byTool, type Operation, operations, pathOf } from "./Operations.js"
 import type { InvalidRange } from "./Range.js"
 import { MAX_PAGE_SIZE } from "./Range.js"
 import * as Redaction from "./Redaction.js"
@@ -62,6 +62,23 @@ export const toolFor = (operation: Operation, grant: Grant.Grant): Tool.Any =>
     failure: ToolFailure,
     requiresApproval: Grant.needsApproval(grant, operation)
   }) as unknown as Tool.Any
+
+/**
+ * MCP-style safety hints for a tool, from its operation's metadata: reads are read-only, every always-gated
+ * risk (deletes, deploys, runtime changes, access removal, taking an app offline) is destructive, GET/PUT/DELETE are idempotent, and every tool reaches the outside world (Heroku).
+ */
+export const annotations = (
+  tool: string
+): { readonly readOnlyHint: boolean; readonly destructiveHint: boolean; readonly idempotentHint: boolean; readonly openWorldHint: true } | undefined => {
+  const operation = byTool.get(tool)
+  if (operation === undefined) return undefined
+  return {
+    readOnlyHint: operation.access === "read",
+    destructiveHint: operation.risks.some((risk) => alwaysGated.includes(risk)),
+    idempotentHint: operation.method === "GET" || operation.method === "PUT" || operation.method === "DELETE",
+    openWorldHint: true
+  }
+}
 
 /** The operations a grant allows. */
 export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> =>

@@ -59,6 +59,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         model: options.model,
         messages: ChatCompletions.toMessages(request.messages),
         ...(offersTools ? { tools: ChatCompletions.toTools(request.tools), tool_choice: ChatCompletions.toToolChoice(request.toolChoice) } : {}),
+        ...(request.responseFormat === undefined ? {} : { response_format: ChatCompletions.toResponseFormat(request.responseFormat) }),
         stream: streaming,
         ...streamOptions,
         ...(options.temperature === undefined ? {} : { temperature: options.temperature }),

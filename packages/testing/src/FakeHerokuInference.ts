@@ -40,7 +40,7 @@ export interface Options extends FakeHttp.Misbehaviour {
   readonly rejectStreamOptions?: boolean
 }
 
-const chatFields = ["model", "messages", "stream", "stream_options", "temperature", "max_tokens", "top_p", "stop", "tools", "tool_choice", "extended_thinking", "allow_ignored_params"]
+const chatFields = ["model", "messages", "stream", "stream_options", "response_format", "temperature", "max_tokens", "top_p", "stop", "tools", "tool_choice", "extended_thinking", "allow_ignored_params"]
 const agentFields = ["model", "messages", "max_tokens_per_inference_request", "stop", "temperature", "tools", "top_p"]
 const messageFields: Record<string, ReadonlyArray<string>> = {
   system: ["role", "content", "name"],
@@ -202,6 +202,19 @@ const wholeCompletion = (turn: ScriptedModel.ReplyTurn, model: string, index: nu
   }
 }
 
+/** `response_format`, checked as strictly as OpenAI-compatible servers do: `json_schema` with a name and a schema object. */
+const responseFormatProblem = (format: unknown): string | undefined => {
+  if (format === undefined) return undefined
+  const f = format as { type?: unknown; json_schema?: { name?: unknown; schema?: unknown } }
+  if (f === null || typeof f !== "object" || !["text", "json_object", "json_schema"].includes(f.type as string)) {
+    return "response_format.type must be one of text, json_object, json_schema"
+  }
+  if (f.type !== "json_schema") return undefined
+  if (typeof f.json_schema?.name !== "string" || !/^[a-zA-Z0-9_-]{1,64}$/.test(f.json_schema.name)) return "response_format.json_schema.name is invalid"
+  if (typeof f.json_schema.schema !== "object" || f.json_schema.schema === null) return "response_format.json_schema.schema must be an object"
+  return undefined
+}
+
 export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, never, Scope.Scope> => {
   const key = options.key ?? "inference-key"
   const model = options.model ?? "claude-4-sonnet"
@@ -216,6 +229,8 @@ export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, 
       if (request.method === "POST" && request.path === "/v1/chat/completions") {
         const invalid = invalidFields(request.body, "chat", options.rejectStreamOptions === true)
         if (invalid !== undefined) return { status: 400, json: { error: { message: invalid, type: "invalid_request_error" } } }
+        const formatProblem = responseFormatProblem(request.body?.response_format)
+        if (formatProblem !== undefined) return { status: 400, json: { error: { message: formatProblem, type: "invalid_request_error" } } }
         const answer = FakeHttp.next(chat, "chat completions")
         chatIndex++
         if (FakeHttp.isFaultOrError(answer)) return FakeHttp.faultOrErrorReply(answer)

@@ -113,6 +113,8 @@ export interface RecordedRequest {
   readonly toolDefinitions: ReadonlyArray<LanguageModel.ToolDefinition>
   readonly toolChoice: LanguageModel.ToolChoice
   readonly parallelToolCalls: boolean
+  /** The typed-output response format, when the agent has one. */
+  readonly responseFormat?: LanguageModel.ResponseFormat | undefined
 }
 
 /** The script and the run disagree: more requests than turns, or turns never used. */
@@ -147,7 +149,8 @@ export const make = (turns: ReadonlyArray<Turn>): ScriptedModel => {
         tools: request.tools.map((t) => t.name),
         toolDefinitions: request.tools,
         toolChoice: request.toolChoice,
-        parallelToolCalls: request.parallelToolCalls
+        parallelToolCalls: request.parallelToolCalls,
+        ...(request.responseFormat === undefined ? {} : { responseFormat: request.responseFormat })
       }
       requests.push(recorded)
       const scripted = turns[next]

@@ -66,6 +66,12 @@ export const toTools = (tools: ReadonlyArray<LanguageModel.ToolDefinition>) =>
 export const toToolChoice = (choice: LanguageModel.ToolChoice) =>
   typeof choice === "string" ? choice : { type: "function" as const, function: { name: choice.function } }
 
+/** A typed output's schema as OpenAI's structured-output response format. */
+export const toResponseFormat = (format: LanguageModel.ResponseFormat) => ({
+  type: "json_schema" as const,
+  json_schema: { name: format.name, schema: format.schema }
+})
+
 export const toFinishReason = (reason: unknown): LanguageModel.FinishReason => {
   switch (reason) {
     case "stop":
@@ -92,6 +98,12 @@ export const toUsage = (usage: unknown): Message.Usage => {
   return new Message.Usage({ inputTokens: input, outputTokens: output, totalTokens: num(u["total_tokens"]) || input + output })
 }
 
+/**
+ * For a call the provider sent without an id. Random, so it is unique in the run: an id like `call_<index>`
+ * would come back on every step, and durable runs and tool results are matched by id.
+ */
+const generatedCallId = (): string => `call_${globalThis.crypto.randomUUID().replaceAll("-", "")}`
+
 const num = (value: unknown): number => (typeof value === "number" && Number.isFinite(value) ? value : 0)
 const str = (value: unknown): string => (typeof value === "string" ? value : "")
 
@@ -104,7 +116,7 @@ export const fromCompletion = (completion: unknown): Array<LanguageModel.Respons
   const content = contentText(message["content"])
   if (content.length > 0) parts.push(LanguageModel.textDelta(content))
   for (const call of Array.isArray(message["tool_calls"]) ? message["tool_calls"] : []) {
-    parts.push(LanguageModel.toolCall({ id: str(call?.id), name: str(call?.function?.name), arguments: str(call?.function?.arguments) }))
+    parts.push(LanguageModel.toolCall({ id: str(call?.id) || generatedCallId(), name: str(call?.function?.name), arguments: str(call?.function?.arguments) }))
   }
   parts.push(LanguageModel.finish(toFinishReason(choice["finish_reason"]), toUsage(body["usage"])))
   return parts
@@ -168,7 +180,7 @@ export class ChunkAccumulator {
   end(): Array<LanguageModel.ResponsePart> {
     const parts: Array<LanguageModel.ResponsePart> = [...this.calls.entries()]
       .sort(([a], [b]) => a - b)
-      .map(([index, call]) => LanguageModel.toolCall({ id: call.id || `call_${index}`, name: call.name, arguments: call.arguments }))
+      .map(([, call]) => LanguageModel.toolCall({ id: call.id || generatedCallId(), name: call.name, arguments: call.arguments }))
     parts.push(LanguageModel.finish(this.finishReason ?? (this.calls.size > 0 ? "tool_calls" : "stop"), this.usage))
     return parts
   }

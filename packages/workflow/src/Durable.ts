@@ -4,17 +4,18 @@
  *
  * - A run is a `Workflow` keyed by its run id.
  * - Each model step is an `Activity` named `model/<turn>`, each tool call an `Activity` named
- *   `tool/<toolCallId>`: their results are stored, so a replay (after a crash, or when an approval arrives)
- *   never runs a finished step again. Tools get the idempotency key `<runId>:<toolCallId>`, the same on
- *   every attempt, for the rare call that a crash interrupts and the engine runs again.
- * - Each approval is a `DurableDeferred` named `approval/<toolCallId>`. The run publishes the pending
- *   approval (to the `ApprovalInbox`) and waits without holding memory; any process can decide. A decision
- *   is checked against the run, the tool call and the digest of the arguments; the first decision wins and
- *   a contradicting second one is ignored.
+ *   `tool/<step>/<toolCallId>` (the step too: providers reuse ids across steps): their results are stored, so
+ *   a replay (after a crash, or when an approval arrives) never runs a finished step again. Tools get the
+ *   idempotency key `<runId>:<toolCallId>`, the same on every attempt, for the rare call that a crash
+ *   interrupts and the engine runs again.
+ * - Each approval is a `DurableDeferred` named `approval/<step>/<toolCallId>`. The run publishes the pending
+ *   approval (to the `ApprovalInbox`) and waits without holding memory. `decide` records a decision in the
+ *   inbox with one conditional write (exactly one decision per approval wins; every other caller gets
+ *   `DecisionRejected` naming the winner), then completes the deferred.
  *
  * Engines, behind one Layer choice: `layerMemory` (tests), `layerSqlite({ filename })` (one process, an
- * embedded database) and `layerPostgres({ url })` (the same on Postgres, which is what `@effect/cluster`
- * runners share when a deployment outgrows one machine; see docs/durable.md).
+ * embedded database it locks), `layerPostgres({ url })` (the same on Postgres) and `layerPostgresCluster`
+ * (`@effect/cluster` runners sharing Postgres; see docs/durable.md).
  *
  * @since 0.1.0
  */
@@ -22,10 +23,11 @@ import { createHash } from "node:crypto"
 import { type Agent, Approval, LanguageModel, Loop, Message, RunState, RunStore, StepRunner, type Tool } from "@agentloop/core"
 import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "@effect/workflow"
-import { Cause, Data, Duration, Effect, Exit, Layer, Option, type Redacted, Schema } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, type Redacted, Schema } from "effect"
 import * as Inbox from "./ApprovalInbox.js"
 
 const { ApprovalInbox } = Inbox
@@ -65,21 +67,56 @@ export const workflowFor = <Tools extends Record<string, Tool.Any>>(agent: Agent
   return workflow
 }
 
-const approvalDeferred = (toolCallId: string) => DurableDeferred.make(`approval/${toolCallId}`, { success: Approval.ApprovalDecision })
+const approvalDeferred = (step: number, toolCallId: string) =>
+  DurableDeferred.make(`approval/${step}/${toolCallId}`, { success: Approval.ApprovalDecision })
 
 /** Not secret (the engine's deferred tokens are not either): deciding must be authorized by the application. */
-const approvalIdOf = (runId: string, toolCallId: string, digest: string) =>
-  `apr_${createHash("sha256").update(`${runId}\u0000${toolCallId}\u0000${digest}`).digest("hex").slice(0, 32)}`
+const approvalIdOf = (runId: string, step: number, toolCallId: string, digest: string) =>
+  `apr_${createHash("sha256").update(`${runId}\u0000${step}\u0000${toolCallId}\u0000${digest}`).digest("hex").slice(0, 32)}`
+
+/**
+ * What this process's engine is, and which agents it runs (`layer(agent)` adds them). A single-runner
+ * engine (memory, SQLite, Postgres) can reach only the agents it runs itself; a cluster reaches every
+ * runner's.
+ */
+export class LocalEngine extends Context.Tag("@agentloop/workflow/LocalEngine")<
+  LocalEngine,
+  { readonly kind: "single-runner" | "cluster"; readonly agents: Set<string> }
+>() {}
+
+const localEngine = (kind: "single-runner" | "cluster") => Layer.sync(LocalEngine, () => ({ kind, agents: new Set<string>() }))
+
+/** Registers the agent with this process's engine for as long as the layer lives. */
+const registerLocally = (name: string) =>
+  Layer.scopedDiscard(
+    Effect.flatMap(Effect.serviceOption(LocalEngine), (local) =>
+      Option.isNone(local)
+        ? Effect.void
+        : Effect.acquireRelease(Effect.sync(() => local.value.agents.add(name)), () => Effect.sync(() => local.value.agents.delete(name)))
+    )
+  )
 
 /**
  * Registers an agent's workflow with the engine. Needs the agent's model and tool handlers, the engine and
- * the inbox (the presets provide both).
+ * the inbox (the presets provide both). Rules and tool choice are checked when the layer is built
+ * (`InvalidToolRules`, `InvalidToolChoice`), as for the local backend.
  */
 export const layer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>) =>
+  Layer.mergeAll(Layer.effectDiscard(Loop.validateAgent(agent)), registerLocally(agent.name), workflowLayer(agent))
+
+const workflowLayer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>) =>
   workflowFor(agent).toLayer((payload) =>
     Effect.gen(function* () {
       const engine = yield* Effect.context<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance>()
       const inbox = yield* ApprovalInbox
+      // A provider may send the same id twice in one step: the second is `tool/<step>/<id>#2`. Each replay
+      // runs this body afresh and meets the calls in the same order, so the names are the same every time.
+      const seen = new Map<string, number>()
+      const activityName = (base: string) => {
+        const n = (seen.get(base) ?? 0) + 1
+        seen.set(base, n)
+        return n === 1 ? base : `${base}#${n}`
+      }
 
       const stepRunner: StepRunner.Service = {
         modelStep: (turn, step) =>
@@ -107,16 +144,18 @@ export const layer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent
             ),
             Effect.provide(engine)
           ),
-        toolCall: (toolCallId, call) =>
-          Activity.make({ name: `tool/${toolCallId}`, success: StepRunner.ExecutionSchema, execute: call }).pipe(Effect.provide(engine))
+        toolCall: (step, toolCallId, call) =>
+          Activity.make({ name: activityName(`tool/${step}/${toolCallId}`), success: StepRunner.ExecutionSchema, execute: call }).pipe(
+            Effect.provide(engine)
+          )
       }
 
       const approvals: Approval.Service = {
         decide: (request) =>
           Effect.gen(function* () {
-            const approvalId = approvalIdOf(request.runId, request.toolCallId, request.argumentsDigest)
+            const approvalId = approvalIdOf(request.runId, request.step, request.toolCallId, request.argumentsDigest)
             yield* Activity.make({
-              name: `approval-request/${request.toolCallId}`,
+              name: `approval-request/${request.step}/${request.toolCallId}`,
               execute: inbox.publish(
                 new Approval.PendingApproval({
                   approvalId,
@@ -131,7 +170,7 @@ export const layer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent
               ).pipe(Effect.orDie)
             })
             // Waits durably: the run suspends here, holding no memory, until a decision is recorded.
-            const decision = yield* DurableDeferred.await(approvalDeferred(request.toolCallId))
+            const decision = yield* DurableDeferred.await(approvalDeferred(request.step, request.toolCallId))
             if (decision.toolCallId !== request.toolCallId || decision.approvalId !== approvalId || decision.argumentsDigest !== request.argumentsDigest) {
               return Approval.Verdict.denied("the decision does not match this run, tool call and arguments", { by: "agentloop" })
             }
@@ -160,21 +199,99 @@ export type Status =
   | { readonly _tag: "Completed"; readonly outcome: RunState.RunOutcome }
   | { readonly _tag: "Failed"; readonly error: RunFailure | string }
 
+/** A decision that was not recorded: it does not match a pending approval, or another decision won. */
+export class DecisionRejected extends Schema.TaggedError<DecisionRejected>()("DecisionRejected", {
+  runId: Schema.String,
+  reason: Schema.String,
+  /** When another decision won: who gave it (`decidedBy`, when it named someone) and what it was. */
+  winner: Schema.optional(Schema.Struct({ approved: Schema.Boolean, decidedBy: Schema.optional(Schema.String) }))
+}) {
+  override get message(): string {
+    return `Decision for run ${this.runId} rejected: ${this.reason}`
+  }
+}
+
+/**
+ * This process cannot reach an engine that runs the agent: its engine is a single runner (memory, SQLite,
+ * Postgres) and `Durable.layer(agent)` is not provided here. Call from the process that runs the agent,
+ * or use a cluster (where any process reaches the runners).
+ */
+export class EngineUnavailable extends Schema.TaggedError<EngineUnavailable>()("EngineUnavailable", {
+  agent: Schema.String,
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Cannot ${this.operation} for agent ${this.agent}: ${this.reason}`
+  }
+}
+
+/** A call to the engine did not finish within its timeout (the engine, or the runner it needs, is unreachable or busy). */
+export class EngineTimeout extends Schema.TaggedError<EngineTimeout>()("EngineTimeout", {
+  operation: Schema.String,
+  runId: Schema.String,
+  timeoutMillis: Schema.Number,
+  hint: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation} for run ${this.runId} did not finish within ${this.timeoutMillis} ms: ${this.hint}`
+  }
+}
+
+/** Every call that may cross processes takes a timeout (default 30 s) and fails with `EngineTimeout` after it. */
+export interface CallOptions {
+  readonly timeout?: Duration.DurationInput
+}
+
+const withTimeout =
+  (operation: string, runId: string, options: CallOptions | undefined, hint = "is a runner that runs this agent up and reachable?") =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EngineTimeout, R> => {
+    const timeout = Duration.decode(options?.timeout ?? "30 seconds")
+    return Effect.timeoutFail(self, {
+      duration: timeout,
+      onTimeout: () => new EngineTimeout({ operation, runId, timeoutMillis: Duration.toMillis(timeout), hint })
+    })
+  }
+
+/** Fails at once where waiting could only hang: a single-runner engine that does not run the agent. */
+const ensureReachable = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, operation: string) =>
+  Effect.flatMap(Effect.serviceOption(LocalEngine), (local) =>
+    Option.isSome(local) && local.value.kind === "single-runner" && !local.value.agents.has(agent.name)
+      ? new EngineUnavailable({
+          agent: agent.name,
+          operation,
+          reason: "this process's engine is a single runner that does not run this agent (provide Durable.layer(agent) here, or call from the process that does)"
+        })
+      : Effect.void
+  )
+
 const executionIdOf = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, runId: string) =>
   workflowFor(agent).executionId({ runId, input: [] })
 
 /** Starts a run and returns at once (the run goes on in the engine). Starting the same run id again is a no-op. */
 export const start = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>,
-  input: { readonly runId: string; readonly input: string | ReadonlyArray<Message.Message> }
+  input: { readonly runId: string; readonly input: string | ReadonlyArray<Message.Message> },
+  options?: CallOptions
 ) =>
-  workflowFor(agent).execute(
-    { runId: input.runId, input: typeof input.input === "string" ? [Message.user(input.input)] : input.input },
-    { discard: true }
+  ensureReachable(agent, "start a run").pipe(
+    Effect.zipRight(
+      workflowFor(agent).execute(
+        { runId: input.runId, input: typeof input.input === "string" ? [Message.user(input.input)] : input.input },
+        { discard: true }
+      )
+    ),
+    withTimeout("start", input.runId, options)
   )
 
-/** Where a run is: running, waiting for approvals (which), completed (with its outcome) or failed. */
-export const status = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, runId: string) =>
+/**
+ * Where a run is: running, waiting for approvals (which), completed (with its outcome) or failed. An
+ * approval leaves `pending` in the same write that records its decision.
+ */
+export const status = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, runId: string, options?: CallOptions) =>
+  statusOf(agent, runId).pipe(withTimeout("status", runId, options, "is the database reachable?"))
+
+const statusOf = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, runId: string) =>
   Effect.gen(function* () {
     const inbox = yield* ApprovalInbox
     const result = yield* workflowFor(agent).poll(yield* executionIdOf(agent, runId))
@@ -189,51 +306,70 @@ export const status = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agen
     return (pending.length > 0 ? { _tag: "Suspended", pending } : { _tag: "Running" }) as Status
   })
 
-export class DecisionRejected extends Data.TaggedError("DecisionRejected")<{ readonly runId: string; readonly reason: string }> {
-  override get message(): string {
-    return `Decision for run ${this.runId} rejected: ${this.reason}`
-  }
-}
-
 /**
- * Records a decision on a pending approval. It must match a pending approval of the run (approval id,
- * tool call, argument digest). The first decision wins; a later one for the same call is rejected here
- * and, were it to reach the engine, ignored there.
+ * Records a decision on a pending approval and wakes the run. The decision must match a pending approval
+ * of the run (approval id, tool call, argument digest). Exactly one decision per approval is recorded (one
+ * conditional write in the inbox); every other caller gets `DecisionRejected` naming the winner. Repeating
+ * the recorded decision itself is accepted and delivers it again (a retry after `EngineTimeout`).
+ *
+ * Single-runner engines: call it where `Durable.layer(agent)` runs, else `EngineUnavailable` at once. A
+ * cluster: any process (runner or `clientOnly`).
  */
-export const decide = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, runId: string, decision: Approval.ApprovalDecision) =>
+export const decide = <Tools extends Record<string, Tool.Any>>(
+  agent: Agent.Agent<Tools>,
+  runId: string,
+  decision: Approval.ApprovalDecision,
+  options?: CallOptions
+) =>
   Effect.gen(function* () {
+    yield* ensureReachable(agent, "decide")
     const inbox = yield* ApprovalInbox
-    const pending = yield* inbox.pending(runId)
-    const invalid = Approval.validateDecisions(runId, pending, [decision])
-    if (invalid !== undefined) return yield* new DecisionRejected({ runId, reason: invalid._tag === "ApprovalExpired" ? invalid.message : invalid.reason })
-    const deferred = approvalDeferred(decision.toolCallId)
+    const entry = yield* inbox.find(runId, decision.approvalId)
+    const invalid = Approval.validateDecisions(runId, entry === undefined ? yield* inbox.pending(runId) : [entry.pending], [decision])
+    if (invalid !== undefined || entry === undefined) {
+      const reason = invalid === undefined ? "no approval is pending for this tool call" : invalid._tag === "ApprovalExpired" ? invalid.message : invalid.reason
+      return yield* new DecisionRejected({ runId, reason })
+    }
+    const recorded = yield* inbox.record(runId, decision)
+    if (recorded._tag === "NotFound") return yield* new DecisionRejected({ runId, reason: "no approval is pending for this tool call" })
+    if (recorded._tag === "Lost") {
+      const { approved, decidedBy } = recorded.winner
+      return yield* new DecisionRejected({
+        runId,
+        reason: `already decided: ${approved ? "approved" : "denied"} by ${decidedBy ?? "an unnamed caller"}`,
+        winner: decidedBy === undefined ? { approved } : { approved, decidedBy }
+      })
+    }
+    const deferred = approvalDeferred(entry.pending.step, decision.toolCallId)
     const token = DurableDeferred.tokenFromExecutionId(deferred, { workflow: workflowFor(agent), executionId: yield* executionIdOf(agent, runId) })
+    // First write wins in the engine too, so delivering a repeated decision again is harmless.
     yield* DurableDeferred.succeed(deferred, { token, value: decision })
-    yield* inbox.settle(runId, decision.toolCallId)
-  })
+  }).pipe(
+    withTimeout("decide", runId, options, "the decision may be recorded but not delivered; call decide again with the same decision to deliver it")
+  )
 
-/** Waits until the run completes or fails (polling), or until it waits for approvals. */
+/** Waits until the run completes or fails (polling), or until it waits for approvals. Default timeout 60 s. */
 export const awaitSettled = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>,
   runId: string,
   options?: { readonly every?: Duration.DurationInput; readonly timeout?: Duration.DurationInput }
-): Effect.Effect<Status, DecisionRejected | Inbox.InboxError, WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox> => {
-  const poll: Effect.Effect<Status, Inbox.InboxError, WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox> = Effect.flatMap(status(agent, runId), (s) =>
-    s._tag === "Completed" || s._tag === "Failed" || s._tag === "Suspended" ? Effect.succeed(s) : Effect.zipRight(Effect.sleep(options?.every ?? "50 millis"), poll)
+): Effect.Effect<Status, EngineTimeout | Inbox.InboxError, WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox> => {
+  const poll: Effect.Effect<Status, Inbox.InboxError, WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox> = Effect.flatMap(
+    statusOf(agent, runId),
+    (s) => (s._tag === "Completed" || s._tag === "Failed" || s._tag === "Suspended" ? Effect.succeed(s) : Effect.zipRight(Effect.sleep(options?.every ?? "50 millis"), poll))
   )
-  return poll.pipe(
-    Effect.timeoutFail({
-      duration: options?.timeout ?? "60 seconds",
-      onTimeout: () => new DecisionRejected({ runId, reason: "timed out waiting for the run to settle" })
-    })
-  )
+  return poll.pipe(withTimeout("awaitSettled", runId, { timeout: options?.timeout ?? "60 seconds" }, "the run has not completed, failed or suspended yet"))
 }
 
 // -------------------------------------------------------------------------------------------------------
 // Engines
 
 /** In memory: for tests and runs that need not outlive the process. */
-export const layerMemory: Layer.Layer<WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox> = Layer.merge(WorkflowEngine.layerMemory, Inbox.layerMemory)
+export const layerMemory: Layer.Layer<WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox | LocalEngine> = Layer.mergeAll(
+  WorkflowEngine.layerMemory,
+  Inbox.layerMemory,
+  localEngine("single-runner")
+)
 
 export interface SqlOptions {
   /** How often a runner looks for work another process left (e.g. after a crash). Default 1 s. */
@@ -248,16 +384,80 @@ const onSql = (options: SqlOptions | undefined) =>
         shardingConfig: { entityMessagePollInterval: Duration.decode(options?.pollInterval ?? "1 second") }
       })
     ),
-    Layer.provideMerge(Inbox.layerSql)
+    Layer.provideMerge(Layer.merge(Inbox.layerSql, localEngine("single-runner")))
   )
 
-/** One machine, an embedded SQLite database: runs survive restarts and crashes. */
-export const layerSqlite = (options: { readonly filename: string } & SqlOptions) =>
-  onSql(options).pipe(Layer.provideMerge(SqliteClient.layer({ filename: options.filename })))
+/**
+ * Another process owns the database of a single-runner engine (SQLite file or Postgres database): a second
+ * runner would run the same runs again.
+ */
+export class DatabaseLocked extends Schema.TaggedError<DatabaseLocked>()("DatabaseLocked", {
+  /** The SQLite file, or the Postgres database's name. */
+  database: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Database ${this.database} is in use by another process: ${this.reason}`
+  }
+}
 
-/** One machine on Postgres: a single runner, its state in a Postgres database. */
+const isBusy = (cause: unknown) => /SQLITE_BUSY|database is locked/.test(String(cause instanceof Error ? `${cause.message} ${(cause as { code?: string }).code}` : cause))
+
+/**
+ * Takes SQLite's own file lock for the life of the connection: `locking_mode = EXCLUSIVE` set before WAL is
+ * entered, then a write. The operating system drops the lock when the process exits or dies, so a crashed
+ * owner never blocks its successor; a live one makes every other process fail here (after SQLite's 5 s
+ * busy wait) with `DatabaseLocked`.
+ */
+const ownFile = (filename: string) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe("PRAGMA locking_mode = EXCLUSIVE")
+      yield* sql.unsafe("PRAGMA journal_mode = WAL")
+      yield* sql`CREATE TABLE IF NOT EXISTS agentloop_owner (pid INTEGER NOT NULL, since INTEGER NOT NULL)`
+      yield* sql`DELETE FROM agentloop_owner`
+      yield* sql`INSERT INTO agentloop_owner (pid, since) VALUES (${process.pid}, ${Date.now()})`
+    }).pipe(
+      Effect.mapError((error) => (isBusy(error.cause) ? new DatabaseLocked({ database: filename, reason: "its lock is held (SQLITE_BUSY)" }) : error))
+    )
+  )
+
+/**
+ * One machine, an embedded SQLite database: runs survive restarts and crashes. The process locks the file:
+ * a second process on the same file fails to start with `DatabaseLocked`.
+ */
+export const layerSqlite = (options: { readonly filename: string } & SqlOptions) =>
+  onSql(options).pipe(
+    Layer.provideMerge(ownFile(options.filename).pipe(Layer.provideMerge(SqliteClient.layer({ filename: options.filename, disableWAL: true }))))
+  )
+
+/**
+ * One runner per Postgres database: a session-level advisory lock (two-key form, apart from the cluster's
+ * own locks) on a connection reserved for the life of the layer. Postgres drops it when the session ends,
+ * so a killed owner never blocks its successor.
+ */
+const ownPostgres = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const connection = yield* sql.reserve
+    const [row] = yield* connection.execute(
+      "SELECT pg_try_advisory_lock(hashtext('agentloop'), hashtext('single-runner')) AS locked, current_database() AS database",
+      [],
+      undefined
+    )
+    if (row?.locked !== true) {
+      return yield* new DatabaseLocked({ database: String(row?.database), reason: "another single-runner process holds its lock" })
+    }
+  })
+)
+
+/**
+ * One machine on Postgres: a single runner, its state in a Postgres database. The process locks the
+ * database: a second single-runner process on it fails to start with `DatabaseLocked`.
+ */
 export const layerPostgres = (options: { readonly url: Redacted.Redacted<string> } & SqlOptions) =>
-  onSql(options).pipe(Layer.provideMerge(PgClient.layer({ url: options.url })))
+  onSql(options).pipe(Layer.provideMerge(ownPostgres.pipe(Layer.provideMerge(PgClient.layer({ url: options.url })))))
 
 export interface ClusterOptions extends SqlOptions {
   readonly url: Redacted.Redacted<string>
@@ -266,20 +466,32 @@ export interface ClusterOptions extends SqlOptions {
   /** For processes that start runs and record decisions but run none (an API server): true. */
   readonly clientOnly?: boolean
   readonly shardsPerGroup?: number
+  /**
+   * How long a runner that stopped heartbeating (killed, partitioned) keeps its shards before the other
+   * runners take them over and replay its runs. Default 35 s (`@effect/cluster`'s shard lock expiration).
+   * Runners heartbeat every third of it, so a smaller value costs more writes and makes a runner behind a
+   * slow database lose its shards sooner. Use the same value on every runner.
+   */
+  readonly failoverAfter?: Duration.DurationInput
 }
 
 /**
  * Many machines: `@effect/cluster` runners sharing a Postgres database. Runs are sharded by run id over the
- * runners; when a runner dies, its shards move to the others and its runs replay there from Postgres.
+ * runners; when a runner dies, its shards move to the others (after `failoverAfter`) and its runs replay
+ * there from Postgres.
  */
-export const layerPostgresCluster = (options: ClusterOptions) =>
-  ClusterWorkflowEngine.layer.pipe(
+export const layerPostgresCluster = (options: ClusterOptions) => {
+  const failoverAfter = Duration.decode(options.failoverAfter ?? "35 seconds")
+  return ClusterWorkflowEngine.layer.pipe(
     Layer.provideMerge(
       NodeClusterSocket.layer({
         storage: "sql",
         clientOnly: options.clientOnly ?? false,
         shardingConfig: {
           entityMessagePollInterval: Duration.decode(options.pollInterval ?? "1 second"),
+          shardLockExpiration: failoverAfter,
+          shardLockRefreshInterval: Duration.divide(failoverAfter, 3).pipe(Option.getOrElse(() => failoverAfter)),
+          runnerHealthCheckInterval: failoverAfter,
           ...(options.runnerAddress === undefined
             ? {}
             : { runnerAddress: Option.some(RunnerAddress.make(options.runnerAddress.host, options.runnerAddress.port)) }),
@@ -287,7 +499,7 @@ export const layerPostgresCluster = (options: ClusterOptions) =>
         }
       })
     ),
-    Layer.provideMerge(Inbox.layerSql),
+    Layer.provideMerge(Layer.merge(Inbox.layerSql, localEngine("cluster"))),
     Layer.provideMerge(PgClient.layer({ url: options.url }))
   )
-
+}

@@ -34,3 +34,25 @@ export const model = (onCall: (turn: number) => void) => {
 
 export const handlers = (onRun: (key: string, version: string) => Effect.Effect<void>) =>
   toolkit.toLayer({ deploy: ({ version }, ctx) => Effect.as(onRun(ctx.idempotencyKey, version), `deployed ${version}`) })
+
+/**
+ * A provider that numbers its calls per response, so `call_0` comes back on every step: step 1 asks to
+ * deploy 7.1, step 2 to deploy 7.2 (both gated by approval), step 3 answers with every result it saw.
+ */
+export const repeatingIdsModel = (onCall: (turn: number) => void) => {
+  const generateStep = (request: LanguageModel.ModelRequest) =>
+    Effect.sync(() => {
+      const turn = request.messages.filter((m) => m._tag === "AssistantMessage").length + 1
+      onCall(turn)
+      if (turn <= 2) return [LanguageModel.toolCall({ id: "call_0", name: "deploy", arguments: `{"version":"7.${turn}"}` }), LanguageModel.finish("tool_calls", usage)]
+      const results = request.messages.flatMap((m) => (m._tag === "ToolMessage" ? [m.content] : []))
+      return [LanguageModel.textDelta(`Done: ${results.join(", ")}`), LanguageModel.finish("stop", usage)]
+    })
+  return Layer.succeed(LanguageModel.LanguageModel, {
+    generateStep,
+    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable))
+  })
+}
+
+/** The agent that talks to `repeatingIdsModel` (its own workflow name, so its runs never mix with `agent`'s). */
+export const repeatingAgent = Agent.make({ name: "durable-repeater", toolkit })

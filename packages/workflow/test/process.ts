@@ -1,57 +1,162 @@
 /**
  * One process of the durable cross-process tests (run with tsx). Every model call and tool run is appended
- * to a log file, so the test can tell which process did what.
+ * to a log file (`<pid> model <turn>`, `<pid> tool <idempotency key> <version>`), so a test can tell which
+ * process did what. The last stdout line `RESULT <json>` is what the mode produced; a failure is
+ * `RESULT {"_tag":"Error","error":{...}}` with exit code 2.
  *
- *   tsx process.ts <engine> <target> <runId> <log> start
- *   tsx process.ts <engine> <target> <runId> <log> decide <decision json>
- *   tsx process.ts <engine> <target> <runId> <log> crash <decision json>   (SIGKILLs itself inside the tool)
- *   tsx process.ts <engine> <target> <runId> <log> recover
- * engine: sqlite (target: a file), postgres or postgres-cluster (target: a connection URL).
+ *   tsx process.ts <engine> <target> <runId> <log> <mode> [arg]
+ *
+ * engine: sqlite (target: a file), postgres (one runner), cluster (a socket runner), cluster-client
+ * (`clientOnly`): the last three take a connection URL. Environment: AGENT=repeater picks the agent whose
+ * provider sends `call_0` on every step; PORT is a cluster runner's port; FAILOVER its `failoverAfter`.
+ *
+ * modes:
+ *   start                 start the run, print its settled status
+ *   decide <decision>     decide, print the settled status
+ *   crash <decision>      decide; the tool SIGKILLs this process
+ *   recover               print the settled status (the engine resumes what a dead process left)
+ *   approve-all           start the run and approve every approval as it comes; print the final status
+ *   race <rounds>         start runs <runId>-<i>, then for each approve (alice) and deny (bob) at the same
+ *                         moment; print every outcome and the status right after
+ *   decide-elsewhere <decision>   decide without `Durable.layer(agent)` here; print the error
+ *   hold                  run the agent, print READY, wait to be killed (the tool SIGKILLs on a call's
+ *                         first attempt when FIRST_ATTEMPT_DIES=1)
+ *   suspend-many <n>      start runs <runId>-<i> and wait until each is Suspended; print their pending
+ *   decide-many <by> <approve|deny> <file of pending>   decide each at once; print every outcome
+ *   settle-many <n>       print the settled status of runs <runId>-<i>
+ *   drive                 start, wait for Suspended, approve, print the settled status (timeout 180 s)
  */
-import { appendFileSync } from "node:fs"
+import { appendFileSync, readFileSync } from "node:fs"
 import { Approval } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
-import { Effect, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
-import { agent, handlers, model } from "./fixtures.js"
+import { type Duration, Effect, Either, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
+import { agent as deployer, handlers, model, repeatingAgent, repeatingIdsModel } from "./fixtures.js"
 
-const [engine, target, runId, logFile, mode, decisionJson] = process.argv.slice(2) as [string, string, string, string, string, string | undefined]
+const [engine, target, runId, logFile, mode, arg, arg2, arg3] = process.argv.slice(2) as [string, string, string, string, string, string | undefined, string | undefined, string | undefined]
 const log = (line: string) => appendFileSync(logFile, `${process.pid} ${line}\n`)
+const repeater = process.env["AGENT"] === "repeater"
+const agent = repeater ? repeatingAgent : deployer
+const firstAttemptDies = process.env["FIRST_ATTEMPT_DIES"] === "1"
 
-const engineLayer =
+const engineLayer: Layer.Layer<any, unknown> =
   engine === "sqlite"
     ? Durable.layerSqlite({ filename: target, pollInterval: "200 millis" })
     : engine === "postgres"
       ? Durable.layerPostgres({ url: Redacted.make(target), pollInterval: "200 millis" })
-      : Durable.layerPostgresCluster({ url: Redacted.make(target), pollInterval: "200 millis", runnerAddress: { host: "127.0.0.1", port: 34531 } })
+      : Durable.layerPostgresCluster({
+          url: Redacted.make(target),
+          pollInterval: "200 millis",
+          clientOnly: engine === "cluster-client",
+          runnerAddress: { host: "127.0.0.1", port: Number(process.env["PORT"] ?? 34531) },
+          ...(process.env["FAILOVER"] === undefined ? {} : { failoverAfter: process.env["FAILOVER"] as Duration.DurationInput })
+        })
 
-const layer = Durable.layer(agent).pipe(
-  Layer.provideMerge(engineLayer),
+const attemptsOf = (key: string) => readFileSync(logFile, "utf8").split("\n").filter((line) => line.split(" ")[2] === key).length
+
+const runsAgent = mode !== "decide-elsewhere" && engine !== "cluster-client"
+const agentLayer = Durable.layer(agent).pipe(
   Layer.provide(
     Layer.merge(
-      model((turn) => log(`model ${turn}`)),
-      handlers((key) =>
+      (repeater ? repeatingIdsModel : model)((turn) => log(`model ${turn}`)),
+      handlers((key, version) =>
         Effect.sync(() => {
-          log(`tool ${key}`)
-          if (mode === "crash") process.kill(process.pid, "SIGKILL")
+          const first = attemptsOf(key) === 0
+          log(`tool ${key} ${version}`)
+          if (mode === "crash" || (firstAttemptDies && first)) process.kill(process.pid, "SIGKILL")
         })
       )
     )
   )
 )
+const layer = runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer
 
-const decision = () => Schema.decodeUnknownSync(Schema.parseJson(Approval.ApprovalDecision))(decisionJson)
+const decisionOf = (json: string | undefined) => Schema.decodeUnknownSync(Schema.parseJson(Approval.ApprovalDecision))(json)
+const settled = (id: string) => Durable.awaitSettled(agent, id, { timeout: "120 seconds", every: "100 millis" })
+const suspended = (id: string) =>
+  Effect.flatMap(settled(id), (status) => (status._tag === "Suspended" ? Effect.succeed(status) : Effect.dieMessage(`expected Suspended, got ${JSON.stringify(status)}`)))
+/** A decision's outcome as plain data: `won`, or the rejection's tag, reason and winner. */
+const outcome = (effect: Effect.Effect<void, { readonly _tag: string; readonly message: string }, any>) =>
+  Effect.map(Effect.either(effect), Either.match({ onRight: () => ({ _tag: "Won" }), onLeft: (error) => ({ ...error, message: error.message }) }))
 
-const program = Effect.gen(function* () {
-  if (mode === "start") yield* Durable.start(agent, { runId, input: "ship 7.2" })
-  if (mode === "decide" || mode === "crash") yield* Durable.decide(agent, runId, decision())
-  return yield* Durable.awaitSettled(agent, runId, { timeout: "45 seconds" })
+const program: Effect.Effect<unknown, any, any> = Effect.gen(function* () {
+  switch (mode) {
+    case "start":
+      yield* Durable.start(agent, { runId, input: "ship 7.2" })
+      return yield* settled(runId)
+    case "decide":
+    case "crash":
+      yield* Durable.decide(agent, runId, decisionOf(arg))
+      return yield* settled(runId)
+    case "recover":
+      return yield* settled(runId)
+    case "approve-all": {
+      yield* Durable.start(agent, { runId, input: "ship" })
+      while (true) {
+        const status = yield* settled(runId)
+        if (status._tag !== "Suspended") return status
+        yield* Durable.decide(agent, runId, Approval.approve(status.pending[0]!, { by: "alice" }))
+      }
+    }
+    case "race": {
+      const ids = Array.from({ length: Number(arg) }, (_, i) => `${runId}-${i}`)
+      yield* Effect.forEach(ids, (id) => Durable.start(agent, { runId: id, input: "ship 7.2" }), { discard: true })
+      return yield* Effect.forEach(ids, (id) =>
+        Effect.gen(function* () {
+          const pending = (yield* suspended(id)).pending[0]!
+          const [approve, deny] = yield* Effect.all(
+            [outcome(Durable.decide(agent, id, Approval.approve(pending, { by: "alice" }))), outcome(Durable.decide(agent, id, Approval.deny(pending, "no", { by: "bob" })))],
+            { concurrency: 2 }
+          )
+          const after = yield* Durable.status(agent, id)
+          return { runId: id, approve, deny, pendingAfter: after._tag === "Suspended" ? after.pending.map((p) => p.approvalId) : [], final: yield* settled(id) }
+        })
+      )
+    }
+    case "decide-elsewhere":
+      return yield* Durable.decide(agent, runId, decisionOf(arg), { timeout: "5 seconds" })
+    case "hold":
+      process.stdout.write("READY\n")
+      return yield* Effect.never
+    case "suspend-many": {
+      const ids = Array.from({ length: Number(arg) }, (_, i) => `${runId}-${i}`)
+      yield* Effect.forEach(ids, (id) => Durable.start(agent, { runId: id, input: "ship 7.2" }), { discard: true })
+      return yield* Effect.forEach(ids, (id) => Effect.map(suspended(id), (status) => status.pending[0]!), { concurrency: 4 })
+    }
+    case "decide-many": {
+      const pending = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Approval.PendingApproval)))(readFileSync(arg3!, "utf8"))
+      return yield* Effect.forEach(
+        pending,
+        (p) => outcome(Durable.decide(agent, p.runId, arg2 === "approve" ? Approval.approve(p, { by: arg! }) : Approval.deny(p, "no", { by: arg! }), { timeout: "60 seconds" })),
+        { concurrency: "unbounded" }
+      )
+    }
+    case "settle-many":
+      return yield* Effect.forEach(Array.from({ length: Number(arg) }, (_, i) => `${runId}-${i}`), settled, { concurrency: 4 })
+    case "drive": {
+      yield* Durable.start(agent, { runId, input: "ship 7.2" })
+      const pending = (yield* suspended(runId)).pending[0]!
+      yield* Durable.decide(agent, runId, Approval.approve(pending, { by: "alice" }), { timeout: "60 seconds" })
+      return yield* Durable.awaitSettled(agent, runId, { timeout: "180 seconds", every: "200 millis" })
+    }
+    default:
+      return yield* Effect.dieMessage(`unknown mode ${mode}`)
+  }
 })
 
-Effect.runPromise(Effect.scoped(Effect.provide(program, layer)).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).then(
-  (status) => {
+const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringify(value ?? null)}\n`)
+
+// `either` outside the layer too: a layer that cannot be built (DatabaseLocked) is a result like any other.
+const main = Effect.either(Effect.scoped(Effect.provide(program, layer))) as Effect.Effect<Either.Either<unknown, unknown>>
+Effect.runPromise(main.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).then(
+  (result) => {
     // On a line of its own: engines may log to stdout too.
-    process.stdout.write(`\nRESULT ${JSON.stringify(status)}\n`)
-    process.exit(0)
+    if (result._tag === "Right") {
+      print(result.right)
+      process.exit(0)
+    }
+    const error = result.left as { readonly _tag?: string; readonly message?: string }
+    print({ _tag: "Error", error: { ...error, _tag: error._tag, message: error.message } })
+    process.exit(2)
   },
   (error) => {
     console.error(String(error))

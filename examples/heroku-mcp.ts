@@ -1,0 +1,107 @@
+/**
+ * `pnpm heroku-mcp`: the Heroku Platform tool set as an MCP server, with grants, approvals, redaction and
+ * an audit log. Any MCP client (Claude Desktop, Cursor, the MCP Inspector, `Mcp.toolkit`) can use it.
+ *
+ *   pnpm heroku-mcp [--grant file.json] [--http] [--port 8787] [--host 127.0.0.1] [--audit audit.jsonl]
+ *
+ * - `--grant` (or `HEROKU_MCP_GRANT`): the grant file (default `examples/heroku-mcp.grant.json`): allowed
+ *   apps, access level per group, and which risks / tools need a human. Only granted tools are listed.
+ * - stdio by default; `--http` serves Streamable HTTP on loopback, with the bearer token `HEROKU_MCP_TOKEN`.
+ * - `HEROKU_API_KEY` set: the real Platform API. Unset: an in-process fake Heroku (offline), with the apps
+ *   `shop-api` (crashed) and `billing` (a secret config var).
+ * - Calls that need a human are asked through MCP elicitation; a client without it gets them refused.
+ * - Audit entries go to `--audit` (or `HEROKU_MCP_AUDIT`; JSON lines) or stderr. stdout carries only the MCP protocol.
+ */
+import { appendFileSync, readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { Mcp } from "@agentloop/mcp"
+import { AuditLog, Grant, HerokuClient, HerokuTools } from "@agentloop/heroku-platform"
+import { FakeHerokuPlatform } from "@agentloop/testing"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Effect, Layer, Redacted, type Scope } from "effect"
+
+export const defaultGrantFile = fileURLToPath(new URL("./heroku-mcp.grant.json", import.meta.url))
+
+export interface Options {
+  readonly grant: Grant.Grant
+  readonly transport: Mcp.Transport
+  /** The real API's token; absent: the in-process fake. */
+  readonly herokuApiKey?: string
+  readonly audit: (entry: AuditLog.Entry) => void
+}
+
+/** The fake's starting state: a crashed app, and an app with a secret config var. */
+const seedFake = Effect.gen(function* () {
+  const fake = yield* FakeHerokuPlatform.make()
+  fake.addApp("shop-api")
+  fake.crash("shop-api")
+  fake.addApp("billing", { config: { DATABASE_URL: "postgres://billing:pl4nted-s3cret@db.internal:5432/billing" } })
+  fake.addApp("other-team-app")
+  return fake
+})
+
+/** Serves the granted Heroku tools until the scope closes. */
+export const serveHeroku = (options: Options): Effect.Effect<Mcp.ServeHandle, unknown, Scope.Scope> =>
+  Effect.gen(function* () {
+    const baseUrl = options.herokuApiKey === undefined ? (yield* seedFake).url : undefined
+    const token = Redacted.make(options.herokuApiKey ?? "test-token")
+    // Built into this scope (not per call): the HTTP client and audit log live as long as the server.
+    const context = yield* Layer.build(
+      HerokuTools.layer(options.grant).pipe(
+        Layer.provideMerge(
+          Layer.mergeAll(
+            AuditLog.layer((entry) => Effect.sync(() => options.audit(entry))),
+            HerokuClient.layer({ token, ...(baseUrl === undefined ? {} : { baseUrl }) }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+          )
+        )
+      )
+    )
+    return yield* Mcp.serve(HerokuTools.toolkit(options.grant), {
+      name: "agentloop-heroku",
+      transport: options.transport,
+      annotations: (tool) => HerokuTools.annotations(tool.name)
+    }).pipe(Effect.provide(context))
+  })
+
+const flag = (args: ReadonlyArray<string>, name: string): string | undefined => {
+  const index = args.indexOf(name)
+  return index === -1 ? undefined : args[index + 1]
+}
+
+if (process.argv[1] !== undefined && import.meta.url === `file://${process.argv[1]}`) {
+  const args = process.argv.slice(2)
+  const http = args.includes("--http")
+  // stdout is the protocol channel over stdio: anything logged must go to stderr.
+  console.log = console.error
+  const grantFile = flag(args, "--grant") ?? process.env["HEROKU_MCP_GRANT"] ?? defaultGrantFile
+  const auditFile = flag(args, "--audit") ?? process.env["HEROKU_MCP_AUDIT"]
+  const apiKey = process.env["HEROKU_API_KEY"]
+  const program = Effect.gen(function* () {
+    const grant = yield* Grant.fromJson(readFileSync(grantFile, "utf8"), grantFile)
+    const bearer = process.env["HEROKU_MCP_TOKEN"]
+    if (http && (bearer === undefined || bearer === "")) return yield* Effect.fail("--http needs HEROKU_MCP_TOKEN (the bearer token clients send)")
+    const handle = yield* serveHeroku({
+      grant,
+      transport: http
+        ? { http: { token: bearer!, port: Number(flag(args, "--port") ?? 8787), ...(flag(args, "--host") === undefined ? {} : { host: flag(args, "--host")! }) } }
+        : "stdio",
+      ...(apiKey === undefined || apiKey === "" ? {} : { herokuApiKey: apiKey }),
+      audit: (entry) =>
+        auditFile === undefined ? process.stderr.write(`audit: ${AuditLog.format(entry)}\n`) : appendFileSync(auditFile, `${JSON.stringify(entry)}\n`)
+    })
+    process.stderr.write(
+      `agentloop heroku-mcp: ${HerokuTools.toolkit(grant).names.length} tools, ${apiKey ? "real Heroku API" : "fake Heroku (offline)"}, ${handle.url ?? "stdio"}\n`
+    )
+    yield* handle.closed
+  }).pipe(Effect.scoped)
+  const controller = new AbortController()
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => controller.abort())
+  Effect.runPromise(program, { signal: controller.signal }).then(
+    () => process.exit(0),
+    (error) => {
+      if (controller.signal.aborted) process.exit(0)
+      process.stderr.write(`heroku-mcp: ${String(error)}\n`)
+      process.exit(1)
+    }
+  )
+}

@@ -1,0 +1,76 @@
+/**
+ * Acceptance: durable runs across processes on a Postgres cluster of socket runners (the shared scenarios,
+ * see scenarios.ts), plus what only a cluster has: decisions raced from two `clientOnly` processes started
+ * together, and failover of a killed runner's runs to the other runner. Skipped, and saying so, without a
+ * Postgres server (see postgres.ts); the cluster has a database of its own.
+ */
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { clusterDatabase, pgReachable } from "./postgres.js"
+import { dir, expectOneWinner, linesOf, type Outcome, scenarios, TIMEOUT, unique } from "./scenarios.js"
+import { type Exited, freePort, run, start, wasKilled } from "./spawn.js"
+
+const clusterUrl = await clusterDatabase()
+/** One port for the scenarios' runners: a runner that replaces a killed one at its address takes over its row at once. */
+const [scenarioPort, racePort, failoverPorts] = [await freePort(), await freePort(), [await freePort(), await freePort()]]
+
+describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster of socket runners", () => {
+  scenarios("cluster", () => clusterUrl, { PORT: String(scenarioPort) })
+
+  it("20 runs, each approved (alice) and denied (bob) by two clientOnly processes started together: exactly one wins each", async () => {
+    const runId = `race-cluster-${unique}`
+    const log = join(dir, "cluster-race.log")
+    const runner = start(["cluster", clusterUrl, runId, log, "hold"], { env: { PORT: String(racePort) } })
+    try {
+      await runner.ready
+      const made = await run(["cluster-client", clusterUrl, runId, log, "suspend-many", "20"])
+      expect(made.status, made.output).toBe(0)
+      const file = join(dir, "cluster-race-pending.json")
+      writeFileSync(file, JSON.stringify(made.result))
+      const [alice, bob] = await Promise.all([
+        run(["cluster-client", clusterUrl, runId, log, "decide-many", "alice", "approve", file]),
+        run(["cluster-client", clusterUrl, runId, log, "decide-many", "bob", "deny", file])
+      ])
+      expect(alice.status, alice.output).toBe(0)
+      expect(bob.status, bob.output).toBe(0)
+      const approved = (alice.result as Array<Outcome>).map((approve, i) => expectOneWinner(approve, (bob.result as Array<Outcome>)[i]!))
+      const settled = await run(["cluster-client", clusterUrl, runId, log, "settle-many", "20"])
+      expect(settled.status, settled.output).toBe(0)
+      ;(settled.result as Array<{ outcome: { text: string } }>).forEach((status, i) =>
+        expect(status).toMatchObject({
+          _tag: "Completed",
+          outcome: { text: approved[i] ? "Done: deployed 7.2" : "Done: Error: request to call tool denied. User reason: no" }
+        })
+      )
+      expect(linesOf(log).filter(([, what]) => what === "tool")).toHaveLength(approved.filter(Boolean).length)
+    } finally {
+      runner.kill("SIGTERM")
+      await runner.exited
+    }
+  }, TIMEOUT)
+
+  it("failover: the runner running a tool call is killed; the other runner takes its shards and completes the run", async () => {
+    const runId = `failover-${unique}`
+    const log = join(dir, "cluster-failover.log")
+    const env = { FAILOVER: "6 seconds", FIRST_ATTEMPT_DIES: "1" }
+    const runners = [start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: String(failoverPorts[0]) } }), start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: String(failoverPorts[1]) } })]
+    const exits: Array<Exited | undefined> = [undefined, undefined]
+    runners.forEach((r, i) => void r.exited.then((e) => (exits[i] = e)))
+    try {
+      await Promise.all(runners.map((r) => r.ready))
+      const driven = await run(["cluster-client", clusterUrl, runId, log, "drive"], { env: { FAILOVER: "6 seconds" } })
+      expect(driven.status, driven.output).toBe(0)
+      expect(driven.result).toMatchObject({ _tag: "Completed", outcome: { text: "Done: deployed 7.2" } })
+      const tools = linesOf(log).filter(([, what]) => what === "tool")
+      // The first attempt killed its runner; the other runner ran the call again, with the same key.
+      expect(tools).toHaveLength(2)
+      expect(tools[0]![0]).not.toBe(tools[1]![0])
+      expect(new Set(tools.map(([, , key]) => key))).toEqual(new Set([`${runId}:call-deploy`]))
+      expect(exits.filter((e) => e !== undefined && wasKilled(e))).toHaveLength(1)
+    } finally {
+      runners.forEach((r) => r.kill("SIGTERM"))
+      await Promise.all(runners.map((r) => r.exited))
+    }
+  }, TIMEOUT)
+})
