@@ -6,7 +6,9 @@ import { defineConfig } from "vitest/config"
  * it through NODE_OPTIONS.
  */
 const sourceCondition = "@agentloop/source"
-const conditions = [sourceCondition, "module", "node", "development|production"]
+// No "module" condition: Vite would resolve packages like @opentelemetry/semantic-conventions to their
+// bundler-only ESM build, which plain Node (running the externalized dependency) cannot load.
+const conditions = [sourceCondition, "node", "development|production"]
 if (!(process.env.NODE_OPTIONS ?? "").includes(`--conditions=${sourceCondition}`)) {
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --conditions=${sourceCondition}`.trim()
 }

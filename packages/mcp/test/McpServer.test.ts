@@ -104,7 +104,8 @@ scenarios("stdio", (log) =>
     () =>
       new StdioClientTransport({
         command: process.execPath,
-        args: ["--import", "tsx", serveFixture],
+        // The SDK passes the child a minimal environment (no NODE_OPTIONS): name the source condition here.
+        args: ["--conditions=@agentloop/source", "--import", "tsx", serveFixture],
         cwd: root,
         env: { ...getDefaultEnvironment(), FIXTURE_LOG: log },
         stderr: "pipe"
