@@ -9,7 +9,7 @@
  */
 import { Effect, ParseResult, Schema } from "effect"
 import * as Id from "./Identifiers.js"
-import { alwaysGated, type Group, groups, type Operation, type Risk } from "./Operations.js"
+import { alwaysGated, type Group, groups, type Operation, type Risk, risks } from "./Operations.js"
 
 export type Access = "off" | "read" | "full"
 
@@ -114,22 +114,7 @@ export const GrantFile = Schema.Struct({
     exact
   ),
   secrets: Schema.optionalWith(Schema.Boolean, exact),
-  approvalFor: Schema.optionalWith(
-    Schema.Array(
-      Schema.Literal(
-        "read",
-        "write",
-        "destructive",
-        "deploys",
-        "changes_runtime",
-        "removes_access",
-        "takes_offline",
-        "costs_money",
-        "exposes_secrets"
-      )
-    ),
-    exact
-  ),
+  approvalFor: Schema.optionalWith(Schema.Array(Schema.Literal(...risks)), exact),
   approvalForTools: Schema.optionalWith(Schema.Array(Schema.String), exact),
   autoApprove: Schema.optionalWith(Schema.Array(Schema.String), exact)
 }).annotations({ identifier: "GrantFile", parseOptions: { onExcessProperty: "error" } })

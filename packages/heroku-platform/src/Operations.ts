@@ -18,16 +18,18 @@ export type Scope = "identity" | "read" | "write" | "read-protected" | "write-pr
  * `deploys` code, `changes_runtime` (restarts or changes what runs), `removes_access`, `takes_offline`,
  * `destructive` (irreversible), `costs_money`, `exposes_secrets`.
  */
-export type Risk =
-  | "read"
-  | "write"
-  | "destructive"
-  | "deploys"
-  | "changes_runtime"
-  | "removes_access"
-  | "takes_offline"
-  | "costs_money"
-  | "exposes_secrets"
+export const risks = [
+  "read",
+  "write",
+  "destructive",
+  "deploys",
+  "changes_runtime",
+  "removes_access",
+  "takes_offline",
+  "costs_money",
+  "exposes_secrets"
+] as const
+export type Risk = (typeof risks)[number]
 
 /** Risks that always need an approval, whatever `approvalFor` says, unless the grant auto-approves the tool by name. */
 export const alwaysGated: ReadonlyArray<Risk> = ["destructive", "deploys", "changes_runtime", "removes_access", "takes_offline"]
