@@ -76,6 +76,13 @@ export interface Options<Tools extends Record<string, Tool.Any>, A = unknown, I 
   readonly output?: Schema.Schema<A, I>
   /** Invalid final answers returned to the model before the run stops with `invalid_output`. Default 2. */
   readonly outputRetries?: number
+  /**
+   * How the model is asked for the output (see `Output.Mode`): `"response_format"` (default), `"tool"` (a
+   * final-answer tool), `"text"`, or `"auto"` (what the model declares it does best).
+   */
+  readonly outputMode?: Output.Mode
+  /** The final-answer tool's name in `"tool"` mode; must not be a toolkit tool's name. Default `final_answer`. */
+  readonly outputTool?: string
   readonly instructions?: string
   readonly toolkit: Toolkit.Toolkit<Tools>
   readonly rules?: ReadonlyArray<ToolRule>
@@ -104,7 +111,12 @@ export const make = <Tools extends Record<string, Tool.Any>, A = unknown, I = un
     output:
       options.output === undefined
         ? undefined
-        : Output.make(options.output, { name: options.name, ...(options.outputRetries === undefined ? {} : { retries: options.outputRetries }) }),
+        : Output.make(options.output, {
+            name: options.name,
+            ...(options.outputRetries === undefined ? {} : { retries: options.outputRetries }),
+            ...(options.outputMode === undefined ? {} : { mode: options.outputMode }),
+            ...(options.outputTool === undefined ? {} : { toolName: options.outputTool })
+          }),
     instructions: options.instructions,
     toolkit: options.toolkit,
     rules: options.rules ?? [],

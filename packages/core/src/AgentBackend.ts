@@ -9,6 +9,7 @@ import type * as Agent from "./Agent.js"
 import type { AgentEvent } from "./AgentEvent.js"
 import type * as Approval from "./Approval.js"
 import * as Loop from "./Loop.js"
+import type * as Output from "./Output.js"
 import type { RunOutcome, RunState, RunStateError } from "./RunState.js"
 import { RunStore, type RunStoreError } from "./RunStore.js"
 import type * as Tool from "./Tool.js"
@@ -70,6 +71,8 @@ export const localCapabilities: Capabilities = { clientTools: true, approvals: t
 export interface AgentNeeds {
   readonly toolkit: { readonly tools: Readonly<Record<string, Tool.Any>> }
   readonly rules: Agent.Any["rules"]
+  /** A typed output in `"tool"` mode needs client-side tools (its final-answer tool runs here). */
+  readonly output?: { readonly mode: Output.Mode; readonly tool: Tool.Any } | undefined
 }
 
 /** What an agent definition needs from a backend, and why. */
@@ -81,6 +84,9 @@ export const requiredCapabilities = (agent: AgentNeeds): ReadonlyArray<{ readonl
   const approvalRules = agent.rules.filter((r) => r._tag === "RequiresApproval").map((r) => r.tool)
   if (gated.length + approvalRules.length > 0) {
     needs.push({ capability: "approvals", reason: `${[...new Set([...gated, ...approvalRules])].join(", ")} need approval` })
+  }
+  if (agent.output?.mode === "tool" && tools.length === 0) {
+    needs.push({ capability: "clientTools", reason: `the agent's typed output uses the ${agent.output.tool.name} tool (outputMode "tool")` })
   }
   const rules = agent.rules.filter((r) => r._tag !== "RequiresApproval")
   if (rules.length > 0) needs.push({ capability: "toolRules", reason: `the agent has ${rules.length} tool rule(s)` })

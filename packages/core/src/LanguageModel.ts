@@ -142,6 +142,13 @@ export interface Service {
    * running a `Stream` costs far more per step than calling a function (see docs/performance.md).
    */
   readonly pushStep?: (request: ModelRequest, emit: (parts: ReadonlyArray<ResponsePart>) => void) => Effect.Effect<void, ModelError>
+  /**
+   * Optional capability: how this model best returns a typed final output, used by agents made with
+   * `outputMode: "auto"` (see `Output.Mode`). `"response_format"`: it sends `ModelRequest.responseFormat`
+   * (chat completions); `"text"`: it cannot run client-side tools, so the schema goes in the instructions.
+   * Absent: `"tool"` (a final-answer tool).
+   */
+  readonly outputMode?: "response_format" | "tool" | "text"
 }
 
 export class LanguageModel extends Context.Tag("@agentloop/core/LanguageModel")<LanguageModel, Service>() {}

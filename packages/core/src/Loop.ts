@@ -41,6 +41,7 @@ import * as Toolkit from "./Toolkit.js"
 import * as ToolRule from "./ToolRule.js"
 import * as Solver from "./ToolRuleSolver.js"
 import * as ToolRuleAnalysis from "./ToolRuleAnalysis.js"
+import * as FinalAnswer from "./internal/finalAnswer.js"
 import * as Nested from "./internal/nested.js"
 import * as ToolChoices from "./internal/toolChoice.js"
 import { StepRunner } from "./StepRunner.js"
@@ -74,6 +75,7 @@ export type LoopError =
   | RunAlreadyExists
   | ToolRule.InvalidToolRules
   | InvalidToolChoice
+  | Output.InvalidOutput
   | Toolkit.MissingHandlers
   | RunNotFound
   | RunNotResumable
@@ -133,22 +135,26 @@ export interface Runner {
  */
 export const makeRunner = <Tools extends Record<string, Tool.Any>>(
   agent: Agent.Agent<Tools>
-): Effect.Effect<Runner, ToolRule.InvalidToolRules | InvalidToolChoice | Toolkit.MissingHandlers, Requirements<Tools>> =>
+): Effect.Effect<Runner, ToolRule.InvalidToolRules | InvalidToolChoice | Output.InvalidOutput | Toolkit.MissingHandlers, Requirements<Tools>> =>
   Effect.gen(function* () {
     const compiled = yield* validateAgent(agent)
-    const toolkit = yield* Toolkit.resolve(agent.toolkit)
-    const system = [agent.instructions, agent.describeRules ? Solver.renderPrompt(compiled) : ""]
+    const model = yield* LanguageModel
+    // Typed output: the final-answer tool joins the toolkit in "tool" mode ("auto" asks the model).
+    const output = yield* FinalAnswer.setup(agent, model.outputMode, yield* Toolkit.resolve(agent.toolkit), agent.toolkit.names)
+    const toolkit = output.toolkit
+    const system = [agent.instructions, agent.describeRules ? Solver.renderPrompt(compiled) : "", output.instructions]
       .filter((part): part is string => part !== undefined && part.length > 0)
       .join("\n\n")
     const bound: Bound = {
       agent: agent as Agent.Any,
       compiled,
       toolkit,
-      names: agent.toolkit.names,
+      names: output.names,
       definitions: toolkit.definitions,
       system,
+      output,
       // With a `ContextPolicy` in context, the model sees what it selects (looked up once; none: no cost).
-      model: ContextPolicy.applyTo(yield* LanguageModel, yield* Effect.serviceOption(ContextPolicy.ContextPolicy)),
+      model: ContextPolicy.applyTo(model, yield* Effect.serviceOption(ContextPolicy.ContextPolicy)),
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,
       leaseMs: Duration.toMillis(yield* RunClaim.LeaseDuration),
@@ -284,6 +290,8 @@ interface Bound {
   readonly definitions: ReadonlyArray<ToolDefinition>
   /** The system prompt: the agent's instructions and, if asked for, its rules in words. */
   readonly system: string
+  /** How a typed output is asked for (response format, final-answer tool, instructions). */
+  readonly output: FinalAnswer.Setup
   readonly model: LanguageModel["Type"]
   readonly approvals: Approval.Service
   readonly store: RunStore["Type"]
@@ -315,6 +323,7 @@ const contextOf = (
   names: bound.names,
   definitions: bound.definitions,
   system: bound.system,
+  output: bound.output,
   model: bound.model,
   approvals: bound.approvals,
   store: bound.store,
@@ -604,7 +613,7 @@ const modelStep = (ctx: Context, w: Working): Rest => {
     availableTools: ctx.definitions,
     toolChoice,
     parallelToolCalls: !ctx.compiled.ordered,
-    responseFormat: ctx.agent.output?.responseFormat
+    responseFormat: ctx.output.responseFormat
   }
   // Keep the run: persist it as it was before this step, so `resume` can retry the step.
   const onFailure = (error: ModelError): Rest => {
@@ -687,7 +696,7 @@ const completeWithOutput = (ctx: Context, w: Working, spec: Output.Spec<unknown>
     return finish(ctx, w, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, decoded.left)))
   }
   w.outputReprompts++
-  w.messages.push(Message.user(Output.reprompt(decoded.left)))
+  w.messages.push(Message.user(Output.reprompt(decoded.left, ctx.output.toolName)))
   return continueUnlessStopped(ctx, w, [])
 }
 
@@ -1175,6 +1184,10 @@ const afterTools = (ctx: Context, w: Working): Rest => {
   if (ctx.observed) ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: "tool_calls" })
   const executed = w.executedInStep
   w.executedInStep = []
+  if (ctx.output.toolName !== undefined) {
+    const ended = afterFinalAnswer(ctx, w, ctx.output.toolName, executed)
+    if (ended !== undefined) return ended
+  }
   if (ctx.compiled.rules.length > 0 && executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop")) {
     const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
     if (uncalled.length === 0) {
@@ -1184,6 +1197,30 @@ const afterTools = (ctx: Context, w: Working): Rest => {
     w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
   }
   return continueUnlessStopped(ctx, w, executed)
+}
+
+/**
+ * "tool" mode: a valid final-answer call completes the run (unless required tools are still uncalled); an
+ * invalid one (its error result already tells the model why) spends one of the output retries.
+ */
+const afterFinalAnswer = (ctx: Context, w: Working, toolName: string, executed: ReadonlyArray<string>): Rest | undefined => {
+  const spec = ctx.agent.output!
+  const verdict = FinalAnswer.verdict(spec, toolName, w.messages)
+  if (verdict === undefined) return undefined
+  if (verdict._tag === "Accepted") {
+    const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
+    if (uncalled.length > 0) {
+      // As for a text answer: the run may not end before the required tools are called.
+      w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
+      return continueUnlessStopped(ctx, w, executed)
+    }
+    w.outputReprompts = 0
+    w.lastText = verdict.text
+    return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: verdict.text, output: verdict.output, steps: w.step, usage: usageOf(w) })
+  }
+  if (w.outputReprompts >= spec.retries) return finish(ctx, w, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, verdict.reason)))
+  w.outputReprompts++
+  return undefined
 }
 
 /** Checks the agent's stop conditions (if any), then takes the next step. */

@@ -1,16 +1,32 @@
 /**
  * Typed final output: an agent made with `output: Schema` ends its run with the answer decoded by that
- * schema (`Completed.output`). The schema is sent as a JSON-schema response format to models that support
- * one (chat completions); every backend's last text is parsed and decoded. An answer that fails is
- * returned to the model with the schema error, a bounded number of times, then the run ends as
- * `Stopped { reason: "invalid_output" }`.
+ * schema (`Completed.output`). How the model is asked for it is the agent's `outputMode` (see `Mode`): a
+ * JSON-schema response format (chat completions), a final-answer tool whose parameters are the schema, or
+ * the schema in the instructions. In every mode a final text answer is parsed and decoded too. An answer
+ * that fails is returned to the model with the schema error, a bounded number of times, then the run ends
+ * as `Stopped { reason: "invalid_output" }`.
  *
  * @since 0.1.0
  */
-import { Either, Option, ParseResult, Schema } from "effect"
+import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import type { ResponseFormat } from "./LanguageModel.js"
 import type { RunOutcome } from "./RunState.js"
-import { jsonSchemaOf } from "./Tool.js"
+import * as Tool from "./Tool.js"
+
+/**
+ * How the model is asked for the typed output:
+ * - `"response_format"`: every request carries the schema as a JSON-schema response format (adapters
+ *   without one ignore it); the final text is decoded. The default (the behaviour before modes existed).
+ * - `"tool"`: the model is offered a final-answer tool whose parameters are the schema; a valid call ends
+ *   the run. Needs a backend that runs client-side tools.
+ * - `"text"`: the schema is added to the instructions; the final text is decoded.
+ * - `"auto"`: what the model declares it does best (`LanguageModel` `outputMode`: chat completions
+ *   `"response_format"`), else `"tool"`.
+ */
+export type Mode = "auto" | "response_format" | "tool" | "text"
+
+/** The modes a run actually uses (`"auto"` resolved against the model). */
+export type ResolvedMode = Exclude<Mode, "auto">
 
 export interface Spec<A> {
   /** The schema's decoder (a function rather than the schema, so a `Spec<A>` is a `Spec<unknown>` too). */
@@ -19,16 +35,89 @@ export interface Spec<A> {
   readonly responseFormat: ResponseFormat
   /** How many invalid answers are returned to the model before the run stops. */
   readonly retries: number
+  /** How the model is asked for the answer. */
+  readonly mode: Mode
+  /** The final-answer tool offered in `"tool"` mode (its parameters are the schema). */
+  readonly tool: Tool.Any
+  /** The output's JSON value from the final-answer tool's arguments (a non-object schema is wrapped in `{ value }`). */
+  readonly fromArguments: (args: unknown) => unknown
 }
 
 const validName = /^[a-zA-Z0-9_-]{1,64}$/
 
+/** The final-answer tool's name unless the agent names another (`outputTool`). */
+export const defaultToolName = "final_answer"
+
+export interface Options {
+  readonly name: string
+  readonly retries?: number
+  readonly mode?: Mode
+  /** The final-answer tool's name in `"tool"` mode. Default `final_answer`. */
+  readonly toolName?: string
+}
+
 /** A spec for `schema`: its JSON Schema is generated once, when the agent is made. */
-export const make = <A, I>(schema: Schema.Schema<A, I>, options: { readonly name: string; readonly retries?: number }): Spec<A> => {
+export const make = <A, I>(schema: Schema.Schema<A, I>, options: Options): Spec<A> => {
   const retries = options.retries ?? 2
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`Output "${options.name}": retries must be an integer >= 0`)
-  const name = validName.test(options.name) ? options.name : "final_answer"
-  return { decodeUnknown: Schema.decodeUnknownEither(schema), responseFormat: { name, schema: jsonSchemaOf(schema) }, retries }
+  const toolName = options.toolName ?? defaultToolName
+  if (!validName.test(toolName)) throw new TypeError(`Output "${options.name}": the tool name "${toolName}" must match ${validName.source}`)
+  const name = validName.test(options.name) ? options.name : defaultToolName
+  const json = Tool.jsonSchemaOf(schema) as Record<string, unknown>
+  // Function-calling APIs take an object of arguments: any other schema is wrapped in `{ value }`.
+  const isObject = json.type === "object"
+  const parameters = (isObject ? schema : Schema.Struct({ value: schema })) as unknown as Schema.Struct<any>
+  const description = "Call this with your final answer once you have it; its arguments are the answer. It ends your turn."
+  const tool: Tool.Any = {
+    [Tool.TypeId]: Tool.TypeId,
+    name: toolName,
+    description,
+    parameters,
+    success: Schema.String,
+    failure: Schema.Never,
+    requiresApproval: false,
+    parallel: true,
+    timeout: undefined,
+    returnCharLimit: undefined,
+    definition: {
+      name: toolName,
+      description,
+      parameters: isObject ? json : { type: "object", properties: { value: json }, required: ["value"], additionalProperties: false }
+    }
+  }
+  return {
+    decodeUnknown: Schema.decodeUnknownEither(schema),
+    responseFormat: { name, schema: json },
+    retries,
+    mode: options.mode ?? "response_format",
+    tool,
+    fromArguments: isObject ? (args) => args : (args) => (args as { value?: unknown }).value
+  }
+}
+
+/** The mode a run uses: `"auto"` becomes what the model declares (`LanguageModel` `outputMode`), else `"tool"`. */
+export const resolveMode = (spec: Spec<unknown>, modelMode: ResolvedMode | undefined): ResolvedMode =>
+  spec.mode === "auto" ? (modelMode ?? "tool") : spec.mode
+
+/** The final-answer tool's handler: the arguments were decoded by the schema before it runs. */
+export const acceptAnswer: Tool.AnyHandlerFn = () => Effect.succeed("Final answer recorded.")
+
+/** What `"text"` mode adds to the instructions. */
+export const instructions = (spec: Spec<unknown>): string =>
+  `Answer with only a JSON value (no other text) matching this JSON Schema:\n${JSON.stringify(spec.responseFormat.schema)}`
+
+/**
+ * The final-answer tool's name is taken by a tool of the agent's toolkit, or the backend cannot run the
+ * final-answer tool. Raised when the agent's backend is built.
+ */
+export class InvalidOutput extends Schema.TaggedError<InvalidOutput>()("InvalidOutput", {
+  agent: Schema.String,
+  tool: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Agent "${this.agent}": output tool "${this.tool}" ${this.reason}`
+  }
 }
 
 /** Models often fence JSON in markdown even when told not to: read the fenced part. */
@@ -48,9 +137,12 @@ export const decode = <A>(spec: Spec<A>, text: string): Either.Either<A, string>
   return Either.mapLeft(spec.decodeUnknown(json), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
 }
 
-/** What the model is told after an answer that does not fit. */
-export const reprompt = (reason: string): string =>
-  `Your final answer does not match the required output schema: ${reason}\nAnswer again with only a JSON value that matches the schema.`
+/** What the model is told after an answer that does not fit (in `"tool"` mode: call the tool instead). */
+export const reprompt = (reason: string, toolName?: string): string =>
+  `Your final answer does not match the required output schema: ${reason}\n` +
+  (toolName === undefined
+    ? "Answer again with only a JSON value that matches the schema."
+    : `Call the ${toolName} tool with your final answer as its arguments.`)
 
 /** The reason a run stops once the model has used up its retries. */
 export const stopDetail = (attempts: number, reason: string): string =>

@@ -161,7 +161,9 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         complete: (state) => state.done,
         end: (state) => [LanguageModel.finish(state.finish ?? "stop", state.usage)]
       }
-    )
+    ),
+    // No response format on this endpoint and no client-side tools: "auto" typed output asks in the instructions.
+    { outputMode: "text" }
   )
 }
 

@@ -99,7 +99,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       complete: (state) => state.done,
       end: (state) => state.accumulator.end()
     })
-  })
+    // Chat completions take a JSON-schema response format: "auto" typed output uses it.
+  }, { outputMode: "response_format" })
 }
 
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>

@@ -183,7 +183,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     return ndjson
       ? Model.streamParts(http, { decode: (body) => Ndjson.decodeBytes(body), initial, item: lineParts, complete, end })
       : Model.streamParts(http, { decode: (body) => Incremental.decodeUtf8(body), initial, item: (text) => [LanguageModel.textDelta(text)], complete, end })
-  })
+    // A hosted agent with no client-side tools and no response format: "auto" typed output asks in the instructions.
+  }, { outputMode: "text" })
 }
 
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>

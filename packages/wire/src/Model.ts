@@ -18,10 +18,13 @@ import * as Timeout from "./Timeout.js"
 
 /** A `LanguageModel` whose steps use the `HttpClient` in context when the model is made. */
 export const make = (
-  streamStep: (request: LanguageModel.ModelRequest) => Stream.Stream<LanguageModel.ResponsePart, LanguageModel.ModelError, HttpClient.HttpClient>
+  streamStep: (request: LanguageModel.ModelRequest) => Stream.Stream<LanguageModel.ResponsePart, LanguageModel.ModelError, HttpClient.HttpClient>,
+  /** Declared capabilities (e.g. `outputMode`, how the model best returns a typed output). */
+  capabilities?: Pick<LanguageModel.Service, "outputMode">
 ): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
   Effect.map(Effect.context<HttpClient.HttpClient>(), (context) => ({
-    streamStep: (request) => Stream.provideContext(streamStep(request), context)
+    streamStep: (request) => Stream.provideContext(streamStep(request), context),
+    ...(capabilities?.outputMode === undefined ? {} : { outputMode: capabilities.outputMode })
   }))
 
 export interface StreamOptions<Item, State> {
