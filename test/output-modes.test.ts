@@ -135,9 +135,10 @@ describe("typed output: final-answer tool mode", () => {
   it.effect("a final-answer tool name taken by a toolkit tool fails the build with InvalidOutput", () =>
     Effect.gen(function* () {
       const clash = Tool.make("final_answer", { description: "mine", parameters: {}, success: Schema.String })
-      const agent = Agent.make({ name: "a", toolkit: Toolkit.make(clash), output: Forecast, outputMode: "tool" })
+      const kit = Toolkit.make(clash)
+      const agent = Agent.make({ name: "a", toolkit: kit, output: Forecast, outputMode: "tool" })
       const layer = AgentBackend.layerLocal(agent).pipe(
-        Layer.provide(Layer.mergeAll(S.make([]).layerUnchecked, Toolkit.make(clash).toLayer({ final_answer: () => Effect.succeed("x") }), Approval.layerAutoApprove, RunStore.layerMemory))
+        Layer.provide(Layer.mergeAll(S.make([]).layerUnchecked, kit.toLayer({ final_answer: () => Effect.succeed("x") }), Approval.layerAutoApprove, RunStore.layerMemory))
       )
       const exit = yield* Effect.exit(Effect.provide(AgentBackend.AgentBackend, layer))
       const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
