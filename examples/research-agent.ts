@@ -20,8 +20,8 @@ export const Search = Tool.make("search", {
   success: Schema.String
 })
 
-const releaseTools = Toolkit.make(Deploy)
-const searchTools = Toolkit.make(Search)
+export const releaseTools = Toolkit.make(Deploy)
+export const searchTools = Toolkit.make(Search)
 export const releaseAgent = Agent.make({ name: "release", instructions: "You deploy releases.", toolkit: releaseTools })
 export const releaseTool = Agent.asTool(releaseAgent, { description: "Deploys a release; give it the version." })
 export const researchAgent = Agent.make({

@@ -95,7 +95,8 @@ export const RunFinished = Schema.TaggedStruct("RunFinished", {
   outcome: RunOutcome
 })
 
-export const AgentEvent = Schema.Union(
+/** The events a run emits about itself (every event but `SubAgentEvent`). */
+export const RunEvent = Schema.Union(
   RunStarted,
   StepStarted,
   TextDelta,
@@ -108,7 +109,52 @@ export const AgentEvent = Schema.Union(
   Raw,
   RunFinished
 )
+export type RunEvent = typeof RunEvent.Type
+
+/** One hop from a run to a sub-agent it called: the sub-agent's name and the call (in its caller) running it. */
+export const SubAgentHop = Schema.Struct({ agent: Schema.String, toolCallId: Schema.String })
+export type SubAgentHop = typeof SubAgentHop.Type
+
+/**
+ * An event of a sub-agent's run (see `SubAgent`), forwarded into the events of the run that called it, as
+ * it happens. `runId`, `step` and `toolCallId` are the calling run's (the call that runs the sub-agent);
+ * `path` lists the hops from this run down to the agent that emitted `event` (outermost first, so a
+ * sub-agent of a sub-agent has two), and `agent` is the last hop's agent. `event` is that agent's own
+ * event, with its own run id. Forwarded only to a run's consumer (a stream, `onEvent`), never built when
+ * nobody watches.
+ */
+export const SubAgentEvent = Schema.TaggedStruct("SubAgentEvent", {
+  runId: Schema.String,
+  step: Schema.Number,
+  toolCallId: Schema.String,
+  agent: Schema.String,
+  path: Schema.Array(SubAgentHop),
+  event: RunEvent
+})
+export type SubAgentEvent = typeof SubAgentEvent.Type
+
+export const AgentEvent = Schema.Union(RunEvent, SubAgentEvent)
 export type AgentEvent = typeof AgentEvent.Type
+
+/**
+ * Who an event comes from: the hops down to the agent that emitted it (empty for the run's own events),
+ * and that agent's event. E.g. show `path.map((hop) => hop.agent).join(" > ")` beside `event`.
+ */
+export const origin = (event: AgentEvent): { readonly path: ReadonlyArray<SubAgentHop>; readonly event: RunEvent } =>
+  event._tag === "SubAgentEvent" ? { path: event.path, event: event.event } : { path: [], event }
+
+/**
+ * The event as the calling run reports it: the call `toolCallId` of run `runId` (at `step`) runs `agent`,
+ * which emitted `event` (its own, or one it forwards from a sub-agent of its own).
+ */
+export const forwarded = (
+  caller: { readonly runId: string; readonly step: number; readonly toolCallId: string },
+  agent: string,
+  event: AgentEvent
+): SubAgentEvent =>
+  event._tag === "SubAgentEvent"
+    ? { ...event, runId: caller.runId, step: caller.step, toolCallId: caller.toolCallId, path: [{ agent, toolCallId: caller.toolCallId }, ...event.path] }
+    : { _tag: "SubAgentEvent", runId: caller.runId, step: caller.step, toolCallId: caller.toolCallId, agent, path: [{ agent, toolCallId: caller.toolCallId }], event }
 
 /**
  * Optional: when provided, every event of every run is also handed to this observer, synchronously and in
@@ -119,9 +165,11 @@ export class EventObserver extends Context.Tag("@agentloop/core/EventObserver")<
   { readonly observe: (event: AgentEvent) => void }
 >() {}
 
-/** One line per event, for logs and demos. */
+/** One line per event, for logs and demos; a sub-agent's event is prefixed with the agents it came through. */
 export const format = (event: AgentEvent): string => {
   switch (event._tag) {
+    case "SubAgentEvent":
+      return `[${event.path.map((hop) => hop.agent).join(" > ")}] ${format(event.event).trimStart()}`
     case "RunStarted":
       return `run ${event.runId} ${event.resumed ? "resumed" : "started"}`
     case "StepStarted":

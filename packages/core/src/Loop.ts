@@ -306,6 +306,8 @@ interface Context extends Bound {
   readonly emit: (event: AgentEvent) => void
   /** Someone consumes the events (a stream or an observer): text deltas should stream as they come. */
   readonly observed: boolean
+  /** The run's own consumer (a stream, `onEvent`): sub-agent tools forward their events to it. */
+  readonly onEvent: ((event: AgentEvent) => void) | undefined
   /** Backpressure from the events' consumer (`Options.ready`). */
   readonly ready: (() => Effect.Effect<void> | undefined) | undefined
 }
@@ -332,6 +334,7 @@ const contextOf = (
   stepRunner,
   emit: combineEmitters(options?.onEvent, observer?.observe),
   observed: options?.onEvent !== undefined || observer !== undefined,
+  onEvent: options?.onEvent,
   ready: options?.ready
 })
 
@@ -945,6 +948,8 @@ const runTool = <A, E>(
     // One hook per run (not a closure per call): only sub-agent tools use it.
     suspend: (w.suspendHook ??= (toolCallId, pending) => void (w.suspensions ??= new Map()).set(toolCallId, pending)),
     decisions: d.nested,
+    // Only a consumer of this run's events gets a sub-agent's (an observer sees the sub-agent's run itself).
+    events: ctx.onEvent === undefined ? undefined : { step: w.step, emit: ctx.onEvent, ready: ctx.ready },
     ...(d.approval === undefined ? {} : { approval: d.approval })
   }
   return ctx.stepRunner === undefined

@@ -8,10 +8,15 @@
  * the parent with the decision resumes the sub-agent, and both go on. A sub-agent inside a sub-agent nests
  * the same way.
  *
+ * When someone consumes the parent run's events (`stream`, `onEvent`, `RunEvents.toAsyncIterable`), the
+ * sub-agent's events are forwarded into them as they happen, as `SubAgentEvent`s naming the sub-agent and
+ * the parent's call (nested sub-agents add a hop to `path`).
+ *
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import type * as Agent from "./Agent.js"
+import * as AgentEvent from "./AgentEvent.js"
 import * as Loop from "./Loop.js"
 import type { RunOutcome } from "./RunState.js"
 import { RunStore } from "./RunStore.js"
@@ -51,6 +56,21 @@ const answer = (outcome: Exclude<RunOutcome, { _tag: "Suspended" }>): string =>
       : JSON.stringify(outcome.output)
     : `The sub-agent stopped (${outcome.reason}): ${outcome.detail}${outcome.text.length > 0 ? `\nIts last answer: ${outcome.text}` : ""}`
 
+/**
+ * When someone consumes the calling run's events, the sub-agent's run reports to them (as `SubAgentEvent`s,
+ * under the consumer's backpressure); otherwise it runs unobserved and nothing is built.
+ */
+const forwarding = (agent: string, context: Tool.HandlerContext): Loop.Options | undefined => {
+  const events = context.events
+  if (events === undefined) return undefined
+  const caller = { runId: context.runId, step: events.step, toolCallId: context.toolCallId }
+  const emit = events.emit
+  return {
+    onEvent: (event) => emit(AgentEvent.forwarded(caller, agent, event)),
+    ...(events.ready === undefined ? {} : { ready: events.ready })
+  }
+}
+
 /** Runs `agent` as a tool of another agent (see the module docs). */
 export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name extends string = string>(
   agent: Agent.Agent<Tools, A>,
@@ -74,11 +94,12 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
           const runId = childRunId(context.runId, context.toolCallId)
           const existing = yield* store.load(runId)
           // Idempotent: a call that runs again (a resume, a recovery) continues the same sub-agent run.
+          const options = forwarding(agent.name, context)
           const outcome: RunOutcome = Option.isNone(existing)
-            ? yield* runner.run({ input, runId })
+            ? yield* runner.run({ input, runId }, options)
             : existing.value.outcome !== undefined && existing.value.status !== "suspended"
               ? existing.value.outcome
-              : yield* runner.resume(runId, context.decisions ?? [])
+              : yield* runner.resume(runId, context.decisions ?? [], options)
           if (outcome._tag !== "Suspended") return answer(outcome)
           if (context.suspend === undefined) return yield* Effect.fail({ message: "the sub-agent needs an approval, but its caller cannot suspend" })
           context.suspend(context.toolCallId, outcome.pending)

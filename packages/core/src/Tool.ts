@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Duration, type Effect, JSONSchema, Schema } from "effect"
+import type { AgentEvent } from "./AgentEvent.js"
 import type { ApprovalDecision, PendingApproval } from "./Approval.js"
 import type { ToolDefinition } from "./LanguageModel.js"
 
@@ -139,6 +140,19 @@ export interface HandlerContext {
   readonly suspend?: (toolCallId: string, pending: ReadonlyArray<PendingApproval>) => void
   /** For sub-agent tools: the decisions on the approvals this call suspended with, in the sub-agent's terms. */
   readonly decisions?: ReadonlyArray<ApprovalDecision> | undefined
+  /**
+   * For sub-agent tools: present only when someone consumes the calling run's events (a stream, `onEvent`).
+   * `emit` takes the sub-agent's events (wrapped as `SubAgentEvent`s, see `AgentEvent.forwarded`); `ready`
+   * is the consumer's backpressure; `step` is the calling run's step.
+   */
+  readonly events?: EventForwarding | undefined
+}
+
+/** Where a sub-agent tool forwards its run's events (see `HandlerContext.events`). */
+export interface EventForwarding {
+  readonly step: number
+  readonly emit: (event: AgentEvent) => void
+  readonly ready: (() => Effect.Effect<void> | undefined) | undefined
 }
 
 export type HandlerFn<T extends Any> = (
