@@ -1,7 +1,8 @@
 /**
  * Typed final output: the agent's answer is decoded by a Schema, and `Completed.output` carries the value.
- * A first answer that does not fit goes back to the model with the schema error. Offline (a scripted
- * model); run with `tsx examples/typed-output.ts`; tested by test/composition-examples.test.ts.
+ * A first answer that does not fit goes back to the model with the schema error. `finalAnswerTool` asks
+ * for the same answer through a final-answer tool (`outputMode: "tool"`). Offline (a scripted model); run
+ * with `tsx examples/typed-output.ts`; tested by test/composition-examples.test.ts.
  */
 import { Agent, AgentBackend, Approval, Output, RunStore, Tool, Toolkit } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
@@ -18,12 +19,23 @@ const toolkit = Toolkit.make(ReadLogs)
 const agent = Agent.make({ name: "triage", instructions: "Triage the incident; answer with JSON.", toolkit, output: Triage })
 
 /** Triage an incident; returns the typed triage. */
-export const main = () => {
-  const model = S.make([
+export const main = () =>
+  triage(agent, [
     S.toolCall("read_logs", { service: "billing" }),
     S.text('{"severity":"urgent","service":"billing","summary":"5xx on invoices"}'), // not a valid severity
     S.text('```json\n{"severity":"high","service":"billing","summary":"5xx on invoices since 10:02"}\n```')
   ])
+
+/** The same, through a final-answer tool: the model calls `final_answer` with the triage as its arguments. */
+export const finalAnswerTool = () =>
+  triage(Agent.make({ name: "triage", instructions: "Triage the incident.", toolkit, output: Triage, outputMode: "tool" }), [
+    S.toolCall("read_logs", { service: "billing" }),
+    S.toolCall("final_answer", { severity: "urgent", service: "billing", summary: "5xx" }), // the error names ["severity"]
+    S.toolCall("final_answer", { severity: "critical", service: "billing", summary: "every invoice fails" })
+  ])
+
+const triage = (agent: Agent.Agent<typeof toolkit.tools, typeof Triage.Type>, turns: ReadonlyArray<S.Turn>) => {
+  const model = S.make(turns)
   const program = Effect.gen(function* () {
     const backend = yield* AgentBackend.AgentBackend
     const outcome = yield* backend.run({ input: "Invoices are failing" })
@@ -47,5 +59,5 @@ export const main = () => {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  Effect.runPromise(main()).then((triage) => console.log(triage))
+  Effect.runPromise(Effect.zip(main(), finalAnswerTool())).then((triages) => console.log(triages))
 }

@@ -4,11 +4,15 @@ import { describe, expect, it, vi } from "vitest"
 import { main as research } from "../examples/research-agent.js"
 import { main as tokenBudget } from "../examples/token-budget.js"
 import { main as tracing } from "../examples/tracing-console.js"
-import { main as typedOutput } from "../examples/typed-output.js"
+import { finalAnswerTool, main as typedOutput } from "../examples/typed-output.js"
 
 describe("composition examples", () => {
   it("typed-output: the second answer fits the schema and comes back typed", async () => {
     expect(await Effect.runPromise(typedOutput())).toEqual({ severity: "high", service: "billing", summary: "5xx on invoices since 10:02" })
+  })
+
+  it("typed-output: through the final-answer tool, the second call fits the schema and comes back typed", async () => {
+    expect(await Effect.runPromise(finalAnswerTool())).toEqual({ severity: "critical", service: "billing", summary: "every invoice fails" })
   })
 
   it("research-agent: the sub-agent's deploy is approved through the research run and runs once", async () => {
