@@ -699,7 +699,8 @@ const completeWithOutput = (ctx: Context, w: Working, spec: Output.Spec<unknown>
     return finish(ctx, w, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, decoded.left)))
   }
   w.outputReprompts++
-  w.messages.push(Message.user(Output.reprompt(decoded.left, ctx.output.toolName)))
+  // In "tool" mode, point the model at the final-answer tool (when this step offered it).
+  w.messages.push(Message.user(Output.reprompt(decoded.left, w.choice === "none" ? undefined : ctx.output.toolName)))
   return continueUnlessStopped(ctx, w, [])
 }
 
