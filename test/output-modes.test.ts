@@ -5,7 +5,8 @@
  */
 import { Agent, AgentBackend, Approval, ContextPolicy, type LanguageModel, Output, RunStore, ToolRule, Toolkit, Tool } from "@agentloop/core"
 import { AgentsModel, ChatModel } from "@agentloop/heroku"
-import { FakeHerokuInference, Harness, ScriptedModel as S } from "@agentloop/testing"
+import { LettaModel } from "@agentloop/letta"
+import { FakeHerokuInference, FakeLetta, Harness, ScriptedModel as S } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Redacted, Schema } from "effect"
@@ -185,6 +186,18 @@ describe("typed output: final-answer tool mode", () => {
       const body = fake.requests[0]!.body as { tools: Array<{ function: { name: string } }>; response_format?: unknown }
       expect(body.response_format).toMatchObject({ type: "json_schema" })
       expect(body.tools.map((t) => t.function.name)).toEqual(["get_weather", "set_alarm"])
+    }))
+
+  it.scoped("auto on Letta (its fake): no response format there, so final_answer goes out as a client tool and its call completes the run", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeLetta.make({ turns: [[{ kind: "client_tool", name: "final_answer", args: oslo }]] })
+      const model = LettaModel.layer({ apiKey: Redacted.make(fake.apiKey), baseUrl: fake.url, agentId: fake.agentId }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const outcome = yield* run("Weather?").pipe(Effect.provide(backendOver(forecaster({ outputMode: "auto" }), model)))
+      expect(outcome).toMatchObject({ _tag: "Completed", output: oslo, text: JSON.stringify(oslo) })
+      const sent = fake.requests.find((r) => Array.isArray((r.body as { client_tools?: unknown })?.client_tools))
+      const tools = (sent!.body as { client_tools: Array<{ name: string; parameters: unknown }> }).client_tools
+      expect(tools.map((t) => t.name)).toEqual(["get_weather", "set_alarm", "final_answer"])
+      expect(tools[2]!.parameters).toMatchObject({ type: "object", required: ["city", "celsius", "rain"] })
     }))
 
   it.effect("auto on a model that declares nothing (the scripted model) uses the tool; text mode puts the schema in the instructions", () =>
