@@ -20,12 +20,16 @@ const forecaster = (options: Partial<Agent.Options<typeof Harness.toolkit.tools,
 const backendOver = (
   agent: Agent.Agent<typeof Harness.toolkit.tools, unknown>,
   model: Layer.Layer<LanguageModel.LanguageModel>,
-  extra: { readonly approvals?: Layer.Layer<Approval.Approvals>; readonly policy?: Layer.Layer<ContextPolicy.ContextPolicy> } = {},
+  extra: {
+    readonly approvals?: Layer.Layer<Approval.Approvals>
+    readonly policy?: Layer.Layer<ContextPolicy.ContextPolicy>
+    readonly store?: Layer.Layer<RunStore.RunStore>
+  } = {},
   calls: Array<string> = []
 ) =>
   AgentBackend.layerLocal(agent).pipe(
     Layer.provide(
-      Layer.mergeAll(model, Harness.handlers(calls), extra.approvals ?? Approval.layerAutoApprove, RunStore.layerMemory, extra.policy ?? Layer.empty)
+      Layer.mergeAll(model, Harness.handlers(calls), extra.approvals ?? Approval.layerAutoApprove, extra.store ?? RunStore.layerMemory, extra.policy ?? Layer.empty)
     )
   )
 
@@ -98,17 +102,19 @@ describe("typed output: final-answer tool mode", () => {
       expect(outcome).toMatchObject({ _tag: "Completed", reason: "end_turn", output: oslo })
     }))
 
-  it.effect("approvals: a final answer given beside a call that suspends completes the run on resume (kept in the run state)", () =>
+  it.scoped("approvals: a final answer given beside a call that suspends completes the run on resume (kept in the run state)", () =>
     Effect.gen(function* () {
       const calls: Array<string> = []
       const model = S.make([S.toolCalls([{ name: "set_alarm", args: { time: "07:00" }, id: "c1" }, { name: "final_answer", args: oslo, id: "c2" }])])
-      const layer = backendOver(forecaster(), model.layerUnchecked, { approvals: Approval.layerSuspend() }, calls)
-      const b = yield* Effect.provide(AgentBackend.AgentBackend, layer)
+      // Two backends over one store: the resume knows only what the run state holds.
+      const store = Layer.succeedContext(yield* Layer.build(RunStore.layerMemory))
+      const backend = () => Effect.provide(AgentBackend.AgentBackend, backendOver(forecaster(), model.layerUnchecked, { approvals: Approval.layerSuspend(), store }, calls))
+      const b = yield* backend()
       const first = yield* b.run({ input: "Weather, and wake me" })
       if (first._tag !== "Suspended") throw new Error(`expected Suspended, got ${first._tag}`)
       const stored = Option.getOrThrow(yield* b.getRun(first.runId))
       expect(stored.messages.some((m) => m._tag === "ToolMessage" && m.toolName === "final_answer" && !m.isError)).toBe(true)
-      const second = yield* b.resume(first.runId, [Approval.approve(first.pending[0]!)])
+      const second = yield* Effect.flatMap(backend(), (fresh) => fresh.resume(first.runId, [Approval.approve(first.pending[0]!)]))
       expect(second).toMatchObject({ _tag: "Completed", output: oslo, steps: 1 })
       expect(calls).toEqual(["set_alarm:07:00"])
       expect(model.requests).toHaveLength(1)
