@@ -83,6 +83,19 @@ describe("typed output: final-answer tool mode", () => {
       expect(model.requests[0]!.toolChoice).toBe("required")
     }))
 
+  it.effect("tool choice may name the final-answer tool in tool mode: the answer is forced at once", () =>
+    Effect.gen(function* () {
+      const model = S.make([S.toolCall("final_answer", oslo)])
+      const outcome = yield* run("Weather?").pipe(Effect.provide(backendOver(forecaster({ toolChoice: { function: "final_answer" } }), model.layer)))
+      expect(outcome).toMatchObject({ _tag: "Completed", steps: 1, output: oslo })
+      expect(model.requests[0]!.toolChoice).toEqual({ function: "final_answer" })
+      // Not in another mode: there is no such tool.
+      const exit = yield* Effect.exit(
+        Effect.provide(AgentBackend.AgentBackend, backendOver(forecaster({ outputMode: "response_format", toolChoice: { function: "final_answer" } }), S.make([]).layerUnchecked))
+      )
+      expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("InvalidToolChoice")
+    }))
+
   it.effect("required-before-exit: an early final answer is refused until the required tool has run", () =>
     Effect.gen(function* () {
       const calls: Array<string> = []

@@ -356,7 +356,9 @@ export const validateAgent = <Tools extends Record<string, Tool.Any>>(
     const problems = ToolRuleAnalysis.analyze(agent.rules, compiled, agent.toolkit.names)
     if (problems.length > 0) return Effect.fail(new ToolRule.InvalidToolRules({ problems }))
     const choice = agent.toolChoice
-    const choiceProblem = ToolRuleAnalysis.toolChoiceProblem(choice, compiled, agent.toolkit.names)
+    // An agent with outputMode "tool" may name its final-answer tool (the answer is then forced).
+    const choosable = agent.output?.mode === "tool" ? [...agent.toolkit.names, agent.output.tool.name] : agent.toolkit.names
+    const choiceProblem = ToolRuleAnalysis.toolChoiceProblem(choice, compiled, choosable)
     if (choiceProblem !== undefined && typeof choice === "object") {
       return Effect.fail(new InvalidToolChoice({ agent: agent.name, tool: choice.function, reason: choiceProblem }))
     }
