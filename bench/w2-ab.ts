@@ -8,7 +8,7 @@ import * as OldNdjson from "#old/Ndjson.js"
 import * as OldSse from "#old/Sse.js"
 import { Model, Ndjson, Sse } from "@agentloop/wire"
 import { execFileSync } from "node:child_process"
-import { gc, median, now } from "./harness.js"
+import { gc, median } from "./harness.js"
 import {
   type Decode,
   makeByteInputs,
@@ -79,10 +79,25 @@ const groups: Array<{ readonly name: string; readonly rows: ReadonlyArray<Row> }
 ]
 
 const only = process.env["AB_ONLY"]
+/** AB_ROW=<name>: run only the rows whose name contains it (for --trace-gc / --cpu-prof of one contender). */
+const row = process.env["AB_ROW"]
 const main = async () => {
   console.log(`${megabytes} MB, ${repetitions} repetitions; load: ${execFileSync("uptime").toString().trim()}`)
   for (const group of groups) {
     if (only !== undefined && !group.name.includes(only)) continue
+    if (row !== undefined) {
+      for (const [name, decode, chunks] of group.rows) {
+        if (name !== row) continue
+        for (let r = 0; r < repetitions; r++) {
+          gc()
+          const cpu = process.cpuUsage()
+          await decode(chunks)
+          const used = process.cpuUsage(cpu)
+          console.log(`${group.name} / ${name}: ${((used.user + used.system) / 1000).toFixed(1)} ms CPU`)
+        }
+      }
+      continue
+    }
     const samples = group.rows.map(() => [] as Array<number>)
     for (let r = -2; r < repetitions; r++) {
       // Rotate the order each repetition so no contender always runs right after another.
@@ -90,9 +105,12 @@ const main = async () => {
         const i = (k + Math.max(r, 0)) % group.rows.length
         const [name, decode, chunks, events] = group.rows[i]!
         gc()
-        const start = now()
+        // CPU time of this process (all its threads, GC helpers included): on a shared machine, wall time
+        // also counts the time other jobs held the cores.
+        const cpu = process.cpuUsage()
         const count = await decode(chunks)
-        const ms = now() - start
+        const used = process.cpuUsage(cpu)
+        const ms = (used.user + used.system) / 1000
         if (count !== events) throw new Error(`${name}: ${count} items, expected ${events}`)
         if (r >= 0) samples[i]!.push(ms)
       }
@@ -103,7 +121,7 @@ const main = async () => {
       const m = median(samples[i]!)
       const ratios = samples[i]!.map((s, j) => samples[0]![j]! / s).sort((a, b) => a - b)
       console.log(
-        `  ${name.padEnd(40)} ${(inputs.megabytes / (m / 1000)).toFixed(0).padStart(5)} MB/s  ${((100 * floor) / m).toFixed(0).padStart(4)}% of sync (median of per-rep ratios ${(100 * median(ratios)).toFixed(0)}%, range ${(100 * ratios[0]!).toFixed(0)}–${(100 * ratios[ratios.length - 1]!).toFixed(0)}%)`
+        `  ${name.padEnd(40)} ${(inputs.megabytes / (m / 1000)).toFixed(0).padStart(5)} MB/s (CPU)  ${((100 * floor) / m).toFixed(0).padStart(4)}% of sync (median of per-rep ratios ${(100 * median(ratios)).toFixed(0)}%, range ${(100 * ratios[0]!).toFixed(0)}–${(100 * ratios[ratios.length - 1]!).toFixed(0)}%)`
       )
     })
   }
