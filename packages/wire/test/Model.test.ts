@@ -48,14 +48,17 @@ describe("Model.streamParts", () => {
 
   it.scopedLive("the idle timeout counts only waits for the server: a consumer slower than it does not cut the body", () =>
     Effect.gen(function* () {
-      const server = yield* FakeHttp.make(() => ({ sse: [{ data: { text: "a" } }, { data: { text: "b" } }, { data: { text: "c" } }, { data: "[DONE]" }] }))
+      // Frames larger than one 64 KiB read: the body is more reads than the reader may hold ahead.
+      const texts = Array.from({ length: 12 }, (_, i) => String(i).repeat(70_000))
+      const server = yield* FakeHttp.make(() => ({ sse: [...texts.map((text) => ({ data: { text } })), { data: "[DONE]" }] }))
       const seen: Array<LanguageModel.ResponsePart> = []
-      // Each chunk of parts takes the consumer longer than the idle timeout; the server had sent everything.
+      let pauses = 0
+      // The first chunks of parts take the consumer longer than the idle timeout; the server is not silent.
       yield* partStream(server.url, { idle: "250 millis" }).pipe(
-        Stream.runForEachChunk((chunk) => Effect.zipRight(Effect.sync(() => seen.push(...chunk)), Effect.sleep("600 millis"))),
+        Stream.runForEachChunk((chunk) => Effect.zipRight(Effect.sync(() => seen.push(...chunk)), pauses++ < 2 ? Effect.sleep("700 millis") : Effect.void)),
         Effect.provide(NodeHttpClient.layerUndici)
       )
-      expect(seen).toEqual([LanguageModel.textDelta("a"), LanguageModel.textDelta("b"), LanguageModel.textDelta("c"), LanguageModel.finish("stop")])
+      expect(seen).toEqual([...texts.map((text) => LanguageModel.textDelta(text)), LanguageModel.finish("stop")])
     }))
 
   it.scopedLive("a step timeout in the middle of the body carries the parts received, and a server that stays silent gets an idle timeout", () =>
