@@ -5,7 +5,7 @@
 import { LanguageModel } from "@agentloop/core"
 import { ChatCompletions, type Http, Model, Ndjson, Sse } from "@agentloop/wire"
 import { HttpClient, HttpClientResponse } from "@effect/platform"
-import { Chunk, Effect, Stream } from "effect"
+import { Channel, Chunk, Effect, Stream } from "effect"
 import { createParser } from "eventsource-parser"
 
 const CHUNK = 64 * 1024
@@ -63,8 +63,24 @@ export const makeByteInputs = (inputs: ReturnType<typeof makeInputs>) => {
 
 export type Decode<I = string> = (chunks: ReadonlyArray<I>) => number | Promise<number>
 
-/** One stream chunk per 64 KiB read, as an HTTP body arrives (built directly, not by a `rechunk` stage a body lacks). */
-const asBody = <I>(input: ReadonlyArray<I>) => Stream.fromChunks(...input.map((item) => Chunk.of(item)))
+/**
+ * One stream chunk per 64 KiB read, as an HTTP body arrives: a channel that writes each read as it comes, as
+ * `@effect/platform-node`'s `NodeStream.fromReadable` does (not a `rechunk` stage, nor `Stream.fromChunks`,
+ * which runs a `flatMap` sub-stream per chunk that a body does not have).
+ */
+export const asBody = <I>(input: ReadonlyArray<I>): Stream.Stream<I> =>
+  Stream.fromChannel(
+    Channel.suspend(() => {
+      let next = 0
+      const read: Channel.Channel<Chunk.Chunk<I>> = Channel.suspend(() =>
+        next < input.length ? Channel.zipRight(Channel.write(Chunk.of(input[next++]!)), read) : Channel.void
+      )
+      return read
+    })
+  )
+
+/** The body as `Stream.fromChunks` builds it (what the bench used before): one sub-stream per chunk. */
+export const asBodyFromChunks = <I>(input: ReadonlyArray<I>): Stream.Stream<I> => Stream.fromChunks(...input.map((item) => Chunk.of(item)))
 
 /** A hand-written SSE splitter: blank-line framing, the `data:` line, JSON.parse. The floor to beat. */
 const handSse: Decode = (input) => {
@@ -152,9 +168,9 @@ const consumeSse = async (events: Stream.Stream<Sse.SseEvent>, consumer: Consume
   return count
 }
 export const sseStream =
-  (decode: typeof Sse.decode, consumer: Consumer = "callback"): Decode =>
+  (decode: typeof Sse.decode, consumer: Consumer = "callback", body: typeof asBody = asBody): Decode =>
   (input) =>
-    consumeSse(decode(asBody(input)), consumer)
+    consumeSse(decode(body(input)), consumer)
 export const sseBytesStream =
   (decode: typeof Sse.decodeBytes, consumer: Consumer = "callback"): Decode<Uint8Array> =>
   (input) =>
@@ -211,9 +227,9 @@ const consumeNdjson = async (lines: Stream.Stream<Ndjson.Line>, consumer: Consum
   return count
 }
 export const ndjsonStream =
-  (decode: typeof Ndjson.decode, consumer: Consumer = "callback"): Decode =>
+  (decode: typeof Ndjson.decode, consumer: Consumer = "callback", body: typeof asBody = asBody): Decode =>
   (input) =>
-    consumeNdjson(decode(asBody(input)), consumer)
+    consumeNdjson(decode(body(input)), consumer)
 export const ndjsonBytesStream =
   (decode: typeof Ndjson.decodeBytes, consumer: Consumer = "callback"): Decode<Uint8Array> =>
   (input) =>
@@ -308,4 +324,21 @@ export const ndjsonContenders: ReadonlyArray<readonly [string, Decode]> = [
   ["hand-written splitter (floor)", handNdjson],
   ["agentloop Ndjson.Decoder", oursNdjson],
   ["agentloop Ndjson.decode (Stream)", ndjsonStream(Ndjson.decode)]
+]
+
+/** The same bodies as bytes, the way the adapters read them: the first contender is the synchronous reference. */
+export const sseByteContenders: ReadonlyArray<readonly [string, Decode<Uint8Array>]> = [
+  ["agentloop TextDecoder + Sse.Decoder (sync)", oursSseBytes],
+  ["agentloop Sse.decodeBytes (Stream)", sseBytesStream(Sse.decodeBytes)]
+]
+
+export const ndjsonByteContenders: ReadonlyArray<readonly [string, Decode<Uint8Array>]> = [
+  ["agentloop TextDecoder + Ndjson.Decoder (sync)", oursNdjsonBytes],
+  ["agentloop Ndjson.decodeBytes (Stream)", ndjsonBytesStream(Ndjson.decodeBytes)]
+]
+
+/** A chat-completions SSE body to parts (Heroku's ChatModel; Humanloop and Letta build the same way). */
+export const partContenders: ReadonlyArray<readonly [string, Decode<Uint8Array>]> = [
+  ["same decoding and mapping in a plain loop (sync floor)", partsFloor],
+  ["agentloop Model.streamParts (Stream, through Http.send)", partsStream(Model.streamParts, Sse.decodeBytes)]
 ]
