@@ -167,6 +167,34 @@ const consumeSse = async (events: Stream.Stream<Sse.SseEvent>, consumer: Consume
   })
   return count
 }
+/** The least any Stream consumer of the body pays: the synchronous decoder in the sink's callback, no decoder stage. */
+export const sseInCallback: Decode = async (input) => {
+  const decoder = new Sse.Decoder()
+  let count = 0
+  await forEachChunk(asBody(input), "callback", (chunk) => {
+    for (const text of chunk) {
+      for (const event of decoder.push(text)) {
+        JSON.parse(event.data)
+        count++
+      }
+    }
+  })
+  for (const event of decoder.end()) {
+    JSON.parse(event.data)
+    count++
+  }
+  return count
+}
+
+/** The body and the sink alone (returns the expected count: it decodes nothing). */
+export const bodyOnly =
+  (events: number): Decode =>
+  async (input) => {
+    let reads = 0
+    await forEachChunk(asBody(input), "callback", (chunk) => void (reads += chunk.length))
+    return reads === input.length ? events : -1
+  }
+
 export const sseStream =
   (decode: typeof Sse.decode, consumer: Consumer = "callback", body: typeof asBody = asBody): Decode =>
   (input) =>

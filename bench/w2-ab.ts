@@ -8,6 +8,8 @@ import { execFileSync } from "node:child_process"
 import { gc, median } from "./harness.js"
 import {
   asBodyFromChunks,
+  bodyOnly,
+  sseInCallback,
   type Decode,
   makeByteInputs,
   makeInputs,
@@ -46,6 +48,8 @@ const groups: Array<{ readonly name: string; readonly rows: ReadonlyArray<Row> }
     name: "SSE text",
     rows: [
       ["sync Sse.Decoder", oursSse, inputs.sse.chunks, inputs.sse.events],
+      ["Sse.Decoder in the sink's callback", sseInCallback, inputs.sse.chunks, inputs.sse.events],
+      ["body and sink alone", bodyOnly(inputs.sse.events), inputs.sse.chunks, inputs.sse.events],
       ["old Sse.decode", sseStream(OldSse.decode), inputs.sse.chunks, inputs.sse.events],
       ["new Sse.decode", sseStream(Sse.decode), inputs.sse.chunks, inputs.sse.events],
       ["old Sse.decode, Effect.sync consumer", sseStream(OldSse.decode, "effect"), inputs.sse.chunks, inputs.sse.events],
