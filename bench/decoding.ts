@@ -102,20 +102,21 @@ const handSse: Decode = (input) => {
   return count
 }
 
-export const oursSse: Decode = (input) => {
-  const decoder = new Sse.Decoder()
+/** What every SSE contender does with its events: parse each one's JSON. Returns how many. */
+const parseEvents = (events: Iterable<Sse.SseEvent>): number => {
   let count = 0
-  for (const chunk of input) {
-    for (const event of decoder.push(chunk)) {
-      JSON.parse(event.data)
-      count++
-    }
-  }
-  for (const event of decoder.end()) {
+  for (const event of events) {
     JSON.parse(event.data)
     count++
   }
   return count
+}
+
+export const oursSse: Decode = (input) => {
+  const decoder = new Sse.Decoder()
+  let count = 0
+  for (const chunk of input) count += parseEvents(decoder.push(chunk))
+  return count + parseEvents(decoder.end())
 }
 
 /** The synchronous decoder fed bytes as a body delivers them: a streaming `TextDecoder`, then `Sse.Decoder`. */
@@ -123,16 +124,8 @@ export const oursSseBytes: Decode<Uint8Array> = (input) => {
   const text = new TextDecoder()
   const decoder = new Sse.Decoder()
   let count = 0
-  const take = (events: ReadonlyArray<Sse.SseEvent>) => {
-    for (const event of events) {
-      JSON.parse(event.data)
-      count++
-    }
-  }
-  for (const bytes of input) take(decoder.push(text.decode(bytes, { stream: true })))
-  take(decoder.push(text.decode()))
-  take(decoder.end())
-  return count
+  for (const bytes of input) count += parseEvents(decoder.push(text.decode(bytes, { stream: true })))
+  return count + parseEvents(decoder.push(text.decode())) + parseEvents(decoder.end())
 }
 
 /**
@@ -159,12 +152,7 @@ const forEachChunk = <A>(stream: Stream.Stream<A>, consumer: Consumer, handle: (
 /** What the adapters do: the Stream decoder, its events consumed chunk by chunk. */
 const consumeSse = async (events: Stream.Stream<Sse.SseEvent>, consumer: Consumer) => {
   let count = 0
-  await forEachChunk(events, consumer, (chunk) => {
-    for (const event of chunk) {
-      JSON.parse(event.data)
-      count++
-    }
-  })
+  await forEachChunk(events, consumer, (chunk) => void (count += parseEvents(chunk)))
   return count
 }
 /** The least any Stream consumer of the body pays: the synchronous decoder in the sink's callback, no decoder stage. */
@@ -172,18 +160,9 @@ export const sseInCallback: Decode = async (input) => {
   const decoder = new Sse.Decoder()
   let count = 0
   await forEachChunk(asBody(input), "callback", (chunk) => {
-    for (const text of chunk) {
-      for (const event of decoder.push(text)) {
-        JSON.parse(event.data)
-        count++
-      }
-    }
+    for (const text of chunk) count += parseEvents(decoder.push(text))
   })
-  for (const event of decoder.end()) {
-    JSON.parse(event.data)
-    count++
-  }
-  return count
+  return count + parseEvents(decoder.end())
 }
 
 /** The body and the sink alone (returns the expected count: it decodes nothing). */

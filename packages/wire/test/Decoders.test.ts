@@ -16,6 +16,19 @@ const split = (text: string, cuts: ReadonlyArray<number>): Array<string> => {
   return chunks
 }
 
+/** Splits `bytes` at the given cut points, with an empty read inserted at each of `empties`. */
+const byteCuts = (bytes: Uint8Array, cuts: ReadonlyArray<number>, empties: ReadonlyArray<number> = []): Array<Uint8Array> => {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y)
+  const out: Array<Uint8Array> = []
+  let last = 0
+  for (const p of [...points, bytes.length]) {
+    out.push(bytes.slice(last, p))
+    last = p
+  }
+  for (const e of empties) out.splice(e % (out.length + 1), 0, new Uint8Array(0))
+  return out
+}
+
 const decodeChunks = <A>(decoder: { push(c: string): Array<A>; end(): Array<A> }, chunks: ReadonlyArray<string>) => [
   ...chunks.flatMap((c) => decoder.push(c)),
   ...decoder.end()
@@ -97,13 +110,7 @@ describe("Sse.Decoder", () => {
       fc.asyncProperty(fc.array(sseEvent, { maxLength: 4 }), fc.constantFrom("\n", "\r\n", "\r"), fc.array(fc.nat(), { maxLength: 10 }), async (events, eol, cuts) => {
         const text = `\uFEFF${serialize(events, eol).replace(/x/g, "\u00e9\u{1F30D}")}`
         const bytes = new TextEncoder().encode(text)
-        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
-        const byteChunks: Array<Uint8Array> = []
-        let last = 0
-        for (const p of [...points, bytes.length]) {
-          byteChunks.push(bytes.slice(last, p))
-          last = p
-        }
+        const byteChunks = byteCuts(bytes, cuts)
         const oneByOne = [...bytes].map((b) => Uint8Array.of(b))
         const expected = Sse.decodeAll(text)
         const run = (input: Array<Uint8Array>) => Effect.runPromise(Stream.runCollect(Sse.decodeBytes(Stream.fromIterable(input)))).then(Chunk.toArray)
@@ -182,17 +189,6 @@ describe("the Stream decoders equal the synchronous decoders", () => {
    * no field name (`event`, `data`, `id`, `retry`) has an x, y or z.
    */
   const wide = (text: string) => text.replace(/x/g, "\u00e9").replace(/y/g, "\u4e2d").replace(/[z~ ]/g, "\u{1F30D}")
-  const byteCuts = (bytes: Uint8Array, cuts: ReadonlyArray<number>, empties: ReadonlyArray<number>): Array<Uint8Array> => {
-    const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y)
-    const out: Array<Uint8Array> = []
-    let last = 0
-    for (const p of [...points, bytes.length]) {
-      out.push(bytes.slice(last, p))
-      last = p
-    }
-    for (const e of empties) out.splice(e % (out.length + 1), 0, new Uint8Array(0))
-    return out
-  }
   /** Several reads per stream chunk too (a stream may batch them): `groups` cuts the list of reads. */
   const asStream = <A>(items: ReadonlyArray<A>, groups: ReadonlyArray<number>) => {
     const points = [...new Set(groups.map((g) => g % (items.length + 1)))].sort((x, y) => x - y)
