@@ -2,8 +2,10 @@
  * W2: decoding throughput. 50 MB of SSE (`event: message` + a ~300-byte JSON payload) and of NDJSON, fed in
  * 64 KiB chunks; every event's JSON is parsed, so each contender does the same work end to end.
  */
-import { Ndjson, Sse } from "@agentloop/wire"
-import { Chunk, Effect, Stream } from "effect"
+import { LanguageModel } from "@agentloop/core"
+import { ChatCompletions, type Http, Model, Ndjson, Sse } from "@agentloop/wire"
+import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { Channel, Chunk, Effect, Stream } from "effect"
 import { createParser } from "eventsource-parser"
 
 const CHUNK = 64 * 1024
@@ -45,10 +47,40 @@ export const makeInputs = (megabytes: number) => {
   }
 }
 
-type Decode = (chunks: ReadonlyArray<string>) => number | Promise<number>
+/** What an HTTP body delivers: UTF-8 bytes, one `Uint8Array` per 64 KiB read (a sequence may be cut). */
+const byteChunks = (text: string): Array<Uint8Array> => {
+  const bytes = new TextEncoder().encode(text)
+  const out: Array<Uint8Array> = []
+  for (let i = 0; i < bytes.length; i += CHUNK) out.push(bytes.slice(i, i + CHUNK))
+  return out
+}
 
-/** One stream chunk per 64 KiB read, as an HTTP body arrives (built directly, not by a `rechunk` stage a body lacks). */
-const asBody = (input: ReadonlyArray<string>) => Stream.fromChunks(...input.map((text) => Chunk.of(text)))
+/** The same bodies as bytes; `parts` is the SSE body with the chat-completions end marker (`data: [DONE]`). */
+export const makeByteInputs = (inputs: ReturnType<typeof makeInputs>) => {
+  const sse = inputs.sse.chunks.join("")
+  return { sse: byteChunks(sse), ndjson: byteChunks(inputs.ndjson.chunks.join("")), parts: byteChunks(`${sse}data: [DONE]\n\n`) }
+}
+
+export type Decode<I = string> = (chunks: ReadonlyArray<I>) => number | Promise<number>
+
+/**
+ * One stream chunk per 64 KiB read, as an HTTP body arrives: a channel that writes each read as it comes, as
+ * `@effect/platform-node`'s `NodeStream.fromReadable` does (not a `rechunk` stage, nor `Stream.fromChunks`,
+ * which runs a `flatMap` sub-stream per chunk that a body does not have).
+ */
+export const asBody = <I>(input: ReadonlyArray<I>): Stream.Stream<I> =>
+  Stream.fromChannel(
+    Channel.suspend(() => {
+      let next = 0
+      const read: Channel.Channel<Chunk.Chunk<I>> = Channel.suspend(() =>
+        next < input.length ? Channel.zipRight(Channel.write(Chunk.of(input[next++]!)), read) : Channel.void
+      )
+      return read
+    })
+  )
+
+/** The body as `Stream.fromChunks` builds it (what the bench used before): one sub-stream per chunk. */
+export const asBodyFromChunks = <I>(input: ReadonlyArray<I>): Stream.Stream<I> => Stream.fromChunks(...input.map((item) => Chunk.of(item)))
 
 /** A hand-written SSE splitter: blank-line framing, the `data:` line, JSON.parse. The floor to beat. */
 const handSse: Decode = (input) => {
@@ -70,37 +102,86 @@ const handSse: Decode = (input) => {
   return count
 }
 
-const oursSse: Decode = (input) => {
-  const decoder = new Sse.Decoder()
+/** What every SSE contender does with its events: parse each one's JSON. Returns how many. */
+const parseEvents = (events: Iterable<Sse.SseEvent>): number => {
   let count = 0
-  for (const chunk of input) {
-    for (const event of decoder.push(chunk)) {
-      JSON.parse(event.data)
-      count++
-    }
-  }
-  for (const event of decoder.end()) {
+  for (const event of events) {
     JSON.parse(event.data)
     count++
   }
   return count
 }
 
-/** What the adapters do: the Stream decoder, its events consumed chunk by chunk. */
-const oursSseStream: Decode = async (input) => {
+export const oursSse: Decode = (input) => {
+  const decoder = new Sse.Decoder()
   let count = 0
-  await Effect.runPromise(
-    Stream.runForEachChunk(Sse.decode(asBody(input)), (events) =>
-      Effect.sync(() => {
-        for (const event of events) {
-          JSON.parse(event.data)
-          count++
-        }
-      })
+  for (const chunk of input) count += parseEvents(decoder.push(chunk))
+  return count + parseEvents(decoder.end())
+}
+
+/** The synchronous decoder fed bytes as a body delivers them: a streaming `TextDecoder`, then `Sse.Decoder`. */
+export const oursSseBytes: Decode<Uint8Array> = (input) => {
+  const text = new TextDecoder()
+  const decoder = new Sse.Decoder()
+  let count = 0
+  for (const bytes of input) count += parseEvents(decoder.push(text.decode(bytes, { stream: true })))
+  return count + parseEvents(decoder.push(text.decode())) + parseEvents(decoder.end())
+}
+
+/**
+ * How a stream is consumed: `callback` as the loop consumes a model's parts (`LanguageModel.collectParts`:
+ * each chunk handled synchronously in the `runForEachChunk` callback, which returns `Effect.void`), or
+ * `effect` (the callback returns an `Effect.sync` that handles the chunk), which in Effect 3.22 keeps the
+ * chunks alive past young-generation collections (see bench/notes.md).
+ */
+export type Consumer = "callback" | "effect"
+
+const forEachChunk = <A>(stream: Stream.Stream<A>, consumer: Consumer, handle: (chunk: Chunk.Chunk<A>) => void) =>
+  Effect.runPromise(
+    Stream.runForEachChunk(
+      stream,
+      consumer === "callback"
+        ? (chunk) => {
+            handle(chunk)
+            return Effect.void
+          }
+        : (chunk) => Effect.sync(() => handle(chunk))
     )
   )
+
+/** What the adapters do: the Stream decoder, its events consumed chunk by chunk. */
+const consumeSse = async (events: Stream.Stream<Sse.SseEvent>, consumer: Consumer) => {
+  let count = 0
+  await forEachChunk(events, consumer, (chunk) => void (count += parseEvents(chunk)))
   return count
 }
+/** The least any Stream consumer of the body pays: the synchronous decoder in the sink's callback, no decoder stage. */
+export const sseInCallback: Decode = async (input) => {
+  const decoder = new Sse.Decoder()
+  let count = 0
+  await forEachChunk(asBody(input), "callback", (chunk) => {
+    for (const text of chunk) count += parseEvents(decoder.push(text))
+  })
+  return count + parseEvents(decoder.end())
+}
+
+/** The body and the sink alone (returns the expected count: it decodes nothing). */
+export const bodyOnly =
+  (events: number): Decode =>
+  async (input) => {
+    let reads = 0
+    await forEachChunk(asBody(input), "callback", (chunk) => void (reads += chunk.length))
+    return reads === input.length ? events : -1
+  }
+
+export const sseStream =
+  (decode: typeof Sse.decode, consumer: Consumer = "callback", body: typeof asBody = asBody): Decode =>
+  (input) =>
+    consumeSse(decode(body(input)), consumer)
+export const sseBytesStream =
+  (decode: typeof Sse.decodeBytes, consumer: Consumer = "callback"): Decode<Uint8Array> =>
+  (input) =>
+    consumeSse(decode(asBody(input)), consumer)
 
 const eventsourceParser: Decode = (input) => {
   let count = 0
@@ -132,28 +213,139 @@ const handNdjson: Decode = (input) => {
   return count
 }
 
-const oursNdjson: Decode = (input) => {
+export const oursNdjson: Decode = (input) => {
   const decoder = new Ndjson.Decoder()
   let count = 0
   for (const chunk of input) count += decoder.push(chunk).length
   return count + decoder.end().length
 }
 
-const oursNdjsonStream: Decode = async (input) => {
+export const oursNdjsonBytes: Decode<Uint8Array> = (input) => {
+  const text = new TextDecoder()
+  const decoder = new Ndjson.Decoder()
   let count = 0
-  await Effect.runPromise(Stream.runForEachChunk(Ndjson.decode(asBody(input)), (lines) => Effect.sync(() => void (count += lines.length))))
+  for (const bytes of input) count += decoder.push(text.decode(bytes, { stream: true })).length
+  return count + decoder.push(text.decode()).length + decoder.end().length
+}
+
+const consumeNdjson = async (lines: Stream.Stream<Ndjson.Line>, consumer: Consumer) => {
+  let count = 0
+  await forEachChunk(lines, consumer, (chunk) => void (count += chunk.length))
   return count
 }
+export const ndjsonStream =
+  (decode: typeof Ndjson.decode, consumer: Consumer = "callback", body: typeof asBody = asBody): Decode =>
+  (input) =>
+    consumeNdjson(decode(body(input)), consumer)
+export const ndjsonBytesStream =
+  (decode: typeof Ndjson.decodeBytes, consumer: Consumer = "callback"): Decode<Uint8Array> =>
+  (input) =>
+    consumeNdjson(decode(asBody(input)), consumer)
+
+// The adapters' part streams: a chat-completions SSE body (as Heroku's ChatModel reads it) to parts ---------
+
+interface ChatState {
+  readonly accumulator: ChatCompletions.ChunkAccumulator
+  done: boolean
+}
+
+/** The same item mapping as `@agentloop/heroku`'s ChatModel: end marker, error events, chunk accumulation. */
+const chatOptions: Omit<Model.StreamOptions<Sse.SseEvent, ChatState>, "decode"> = {
+  initial: () => ({ accumulator: new ChatCompletions.ChunkAccumulator(), done: false }),
+  item: (event, state) => {
+    if (Sse.isDone(event)) {
+      state.done = true
+      return []
+    }
+    if (event.event !== "message") return []
+    const chunk = JSON.parse(event.data)
+    const error = ChatCompletions.errorOf(chunk)
+    if (error !== undefined) throw new LanguageModel.ModelError({ provider: "bench", message: error, retryable: false, reason: "provider-error" })
+    return state.accumulator.push(chunk)
+  },
+  complete: (state) => state.done,
+  end: (state) => state.accumulator.end()
+}
+
+const countDeltas = (parts: Iterable<LanguageModel.ResponsePart>): number => {
+  let count = 0
+  for (const part of parts) if (part._tag === "TextDelta") count++
+  return count
+}
+
+/**
+ * The synchronous floor for the part stream: the same decoding and mapping in a plain loop, keeping every
+ * part received as `Model.streamParts` must (a failure carries them), and the same end-of-stream check.
+ */
+export const partsFloor: Decode<Uint8Array> = (input) => {
+  const text = new TextDecoder()
+  const decoder = new Sse.Decoder()
+  const state = chatOptions.initial(undefined as never)
+  const received: Array<LanguageModel.ResponsePart> = []
+  let count = 0
+  const take = (events: ReadonlyArray<Sse.SseEvent>) => {
+    for (const event of events) for (const part of chatOptions.item(event, state)) received.push(part)
+  }
+  for (const bytes of input) take(decoder.push(text.decode(bytes, { stream: true })))
+  take(decoder.push(text.decode()))
+  take(decoder.end())
+  if (!chatOptions.complete(state)) throw new Error("truncated")
+  for (const part of chatOptions.end(state)) received.push(part)
+  count = countDeltas(received)
+  return count
+}
+
+/** An `HttpClient` whose every response is 200 with the given body (the 64 KiB reads, built beforehand). */
+const bodyClient = (input: ReadonlyArray<Uint8Array>) =>
+  HttpClient.make((request) =>
+    Effect.sync(() => {
+      const response = HttpClientResponse.fromWeb(request, new Response(null, { status: 200, headers: { "content-type": "text/event-stream" } }))
+      return Object.create(response, { stream: { value: asBody(input) } }) as HttpClientResponse.HttpClientResponse
+    })
+  )
+
+const partsRequest: Http.Request = { provider: "bench", method: "POST", url: "http://127.0.0.1/v1/chat/completions", body: {}, idempotent: true }
+
+/** `Model.streamParts` end to end (send, the body's error and idle-timeout stages, decoding, mapping, step timeout). */
+export const partsStream =
+  (streamParts: typeof Model.streamParts, decode: typeof Sse.decodeBytes): Decode<Uint8Array> =>
+  async (input) => {
+    let count = 0
+    await Effect.runPromise(
+      Stream.runForEachChunk(streamParts(partsRequest, { ...chatOptions, decode }), (parts) => {
+        count += countDeltas(parts)
+        return Effect.void
+      }).pipe(Effect.provideService(HttpClient.HttpClient, bodyClient(input)))
+    )
+    return count
+  }
 
 export const sseContenders: ReadonlyArray<readonly [string, Decode]> = [
   ["hand-written splitter (floor)", handSse],
   ["agentloop Sse.Decoder", oursSse],
-  ["agentloop Sse.decode (Stream)", oursSseStream],
+  ["agentloop Sse.decode (Stream)", sseStream(Sse.decode)],
   ["eventsource-parser 3.1", eventsourceParser]
 ]
 
 export const ndjsonContenders: ReadonlyArray<readonly [string, Decode]> = [
   ["hand-written splitter (floor)", handNdjson],
   ["agentloop Ndjson.Decoder", oursNdjson],
-  ["agentloop Ndjson.decode (Stream)", oursNdjsonStream]
+  ["agentloop Ndjson.decode (Stream)", ndjsonStream(Ndjson.decode)]
+]
+
+/** The same bodies as bytes, the way the adapters read them: the first contender is the synchronous reference. */
+export const sseByteContenders: ReadonlyArray<readonly [string, Decode<Uint8Array>]> = [
+  ["agentloop TextDecoder + Sse.Decoder (sync)", oursSseBytes],
+  ["agentloop Sse.decodeBytes (Stream)", sseBytesStream(Sse.decodeBytes)]
+]
+
+export const ndjsonByteContenders: ReadonlyArray<readonly [string, Decode<Uint8Array>]> = [
+  ["agentloop TextDecoder + Ndjson.Decoder (sync)", oursNdjsonBytes],
+  ["agentloop Ndjson.decodeBytes (Stream)", ndjsonBytesStream(Ndjson.decodeBytes)]
+]
+
+/** A chat-completions SSE body to parts (Heroku's ChatModel; Humanloop and Letta build the same way). */
+export const partContenders: ReadonlyArray<readonly [string, Decode<Uint8Array>]> = [
+  ["same decoding and mapping in a plain loop (sync floor)", partsFloor],
+  ["agentloop Model.streamParts (Stream, through Http.send)", partsStream(Model.streamParts, Sse.decodeBytes)]
 ]

@@ -9,7 +9,7 @@
  */
 import { LanguageModel } from "@agentloop/core"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Clock, Duration, Effect, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Mailbox, Stream } from "effect"
 import * as Incremental from "./Incremental.js"
 import * as Retry from "./Retry.js"
 import * as Timeout from "./Timeout.js"
@@ -50,6 +50,11 @@ export interface Response {
   readonly headers: Readonly<Record<string, string | undefined>>
   /** The body as bytes; a dropped connection or an idle timeout fails it with a `ModelError`. */
   readonly stream: Stream.Stream<Uint8Array, LanguageModel.ModelError>
+  /**
+   * The body as `stream`, and also failed with `onDeadline()` once the `Clock` passes `deadline` (epoch ms),
+   * even while a read is pending: a streamed step's timeout, with one timer for the whole body.
+   */
+  readonly streamUntil: (deadline: number, onDeadline: () => LanguageModel.ModelError) => Stream.Stream<Uint8Array, LanguageModel.ModelError>
   readonly text: Effect.Effect<string, LanguageModel.ModelError>
   readonly json: Effect.Effect<unknown, LanguageModel.ModelError>
 }
@@ -125,12 +130,10 @@ const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: bool
     const status = response.status
     const lost = (error: { readonly message: string }) =>
       modelError(provider, `${provider}: the connection was lost while reading the response: ${error.message}`, idempotent, { status, reason: "transport" })
-    const stream = Stream.mapError(response.stream, lost).pipe(
-      Stream.timeoutFail(
-        () => modelError(provider, `${provider}: the response went silent for ${millis(timeouts.idle)}`, idempotent, { status, reason: "idle-timeout" }),
-        timeouts.idle
-      )
-    )
+    const body = Stream.mapError(response.stream, lost)
+    const silent = () => modelError(provider, `${provider}: the response went silent for ${millis(timeouts.idle)}`, idempotent, { status, reason: "idle-timeout" })
+    const stream = guarded(body, timeouts.idle, silent, undefined)
+    const streamUntil = (deadline: number, onDeadline: () => LanguageModel.ModelError) => guarded(body, timeouts.idle, silent, { at: deadline, error: onDeadline })
     const text = Stream.mkString(Incremental.decodeUtf8(stream))
     if (status >= 300) {
       const body = yield* Effect.orElseSucceed(text, () => "")
@@ -147,6 +150,7 @@ const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: bool
       status,
       headers: response.headers,
       stream,
+      streamUntil,
       text,
       json: Effect.flatMap(text, (body) =>
         Effect.try({
@@ -156,6 +160,48 @@ const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: bool
       )
     } satisfies Response
   })
+
+/** How many reads of the body may wait, read ahead, for a slow consumer. */
+const readAhead = 4
+
+/**
+ * The body, failed with `silent()` when a read waits longer than `idle` for the server (a slow consumer does
+ * not count: the reader then waits for room, not for the server) and with `deadline.error()` once the clock
+ * passes `deadline.at`. One reader fiber moves the reads into a bounded mailbox and one watchdog fiber sleeps
+ * until the next instant a limit could be reached: no fiber, race or timer per read (a `Stream.timeoutFail`
+ * per read and a `Stream.interruptWhen` cost more than decoding the 64 KiB they wait for).
+ */
+const guarded = <E>(
+  body: Stream.Stream<Uint8Array, E>,
+  idle: Duration.Duration,
+  silent: () => E,
+  deadline: { readonly at: number; readonly error: () => E } | undefined
+): Stream.Stream<Uint8Array, E> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const clock = yield* Effect.clock
+      const idleMs = Duration.toMillis(idle)
+      const mailbox = yield* Mailbox.make<Uint8Array, E>(readAhead)
+      /** When the reader started waiting for the server; undefined while it waits for the consumer. */
+      let waitingSince: number | undefined = clock.unsafeCurrentTimeMillis()
+      const read = Stream.runForEachChunk(body, (chunk) => {
+        waitingSince = undefined
+        return Effect.map(mailbox.offerAll(chunk), () => {
+          waitingSince = clock.unsafeCurrentTimeMillis()
+        })
+      })
+      yield* Effect.forkScoped(Effect.onExit(read, (exit) => mailbox.done(exit)))
+      const watch: Effect.Effect<void> = Effect.suspend(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        if (deadline !== undefined && now >= deadline.at) return mailbox.failCause(Cause.fail(deadline.error()))
+        const idleAt = waitingSince === undefined ? now + idleMs : waitingSince + idleMs
+        if (now >= idleAt) return mailbox.failCause(Cause.fail(silent()))
+        return Effect.zipRight(Effect.sleep(Math.min(idleAt, deadline?.at ?? Infinity) - now), watch)
+      })
+      yield* Effect.forkScoped(watch)
+      return Mailbox.toStream(mailbox)
+    })
+  )
 
 /** Sends, retrying only what the `Retry` policy deems safe; bounded by the headers timeout per attempt. */
 export const send = (request: Request): Effect.Effect<Response, LanguageModel.ModelError, HttpClient.HttpClient> => {

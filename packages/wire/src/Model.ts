@@ -8,11 +8,14 @@
  * the request was idempotent and no remote tool call was seen (a resume must not run a remote tool twice).
  * The whole step is bounded by the step timeout.
  *
+ * The body's items become parts in one channel stage, one chunk of parts per chunk of items, and the step
+ * and idle timeouts share one watchdog for the whole body (see `Http.Response.streamUntil`).
+ *
  * @since 0.1.0
  */
 import { LanguageModel } from "@agentloop/core"
 import type { HttpClient } from "@effect/platform"
-import { Chunk, Effect, Stream } from "effect"
+import { Cause, Channel, Chunk, Clock, Duration, Effect, Stream } from "effect"
 import * as Http from "./Http.js"
 import * as Timeout from "./Timeout.js"
 
@@ -54,66 +57,79 @@ const afterBodyStarted = (error: LanguageModel.ModelError, received: ReadonlyArr
     ...(received.length === 0 ? {} : { received })
   })
 
-const withStepTimeout = <A, R>(request: Http.Request, self: Stream.Stream<A, LanguageModel.ModelError, R>) => {
-  const step = Timeout.resolve(request.timeouts).step
-  return Stream.interruptWhen(self, Effect.zipRight(Effect.sleep(step), Effect.fail(Http.stepTimeout(request, step))))
-}
-
 /** The parts of a streamed response. */
 export const streamParts = <Item, State>(
   request: Http.Request,
   options: StreamOptions<Item, State>
-): Stream.Stream<LanguageModel.ResponsePart, LanguageModel.ModelError, HttpClient.HttpClient> =>
-  withStepTimeout(
-    request,
-    Stream.unwrap(
-      Effect.map(Http.send(request), (response) =>
-        Stream.suspend(() => {
-          const state = options.initial(response)
-          const received: Array<LanguageModel.ResponsePart> = []
-          let remoteSeen = false
-          let failure: LanguageModel.ModelError | undefined
-          return options.decode(response.stream).pipe(
-            // Once an item failed, stop reading the body.
-            Stream.takeWhile(() => failure === undefined),
-            // Items are mapped chunk by chunk (a stream carries thousands of events); the parts produced
-            // before a failing item are still emitted, then the step fails with that item's error.
-            Stream.mapChunks((chunk) => {
-              const start = received.length
-              for (const item of chunk) {
-                try {
-                  for (const part of options.item(item, state)) {
-                    if (part._tag === "RemoteToolCall" || part._tag === "RemoteToolResult") remoteSeen = true
-                    received.push(part)
-                  }
-                } catch (error) {
-                  failure = itemError(request.provider, error)
-                  break
-                }
-              }
-              return Chunk.unsafeFromArray(received.slice(start))
-            }),
-            Stream.concat(
-              Stream.suspend(() => {
-                if (failure !== undefined) return Stream.fail(afterBodyStarted(failure, received, remoteSeen))
-                if (!options.complete(state)) {
-                  const truncated = Http.modelError(
-                    request.provider,
-                    `${request.provider}: the stream ended before its end marker (${received.length} part(s) received)`,
-                    Http.isIdempotent(request),
-                    { status: response.status, reason: "truncated" }
-                  )
-                  return Stream.fail(afterBodyStarted(truncated, received, remoteSeen))
-                }
-                return Stream.fromIterable(options.end(state))
-              })
-            ),
-            Stream.catchAll((error) => Stream.fail(error.received === undefined ? afterBodyStarted(error, received, remoteSeen) : error))
-          )
-        })
+): Stream.Stream<LanguageModel.ResponsePart, LanguageModel.ModelError, HttpClient.HttpClient> => {
+  // One deadline for the whole step: the sending (retries included) races it once, and the body's reader
+  // is bounded by it with the idle timeout's watchdog, rather than a `Stream.interruptWhen` on every read.
+  const step = Timeout.resolve(request.timeouts).step
+  const timedOut = () => Http.stepTimeout(request, step)
+  return Stream.unwrap(
+    Effect.flatMap(Clock.currentTimeMillis, (start) =>
+      Effect.map(Effect.timeoutFail(Http.send(request), { duration: step, onTimeout: timedOut }), (response) =>
+        Stream.pipeThroughChannel(
+          options.decode(response.streamUntil(start + Duration.toMillis(step), timedOut)),
+          Channel.suspend(() => partsChannel(request, response, options))
+        )
       )
     )
   )
+}
+
+/**
+ * Items to parts, one channel stage: a chunk of items becomes one chunk of parts; an item that throws ends
+ * the step with its error after the parts before it; the end of the body settles the step.
+ */
+const partsChannel = <Item, State>(
+  request: Http.Request,
+  response: Http.Response,
+  options: StreamOptions<Item, State>
+): Channel.Channel<Chunk.Chunk<LanguageModel.ResponsePart>, Chunk.Chunk<Item>, LanguageModel.ModelError, LanguageModel.ModelError, unknown, unknown> => {
+  const state = options.initial(response)
+  // Every part so far: an error after the body started carries them.
+  const received: Array<LanguageModel.ResponsePart> = []
+  let remoteSeen = false
+  const loop: Channel.Channel<Chunk.Chunk<LanguageModel.ResponsePart>, Chunk.Chunk<Item>, LanguageModel.ModelError, LanguageModel.ModelError, unknown, unknown> =
+    Channel.readWithCause({
+      onInput: (items: Chunk.Chunk<Item>) => {
+        const start = received.length
+        let failure: LanguageModel.ModelError | undefined
+        for (const item of items) {
+          try {
+            const parts = options.item(item, state)
+            for (let i = 0; i < parts.length; i++) {
+              const part = parts[i]!
+              if (part._tag === "RemoteToolCall" || part._tag === "RemoteToolResult") remoteSeen = true
+              received.push(part)
+            }
+          } catch (error) {
+            failure = itemError(request.provider, error)
+            break
+          }
+        }
+        const next = failure === undefined ? loop : Channel.fail(afterBodyStarted(failure, received, remoteSeen))
+        return received.length === start ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(received.slice(start))), next)
+      },
+      onFailure: (cause) =>
+        Channel.failCause(Cause.map(cause, (error) => (error.received === undefined ? afterBodyStarted(error, received, remoteSeen) : error))),
+      onDone: () => {
+        if (!options.complete(state)) {
+          const truncated = Http.modelError(
+            request.provider,
+            `${request.provider}: the stream ended before its end marker (${received.length} part(s) received)`,
+            Http.isIdempotent(request),
+            { status: response.status, reason: "truncated" }
+          )
+          return Channel.fail(afterBodyStarted(truncated, received, remoteSeen))
+        }
+        const end = options.end(state)
+        return end.length === 0 ? Channel.void : Channel.write(Chunk.fromIterable(end))
+      }
+    })
+  return loop
+}
 
 /** The parts of a whole JSON response. */
 export const jsonParts = (

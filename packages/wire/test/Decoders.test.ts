@@ -1,4 +1,4 @@
-import { Ndjson, Sse } from "@agentloop/wire"
+import { Incremental, Ndjson, Sse } from "@agentloop/wire"
 import { Chunk, Effect, Stream } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
@@ -14,6 +14,19 @@ const split = (text: string, cuts: ReadonlyArray<number>): Array<string> => {
   }
   chunks.push(text.slice(last))
   return chunks
+}
+
+/** Splits `bytes` at the given cut points, with an empty read inserted at each of `empties`. */
+const byteCuts = (bytes: Uint8Array, cuts: ReadonlyArray<number>, empties: ReadonlyArray<number> = []): Array<Uint8Array> => {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y)
+  const out: Array<Uint8Array> = []
+  let last = 0
+  for (const p of [...points, bytes.length]) {
+    out.push(bytes.slice(last, p))
+    last = p
+  }
+  for (const e of empties) out.splice(e % (out.length + 1), 0, new Uint8Array(0))
+  return out
 }
 
 const decodeChunks = <A>(decoder: { push(c: string): Array<A>; end(): Array<A> }, chunks: ReadonlyArray<string>) => [
@@ -97,13 +110,7 @@ describe("Sse.Decoder", () => {
       fc.asyncProperty(fc.array(sseEvent, { maxLength: 4 }), fc.constantFrom("\n", "\r\n", "\r"), fc.array(fc.nat(), { maxLength: 10 }), async (events, eol, cuts) => {
         const text = `\uFEFF${serialize(events, eol).replace(/x/g, "\u00e9\u{1F30D}")}`
         const bytes = new TextEncoder().encode(text)
-        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
-        const byteChunks: Array<Uint8Array> = []
-        let last = 0
-        for (const p of [...points, bytes.length]) {
-          byteChunks.push(bytes.slice(last, p))
-          last = p
-        }
+        const byteChunks = byteCuts(bytes, cuts)
         const oneByOne = [...bytes].map((b) => Uint8Array.of(b))
         const expected = Sse.decodeAll(text)
         const run = (input: Array<Uint8Array>) => Effect.runPromise(Stream.runCollect(Sse.decodeBytes(Stream.fromIterable(input)))).then(Chunk.toArray)
@@ -173,5 +180,92 @@ describe("Ndjson.Decoder", () => {
     expect(lines[1]).toMatchObject({ _tag: "Malformed", line: "{oops" })
     expect((lines[1] as { reason: string }).reason.length).toBeGreaterThan(0)
     expect(lines[2]).toEqual({ _tag: "Json", value: { type: "b" } })
+  })
+})
+
+describe("the Stream decoders equal the synchronous decoders", () => {
+  /**
+   * Text with multi-byte UTF-8 (2, 3 and 4 bytes, the 4-byte one a surrogate pair in UTF-16), in values only:
+   * no field name (`event`, `data`, `id`, `retry`) has an x, y or z.
+   */
+  const wide = (text: string) => text.replace(/x/g, "\u00e9").replace(/y/g, "\u4e2d").replace(/[z~ ]/g, "\u{1F30D}")
+  /** Several reads per stream chunk too (a stream may batch them): `groups` cuts the list of reads. */
+  const asStream = <A>(items: ReadonlyArray<A>, groups: ReadonlyArray<number>) => {
+    const points = [...new Set(groups.map((g) => g % (items.length + 1)))].sort((x, y) => x - y)
+    const chunks: Array<Chunk.Chunk<A>> = []
+    let last = 0
+    for (const p of [...points, items.length]) {
+      chunks.push(Chunk.unsafeFromArray(items.slice(last, p)))
+      last = p
+    }
+    return Stream.fromChunks(...chunks)
+  }
+  const collect = <A>(stream: Stream.Stream<A>) => Effect.runPromise(Stream.runCollect(stream)).then(Chunk.toArray)
+  const cuts = fc.array(fc.nat(), { maxLength: 24 })
+  const few = fc.array(fc.nat(), { maxLength: 4 })
+
+  it("Sse.decodeBytes and Sse.decode: the events of the whole text, for any chunking of its bytes or characters, multi-byte UTF-8 split anywhere (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(sseEvent, { maxLength: 6 }), fc.constantFrom("\n", "\r\n", "\r"), fc.boolean(), cuts, few, few, async (events, eol, bom, at, empties, groups) => {
+        const text = `${bom ? "\uFEFF" : ""}${wide(serialize(events, eol))}`
+        const bytes = new TextEncoder().encode(text)
+        const expected = Sse.decodeAll(text)
+        expect(await collect(Sse.decodeBytes(asStream(byteCuts(bytes, at, empties), groups)))).toEqual(expected)
+        // Text cut anywhere, inside a surrogate pair and between CR and LF included.
+        const chars = split(text, at)
+        expect(await collect(Sse.decode(asStream(chars, groups)))).toEqual(expected)
+        expect(decodeChunks(new Sse.Decoder(), chars)).toEqual(expected)
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("Ndjson.decodeBytes and Ndjson.decode: the lines of the whole text, for any chunking, multi-byte UTF-8 split anywhere (property)", async () => {
+    const item = fc.oneof(
+      { weight: 4, arbitrary: fc.jsonValue().map((value) => JSON.stringify(value === undefined ? null : value)) },
+      { weight: 1, arbitrary: fc.constantFrom('{"t":"xyz"', "[1,", "xyz") },
+      { weight: 1, arbitrary: fc.constant("") }
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(item, { maxLength: 10 }), fc.constantFrom("\n", "\r\n"), fc.boolean(), cuts, few, few, async (lines, eol, trailing, at, empties, groups) => {
+        const text = wide(lines.join(eol) + (trailing ? eol : ""))
+        const bytes = new TextEncoder().encode(text)
+        const expected = Ndjson.decodeAll(text)
+        expect(await collect(Ndjson.decodeBytes(asStream(byteCuts(bytes, at, empties), groups)))).toEqual(expected)
+        expect(await collect(Ndjson.decode(asStream(split(text, at), groups)))).toEqual(expected)
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("bytes cut inside a UTF-8 sequence by the end of the body: U+FFFD at the end only, whatever the chunking (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(sseEvent, { minLength: 1, maxLength: 4 }), fc.integer({ min: 1, max: 3 }), cuts, few, async (events, drop, at, groups) => {
+        // The body ends inside the last 4-byte character (no final blank line: the event is still dispatched).
+        const text = wide(`${serialize(events, "\n")}data:z`)
+        const whole = new TextEncoder().encode(text)
+        const bytes = whole.slice(0, whole.length - drop)
+        const expected = Sse.decodeAll(new TextDecoder().decode(bytes))
+        expect(expected.at(-1)?.data).toBe("\uFFFD")
+        expect(await collect(Sse.decodeBytes(asStream(byteCuts(bytes, at, []), groups)))).toEqual(expected)
+        const ndjson = new TextEncoder().encode(wide('{"a":"xyz"}\n{"b":"z'))
+        const cut = ndjson.slice(0, ndjson.length - drop)
+        const lines = await collect(Ndjson.decodeBytes(asStream(byteCuts(cut, at, []), groups)))
+        expect(lines).toEqual(Ndjson.decodeAll(new TextDecoder().decode(cut)))
+        expect(lines.at(-1)).toMatchObject({ _tag: "Malformed", line: '{"b":"\uFFFD', unterminated: true })
+      }),
+      { numRuns: 200 }
+    )
+  })
+
+  it("Incremental.decodeUtf8: the text of the bytes, however they are cut (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 40 }), cuts, few, few, async (raw, at, empties, groups) => {
+        const bytes = new TextEncoder().encode(wide(raw))
+        const text = (await collect(Incremental.decodeUtf8(asStream(byteCuts(bytes, at, empties), groups)))).join("")
+        expect(text).toBe(new TextDecoder().decode(bytes))
+      }),
+      { numRuns: 200 }
+    )
   })
 })

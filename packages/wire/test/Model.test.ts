@@ -6,9 +6,9 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 
-const parts = (url: string) =>
+const partStream = (url: string, timeouts?: Http.Request["timeouts"]) =>
   Model.streamParts(
-    { provider: "test", method: "POST", url, idempotent: true, body: {}, retry: { maxRetries: 0 } } satisfies Http.Request,
+    { provider: "test", method: "POST", url, idempotent: true, body: {}, retry: { maxRetries: 0 }, ...(timeouts === undefined ? {} : { timeouts }) } satisfies Http.Request,
     {
       decode: (body) => Sse.decodeBytes(body),
       initial: () => ({ done: false }),
@@ -25,7 +25,9 @@ const parts = (url: string) =>
       complete: (state) => state.done,
       end: () => [LanguageModel.finish("stop")]
     }
-  ).pipe(Stream.runCollect, Effect.map(Chunk.toArray), Effect.provide(NodeHttpClient.layerUndici))
+  )
+
+const parts = (url: string) => partStream(url).pipe(Stream.runCollect, Effect.map(Chunk.toArray), Effect.provide(NodeHttpClient.layerUndici))
 
 describe("Model.streamParts", () => {
   it.scopedLive("a cut stream of an idempotent request is retryable, unless a remote tool call was seen", () =>
@@ -42,5 +44,29 @@ describe("Model.streamParts", () => {
 
       const whole = yield* FakeHttp.make(() => ({ sse: [{ data: { text: "a" } }, { data: "[DONE]" }] }))
       expect(yield* parts(whole.url)).toEqual([LanguageModel.textDelta("a"), LanguageModel.finish("stop")])
+    }))
+
+  it.scopedLive("the idle timeout counts only waits for the server: a consumer slower than it does not cut the body", () =>
+    Effect.gen(function* () {
+      // Frames larger than one 64 KiB read: the body is more reads than the reader may hold ahead.
+      const texts = Array.from({ length: 12 }, (_, i) => String(i).repeat(70_000))
+      const server = yield* FakeHttp.make(() => ({ sse: [...texts.map((text) => ({ data: { text } })), { data: "[DONE]" }] }))
+      const seen: Array<LanguageModel.ResponsePart> = []
+      let pauses = 0
+      // The first chunks of parts take the consumer longer than the idle timeout; the server is not silent.
+      yield* partStream(server.url, { idle: "250 millis" }).pipe(
+        Stream.runForEachChunk((chunk) => Effect.zipRight(Effect.sync(() => seen.push(...chunk)), pauses++ < 2 ? Effect.sleep("700 millis") : Effect.void)),
+        Effect.provide(NodeHttpClient.layerUndici)
+      )
+      expect(seen).toEqual([...texts.map((text) => LanguageModel.textDelta(text)), LanguageModel.finish("stop")])
+    }))
+
+  it.scopedLive("a step timeout in the middle of the body carries the parts received, and a server that stays silent gets an idle timeout", () =>
+    Effect.gen(function* () {
+      const trickle = yield* FakeHttp.make(() => ({ sse: [{ data: { text: "a" } }, { data: "[DONE]" }], hostile: { stallAfter: { frames: 1, ms: 5_000 } } }))
+      const step = yield* Effect.flip(partStream(trickle.url, { idle: "10 seconds", step: "500 millis" }).pipe(Stream.runCollect, Effect.provide(NodeHttpClient.layerUndici)))
+      expect(step).toMatchObject({ reason: "step-timeout", retryable: true, received: [{ _tag: "TextDelta", delta: "a" }] })
+      const idle = yield* Effect.flip(partStream(trickle.url, { idle: "300 millis" }).pipe(Stream.runCollect, Effect.provide(NodeHttpClient.layerUndici)))
+      expect(idle).toMatchObject({ reason: "idle-timeout", retryable: true, received: [{ _tag: "TextDelta", delta: "a" }] })
     }))
 })
