@@ -12,9 +12,11 @@
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import type * as Agent from "./Agent.js"
+import * as Approval from "./Approval.js"
 import * as Loop from "./Loop.js"
 import type { RunOutcome } from "./RunState.js"
-import { RunStore } from "./RunStore.js"
+import * as RunStore from "./RunStore.js"
+import * as StepRunner from "./StepRunner.js"
 import * as Tool from "./Tool.js"
 import * as Toolkit from "./Toolkit.js"
 
@@ -51,6 +53,27 @@ const answer = (outcome: Exclude<RunOutcome, { _tag: "Suspended" }>): string =>
       : JSON.stringify(outcome.output)
     : `The sub-agent stopped (${outcome.reason}): ${outcome.detail}${outcome.text.length > 0 ? `\nIts last answer: ${outcome.text}` : ""}`
 
+/**
+ * Under a durable `StepRunner` (`@agentloop/workflow`): the sub-agent runs with the step runner and approvals
+ * it is given, every time the call runs. Its finished steps come back from the engine's records and its
+ * approvals wait in the engine (suspending the calling run), so it never suspends here and needs no store.
+ */
+const runDurably = <Tools extends Record<string, Tool.Any>, A>(
+  agent: Agent.Agent<Tools, A>,
+  services: Context.Context<Loop.Requirements<Tools>>,
+  sub: StepRunner.SubRun["Type"],
+  input: string,
+  runId: string
+): Effect.Effect<Exclude<RunOutcome, { _tag: "Suspended" }>, Loop.LoopError | { readonly message: string }> =>
+  Loop.makeRunner(agent).pipe(
+    Effect.provide(RunStore.layerMemory),
+    Effect.provideService(StepRunner.StepRunner, sub.stepRunner),
+    Effect.provideService(Approval.Approvals, sub.approvals),
+    Effect.provide(services),
+    Effect.flatMap((runner) => runner.run({ input, runId })),
+    Effect.flatMap((outcome) => (outcome._tag === "Suspended" ? Effect.fail({ message: "the sub-agent suspended under a durable run" }) : Effect.succeed(outcome)))
+  )
+
 /** Runs `agent` as a tool of another agent (see the module docs). */
 export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name extends string = string>(
   agent: Agent.Agent<Tools, A>,
@@ -68,10 +91,13 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
   const layer = Layer.effectContext(
     Effect.gen(function* () {
       const runner = yield* Loop.makeRunner(agent)
-      const store = yield* RunStore
+      const store = yield* RunStore.RunStore
+      const services = yield* Effect.context<Loop.Requirements<Tools>>()
       const handler: Tool.AnyHandlerFn = ({ input }: { input: string }, context: Tool.HandlerContext) =>
         Effect.gen(function* () {
           const runId = childRunId(context.runId, context.toolCallId)
+          const durable = yield* Effect.serviceOption(StepRunner.SubRun)
+          if (Option.isSome(durable)) return answer(yield* runDurably(agent, services, durable.value, input, runId))
           const existing = yield* store.load(runId)
           // Idempotent: a call that runs again (a resume, a recovery) continues the same sub-agent run.
           const outcome: RunOutcome = Option.isNone(existing)
