@@ -16,7 +16,7 @@ import { nestedLayer, researchAgent as parent } from "./fixtures.js"
 const setup = () => {
   const calls: Array<string> = []
   const runs: Array<string> = []
-  const agentLayer = nestedLayer((call) => void calls.push(call), (line) => Effect.sync(() => void runs.push(line)))
+  const agentLayer = nestedLayer((call) => void calls.push(call), (tool, key) => Effect.sync(() => void runs.push(`${tool} ${key}`)))
   return { calls, runs, agentLayer, layer: agentLayer.pipe(Layer.provideMerge(Durable.layerMemory)) }
 }
 

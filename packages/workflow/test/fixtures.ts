@@ -94,14 +94,14 @@ export const nestedModel = (onCall: (call: string) => void) => {
 
 /**
  * The parent's durable layer (before an engine): the sub-agent's tool layer gets the same model and its own
- * handlers, which report `<tool> <idempotency key>` to `onRun`. Approvals are the engine's (the sub-agent's
+ * handlers, which report each run (tool name, idempotency key) to `onRun`. Approvals are the engine's (the sub-agent's
  * layer still needs an `Approvals` and a `RunStore` to build; under the engine neither is used).
  */
-export const nestedLayer = (onCall: (call: string) => void, onRun: (line: string) => Effect.Effect<void>) => {
+export const nestedLayer = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) => {
   const model = nestedModel(onCall)
   const handlers = releaseToolkit.toLayer({
-    check: ({ version }, ctx) => Effect.as(onRun(`check ${ctx.idempotencyKey}`), `${version} checks out`),
-    deploy: ({ version }, ctx) => Effect.as(onRun(`deploy ${ctx.idempotencyKey}`), `deployed ${version}`)
+    check: ({ version }, ctx) => Effect.as(onRun("check", ctx.idempotencyKey), `${version} checks out`),
+    deploy: ({ version }, ctx) => Effect.as(onRun("deploy", ctx.idempotencyKey), `deployed ${version}`)
   })
   const release = releaseTool.layer.pipe(Layer.provide(Layer.mergeAll(model, handlers, Approval.layerSuspend(), RunStore.layerMemory)))
   return Durable.layer(researchAgent).pipe(Layer.provide(Layer.merge(model, release)))
