@@ -10,11 +10,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import type * as Agent from "./Agent.js"
 import * as Approval from "./Approval.js"
 import * as Loop from "./Loop.js"
-import type { RunOutcome } from "./RunState.js"
+import type { RunOutcome, RunState } from "./RunState.js"
 import * as RunStore from "./RunStore.js"
 import * as StepRunner from "./StepRunner.js"
 import * as Tool from "./Tool.js"
@@ -52,6 +52,23 @@ const answer = (outcome: Exclude<RunOutcome, { _tag: "Suspended" }>): string =>
       ? outcome.text
       : JSON.stringify(outcome.output)
     : `The sub-agent stopped (${outcome.reason}): ${outcome.detail}${outcome.text.length > 0 ? `\nIts last answer: ${outcome.text}` : ""}`
+
+/**
+ * Resumes the sub-agent's stored run. After its owner died mid-run (the calling run is being recovered), the
+ * sub-agent's state already holds the decisions handed to it then (they are applied again, so they are not
+ * given twice), and its lease may outlive the caller's (it renews at its own model steps): wait for it once,
+ * bounded by the lease itself.
+ */
+const resumeAfterCrash = (runner: Loop.Runner, state: RunState, decisions: ReadonlyArray<Approval.ApprovalDecision>) => {
+  const fresh = state.decisions === undefined ? decisions : decisions.filter((d) => !state.decisions!.some((held) => held.approvalId === d.approvalId))
+  return runner.resume(state.runId, fresh).pipe(
+    Effect.catchTag("RunBusy", (busy) =>
+      busy.leaseExpiresAt === undefined
+        ? Effect.fail(busy)
+        : Effect.zipRight(Effect.sleep(Duration.millis(Math.max(0, busy.leaseExpiresAt - Date.now()) + 1)), runner.resume(state.runId, fresh))
+    )
+  )
+}
 
 /**
  * Under a durable `StepRunner` (`@agentloop/workflow`): the sub-agent runs with the step runner and approvals
@@ -104,7 +121,7 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
             ? yield* runner.run({ input, runId })
             : existing.value.outcome !== undefined && existing.value.status !== "suspended"
               ? existing.value.outcome
-              : yield* runner.resume(runId, context.decisions ?? [])
+              : yield* resumeAfterCrash(runner, existing.value, context.decisions ?? [])
           if (outcome._tag !== "Suspended") return answer(outcome)
           if (context.suspend === undefined) return yield* Effect.fail({ message: "the sub-agent needs an approval, but its caller cannot suspend" })
           context.suspend(context.toolCallId, outcome.pending)
