@@ -8,6 +8,10 @@
  * the parent with the decision resumes the sub-agent, and both go on. A sub-agent inside a sub-agent nests
  * the same way.
  *
+ * Under a durable engine (`@agentloop/workflow`, which provides `StepRunner.SubRun` to each tool call) the
+ * sub-agent runs inside the calling run's workflow instead: its steps and approvals are the engine's, and its
+ * approval suspends the calling workflow (see docs/durable.md, "Sub-agents and their approvals").
+ *
  * @since 0.1.0
  */
 import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
