@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
-import { nestedLayer, researchAgent as parent } from "./fixtures.js"
+import { nestedLayer, outerAgent, researchAgent as parent, twoLevelLayer } from "./fixtures.js"
 
 const setup = () => {
   const calls: Array<string> = []
@@ -89,6 +89,25 @@ describe("sub-agent approvals under Durable (in memory)", () => {
         expect(runs.filter((line) => line === `deploy nest-race-${i}.call-release:call-deploy`)).toHaveLength(approved ? 1 : 0)
         expect(runs.filter((line) => line === `check nest-race-${i}.call-release:call-check`)).toHaveLength(1)
       }
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.live("two levels: the approval of a sub-agent's sub-agent suspends the outermost run; one decide continues all three", () => {
+    const calls: Array<string> = []
+    const runs: Array<string> = []
+    const layer = twoLevelLayer((call) => void calls.push(call), (tool, key) => Effect.sync(() => void runs.push(`${tool} ${key}`))).pipe(
+      Layer.provideMerge(Durable.layerMemory)
+    )
+    return Effect.gen(function* () {
+      yield* Durable.start(outerAgent, { runId: "nest-deep", input: "research and release 7.2" })
+      const waiting = yield* Durable.awaitSettled(outerAgent, "nest-deep")
+      if (waiting._tag !== "Suspended") throw new Error(`expected Suspended, got ${JSON.stringify(waiting)}`)
+      expect(waiting.pending).toMatchObject([{ runId: "nest-deep", toolCallId: "call-research/call-release/call-deploy", via: "call-research", toolName: "deploy", step: 1 }])
+      yield* Durable.decide(outerAgent, "nest-deep", Approval.approve(waiting.pending[0]!, { by: "alice" }))
+      const done = yield* Durable.awaitSettled(outerAgent, "nest-deep")
+      expect(done).toMatchObject({ _tag: "Completed", outcome: { text: "Outer: Done: Released: deployed 7.2" } })
+      expect(runs).toEqual(["check nest-deep.call-research.call-release:call-check", "deploy nest-deep.call-research.call-release:call-deploy"])
+      expect(calls).toEqual(["outer 1", "parent 1", "sub 1", "sub 2", "sub 3", "parent 2", "outer 2"])
     }).pipe(Effect.provide(layer))
   })
 

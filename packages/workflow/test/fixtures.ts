@@ -76,11 +76,13 @@ export const nestedModel = (onCall: (call: string) => void) => {
   const generateStep = (request: LanguageModel.ModelRequest) =>
     Effect.sync(() => {
       const turn = request.messages.filter((m) => m._tag === "AssistantMessage").length + 1
+      const outer = request.tools.some((t) => t.name === "research")
       const parent = request.tools.some((t) => t.name === "release")
-      onCall(`${parent ? "parent" : "sub"} ${turn}`)
+      onCall(`${outer ? "outer" : parent ? "parent" : "sub"} ${turn}`)
       const last = [...request.messages].reverse().find((m) => m._tag === "ToolMessage")
       const result = last?._tag === "ToolMessage" ? last.content : "?"
       const call = (id: string, name: string, args: object) => [LanguageModel.toolCall({ id, name, arguments: JSON.stringify(args) }), LanguageModel.finish("tool_calls", usage)]
+      if (outer) return turn === 1 ? call("call-research", "research", { input: "research 7.2" }) : [LanguageModel.textDelta(`Outer: ${result}`), LanguageModel.finish("stop", usage)]
       if (parent) return turn === 1 ? call("call-release", "release", { input: "release 7.2" }) : [LanguageModel.textDelta(`Done: ${result}`), LanguageModel.finish("stop", usage)]
       if (turn === 1) return call("call-check", "check", { version: "7.2" })
       if (turn === 2) return call("call-deploy", "deploy", { version: "7.2" })
@@ -98,11 +100,27 @@ export const nestedModel = (onCall: (call: string) => void) => {
  * layer still needs an `Approvals` and a `RunStore` to build; under the engine neither is used).
  */
 export const nestedLayer = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) => {
+  const { model, release } = nestedParts(onCall, onRun)
+  return Durable.layer(researchAgent).pipe(Layer.provide(Layer.merge(model, release)))
+}
+
+const nestedParts = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) => {
   const model = nestedModel(onCall)
   const handlers = releaseToolkit.toLayer({
     check: ({ version }, ctx) => Effect.as(onRun("check", ctx.idempotencyKey), `${version} checks out`),
     deploy: ({ version }, ctx) => Effect.as(onRun("deploy", ctx.idempotencyKey), `deployed ${version}`)
   })
-  const release = releaseTool.layer.pipe(Layer.provide(Layer.mergeAll(model, handlers, Approval.layerSuspend(), RunStore.layerMemory)))
-  return Durable.layer(researchAgent).pipe(Layer.provide(Layer.merge(model, release)))
+  const unused = Layer.merge(Approval.layerSuspend(), RunStore.layerMemory)
+  const release = releaseTool.layer.pipe(Layer.provide(Layer.mergeAll(model, handlers, unused)))
+  return { model, release, unused }
+}
+
+/** Two levels: `durable-outer` calls `research` (the `durable-research` agent), which calls `release`. */
+export const researchTool = Agent.asTool(researchAgent, { name: "research", description: "Researches and releases a version." })
+export const outerAgent = Agent.make({ name: "durable-outer", toolkit: researchTool.toolkit })
+
+export const twoLevelLayer = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) => {
+  const { model, release, unused } = nestedParts(onCall, onRun)
+  const research = researchTool.layer.pipe(Layer.provide(Layer.mergeAll(model, release, unused)))
+  return Durable.layer(outerAgent).pipe(Layer.provide(Layer.merge(model, research)))
 }
