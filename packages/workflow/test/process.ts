@@ -29,7 +29,7 @@
  *   drive                 start, wait for Suspended, approve, print the settled status (timeout 180 s)
  */
 import { appendFileSync, readFileSync } from "node:fs"
-import { Approval } from "@agentloop/core"
+import { type Agent, Approval } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
 import { type Duration, Effect, Either, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
 import { agent as deployer, handlers, model, nestedLayer, repeatingAgent, repeatingIdsModel, researchAgent } from "./fixtures.js"
@@ -38,7 +38,7 @@ const [engine, target, runId, logFile, mode, arg, arg2, arg3] = process.argv.sli
 const log = (line: string) => appendFileSync(logFile, `${process.pid} ${line}\n`)
 const repeater = process.env["AGENT"] === "repeater"
 const nested = process.env["AGENT"] === "nested"
-const agent = nested ? researchAgent : repeater ? repeatingAgent : deployer
+const agent: Agent.Agent<any> = nested ? researchAgent : repeater ? repeatingAgent : deployer
 const firstAttemptDies = process.env["FIRST_ATTEMPT_DIES"] === "1"
 
 const engineLayer: Layer.Layer<any, unknown> =
@@ -63,7 +63,7 @@ const onTool = (key: string, what: string) =>
     log(`tool ${key} ${what}`)
     if (mode === "crash" || (firstAttemptDies && first)) process.kill(process.pid, "SIGKILL")
   })
-const agentLayer: Layer.Layer<any, any, any> = nested
+const agentLayer: Layer.Layer<never, unknown, any> = nested
   ? nestedLayer((call) => log(`model ${call.replace(" ", ":")}`), (tool, key) => onTool(key, tool))
   : Durable.layer(agent).pipe(Layer.provide(Layer.merge((repeater ? repeatingIdsModel : model)((turn) => log(`model ${turn}`)), handlers(onTool))))
 const layer = runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer
