@@ -58,12 +58,12 @@ const answer = (outcome: Exclude<RunOutcome, { _tag: "Suspended" }>): string =>
     : `The sub-agent stopped (${outcome.reason}): ${outcome.detail}${outcome.text.length > 0 ? `\nIts last answer: ${outcome.text}` : ""}`
 
 /**
- * Resumes the sub-agent's stored run. After its owner died mid-run (the calling run is being recovered), the
+ * Resumes the sub-agent's stored run (with the decisions on its approvals). After its owner died mid-run (the calling run is being recovered), the
  * sub-agent's state already holds the decisions handed to it then (they are applied again, so they are not
  * given twice), and its lease may outlive the caller's (it renews at its own model steps): wait for it once,
  * bounded by the lease itself.
  */
-const resumeAfterCrash = (runner: Loop.Runner, state: RunState, decisions: ReadonlyArray<Approval.ApprovalDecision>) => {
+const resumeStored = (runner: Loop.Runner, state: RunState, decisions: ReadonlyArray<Approval.ApprovalDecision>) => {
   const fresh = state.decisions === undefined ? decisions : decisions.filter((d) => !state.decisions!.some((held) => held.approvalId === d.approvalId))
   return runner.resume(state.runId, fresh).pipe(
     Effect.catchTag("RunBusy", (busy) =>
@@ -125,7 +125,7 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
             ? yield* runner.run({ input, runId })
             : existing.value.outcome !== undefined && existing.value.status !== "suspended"
               ? existing.value.outcome
-              : yield* resumeAfterCrash(runner, existing.value, context.decisions ?? [])
+              : yield* resumeStored(runner, existing.value, context.decisions ?? [])
           if (outcome._tag !== "Suspended") return answer(outcome)
           if (context.suspend === undefined) return yield* Effect.fail({ message: "the sub-agent needs an approval, but its caller cannot suspend" })
           context.suspend(context.toolCallId, outcome.pending)
