@@ -58,10 +58,10 @@ const answer = (outcome: Exclude<RunOutcome, { _tag: "Suspended" }>): string =>
     : `The sub-agent stopped (${outcome.reason}): ${outcome.detail}${outcome.text.length > 0 ? `\nIts last answer: ${outcome.text}` : ""}`
 
 /**
- * Resumes the sub-agent's stored run (with the decisions on its approvals). After its owner died mid-run (the calling run is being recovered), the
- * sub-agent's state already holds the decisions handed to it then (they are applied again, so they are not
- * given twice), and its lease may outlive the caller's (it renews at its own model steps): wait for it once,
- * bounded by the lease itself.
+ * Resumes the sub-agent's stored run with the decisions on its approvals. After its owner died mid-run (the
+ * calling run is being recovered), the sub-agent's state already holds the decisions handed to it then (they
+ * are applied again, so they are not given twice), and its lease may outlive the caller's (it renews at its
+ * own model steps): wait for it once, bounded by the lease itself.
  */
 const resumeStored = (runner: Loop.Runner, state: RunState, decisions: ReadonlyArray<Approval.ApprovalDecision>) => {
   const fresh = state.decisions === undefined ? decisions : decisions.filter((d) => !state.decisions!.some((held) => held.approvalId === d.approvalId))
