@@ -12,6 +12,8 @@
  *   approval (to the `ApprovalInbox`) and waits without holding memory. `decide` records a decision in the
  *   inbox with one conditional write (exactly one decision per approval wins; every other caller gets
  *   `DecisionRejected` naming the winner), then completes the deferred.
+ * - A sub-agent tool (`Agent.asTool`) runs inside the calling tool activity, its own steps and approvals
+ *   named under `sub/<step>/<toolCallId>/` (see `Scope`): its approval suspends this workflow.
  *
  * Engines, behind one Layer choice: `layerMemory` (tests), `layerSqlite({ filename })` (one process, an
  * embedded database it locks), `layerPostgres({ url })` (the same on Postgres) and `layerPostgresCluster`
