@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Context, type Effect, Schema } from "effect"
+import type * as Approval from "./Approval.js"
 import { FinishReason, type ModelError, type StepResponse } from "./LanguageModel.js"
 import { Message, ToolCall, Usage } from "./Message.js"
 import type { Execution } from "./Toolkit.js"
@@ -19,6 +20,17 @@ export interface Service {
 }
 
 export class StepRunner extends Context.Tag("@agentloop/core/StepRunner")<StepRunner, Service>() {}
+
+/**
+ * What a durable `StepRunner` puts in the context of each tool call it runs: the step runner and approvals a
+ * sub-agent called there (`SubAgent.asTool`) must run its own run with, so that the sub-agent's model steps,
+ * tool calls and approvals are durable inside the calling run (keyed under the calling step and call). A
+ * sub-agent finding it keeps its run state in memory only: the engine's records are the durable state.
+ */
+export class SubRun extends Context.Tag("@agentloop/core/StepRunner/SubRun")<
+  SubRun,
+  { readonly stepRunner: Service; readonly approvals: Approval.Service }
+>() {}
 
 /** A model step's response, as stored by durable engines. */
 export const StepResponseSchema = Schema.Struct({

@@ -12,14 +12,20 @@
  * sub-agent's events are forwarded into them as they happen, as `SubAgentEvent`s naming the sub-agent and
  * the parent's call (nested sub-agents add a hop to `path`).
  *
+ * Under a durable engine (`@agentloop/workflow`, which provides `StepRunner.SubRun` to each tool call) the
+ * sub-agent runs inside the calling run's workflow instead: its steps and approvals are the engine's, and its
+ * approval suspends the calling workflow (see docs/durable.md, "Sub-agents and their approvals").
+ *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import type * as Agent from "./Agent.js"
 import * as AgentEvent from "./AgentEvent.js"
+import * as Approval from "./Approval.js"
 import * as Loop from "./Loop.js"
-import type { RunOutcome } from "./RunState.js"
-import { RunStore } from "./RunStore.js"
+import type { RunOutcome, RunState } from "./RunState.js"
+import * as RunStore from "./RunStore.js"
+import * as StepRunner from "./StepRunner.js"
 import * as Tool from "./Tool.js"
 import * as Toolkit from "./Toolkit.js"
 
@@ -71,6 +77,50 @@ const forwarding = (agent: string, context: Tool.HandlerContext): Loop.Options |
   }
 }
 
+
+ * Resumes the sub-agent's stored run with the decisions on its approvals. After its owner died mid-run (the
+ * calling run is being recovered), the sub-agent's state already holds the decisions handed to it then (they
+ * are applied again, so they are not given twice), and its lease may outlive the caller's (it renews at its
+ * own model steps): wait for it once, bounded by the lease itself.
+ */
+const resumeStored = (
+  runner: Loop.Runner,
+  state: RunState,
+  decisions: ReadonlyArray<Approval.ApprovalDecision>,
+  options: Loop.Options | undefined
+) => {
+  const fresh = state.decisions === undefined ? decisions : decisions.filter((d) => !state.decisions!.some((held) => held.approvalId === d.approvalId))
+  return runner.resume(state.runId, fresh, options).pipe(
+    Effect.catchTag("RunBusy", (busy) =>
+      busy.leaseExpiresAt === undefined
+        ? Effect.fail(busy)
+        : Effect.zipRight(Effect.sleep(Duration.millis(Math.max(0, busy.leaseExpiresAt - Date.now()) + 1)), runner.resume(state.runId, fresh, options))
+    )
+  )
+}
+
+/**
+ * Under a durable `StepRunner` (`@agentloop/workflow`): the sub-agent runs with the step runner and approvals
+ * it is given, every time the call runs. Its finished steps come back from the engine's records and its
+ * approvals wait in the engine (suspending the calling run), so it never suspends here and needs no store.
+ */
+const runDurably = <Tools extends Record<string, Tool.Any>, A>(
+  agent: Agent.Agent<Tools, A>,
+  services: Context.Context<Loop.Requirements<Tools>>,
+  sub: StepRunner.SubRun["Type"],
+  input: string,
+  runId: string,
+  options: Loop.Options | undefined
+): Effect.Effect<Exclude<RunOutcome, { _tag: "Suspended" }>, Loop.LoopError | { readonly message: string }> =>
+  Loop.makeRunner(agent).pipe(
+    Effect.provide(RunStore.layerMemory),
+    Effect.provideService(StepRunner.StepRunner, sub.stepRunner),
+    Effect.provideService(Approval.Approvals, sub.approvals),
+    Effect.provide(services),
+    Effect.flatMap((runner) => runner.run({ input, runId }, options)),
+    Effect.flatMap((outcome) => (outcome._tag === "Suspended" ? Effect.fail({ message: "the sub-agent suspended under a durable run" }) : Effect.succeed(outcome)))
+  )
+
 /** Runs `agent` as a tool of another agent (see the module docs). */
 export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name extends string = string>(
   agent: Agent.Agent<Tools, A>,
@@ -88,18 +138,21 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
   const layer = Layer.effectContext(
     Effect.gen(function* () {
       const runner = yield* Loop.makeRunner(agent)
-      const store = yield* RunStore
+      const store = yield* RunStore.RunStore
+      const services = yield* Effect.context<Loop.Requirements<Tools>>()
       const handler: Tool.AnyHandlerFn = ({ input }: { input: string }, context: Tool.HandlerContext) =>
         Effect.gen(function* () {
           const runId = childRunId(context.runId, context.toolCallId)
+          const options = forwarding(agent.name, context)
+          const durable = yield* Effect.serviceOption(StepRunner.SubRun)
+          if (Option.isSome(durable)) return answer(yield* runDurably(agent, services, durable.value, input, runId, options))
           const existing = yield* store.load(runId)
           // Idempotent: a call that runs again (a resume, a recovery) continues the same sub-agent run.
-          const options = forwarding(agent.name, context)
           const outcome: RunOutcome = Option.isNone(existing)
             ? yield* runner.run({ input, runId }, options)
             : existing.value.outcome !== undefined && existing.value.status !== "suspended"
               ? existing.value.outcome
-              : yield* runner.resume(runId, context.decisions ?? [], options)
+              : yield* resumeStored(runner, existing.value, context.decisions ?? [], options)
           if (outcome._tag !== "Suspended") return answer(outcome)
           if (context.suspend === undefined) return yield* Effect.fail({ message: "the sub-agent needs an approval, but its caller cannot suspend" })
           context.suspend(context.toolCallId, outcome.pending)

@@ -12,6 +12,8 @@
  *   approval (to the `ApprovalInbox`) and waits without holding memory. `decide` records a decision in the
  *   inbox with one conditional write (exactly one decision per approval wins; every other caller gets
  *   `DecisionRejected` naming the winner), then completes the deferred.
+ * - A sub-agent tool (`Agent.asTool`) runs inside the calling tool activity, its own steps and approvals
+ *   named under `sub/<step>/<toolCallId>/` (see `Scope`): its approval suspends this workflow.
  *
  * Engines, behind one Layer choice: `layerMemory` (tests), `layerSqlite({ filename })` (one process, an
  * embedded database it locks), `layerPostgres({ url })` (the same on Postgres) and `layerPostgresCluster`
@@ -70,6 +72,9 @@ export const workflowFor = <Tools extends Record<string, Tool.Any>>(agent: Agent
 const approvalDeferred = (step: number, toolCallId: string) =>
   DurableDeferred.make(`approval/${step}/${toolCallId}`, { success: Approval.ApprovalDecision })
 
+/** A sub-agent's approval (see `Scope`): its id is unique in the run, and `decide` finds it in the inbox. */
+const nestedApprovalDeferred = (approvalId: string) => DurableDeferred.make(`approval/${approvalId}`, { success: Approval.ApprovalDecision })
+
 /** Not secret (the engine's deferred tokens are not either): deciding must be authorized by the application. */
 const approvalIdOf = (runId: string, step: number, toolCallId: string, digest: string) =>
   `apr_${createHash("sha256").update(`${runId}\u0000${step}\u0000${toolCallId}\u0000${digest}`).digest("hex").slice(0, 32)}`
@@ -117,70 +122,7 @@ const workflowLayer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agen
         seen.set(base, n)
         return n === 1 ? base : `${base}#${n}`
       }
-
-      const stepRunner: StepRunner.Service = {
-        modelStep: (turn, step) =>
-          Activity.make({
-            name: `model/${turn}`,
-            success: StepRunner.StepResponseSchema,
-            error: ModelFailure,
-            execute: Effect.mapError(step, (e) => ({
-              message: e.message,
-              retryable: e.retryable,
-              ...(e.provider === undefined ? {} : { provider: e.provider }),
-              ...(e.status === undefined ? {} : { status: e.status }),
-              ...(e.reason === undefined ? {} : { reason: e.reason })
-            }))
-          }).pipe(
-            Effect.mapError(
-              (e) =>
-                new LanguageModel.ModelError({
-                  message: e.message,
-                  retryable: e.retryable,
-                  ...(e.provider === undefined ? {} : { provider: e.provider }),
-                  ...(e.status === undefined ? {} : { status: e.status }),
-                  ...(e.reason === undefined ? {} : { reason: e.reason })
-                })
-            ),
-            Effect.provide(engine)
-          ),
-        toolCall: (step, toolCallId, call) =>
-          Activity.make({ name: activityName(`tool/${step}/${toolCallId}`), success: StepRunner.ExecutionSchema, execute: call }).pipe(
-            Effect.provide(engine)
-          )
-      }
-
-      const approvals: Approval.Service = {
-        decide: (request) =>
-          Effect.gen(function* () {
-            const approvalId = approvalIdOf(request.runId, request.step, request.toolCallId, request.argumentsDigest)
-            yield* Activity.make({
-              name: `approval-request/${request.step}/${request.toolCallId}`,
-              execute: inbox.publish(
-                new Approval.PendingApproval({
-                  approvalId,
-                  runId: request.runId,
-                  toolCallId: request.toolCallId,
-                  toolName: request.toolName,
-                  arguments: request.arguments,
-                  argumentsDigest: request.argumentsDigest,
-                  step: request.step,
-                  requestedAt: Date.now()
-                })
-              ).pipe(Effect.orDie)
-            })
-            // Waits durably: the run suspends here, holding no memory, until a decision is recorded.
-            const decision = yield* DurableDeferred.await(approvalDeferred(request.step, request.toolCallId))
-            if (decision.toolCallId !== request.toolCallId || decision.approvalId !== approvalId || decision.argumentsDigest !== request.argumentsDigest) {
-              return Approval.Verdict.denied("the decision does not match this run, tool call and arguments", { by: "agentloop" })
-            }
-            const by = decision.decidedBy === undefined ? {} : { by: decision.decidedBy }
-            return decision.approved
-              ? Approval.Verdict.approved({ ...by, ...(decision.reason === undefined ? {} : { reason: decision.reason }) })
-              : Approval.Verdict.denied(decision.reason ?? "denied", by)
-          }).pipe(Effect.provide(engine))
-      }
-
+      const { approvals, stepRunner } = durableServices({ engine, inbox, activityName }, { runId: payload.runId, prefix: "", outer: undefined })
       return yield* Loop.run(agent, { runId: payload.runId, input: payload.input }).pipe(
         Effect.provideService(StepRunner.StepRunner, stepRunner),
         Effect.provideService(Approval.Approvals, approvals),
@@ -190,6 +132,129 @@ const workflowLayer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agen
       )
     })
   )
+
+/**
+ * Where a run's steps are keyed in its workflow: the workflow's own run (prefix ""), or a sub-agent call
+ * inside it, at any depth.
+ *
+ * Why sub-agents run this way: a sub-agent call (`SubAgent.asTool`) is one tool-call activity of the calling
+ * run, and the sub-agent's own model steps, tool calls and approvals run inside it as activities and deferreds
+ * of the same workflow, named under `sub/<step>/<call id>/`. A sub-agent approval then suspends the whole
+ * workflow (the calling activity has no result yet, so a replay runs it again, and the sub-agent's finished
+ * steps come back from the engine's records); its pending approval is published under the workflow's run id
+ * with the lifted tool-call id and `via`, so `decide` on the calling run reaches it. Once the sub-agent
+ * answers, the calling activity's result is stored and a later replay does not enter the sub-agent at all.
+ * Keeping the sub-agent's state in activity results instead (one activity per sub-run) could not suspend
+ * mid-run without storing a second copy of the sub-run's state beside the engine's.
+ */
+interface Scope {
+  /** The workflow's run id: approvals of every depth are published under it. */
+  readonly runId: string
+  /** Prefix of this level's activity names: "" for the workflow's run, `sub/<step>/<call id>/` per sub-agent level. */
+  readonly prefix: string
+  /** For a sub-agent: the outermost calling step and call, and how this level's tool-call ids read there. */
+  readonly outer: { readonly step: number; readonly via: string; readonly lift: (toolCallId: string) => string } | undefined
+}
+
+interface Replay {
+  readonly engine: Context.Context<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance>
+  readonly inbox: Inbox.Service
+  readonly activityName: (base: string) => string
+}
+
+/** The sub-agent level under a call of `scope` (see `Scope`). */
+const subScope = (scope: Scope, step: number, toolCallId: string): Scope => ({
+  runId: scope.runId,
+  prefix: `${scope.prefix}sub/${step}/${toolCallId}/`,
+  outer:
+    scope.outer === undefined
+      ? { step, via: toolCallId, lift: (id) => `${toolCallId}/${id}` }
+      : { step: scope.outer.step, via: scope.outer.via, lift: (id) => scope.outer!.lift(`${toolCallId}/${id}`) }
+})
+
+/** The step runner and approvals of one level of a durable run (see `Scope`). */
+const durableServices = (replay: Replay, scope: Scope): { readonly stepRunner: StepRunner.Service; readonly approvals: Approval.Service } => {
+  const { engine, inbox, activityName } = replay
+  // The instance in context, not the one captured: inside a sub-agent call it is the calling activity's,
+  // which is how the engine tells a suspension inside that activity from one of the workflow.
+  const inWorkflow = <A, E>(effect: Effect.Effect<A, E, WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance>): Effect.Effect<A, E> =>
+    Effect.flatMap(Effect.serviceOption(WorkflowEngine.WorkflowInstance), (instance) =>
+      Effect.provide(effect, Option.isSome(instance) ? Context.add(engine, WorkflowEngine.WorkflowInstance, instance.value) : engine)
+    )
+  const stepRunner: StepRunner.Service = {
+    modelStep: (turn, step) =>
+      Activity.make({
+        name: `${scope.prefix}model/${turn}`,
+        success: StepRunner.StepResponseSchema,
+        error: ModelFailure,
+        execute: Effect.mapError(step, (e) => ({
+          message: e.message,
+          retryable: e.retryable,
+          ...(e.provider === undefined ? {} : { provider: e.provider }),
+          ...(e.status === undefined ? {} : { status: e.status }),
+          ...(e.reason === undefined ? {} : { reason: e.reason })
+        }))
+      }).pipe(
+        Effect.mapError(
+          (e) =>
+            new LanguageModel.ModelError({
+              message: e.message,
+              retryable: e.retryable,
+              ...(e.provider === undefined ? {} : { provider: e.provider }),
+              ...(e.status === undefined ? {} : { status: e.status }),
+              ...(e.reason === undefined ? {} : { reason: e.reason })
+            })
+        ),
+        inWorkflow
+      ),
+    toolCall: (step, toolCallId, call) =>
+      Activity.make({
+        name: activityName(`${scope.prefix}tool/${step}/${toolCallId}`),
+        success: StepRunner.ExecutionSchema,
+        // A sub-agent called here runs its own steps one level down (made only when a tool asks for it).
+        execute: Effect.provideServiceEffect(call, StepRunner.SubRun, Effect.sync(() => durableServices(replay, subScope(scope, step, toolCallId))))
+      }).pipe(inWorkflow)
+  }
+
+  const approvals: Approval.Service = {
+    decide: (request) =>
+      Effect.gen(function* () {
+        const outer = scope.outer
+        // The workflow's own approvals keep their names; a sub-agent's are keyed by approval id (unique per level).
+        const toolCallId = outer === undefined ? request.toolCallId : outer.lift(request.toolCallId)
+        const approvalId =
+          outer === undefined
+            ? approvalIdOf(scope.runId, request.step, request.toolCallId, request.argumentsDigest)
+            : approvalIdOf(scope.runId, outer.step, `${scope.prefix}${request.step}/${request.toolCallId}`, request.argumentsDigest)
+        yield* Activity.make({
+          name: `${scope.prefix}approval-request/${request.step}/${request.toolCallId}`,
+          execute: inbox.publish(
+            new Approval.PendingApproval({
+              approvalId,
+              runId: scope.runId,
+              toolCallId,
+              toolName: request.toolName,
+              arguments: request.arguments,
+              argumentsDigest: request.argumentsDigest,
+              step: outer === undefined ? request.step : outer.step,
+              requestedAt: Date.now(),
+              ...(outer === undefined ? {} : { via: outer.via })
+            })
+          ).pipe(Effect.orDie)
+        })
+        // Waits durably: the run suspends here, holding no memory, until a decision is recorded.
+        const decision = yield* DurableDeferred.await(outer === undefined ? approvalDeferred(request.step, toolCallId) : nestedApprovalDeferred(approvalId))
+        if (decision.toolCallId !== toolCallId || decision.approvalId !== approvalId || decision.argumentsDigest !== request.argumentsDigest) {
+          return Approval.Verdict.denied("the decision does not match this run, tool call and arguments", { by: "agentloop" })
+        }
+        const by = decision.decidedBy === undefined ? {} : { by: decision.decidedBy }
+        return decision.approved
+          ? Approval.Verdict.approved({ ...by, ...(decision.reason === undefined ? {} : { reason: decision.reason }) })
+          : Approval.Verdict.denied(decision.reason ?? "denied", by)
+      }).pipe(inWorkflow)
+  }
+  return { stepRunner, approvals }
+}
 
 /** A run's state as the application sees it. */
 export type Status =
@@ -340,7 +405,7 @@ export const decide = <Tools extends Record<string, Tool.Any>>(
         winner: decidedBy === undefined ? { approved } : { approved, decidedBy }
       })
     }
-    const deferred = approvalDeferred(entry.pending.step, decision.toolCallId)
+    const deferred = entry.pending.via === undefined ? approvalDeferred(entry.pending.step, decision.toolCallId) : nestedApprovalDeferred(entry.pending.approvalId)
     const token = DurableDeferred.tokenFromExecutionId(deferred, { workflow: workflowFor(agent), executionId: yield* executionIdOf(agent, runId) })
     // First write wins in the engine too, so delivering a repeated decision again is harmless.
     yield* DurableDeferred.succeed(deferred, { token, value: decision })

@@ -1,7 +1,7 @@
 /**
  * Acceptance: durable runs across processes on a Postgres cluster of socket runners (the shared scenarios,
  * see scenarios.ts), plus what only a cluster has: decisions raced from two `clientOnly` processes started
- * together, and failover of a killed runner's runs to the other runner. Skipped, and saying so, without a
+ * together (also on a sub-agent's approval), and failover of a killed runner's runs to the other runner. Skipped, and saying so, without a
  * Postgres server (see postgres.ts); the cluster has a database of its own.
  */
 import { writeFileSync } from "node:fs"
@@ -13,42 +13,55 @@ import { type Exited, freePort, run, start, wasKilled } from "./spawn.js"
 
 const clusterUrl = await clusterDatabase()
 /** One port for the scenarios' runners: a runner that replaces a killed one at its address takes over its row at once. */
-const [scenarioPort, racePort, failoverPorts] = [await freePort(), await freePort(), [await freePort(), await freePort()]]
+const [scenarioPort, racePort, nestedRacePort, failoverPorts] = [await freePort(), await freePort(), await freePort(), [await freePort(), await freePort()]]
 
 describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster of socket runners", () => {
   scenarios("cluster", () => clusterUrl, { PORT: String(scenarioPort) })
 
-  it("20 runs, each approved (alice) and denied (bob) by two clientOnly processes started together: exactly one wins each", async () => {
-    const runId = `race-cluster-${unique}`
-    const log = join(dir, "cluster-race.log")
-    const runner = start(["cluster", clusterUrl, runId, log, "hold"], { env: { PORT: String(racePort) } })
+  /** `agent`: AGENT of every process ("" the deployer; "nested" the parent whose sub-agent asks, see fixtures.ts). */
+  const race = (agent: "" | "nested", port: number, done: { readonly approved: string; readonly denied: string }) => async () => {
+    const runId = `race-cluster${agent}-${unique}`
+    const log = join(dir, `cluster-race${agent}.log`)
+    const env = { AGENT: agent }
+    const runner = start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: String(port) } })
     try {
       await runner.ready
-      const made = await run(["cluster-client", clusterUrl, runId, log, "suspend-many", "20"])
+      const made = await run(["cluster-client", clusterUrl, runId, log, "suspend-many", "20"], { env })
       expect(made.status, made.output).toBe(0)
-      const file = join(dir, "cluster-race-pending.json")
+      if (agent === "nested") expect(made.result).toEqual(Array.from({ length: 20 }, () => expect.objectContaining({ toolCallId: "call-release/call-deploy", via: "call-release" })))
+      const file = join(dir, `cluster-race${agent}-pending.json`)
       writeFileSync(file, JSON.stringify(made.result))
       const [alice, bob] = await Promise.all([
-        run(["cluster-client", clusterUrl, runId, log, "decide-many", "alice", "approve", file]),
-        run(["cluster-client", clusterUrl, runId, log, "decide-many", "bob", "deny", file])
+        run(["cluster-client", clusterUrl, runId, log, "decide-many", "alice", "approve", file], { env }),
+        run(["cluster-client", clusterUrl, runId, log, "decide-many", "bob", "deny", file], { env })
       ])
       expect(alice.status, alice.output).toBe(0)
       expect(bob.status, bob.output).toBe(0)
       const approved = (alice.result as Array<Outcome>).map((approve, i) => expectOneWinner(approve, (bob.result as Array<Outcome>)[i]!))
-      const settled = await run(["cluster-client", clusterUrl, runId, log, "settle-many", "20"])
+      const settled = await run(["cluster-client", clusterUrl, runId, log, "settle-many", "20"], { env })
       expect(settled.status, settled.output).toBe(0)
       ;(settled.result as Array<{ outcome: { text: string } }>).forEach((status, i) =>
-        expect(status).toMatchObject({
-          _tag: "Completed",
-          outcome: { text: approved[i] ? "Done: deployed 7.2" : "Done: Error: request to call tool denied. User reason: no" }
-        })
+        expect(status).toMatchObject({ _tag: "Completed", outcome: { text: approved[i] ? done.approved : done.denied } })
       )
-      expect(linesOf(log).filter(([, what]) => what === "tool")).toHaveLength(approved.filter(Boolean).length)
+      const tools = linesOf(log).filter(([, what]) => what === "tool")
+      expect(tools.filter(([, , , what]) => what !== "check")).toHaveLength(approved.filter(Boolean).length)
     } finally {
       runner.kill("SIGTERM")
       await runner.exited
     }
-  }, TIMEOUT)
+  }
+
+  it(
+    "20 runs, each approved (alice) and denied (bob) by two clientOnly processes started together: exactly one wins each",
+    race("", racePort, { approved: "Done: deployed 7.2", denied: "Done: Error: request to call tool denied. User reason: no" }),
+    TIMEOUT
+  )
+
+  it(
+    "nested: 20 runs suspended on their sub-agent's approval, each approved (alice) and denied (bob) by two clientOnly processes started together: exactly one wins each",
+    race("nested", nestedRacePort, { approved: "Done: Released: deployed 7.2", denied: "Done: Released: Error: request to call tool denied. User reason: no" }),
+    TIMEOUT
+  )
 
   it("failover: the runner running a tool call is killed; the other runner takes its shards and completes the run", async () => {
     const runId = `failover-${unique}`

@@ -1,5 +1,6 @@
 /** A small durable agent: the model calls `deploy` (which needs approval), then answers. */
-import { Agent, LanguageModel, Message, Tool, Toolkit } from "@agentloop/core"
+import { Agent, Approval, LanguageModel, Message, RunStore, Tool, Toolkit } from "@agentloop/core"
+import { Durable } from "@agentloop/workflow"
 import { Effect, Layer, Schema, Stream } from "effect"
 
 export const Deploy = Tool.make("deploy", {
@@ -56,3 +57,70 @@ export const repeatingIdsModel = (onCall: (turn: number) => void) => {
 
 /** The agent that talks to `repeatingIdsModel` (its own workflow name, so its runs never mix with `agent`'s). */
 export const repeatingAgent = Agent.make({ name: "durable-repeater", toolkit })
+
+// ---------------------------------------------------------------------------------------------------------
+// A parent whose one tool is a sub-agent: `durable-research` calls `release` (the `durable-release` agent),
+// which runs `check` (no approval) in its step 1 and `deploy` (needs approval) in its step 2.
+
+export const Check = Tool.make("check", { description: "Check a version.", parameters: { version: Schema.String }, success: Schema.String })
+export const releaseToolkit = Toolkit.make(Check, Deploy)
+export const releaseAgent = Agent.make({ name: "durable-release", instructions: "You release versions.", toolkit: releaseToolkit })
+export const releaseTool = Agent.asTool(releaseAgent, { name: "release", description: "Releases a version." })
+export const researchAgent = Agent.make({ name: "durable-research", instructions: "You delegate releases.", toolkit: releaseTool.toolkit })
+
+/**
+ * Plays both agents, statelessly (any process can play any turn): the parent when `release` is offered, the
+ * sub-agent otherwise. Reports every real call to `onCall` as `<agent> <turn>`.
+ */
+export const nestedModel = (onCall: (call: string) => void) => {
+  const generateStep = (request: LanguageModel.ModelRequest) =>
+    Effect.sync(() => {
+      const turn = request.messages.filter((m) => m._tag === "AssistantMessage").length + 1
+      const outer = request.tools.some((t) => t.name === "research")
+      const parent = request.tools.some((t) => t.name === "release")
+      onCall(`${outer ? "outer" : parent ? "parent" : "sub"} ${turn}`)
+      const last = [...request.messages].reverse().find((m) => m._tag === "ToolMessage")
+      const result = last?._tag === "ToolMessage" ? last.content : "?"
+      const call = (id: string, name: string, args: object) => [LanguageModel.toolCall({ id, name, arguments: JSON.stringify(args) }), LanguageModel.finish("tool_calls", usage)]
+      if (outer) return turn === 1 ? call("call-research", "research", { input: "research 7.2" }) : [LanguageModel.textDelta(`Outer: ${result}`), LanguageModel.finish("stop", usage)]
+      if (parent) return turn === 1 ? call("call-release", "release", { input: "release 7.2" }) : [LanguageModel.textDelta(`Done: ${result}`), LanguageModel.finish("stop", usage)]
+      if (turn === 1) return call("call-check", "check", { version: "7.2" })
+      if (turn === 2) return call("call-deploy", "deploy", { version: "7.2" })
+      return [LanguageModel.textDelta(`Released: ${result}`), LanguageModel.finish("stop", usage)]
+    })
+  return Layer.succeed(LanguageModel.LanguageModel, {
+    generateStep,
+    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable))
+  })
+}
+
+/**
+ * The parent's durable layer (before an engine): the sub-agent's tool layer gets the same model and its own
+ * handlers, which report each run (tool name, idempotency key) to `onRun`. Approvals are the engine's (the sub-agent's
+ * layer still needs an `Approvals` and a `RunStore` to build; under the engine neither is used).
+ */
+export const nestedLayer = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) => {
+  const { model, release } = nestedParts(onCall, onRun)
+  return Durable.layer(researchAgent).pipe(Layer.provide(Layer.merge(model, release)))
+}
+
+const nestedParts = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) => {
+  const model = nestedModel(onCall)
+  const handlers = releaseToolkit.toLayer({
+    check: ({ version }, ctx) => Effect.as(onRun("check", ctx.idempotencyKey), `${version} checks out`),
+    deploy: ({ version }, ctx) => Effect.as(onRun("deploy", ctx.idempotencyKey), `deployed ${version}`)
+  })
+  const unused = Layer.merge(Approval.layerSuspend(), RunStore.layerMemory)
+  const release = releaseTool.layer.pipe(Layer.provide(Layer.mergeAll(model, handlers, unused)))
+  return { model, release, unused }
+}
+
+/** Two levels: `durable-outer` calls `research` (the `durable-research` agent), which calls `release`. */
+export const researchTool = Agent.asTool(researchAgent, { name: "research", description: "Researches and releases a version." })
+export const outerAgent = Agent.make({ name: "durable-outer", toolkit: researchTool.toolkit })
+
+export const twoLevelLayer = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) => {
+  const { model, release, unused } = nestedParts(onCall, onRun)
+  const research = researchTool.layer.pipe(Layer.provide(Layer.mergeAll(model, release, unused)))
+  return Durable.layer(outerAgent).pipe(Layer.provide(Layer.merge(model, research)))
+}

@@ -8,7 +8,9 @@
  *
  * engine: sqlite (target: a file), postgres (one runner), cluster (a socket runner), cluster-client
  * (`clientOnly`): the last three take a connection URL. Environment: AGENT=repeater picks the agent whose
- * provider sends `call_0` on every step; PORT is a cluster runner's port; FAILOVER its `failoverAfter`.
+ * provider sends `call_0` on every step, AGENT=nested the parent whose sub-agent asks for the approval (see
+ * `nestedLayer`; its log lines are `model <agent>:<turn>` and `tool <key> <tool>`); PORT is a cluster
+ * runner's port; FAILOVER its `failoverAfter`.
  *
  * modes:
  *   start                 start the run, print its settled status
@@ -27,15 +29,16 @@
  *   drive                 start, wait for Suspended, approve, print the settled status (timeout 180 s)
  */
 import { appendFileSync, readFileSync } from "node:fs"
-import { Approval } from "@agentloop/core"
+import { type Agent, Approval } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
 import { type Duration, Effect, Either, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
-import { agent as deployer, handlers, model, repeatingAgent, repeatingIdsModel } from "./fixtures.js"
+import { agent as deployer, handlers, model, nestedLayer, repeatingAgent, repeatingIdsModel, researchAgent } from "./fixtures.js"
 
 const [engine, target, runId, logFile, mode, arg, arg2, arg3] = process.argv.slice(2) as [string, string, string, string, string, string | undefined, string | undefined, string | undefined]
 const log = (line: string) => appendFileSync(logFile, `${process.pid} ${line}\n`)
 const repeater = process.env["AGENT"] === "repeater"
-const agent = repeater ? repeatingAgent : deployer
+const nested = process.env["AGENT"] === "nested"
+const agent: Agent.Agent<any> = nested ? researchAgent : repeater ? repeatingAgent : deployer
 const firstAttemptDies = process.env["FIRST_ATTEMPT_DIES"] === "1"
 
 const engineLayer: Layer.Layer<any, unknown> =
@@ -54,20 +57,15 @@ const engineLayer: Layer.Layer<any, unknown> =
 const attemptsOf = (key: string) => readFileSync(logFile, "utf8").split("\n").filter((line) => line.split(" ")[2] === key).length
 
 const runsAgent = mode !== "decide-elsewhere" && engine !== "cluster-client"
-const agentLayer = Durable.layer(agent).pipe(
-  Layer.provide(
-    Layer.merge(
-      (repeater ? repeatingIdsModel : model)((turn) => log(`model ${turn}`)),
-      handlers((key, version) =>
-        Effect.sync(() => {
-          const first = attemptsOf(key) === 0
-          log(`tool ${key} ${version}`)
-          if (mode === "crash" || (firstAttemptDies && first)) process.kill(process.pid, "SIGKILL")
-        })
-      )
-    )
-  )
-)
+const onTool = (key: string, what: string) =>
+  Effect.sync(() => {
+    const first = attemptsOf(key) === 0
+    log(`tool ${key} ${what}`)
+    if (mode === "crash" || (firstAttemptDies && first)) process.kill(process.pid, "SIGKILL")
+  })
+const agentLayer: Layer.Layer<never, unknown, any> = nested
+  ? nestedLayer((call) => log(`model ${call.replace(" ", ":")}`), (tool, key) => onTool(key, tool))
+  : Durable.layer(agent).pipe(Layer.provide(Layer.merge((repeater ? repeatingIdsModel : model)((turn) => log(`model ${turn}`)), handlers(onTool))))
 const layer = runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer
 
 const decisionOf = (json: string | undefined) => Schema.decodeUnknownSync(Schema.parseJson(Approval.ApprovalDecision))(json)
