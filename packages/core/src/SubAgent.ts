@@ -77,7 +77,7 @@ const forwarding = (agent: string, context: Tool.HandlerContext): Loop.Options |
   }
 }
 
-
+/**
  * Resumes the sub-agent's stored run with the decisions on its approvals. After its owner died mid-run (the
  * calling run is being recovered), the sub-agent's state already holds the decisions handed to it then (they
  * are applied again, so they are not given twice), and its lease may outlive the caller's (it renews at its
