@@ -69,16 +69,19 @@ export type Requirements<H> = H extends Handoff<infer R> ? R : never
 /** The handler services an agent's toolkit needs, and those its handoffs need (see `Agent.Agent`). */
 type Needs<Tools extends Record<string, Tool.Any>, R> = Toolkit.HandlerIds<Tools> | R
 
+/** Any agent, as the return type of a function target: `(): Handoff.Target => triage`. */
+export type Target = Agent.Agent<any, any, any>
+
 /**
- * A handoff to `target`. Give a function (`() => agent`) to refer to an agent defined later (a hand back);
- * its handlers are then checked when the runner is built rather than by the compiler.
+ * A handoff to `target`. Give a function (`(): Handoff.Target => agent`) to refer to an agent defined later
+ * (a hand back); its handlers are then checked when the runner is built rather than by the compiler.
  */
 export const make: {
   <Tools extends Record<string, Tool.Any>, A, R>(target: Agent.Agent<Tools, A, R>, options?: Options): Handoff<Needs<Tools, R>>
-  (target: () => Agent.Any, options?: Options): Handoff<never>
-} = (target: Agent.Any | (() => Agent.Any), options: Options = {}): Handoff<never> => ({
+  (target: () => Target, options?: Options): Handoff<never>
+} = (target: Target | (() => Target), options: Options = {}): Handoff<never> => ({
   _tag: "Handoff",
-  target: typeof target === "function" ? target : () => target,
+  target: (typeof target === "function" ? target : () => target) as () => Agent.Any,
   options
 })
 
