@@ -22,7 +22,7 @@
  *   then `Stopped { reason: "max_handoffs" }`).
  * - The speaking agent is stored in the run state (`RunState.currentAgent`), so a run that suspends after a
  *   handoff resumes with the target, in this process or another.
- * - Targets may be given lazily (`() => agent`) so that agents can hand back to each other; every agent
+ * - Targets may be given lazily (`(): Handoff.Target => agent`) so that agents can hand back to each other; every agent
  *   reachable from the runner's agent is resolved, validated and bound to its handlers once, when the runner
  *   (the backend's layer) is built.
  *
