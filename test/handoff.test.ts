@@ -241,6 +241,23 @@ describe("bad handoffs are typed errors", () => {
       expect(e1.message).toContain(`Agent "a": invalid handoffs`)
     }))
 
+  it.effect("the targets' rules are validated at build too; rules may name handoff tools", () =>
+    Effect.gen(function* () {
+      const badTarget = Agent.make({ name: "t", toolkit: Toolkit.make(), rules: [ToolRule.terminal("nope")] })
+      const source = Agent.make({ name: "s", toolkit: Toolkit.make(), handoffs: [Handoff.make(badTarget)] })
+      expect(yield* Effect.flip(Loop.validateAgent(source))).toMatchObject({ _tag: "InvalidToolRules" })
+      const good = Agent.make({ name: "g", toolkit: Toolkit.make(), rules: [ToolRule.terminal("transfer_to_t2")], handoffs: [Handoff.make(Agent.make({ name: "t2", toolkit: Toolkit.make() }))] })
+      yield* Loop.validateAgent(good)
+    }))
+
+  it.effect("a backend without client tools refuses an agent with handoffs at build (UnsupportedCapability)", () =>
+    Effect.gen(function* () {
+      const source = Agent.make({ name: "s", toolkit: Toolkit.make(), handoffs: [Handoff.make(Agent.make({ name: "t", toolkit: Toolkit.make() }))] })
+      const layer = AgentBackend.layerWith(source, { name: "hosted-loop", capabilities: { ...AgentBackend.localCapabilities, clientTools: false } })
+      const error = yield* Effect.flip(Layer.build(layer.pipe(Layer.provide(base))).pipe(Effect.scoped))
+      expect(error).toMatchObject({ _tag: "UnsupportedCapability", capability: "clientTools", reason: "the agent has handoffs" })
+    }))
+
   it.effect("a target's handlers missing from the layer: MissingHandlers at build (and the compiler asks for them)", () =>
     Effect.gen(function* () {
       const layer = AgentBackend.layerLocal(triage)
@@ -333,4 +350,4 @@ describe("handoffs on Heroku chat completions (its fake, over loopback HTTP)", (
 })
 
 // Keep the imports honest: these are part of the public API the tests above rely on.
-void [Loop, LanguageModel, billing, billingTools]
+void [LanguageModel, billing, billingTools]

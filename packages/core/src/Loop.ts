@@ -196,7 +196,7 @@ const bind = (
   node?: Handoff.Node
 ) =>
   Effect.gen(function* () {
-    const compiled = yield* validateAgent(agent)
+    const compiled = yield* validateOne(agent)
     const resolved = yield* Toolkit.resolve(source.toolkit)
     const toolkit = node === undefined ? resolved : Handoff.withHandoffTools(resolved, node)
     const system = [agent.instructions, agent.describeRules ? Solver.renderPrompt(compiled) : ""]
@@ -228,36 +228,36 @@ const bindHandoffGraph = (root: Agent.Any, services: Services) =>
   })
 
 /** Runs an agent on new input until it completes, stops or suspends. */
-export const run = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const run = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   input: RunInput,
   options?: Options
-): Effect.Effect<RunOutcome, LoopError, Requirements<Tools>> => Effect.flatMap(makeRunner(agent), (runner) => runner.run(input, options))
+): Effect.Effect<RunOutcome, LoopError, Requirements<Tools> | R> => Effect.flatMap(makeRunner(agent), (runner) => runner.run(input, options))
 
 /**
  * Resumes a suspended run with approval decisions (or a failed run, to retry it). Decisions must match
  * pending approvals exactly; calls left undecided stay pending and the run suspends again.
  */
-export const resume = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const resume = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   runId: string,
   decisions: ReadonlyArray<Approval.ApprovalDecision>,
   options?: Options
-): Effect.Effect<RunOutcome, LoopError, Requirements<Tools>> =>
+): Effect.Effect<RunOutcome, LoopError, Requirements<Tools> | R> =>
   Effect.flatMap(makeRunner(agent), (runner) => runner.resume(runId, decisions, options))
 
 /** `run` as a stream of events; the last event is `RunFinished` with the outcome. */
-export const stream = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const stream = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   input: RunInput
-): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((options) => run(agent, input, options))
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools> | R> => toStream((options) => run(agent, input, options))
 
 /** `resume` as a stream of events. */
-export const resumeStream = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const resumeStream = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   runId: string,
   decisions: ReadonlyArray<Approval.ApprovalDecision>
-): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((options) => resume(agent, runId, decisions, options))
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools> | R> => toStream((options) => resume(agent, runId, decisions, options))
 
 /**
  * Turns a loop that reports events through `onEvent` into a stream of those events, a chunk per batch (see
@@ -402,9 +402,20 @@ const contextWith = (
  */
 export const validateAgent = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
   agent: Agent.Agent<Tools, A, R>
-): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice> =>
+): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice | Handoff.InvalidHandoffs> =>
+  agent.handoffs.length === 0
+    ? validateOne(agent as unknown as Agent.Any)
+    : // Every agent reachable through handoffs, each with its handoff tools (which its rules may name).
+      Effect.flatMap(Handoff.resolve(agent as unknown as Agent.Any), (graph) =>
+        Effect.map(
+          Effect.forEach(graph.nodes.values(), (node) => validateOne(node.agent)),
+          (compiled) => compiled[0]!
+        )
+      )
+
+const validateOne = (agent: Agent.Any): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice> =>
   Effect.suspend((): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice> => {
-    const cached = compiledRules.get(agent as Agent.Any)
+    const cached = compiledRules.get(agent)
     if (cached !== undefined) return Effect.succeed(cached)
     const tools = new Map<string, Tool.Any>(Object.entries(agent.toolkit.tools))
     const rules = ToolRule.validate(agent.rules, tools)
@@ -417,7 +428,7 @@ export const validateAgent = <Tools extends Record<string, Tool.Any>, A = unknow
     if (choiceProblem !== undefined && typeof choice === "object") {
       return Effect.fail(new InvalidToolChoice({ agent: agent.name, tool: choice.function, reason: choiceProblem }))
     }
-    compiledRules.set(agent as Agent.Any, compiled)
+    compiledRules.set(agent, compiled)
     return Effect.succeed(compiled)
   })
 
