@@ -5,12 +5,17 @@
  * optional `inputFilter` (pure: messages in, messages out). The OpenAI Agents SDK's semantics.
  *
  * ```ts
- * const billing = Agent.make({ name: "billing", instructions: "You handle invoices.", toolkit: billingTools })
- * const triage = Agent.make({
+ * import { Agent, Handoff, Tool, Toolkit } from "@agentloop/core"
+ * import { Schema } from "effect"
+ *
+ * const Refund = Tool.make("refund", { description: "Refund an order.", parameters: { orderId: Schema.String }, success: Schema.String })
+ * const billing = Agent.make({ name: "billing", instructions: "You handle invoices.", toolkit: Toolkit.make(Refund) })
+ * export const triage = Agent.make({
  *   name: "triage",
  *   toolkit: Toolkit.make(),
  *   handoffs: [Handoff.make(billing, { description: "Invoices and refunds", inputFilter: Handoff.removeToolCalls })]
  * })
+ * // AgentBackend.layerLocal(triage) requires billing's `refund` handler too.
  * ```
  *
  * - The handoff call is a tool call like any other: tool rules, tool choice and approvals apply to it.
