@@ -8,7 +8,7 @@ import { ChatModel } from "@agentloop/heroku"
 import { FakeHerokuInference, ScriptedModel as S } from "@agentloop/testing"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Option, Redacted, Schema } from "effect"
+import { Chunk, Context, Effect, Exit, Layer, Option, Redacted, Schema, Stream } from "effect"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -54,6 +54,20 @@ describe("handoffs (local backend, scripted model)", () => {
       expect(state).toMatchObject({ agent: "triage", currentAgent: "billing", handoffs: 1 })
       // Every event of a handoff run is a valid AgentEvent.
       for (const event of events) Schema.validateSync(AgentEvent.AgentEvent)(event)
+    }))
+
+  it.effect("backend.stream and resumeStream carry the same agent names and HandedOff events", () =>
+    Effect.gen(function* () {
+      const model = S.make([...script.untilApproval, ...script.afterApproval])
+      const b = yield* Effect.provide(AgentBackend.AgentBackend, backend({ ran: [], model: model.layerUnchecked, store: RunStore.layerMemory }))
+      const first = Chunk.toReadonlyArray(yield* Stream.runCollect(b.stream({ input: "refund 42" })))
+      expect(speakers(first)).toEqual(["triage", "triage", "billing"])
+      const finished = first.at(-1)!
+      if (finished._tag !== "RunFinished" || finished.outcome._tag !== "Suspended") throw new Error("expected a suspended RunFinished")
+      const second = Chunk.toReadonlyArray(yield* Stream.runCollect(b.resumeStream(finished.outcome.runId, [Approval.approve(finished.outcome.pending[0]!)])))
+      expect(second[0]).toMatchObject({ _tag: "RunStarted", agent: "billing", resumed: true })
+      expect(second.flatMap((e) => (e._tag === "HandedOff" ? [`${e.from}->${e.to}`] : []))).toEqual(["billing->triage"])
+      expect(second.at(-1)).toMatchObject({ _tag: "RunFinished", outcome: { _tag: "Completed" } })
     }))
 
   it.effect("without a filter the target gets the whole history, its system message swapped", () =>
