@@ -152,6 +152,24 @@ describe("handoffs (local backend, scripted model)", () => {
       }
     }))
 
+  it.effect("20 rounds of two concurrent resumes after a handoff: exactly one wins, the refund runs once", () =>
+    Effect.gen(function* () {
+      for (let round = 0; round < 20; round++) {
+        const ran: Array<string> = []
+        // Both resumers share one store and one script: the loser makes no model request.
+        const model = S.make([...script.untilApproval, ...script.afterApproval])
+        const b = yield* Effect.provide(AgentBackend.AgentBackend, backend({ ran, model: model.layerUnchecked, store: RunStore.layerMemory }))
+        const first = yield* b.run({ input: "refund 42", runId: `race_${round}` })
+        if (first._tag !== "Suspended") throw new Error("expected Suspended")
+        const decision = Approval.approve(first.pending[0]!)
+        const results = yield* Effect.all([Effect.either(b.resume(first.runId, [decision])), Effect.either(b.resume(first.runId, [decision]))], { concurrency: 2 })
+        expect(results.filter((r) => r._tag === "Right")).toHaveLength(1)
+        expect(results.find((r) => r._tag === "Left")).toMatchObject({ left: { _tag: expect.stringMatching(/RunBusy|RunNotResumable/) } })
+        expect(ran).toEqual(["lookup:42", "refund:42:30"])
+        yield* model.assertComplete
+      }
+    }))
+
   it.effect("a chain A -> B -> C and C hands back to A; each target's rule history starts fresh", () =>
     Effect.gen(function* () {
       const Check = Tool.make("check", { description: "check", success: Schema.String })
