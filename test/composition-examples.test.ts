@@ -1,6 +1,7 @@
 /** The composition examples in examples/ run offline and do what their docs say. */
 import { Effect } from "effect"
 import { describe, expect, it, vi } from "vitest"
+import { main as handoffTriage } from "../examples/handoff-triage.js"
 import { main as research } from "../examples/research-agent.js"
 import { main as tokenBudget } from "../examples/token-budget.js"
 import { main as tracing } from "../examples/tracing-console.js"
@@ -20,6 +21,22 @@ describe("composition examples", () => {
     const outcome = await Effect.runPromise(research(ran))
     expect(outcome).toMatchObject({ _tag: "Completed", text: "2.0 looks good and is deployed." })
     expect(ran).toEqual(["search:2.0", "deploy:2.0"])
+  })
+
+  it("handoff-triage: triage hands off to billing, the refund is approved while billing speaks, billing hands back", async () => {
+    const ran: Array<string> = []
+    const { lines, outcome } = await Effect.runPromise(handoffTriage(ran))
+    expect(outcome).toMatchObject({ _tag: "Completed", text: "Your refund of $30 is on its way. Anything else?" })
+    expect(ran).toEqual(["lookup:42", "refund:42:30"])
+    expect(lines.filter((line) => line.startsWith("handoff:"))).toEqual(["handoff: triage -> billing (transfer_to_billing)", "handoff: billing -> triage (transfer_to_triage)"])
+    expect(lines.filter((line) => line.startsWith("step ") && line.includes("["))).toEqual([
+      expect.stringMatching(/^step 1 \[triage\]/),
+      expect.stringMatching(/^step 2 \[triage\]/),
+      expect.stringMatching(/^step 3 \[billing\]/),
+      expect.stringMatching(/^step 4 \[billing\]/),
+      expect.stringMatching(/^step 5 \[triage\]/)
+    ])
+    expect(lines).toContain("  approval requested for refund (call_refund)")
   })
 
   it("token-budget: the model sees a budget's worth of the newest messages, the state keeps all of them", async () => {

@@ -8,6 +8,7 @@ import { Effect, Schema } from "effect"
 import type { ToolChoice } from "./LanguageModel.js"
 import * as Output from "./Output.js"
 import type { RunState } from "./RunState.js"
+import type * as Handoff from "./Handoff.js"
 import type * as Tool from "./Tool.js"
 import type * as Toolkit from "./Toolkit.js"
 import type { ToolRule } from "./ToolRule.js"
@@ -44,7 +45,11 @@ export const StopCondition = {
   make: (description: string, check: StopCondition["check"]): StopCondition => ({ description, check })
 } as const
 
-export interface Agent<Tools extends Record<string, Tool.Any>, A = unknown> {
+/**
+ * `R`: the handler services of the agents it hands off to (and theirs, through their handoffs), which a
+ * backend's layer needs besides the agent's own.
+ */
+export interface Agent<Tools extends Record<string, Tool.Any>, A = unknown, R = never> {
   readonly name: string
   /** The typed final output, when the agent was made with `output` (see `Output`). */
   readonly output: Output.Spec<A> | undefined
@@ -66,11 +71,20 @@ export interface Agent<Tools extends Record<string, Tool.Any>, A = unknown> {
   readonly toolConcurrency: number
   /** Append the rules, in words, to the system message. Default true. */
   readonly describeRules: boolean
+  /** The agents the model may transfer the conversation to, each as a `transfer_to_<name>` tool (see `Handoff`). */
+  readonly handoffs: ReadonlyArray<Handoff.Handoff<R>>
+  /** The most handoffs one run may take before it ends as `Stopped { reason: "max_handoffs" }`. Default 10. */
+  readonly maxHandoffs: number
 }
 
-export interface Any extends Agent<Record<string, Tool.Any>> {}
+export interface Any extends Agent<Record<string, Tool.Any>, unknown, unknown> {}
 
-export interface Options<Tools extends Record<string, Tool.Any>, A = unknown, I = unknown> {
+export interface Options<
+  Tools extends Record<string, Tool.Any>,
+  A = unknown,
+  I = unknown,
+  H extends ReadonlyArray<Handoff.Any> = ReadonlyArray<Handoff.Handoff<never>>
+> {
   readonly name: string
   /** Decode the final answer with this schema: `Completed.output` carries the value (see `Output`). */
   readonly output?: Schema.Schema<A, I>
@@ -93,9 +107,18 @@ export interface Options<Tools extends Record<string, Tool.Any>, A = unknown, I 
   readonly stopWhen?: ReadonlyArray<StopCondition>
   readonly toolConcurrency?: number
   readonly describeRules?: boolean
+  /** Agents the model may hand the conversation to (`Handoff.make(agent, options)`). */
+  readonly handoffs?: H
+  /** The most handoffs one run may take (the run's agent's limit applies to the whole run). Default 10. */
+  readonly maxHandoffs?: number
 }
 
-export const make = <Tools extends Record<string, Tool.Any>, A = unknown, I = unknown>(options: Options<Tools, A, I>): Agent<Tools, A> => {
+export const make = <
+  Tools extends Record<string, Tool.Any>,
+  A = unknown,
+  I = unknown,
+  const H extends ReadonlyArray<Handoff.Any> = readonly []
+>(options: Options<Tools, A, I, H>): Agent<Tools, A, Handoff.Requirements<H[number]>> => {
   const maxSteps = options.maxSteps ?? 20
   if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new TypeError(`Agent "${options.name}": maxSteps must be an integer >= 1`)
   const toolConcurrency = options.toolConcurrency ?? 8
@@ -106,6 +129,8 @@ export const make = <Tools extends Record<string, Tool.Any>, A = unknown, I = un
   if (!Number.isInteger(toolChoiceRetries) || toolChoiceRetries < 0) {
     throw new TypeError(`Agent "${options.name}": toolChoiceRetries must be an integer >= 0`)
   }
+  const maxHandoffs = options.maxHandoffs ?? 10
+  if (!Number.isInteger(maxHandoffs) || maxHandoffs < 0) throw new TypeError(`Agent "${options.name}": maxHandoffs must be an integer >= 0`)
   return {
     name: options.name,
     output:
@@ -126,7 +151,9 @@ export const make = <Tools extends Record<string, Tool.Any>, A = unknown, I = un
     maxSteps,
     stopWhen: options.stopWhen ?? [],
     toolConcurrency,
-    describeRules: options.describeRules ?? true
+    describeRules: options.describeRules ?? true,
+    handoffs: (options.handoffs ?? []) as unknown as ReadonlyArray<Handoff.Handoff<Handoff.Requirements<H[number]>>>,
+    maxHandoffs
   }
 }
 
@@ -149,6 +176,9 @@ export const checkStop = (condition: StopCondition, context: StopContext): Effec
   const result = condition.check(context)
   return typeof result === "boolean" ? Effect.succeed(result) : result
 }
+
+/** A tool that transfers the conversation to another agent (see `Handoff`). */
+export { make as handoff } from "./Handoff.js"
 
 /** Runs an agent as one tool call of another agent (see `SubAgent`). */
 export { asTool } from "./SubAgent.js"

@@ -73,6 +73,7 @@ export interface AgentNeeds {
   readonly rules: Agent.Any["rules"]
   /** A typed output in `"tool"` mode needs client-side tools (its final-answer tool runs here). */
   readonly output?: { readonly mode: Output.Mode; readonly tool: Tool.Any } | undefined
+  readonly handoffs?: ReadonlyArray<unknown>
 }
 
 /** What an agent definition needs from a backend, and why. */
@@ -80,12 +81,14 @@ export const requiredCapabilities = (agent: AgentNeeds): ReadonlyArray<{ readonl
   const needs: Array<{ capability: keyof Capabilities; reason: string }> = []
   const tools = Object.values(agent.toolkit.tools)
   if (tools.length > 0) needs.push({ capability: "clientTools", reason: `the agent's toolkit has ${tools.map((t) => t.name).join(", ")}` })
+  // A handoff is a tool this process runs (the transfer itself is the local loop's).
+  else if ((agent.handoffs?.length ?? 0) > 0) needs.push({ capability: "clientTools", reason: "the agent has handoffs" })
   const gated = tools.filter((t) => t.requiresApproval !== false).map((t) => t.name)
   const approvalRules = agent.rules.filter((r) => r._tag === "RequiresApproval").map((r) => r.tool)
   if (gated.length + approvalRules.length > 0) {
     needs.push({ capability: "approvals", reason: `${[...new Set([...gated, ...approvalRules])].join(", ")} need approval` })
   }
-  if (agent.output?.mode === "tool" && tools.length === 0) {
+  if (agent.output?.mode === "tool" && !needs.some((need) => need.capability === "clientTools")) {
     needs.push({ capability: "clientTools", reason: `the agent's typed output uses the ${agent.output.tool.name} tool (outputMode "tool")` })
   }
   const rules = agent.rules.filter((r) => r._tag !== "RequiresApproval")
@@ -120,13 +123,13 @@ export const requireCapabilities = (
  * The local backend: the agent loop in this process over the `LanguageModel` service. Tool rules are
  * validated against the toolkit when the layer is built, so an unsatisfiable rule set fails early.
  */
-export const layerLocal = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>
-): Layer.Layer<AgentBackend, Loop.LoopError, Loop.Requirements<Tools>> =>
+export const layerLocal = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>
+): Layer.Layer<AgentBackend, Loop.LoopError, Loop.Requirements<Tools> | R> =>
   layerWith(agent, { name: `local:${agent.name}`, capabilities: localCapabilities }) as Layer.Layer<
     AgentBackend,
     Loop.LoopError,
-    Loop.Requirements<Tools>
+    Loop.Requirements<Tools> | R
   >
 
 /**
@@ -134,10 +137,10 @@ export const layerLocal = <Tools extends Record<string, Tool.Any>>(
  * capabilities: an agent that needs something the backend lacks fails when the layer is built, before any
  * request is made.
  */
-export const layerWith = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const layerWith = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   backend: { readonly name: string; readonly capabilities: Capabilities }
-): Layer.Layer<AgentBackend, AgentError, Loop.Requirements<Tools>> =>
+): Layer.Layer<AgentBackend, AgentError, Loop.Requirements<Tools> | R> =>
   Layer.effect(
     AgentBackend,
     Effect.gen(function* () {

@@ -20,12 +20,16 @@ const callFields = {
 
 export const RunStarted = Schema.TaggedStruct("RunStarted", {
   runId: Schema.String,
-  resumed: Schema.Boolean
+  resumed: Schema.Boolean,
+  /** The agent speaking as the run (re)starts: the run's own, or the one a handoff left it with. */
+  agent: Schema.String
 })
 
 export const StepStarted = Schema.TaggedStruct("StepStarted", {
   runId: Schema.String,
   step: Schema.Number,
+  /** The agent whose instructions, tools and rules this step runs with. */
+  agent: Schema.String,
   /** The tools offered to the model in this step (after tool rules). */
   tools: Schema.Array(Schema.String),
   toolChoice: ToolChoice
@@ -82,6 +86,16 @@ export const StepFinished = Schema.TaggedStruct("StepFinished", {
   finishReason: FinishReason
 })
 
+/** The conversation was transferred by a handoff call: `to` speaks from the next step on (see `Handoff`). */
+export const HandedOff = Schema.TaggedStruct("HandedOff", {
+  runId: Schema.String,
+  step: Schema.Number,
+  from: Schema.String,
+  to: Schema.String,
+  toolCallId: Schema.String,
+  toolName: Schema.String
+})
+
 /** Something a provider sent that maps to no other event (an unknown stream line, a ping): kept as it came. */
 export const Raw = Schema.TaggedStruct("Raw", {
   runId: Schema.String,
@@ -106,6 +120,7 @@ export const RunEvent = Schema.Union(
   ApprovalDecided,
   UsageReported,
   StepFinished,
+  HandedOff,
   Raw,
   RunFinished
 )
@@ -171,9 +186,9 @@ export const format = (event: AgentEvent): string => {
     case "SubAgentEvent":
       return `[${event.path.map((hop) => hop.agent).join(" > ")}] ${format(event.event).trimStart()}`
     case "RunStarted":
-      return `run ${event.runId} ${event.resumed ? "resumed" : "started"}`
+      return `run ${event.runId} ${event.resumed ? "resumed" : "started"} (agent ${event.agent})`
     case "StepStarted":
-      return `step ${event.step}: tools [${event.tools.join(", ")}], tool choice ${typeof event.toolChoice === "string" ? event.toolChoice : event.toolChoice.function}`
+      return `step ${event.step} [${event.agent}]: tools [${event.tools.join(", ")}], tool choice ${typeof event.toolChoice === "string" ? event.toolChoice : event.toolChoice.function}`
     case "TextDelta":
       return `  text: ${JSON.stringify(event.delta)}`
     case "Raw":
@@ -190,6 +205,8 @@ export const format = (event: AgentEvent): string => {
       return `  usage: ${event.usage.inputTokens} in, ${event.usage.outputTokens} out`
     case "StepFinished":
       return `step ${event.step} finished (${event.finishReason})`
+    case "HandedOff":
+      return `handoff: ${event.from} -> ${event.to} (${event.toolName})`
     case "RunFinished": {
       const o = event.outcome
       return o._tag === "Completed"

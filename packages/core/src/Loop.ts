@@ -19,6 +19,7 @@ import { checkStop, InvalidToolChoice } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
 import * as ContextPolicy from "./ContextPolicy.js"
+import * as Handoff from "./Handoff.js"
 import {
   collectParts,
   collectStep,
@@ -77,6 +78,7 @@ export type LoopError =
   | InvalidToolChoice
   | Output.InvalidOutput
   | Toolkit.MissingHandlers
+  | Handoff.InvalidHandoffs
   | RunNotFound
   | RunNotResumable
   | Approval.InvalidApprovalDecision
@@ -133,34 +135,26 @@ export interface Runner {
  * Binds an agent to the services in context. An `EventObserver` or `StepRunner` found here is used for
  * every run; without one, each run looks for them where it runs.
  */
-export const makeRunner = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>
-): Effect.Effect<Runner, ToolRule.InvalidToolRules | InvalidToolChoice | Output.InvalidOutput | Toolkit.MissingHandlers, Requirements<Tools>> =>
+export const makeRunner = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>
+): Effect.Effect<Runner, ToolRule.InvalidToolRules | InvalidToolChoice | Output.InvalidOutput | Toolkit.MissingHandlers | Handoff.InvalidHandoffs, Requirements<Tools> | R> =>
   Effect.gen(function* () {
-    const compiled = yield* validateAgent(agent)
     const model = yield* LanguageModel
-    // Typed output: the final-answer tool joins the toolkit in "tool" mode ("auto" asks the model).
-    const output = yield* FinalAnswer.setup(agent, model.outputMode, yield* Toolkit.resolve(agent.toolkit), agent.toolkit.names)
-    const toolkit = output.toolkit
-    const system = [agent.instructions, agent.describeRules ? Solver.renderPrompt(compiled) : "", output.instructions]
-      .filter((part): part is string => part !== undefined && part.length > 0)
-      .join("\n\n")
-    const bound: Bound = {
-      agent: agent as Agent.Any,
-      compiled,
-      toolkit,
-      names: output.names,
-      definitions: toolkit.definitions,
-      system,
-      output,
+    const services: Services = {
       // With a `ContextPolicy` in context, the model sees what it selects (looked up once; none: no cost).
       model: ContextPolicy.applyTo(model, yield* Effect.serviceOption(ContextPolicy.ContextPolicy)),
+      // Read from the model itself: a context policy's wrapper does not carry it.
+      outputMode: model.outputMode,
       approvals: yield* Approval.Approvals,
       store: yield* RunStore,
       leaseMs: Duration.toMillis(yield* RunClaim.LeaseDuration),
       observer: Option.getOrUndefined(yield* Effect.serviceOption(EventObserver)),
       stepRunner: Option.getOrUndefined(yield* Effect.serviceOption(StepRunner))
     }
+    const bound: Bound =
+      agent.handoffs.length === 0
+        ? yield* bind(agent as unknown as Agent.Any, agent as unknown as Agent.Any, services, agent.name, undefined, undefined)
+        : yield* bindHandoffGraph(agent as unknown as Agent.Any, services)
     const withContext = <A, E>(options: Options | undefined, f: (ctx: Context) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
       bound.observer !== undefined && bound.stepRunner !== undefined
         ? Effect.suspend(() => f(contextOf(bound, options, bound.observer, bound.stepRunner)))
@@ -188,39 +182,99 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>>(
       resumeStream: (runId, decisions) => toStream((options) => runner.resume(runId, decisions, options))
     }
     return runner
+  }) as Effect.Effect<Runner, ToolRule.InvalidToolRules | InvalidToolChoice | Toolkit.MissingHandlers | Handoff.InvalidHandoffs, Requirements<Tools> | R>
+
+/** The services a runner binds once, shared by every agent it runs. */
+interface Services extends Pick<Bound, "model" | "approvals" | "store" | "leaseMs" | "observer" | "stepRunner"> {
+  /** How the model takes a typed output, as it says (`LanguageModel.outputMode`). */
+  readonly outputMode: LanguageModel["Type"]["outputMode"]
+}
+
+/**
+ * Binds one agent: `agent` is how it runs (with handoff tools merged in), `source` as defined (whose
+ * handlers the context must hold).
+ */
+const bind = (
+  agent: Agent.Any,
+  source: Agent.Any,
+  services: Services,
+  owner: string,
+  routes: ReadonlyMap<string, Handoff.Route> | undefined,
+  agents: ReadonlyMap<string, Bound> | undefined,
+  node?: Handoff.Node
+) =>
+  Effect.gen(function* () {
+    const compiled = yield* validateOne(agent)
+    const resolved = yield* Toolkit.resolve(source.toolkit)
+    const withHandoffs = node === undefined ? resolved : Handoff.withHandoffTools(resolved, node)
+    // Typed output: the final-answer tool joins the toolkit in "tool" mode ("auto" asks the model).
+    const output = yield* FinalAnswer.setup(agent, services.outputMode, withHandoffs, agent.toolkit.names)
+    const toolkit = output.toolkit
+    const system = [agent.instructions, agent.describeRules ? Solver.renderPrompt(compiled) : "", output.instructions]
+      .filter((part): part is string => part !== undefined && part.length > 0)
+      .join("\n\n")
+    return {
+      agent,
+      compiled,
+      toolkit,
+      names: output.names,
+      definitions: toolkit.definitions,
+      system,
+      output,
+      model: services.model,
+      approvals: services.approvals,
+      store: services.store,
+      leaseMs: services.leaseMs,
+      observer: services.observer,
+      stepRunner: services.stepRunner,
+      owner,
+      routes,
+      agents
+    } satisfies Bound
+  })
+
+/** Binds every agent reachable through handoffs (see `Handoff`); returns the runner's own. */
+const bindHandoffGraph = (root: Agent.Any, services: Services) =>
+  Effect.gen(function* () {
+    const graph = yield* Handoff.resolve(root)
+    const agents = new Map<string, Bound>()
+    for (const [name, node] of graph.nodes) {
+      agents.set(name, yield* bind(node.agent, node.source, services, root.name, node.routes.size === 0 ? undefined : node.routes, agents, node))
+    }
+    return agents.get(root.name)!
   })
 
 /** Runs an agent on new input until it completes, stops or suspends. */
-export const run = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const run = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   input: RunInput,
   options?: Options
-): Effect.Effect<RunOutcome, LoopError, Requirements<Tools>> => Effect.flatMap(makeRunner(agent), (runner) => runner.run(input, options))
+): Effect.Effect<RunOutcome, LoopError, Requirements<Tools> | R> => Effect.flatMap(makeRunner(agent), (runner) => runner.run(input, options))
 
 /**
  * Resumes a suspended run with approval decisions (or a failed run, to retry it). Decisions must match
  * pending approvals exactly; calls left undecided stay pending and the run suspends again.
  */
-export const resume = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const resume = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   runId: string,
   decisions: ReadonlyArray<Approval.ApprovalDecision>,
   options?: Options
-): Effect.Effect<RunOutcome, LoopError, Requirements<Tools>> =>
+): Effect.Effect<RunOutcome, LoopError, Requirements<Tools> | R> =>
   Effect.flatMap(makeRunner(agent), (runner) => runner.resume(runId, decisions, options))
 
 /** `run` as a stream of events; the last event is `RunFinished` with the outcome. */
-export const stream = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const stream = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   input: RunInput
-): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((options) => run(agent, input, options))
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools> | R> => toStream((options) => run(agent, input, options))
 
 /** `resume` as a stream of events. */
-export const resumeStream = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const resumeStream = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   runId: string,
   decisions: ReadonlyArray<Approval.ApprovalDecision>
-): Stream.Stream<AgentEvent, LoopError, Requirements<Tools>> => toStream((options) => resume(agent, runId, decisions, options))
+): Stream.Stream<AgentEvent, LoopError, Requirements<Tools> | R> => toStream((options) => resume(agent, runId, decisions, options))
 
 /**
  * Turns a loop that reports events through `onEvent` into a stream of those events, a chunk per batch (see
@@ -279,6 +333,10 @@ interface Working {
   stepOpen: boolean
   /** The final (or suspended) state is stored: an interruption now has nothing to save. */
   ended: boolean
+  /** The agent speaking after a handoff, when it is not the run's own (see `Handoff`). */
+  agent: string | undefined
+  /** Handoffs taken so far. */
+  handoffs: number
 }
 
 /** What a `Runner` binds once: the agent, its compiled rules and the services it runs on. */
@@ -299,6 +357,12 @@ interface Bound {
   readonly leaseMs: number
   readonly observer: EventObserver["Type"] | undefined
   readonly stepRunner: StepRunner["Type"] | undefined
+  /** The agent that owns the run (the runner's): runs are stored under its name. */
+  readonly owner: string
+  /** This agent's handoff tools, by name (none: undefined). */
+  readonly routes: ReadonlyMap<string, Handoff.Route> | undefined
+  /** Every agent the runner's agent reaches through handoffs, by name (no handoffs: undefined). */
+  readonly agents: ReadonlyMap<string, Bound> | undefined
 }
 
 /** One run's view: the bound services, plus how this run reports events and runs its steps. */
@@ -318,6 +382,28 @@ const contextOf = (
   options: Options | undefined,
   observer: EventObserver["Type"] | undefined,
   stepRunner: StepRunner["Type"] | undefined
+): Context =>
+  contextWith(
+    bound,
+    observer,
+    stepRunner,
+    combineEmitters(options?.onEvent, observer?.observe),
+    options?.onEvent !== undefined || observer !== undefined,
+    options?.onEvent,
+    options?.ready
+  )
+
+/** The run's view after a handoff: the same run, events and services, with the target agent. */
+const speaking = (ctx: Context, bound: Bound): Context => contextWith(bound, ctx.observer, ctx.stepRunner, ctx.emit, ctx.observed, ctx.onEvent, ctx.ready)
+
+const contextWith = (
+  bound: Bound,
+  observer: EventObserver["Type"] | undefined,
+  stepRunner: StepRunner["Type"] | undefined,
+  emit: Context["emit"],
+  observed: boolean,
+  onEvent: Context["onEvent"],
+  ready: Context["ready"]
 ): Context => ({
   agent: bound.agent,
   compiled: bound.compiled,
@@ -332,10 +418,13 @@ const contextOf = (
   leaseMs: bound.leaseMs,
   observer,
   stepRunner,
-  emit: combineEmitters(options?.onEvent, observer?.observe),
-  observed: options?.onEvent !== undefined || observer !== undefined,
-  onEvent: options?.onEvent,
-  ready: options?.ready
+  owner: bound.owner,
+  routes: bound.routes,
+  agents: bound.agents,
+  emit,
+  observed,
+  onEvent,
+  ready
 })
 
 /**
@@ -343,11 +432,22 @@ const contextOf = (
  * `ToolRuleAnalysis`), and its named tool choice against both. Fails with `InvalidToolRules` naming each
  * problem and the rules involved, or `InvalidToolChoice`.
  */
-export const validateAgent = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>
-): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice> =>
+export const validateAgent = <Tools extends Record<string, Tool.Any>, A = unknown, R = never>(
+  agent: Agent.Agent<Tools, A, R>
+): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice | Handoff.InvalidHandoffs> =>
+  agent.handoffs.length === 0
+    ? validateOne(agent as unknown as Agent.Any)
+    : // Every agent reachable through handoffs, each with its handoff tools (which its rules may name).
+      Effect.flatMap(Handoff.resolve(agent as unknown as Agent.Any), (graph) =>
+        Effect.map(
+          Effect.forEach(graph.nodes.values(), (node) => validateOne(node.agent)),
+          (compiled) => compiled[0]!
+        )
+      )
+
+const validateOne = (agent: Agent.Any): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice> =>
   Effect.suspend((): Effect.Effect<Solver.Compiled, ToolRule.InvalidToolRules | InvalidToolChoice> => {
-    const cached = compiledRules.get(agent as Agent.Any)
+    const cached = compiledRules.get(agent)
     if (cached !== undefined) return Effect.succeed(cached)
     const tools = new Map<string, Tool.Any>(Object.entries(agent.toolkit.tools))
     const rules = ToolRule.validate(agent.rules, tools)
@@ -362,7 +462,7 @@ export const validateAgent = <Tools extends Record<string, Tool.Any>>(
     if (choiceProblem !== undefined && typeof choice === "object") {
       return Effect.fail(new InvalidToolChoice({ agent: agent.name, tool: choice.function, reason: choiceProblem }))
     }
-    compiledRules.set(agent as Agent.Any, compiled)
+    compiledRules.set(agent, compiled)
     return Effect.succeed(compiled)
   })
 
@@ -397,7 +497,8 @@ const toState = (w: Working, agent: string, status: RunState["status"], extra?: 
       revision: w.revision + 1,
       ...(status === "running" && w.lease !== undefined ? { lease: w.lease } : {}),
       ...(w.inFlight === undefined || w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
-      ...(w.decisions.size === 0 ? {} : { decisions: [...w.decisions.values()] })
+      ...(w.decisions.size === 0 ? {} : { decisions: [...w.decisions.values()] }),
+      ...(w.handoffs === 0 ? {} : w.agent === undefined ? { handoffs: w.handoffs } : { currentAgent: w.agent, handoffs: w.handoffs })
     },
     // Built from the loop's own typed state: no need to re-validate every message on each save.
     { disableValidation: true }
@@ -428,7 +529,9 @@ const fromState = (state: RunState): Working => ({
   renewAt: 0,
   inFlight: state.inFlight === undefined ? undefined : new Map(state.inFlight.map((call) => [call.toolCallId, call])),
   stepOpen: false,
-  ended: false
+  ended: false,
+  agent: state.currentAgent === state.agent ? undefined : state.currentAgent,
+  handoffs: state.handoffs ?? 0
 })
 
 const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => {
@@ -449,7 +552,7 @@ const save = (
   status: RunState["status"],
   extra?: { outcome?: RunOutcome; error?: string }
 ): Effect.Effect<void, RunStoreError | RunClaim.RunLeaseLost> =>
-  Effect.matchEffect(ctx.store.compareAndSet(toState(w, ctx.agent.name, status, extra), w.revision), {
+  Effect.matchEffect(ctx.store.compareAndSet(toState(w, ctx.owner, status, extra), w.revision), {
     onFailure: (error) =>
       Effect.fail(
         error._tag === "RunStoreConflict"
@@ -467,7 +570,7 @@ const claim = (ctx: Context, w: Working) => {
   const now = Date.now()
   w.lease = RunClaim.newLease(ctx.leaseMs, now)
   w.renewAt = now + ctx.leaseMs / 2
-  return ctx.store.compareAndSet(toState(w, ctx.agent.name, "running"), w.revision).pipe(
+  return ctx.store.compareAndSet(toState(w, ctx.owner, "running"), w.revision).pipe(
     Effect.map((stored) => {
       w.revision = stored.revision ?? w.revision + 1
     })
@@ -517,19 +620,21 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       renewAt: Infinity,
       inFlight: undefined,
       stepOpen: false,
-      ended: false
+      ended: false,
+      agent: undefined,
+      handoffs: 0
     }
     if (!claimed) {
       // A generated id is known to nobody else yet: the run is first stored when it suspends, ends, fails or
       // is interrupted (each a compare-and-set expecting no state), which keeps short runs at one write.
-      ctx.emit({ _tag: "RunStarted", runId, resumed: false })
+      ctx.emit({ _tag: "RunStarted", runId, resumed: false, agent: ctx.agent.name })
       return driveClaimed(ctx, w)
     }
     // The claim expects no state at all: a given id must be new (runs are never overwritten), atomically.
     return Effect.flatMap(
       Effect.catchTag(claim(ctx, w), "RunStoreConflict", () => Effect.fail(new RunAlreadyExists({ runId }))),
       () => {
-        ctx.emit({ _tag: "RunStarted", runId, resumed: false })
+        ctx.emit({ _tag: "RunStarted", runId, resumed: false, agent: ctx.agent.name })
         return driveClaimed(ctx, w)
       }
     )
@@ -539,17 +644,26 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
 
 /** Resumes a stored run with decisions (see `resume`). */
 const resumeIn = (
-  ctx: Context,
+  owner: Context,
   runId: string,
   decisions: ReadonlyArray<Approval.ApprovalDecision>
 ): Effect.Effect<RunOutcome, LoopError> =>
   Effect.gen(function* () {
-    const state = yield* ctx.store.load(runId).pipe(
+    const state = yield* owner.store.load(runId).pipe(
       Effect.flatMap(Option.match({ onNone: () => Effect.fail(new RunNotFound({ runId })), onSome: Effect.succeed }))
     )
-    if (state.agent !== ctx.agent.name) {
-      return yield* new RunNotResumable({ runId, reason: `it belongs to agent "${state.agent}", not "${ctx.agent.name}"` })
+    if (state.agent !== owner.agent.name) {
+      return yield* new RunNotResumable({ runId, reason: `it belongs to agent "${state.agent}", not "${owner.agent.name}"` })
     }
+    // After a handoff, the run goes on with the agent it was handed to.
+    const current = state.currentAgent === undefined || state.currentAgent === owner.agent.name ? undefined : owner.agents?.get(state.currentAgent)
+    if (state.currentAgent !== undefined && state.currentAgent !== owner.agent.name && current === undefined) {
+      return yield* new RunNotResumable({
+        runId,
+        reason: `a handoff left it with agent "${state.currentAgent}", which "${owner.agent.name}" does not hand off to (directly or through other agents)`
+      })
+    }
+    const ctx = current === undefined ? owner : speaking(owner, current)
     const now = Date.now()
     const busy = RunClaim.claimable(state, now)
     if (busy === "finished") return yield* new RunNotResumable({ runId, reason: `its status is "${state.status}"` })
@@ -567,7 +681,7 @@ const resumeIn = (
     yield* Effect.catchTag(claim(ctx, w), "RunStoreConflict", () =>
       Effect.fail(new RunClaim.RunBusy({ runId, reason: "another resume claimed it at the same time" }))
     )
-    ctx.emit({ _tag: "RunStarted", runId, resumed: true })
+    ctx.emit({ _tag: "RunStarted", runId, resumed: true, agent: ctx.agent.name })
     return yield* driveClaimed(ctx, w)
   })
 
@@ -611,7 +725,7 @@ const modelStep = (ctx: Context, w: Working): Rest => {
   const toolChoice = ToolChoices.effective(ctx.agent, w.toolChoiceUsed, plan)
   w.choice = toolChoice
   const offered = toolChoice === "none" ? [] : plan.allowed
-  if (ctx.observed) ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, tools: offered, toolChoice })
+  if (ctx.observed) ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, agent: ctx.agent.name, tools: offered, toolChoice })
   const request = {
     messages: w.messages.slice(),
     tools: offered === ctx.names ? ctx.definitions : offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
@@ -1042,6 +1156,10 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition 
   if (call.remote === true) return disposeRemote(ctx, w, call)
   const tool = ctx.toolkit.tools.get(call.name)
   if (tool === undefined) return result(Toolkit.unknownTool(call.name, ctx.names))
+  if (ctx.routes !== undefined && ctx.routes.has(call.name)) {
+    const ignored = Handoff.superseded(ctx.routes, w.messages, call.id)
+    if (ignored !== undefined) return result(ignored)
+  }
   const parsed = Toolkit.parseArguments(call.name, call.arguments)
   if (Either.isLeft(parsed)) return result(parsed.left)
   // Without rules every tool is allowed and nothing is prefilled: skip planning.
@@ -1196,6 +1314,10 @@ const afterTools = (ctx: Context, w: Working): Rest => {
     const ended = afterFinalAnswer(ctx, w, ctx.output.toolName, executed)
     if (ended !== undefined) return ended
   }
+  if (ctx.routes !== undefined) {
+    const taken = Handoff.taken(ctx.routes, executed, w.messages)
+    if (taken !== undefined) return handOff(ctx, w, taken, executed)
+  }
   if (ctx.compiled.rules.length > 0 && executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop")) {
     const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
     if (uncalled.length === 0) {
@@ -1231,6 +1353,32 @@ const afterFinalAnswer = (ctx: Context, w: Working, toolName: string, executed: 
   return undefined
 }
 
+/**
+ * A handoff call ran: the conversation goes on with the target (see `Handoff`). Its rule history starts
+ * fresh, its forced tool choice applies anew, and the history is passed through the handoff's filter.
+ */
+const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Route; readonly toolCallId: string }, executed: ReadonlyArray<string>): Rest => {
+  const target = ctx.agents!.get(taken.route.to)!
+  const names = `${ctx.agent.name} -> ${target.agent.name}`
+  if (w.handoffs >= ctx.agent.maxHandoffs) {
+    return finish(ctx, w, stopped(w, "max_handoffs", `the run reached its limit of ${ctx.agent.maxHandoffs} handoff(s); ${names} was not taken`))
+  }
+  const messages = Handoff.transfer(w.messages, ctx, target, taken.route.inputFilter)
+  if (Either.isLeft(messages)) return finish(ctx, w, stopped(w, "handoff_failed", `${names}: ${messages.left}`))
+  w.messages.length = 0
+  for (const message of messages.right) w.messages.push(message)
+  w.handoffs++
+  w.agent = target.agent.name === ctx.owner ? undefined : target.agent.name
+  w.solver.history.length = 0
+  w.solver.lastOutput = undefined
+  w.solver.failed.length = 0
+  w.toolChoiceUsed = false
+  w.choiceReprompts = 0
+  w.outputReprompts = 0
+  ctx.emit({ _tag: "HandedOff", runId: w.runId, step: w.step, from: ctx.agent.name, to: target.agent.name, toolCallId: taken.toolCallId, toolName: taken.route.tool })
+  return continueUnlessStopped(speaking(ctx, target), w, executed)
+}
+
 /** Checks the agent's stop conditions (if any), then takes the next step. */
 const continueUnlessStopped = (ctx: Context, w: Working, executed: ReadonlyArray<string>): Rest =>
   ctx.agent.stopWhen.length === 0
@@ -1239,7 +1387,7 @@ const continueUnlessStopped = (ctx: Context, w: Working, executed: ReadonlyArray
 
 const evaluateStopConditions = (ctx: Context, w: Working, executed: ReadonlyArray<string>) =>
   Effect.gen(function* () {
-    const state = toState(w, ctx.agent.name, "running")
+    const state = toState(w, ctx.owner, "running")
     for (const condition of ctx.agent.stopWhen) {
       if (yield* checkStop(condition, { state, executed })) {
         return stopped(w, "stop_condition", condition.description)

@@ -34,8 +34,19 @@ export type Suspended = typeof Suspended.Type
 /**
  * `tool_choice`: the model kept answering in text under a forced tool choice, past the re-prompt budget.
  * `invalid_output`: the final answer kept failing the agent's output schema, past its retries.
+ * `max_handoffs`: the model called a handoff once more than the run's `maxHandoffs` allows.
+ * `handoff_failed`: a handoff's input filter threw (or returned no list); the run stays with the agent before it.
  */
-export const StopReason = Schema.Literal("max_steps", "stop_condition", "max_tokens", "content_filter", "tool_choice", "invalid_output")
+export const StopReason = Schema.Literal(
+  "max_steps",
+  "stop_condition",
+  "max_tokens",
+  "content_filter",
+  "tool_choice",
+  "invalid_output",
+  "max_handoffs",
+  "handoff_failed"
+)
 export type StopReason = typeof StopReason.Type
 
 export const Stopped = Schema.TaggedStruct("Stopped", {
@@ -92,6 +103,10 @@ export class RunState extends Schema.Class<RunState>("RunState")({
   runId: Schema.String,
   /** The agent that owns the run; a run resumes only under the same agent name. */
   agent: Schema.String,
+  /** The agent speaking after a handoff (absent: `agent`); a resume goes on with it (see `Handoff`). */
+  currentAgent: Schema.optional(Schema.String),
+  /** Handoffs taken so far in this run (absent: none). */
+  handoffs: Schema.optional(Schema.Number),
   status: RunStatus,
   messages: Schema.Array(Message),
   /** Model steps taken so far. */

@@ -43,12 +43,12 @@ const Failure = Schema.Struct({ message: Schema.String })
 
 export type SubAgentTool<Name extends string> = Tool.Tool<Name, typeof Parameters, typeof Schema.String, typeof Failure>
 
-export interface AsTool<Name extends string, Tools extends Record<string, Tool.Any>> {
+export interface AsTool<Name extends string, Tools extends Record<string, Tool.Any>, R = never> {
   readonly tool: SubAgentTool<Name>
   /** A toolkit of just this tool: merge it into the parent's (`Toolkit.merge`). */
   readonly toolkit: Toolkit.Toolkit<{ [K in Name]: SubAgentTool<Name> }>
   /** The tool's handler: runs the sub-agent over the services in context (its model, approvals, store, handlers). */
-  readonly layer: Layer.Layer<Tool.Handler<Name>, Loop.LoopError, Loop.Requirements<Tools>>
+  readonly layer: Layer.Layer<Tool.Handler<Name>, Loop.LoopError, Loop.Requirements<Tools> | R>
 }
 
 /** The sub-agent run of one parent call: `<parentRunId>.<toolCallId>` (characters a store may refuse become `_`). */
@@ -104,9 +104,9 @@ const resumeStored = (
  * it is given, every time the call runs. Its finished steps come back from the engine's records and its
  * approvals wait in the engine (suspending the calling run), so it never suspends here and needs no store.
  */
-const runDurably = <Tools extends Record<string, Tool.Any>, A>(
-  agent: Agent.Agent<Tools, A>,
-  services: Context.Context<Loop.Requirements<Tools>>,
+const runDurably = <Tools extends Record<string, Tool.Any>, A, R>(
+  agent: Agent.Agent<Tools, A, R>,
+  services: Context.Context<Loop.Requirements<Tools> | R>,
   sub: StepRunner.SubRun["Type"],
   input: string,
   runId: string,
@@ -122,10 +122,10 @@ const runDurably = <Tools extends Record<string, Tool.Any>, A>(
   )
 
 /** Runs `agent` as a tool of another agent (see the module docs). */
-export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name extends string = string>(
-  agent: Agent.Agent<Tools, A>,
+export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name extends string = string, R = never>(
+  agent: Agent.Agent<Tools, A, R>,
   options: Options<Name>
-): AsTool<Name, Tools> => {
+): AsTool<Name, Tools, R> => {
   const name = (options.name ?? agent.name) as Name
   const tool = Tool.make(name, {
     description: options.description,
@@ -134,12 +134,12 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
     failure: Failure,
     requiresApproval: options.requiresApproval ?? false
   })
-  const toolkit = Toolkit.make(tool) as unknown as AsTool<Name, Tools>["toolkit"]
+  const toolkit = Toolkit.make(tool) as unknown as AsTool<Name, Tools, R>["toolkit"]
   const layer = Layer.effectContext(
     Effect.gen(function* () {
       const runner = yield* Loop.makeRunner(agent)
       const store = yield* RunStore.RunStore
-      const services = yield* Effect.context<Loop.Requirements<Tools>>()
+      const services = yield* Effect.context<Loop.Requirements<Tools> | R>()
       const handler: Tool.AnyHandlerFn = ({ input }: { input: string }, context: Tool.HandlerContext) =>
         Effect.gen(function* () {
           const runId = childRunId(context.runId, context.toolCallId)
@@ -160,6 +160,6 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
         }).pipe(Effect.catchAll((error) => Effect.fail({ message: "message" in (error as object) ? String((error as { message: unknown }).message) : String(error) })))
       return Context.make(toolkit.handlerTag(name as never), handler)
     })
-  ) as unknown as AsTool<Name, Tools>["layer"]
+  ) as unknown as AsTool<Name, Tools, R>["layer"]
   return { tool, toolkit, layer }
 }

@@ -139,6 +139,7 @@ class SpanRecorder {
           ...(this.config.provider === undefined ? {} : { "gen_ai.provider.name": this.config.provider }),
           "agentloop.run.id": event.runId,
           "agentloop.step": event.step,
+          "gen_ai.agent.name": event.agent,
           "agentloop.tools.offered": event.tools.length
         })
         return
@@ -191,6 +192,9 @@ class SpanRecorder {
       }
       case "StepFinished":
         if (event.step === this.chatStep) this.endChat(event.finishReason)
+        return
+      case "HandedOff":
+        this.run.event("agent.handoff", now(), { "agentloop.handoff.from": event.from, "agentloop.handoff.to": event.to, "gen_ai.tool.call.id": event.toolCallId })
         return
       case "Raw":
       case "RunFinished":
