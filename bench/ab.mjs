@@ -100,12 +100,14 @@ if (workload === "W1") {
           peak = Math.max(peak, process.memoryUsage().heapUsed)
         }, 2)
         const start = now()
+        const cpu = process.cpuUsage()
         await Promise.all(Array.from({ length: runs }, () => contender.run()))
         const ms = now() - start
+        const used = process.cpuUsage(cpu)
         clearInterval(timer)
         peak = Math.max(peak, process.memoryUsage().heapUsed)
         await contender.dispose()
-        console.log(`W3 ${side.padEnd(4)} ${name.padEnd(52)} ${ms.toFixed(0).padStart(7)} ms ${((peak - heapBase) / runs / 1024).toFixed(1).padStart(7)} KB/run  load ${loadavg()[0].toFixed(2)}`)
+        console.log(`W3 ${side.padEnd(4)} ${name.padEnd(52)} ${ms.toFixed(0).padStart(7)} ms (cpu ${((used.user + used.system) / 1000).toFixed(0).padStart(7)} ms) ${((peak - heapBase) / runs / 1024).toFixed(1).padStart(7)} KB/run  load ${loadavg()[0].toFixed(2)}`)
       }
     }
   }
