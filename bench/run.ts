@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { type Decode, makeByteInputs, makeInputs, ndjsonByteContenders, ndjsonContenders, partContenders, sseByteContenders, sseContenders } from "./decoding.js"
-import { fmt, gc, measure, measureSamples, median, now, withPeakHeap } from "./harness.js"
+import { fmt, gc, measureSamples, median, now, withPeakHeap } from "./harness.js"
 import { contenders, type Setup, streamContenders } from "./loops.js"
 import { httpEndpoint, measureEndpoint, stdioEndpoint } from "./mcp.js"
 import { makeRuleSet, walk } from "./rules.js"
