@@ -99,11 +99,12 @@ describe("handoffs (local backend, scripted model)", () => {
       const events: Array<AgentEvent.AgentEvent> = []
       const first = yield* run(b, "I want my $30 back for order 42", events)
       if (first._tag !== "Suspended") throw new Error(`expected Suspended, got ${first._tag}`)
-      expect(first.pending.map((p) => [p.toolName, p.toolCallId])).toEqual([["refund", "call_refund"]])
+      // The pending approval names the agent that asked.
+      expect(first.pending.map((p) => [p.toolName, p.toolCallId, p.agent])).toEqual([["refund", "call_refund", "billing"]])
       expect(Option.getOrThrow(yield* b.getRun(first.runId))).toMatchObject({ status: "suspended", agent: "triage", currentAgent: "billing" })
       const resumed: Array<AgentEvent.AgentEvent> = []
       const second = yield* b.resume(first.runId, [Approval.approve(first.pending[0]!)], { onEvent: (e) => void resumed.push(e) })
-      expect(second).toMatchObject({ _tag: "Completed", text: "Your refund of $30 is on its way. Anything else?", steps: 5 })
+      expect(second).toMatchObject({ _tag: "Completed", text: "Your refund of $30 is on its way. Anything else?", steps: 5, agent: "triage" })
       expect(ran).toEqual(["lookup:42", "refund:42:30"])
       expect(resumed[0]).toMatchObject({ _tag: "RunStarted", resumed: true, agent: "billing" })
       expect(speakers(resumed)).toEqual(["billing", "triage"])

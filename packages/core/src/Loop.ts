@@ -1216,7 +1216,8 @@ const approvalRequest = (w: Working, call: Message.ToolCall, args: Record<string
   toolCallId: call.id,
   toolName: call.name,
   arguments: args,
-  argumentsDigest: Approval.argumentsDigest(args)
+  argumentsDigest: Approval.argumentsDigest(args),
+  ...(w.agent === undefined ? {} : { agent: w.agent })
 })
 
 /** Asks `Approvals` about one call. */

@@ -238,7 +238,8 @@ const durableServices = (replay: Replay, scope: Scope): { readonly stepRunner: S
               argumentsDigest: request.argumentsDigest,
               step: outer === undefined ? request.step : outer.step,
               requestedAt: Date.now(),
-              ...(outer === undefined ? {} : { via: outer.via })
+              ...(outer === undefined ? {} : { via: outer.via }),
+              ...(request.agent === undefined ? {} : { agent: request.agent })
             })
           ).pipe(Effect.orDie)
         })

@@ -45,13 +45,13 @@ describe("handoffs under Durable", () => {
     return Effect.gen(function* () {
       yield* Durable.start(triage, { runId: "handoff-1", input: "I want my $30 back for order 42" })
       const pending = yield* suspended("handoff-1")
-      expect(pending).toMatchObject([{ runId: "handoff-1", toolCallId: "call-refund", toolName: "refund", arguments: { orderId: "42", amount: 30 }, step: 3 }])
+      expect(pending).toMatchObject([{ runId: "handoff-1", toolCallId: "call-refund", toolName: "refund", arguments: { orderId: "42", amount: 30 }, step: 3, agent: "durable-billing" }])
       expect(calls).toEqual(untilApproval)
       expect(runs).toEqual(["lookup_order handoff-1:call-lookup"])
 
       yield* Durable.decide(triage, "handoff-1", Approval.approve(pending[0]!, { by: "alice" }))
       const done = yield* Durable.awaitSettled(triage, "handoff-1")
-      expect(done).toMatchObject({ _tag: "Completed", outcome: { _tag: "Completed", text: "Billing: refunded $30 on 42", steps: 4 } })
+      expect(done).toMatchObject({ _tag: "Completed", outcome: { _tag: "Completed", text: "Billing: refunded $30 on 42", steps: 4, agent: "durable-billing" } })
       // The replay reached billing again from the recorded steps: billing's instructions and tools, one new model call.
       expect(calls).toEqual([...untilApproval, "billing:2:You_handle_refunds."])
       expect(runs).toEqual(["lookup_order handoff-1:call-lookup", "refund handoff-1:call-refund"])
@@ -79,7 +79,7 @@ describe("handoffs under Durable", () => {
       const pending = yield* Effect.scoped(
         Effect.provide(Effect.zipRight(Durable.start(triage, { runId: "handoff-sql", input: "I want my $30 back for order 42" }), suspended("handoff-sql")), onFile())
       )
-      expect(pending).toMatchObject([{ toolCallId: "call-refund", toolName: "refund" }])
+      expect(pending).toMatchObject([{ toolCallId: "call-refund", toolName: "refund", agent: "durable-billing" }])
       // The first runtime is closed (its file lock released); a new one opens the same file.
       const done = yield* Effect.scoped(
         Effect.provide(
@@ -87,7 +87,7 @@ describe("handoffs under Durable", () => {
           onFile()
         )
       )
-      expect(done).toMatchObject({ _tag: "Completed", outcome: { text: "Billing: refunded $30 on 42" } })
+      expect(done).toMatchObject({ _tag: "Completed", outcome: { text: "Billing: refunded $30 on 42", agent: "durable-billing" } })
       expect(calls).toEqual([...untilApproval, "billing:2:You_handle_refunds."])
       expect(runs).toEqual(["lookup_order handoff-sql:call-lookup", "refund handoff-sql:call-refund"])
     })

@@ -22,7 +22,7 @@ export const handoffScenarios = (engine: Engine, target: (name: string) => strin
     expect(first.status, first.output).toBe(0)
     expect(first.result).toMatchObject({
       _tag: "Suspended",
-      pending: [{ runId: id(runId), toolCallId: "call-refund", toolName: "refund", arguments: { orderId: "42", amount: 30 }, step: 3 }]
+      pending: [{ runId: id(runId), toolCallId: "call-refund", toolName: "refund", arguments: { orderId: "42", amount: 30 }, step: 3, agent: "durable-billing" }]
     })
     return decodePending(first.result.pending[0])
   }
@@ -32,7 +32,7 @@ export const handoffScenarios = (engine: Engine, target: (name: string) => strin
     const pending = await startSuspended("handoff-a", "handoff-a", log)
     const second = await proc("handoff-a", "handoff-a", log, "decide", [encodeDecision(Approval.approve(pending, { by: "fresh-process" }))])
     expect(second.status, second.output).toBe(0)
-    expect(second.result).toMatchObject({ _tag: "Completed", outcome: { _tag: "Completed", text: "Billing: refunded $30 on 42", steps: 4 } })
+    expect(second.result).toMatchObject({ _tag: "Completed", outcome: { _tag: "Completed", text: "Billing: refunded $30 on 42", steps: 4, agent: "durable-billing" } })
     const lines = linesOf(log)
     const pidA = lines[0]![0]
     expect(lines.map(([pid, what, arg, tool]) => [pid === pidA ? "A" : "B", what, arg, ...(tool === undefined ? [] : [tool])])).toEqual([
@@ -53,7 +53,7 @@ export const handoffScenarios = (engine: Engine, target: (name: string) => strin
     expect(wasKilled(crashed), `${crashed.status} ${crashed.signal} ${crashed.output}`).toBe(true)
     const recovered = await proc("handoff-b", "handoff-b", log, "recover")
     expect(recovered.status, recovered.output).toBe(0)
-    expect(recovered.result).toMatchObject({ _tag: "Completed", outcome: { text: "Billing: refunded $30 on 42" } })
+    expect(recovered.result).toMatchObject({ _tag: "Completed", outcome: { text: "Billing: refunded $30 on 42", agent: "durable-billing" } })
     const lines = linesOf(log)
     const tools = lines.filter(([, what]) => what === "tool")
     expect(tools.filter(([, , , tool]) => tool === "lookup_order")).toHaveLength(1)
