@@ -3,7 +3,7 @@
  * rules), the history goes through the input filter, events name the agent speaking, and a run suspended
  * after a handoff resumes with the target, in this process and from the file store in a fresh runtime.
  */
-import { Agent, AgentBackend, AgentEvent, Approval, Handoff, LanguageModel, Loop, RunState, RunStore, Tool, Toolkit, ToolRule } from "@agentloop/core"
+import { Agent, AgentBackend, AgentEvent, Approval, Handoff, LanguageModel, Loop, Output, RunState, RunStore, Tool, Toolkit, ToolRule } from "@agentloop/core"
 import { ChatModel } from "@agentloop/heroku"
 import { FakeHerokuInference, ScriptedModel as S } from "@agentloop/testing"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
@@ -99,11 +99,12 @@ describe("handoffs (local backend, scripted model)", () => {
       const events: Array<AgentEvent.AgentEvent> = []
       const first = yield* run(b, "I want my $30 back for order 42", events)
       if (first._tag !== "Suspended") throw new Error(`expected Suspended, got ${first._tag}`)
-      expect(first.pending.map((p) => [p.toolName, p.toolCallId])).toEqual([["refund", "call_refund"]])
+      // The pending approval names the agent that asked.
+      expect(first.pending.map((p) => [p.toolName, p.toolCallId, p.agent])).toEqual([["refund", "call_refund", "billing"]])
       expect(Option.getOrThrow(yield* b.getRun(first.runId))).toMatchObject({ status: "suspended", agent: "triage", currentAgent: "billing" })
       const resumed: Array<AgentEvent.AgentEvent> = []
       const second = yield* b.resume(first.runId, [Approval.approve(first.pending[0]!)], { onEvent: (e) => void resumed.push(e) })
-      expect(second).toMatchObject({ _tag: "Completed", text: "Your refund of $30 is on its way. Anything else?", steps: 5 })
+      expect(second).toMatchObject({ _tag: "Completed", text: "Your refund of $30 is on its way. Anything else?", steps: 5, agent: "triage" })
       expect(ran).toEqual(["lookup:42", "refund:42:30"])
       expect(resumed[0]).toMatchObject({ _tag: "RunStarted", resumed: true, agent: "billing" })
       expect(speakers(resumed)).toEqual(["billing", "triage"])
@@ -300,7 +301,28 @@ describe("bad handoffs are typed errors", () => {
       // The compiler would refuse this layer: cast, to see what happens at runtime.
       const provided = layer.pipe(Layer.provide(partial)) as unknown as Layer.Layer<AgentBackend.AgentBackend, AgentBackend.AgentError>
       const error = yield* Effect.flip(Layer.build(provided).pipe(Effect.scoped))
-      expect(error).toMatchObject({ _tag: "MissingHandlers", tools: ["refund"] })
+      expect(error).toMatchObject({ _tag: "MissingHandlers", tools: ["refund"], agent: "billing" })
+      expect(error.message).toContain("of agent billing's toolkit")
+    }))
+
+  it.effect("typed output with handoffs: Completed.agent names who answered; Output.ofAgent types by that agent's schema", () =>
+    Effect.gen(function* () {
+      const payer = Agent.make({ name: "payer", toolkit: Toolkit.make(), output: Schema.Struct({ refunded: Schema.Number }) })
+      const router = Agent.make({ name: "router", toolkit: Toolkit.make(), output: Schema.Struct({ queue: Schema.String }), handoffs: [Handoff.make(payer)] })
+      const model = S.make([S.toolCall("transfer_to_payer", {}, { id: "c1" }), S.text('{"refunded":30}'), S.text('{"queue":"billing"}')])
+      const services = Layer.mergeAll(model.layerUnchecked, RunStore.layerMemory, Approval.layerSuspend())
+      // Handed off: the answer is payer's, decoded by payer's schema.
+      const handed = yield* Loop.run(router, { input: "refund me" }).pipe(Effect.provide(services))
+      expect(handed).toMatchObject({ _tag: "Completed", agent: "payer", output: { refunded: 30 } })
+      const refunded = Output.ofAgent(payer, handed)
+      expectTypeOf(refunded).toEqualTypeOf<Option.Option<{ readonly refunded: number }>>()
+      expect(refunded).toEqual(Option.some({ refunded: 30 }))
+      expect(Output.ofAgent(router, handed)).toEqual(Option.none())
+      // Not handed off: the starting agent answers, and says so.
+      const kept = yield* Loop.run(router, { input: "route me" }).pipe(Effect.provide(services))
+      expect(kept).toMatchObject({ _tag: "Completed", agent: "router", output: { queue: "billing" } })
+      expect(Output.ofAgent(router, kept)).toEqual(Option.some({ queue: "billing" }))
+      expect(Output.ofAgent(payer, kept)).toEqual(Option.none())
     }))
 
   it.effect("a stored run handed to an agent the runner's agent does not reach: RunNotResumable on resume", () =>

@@ -1,46 +1,87 @@
 /**
- * One side of the cross-process handoff test, run with tsx as its own process.
+ * One side of the cross-process handoff tests, run with tsx as its own process.
  *   tsx handoff-process.ts start  <storeDir> <runId>             -> the outcome (suspended on billing's refund, after the handoff)
  *   tsx handoff-process.ts resume <storeDir> <runId> <decisions>  -> the outcome, the tools that ran, the agents that spoke
- * Each process appends the tools it runs to <storeDir>/ran.log, so duplicates across processes show.
+ *   tsx handoff-process.ts race   <storeDir> <label> <other> <n>  -> for each round i: wait for the other racer (barrier
+ *       files), then resume `race-<i>` with <storeDir>/decisions-race-<i>.json; each round's outcome or error tag
+ * Each process appends every tool to <storeDir>/ran.log as it runs (`<pid> <tool>:<order>:...`), so duplicates
+ * across processes show.
  */
-import { AgentBackend, Approval, type AgentEvent, RunStore } from "@agentloop/core"
+import { AgentBackend, Approval, type AgentEvent, LanguageModel, Message, RunStore } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer, Schema } from "effect"
-import { appendFileSync } from "node:fs"
+import { Duration, Effect, Either, Layer, Schema, Stream } from "effect"
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { backend, script } from "../../examples/handoff-triage.js"
 
-const [mode, storeDir, runId, decisionsJson] = process.argv.slice(2)
-if ((mode !== "start" && mode !== "resume") || storeDir === undefined || runId === undefined) {
-  console.error("usage: handoff-process.ts start|resume <storeDir> <runId> [decisions]")
+const [mode, storeDir, ...args] = process.argv.slice(2)
+if ((mode !== "start" && mode !== "resume" && mode !== "race") || storeDir === undefined) {
+  console.error("usage: handoff-process.ts start|resume|race <storeDir> ...")
   process.exit(2)
 }
 
+/** `backend`'s handlers push what they run: this array appends it to the log at that moment. */
+class RanLog extends Array<string> {
+  override push(...items: Array<string>): number {
+    for (const item of items) appendFileSync(join(storeDir!, "ran.log"), `${process.pid} ${item}\n`)
+    return super.push(...items)
+  }
+}
+
+const usage = new Message.Usage({ inputTokens: 1, outputTokens: 1, totalTokens: 2 })
+/** The turns after the approval, for any round: billing (offered `refund`) hands back; triage answers. */
+const answering = Layer.succeed(LanguageModel.LanguageModel, {
+  generateStep: (request) => Effect.succeed(answer(request)),
+  streamStep: (request) => Stream.fromIterable(answer(request))
+})
+const answer = (request: LanguageModel.ModelRequest) =>
+  request.tools.some((t) => t.name === "refund")
+    ? [LanguageModel.toolCall({ id: "call_to_triage", name: "transfer_to_triage", arguments: "{}" }), LanguageModel.finish("tool_calls", usage)]
+    : [LanguageModel.textDelta("Your refund is on its way."), LanguageModel.finish("stop", usage)]
+
 // Each process scripts only the turns it will see.
-const model = S.make(mode === "start" ? script.untilApproval : script.afterApproval)
-const ran: Array<string> = []
-const layer = backend({ ran, model: model.layer, store: RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeContext.layer)) })
+const model = mode === "start" ? S.make(script.untilApproval).layer : mode === "resume" ? S.make(script.afterApproval).layer : answering
+const ran = new RanLog()
+const layer = backend({ ran, model, store: RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeContext.layer)) })
+const decisionsOf = (json: string) => Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Approval.ApprovalDecision)))(json)
+
+/** Both racers reach round `i` before either resumes. */
+const barrier = (round: number, label: string, other: string) =>
+  Effect.gen(function* () {
+    writeFileSync(join(storeDir, `ready-${round}-${label}`), "")
+    while (!existsSync(join(storeDir, `ready-${round}-${other}`))) yield* Effect.sleep(Duration.millis(1))
+  })
 
 const program = Effect.gen(function* () {
   const b = yield* AgentBackend.AgentBackend
+  if (mode === "race") {
+    const [label, other, rounds] = [args[0]!, args[1]!, Number(args[2])]
+    const results: Array<{ runId: string; result: string }> = []
+    for (let round = 0; round < rounds; round++) {
+      const runId = `race-${round}`
+      const decisions = decisionsOf(readFileSync(join(storeDir, `decisions-${runId}.json`), "utf8"))
+      yield* barrier(round, label, other)
+      const outcome = yield* Effect.either(b.resume(runId, decisions))
+      results.push({ runId, result: Either.isRight(outcome) ? outcome.right._tag : outcome.left._tag })
+    }
+    return results
+  }
   const speakers: Array<string> = []
   const onEvent = (event: AgentEvent.AgentEvent) => {
     if (event._tag === "RunStarted" || event._tag === "StepStarted") speakers.push(`${event._tag}:${event.agent}`)
   }
   const outcome =
     mode === "start"
-      ? yield* b.run({ input: "I want my $30 back for order 42", runId }, { onEvent })
-      : yield* b.resume(runId, Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Approval.ApprovalDecision)))(decisionsJson), { onEvent })
-  for (const tool of ran) appendFileSync(join(storeDir, "ran.log"), `${process.pid} ${tool}\n`)
-  return { outcome, ran, speakers }
+      ? yield* b.run({ input: "I want my $30 back for order 42", runId: args[0]! }, { onEvent })
+      : yield* b.resume(args[0]!, decisionsOf(args[1]!), { onEvent })
+  return { outcome, ran: [...ran], speakers }
 })
 
 Effect.runPromise(Effect.provide(program, layer)).then(
   (result) => process.stdout.write(JSON.stringify(result)),
   (error) => {
-    console.error(String(error))
+    console.error(`${(error as { _tag?: string })._tag ?? "Error"}: ${String(error)}`)
     process.exit(1)
   }
 )

@@ -24,7 +24,9 @@ export class PendingApproval extends Schema.Class<PendingApproval>("PendingAppro
   /** After this time (epoch ms) an undecided approval is denied on resume. */
   expiresAt: Schema.optional(Schema.Number),
   /** Raised inside a sub-agent run by this tool call of the run (see `SubAgent`). */
-  via: Schema.optional(Schema.String)
+  via: Schema.optional(Schema.String),
+  /** The agent that asked, when a handoff left the run with another agent than its own (see `Handoff`). */
+  agent: Schema.optional(Schema.String)
 }) {}
 
 export class ApprovalDecision extends Schema.Class<ApprovalDecision>("ApprovalDecision")({
@@ -79,6 +81,8 @@ export interface ApprovalRequest {
   readonly toolName: string
   readonly arguments: Readonly<Record<string, unknown>>
   readonly argumentsDigest: string
+  /** The agent asking, when a handoff left the run with another agent than its own (see `Handoff`). */
+  readonly agent?: string
 }
 
 export type Verdict =

@@ -205,7 +205,8 @@ const bind = (
 ) =>
   Effect.gen(function* () {
     const compiled = yield* validateOne(agent)
-    const resolved = yield* Toolkit.resolve(source.toolkit)
+    // Named by agent: with handoffs, the missing handler may be a target's.
+    const resolved = yield* Effect.mapError(Toolkit.resolve(source.toolkit), (e) => new Toolkit.MissingHandlers({ tools: e.tools, agent: source.name }))
     const withHandoffs = node === undefined ? resolved : Handoff.withHandoffTools(resolved, node)
     // Typed output: the final-answer tool joins the toolkit in "tool" mode ("auto" asks the model).
     const output = yield* FinalAnswer.setup(agent, services.outputMode, withHandoffs, agent.toolkit.names)
@@ -1215,7 +1216,8 @@ const approvalRequest = (w: Working, call: Message.ToolCall, args: Record<string
   toolCallId: call.id,
   toolName: call.name,
   arguments: args,
-  argumentsDigest: Approval.argumentsDigest(args)
+  argumentsDigest: Approval.argumentsDigest(args),
+  ...(w.agent === undefined ? {} : { agent: w.agent })
 })
 
 /** Asks `Approvals` about one call. */
@@ -1410,9 +1412,12 @@ const suspend = (ctx: Context, w: Working): Rest =>
   finish(ctx, w, { _tag: "Suspended", runId: w.runId, pending: w.pending, steps: w.step, usage: usageOf(w) })
 
 /** Persists the final (or suspended) state first, then announces the outcome. */
-const finish = (ctx: Context, w: Working, outcome: RunOutcome): Rest =>
-  Effect.map(save(ctx, w, outcome._tag === "Suspended" ? "suspended" : outcome._tag === "Completed" ? "completed" : "stopped", { outcome }), () => {
+const finish = (ctx: Context, w: Working, answer: RunOutcome): Rest => {
+  // With handoffs, the answer names its agent: its output schema is the one that decoded `output`.
+  const outcome: RunOutcome = answer._tag === "Completed" && ctx.agents !== undefined ? { ...answer, agent: w.agent ?? ctx.owner } : answer
+  return Effect.map(save(ctx, w, outcome._tag === "Suspended" ? "suspended" : outcome._tag === "Completed" ? "completed" : "stopped", { outcome }), () => {
     w.ended = true
     ctx.emit({ _tag: "RunFinished", runId: w.runId, outcome })
     return outcome
   })
+}

@@ -148,6 +148,17 @@ export const reprompt = (reason: string, toolName?: string): string =>
 export const stopDetail = (attempts: number, reason: string): string =>
   `the final answer did not match the output schema after ${attempts} attempt(s): ${reason}`
 
-/** The decoded output of a completed run of an agent with `output`, typed by that agent's schema. */
+/**
+ * The decoded output of a completed run of an agent with `output`, typed by that agent's schema. With
+ * handoffs the answer may come from a target, decoded by the target's schema: use `ofAgent` there.
+ */
 export const of = <A>(_agent: { readonly output: Spec<A> | undefined }, outcome: RunOutcome): Option.Option<A> =>
   outcome._tag === "Completed" && "output" in outcome ? Option.some(outcome.output as A) : Option.none()
+
+/**
+ * The decoded output of a completed run that ended with `agent` (a handoff target, or the starting agent),
+ * typed by `agent`'s schema: none when another agent gave the answer (`Completed.agent`, set on runs of
+ * agents with handoffs) or it has no output.
+ */
+export const ofAgent = <A>(agent: { readonly name: string; readonly output: Spec<A> | undefined }, outcome: RunOutcome): Option.Option<A> =>
+  outcome._tag === "Completed" && outcome.agent === agent.name && "output" in outcome ? Option.some(outcome.output as A) : Option.none()

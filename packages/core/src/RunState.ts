@@ -18,6 +18,11 @@ export const Completed = Schema.TaggedStruct("Completed", {
   text: Schema.String,
   /** The answer decoded by the agent's `output` schema (agents with a typed output only; see `Output`). */
   output: Schema.optional(Schema.Unknown),
+  /**
+   * The agent that gave the answer, on runs of an agent with handoffs (see `Handoff`): its `output` schema
+   * decoded `output` (`Output.ofAgent` checks it).
+   */
+  agent: Schema.optional(Schema.String),
   steps: Schema.Number,
   usage: Usage
 })

@@ -108,10 +108,12 @@ export interface Resolved {
  * with tools of the same names) does not serve this one.
  */
 export class MissingHandlers extends Schema.TaggedError<MissingHandlers>()("MissingHandlers", {
-  tools: Schema.Array(Schema.String)
+  tools: Schema.Array(Schema.String),
+  /** The agent whose toolkit lacks them, when an agent is being bound (with handoffs: possibly a target). */
+  agent: Schema.optional(Schema.String)
 }) {
   override get message(): string {
-    return `No handler provided for tool(s) ${this.tools.join(", ")} of this toolkit: provide its own toolkit.toLayer(...) ` +
+    return `No handler provided for tool(s) ${this.tools.join(", ")} of ${this.agent === undefined ? "this toolkit" : `agent ${this.agent}'s toolkit`}: provide its own toolkit.toLayer(...) ` +
       `(a layer of another toolkit with same-named tools does not serve it)`
   }
 }

@@ -60,7 +60,7 @@ const makeWorkflow = (name: string) =>
   })
 
 /** The workflow of an agent (one per agent definition; its name is `agentloop/<agent name>`). */
-export const workflowFor = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>) => {
+export const workflowFor = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Agent<Tools, A, R>) => {
   let workflow = workflows.get(agent as unknown as Agent.Any)
   if (workflow === undefined) {
     workflow = makeWorkflow(agent.name)
@@ -106,10 +106,10 @@ const registerLocally = (name: string) =>
  * the inbox (the presets provide both). Rules and tool choice are checked when the layer is built
  * (`InvalidToolRules`, `InvalidToolChoice`), as for the local backend.
  */
-export const layer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>) =>
+export const layer = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Agent<Tools, A, R>) =>
   Layer.mergeAll(Layer.effectDiscard(Loop.validateAgent(agent)), registerLocally(agent.name), workflowLayer(agent))
 
-const workflowLayer = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>) =>
+const workflowLayer = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Agent<Tools, A, R>) =>
   workflowFor(agent).toLayer((payload) =>
     Effect.gen(function* () {
       const engine = yield* Effect.context<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance>()
@@ -238,7 +238,8 @@ const durableServices = (replay: Replay, scope: Scope): { readonly stepRunner: S
               argumentsDigest: request.argumentsDigest,
               step: outer === undefined ? request.step : outer.step,
               requestedAt: Date.now(),
-              ...(outer === undefined ? {} : { via: outer.via })
+              ...(outer === undefined ? {} : { via: outer.via }),
+              ...(request.agent === undefined ? {} : { agent: request.agent })
             })
           ).pipe(Effect.orDie)
         })
@@ -319,7 +320,7 @@ const withTimeout =
   }
 
 /** Fails at once where waiting could only hang: a single-runner engine that does not run the agent. */
-const ensureReachable = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, operation: string) =>
+const ensureReachable = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Agent<Tools, A, R>, operation: string) =>
   Effect.flatMap(Effect.serviceOption(LocalEngine), (local) =>
     Option.isSome(local) && local.value.kind === "single-runner" && !local.value.agents.has(agent.name)
       ? new EngineUnavailable({
@@ -330,12 +331,12 @@ const ensureReachable = <Tools extends Record<string, Tool.Any>>(agent: Agent.Ag
       : Effect.void
   )
 
-const executionIdOf = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, runId: string) =>
+const executionIdOf = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Agent<Tools, A, R>, runId: string) =>
   workflowFor(agent).executionId({ runId, input: [] })
 
 /** Starts a run and returns at once (the run goes on in the engine). Starting the same run id again is a no-op. */
-export const start = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const start = <Tools extends Record<string, Tool.Any>, A, R>(
+  agent: Agent.Agent<Tools, A, R>,
   input: { readonly runId: string; readonly input: string | ReadonlyArray<Message.Message> },
   options?: CallOptions
 ) =>
@@ -353,10 +354,10 @@ export const start = <Tools extends Record<string, Tool.Any>>(
  * Where a run is: running, waiting for approvals (which), completed (with its outcome) or failed. An
  * approval leaves `pending` in the same write that records its decision.
  */
-export const status = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, runId: string, options?: CallOptions) =>
+export const status = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Agent<Tools, A, R>, runId: string, options?: CallOptions) =>
   statusOf(agent, runId).pipe(withTimeout("status", runId, options, "is the database reachable?"))
 
-const statusOf = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, runId: string) =>
+const statusOf = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Agent<Tools, A, R>, runId: string) =>
   Effect.gen(function* () {
     const inbox = yield* ApprovalInbox
     const result = yield* workflowFor(agent).poll(yield* executionIdOf(agent, runId))
@@ -380,8 +381,8 @@ const statusOf = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Too
  * Single-runner engines: call it where `Durable.layer(agent)` runs, else `EngineUnavailable` at once. A
  * cluster: any process (runner or `clientOnly`).
  */
-export const decide = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const decide = <Tools extends Record<string, Tool.Any>, A, R>(
+  agent: Agent.Agent<Tools, A, R>,
   runId: string,
   decision: Approval.ApprovalDecision,
   options?: CallOptions
@@ -414,8 +415,8 @@ export const decide = <Tools extends Record<string, Tool.Any>>(
   )
 
 /** Waits until the run completes or fails (polling), or until it waits for approvals. Default timeout 60 s. */
-export const awaitSettled = <Tools extends Record<string, Tool.Any>>(
-  agent: Agent.Agent<Tools>,
+export const awaitSettled = <Tools extends Record<string, Tool.Any>, A, R>(
+  agent: Agent.Agent<Tools, A, R>,
   runId: string,
   options?: { readonly every?: Duration.DurationInput; readonly timeout?: Duration.DurationInput }
 ): Effect.Effect<Status, EngineTimeout | Inbox.InboxError, WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox> => {

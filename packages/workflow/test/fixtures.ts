@@ -1,5 +1,5 @@
 /** A small durable agent: the model calls `deploy` (which needs approval), then answers. */
-import { Agent, Approval, LanguageModel, Message, RunStore, Tool, Toolkit } from "@agentloop/core"
+import { Agent, Approval, Handoff, LanguageModel, Message, RunStore, Tool, Toolkit } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
 import { Effect, Layer, Schema, Stream } from "effect"
 
@@ -124,3 +124,60 @@ export const twoLevelLayer = (onCall: (call: string) => void, onRun: (tool: stri
   const research = researchTool.layer.pipe(Layer.provide(Layer.mergeAll(model, release, unused)))
   return Durable.layer(outerAgent).pipe(Layer.provide(Layer.merge(model, research)))
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Handoffs: `durable-triage` looks the order up (step 1), then hands off to `durable-billing` (step 2, a direct
+// target, through `Handoff.removeToolCalls`), whose `refund` needs approval; billing then answers.
+
+export const LookupOrder = Tool.make("lookup_order", { description: "Look an order up.", parameters: { orderId: Schema.String }, success: Schema.String })
+export const Refund = Tool.make("refund", {
+  description: "Refund an order.",
+  parameters: { orderId: Schema.String, amount: Schema.Number },
+  success: Schema.String,
+  requiresApproval: true
+})
+export const triageToolkit = Toolkit.make(LookupOrder)
+export const billingToolkit = Toolkit.make(Refund)
+export const billingAgent = Agent.make({ name: "durable-billing", instructions: "You handle refunds.", toolkit: billingToolkit })
+export const triageAgent = Agent.make({
+  name: "durable-triage",
+  instructions: "You route customer requests.",
+  toolkit: triageToolkit,
+  handoffs: [Handoff.make(billingAgent, { inputFilter: Handoff.removeToolCalls })]
+})
+
+/**
+ * Plays both agents statelessly (any process can play any turn), telling them apart by the tools offered.
+ * Reports every real call to `onCall` as `<agent>:<turn>:<first line of the system message>`.
+ */
+export const handoffModel = (onCall: (call: string) => void) => {
+  const generateStep = (request: LanguageModel.ModelRequest) =>
+    Effect.sync(() => {
+      const billing = request.tools.some((t) => t.name === "refund")
+      const turn = request.messages.filter((m) => m._tag === "AssistantMessage").length + 1
+      const system = request.messages.find((m) => m._tag === "SystemMessage")
+      onCall(`${billing ? "billing" : "triage"}:${turn}:${system?._tag === "SystemMessage" ? system.content.split("\n")[0]!.replaceAll(" ", "_") : "-"}`)
+      const result = [...request.messages].reverse().find((m) => m._tag === "ToolMessage")
+      const call = (id: string, name: string, args: object) => [LanguageModel.toolCall({ id, name, arguments: JSON.stringify(args) }), LanguageModel.finish("tool_calls", usage)]
+      if (!billing) return result === undefined ? call("call-lookup", "lookup_order", { orderId: "42" }) : call("call-transfer", "transfer_to_durable-billing", {})
+      // Billing sees no tool calls from before the handoff (the filter dropped them).
+      if (result === undefined) return call("call-refund", "refund", { orderId: "42", amount: 30 })
+      return [LanguageModel.textDelta(`Billing: ${result.content}`), LanguageModel.finish("stop", usage)]
+    })
+  return Layer.succeed(LanguageModel.LanguageModel, {
+    generateStep,
+    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable))
+  })
+}
+
+/** Triage's durable layer (before an engine): the model and both agents' handlers, which report each run to `onRun`. */
+export const handoffLayer = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) =>
+  Durable.layer(triageAgent).pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        handoffModel(onCall),
+        triageToolkit.toLayer({ lookup_order: ({ orderId }, ctx) => Effect.as(onRun("lookup_order", ctx.idempotencyKey), `order ${orderId}: $30, paid`) }),
+        billingToolkit.toLayer({ refund: ({ amount, orderId }, ctx) => Effect.as(onRun("refund", ctx.idempotencyKey), `refunded $${amount} on ${orderId}`) })
+      )
+    )
+  )

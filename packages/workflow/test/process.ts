@@ -9,7 +9,8 @@
  * engine: sqlite (target: a file), postgres (one runner), cluster (a socket runner), cluster-client
  * (`clientOnly`): the last three take a connection URL. Environment: AGENT=repeater picks the agent whose
  * provider sends `call_0` on every step, AGENT=nested the parent whose sub-agent asks for the approval (see
- * `nestedLayer`; its log lines are `model <agent>:<turn>` and `tool <key> <tool>`); PORT is a cluster
+ * `nestedLayer`; its log lines are `model <agent>:<turn>` and `tool <key> <tool>`), AGENT=handoff triage, which
+ * hands off to billing (see `handoffLayer`; log lines `model <agent>:<turn>:<system prompt>`, `tool <key> <tool>`); PORT is a cluster
  * runner's port; FAILOVER its `failoverAfter`.
  *
  * modes:
@@ -32,13 +33,14 @@ import { appendFileSync, readFileSync } from "node:fs"
 import { type Agent, Approval } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
 import { type Duration, Effect, Either, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
-import { agent as deployer, handlers, model, nestedLayer, repeatingAgent, repeatingIdsModel, researchAgent } from "./fixtures.js"
+import { agent as deployer, handlers, handoffLayer, model, nestedLayer, repeatingAgent, repeatingIdsModel, researchAgent, triageAgent } from "./fixtures.js"
 
 const [engine, target, runId, logFile, mode, arg, arg2, arg3] = process.argv.slice(2) as [string, string, string, string, string, string | undefined, string | undefined, string | undefined]
 const log = (line: string) => appendFileSync(logFile, `${process.pid} ${line}\n`)
 const repeater = process.env["AGENT"] === "repeater"
 const nested = process.env["AGENT"] === "nested"
-const agent: Agent.Agent<any> = nested ? researchAgent : repeater ? repeatingAgent : deployer
+const handoff = process.env["AGENT"] === "handoff"
+const agent: Agent.Agent<any, any, any> = handoff ? triageAgent : nested ? researchAgent : repeater ? repeatingAgent : deployer
 const firstAttemptDies = process.env["FIRST_ATTEMPT_DIES"] === "1"
 
 const engineLayer: Layer.Layer<any, unknown> =
@@ -63,7 +65,9 @@ const onTool = (key: string, what: string) =>
     log(`tool ${key} ${what}`)
     if (mode === "crash" || (firstAttemptDies && first)) process.kill(process.pid, "SIGKILL")
   })
-const agentLayer: Layer.Layer<never, unknown, any> = nested
+const agentLayer: Layer.Layer<never, unknown, any> = handoff
+  ? handoffLayer((call) => log(`model ${call}`), (tool, key) => onTool(key, tool))
+  : nested
   ? nestedLayer((call) => log(`model ${call.replace(" ", ":")}`), (tool, key) => onTool(key, tool))
   : Durable.layer(agent).pipe(Layer.provide(Layer.merge((repeater ? repeatingIdsModel : model)((turn) => log(`model ${turn}`)), handlers(onTool))))
 const layer = runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer
