@@ -9,12 +9,12 @@ export const median = (values: ReadonlyArray<number>): number => {
 
 /**
  * Warms up (at least `warmup` runs and at least `warmupMs` of running, so the JIT has settled for every
- * contender alike), then runs `task` `runs` times; returns the median duration in ms.
+ * contender alike), then runs `task` `runs` times; returns each repetition's duration in ms.
  */
-export const measure = async (
+export const measureSamples = async (
   task: () => Promise<unknown> | unknown,
   options: { readonly warmup: number; readonly runs: number; readonly warmupMs?: number }
-): Promise<number> => {
+): Promise<ReadonlyArray<number>> => {
   const warmupStart = now()
   for (let i = 0; i < options.warmup || now() - warmupStart < (options.warmupMs ?? 0); i++) await task()
   const times: Array<number> = []
@@ -23,8 +23,14 @@ export const measure = async (
     await task()
     times.push(now() - start)
   }
-  return median(times)
+  return times
 }
+
+/** `measureSamples`, summarised by the median duration in ms. */
+export const measure = async (
+  task: () => Promise<unknown> | unknown,
+  options: { readonly warmup: number; readonly runs: number; readonly warmupMs?: number }
+): Promise<number> => median(await measureSamples(task, options))
 
 export const gc = (): void => {
   const collect = (globalThis as { gc?: () => void }).gc

@@ -193,6 +193,20 @@ const agentloopIterate = agentloopStreamWith("push", async (runtime) => {
   }
 })
 
+/**
+ * Not a way to stream (nothing reaches the consumer before the run ends): a floor for the Effect `Stream`
+ * machinery alone. The run's events are collected by callbacks, then run through `Stream.runDrain` as one
+ * chunk, so the row shows what running any `Stream` of a run's events costs on top of the run.
+ */
+const agentloopStreamFloor = agentloopStreamWith("push", (runtime) =>
+  runtime.runPromise(
+    Effect.flatMap(AgentBackend.AgentBackend, (backend) => {
+      const events: Array<unknown> = []
+      return Effect.flatMap(backend.run({ input: "go" }, { onEvent: (event) => events.push(event) }), () => Stream.runDrain(Stream.fromIterable(events)))
+    })
+  )
+)
+
 /** Vercel AI SDK 6: streamText over a streaming model (a plain `LanguageModelV3` that records nothing). */
 const vercelStream: Setup = (steps, latencyMs) => {
   let ran = 0
@@ -289,6 +303,7 @@ export const streamContenders: ReadonlyArray<readonly [string, Setup]> = [
   ["agentloop backend.stream (Stream.runDrain)", agentloopStream],
   ["agentloop RunEvents.toAsyncIterable (for await)", agentloopIterate],
   ["agentloop backend.stream, model as Effect Stream", agentloopStreamOfStreams],
+  ["agentloop run + onEvent, then Stream.runDrain of the events (Stream floor, not streaming)", agentloopStreamFloor],
   ["Vercel AI SDK 6 (streamText)", vercelStream],
   ["OpenAI Agents SDK (run, stream: true)", openaiAgentsStream]
 ]

@@ -322,6 +322,8 @@ interface Working {
   lastText: string
   /** The step handlers when nobody observes the run (they depend on the run only): built once. */
   quietHandlers?: StepHandlers
+  /** The step handlers when someone observes the run (they read the step when called): built once. */
+  observedHandlers?: StepHandlers
   /** The revision this owner last wrote (0: nothing stored yet); every write expects it. */
   revision: number
   /** This owner's claim on the run, and when to renew it (epoch ms). */
@@ -740,7 +742,7 @@ const modelStep = (ctx: Context, w: Working): Rest => {
     w.step--
     return Effect.zipRight(save(ctx, w, "failed", { error: error.message }), Effect.fail(error))
   }
-  const handlers = ctx.observed ? observedHandlers(ctx, w) : (w.quietHandlers ??= quietHandlers(w))
+  const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
   if (ctx.stepRunner === undefined && ctx.model.generateStep !== undefined && !ctx.observed) {
     // The common case: a whole step at once, folded in the continuation that receives it (`collectStep`
     // would add two Effects, for laziness only a durable runner needs).
@@ -828,31 +830,29 @@ const quietHandlers = (w: Working): StepHandlers => ({
 })
 
 /** What the loop does with a step's parts as they arrive, when someone observes the run. */
-const observedHandlers = (ctx: Context, w: Working): StepHandlers => {
-  const step = w.step
-  return {
-    preferStreaming: true,
-    ...(ctx.ready === undefined ? {} : { ready: ctx.ready }),
-    onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step, delta }),
-    onRemoteCall: (call) =>
-      ctx.emit({ _tag: "ToolCalled", runId: w.runId, step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),
-    onRemoteResult: (result) => {
-      // A tool the provider ran counts in the rule history like one we ran.
-      recordTool(w, result.toolName, result.content, result.isError)
-      ctx.emit({
-        _tag: "ToolResult",
-        runId: w.runId,
-        step,
-        toolCallId: result.toolCallId,
-        toolName: result.toolName,
-        content: result.content,
-        isError: result.isError,
-        remote: true
-      })
-    },
-    onRaw: (raw) => ctx.emit({ _tag: "Raw", runId: w.runId, step, source: raw.source, data: raw.data })
-  }
-}
+const observedHandlers = (ctx: Context, w: Working): StepHandlers => ({
+  preferStreaming: true,
+  ...(ctx.ready === undefined ? {} : { ready: ctx.ready }),
+  // `w.step` is read when a part arrives: it is the step being collected (it changes only between steps).
+  onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step: w.step, delta }),
+  onRemoteCall: (call) =>
+    ctx.emit({ _tag: "ToolCalled", runId: w.runId, step: w.step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),
+  onRemoteResult: (result) => {
+    // A tool the provider ran counts in the rule history like one we ran.
+    recordTool(w, result.toolName, result.content, result.isError)
+    ctx.emit({
+      _tag: "ToolResult",
+      runId: w.runId,
+      step: w.step,
+      toolCallId: result.toolCallId,
+      toolName: result.toolName,
+      content: result.content,
+      isError: result.isError,
+      remote: true
+    })
+  },
+  onRaw: (raw) => ctx.emit({ _tag: "Raw", runId: w.runId, step: w.step, source: raw.source, data: raw.data })
+})
 
 /**
  * A tool ran (here or at the provider). A success counts in the rule history; a failure only spends

@@ -30,23 +30,40 @@ export type Start<A, E, R> = (sink: Sink) => Effect.Effect<A, E, R>
 
 const sinkOf = (buffer: EventBuffer<AgentEvent, unknown>): Sink => ({ onEvent: buffer.offer, ready: buffer.ready })
 
-/** The run's events as a `Stream`, one chunk per batch; the run starts when the stream is run. */
+/**
+ * The run's events as a `Stream`, one chunk per batch; the run starts when the stream is first pulled.
+ *
+ * Built for a small fixed cost per run (see docs/performance.md): no `Scope` of its own (a scope, its
+ * finalizer map and a fiber forked into it cost more than the rest of a short run), the run forked as a
+ * daemon and interrupted by the stream's own finalizer when the consumer stops before the run ended.
+ */
 export const toStream = <E, R>(start: Start<unknown, E, R>, capacity: number = defaultCapacity): Stream.Stream<AgentEvent, E, R> =>
   Stream.fromChannel(
-    Channel.unwrapScoped(
-      Effect.suspend(() => {
-        const buffer = new EventBuffer<AgentEvent, E>(capacity)
-        // Written as a channel over the buffer: a batch that is already there costs no Effect to take.
-        const pull: Channel.Channel<Chunk.Chunk<AgentEvent>, unknown, E, unknown, void, unknown> = Channel.suspend(() => {
-          if (buffer.size > 0) return Channel.flatMap(Channel.write(Chunk.unsafeFromArray(buffer.drain())), () => pull)
-          const ended = buffer.ended
-          if (ended === undefined) return Channel.unwrap(Effect.as(buffer.available, pull))
-          return Exit.isSuccess(ended) ? Channel.void : Channel.failCause(ended.cause)
-        })
-        const run = Effect.onExit(start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>)), (exit) => Effect.sync(() => buffer.end(exit)))
-        return Effect.as(Effect.forkScoped(run), pull)
+    Channel.suspend(() => {
+      const buffer = new EventBuffer<AgentEvent, E>(capacity)
+      let fiber: Fiber.RuntimeFiber<unknown, E> | undefined
+      // Written as a channel over the buffer: a batch that is already there costs no Effect to take.
+      const pull: Channel.Channel<Chunk.Chunk<AgentEvent>, unknown, E, unknown, void, unknown> = Channel.suspend(() => {
+        if (buffer.size > 0) return Channel.flatMap(Channel.write(Chunk.unsafeFromArray(buffer.drain())), () => pull)
+        const ended = buffer.ended
+        if (ended === undefined) return Channel.unwrap(Effect.as(buffer.available, pull))
+        return Exit.isSuccess(ended) ? Channel.void : Channel.failCause(ended.cause)
       })
-    )
+      const run = Effect.onExit(start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>)), (exit) => Effect.sync(() => buffer.end(exit)))
+      // Uninterruptible from the fork to the assignment, so the finalizer always knows the fiber it must stop;
+      // the run itself stays interruptible (a fiber inherits the interruptibility of the one that forks it).
+      const started = Effect.uninterruptible(
+        Effect.map(Effect.forkDaemon(Effect.interruptible(run)), (forked) => {
+          fiber = forked
+          return pull
+        })
+      )
+      // The consumer stopped early (a `take`, an interruption, a failure downstream): interrupt the run and
+      // wait until it has stopped and stored its state, as a scope would have.
+      return Channel.ensuringWith(Channel.unwrap(started), () =>
+        fiber === undefined || buffer.ended !== undefined ? Effect.void : Fiber.interrupt(fiber)
+      )
+    })
   )
 
 /**

@@ -8,7 +8,7 @@
 import { Agent, AgentBackend, type AgentEvent, Approval, LanguageModel, Loop, RunEvents, RunStore, Tool, Toolkit } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Deferred, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Schema, Stream } from "effect"
 import { EventBuffer } from "../src/internal/eventBuffer.js"
 import { harness, runCollect } from "./fixtures.js"
 
@@ -163,6 +163,86 @@ describe("backend.stream", () => {
         expect(outcome).toMatchObject({ _tag: "Completed", text: "done", steps: 3 })
         // The cut-off call ran again (same key), the second once: three handler starts in all.
         expect(ran()).toBe(3)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.live("interrupting the consumer's fiber interrupts the run: stored as `interrupted`, and it resumes to the end", () =>
+    Effect.gen(function* () {
+      const inTool = yield* Deferred.make<void>()
+      let calls = 0
+      const { layer, ran } = noteLayer(
+        S.make([S.toolCall("note", { text: "a" }), S.text("done")]).service,
+        10,
+        (text) => (++calls === 1 ? Effect.zipRight(Deferred.succeed(inTool, undefined), Effect.never) : Effect.succeed(text))
+      )
+      yield* Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        const runIds: Array<string> = []
+        const consumer = yield* Effect.fork(
+          Stream.runForEach(backend.stream({ input: "go" }), (event) => Effect.sync(() => event._tag === "RunStarted" && runIds.push(event.runId)))
+        )
+        yield* Deferred.await(inTool)
+        const exit = yield* Fiber.await(yield* Effect.fork(Fiber.interrupt(consumer)))
+        expect(Exit.isInterrupted(exit.pipe(Exit.flatten))).toBe(true)
+        // The run stopped before the consumer's interruption returned: its state is already stored.
+        const stored = Option.getOrThrow(yield* backend.getRun(runIds[0]!))
+        expect(stored).toMatchObject({ status: "interrupted", queue: [{ name: "note" }] })
+        expect(yield* backend.resume(runIds[0]!, [])).toMatchObject({ _tag: "Completed", text: "done" })
+        expect(ran()).toBe(2)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a model that is an Effect Stream: each step's stream is released when its step ends; a failure mid-stream reaches the consumer as the ModelError and the run is stored `failed`", () =>
+    Effect.gen(function* () {
+      let released = 0
+      let step = 0
+      const model: LanguageModel.Service = {
+        streamStep: () =>
+          Stream.suspend(() =>
+            ++step === 1
+              ? Stream.fromIterable([LanguageModel.toolCall({ id: "c1", name: "note", arguments: '{"text":"a"}' }), LanguageModel.finish("tool_calls")])
+              : Stream.concat(
+                  Stream.fromIterable([LanguageModel.textDelta("par"), LanguageModel.textDelta("tial")]),
+                  Stream.fail(new LanguageModel.ModelError({ message: "cut off", retryable: true, reason: "truncated" }))
+                )
+          ).pipe(Stream.ensuring(Effect.sync(() => released++)))
+      }
+      const { layer } = noteLayer(model, 10)
+      yield* Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        const tags: Array<string> = []
+        let runId = ""
+        const failure = yield* Effect.flip(
+          Stream.runForEach(backend.stream({ input: "go" }), (event) =>
+            Effect.sync(() => {
+              tags.push(event._tag)
+              if (event._tag === "RunStarted") runId = event.runId
+            })
+          )
+        )
+        expect(failure).toBeInstanceOf(LanguageModel.ModelError)
+        expect(failure).toMatchObject({ _tag: "ModelError", reason: "truncated" })
+        expect(tags).toEqual(["RunStarted", "StepStarted", "UsageReported", "ToolCalled", "ToolResult", "StepFinished", "StepStarted", "TextDelta", "TextDelta"])
+        expect(released).toBe(2)
+        expect(Option.getOrThrow(yield* backend.getRun(runId)).status).toBe("failed")
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a model that is an Effect Stream: a consumer that stops mid-step releases the step's stream and leaves the run `interrupted`", () =>
+    Effect.gen(function* () {
+      let released = 0
+      const model: LanguageModel.Service = {
+        streamStep: () => Stream.concat(Stream.make(LanguageModel.textDelta("think")), Stream.never).pipe(Stream.ensuring(Effect.sync(() => released++)))
+      }
+      const { layer } = noteLayer(model, 10)
+      yield* Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        const seen = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(backend.stream({ input: "go" }).pipe(Stream.takeUntil((e) => e._tag === "TextDelta")))
+        )
+        expect(released).toBe(1)
+        const runId = (seen[0] as Extract<AgentEvent.AgentEvent, { _tag: "RunStarted" }>).runId
+        expect(Option.getOrThrow(yield* backend.getRun(runId)).status).toBe("interrupted")
       }).pipe(Effect.provide(layer))
     }))
 

@@ -12,7 +12,7 @@
 import { AgentEvent } from "@agentloop/core"
 import { SqlClient } from "@effect/sql"
 import { open } from "node:fs/promises"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Fiber, Layer, Schema } from "effect"
 import { byTool } from "./Operations.js"
 import * as Redaction from "./Redaction.js"
 
@@ -56,7 +56,10 @@ export type Sink = (entry: Entry) => Effect.Effect<void, AuditWriteFailed>
 
 export interface Service {
   readonly record: (entry: Entry) => Effect.Effect<void, AuditWriteFailed>
-  /** The most recent entries recorded through this layer (up to 10,000), in order; the sink holds the durable copy. */
+  /**
+   * The most recent entries recorded through this layer (up to 10,000), in order; the sink holds the durable
+   * copy. Includes the refusals the event observer saw before the read (it writes them on fibers of its own).
+   */
   readonly entries: Effect.Effect<ReadonlyArray<Entry>>
 }
 
@@ -120,8 +123,14 @@ export const layer = (sink: Sink = () => Effect.void) =>
         }
       }
       // Observers cannot fail or wait; a sink failure here is logged (the call did not run either way).
-      const recordObserved = (entry: Entry) =>
-        Effect.runFork(record(entry).pipe(Effect.catchAll((error) => Effect.logError(error.message))))
+      const recordObserved = (entry: Entry) => {
+        const fiber = Effect.runFork(record(entry).pipe(Effect.catchAll((error) => Effect.logError(error.message))))
+        pending.add(fiber)
+        fiber.addObserver(() => pending.delete(fiber))
+      }
+      // Observer writes under way: `entries` waits for them, so a run's refusals are there once the run returns.
+      const pending = new Set<Fiber.RuntimeFiber<void>>()
+      const read = Effect.sync(() => [...entries])
       const observe = (event: AgentEvent.AgentEvent) => {
         if (!("toolName" in event) || !byTool.has(event.toolName)) return
         if (event._tag === "ToolCalled") {
@@ -138,7 +147,7 @@ export const layer = (sink: Sink = () => Effect.void) =>
           recordObserved(fromEvent(event, event.arguments, { decision: "denied", by: event.decidedBy, reason: event.reason }))
         }
       }
-      return Context.make(AuditLog, { record, entries: Effect.sync(() => [...entries]) }).pipe(Context.add(AgentEvent.EventObserver, { observe }))
+      return Context.make(AuditLog, { record, entries: Effect.suspend(() => (pending.size === 0 ? read : Effect.zipRight(Fiber.awaitAll([...pending]), read))) }).pipe(Context.add(AgentEvent.EventObserver, { observe }))
     })
   )
 
