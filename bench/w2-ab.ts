@@ -97,6 +97,14 @@ const groups: Array<{ readonly name: string; readonly rows: ReadonlyArray<Row> }
 ]
 
 const only = process.env["AB_ONLY"]
+/**
+ * AB_GC=0: no forced full collection before each timed repetition. A forced `gc()` frees the previous run's
+ * fibers and closures, and V8 then discards every optimized function that embedded one of them ("weak
+ * objects" deopts, `--trace-deopt`): each repetition re-optimizes the Effect runtime's hot functions, which
+ * the synchronous decoders (monomorphic on long-lived classes) barely pay. See bench/notes.md.
+ */
+const forceGc = process.env["AB_GC"] !== "0"
+const settle = () => (forceGc ? gc() : undefined)
 /** AB_ROW=<name>: run only the rows whose name contains it (for --trace-gc / --cpu-prof of one contender). */
 const row = process.env["AB_ROW"]
 const main = async () => {
@@ -107,7 +115,7 @@ const main = async () => {
       for (const [name, decode, chunks] of group.rows) {
         if (name !== row) continue
         for (let r = 0; r < repetitions; r++) {
-          gc()
+          settle()
           const cpu = process.cpuUsage()
           await decode(chunks)
           const used = process.cpuUsage(cpu)
@@ -122,7 +130,7 @@ const main = async () => {
       for (let k = 0; k < group.rows.length; k++) {
         const i = (k + Math.max(r, 0)) % group.rows.length
         const [name, decode, chunks, events] = group.rows[i]!
-        gc()
+        settle()
         // CPU time of this process (all its threads, GC helpers included): on a shared machine, wall time
         // also counts the time other jobs held the cores.
         const cpu = process.cpuUsage()

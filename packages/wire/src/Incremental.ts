@@ -23,9 +23,11 @@ interface Step<I, A> {
 /** Every item an input chunk completes, in one array (the decoder's own when the chunk holds one input). */
 const pushChunk = <I, A>(step: Step<I, A>, inputs: Chunk.Chunk<I>): Array<A> => {
   if (inputs.length === 1) return step.push(Chunk.unsafeGet(inputs, 0))
+  // Several reads in one chunk (a body that had more than one buffered): one pass, no iterator.
+  const reads = Chunk.toReadonlyArray(inputs)
   const out: Array<A> = []
-  for (const input of inputs) {
-    const items = step.push(input)
+  for (let r = 0; r < reads.length; r++) {
+    const items = step.push(reads[r]!)
     for (let i = 0; i < items.length; i++) out.push(items[i]!)
   }
   return out

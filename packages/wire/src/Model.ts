@@ -93,21 +93,23 @@ const partsChannel = <Item, State>(
   let remoteSeen = false
   const loop: Channel.Channel<Chunk.Chunk<LanguageModel.ResponsePart>, Chunk.Chunk<Item>, LanguageModel.ModelError, LanguageModel.ModelError, unknown, unknown> =
     Channel.readWithCause({
-      onInput: (items: Chunk.Chunk<Item>) => {
+      onInput: (chunk: Chunk.Chunk<Item>) => {
         const start = received.length
+        // The chunk's own array (no copy for a chunk built from one), indexed: no iterator per read.
+        const items = Chunk.toReadonlyArray(chunk)
         let failure: LanguageModel.ModelError | undefined
-        for (const item of items) {
-          try {
-            const parts = options.item(item, state)
-            for (let i = 0; i < parts.length; i++) {
-              const part = parts[i]!
+        let i = 0
+        try {
+          for (; i < items.length; i++) {
+            const parts = options.item(items[i]!, state)
+            for (let j = 0; j < parts.length; j++) {
+              const part = parts[j]!
               if (part._tag === "RemoteToolCall" || part._tag === "RemoteToolResult") remoteSeen = true
               received.push(part)
             }
-          } catch (error) {
-            failure = itemError(request.provider, error)
-            break
           }
+        } catch (error) {
+          failure = itemError(request.provider, error)
         }
         const next = failure === undefined ? loop : Channel.fail(afterBodyStarted(failure, received, remoteSeen))
         return received.length === start ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(received.slice(start))), next)
