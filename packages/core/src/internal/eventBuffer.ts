@@ -17,6 +17,7 @@ export class EventBuffer<A, E> {
   private consumer: (() => void) | undefined = undefined
   private producer: Resume<void> | undefined = undefined
   private wakeScheduled = false
+  private wakeAtOnce = false
 
   constructor(readonly capacity: number) {}
 
@@ -30,6 +31,7 @@ export class EventBuffer<A, E> {
     this.items.push(item)
     // Wake a waiting consumer once per batch, after the producer's synchronous run: one hop per batch.
     if (this.consumer !== undefined && !this.wakeScheduled) {
+      if (this.wakeAtOnce) return this.wakeNow()
       this.wakeScheduled = true
       queueMicrotask(this.wake)
     }
@@ -70,10 +72,20 @@ export class EventBuffer<A, E> {
     return this.exit
   }
 
-  /** Waits until an event or the end is available (for consumers that are not Effect streams). */
-  onAvailable(callback: () => void): void {
-    if (this.items.length > 0 || this.exit !== undefined) callback()
-    else this.consumer = callback
+  /** Takes the oldest buffered event alone (there must be one). */
+  takeFirst(): A {
+    return this.items.shift()!
+  }
+
+  /**
+   * Waits until an event or the end is available (for consumers that are not Effect streams). `atOnce`: call
+   * back synchronously on the first event, for a consumer that only settles a promise (its reaction runs
+   * after the producer's synchronous run anyway); otherwise once per batch, in a microtask.
+   */
+  onAvailable(callback: () => void, atOnce = false): void {
+    if (this.items.length > 0 || this.exit !== undefined) return callback()
+    this.consumer = callback
+    this.wakeAtOnce = atOnce
   }
 
   /** Waits until an event or the end is available. */
