@@ -9,7 +9,7 @@ import { Agent as AlAgent, AgentBackend, Approval, LanguageModel, Message, RunEv
 import { Agent as OaAgent, Runner, tool as oaTool, Usage, type Model as OaModel, type ModelRequest as OaModelRequest, type ModelResponse as OaModelResponse } from "@openai/agents-core"
 import { generateText, type LanguageModel as AiLanguageModel, stepCountIs, streamText, tool as aiTool } from "ai"
 import { MockLanguageModelV3 } from "ai/test"
-import { Effect, Layer, ManagedRuntime, Schema, Stream } from "effect"
+import { Effect, Layer, ManagedRuntime, type Runtime, Schema, Stream } from "effect"
 import { z } from "zod"
 
 export interface Contender {
@@ -185,13 +185,18 @@ const agentloopStream = agentloopStreamWith("push", drainStream)
 const agentloopStreamOfStreams = agentloopStreamWith("stream", drainStream)
 
 /** Every event through `for await` (`RunEvents.toAsyncIterable`), as code outside Effect would. */
-const agentloopIterate = agentloopStreamWith("push", async (runtime) => {
-  const rt = await runtime.runtime()
-  const backend = await runtime.runPromise(AgentBackend.AgentBackend)
-  for await (const _event of RunEvents.toAsyncIterable(rt, (sink) => backend.run({ input: "go" }, sink))) {
-    // consumed, as a UI would
-  }
-})
+const agentloopIterate: Setup = (steps, latencyMs) => {
+  // The runtime and the backend are looked up once, as an app does at startup (a lookup per run would add
+  // a fiber per run to the contender: `runPromise` of the service).
+  let ready: { rt: Runtime.Runtime<AgentBackend.AgentBackend>; backend: AgentBackend.Service } | undefined
+  return agentloopStreamWith("push", async (runtime) => {
+    ready ??= { rt: await runtime.runtime(), backend: await runtime.runPromise(AgentBackend.AgentBackend) }
+    const { rt, backend } = ready
+    for await (const _event of RunEvents.toAsyncIterable(rt, (sink) => backend.run({ input: "go" }, sink))) {
+      // consumed, as a UI would
+    }
+  })(steps, latencyMs)
+}
 
 /**
  * Not a way to stream (nothing reaches the consumer before the run ends): a floor for the Effect `Stream`

@@ -84,6 +84,7 @@ export const toAsyncIterable = <A, E, R>(
   capacity: number = defaultCapacity
 ): RunIterable<A, E> => new EventIterable(runtime, start, capacity)
 
+const noEvents: ReadonlyArray<AgentEvent> = []
 const doneResult: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
 
 /**
@@ -95,7 +96,7 @@ const doneResult: IteratorReturnResult<undefined> = Object.freeze({ done: true, 
 class EventIterable<A, E, R> implements RunIterable<A, E>, AsyncIterator<AgentEvent> {
   private buffer: EventBuffer<AgentEvent, E> | undefined = undefined
   private fiber: Fiber.RuntimeFiber<A, E> | undefined = undefined
-  private pending: Array<AgentEvent> = []
+  private pending: ReadonlyArray<AgentEvent> = noEvents
   private index = 0
   private result: Exit.Exit<A, E> | undefined = undefined
   private exitPromise: Promise<Exit.Exit<A, E>> | undefined = undefined
@@ -144,7 +145,7 @@ class EventIterable<A, E, R> implements RunIterable<A, E>, AsyncIterator<AgentEv
   }
 
   next(): Promise<IteratorResult<AgentEvent>> {
-    if (this.index < this.pending.length) return Promise.resolve({ done: false, value: this.pending[this.index++]! })
+    if (this.index < this.pending.length) return Promise.resolve({ done: false, value: this.taken() })
     const buffer = this.begin()
     if (buffer.size > 0 || buffer.ended !== undefined) return this.settled(buffer)
     return new Promise((resolve, reject) => {
@@ -168,11 +169,24 @@ class EventIterable<A, E, R> implements RunIterable<A, E>, AsyncIterator<AgentEv
     else reject(thrown(ended.cause))
   }
 
+  /**
+   * The next drained event. The batch is let go with its last event: kept across the run's next model
+   * step, a batch would outlive young-generation collections and be promoted with every event in it.
+   */
+  private taken(): AgentEvent {
+    const value = this.pending[this.index++]!
+    if (this.index === this.pending.length) {
+      this.pending = noEvents
+      this.index = 0
+    }
+    return value
+  }
+
   private settled(buffer: EventBuffer<AgentEvent, E>): Promise<IteratorResult<AgentEvent>> {
     if (buffer.size > 0) {
       this.pending = buffer.drain()
-      this.index = 1
-      return Promise.resolve({ done: false, value: this.pending[0]! })
+      this.index = 0
+      return Promise.resolve({ done: false, value: this.taken() })
     }
     const ended = buffer.ended!
     return Exit.isSuccess(ended) ? Promise.resolve(doneResult) : Promise.reject(thrown(ended.cause))
