@@ -49,12 +49,14 @@ export const toStream = <E, R>(start: Start<unknown, E, R>, capacity: number = d
         if (ended === undefined) return Channel.unwrap(Effect.as(buffer.available, pull))
         return Exit.isSuccess(ended) ? Channel.void : Channel.failCause(ended.cause)
       })
-      const run = Effect.onExit(start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>)), (exit) => Effect.sync(() => buffer.end(exit)))
+      const run = start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>))
       // Uninterruptible from the fork to the assignment, so the finalizer always knows the fiber it must stop;
       // the run itself stays interruptible (a fiber inherits the interruptibility of the one that forks it).
+      // The buffer learns the run's end from an observer of its fiber (no `Effect.onExit` per run).
       const started = Effect.uninterruptible(
         Effect.map(Effect.forkDaemon(Effect.interruptible(run)), (forked) => {
           fiber = forked
+          forked.addObserver((exit) => buffer.end(exit))
           return pull
         })
       )
@@ -130,18 +132,19 @@ class EventIterable<A, E, R> implements RunIterable<A, E>, AsyncIterator<AgentEv
   private begin(): EventBuffer<AgentEvent, E> {
     if (this.buffer !== undefined) return this.buffer
     const buffer = (this.buffer = new EventBuffer<AgentEvent, E>(this.capacity))
-    this.fiber = Runtime.runFork(this.runtime, Effect.onExit(this.start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>)), this.onEnd))
+    const fiber = (this.fiber = Runtime.runFork(this.runtime, this.start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>))))
+    // An observer of the fiber rather than an `Effect.onExit` around the run: no Effects per run for it.
+    fiber.addObserver(this.onEnd)
     return buffer
   }
 
-  private readonly onEnd = (exit: Exit.Exit<A, E>): Effect.Effect<void> => {
+  private readonly onEnd = (exit: Exit.Exit<A, E>): void => {
     this.result = exit
     this.buffer!.end(exit)
     if (this.settle !== undefined) {
       this.settle(exit)
       this.settle = undefined
     }
-    return Effect.void
   }
 
   next(): Promise<IteratorResult<AgentEvent>> {
