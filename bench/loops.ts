@@ -198,6 +198,16 @@ const agentloopIterate: Setup = (steps, latencyMs) => {
   })(steps, latencyMs)
 }
 
+/** Every event to a plain callback (`backend.run(input, { onEvent })`): the loop's observed path alone. */
+const agentloopCallbacks = agentloopStreamWith("push", (runtime) =>
+  runtime.runPromise(
+    Effect.flatMap(AgentBackend.AgentBackend, (backend) => {
+      let seen = 0
+      return backend.run({ input: "go" }, { onEvent: () => void seen++ })
+    })
+  ).then(() => {})
+)
+
 /**
  * Not a way to stream (nothing reaches the consumer before the run ends): a floor for the Effect `Stream`
  * machinery alone. The run's events are collected by callbacks, then run through `Stream.runDrain` as one
@@ -307,6 +317,7 @@ const openaiAgentsStream: Setup = (steps, latencyMs) => {
 export const streamContenders: ReadonlyArray<readonly [string, Setup]> = [
   ["agentloop backend.stream (Stream.runDrain)", agentloopStream],
   ["agentloop RunEvents.toAsyncIterable (for await)", agentloopIterate],
+  ["agentloop run + onEvent (callbacks)", agentloopCallbacks],
   ["agentloop backend.stream, model as Effect Stream", agentloopStreamOfStreams],
   ["agentloop run + onEvent, then Stream.runDrain of the events (Stream floor, not streaming)", agentloopStreamFloor],
   ["Vercel AI SDK 6 (streamText)", vercelStream],
