@@ -88,13 +88,16 @@ export class EventBuffer<A, E> {
     this.wakeAtOnce = atOnce
   }
 
-  /** Waits until an event or the end is available. */
-  readonly available: Effect.Effect<void> = Effect.async<void>((resume) => {
-    this.onAvailable(() => resume(Effect.void))
-    return Effect.sync(() => {
-      this.consumer = undefined
-    })
-  })
+  /** Waits until an event or the end is available (made on first use: a `for await` consumer never needs it). */
+  get available(): Effect.Effect<void> {
+    return (this.availableEffect ??= Effect.async<void>((resume) => {
+      this.onAvailable(() => resume(Effect.void))
+      return Effect.sync(() => {
+        this.consumer = undefined
+      })
+    }))
+  }
+  private availableEffect: Effect.Effect<void> | undefined = undefined
 
   private readonly wake = (): void => {
     this.wakeScheduled = false
