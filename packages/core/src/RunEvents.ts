@@ -91,7 +91,7 @@ const doneResult: IteratorReturnResult<undefined> = Object.freeze({ done: true, 
 
 /**
  * One object per run for `for await`, cheap enough for thousands of runs in flight (see docs/performance.md):
- * the run is forked on the first `next()`; per event one promise and one fresh `IteratorResult` (the
+ * the run is forked when iteration starts; per event one promise and one fresh `IteratorResult` (the
  * protocol's, which a caller may keep); per batch no closure and no extra promise (a waiting `next()` is
  * resolved directly by the buffer's wake-up); the `exit` promise is made only if someone reads it.
  */
