@@ -266,6 +266,37 @@ describe("backend.stream", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("a pushing model that fails: the stream ends with the ModelError after the step before it, the run is stored `failed` and resumes", () =>
+    Effect.gen(function* () {
+      let calls = 0
+      // Step 1 pushes a call; the first attempt at step 2 fails; the retry (on resume) answers.
+      const model: LanguageModel.Service = {
+        streamStep: () => Stream.die("the loop must use pushStep"),
+        pushStep: (_request, emit) =>
+          Effect.suspend(() => {
+            calls++
+            if (calls === 2) return Effect.fail(new LanguageModel.ModelError({ message: "upstream down", retryable: true }))
+            emit(calls === 1 ? [LanguageModel.toolCall({ id: "c1", name: "note", arguments: '{"text":"x"}' }), LanguageModel.finish("tool_calls")] : [LanguageModel.textDelta("done"), LanguageModel.finish("stop")])
+            return Effect.void
+          })
+      }
+      const { layer, ran } = noteLayer(model, 10)
+      yield* Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        const events: Array<AgentEvent.AgentEvent> = []
+        const error = yield* Effect.flip(Stream.runForEach(backend.stream({ input: "go" }), (event) => Effect.sync(() => events.push(event))))
+        expect(error).toMatchObject({ _tag: "ModelError", message: "upstream down" })
+        expect(events.map((e) => e._tag)).toContain("ToolResult")
+        const runId = events[0]!.runId
+        const stored = Option.getOrThrow(yield* backend.getRun(runId))
+        expect(stored.status).toBe("failed")
+        expect(ran()).toBe(1)
+        const outcome = yield* backend.resume(runId, [])
+        expect(outcome).toMatchObject({ _tag: "Completed", text: "done", steps: 2 })
+        expect(ran()).toBe(1)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("a typed failure ends the stream with the ModelError itself, after the events before it", () =>
     Effect.gen(function* () {
       const failure = yield* Effect.flatMap(AgentBackend.AgentBackend, (backend) =>
