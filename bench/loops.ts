@@ -9,7 +9,7 @@ import { Agent as AlAgent, AgentBackend, Approval, LanguageModel, Message, RunEv
 import { Agent as OaAgent, Runner, tool as oaTool, Usage, type Model as OaModel, type ModelRequest as OaModelRequest, type ModelResponse as OaModelResponse } from "@openai/agents-core"
 import { generateText, type LanguageModel as AiLanguageModel, stepCountIs, streamText, tool as aiTool } from "ai"
 import { MockLanguageModelV3 } from "ai/test"
-import { Effect, Layer, ManagedRuntime, Schema, Stream } from "effect"
+import { Effect, Layer, ManagedRuntime, type Runtime, Schema, Stream } from "effect"
 import { z } from "zod"
 
 export interface Contender {
@@ -185,13 +185,28 @@ const agentloopStream = agentloopStreamWith("push", drainStream)
 const agentloopStreamOfStreams = agentloopStreamWith("stream", drainStream)
 
 /** Every event through `for await` (`RunEvents.toAsyncIterable`), as code outside Effect would. */
-const agentloopIterate = agentloopStreamWith("push", async (runtime) => {
-  const rt = await runtime.runtime()
-  const backend = await runtime.runPromise(AgentBackend.AgentBackend)
-  for await (const _event of RunEvents.toAsyncIterable(rt, (sink) => backend.run({ input: "go" }, sink))) {
-    // consumed, as a UI would
-  }
-})
+const agentloopIterate: Setup = (steps, latencyMs) => {
+  // The runtime and the backend are looked up once, as an app does at startup (a lookup per run would add
+  // a fiber per run to the contender: `runPromise` of the service).
+  let ready: { rt: Runtime.Runtime<AgentBackend.AgentBackend>; backend: AgentBackend.Service } | undefined
+  return agentloopStreamWith("push", async (runtime) => {
+    ready ??= { rt: await runtime.runtime(), backend: await runtime.runPromise(AgentBackend.AgentBackend) }
+    const { rt, backend } = ready
+    for await (const _event of RunEvents.toAsyncIterable(rt, (sink) => backend.run({ input: "go" }, sink))) {
+      // consumed, as a UI would
+    }
+  })(steps, latencyMs)
+}
+
+/** Every event to a plain callback (`backend.run(input, { onEvent })`): the loop's observed path alone. */
+const agentloopCallbacks = agentloopStreamWith("push", (runtime) =>
+  runtime.runPromise(
+    Effect.flatMap(AgentBackend.AgentBackend, (backend) => {
+      let seen = 0
+      return backend.run({ input: "go" }, { onEvent: () => void seen++ })
+    })
+  ).then(() => {})
+)
 
 /**
  * Not a way to stream (nothing reaches the consumer before the run ends): a floor for the Effect `Stream`
@@ -302,6 +317,7 @@ const openaiAgentsStream: Setup = (steps, latencyMs) => {
 export const streamContenders: ReadonlyArray<readonly [string, Setup]> = [
   ["agentloop backend.stream (Stream.runDrain)", agentloopStream],
   ["agentloop RunEvents.toAsyncIterable (for await)", agentloopIterate],
+  ["agentloop run + onEvent (callbacks)", agentloopCallbacks],
   ["agentloop backend.stream, model as Effect Stream", agentloopStreamOfStreams],
   ["agentloop run + onEvent, then Stream.runDrain of the events (Stream floor, not streaming)", agentloopStreamFloor],
   ["Vercel AI SDK 6 (streamText)", vercelStream],

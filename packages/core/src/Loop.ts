@@ -44,6 +44,7 @@ import * as Solver from "./ToolRuleSolver.js"
 import * as ToolRuleAnalysis from "./ToolRuleAnalysis.js"
 import * as FinalAnswer from "./internal/finalAnswer.js"
 import * as Nested from "./internal/nested.js"
+import { StepCollector } from "./internal/stepCollector.js"
 import * as ToolChoices from "./internal/toolChoice.js"
 import { StepRunner } from "./StepRunner.js"
 import * as Tracing from "./Tracing.js"
@@ -751,6 +752,17 @@ const modelStep = (ctx: Context, w: Working): Rest => {
       onFailure,
       onSuccess: (parts) => afterModel(ctx, w, collectParts(parts, handlers))
     })
+  }
+  if (ctx.stepRunner === undefined && ctx.model.pushStep !== undefined) {
+    // Someone watches and the model pushes its parts: run the step at once, collected in the continuation
+    // (`collectStep` adds a `suspend` and a `map` per step, for laziness only a durable runner needs).
+    const collector = new StepCollector(handlers)
+    return Effect.matchEffect(
+      ctx.model.pushStep(request, (parts) => {
+        for (const part of parts) collector.add(part)
+      }),
+      { onFailure, onSuccess: () => afterModel(ctx, w, collector.result()) }
+    )
   }
   const step = collectStep(ctx.model, request, handlers)
   return Effect.matchEffect(ctx.stepRunner === undefined ? step : ctx.stepRunner.modelStep(w.step, step), {

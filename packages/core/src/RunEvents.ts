@@ -49,12 +49,14 @@ export const toStream = <E, R>(start: Start<unknown, E, R>, capacity: number = d
         if (ended === undefined) return Channel.unwrap(Effect.as(buffer.available, pull))
         return Exit.isSuccess(ended) ? Channel.void : Channel.failCause(ended.cause)
       })
-      const run = Effect.onExit(start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>)), (exit) => Effect.sync(() => buffer.end(exit)))
+      const run = start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>))
       // Uninterruptible from the fork to the assignment, so the finalizer always knows the fiber it must stop;
       // the run itself stays interruptible (a fiber inherits the interruptibility of the one that forks it).
+      // The buffer learns the run's end from an observer of its fiber (no `Effect.onExit` per run).
       const started = Effect.uninterruptible(
         Effect.map(Effect.forkDaemon(Effect.interruptible(run)), (forked) => {
           fiber = forked
+          forked.addObserver((exit) => buffer.end(exit))
           return pull
         })
       )
@@ -82,54 +84,120 @@ export const toAsyncIterable = <A, E, R>(
   runtime: Runtime.Runtime<R>,
   start: Start<A, E, R>,
   capacity: number = defaultCapacity
-): RunIterable<A, E> => {
-  let started: { readonly buffer: EventBuffer<AgentEvent, E>; readonly exit: Promise<Exit.Exit<A, E>>; interrupt: () => Promise<unknown> } | undefined
-  let settle: (exit: Exit.Exit<A, E>) => void = () => {}
-  const exit = new Promise<Exit.Exit<A, E>>((resolve) => {
-    settle = resolve
-  })
-  const begin = () => {
-    if (started !== undefined) return started
-    const buffer = new EventBuffer<AgentEvent, E>(capacity)
-    const fiber = Runtime.runFork(runtime)(
-      Effect.onExit(start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>)), (result) =>
-        Effect.sync(() => {
-          buffer.end(result)
-          settle(result)
-        })
-      )
-    )
-    started = { buffer, exit, interrupt: () => Runtime.runPromise(runtime)(Fiber.interrupt(fiber)) }
-    return started
-  }
-  return {
-    exit,
-    [Symbol.asyncIterator]: () => {
-      let pending: Array<AgentEvent> = []
-      let index = 0
-      const run = begin()
-      const next = (): Promise<IteratorResult<AgentEvent>> => {
-        if (index < pending.length) return Promise.resolve({ done: false, value: pending[index++]! })
-        if (run.buffer.size > 0) {
-          pending = run.buffer.drain()
-          index = 0
-          return next()
-        }
-        const ended = run.buffer.ended
-        if (ended !== undefined) {
-          if (Exit.isSuccess(ended)) return Promise.resolve({ done: true, value: undefined })
-          return Promise.reject(thrown(ended.cause))
-        }
-        return new Promise((resolve) => run.buffer.onAvailable(() => resolve(undefined))).then(next)
-      }
-      return {
-        next,
-        return: async (): Promise<IteratorResult<AgentEvent>> => {
-          if (run.buffer.ended === undefined) await run.interrupt()
-          return { done: true, value: undefined }
-        }
-      }
+): RunIterable<A, E> => new EventIterable(runtime, start, capacity)
+
+const noEvents: ReadonlyArray<AgentEvent> = []
+const doneResult: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
+
+/**
+ * One object per run for `for await`, cheap enough for thousands of runs in flight (see docs/performance.md):
+ * the run is forked when iteration starts; per event one promise and one fresh `IteratorResult` (the
+ * protocol's, which a caller may keep); per batch no closure and no extra promise (a waiting `next()` is
+ * resolved directly by the buffer's wake-up); the `exit` promise is made only if someone reads it.
+ */
+class EventIterable<A, E, R> implements RunIterable<A, E>, AsyncIterator<AgentEvent> {
+  private buffer: EventBuffer<AgentEvent, E> | undefined = undefined
+  private fiber: Fiber.RuntimeFiber<A, E> | undefined = undefined
+  private pending: ReadonlyArray<AgentEvent> = noEvents
+  private index = 0
+  private result: Exit.Exit<A, E> | undefined = undefined
+  private exitPromise: Promise<Exit.Exit<A, E>> | undefined = undefined
+  private settle: ((exit: Exit.Exit<A, E>) => void) | undefined = undefined
+  private resolveNext: ((result: IteratorResult<AgentEvent>) => void) | undefined = undefined
+  private rejectNext: ((error: unknown) => void) | undefined = undefined
+
+  constructor(
+    private readonly runtime: Runtime.Runtime<R>,
+    private readonly start: Start<A, E, R>,
+    private readonly capacity: number
+  ) {}
+
+  get exit(): Promise<Exit.Exit<A, E>> {
+    if (this.exitPromise === undefined) {
+      this.exitPromise =
+        this.result !== undefined
+          ? Promise.resolve(this.result)
+          : new Promise((resolve) => {
+              this.settle = resolve
+            })
     }
+    return this.exitPromise
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<AgentEvent> {
+    this.begin()
+    return this
+  }
+
+  private begin(): EventBuffer<AgentEvent, E> {
+    if (this.buffer !== undefined) return this.buffer
+    const buffer = (this.buffer = new EventBuffer<AgentEvent, E>(this.capacity))
+    const fiber = (this.fiber = Runtime.runFork(this.runtime, this.start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>))))
+    // An observer of the fiber rather than an `Effect.onExit` around the run: no Effects per run for it.
+    fiber.addObserver(this.onEnd)
+    return buffer
+  }
+
+  private readonly onEnd = (exit: Exit.Exit<A, E>): void => {
+    this.result = exit
+    this.buffer!.end(exit)
+    if (this.settle !== undefined) {
+      this.settle(exit)
+      this.settle = undefined
+    }
+  }
+
+  next(): Promise<IteratorResult<AgentEvent>> {
+    if (this.index < this.pending.length) return Promise.resolve({ done: false, value: this.taken() })
+    const buffer = this.begin()
+    if (buffer.size > 0 || buffer.ended !== undefined) return this.settled(buffer)
+    return new Promise((resolve, reject) => {
+      this.resolveNext = resolve
+      this.rejectNext = reject
+      buffer.onAvailable(this.wake, true)
+    })
+  }
+
+  /** The buffer has an event or the end: the waiting `next()` settles with it. */
+  private readonly wake = (): void => {
+    const resolve = this.resolveNext!
+    const reject = this.rejectNext!
+    this.resolveNext = this.rejectNext = undefined
+    const buffer = this.buffer!
+    // Woken by the first event of a batch, synchronously: hand it over alone; the rest of the batch is
+    // drained by the next `next()`, after the producer's synchronous run.
+    if (buffer.size > 0) return resolve({ done: false, value: buffer.takeFirst() })
+    const ended = buffer.ended!
+    if (Exit.isSuccess(ended)) resolve(doneResult)
+    else reject(thrown(ended.cause))
+  }
+
+  /**
+   * The next drained event. The batch is let go with its last event: kept across the run's next model
+   * step, a batch would outlive young-generation collections and be promoted with every event in it.
+   */
+  private taken(): AgentEvent {
+    const value = this.pending[this.index++]!
+    if (this.index === this.pending.length) {
+      this.pending = noEvents
+      this.index = 0
+    }
+    return value
+  }
+
+  private settled(buffer: EventBuffer<AgentEvent, E>): Promise<IteratorResult<AgentEvent>> {
+    if (buffer.size > 0) {
+      this.pending = buffer.drain()
+      this.index = 0
+      return Promise.resolve({ done: false, value: this.taken() })
+    }
+    const ended = buffer.ended!
+    return Exit.isSuccess(ended) ? Promise.resolve(doneResult) : Promise.reject(thrown(ended.cause))
+  }
+
+  async return(): Promise<IteratorResult<AgentEvent>> {
+    if (this.buffer !== undefined && this.buffer.ended === undefined) await Runtime.runPromise(this.runtime, Fiber.interrupt(this.fiber!))
+    return doneResult
   }
 }
 

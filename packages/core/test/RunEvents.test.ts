@@ -64,6 +64,26 @@ describe("EventBuffer", () => {
       yield* Deferred.await(released)
       expect(buffer.ready()).toBeUndefined()
     }).pipe(Effect.runPromise))
+
+  it("wakes a promise consumer (`atOnce`) on the first event, synchronously, and a stream consumer once per batch", async () => {
+    const buffer = new EventBuffer<number, never>(8)
+    const woken: Array<string> = []
+    buffer.onAvailable(() => woken.push(`at once, ${buffer.size} buffered`), true)
+    buffer.offer(1)
+    expect(woken).toEqual(["at once, 1 buffered"])
+    buffer.offer(2)
+    buffer.offer(3)
+    expect(woken).toHaveLength(1)
+    // The first event alone, then the rest of the batch in one drain.
+    expect(buffer.takeFirst()).toBe(1)
+    expect(buffer.drain()).toEqual([2, 3])
+    buffer.onAvailable(() => woken.push(`batch, ${buffer.size} buffered`))
+    buffer.offer(4)
+    buffer.offer(5)
+    expect(woken).toHaveLength(1)
+    await Promise.resolve()
+    expect(woken).toEqual(["at once, 1 buffered", "batch, 2 buffered"])
+  })
 })
 
 describe("backend.stream", () => {
@@ -246,6 +266,37 @@ describe("backend.stream", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("a pushing model that fails: the stream ends with the ModelError after the step before it, the run is stored `failed` and resumes", () =>
+    Effect.gen(function* () {
+      let calls = 0
+      // Step 1 pushes a call; the first attempt at step 2 fails; the retry (on resume) answers.
+      const model: LanguageModel.Service = {
+        streamStep: () => Stream.die("the loop must use pushStep"),
+        pushStep: (_request, emit) =>
+          Effect.suspend(() => {
+            calls++
+            if (calls === 2) return Effect.fail(new LanguageModel.ModelError({ message: "upstream down", retryable: true }))
+            emit(calls === 1 ? [LanguageModel.toolCall({ id: "c1", name: "note", arguments: '{"text":"x"}' }), LanguageModel.finish("tool_calls")] : [LanguageModel.textDelta("done"), LanguageModel.finish("stop")])
+            return Effect.void
+          })
+      }
+      const { layer, ran } = noteLayer(model, 10)
+      yield* Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        const events: Array<AgentEvent.AgentEvent> = []
+        const error = yield* Effect.flip(Stream.runForEach(backend.stream({ input: "go" }), (event) => Effect.sync(() => events.push(event))))
+        expect(error).toMatchObject({ _tag: "ModelError", message: "upstream down" })
+        expect(events.map((e) => e._tag)).toContain("ToolResult")
+        const runId = events[0]!.runId
+        const stored = Option.getOrThrow(yield* backend.getRun(runId))
+        expect(stored.status).toBe("failed")
+        expect(ran()).toBe(1)
+        const outcome = yield* backend.resume(runId, [])
+        expect(outcome).toMatchObject({ _tag: "Completed", text: "done", steps: 2 })
+        expect(ran()).toBe(1)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("a typed failure ends the stream with the ModelError itself, after the events before it", () =>
     Effect.gen(function* () {
       const failure = yield* Effect.flatMap(AgentBackend.AgentBackend, (backend) =>
@@ -302,6 +353,56 @@ describe("RunEvents.toAsyncIterable", () => {
       if (Exit.isSuccess(exit)) throw new Error("expected a failure")
       const failure = Option.getOrThrow(Cause.failureOption(exit.cause))
       expect(failure._tag).toBe("ModelError")
+    }))
+
+  it.effect("`exit` read before iterating settles when the run ends; every result is a fresh object, in order", () =>
+    Effect.gen(function* () {
+      const turns = [S.toolCall("echo", { text: "a" }), S.toolCall("echo", { text: "b" }), S.text(["do", "ne"])]
+      const { runtime, backend } = yield* iterate(harness(turns).layer)
+      const iterable = RunEvents.toAsyncIterable(runtime, (sink) => backend.run({ input: "go" }, sink))
+      const exit = iterable.exit
+      const results = yield* Effect.promise(async () => {
+        const iterator = iterable[Symbol.asyncIterator]()
+        const out: Array<IteratorResult<AgentEvent.AgentEvent>> = []
+        while (true) {
+          const result = await iterator.next()
+          out.push(result)
+          if (result.done === true) return out
+        }
+      })
+      const events = results.flatMap((r) => (r.done === true ? [] : [r.value]))
+      // Kept results stay as they were: none is reused for a later event.
+      expect(new Set(results).size).toBe(results.length)
+      const streamed = yield* runCollect("go").pipe(Effect.provide(harness(turns).layer))
+      expect(events.map((e) => e._tag)).toEqual(streamed.events.map((e) => e._tag))
+      const settled = yield* Effect.promise(() => exit)
+      expect(Exit.isSuccess(settled) && settled.value).toMatchObject({ _tag: "Completed", text: "done", steps: 3 })
+    }))
+
+  it.live("backpressure: an iterator that stops reading stalls the run at `capacity` unread events; reading on finishes it", () =>
+    Effect.gen(function* () {
+      const endless = endlessModel()
+      const { layer, ran } = noteLayer(endless.model, 300)
+      const { runtime, backend } = yield* iterate(layer)
+      const capacity = 16
+      const iterator = RunEvents.toAsyncIterable(runtime, (sink) => backend.run({ input: "go" }, sink), capacity)[Symbol.asyncIterator]()
+      yield* Effect.promise(() => iterator.next())
+      for (let i = 0; i < 50; i++) yield* Effect.sleep("2 millis")
+      // Each step reports 5 events; the run waits before a step while `capacity` are unread in the buffer, and
+      // the iterator holds at most one drained batch (itself at most `capacity` plus a step's worth).
+      expect(endless.steps()).toBeLessThanOrEqual(Math.ceil((2 * capacity + 1) / 5) + 2)
+      const rest = yield* Effect.promise(async () => {
+        let read = 1
+        let last: AgentEvent.AgentEvent | undefined
+        for (let result = await iterator.next(); result.done !== true; result = await iterator.next()) {
+          read++
+          last = result.value
+        }
+        return { read, last }
+      })
+      expect(rest.last).toMatchObject({ _tag: "RunFinished", outcome: { _tag: "Stopped", reason: "max_steps" } })
+      expect(ran()).toBe(300)
+      expect(rest.read).toBe(2 + 300 * 5)
     }))
 
   it.effect("break interrupts the run: stored as `interrupted`, and it resumes to the end", () =>

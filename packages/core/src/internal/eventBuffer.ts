@@ -17,6 +17,7 @@ export class EventBuffer<A, E> {
   private consumer: (() => void) | undefined = undefined
   private producer: Resume<void> | undefined = undefined
   private wakeScheduled = false
+  private wakeAtOnce = false
 
   constructor(readonly capacity: number) {}
 
@@ -30,6 +31,7 @@ export class EventBuffer<A, E> {
     this.items.push(item)
     // Wake a waiting consumer once per batch, after the producer's synchronous run: one hop per batch.
     if (this.consumer !== undefined && !this.wakeScheduled) {
+      if (this.wakeAtOnce) return this.wakeNow()
       this.wakeScheduled = true
       queueMicrotask(this.wake)
     }
@@ -70,19 +72,32 @@ export class EventBuffer<A, E> {
     return this.exit
   }
 
-  /** Waits until an event or the end is available (for consumers that are not Effect streams). */
-  onAvailable(callback: () => void): void {
-    if (this.items.length > 0 || this.exit !== undefined) callback()
-    else this.consumer = callback
+  /** Takes the oldest buffered event alone (there must be one). */
+  takeFirst(): A {
+    return this.items.shift()!
   }
 
-  /** Waits until an event or the end is available. */
-  readonly available: Effect.Effect<void> = Effect.async<void>((resume) => {
-    this.onAvailable(() => resume(Effect.void))
-    return Effect.sync(() => {
-      this.consumer = undefined
-    })
-  })
+  /**
+   * Waits until an event or the end is available (for consumers that are not Effect streams). `atOnce`: call
+   * back synchronously on the first event, for a consumer that only settles a promise (its reaction runs
+   * after the producer's synchronous run anyway); otherwise once per batch, in a microtask.
+   */
+  onAvailable(callback: () => void, atOnce = false): void {
+    if (this.items.length > 0 || this.exit !== undefined) return callback()
+    this.consumer = callback
+    this.wakeAtOnce = atOnce
+  }
+
+  /** Waits until an event or the end is available (made on first use: a `for await` consumer never needs it). */
+  get available(): Effect.Effect<void> {
+    return (this.availableEffect ??= Effect.async<void>((resume) => {
+      this.onAvailable(() => resume(Effect.void))
+      return Effect.sync(() => {
+        this.consumer = undefined
+      })
+    }))
+  }
+  private availableEffect: Effect.Effect<void> | undefined = undefined
 
   private readonly wake = (): void => {
     this.wakeScheduled = false

@@ -1,0 +1,88 @@
+/**
+ * Folds a model step's parts into a `StepResponse` (see `LanguageModel.collectParts` / `collectStep`); shared
+ * with the loop, which runs a pushing model's step (`pushStep`) without the laziness `collectStep` adds.
+ *
+ * @internal
+ */
+import type { FinishReason, ResponsePart, StepHandlers, StepResponse } from "../LanguageModel.js"
+import { type Message, type ToolCall, toolCall as makeToolCall, Usage } from "../Message.js"
+
+const noCalls: ReadonlyArray<ToolCall> = []
+/** A provider's call, marked as one it runs itself (whoever built the part). */
+const asRemote = (call: ToolCall): ToolCall => (call.remote === true ? call : makeToolCall({ ...call, remote: true }))
+const noMessages: ReadonlyArray<Message> = []
+
+/**
+ * Folds a step's parts, as they arrive, into a `StepResponse`, reporting them to `handlers`. A class with
+ * lazily made arrays: one is made per step, so it allocates as little as it can.
+ */
+export class StepCollector {
+  private text = ""
+  private pendingText = ""
+  private transcript: Array<Message> | undefined
+  private toolCalls: Array<ToolCall> | undefined
+  private approvalRequests: Array<ToolCall> | undefined
+  private metadata: Record<string, unknown> | undefined
+  private finishReason: FinishReason | undefined
+  private usage = Usage.empty
+  constructor(private readonly handlers: StepHandlers) {}
+
+  add(part: ResponsePart): void {
+    switch (part._tag) {
+      case "TextDelta":
+        this.text += part.delta
+        this.pendingText += part.delta
+        this.handlers.onText?.(part.delta)
+        return
+      case "ToolCall":
+        ;(this.toolCalls ??= []).push(part.call)
+        return
+      case "RemoteToolCall": {
+        const call = asRemote(part.call)
+        ;(this.transcript ??= []).push({ _tag: "AssistantMessage", text: this.pendingText, toolCalls: [call] })
+        this.pendingText = ""
+        this.handlers.onRemoteCall?.(call)
+        return
+      }
+      case "RemoteToolResult":
+        ;(this.transcript ??= []).push({
+          _tag: "ToolMessage",
+          toolCallId: part.toolCallId,
+          toolName: part.toolName,
+          content: part.content,
+          isError: part.isError
+        })
+        this.handlers.onRemoteResult?.(part)
+        return
+      case "ApprovalRequest":
+        ;(this.approvalRequests ??= []).push(asRemote(part.call))
+        return
+      case "Metadata":
+        this.metadata = { ...this.metadata, ...part.metadata }
+        return
+      case "Raw":
+        this.handlers.onRaw?.(part)
+        return
+      case "Finish":
+        this.finishReason = part.reason
+        this.usage = Usage.add(this.usage, part.usage)
+        return
+    }
+  }
+
+  result(): StepResponse {
+    const toolCalls = this.toolCalls ?? noCalls
+    const approvalRequests = this.approvalRequests ?? noCalls
+    return {
+      text: this.text,
+      transcript: this.transcript ?? noMessages,
+      finalText: this.pendingText,
+      toolCalls,
+      approvalRequests,
+      metadata: this.metadata,
+      finishReason: this.finishReason ?? (toolCalls.length + approvalRequests.length > 0 ? "tool_calls" : "stop"),
+      usage: this.usage
+    }
+  }
+}
+
