@@ -183,7 +183,7 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>, A = unknown, 
       resumeStream: (runId, decisions) => toStream((options) => runner.resume(runId, decisions, options))
     }
     return runner
-  }) as Effect.Effect<Runner, ToolRule.InvalidToolRules | InvalidToolChoice | Toolkit.MissingHandlers | Handoff.InvalidHandoffs, Requirements<Tools> | R>
+  }) as Effect.Effect<Runner, ToolRule.InvalidToolRules | InvalidToolChoice | Output.InvalidOutput | Toolkit.MissingHandlers | Handoff.InvalidHandoffs, Requirements<Tools> | R>
 
 /** The services a runner binds once, shared by every agent it runs. */
 interface Services extends Pick<Bound, "model" | "approvals" | "store" | "leaseMs" | "observer" | "stepRunner"> {
@@ -809,14 +809,21 @@ const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
     w.messages.push(Message.user(ToolChoices.reprompt(w.choice)))
     return continueUnlessStopped(ctx, w, [])
   }
+  // The model tried to finish early: it was re-prompted to call the required tools.
+  if (exitHeld(ctx, w)) return continueUnlessStopped(ctx, w, [])
+  if (ctx.agent.output !== undefined) return completeWithOutput(ctx, w, ctx.agent.output, response.text)
+  return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, steps: w.step, usage: usageOf(w) })
+}
+
+/**
+ * Required-before-exit tools not called yet hold the run open: the model is told to call them (true), and
+ * the run goes on. Every way a run may end (a text answer, a terminal tool, a final-answer call) asks this.
+ */
+const exitHeld = (ctx: Context, w: Working): boolean => {
   const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
-  if (uncalled.length === 0) {
-    if (ctx.agent.output !== undefined) return completeWithOutput(ctx, w, ctx.agent.output, response.text)
-    return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, steps: w.step, usage: usageOf(w) })
-  }
-  // The model tried to finish early: re-prompt it to call the required tools.
+  if (uncalled.length === 0) return false
   w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
-  return continueUnlessStopped(ctx, w, [])
+  return true
 }
 
 /** The answer of an agent with a typed output: decoded, or returned to the model with the reason (see `Output`). */
@@ -1332,13 +1339,9 @@ const afterTools = (ctx: Context, w: Working): Rest => {
     const taken = Handoff.taken(ctx.routes, executed, w.messages)
     if (taken !== undefined) return handOff(ctx, w, taken, executed)
   }
-  if (ctx.compiled.rules.length > 0 && executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop")) {
-    const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
-    if (uncalled.length === 0) {
-      return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "terminal_tool", text: w.lastText, steps: w.step, usage: usageOf(w) })
-    }
-    // Required-before-exit overrides a terminal tool: say why the run goes on.
-    w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
+  // Required-before-exit overrides a terminal tool (the model is told why the run goes on).
+  if (ctx.compiled.rules.length > 0 && executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop") && !exitHeld(ctx, w)) {
+    return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "terminal_tool", text: w.lastText, steps: w.step, usage: usageOf(w) })
   }
   return continueUnlessStopped(ctx, w, executed)
 }
@@ -1352,12 +1355,8 @@ const afterFinalAnswer = (ctx: Context, w: Working, toolName: string, executed: 
   const verdict = FinalAnswer.verdict(spec, toolName, w.messages)
   if (verdict === undefined) return undefined
   if (verdict._tag === "Accepted") {
-    const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
-    if (uncalled.length > 0) {
-      // As for a text answer: the run may not end before the required tools are called.
-      w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
-      return continueUnlessStopped(ctx, w, executed)
-    }
+    // As for a text answer: the run may not end before the required tools are called.
+    if (exitHeld(ctx, w)) return continueUnlessStopped(ctx, w, executed)
     w.outputReprompts = 0
     w.lastText = verdict.text
     return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: verdict.text, output: verdict.output, steps: w.step, usage: usageOf(w) })
