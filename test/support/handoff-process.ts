@@ -7,26 +7,17 @@
  * Each process appends every tool to <storeDir>/ran.log as it runs (`<pid> <tool>:<order>:...`), so duplicates
  * across processes show.
  */
-import { AgentBackend, Approval, type AgentEvent, LanguageModel, Message, RunStore } from "@agentloop/core"
+import { AgentBackend, type AgentEvent, LanguageModel, Message, RunStore } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
 import { NodeContext } from "@effect/platform-node"
-import { Duration, Effect, Either, Layer, Schema, Stream } from "effect"
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { Effect, Layer, Stream } from "effect"
 import { backend, script } from "../../examples/handoff-triage.js"
+import { decisionsOf, raceResumes, ranLog } from "./racer.js"
 
 const [mode, storeDir, ...args] = process.argv.slice(2)
 if ((mode !== "start" && mode !== "resume" && mode !== "race") || storeDir === undefined) {
   console.error("usage: handoff-process.ts start|resume|race <storeDir> ...")
   process.exit(2)
-}
-
-/** `backend`'s handlers push what they run: this array appends it to the log at that moment. */
-class RanLog extends Array<string> {
-  override push(...items: Array<string>): number {
-    for (const item of items) appendFileSync(join(storeDir!, "ran.log"), `${process.pid} ${item}\n`)
-    return super.push(...items)
-  }
 }
 
 const usage = new Message.Usage({ inputTokens: 1, outputTokens: 1, totalTokens: 2 })
@@ -42,31 +33,11 @@ const answer = (request: LanguageModel.ModelRequest) =>
 
 // Each process scripts only the turns it will see.
 const model = mode === "start" ? S.make(script.untilApproval).layer : mode === "resume" ? S.make(script.afterApproval).layer : answering
-const ran = new RanLog()
+const ran = ranLog(storeDir)
 const layer = backend({ ran, model, store: RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeContext.layer)) })
-const decisionsOf = (json: string) => Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Approval.ApprovalDecision)))(json)
-
-/** Both racers reach round `i` before either resumes. */
-const barrier = (round: number, label: string, other: string) =>
-  Effect.gen(function* () {
-    writeFileSync(join(storeDir, `ready-${round}-${label}`), "")
-    while (!existsSync(join(storeDir, `ready-${round}-${other}`))) yield* Effect.sleep(Duration.millis(1))
-  })
-
 const program = Effect.gen(function* () {
   const b = yield* AgentBackend.AgentBackend
-  if (mode === "race") {
-    const [label, other, rounds] = [args[0]!, args[1]!, Number(args[2])]
-    const results: Array<{ runId: string; result: string }> = []
-    for (let round = 0; round < rounds; round++) {
-      const runId = `race-${round}`
-      const decisions = decisionsOf(readFileSync(join(storeDir, `decisions-${runId}.json`), "utf8"))
-      yield* barrier(round, label, other)
-      const outcome = yield* Effect.either(b.resume(runId, decisions))
-      results.push({ runId, result: Either.isRight(outcome) ? outcome.right._tag : outcome.left._tag })
-    }
-    return results
-  }
+  if (mode === "race") return yield* raceResumes(b, storeDir, args[0]!, args[1]!, Number(args[2]))
   const speakers: Array<string> = []
   const onEvent = (event: AgentEvent.AgentEvent) => {
     if (event._tag === "RunStarted" || event._tag === "StepStarted") speakers.push(`${event._tag}:${event.agent}`)

@@ -14,29 +14,17 @@
  * Environment: LEASE_MS sets the claims' lease (`RunClaim.layerLeaseDuration`). Output: JSON on stdout
  * (`{ outcome }`, or the race's rounds); an error prints its tag and message on stderr, exit code 1.
  */
-import { AgentBackend, Approval, LanguageModel, Message, RunClaim, RunStore } from "@agentloop/core"
+import { AgentBackend, LanguageModel, Message, RunClaim, RunStore } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
 import { NodeContext } from "@effect/platform-node"
-import { Duration, Effect, Either, Layer, Option, Schema, Stream } from "effect"
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { Duration, Effect, Layer, Option, Stream } from "effect"
 import { backend } from "../../examples/research-agent.js"
+import { decisionsOf, raceResumes, ranLog } from "./racer.js"
 
 const [mode, storeDir, ...args] = process.argv.slice(2)
 if (mode === undefined || storeDir === undefined) {
   console.error("usage: sub-agent-process.ts start|resume|race|crash|recover <storeDir> ...")
   process.exit(2)
-}
-
-/** `backend`'s handlers push what they run: this array appends it to the log at that moment. */
-class RanLog extends Array<string> {
-  override push(...items: Array<string>): number {
-    for (const item of items) {
-      appendFileSync(join(storeDir!, "ran.log"), `${process.pid} ${item}\n`)
-      if (mode === "crash" && item.startsWith("deploy:")) process.kill(process.pid, "SIGKILL")
-    }
-    return super.push(...items)
-  }
 }
 
 const usage = new Message.Usage({ inputTokens: 1, outputTokens: 1, totalTokens: 2 })
@@ -62,19 +50,13 @@ const model =
     : answering
 const lease = process.env["LEASE_MS"] === undefined ? Layer.empty : RunClaim.layerLeaseDuration(Duration.millis(Number(process.env["LEASE_MS"])))
 const layer = backend({
-  ran: new RanLog(),
+  // In "crash" mode the sub-agent's deploy SIGKILLs this process right after it is logged.
+  ran: ranLog(storeDir, (item) => {
+    if (mode === "crash" && item.startsWith("deploy:")) process.kill(process.pid, "SIGKILL")
+  }),
   model,
   store: RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeContext.layer))
 }).pipe(Layer.provide(lease))
-
-const decisionsOf = (json: string) => Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Approval.ApprovalDecision)))(json)
-
-/** Both racers reach round `i` before either resumes. */
-const barrier = (round: number, label: string, other: string) =>
-  Effect.gen(function* () {
-    writeFileSync(join(storeDir, `ready-${round}-${label}`), "")
-    while (!existsSync(join(storeDir, `ready-${round}-${other}`))) yield* Effect.sleep(Duration.millis(1))
-  })
 
 const program = Effect.gen(function* () {
   const b = yield* AgentBackend.AgentBackend
@@ -84,18 +66,8 @@ const program = Effect.gen(function* () {
     case "resume":
     case "crash":
       return { outcome: yield* b.resume(args[0]!, decisionsOf(args[1]!)) }
-    case "race": {
-      const [label, other, rounds] = [args[0]!, args[1]!, Number(args[2])]
-      const results: Array<{ runId: string; result: string }> = []
-      for (let round = 0; round < rounds; round++) {
-        const runId = `race-${round}`
-        const decisions = decisionsOf(readFileSync(join(storeDir, `decisions-${runId}.json`), "utf8"))
-        yield* barrier(round, label, other)
-        const outcome = yield* Effect.either(b.resume(runId, decisions))
-        results.push({ runId, result: Either.isRight(outcome) ? outcome.right._tag : outcome.left._tag })
-      }
-      return results
-    }
+    case "race":
+      return yield* raceResumes(b, storeDir, args[0]!, args[1]!, Number(args[2]))
     case "recover": {
       // Bounded by the library's lease, not by a clock of our own: wait until the dead owner's lease expires.
       const state = Option.getOrThrow(yield* b.getRun(args[0]!))
