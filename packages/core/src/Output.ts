@@ -68,17 +68,11 @@ export const make = <A, I>(schema: Schema.Schema<A, I>, options: Options): Spec<
   const isObject = json.type === "object"
   const parameters = (isObject ? schema : Schema.Struct({ value: schema })) as unknown as Schema.Struct<any>
   const description = "Call this with your final answer once you have it; its arguments are the answer. It ends your turn."
+  // A tool like any other (`Tool.make`'s defaults), whose parameters are the output schema itself rather
+  // than a struct of fields (the schema may be a class or carry transformations).
   const tool: Tool.Any = {
-    [Tool.TypeId]: Tool.TypeId,
-    name: toolName,
-    description,
+    ...Tool.make(toolName, { description, success: Schema.String }),
     parameters,
-    success: Schema.String,
-    failure: Schema.Never,
-    requiresApproval: false,
-    parallel: true,
-    timeout: undefined,
-    returnCharLimit: undefined,
     definition: {
       name: toolName,
       description,
