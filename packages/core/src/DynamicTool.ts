@@ -22,7 +22,7 @@ export interface Options {
 }
 
 /** Tool names must be usable by every provider (the same rule as `Tool.make`). */
-export const validName = /^[a-zA-Z0-9_-]{1,64}$/
+export const validName: RegExp = Tool.validName
 
 /** Makes a tool from a raw JSON Schema. Throws on a name outside `^[a-zA-Z0-9_-]{1,64}$`, like `Tool.make`. */
 export const make = (name: string, options: Options): Tool.Any => {

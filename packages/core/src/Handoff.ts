@@ -206,7 +206,7 @@ export const resolve = (root: Agent.Any): Either.Either<Graph, InvalidHandoffs> 
         queue.push(target)
       }
       const name = handoff.options.name ?? toolNameFor(target.name)
-      if (!/^[a-zA-Z0-9_-]{1,64}$/.test(name)) return void problems.push(`${where}: tool name "${name}" must match ^[a-zA-Z0-9_-]{1,64}$`)
+      if (!Tool.validName.test(name)) return void problems.push(`${where}: tool name "${name}" must match ${Tool.validName.source}`)
       if (agent.toolkit.tools[name] !== undefined) return void problems.push(`${where}: tool name "${name}" is already a tool of the agent`)
       if (routes.has(name)) return void problems.push(`${where}: tool name "${name}" is used by another of its handoffs`)
       const tool = Tool.make(name, {

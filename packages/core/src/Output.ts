@@ -43,8 +43,6 @@ export interface Spec<A> {
   readonly fromArguments: (args: unknown) => unknown
 }
 
-const validName = /^[a-zA-Z0-9_-]{1,64}$/
-
 /** The final-answer tool's name unless the agent names another (`outputTool`). */
 export const defaultToolName = "final_answer"
 
@@ -61,8 +59,8 @@ export const make = <A, I>(schema: Schema.Schema<A, I>, options: Options): Spec<
   const retries = options.retries ?? 2
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`Output "${options.name}": retries must be an integer >= 0`)
   const toolName = options.toolName ?? defaultToolName
-  if (!validName.test(toolName)) throw new TypeError(`Output "${options.name}": the tool name "${toolName}" must match ${validName.source}`)
-  const name = validName.test(options.name) ? options.name : defaultToolName
+  if (!Tool.validName.test(toolName)) throw new TypeError(`Output "${options.name}": the tool name "${toolName}" must match ${Tool.validName.source}`)
+  const name = Tool.validName.test(options.name) ? options.name : defaultToolName
   const json = Tool.jsonSchemaOf(schema) as Record<string, unknown>
   // Function-calling APIs take an object of arguments: any other schema is wrapped in `{ value }`.
   const isObject = json.type === "object"

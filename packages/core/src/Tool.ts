@@ -63,7 +63,7 @@ export interface Options<
 }
 
 /** Tool names must be usable by every provider (OpenAI's rule is the strictest common one). */
-const validName = /^[a-zA-Z0-9_-]{1,64}$/
+export const validName = /^[a-zA-Z0-9_-]{1,64}$/
 
 /**
  * Makes a tool. The name must match `^[a-zA-Z0-9_-]{1,64}$`; anything else is a programming error and throws
