@@ -46,6 +46,15 @@ const ModelFailure = Schema.Struct({
   reason: Schema.optional(LanguageModel.ModelErrorReason)
 })
 
+/** A model error's fields as the activity records them (and as the error is made again on replay). */
+const modelFailureOf = (e: typeof ModelFailure.Type) => ({
+  message: e.message,
+  retryable: e.retryable,
+  ...(e.provider === undefined ? {} : { provider: e.provider }),
+  ...(e.status === undefined ? {} : { status: e.status }),
+  ...(e.reason === undefined ? {} : { reason: e.reason })
+})
+
 const Payload = { runId: Schema.String, input: Schema.Array(Message.Message) }
 
 const workflows = new WeakMap<Agent.Any, ReturnType<typeof makeWorkflow>>()
@@ -187,24 +196,9 @@ const durableServices = (replay: Replay, scope: Scope): { readonly stepRunner: S
         name: `${scope.prefix}model/${turn}`,
         success: StepRunner.StepResponseSchema,
         error: ModelFailure,
-        execute: Effect.mapError(step, (e) => ({
-          message: e.message,
-          retryable: e.retryable,
-          ...(e.provider === undefined ? {} : { provider: e.provider }),
-          ...(e.status === undefined ? {} : { status: e.status }),
-          ...(e.reason === undefined ? {} : { reason: e.reason })
-        }))
+        execute: Effect.mapError(step, modelFailureOf)
       }).pipe(
-        Effect.mapError(
-          (e) =>
-            new LanguageModel.ModelError({
-              message: e.message,
-              retryable: e.retryable,
-              ...(e.provider === undefined ? {} : { provider: e.provider }),
-              ...(e.status === undefined ? {} : { status: e.status }),
-              ...(e.reason === undefined ? {} : { reason: e.reason })
-            })
-        ),
+        Effect.mapError((e) => new LanguageModel.ModelError(modelFailureOf(e))),
         inWorkflow
       ),
     toolCall: (step, toolCallId, call) =>
