@@ -9,6 +9,7 @@ import { fmt, gc, measureSamples, median, now, withPeakHeap } from "./harness.js
 import { contenders, type Setup, streamContenders } from "./loops.js"
 import { httpEndpoint, measureEndpoint, stdioEndpoint } from "./mcp.js"
 import { makeRuleSet, walk } from "./rules.js"
+import { inFlightRetained, runDrainEmpty } from "./streamFloor.js"
 
 const quick = process.argv.includes("--quick")
 /** `--only W1,W3` runs just those workloads (while working on one). */
@@ -119,6 +120,20 @@ const w1Stream = async () => {
       `${fmt(ours(name, 20), 1)} µs (${fmt(ours(name, 20) / run(20), 1)}×) at 20 steps, ${fmt(ours(name, 200), 1)} µs (${fmt(ours(name, 200) / run(200), 1)}×) at 200`
     )
     target(`W1 stream flat in history length: ${name}`, ours(name, 200) / ours(name, 20) < 1.5, `200-step µs/step is ${fmt(ours(name, 200) / ours(name, 20), 2)}× the 20-step one`)
+  }
+  // The floor under any `Stream` of a run's events: running a `Stream` at all, plus the run it streams.
+  const floor = await runDrainEmpty(quick ? 3 : 15)
+  print(
+    `Effect's own cost of running a \`Stream\` (no agentloop code): \`Stream.runDrain(Stream.empty)\` ${fmt(floor.streamUs, 1)} µs against ${fmt(floor.effectUs, 1)} µs for \`Effect.void\` (each through \`Effect.runPromise\`, fastest of 15 batches of 2,000).`
+  )
+  print()
+  for (const steps of [20, 200]) {
+    const least = (run(steps) * steps + floor.streamUs) / steps
+    target(
+      `W1 stream at most 4× \`run\` at ${steps} steps is reachable with Effect 3's \`Stream\` (the run plus \`Stream.runDrain(Stream.empty)\`)`,
+      least <= 4 * run(steps),
+      `at least ${fmt(least, 1)} µs/step = ${fmt(least / run(steps), 1)}× \`run\``
+    )
   }
 }
 
@@ -248,6 +263,19 @@ const w3Stream = async () => {
     const ms = (r.ms * 10_000) / runs
     target(`W3 stream: 10,000 runs under 3 s and 30 KB per run: ${name}`, ms < 3000 && r.kb < 30, `${fmt(ms, 0)} ms, ${fmt(r.kb, 1)} KB per run`)
   }
+  // What an in-flight Effect `Stream` consumer holds on its own, next to a plain fiber: the memory floor
+  // under `backend.stream` with 10,000 runs in flight.
+  const held = await inFlightRetained(runs)
+  print(
+    `Effect's own memory per in-flight \`Stream\` consumer (no agentloop code; ${runs.toLocaleString("en-US")} at once, after a full GC): \`Stream.runDrain\` of a one-element stream waiting on a \`Deferred\` holds ${fmt(held.streamKb, 1)} KB; a fiber waiting on the same holds ${fmt(held.fiberKb, 1)} KB.`
+  )
+  print()
+  const floorRow = results[list.find(([name]) => name.includes("Stream floor"))![0]]!
+  target(
+    "W3 stream under 3 s and 30 KB per run is reachable with Effect 3's `Stream` (the run with callbacks, then one `Stream.runDrain` of its events)",
+    (floorRow.ms * 10_000) / runs < 3000 && floorRow.kb < 30,
+    `the floor row: ${fmt((floorRow.ms * 10_000) / runs, 0)} ms, ${fmt(floorRow.kb, 1)} KB per run`
+  )
 }
 
 // W4 ---------------------------------------------------------------------------------------------------
