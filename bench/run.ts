@@ -9,7 +9,7 @@ import { fmt, gc, measureSamples, median, now, withPeakHeap } from "./harness.js
 import { contenders, type Setup, streamContenders } from "./loops.js"
 import { httpEndpoint, measureEndpoint, stdioEndpoint } from "./mcp.js"
 import { makeRuleSet, walk } from "./rules.js"
-import { inFlightRetained, runDrainEmpty } from "./streamFloor.js"
+import { asyncIteratorProtocolCost, inFlightRetained, runDrainEmpty } from "./streamFloor.js"
 
 const quick = process.argv.includes("--quick")
 /** `--only W1,W3` runs just those workloads (while working on one). */
@@ -270,6 +270,19 @@ const w3Stream = async () => {
     `Effect's own memory per in-flight \`Stream\` consumer (no agentloop code; ${runs.toLocaleString("en-US")} at once, after a full GC): \`Stream.runDrain\` of a one-element stream waiting on a \`Deferred\` holds ${fmt(held.streamKb, 1)} KB; a fiber waiting on the same holds ${fmt(held.fiberKb, 1)} KB.`
   )
   print()
+  // And what `for await` costs on its own over a callback, in the same shape, without Effect or agentloop.
+  const protocol = await asyncIteratorProtocolCost(runs)
+  print(
+    `The async-iterator protocol's own memory (no Effect, no agentloop; ${runs.toLocaleString("en-US")} producers of W3's shape, 6 steps 1 ms apart with 6 events each): consumed by a callback ${fmt(protocol.callbacksKb, 1)} KB per run, by \`for await\` over a minimal iterator ${fmt(protocol.forAwaitKb, 1)} KB per run.`
+  )
+  print()
+  const callbacksRow = results[list.find(([name]) => name.includes("(callbacks)"))![0]]!
+  const iteratorFloor = callbacksRow.kb + protocol.forAwaitKb - protocol.callbacksKb
+  target(
+    "W3 `for await` under 30 KB per run: its estimated floor (the callbacks row plus what the protocol alone adds) is under the line",
+    iteratorFloor < 30,
+    `at least ${fmt(iteratorFloor, 1)} KB per run (${fmt(callbacksRow.kb, 1)} + ${fmt(protocol.forAwaitKb - protocol.callbacksKb, 1)})`
+  )
   const floorRow = results[list.find(([name]) => name.includes("Stream floor"))![0]]!
   target(
     "W3 stream under 3 s and 30 KB per run is reachable with Effect 3's `Stream` (the run with callbacks, then one `Stream.runDrain` of its events)",
