@@ -1,5 +1,6 @@
 /**
- * What the cross-process child scripts of these tests share (handoff-process.ts, sub-agent-process.ts):
+ * What the cross-process child scripts of the tests share (handoff-process.ts, sub-agent-process.ts, and
+ * packages/core/test/support/race-process.ts):
  * the run log every tool appends to as it runs, the decisions file format, and the race loop that resumes
  * the same runs as another process started together.
  */

@@ -9,12 +9,14 @@
  *   node --import tsx race-process.ts hang <dir> <runId> <logFile> <leaseMs>
  *     resumes `<runId>` with `<dir>/decisions-<runId>.json` and hangs inside the approved call (to be killed).
  */
-import { AgentBackend, Approval, RunStore } from "@agentloop/core"
+import { AgentBackend, RunStore } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
 import { NodeContext } from "@effect/platform-node"
-import { Duration, Effect, Either, Layer, Schema } from "effect"
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { Duration, Effect, Layer } from "effect"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
+// The race loop and the decisions format are the ones the root tests' child scripts use.
+import { decisionsOf as decodeDecisions, raceResumes } from "../../../../test/support/racer.js"
 import { makeWorld } from "./adversarial.js"
 
 const [mode, dir, ...rest] = process.argv.slice(2)
@@ -23,17 +25,9 @@ if ((mode !== "race" && mode !== "hang") || dir === undefined) {
   process.exit(2)
 }
 
-const decisionsOf = (runId: string) =>
-  Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Approval.ApprovalDecision)))(readFileSync(join(dir, `decisions-${runId}.json`), "utf8"))
+const decisionsOf = (runId: string) => decodeDecisions(readFileSync(join(dir, `decisions-${runId}.json`), "utf8"))
 
 const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))
-
-/** Both racers reach round `i` before either resumes. */
-const barrier = (round: number, label: string, other: string) =>
-  Effect.gen(function* () {
-    writeFileSync(join(dir, `ready-${round}-${label}`), "")
-    while (!existsSync(join(dir, `ready-${round}-${other}`))) yield* Effect.sleep(Duration.millis(1))
-  })
 
 const race = (label: string, other: string, rounds: number, logFile: string) => {
   const world = makeWorld({ logFile, label })
@@ -41,18 +35,7 @@ const race = (label: string, other: string, rounds: number, logFile: string) => 
     Array.from({ length: rounds }, (_, i) => ScriptedModel.text(`deployed ${i}`)),
     { store }
   )
-  return Effect.gen(function* () {
-    const backend = yield* AgentBackend.AgentBackend
-    const results: Array<{ runId: string; result: string }> = []
-    for (let round = 0; round < rounds; round++) {
-      const runId = `race-${round}`
-      const decisions = decisionsOf(runId)
-      yield* barrier(round, label, other)
-      const outcome = yield* Effect.either(backend.resume(runId, decisions))
-      results.push({ runId, result: Either.isRight(outcome) ? outcome.right._tag : outcome.left._tag })
-    }
-    return results
-  }).pipe(Effect.provide(layer))
+  return Effect.flatMap(AgentBackend.AgentBackend, (backend) => raceResumes(backend, dir!, label, other, rounds)).pipe(Effect.provide(layer))
 }
 
 const hang = (runId: string, logFile: string, leaseMs: number) => {
