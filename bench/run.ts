@@ -9,7 +9,7 @@ import { fmt, gc, measureSamples, median, now, withPeakHeap } from "./harness.js
 import { contenders, type Setup, streamContenders } from "./loops.js"
 import { httpEndpoint, measureEndpoint, stdioEndpoint } from "./mcp.js"
 import { makeRuleSet, walk } from "./rules.js"
-import { asyncIteratorProtocolCost, inFlightRetained, runDrainEmpty } from "./streamFloor.js"
+import { asyncIteratorProtocolCost, inFlightRetained, runDrainEmpty, runtimes } from "./streamFloor.js"
 
 const quick = process.argv.includes("--quick")
 /** `--only W1,W3` runs just those workloads (while working on one). */
@@ -122,15 +122,19 @@ const w1Stream = async () => {
     target(`W1 stream flat in history length: ${name}`, ours(name, 200) / ours(name, 20) < 1.5, `200-step µs/step is ${fmt(ours(name, 200) / ours(name, 20), 2)}× the 20-step one`)
   }
   // The floor under any `Stream` of a run's events: running a `Stream` at all, plus the run it streams.
-  const floor = await runDrainEmpty(quick ? 3 : 15)
-  print(
-    `Effect's own cost of running a \`Stream\` (no agentloop code): \`Stream.runDrain(Stream.empty)\` ${fmt(floor.streamUs, 1)} µs against ${fmt(floor.effectUs, 1)} µs for \`Effect.void\` (each through \`Effect.runPromise\`, fastest of 15 batches of 2,000).`
-  )
+  const floors = []
+  for (const [version, runtime] of runtimes) floors.push([version, await runDrainEmpty(runtime, quick ? 3 : 15)] as const)
+  print("What running a `Stream` costs on its own, with no agentloop code (each through `Effect.runPromise`, fastest of ${quick ? 3 : 15} batches of 2,000; agentloop is on the first line, the second is the next major version, for reference):")
   print()
+  table(
+    ["runtime", "`Stream.runDrain(Stream.empty)` (µs)", "`Effect.void` (µs)"],
+    floors.map(([version, floor]) => [version, fmt(floor.streamUs, 1), fmt(floor.effectUs, 1)])
+  )
+  const floor = floors[0]![1]
   for (const steps of [20, 200]) {
     const least = (run(steps) * steps + floor.streamUs) / steps
     target(
-      `W1 stream at most 4× \`run\` at ${steps} steps is reachable with Effect 3's \`Stream\` (the run plus \`Stream.runDrain(Stream.empty)\`)`,
+      `W1 stream at most 4× \`run\` at ${steps} steps: its floor on Effect 3 (the run plus \`Stream.runDrain(Stream.empty)\`) is under the line`,
       least <= 4 * run(steps),
       `at least ${fmt(least, 1)} µs/step = ${fmt(least / run(steps), 1)}× \`run\``
     )
@@ -265,11 +269,14 @@ const w3Stream = async () => {
   }
   // What an in-flight Effect `Stream` consumer holds on its own, next to a plain fiber: the memory floor
   // under `backend.stream` with 10,000 runs in flight.
-  const held = await inFlightRetained(runs)
-  print(
-    `Effect's own memory per in-flight \`Stream\` consumer (no agentloop code; ${runs.toLocaleString("en-US")} at once, after a full GC): \`Stream.runDrain\` of a one-element stream waiting on a \`Deferred\` holds ${fmt(held.streamKb, 1)} KB; a fiber waiting on the same holds ${fmt(held.fiberKb, 1)} KB.`
-  )
+  const held = []
+  for (const [version, runtime] of runtimes) held.push([version, await inFlightRetained(runtime, runs)] as const)
+  print(`What an in-flight consumer holds on its own, with no agentloop code (${runs.toLocaleString("en-US")} at once, after a full GC):`)
   print()
+  table(
+    ["runtime", "`Stream.runDrain` of a one-element stream waiting on a `Deferred` (KB)", "a fiber waiting on the same (KB)"],
+    held.map(([version, h]) => [version, fmt(h.streamKb, 1), fmt(h.fiberKb, 1)])
+  )
   // And what `for await` costs on its own over a callback, in the same shape, without Effect or agentloop.
   const protocol = await asyncIteratorProtocolCost(runs)
   print(

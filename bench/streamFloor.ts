@@ -1,47 +1,99 @@
 /**
  * What running an Effect `Stream` costs on its own, with nothing of agentloop in it: the floor under any
  * `Stream` of a run's events (`backend.stream`). Reported next to W1S and W3S so that a streaming target can
- * be read against what the pinned Effect 3 runtime makes possible at all.
+ * be read against what the pinned Effect 3 runtime makes possible at all, and measured the same way on
+ * Effect 4 (`effect-4`, a bench-only alias of `effect@4`; agentloop itself is on the 3.x line).
  */
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import * as Effect3 from "effect"
+import * as Effect4 from "effect-4"
+import { createRequire } from "node:module"
 import { gc, median, now, withPeakHeap } from "./harness.js"
 
+const versionOf = (name: string): string => (createRequire(import.meta.url)(`${name}/package.json`) as { version: string }).version
+
+/** The few calls both major versions spell alike. */
+interface Runtime {
+  readonly runPromise: (effect: any) => Promise<unknown>
+  readonly runSync: (effect: any) => any
+  readonly runFork: (effect: any) => unknown
+  readonly effectVoid: unknown
+  readonly streamEmpty: unknown
+  readonly runDrain: (stream: any) => unknown
+  readonly fromEffect: (effect: any) => unknown
+  readonly makeDeferred: () => unknown
+  readonly awaitDeferred: (deferred: any) => unknown
+  readonly succeedDeferred: (deferred: any) => unknown
+}
+
+export const runtimes: ReadonlyArray<readonly [string, Runtime]> = [
+  [
+    `effect ${versionOf("effect")}`,
+    {
+      runPromise: Effect3.Effect.runPromise,
+      runSync: Effect3.Effect.runSync,
+      runFork: Effect3.Effect.runFork,
+      effectVoid: Effect3.Effect.void,
+      streamEmpty: Effect3.Stream.empty,
+      runDrain: Effect3.Stream.runDrain,
+      fromEffect: Effect3.Stream.fromEffect,
+      makeDeferred: () => Effect3.Deferred.make<void>(),
+      awaitDeferred: Effect3.Deferred.await,
+      succeedDeferred: (deferred) => Effect3.Deferred.succeed(deferred, undefined)
+    }
+  ],
+  [
+    `effect ${versionOf("effect-4")}`,
+    {
+      runPromise: Effect4.Effect.runPromise,
+      runSync: Effect4.Effect.runSync,
+      runFork: Effect4.Effect.runFork,
+      effectVoid: Effect4.Effect.void,
+      streamEmpty: Effect4.Stream.empty,
+      runDrain: Effect4.Stream.runDrain,
+      fromEffect: Effect4.Stream.fromEffect,
+      makeDeferred: () => Effect4.Deferred.make<void>(),
+      awaitDeferred: Effect4.Deferred.await,
+      succeedDeferred: (deferred) => Effect4.Deferred.succeed(deferred, undefined)
+    }
+  ]
+]
+
 /** µs per `Stream.runDrain(Stream.empty)` and per `Effect.void`, each through `Effect.runPromise` (fastest of `rounds` batches). */
-export const runDrainEmpty = async (rounds: number): Promise<{ readonly streamUs: number; readonly effectUs: number }> => {
+export const runDrainEmpty = async (runtime: Runtime, rounds: number): Promise<{ readonly streamUs: number; readonly effectUs: number }> => {
   const batch = 2_000
-  const fastest = async (make: () => Effect.Effect<void>) => {
-    for (let i = 0; i < batch; i++) await Effect.runPromise(make())
+  const fastest = async (make: () => unknown) => {
+    for (let i = 0; i < batch; i++) await runtime.runPromise(make())
     let best = Infinity
     for (let r = 0; r < rounds; r++) {
       const start = now()
-      for (let i = 0; i < batch; i++) await Effect.runPromise(make())
+      for (let i = 0; i < batch; i++) await runtime.runPromise(make())
       best = Math.min(best, ((now() - start) * 1000) / batch)
     }
     return best
   }
-  return { streamUs: await fastest(() => Stream.runDrain(Stream.empty)), effectUs: await fastest(() => Effect.void) }
+  return { streamUs: await fastest(() => runtime.runDrain(runtime.streamEmpty)), effectUs: await fastest(() => runtime.effectVoid) }
 }
 
 /**
  * KB of heap each in-flight consumer holds while it waits, `count` of them at once, measured after a full GC:
  * a plain fiber awaiting a `Deferred`, and `Stream.runDrain` of a one-element stream awaiting the same.
  */
-export const inFlightRetained = async (count: number): Promise<{ readonly streamKb: number; readonly fiberKb: number }> => {
-  const retained = async (make: (gate: Deferred.Deferred<void>) => Effect.Effect<void>) => {
+export const inFlightRetained = async (runtime: Runtime, count: number): Promise<{ readonly streamKb: number; readonly fiberKb: number }> => {
+  const retained = async (make: (gate: unknown) => unknown) => {
     gc()
     const base = process.memoryUsage().heapUsed
-    const gate = Effect.runSync(Deferred.make<void>())
-    const fibers = Array.from({ length: count }, () => Effect.runFork(make(gate)))
+    const gate = runtime.runSync(runtime.makeDeferred())
+    const done = Array.from({ length: count }, () => runtime.runPromise(make(gate)))
     await new Promise((resolve) => setTimeout(resolve, 20))
     gc()
     const kb = (process.memoryUsage().heapUsed - base) / count / 1024
-    Effect.runSync(Deferred.succeed(gate, undefined))
-    await Effect.runPromise(Fiber.awaitAll(fibers))
+    runtime.runSync(runtime.succeedDeferred(gate))
+    await Promise.all(done)
     return kb
   }
   return {
-    fiberKb: await retained((gate) => Deferred.await(gate)),
-    streamKb: await retained((gate) => Stream.runDrain(Stream.fromEffect(Deferred.await(gate))))
+    fiberKb: await retained((gate) => runtime.awaitDeferred(gate)),
+    streamKb: await retained((gate) => runtime.runDrain(runtime.fromEffect(runtime.awaitDeferred(gate))))
   }
 }
 
