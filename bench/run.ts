@@ -124,7 +124,9 @@ const w1Stream = async () => {
   // The floor under any `Stream` of a run's events: running a `Stream` at all, plus the run it streams.
   const floors = []
   for (const [version, runtime] of runtimes) floors.push([version, await runDrainEmpty(runtime, quick ? 3 : 15)] as const)
-  print("What running a `Stream` costs on its own, with no agentloop code (each through `Effect.runPromise`, fastest of ${quick ? 3 : 15} batches of 2,000; agentloop is on the first line, the second is the next major version, for reference):")
+  print(
+    `What running a \`Stream\` costs on its own, with no agentloop code (each through \`Effect.runPromise\`, fastest of ${quick ? 3 : 15} batches of 2,000; agentloop is on the first line, the second is the next major version, for reference):`
+  )
   print()
   table(
     ["runtime", "`Stream.runDrain(Stream.empty)` (µs)", "`Effect.void` (µs)"],
