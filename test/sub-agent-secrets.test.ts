@@ -40,7 +40,8 @@ const expectClean = (what: string, value: unknown) => {
 const VaultError = Schema.Struct({ message: Schema.String, key: Schema.Redacted(Schema.String) })
 const Vault = Tool.make("vault", { description: "Opens the vault.", success: Schema.String, failure: VaultError })
 const Connect = Tool.make("connect", { description: "Connects upstream.", success: Schema.String })
-const workerTools = Toolkit.make(Vault, Connect)
+const Issue = Tool.make("issue", { description: "Issues a token.", success: Schema.Struct({ token: Schema.Redacted(Schema.String), scope: Schema.String }) })
+const workerTools = Toolkit.make(Vault, Connect, Issue)
 const worker = Agent.make({ name: "worker", instructions: "You work.", toolkit: workerTools })
 const workerTool = Agent.asTool(worker, { description: "Does the work." })
 const lead = Agent.make({ name: "lead", instructions: "You lead.", toolkit: workerTool.toolkit })
@@ -51,12 +52,13 @@ const leakyPage = {
   html: `<!DOCTYPE html><html><head><title>Upstream refused Bearer ${INFERENCE_KEY}</title></head><body><p>Authorization: Bearer ${INFERENCE_KEY}</p></body></html>`
 }
 
-/** The sub-agent calls both tools, then its model answers 500 with the key in the page; the parent goes on. */
+/** The sub-agent calls its three tools, then its model answers 500 with the key in the page; the parent goes on. */
 const script = () => [
   S.toolCall("worker", { input: "Do it" }, { id: "c_worker" }),
   S.toolCalls([
     { name: "vault", args: {}, id: "c_vault" },
-    { name: "connect", args: {}, id: "c_connect" }
+    { name: "connect", args: {}, id: "c_connect" },
+    { name: "issue", args: {}, id: "c_issue" }
   ]),
   leakyPage,
   S.text("The worker failed; nothing was done.")
@@ -69,25 +71,29 @@ interface Setup {
   readonly ran: Array<string>
 }
 
-const setup = (answers: ReadonlyArray<FakeHerokuInference.ChatAnswer>): Effect.Effect<Setup, Loop.LoopError, Scope.Scope> =>
+const setup = (answers: ReadonlyArray<FakeHerokuInference.ChatAnswer>, stream = true): Effect.Effect<Setup, Loop.LoopError, Scope.Scope> =>
   Effect.gen(function* () {
     const ran: Array<string> = []
     const dir = mkdtempSync(join(tmpdir(), "agentloop-secrets-"))
     const fake = yield* FakeHerokuInference.make({ chat: answers, key: INFERENCE_KEY })
     const apiKey = Redacted.make(TOOL_KEY)
-    const model = ChatModel.layer({ url: fake.url, key: Redacted.make(INFERENCE_KEY), model: fake.model, retry: { maxRetries: 0 } }).pipe(
+    const model = ChatModel.layer({ url: fake.url, key: Redacted.make(INFERENCE_KEY), model: fake.model, stream, retry: { maxRetries: 0 } }).pipe(
       Layer.provide(NodeHttpClient.layerUndici)
     )
     const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))
     const shared = Layer.mergeAll(model, store, Approval.layerAutoApprove)
     const handlers = workerTools.toLayer({
       // The key travels as a Redacted, in the failure the tool's schema declares.
-      vault: () => Effect.suspend(() => (ran.push("vault"), Effect.fail({ message: `refused ${apiKey}`, key: apiKey }))),
+      // It logs the refusal with the key too (a Redacted in a log line).
+      vault: () =>
+        Effect.suspend(() => (ran.push("vault"), Effect.zipRight(Effect.logWarning("vault refused", apiKey), Effect.fail({ message: `refused ${apiKey}`, key: apiKey })))),
       // A thrown error: its message mentions the key (as a Redacted), its cause holds the raw key.
       connect: () => {
         ran.push("connect")
         throw new Error(`connect with ${apiKey} failed`, { cause: { apiKey: Redacted.value(apiKey) } })
-      }
+      },
+      // A success whose schema declares the token Redacted (encoding it would unwrap it).
+      issue: () => Effect.sync(() => (ran.push("issue"), { token: apiKey, scope: "read" }))
     })
     const sub = workerTool.layer.pipe(Layer.provide(Layer.merge(shared, handlers)))
     const context = yield* Layer.build(AgentBackend.layerLocal(lead).pipe(Layer.provide(Layer.merge(shared, sub))))
@@ -117,16 +123,15 @@ describe("planted secrets never leave a sub-agent", () => {
     withLogs((logs) => Effect.gen(function* () {
       const { backend, dir, fake, ran } = yield* setup(script())
       const events = Chunk.toReadonlyArray(yield* Stream.runCollect(backend.stream({ input: "Go", runId: "run_secrets" })))
-      expect([...ran].sort()).toEqual(["connect", "vault"])
+      expect([...ran].sort()).toEqual(["connect", "issue", "vault"])
       // The sub-agent really saw each failure, and its model's error reached the parent as the tool result.
       const nested = events.filter((e): e is AgentEvent.SubAgentEvent => e._tag === "SubAgentEvent")
       const results = nested.flatMap((e) => (e.event._tag === "ToolResult" ? [e.event] : []))
-      expect(results.map((r) => [r.toolName, r.isError])).toEqual([
-        ["vault", true],
-        ["connect", true]
-      ])
-      expect(results[0]!.content).toContain("refused <redacted>")
-      expect(results[1]!.content).toContain("connect with <redacted> failed")
+      const byTool = Object.fromEntries(results.map((r) => [r.toolName, r]))
+      expect(Object.keys(byTool).sort()).toEqual(["connect", "issue", "vault"])
+      expect(byTool["vault"]).toMatchObject({ isError: true, content: '{"error":{"message":"refused <redacted>","key":"<redacted>"}}' })
+      expect(byTool["connect"]).toMatchObject({ isError: true, content: expect.stringContaining("connect with <redacted> failed") })
+      expect(byTool["issue"]).toMatchObject({ isError: false, content: '{"token":"<redacted>","scope":"read"}' })
       const leadResult = events.find((e) => e._tag === "ToolResult" && e.toolName === "worker")
       expect(leadResult).toMatchObject({ isError: true, content: expect.stringContaining("heroku answered 500") })
       expect(events.at(-1)).toMatchObject({ _tag: "RunFinished", outcome: { _tag: "Completed", text: "The worker failed; nothing was done." } })
@@ -139,6 +144,8 @@ describe("planted secrets never leave a sub-agent", () => {
       // The parent's model was told of the failure, without the key.
       expectClean("the requests to the model", fake.requests.map((r) => r.body))
       expect(fake.requests).toHaveLength(4)
+      // The capture works: the tool's own log line is there, its key redacted.
+      expect(JSON.stringify(logs)).toContain("vault refused")
       expectClean("the logs", logs)
     })))
 
@@ -164,27 +171,30 @@ describe("planted secrets never leave a sub-agent", () => {
       expectClean("the logs", logs)
     })))
 
-  it.scoped("the run's own model errors (an in-stream error, a 500 whose JSON quotes the key) and the state they leave", () =>
-    withLogs((logs) => Effect.gen(function* () {
-      const { backend, dir } = yield* setup([
-        { frames: [{ data: { error: { message: `invalid api key ${INFERENCE_KEY}`, type: "authentication_error" } } }] },
-        { status: 500, body: { error: { message: `key ${INFERENCE_KEY} is not allowed here` } } },
-        S.text("Recovered.")
-      ])
-      const events: Array<AgentEvent.AgentEvent> = []
-      const failed = yield* Effect.either(backend.run({ input: "Go", runId: "run_fails" }, { onEvent: (e) => events.push(e) }))
-      const streamed = yield* Effect.either(Stream.runCollect(backend.resumeStream("run_fails", [])))
-      const outcome = yield* backend.resume("run_fails", [])
-      expect(outcome).toMatchObject({ _tag: "Completed", text: "Recovered." })
-      if (Either.isRight(failed) || Either.isRight(streamed)) throw new Error("expected the first two steps to fail")
-      expect(failed.left).toMatchObject({ _tag: "ModelError", reason: "provider-error" })
-      expect(streamed.left).toMatchObject({ _tag: "ModelError", status: 500 })
-      // The error still says what went wrong, with the key replaced.
-      expect((failed.left as LanguageModel.ModelError).message).toContain("invalid api key")
-      expectClean("the run's error", failed.left)
-      expectClean("the resumed stream's error", streamed.left)
-      expectClean("the events", events)
-      expectClean("the file store", storedFiles(dir))
-      expectClean("the logs", logs)
-    })))
+  for (const stream of [true, false]) {
+    it.scoped(`the run's own model errors (${stream ? "an in-stream error" : "a 400 quoting the key"}, a 500 whose JSON quotes the key) and the state they leave (stream: ${stream})`, () =>
+      withLogs((logs) => Effect.gen(function* () {
+        const quoting = `invalid api key ${INFERENCE_KEY}`
+        const { backend, dir } = yield* setup([
+          stream ? { frames: [{ data: { error: { message: quoting, type: "authentication_error" } } }] } : { status: 400, body: { error: { message: quoting } } },
+          { status: 500, body: { error: { message: `key ${INFERENCE_KEY} is not allowed here` } } },
+          S.text("Recovered.")
+        ], stream)
+        const events: Array<AgentEvent.AgentEvent> = []
+        const failed = yield* Effect.either(backend.run({ input: "Go", runId: "run_fails" }, { onEvent: (e) => events.push(e) }))
+        const streamed = yield* Effect.either(Stream.runCollect(backend.resumeStream("run_fails", [])))
+        const outcome = yield* backend.resume("run_fails", [])
+        expect(outcome).toMatchObject({ _tag: "Completed", text: "Recovered." })
+        if (Either.isRight(failed) || Either.isRight(streamed)) throw new Error("expected the first two steps to fail")
+        expect(failed.left).toMatchObject({ _tag: "ModelError", reason: stream ? "provider-error" : "status" })
+        expect(streamed.left).toMatchObject({ _tag: "ModelError", status: 500 })
+        // The error still says what went wrong, with the key replaced.
+        expect((failed.left as LanguageModel.ModelError).message).toContain("invalid api key")
+        expectClean("the run's error", failed.left)
+        expectClean("the resumed stream's error", streamed.left)
+        expectClean("the events", events)
+        expectClean("the file store", storedFiles(dir))
+        expectClean("the logs", logs)
+      })))
+  }
 })
