@@ -3,8 +3,8 @@
  * second try cannot repeat a side effect, errors turned into `ModelError` with the provider's own message
  * and a `reason`, and the body exposed as a stream whose failure mid-way (a dropped connection, a silence
  * longer than the idle timeout) is a `ModelError` too. Secrets passed in headers never appear in an error
- * (`redactError`, also where an error page or body quotes them),
- * and no trace header (`traceparent`, `b3`) is sent to the provider unless `propagateTrace` is set.
+ * (`redactError`, also where an error page or body quotes them), and no trace header (`traceparent`, `b3`)
+ * is sent to the provider unless `propagateTrace` is set.
  *
  * @since 0.1.0
  */
@@ -123,6 +123,12 @@ export const redactError = (credentials: ReadonlyArray<string>) => (error: Langu
   return message === error.message ? error : new LanguageModel.ModelError({ ...error, message })
 }
 
+/** `redactError` with the request's credentials, found only when an error happens (a step that succeeds pays nothing). */
+export const redactFor =
+  (request: Pick<Request, "headers">) =>
+  (error: LanguageModel.ModelError): LanguageModel.ModelError =>
+    redactError(credentialsOf(request))(error)
+
 export const modelError = (provider: string, message: string, retryable: boolean, extra: Extra = {}) =>
   new LanguageModel.ModelError({ provider, message, retryable, ...extra })
 
@@ -237,7 +243,7 @@ const guarded = <E>(
 /** Sends, retrying only what the `Retry` policy deems safe; bounded by the headers timeout per attempt. */
 export const send = (request: Request): Effect.Effect<Response, LanguageModel.ModelError, HttpClient.HttpClient> => {
   const timeouts = Timeout.resolve(request.timeouts)
-  const redact = redactError(credentialsOf(request))
+  const redact = redactFor(request)
   return Retry.retrying(request.retry)(sendOnce(request, timeouts, isIdempotent(request)), (attempt) => attempt.decision).pipe(
     Effect.mapError((attempt) => redact(attempt.error))
   )
@@ -253,6 +259,6 @@ export const json = (request: Request): Effect.Effect<unknown, LanguageModel.Mod
   return Effect.flatMap(send(request), (response) => response.json).pipe(
     Effect.timeoutFail({ duration: step, onTimeout: () => stepTimeout(request, step) }),
     // The body quoted by "not JSON" comes after `send`.
-    Effect.mapError(redactError(credentialsOf(request)))
+    Effect.mapError(redactFor(request))
   )
 }

@@ -67,7 +67,7 @@ export const streamParts = <Item, State>(
   const step = Timeout.resolve(request.timeouts).step
   const timedOut = () => Http.stepTimeout(request, step)
   // A provider's in-stream error may quote the credentials too (an item mapper builds it from the body).
-  const redact = Http.redactError(Http.credentialsOf(request))
+  const redact = Http.redactFor(request)
   return Stream.unwrap(
     Effect.flatMap(Clock.currentTimeMillis, (start) =>
       Effect.map(Effect.timeoutFail(Http.send(request), { duration: step, onTimeout: timedOut }), (response) =>
@@ -143,7 +143,7 @@ export const jsonParts = (
   Stream.unwrap(
     Effect.flatMap(Http.json(request), (json) =>
       Effect.map(
-        Effect.try({ try: () => parts(json), catch: (error) => Http.redactError(Http.credentialsOf(request))(itemError(request.provider, error)) }),
+        Effect.try({ try: () => parts(json), catch: (error) => Http.redactFor(request)(itemError(request.provider, error)) }),
         Stream.fromIterable
       )
     )
