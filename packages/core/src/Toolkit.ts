@@ -6,6 +6,7 @@
  */
 import { Cause, Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import * as Tool from "./Tool.js"
+import { redactEncoded, schemaHoldsRedacted } from "./internal/redacted.js"
 
 export interface Toolkit<Tools extends Record<string, Tool.Any>> {
   readonly tools: Tools
@@ -289,6 +290,12 @@ interface Codecs {
   readonly encodeFailure: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
 }
 
+/** An encoder that puts `<redacted>` back where the schema unwrapped a `Redacted` (only for schemas that hold one). */
+const redactingEncoder = (schema: Schema.Schema.All) => {
+  const encode = Schema.encodeUnknownEither(noContext(schema))
+  return schemaHoldsRedacted(schema.ast) ? (value: unknown) => Either.map(encode(value), (encoded) => redactEncoded(value, encoded)) : encode
+}
+
 /** Each tool's codecs, built once: making them is not free, and every call needs them. */
 const codecsCache = new WeakMap<Tool.Any, Codecs>()
 const codecsOf = (tool: Tool.Any): Codecs => {
@@ -296,8 +303,8 @@ const codecsOf = (tool: Tool.Any): Codecs => {
   if (codecs === undefined) {
     codecs = {
       decodeParams: Schema.decodeUnknownEither(noContext(tool.parameters), { errors: "all", onExcessProperty: "ignore" }),
-      encodeSuccess: Schema.encodeUnknownEither(noContext(tool.success)),
-      encodeFailure: Schema.encodeUnknownEither(noContext(tool.failure))
+      encodeSuccess: redactingEncoder(tool.success),
+      encodeFailure: redactingEncoder(tool.failure)
     }
     codecsCache.set(tool, codecs)
   }

@@ -2,8 +2,9 @@
  * Sending a request to a hosted API: bounded by the `Timeout`s, retried only when the `Retry` policy says a
  * second try cannot repeat a side effect, errors turned into `ModelError` with the provider's own message
  * and a `reason`, and the body exposed as a stream whose failure mid-way (a dropped connection, a silence
- * longer than the idle timeout) is a `ModelError` too. Secrets passed in headers never appear in an error,
- * and no trace header (`traceparent`, `b3`) is sent to the provider unless `propagateTrace` is set.
+ * longer than the idle timeout) is a `ModelError` too. Secrets passed in headers never appear in an error
+ * (`redactError`, also where an error page or body quotes them), and no trace header (`traceparent`, `b3`)
+ * is sent to the provider unless `propagateTrace` is set.
  *
  * @since 0.1.0
  */
@@ -91,6 +92,42 @@ export const errorMessage = (text: string): string => {
 }
 
 type Extra = { status?: number; cause?: unknown; reason?: LanguageModel.ModelErrorReason }
+
+/** Headers that carry credentials: their values never appear in an error. */
+const credentialHeader = /authorization|api[-_]?key|token|secret|password|cookie/i
+
+/**
+ * The credentials a request sends (its credential headers' values, and the bare key of `Bearer <key>`),
+ * longest first so a whole value is replaced before a part of it.
+ */
+export const credentialsOf = (request: Pick<Request, "headers">): ReadonlyArray<string> => {
+  const found: Array<string> = []
+  for (const [name, value] of Object.entries(request.headers ?? {})) {
+    if (!credentialHeader.test(name)) continue
+    found.push(value.trim())
+    const scheme = /^\S+\s+(\S.*)$/.exec(value.trim())
+    if (scheme !== null) found.push(scheme[1]!)
+  }
+  // A very short value would replace ordinary words of a message; nothing that short is a credential.
+  return found.filter((secret) => secret.length >= 8).sort((a, b) => b.length - a.length)
+}
+
+/**
+ * The error with every credential of the request replaced by `<redacted>` in its message: a provider (or a
+ * proxy) may quote what it was sent in an error page or an in-stream error, and the message travels on into
+ * run states, tool results and events.
+ */
+export const redactError = (credentials: ReadonlyArray<string>) => (error: LanguageModel.ModelError): LanguageModel.ModelError => {
+  let message = error.message
+  for (const secret of credentials) if (message.includes(secret)) message = message.split(secret).join("<redacted>")
+  return message === error.message ? error : new LanguageModel.ModelError({ ...error, message })
+}
+
+/** `redactError` with the request's credentials, found only when an error happens (a step that succeeds pays nothing). */
+export const redactFor =
+  (request: Pick<Request, "headers">) =>
+  (error: LanguageModel.ModelError): LanguageModel.ModelError =>
+    redactError(credentialsOf(request))(error)
 
 export const modelError = (provider: string, message: string, retryable: boolean, extra: Extra = {}) =>
   new LanguageModel.ModelError({ provider, message, retryable, ...extra })
@@ -206,8 +243,9 @@ const guarded = <E>(
 /** Sends, retrying only what the `Retry` policy deems safe; bounded by the headers timeout per attempt. */
 export const send = (request: Request): Effect.Effect<Response, LanguageModel.ModelError, HttpClient.HttpClient> => {
   const timeouts = Timeout.resolve(request.timeouts)
+  const redact = redactFor(request)
   return Retry.retrying(request.retry)(sendOnce(request, timeouts, isIdempotent(request)), (attempt) => attempt.decision).pipe(
-    Effect.mapError((attempt) => attempt.error)
+    Effect.mapError((attempt) => redact(attempt.error))
   )
 }
 
@@ -219,6 +257,8 @@ export const stepTimeout = (request: Request, step: Duration.Duration) =>
 export const json = (request: Request): Effect.Effect<unknown, LanguageModel.ModelError, HttpClient.HttpClient> => {
   const step = Timeout.resolve(request.timeouts).step
   return Effect.flatMap(send(request), (response) => response.json).pipe(
-    Effect.timeoutFail({ duration: step, onTimeout: () => stepTimeout(request, step) })
+    Effect.timeoutFail({ duration: step, onTimeout: () => stepTimeout(request, step) }),
+    // The body quoted by "not JSON" comes after `send`.
+    Effect.mapError(redactFor(request))
   )
 }

@@ -66,6 +66,8 @@ export const streamParts = <Item, State>(
   // is bounded by it with the idle timeout's watchdog, rather than a `Stream.interruptWhen` on every read.
   const step = Timeout.resolve(request.timeouts).step
   const timedOut = () => Http.stepTimeout(request, step)
+  // A provider's in-stream error may quote the credentials too (an item mapper builds it from the body).
+  const redact = Http.redactFor(request)
   return Stream.unwrap(
     Effect.flatMap(Clock.currentTimeMillis, (start) =>
       Effect.map(Effect.timeoutFail(Http.send(request), { duration: step, onTimeout: timedOut }), (response) =>
@@ -75,7 +77,7 @@ export const streamParts = <Item, State>(
         )
       )
     )
-  )
+  ).pipe(Stream.mapError(redact))
 }
 
 /**
@@ -140,6 +142,9 @@ export const jsonParts = (
 ): Stream.Stream<LanguageModel.ResponsePart, LanguageModel.ModelError, HttpClient.HttpClient> =>
   Stream.unwrap(
     Effect.flatMap(Http.json(request), (json) =>
-      Effect.map(Effect.try({ try: () => parts(json), catch: (error) => itemError(request.provider, error) }), Stream.fromIterable)
+      Effect.map(
+        Effect.try({ try: () => parts(json), catch: (error) => Http.redactFor(request)(itemError(request.provider, error)) }),
+        Stream.fromIterable
+      )
     )
   )

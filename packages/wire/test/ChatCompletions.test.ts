@@ -67,6 +67,16 @@ describe("Http.errorMessage and Retry", () => {
     expect(Http.errorMessage("")).toBe("(empty body)")
   })
 
+  it("an error quoting a credential header's value (whole, or the key of Bearer <key>) has it replaced; other headers and short values are kept", () => {
+    const request = { headers: { Authorization: "Bearer sk-live-0123456789", "X-API-KEY": "hl-key-abcdefgh", "Content-Type": "application/json", "X-Api-Token": "short" } }
+    expect(Http.credentialsOf(request)).toEqual(["Bearer sk-live-0123456789", "sk-live-0123456789", "hl-key-abcdefgh"])
+    const quoting = Http.modelError("p", "p answered 401: Bearer sk-live-0123456789 and sk-live-0123456789 and hl-key-abcdefgh (application/json, short)", false, { status: 401 })
+    const redacted = Http.redactError(Http.credentialsOf(request))(quoting)
+    expect(redacted).toMatchObject({ _tag: "ModelError", status: 401, retryable: false, message: "p answered 401: <redacted> and <redacted> and <redacted> (application/json, short)" })
+    const clean = Http.modelError("p", "p answered 500: Internal Server Error", true)
+    expect(Http.redactError(Http.credentialsOf(request))(clean)).toBe(clean)
+  })
+
   it("retries timeouts, rate limits, overload and server errors only", () => {
     expect([408, 429, 500, 502, 503, 504, 529].every(Retry.isRetryableStatus)).toBe(true)
     expect([400, 401, 403, 404, 409, 422].some(Retry.isRetryableStatus)).toBe(false)

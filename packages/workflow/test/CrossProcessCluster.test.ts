@@ -1,25 +1,31 @@
 /**
  * Acceptance: durable runs across processes on a Postgres cluster of socket runners (the shared scenarios,
  * see scenarios.ts), plus what only a cluster has: decisions raced from two `clientOnly` processes started
- * together (also on a sub-agent's approval), and failover of a killed runner's runs to the other runner. Skipped, and saying so, without a
+ * together (also on a sub-agent's approval, and on a handoff target's), and failover of a killed runner's runs to the other runner. Skipped, and saying so, without a
  * Postgres server (see postgres.ts); the cluster has a database of its own.
  */
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { handoffScenarios } from "./handoffScenarios.js"
 import { clusterDatabase, pgReachable } from "./postgres.js"
 import { dir, expectOneWinner, linesOf, type Outcome, scenarios, TIMEOUT, unique } from "./scenarios.js"
 import { type Exited, freePort, run, start, wasKilled } from "./spawn.js"
 
 const clusterUrl = await clusterDatabase()
 /** One port for the scenarios' runners: a runner that replaces a killed one at its address takes over its row at once. */
-const [scenarioPort, racePort, nestedRacePort, failoverPorts] = [await freePort(), await freePort(), await freePort(), [await freePort(), await freePort()]]
+const [scenarioPort, racePort, nestedRacePort, handoffRacePort, failoverPorts] = [await freePort(), await freePort(), await freePort(), await freePort(), [await freePort(), await freePort()]]
 
 describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster of socket runners", () => {
   scenarios("cluster", () => clusterUrl, { PORT: String(scenarioPort) })
+  handoffScenarios("cluster", () => clusterUrl, { PORT: String(scenarioPort) })
 
-  /** `agent`: AGENT of every process ("" the deployer; "nested" the parent whose sub-agent asks, see fixtures.ts). */
-  const race = (agent: "" | "nested", port: number, done: { readonly approved: string; readonly denied: string }) => async () => {
+  /**
+   * `agent`: AGENT of every process ("" the deployer; "nested" the parent whose sub-agent asks; "handoff"
+   * triage, which hands off to billing, whose refund asks; see fixtures.ts). `ungated`: the tool each run
+   * calls before its approval (once per run: a decision never runs it again).
+   */
+  const race = (agent: "" | "nested" | "handoff", port: number, done: { readonly approved: string; readonly denied: string }, ungated = "check") => async () => {
     const runId = `race-cluster${agent}-${unique}`
     const log = join(dir, `cluster-race${agent}.log`)
     const env = { AGENT: agent }
@@ -29,6 +35,7 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
       const made = await run(["cluster-client", clusterUrl, runId, log, "suspend-many", "20"], { env })
       expect(made.status, made.output).toBe(0)
       if (agent === "nested") expect(made.result).toEqual(Array.from({ length: 20 }, () => expect.objectContaining({ toolCallId: "call-release/call-deploy", via: "call-release" })))
+      if (agent === "handoff") expect(made.result).toEqual(Array.from({ length: 20 }, () => expect.objectContaining({ toolCallId: "call-refund", toolName: "refund", agent: "durable-billing" })))
       const file = join(dir, `cluster-race${agent}-pending.json`)
       writeFileSync(file, JSON.stringify(made.result))
       const [alice, bob] = await Promise.all([
@@ -44,7 +51,8 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
         expect(status).toMatchObject({ _tag: "Completed", outcome: { text: approved[i] ? done.approved : done.denied } })
       )
       const tools = linesOf(log).filter(([, what]) => what === "tool")
-      expect(tools.filter(([, , , what]) => what !== "check")).toHaveLength(approved.filter(Boolean).length)
+      expect(tools.filter(([, , , what]) => what !== ungated)).toHaveLength(approved.filter(Boolean).length)
+      if (agent === "handoff") expect(tools.filter(([, , , what]) => what === ungated)).toHaveLength(20)
     } finally {
       runner.kill("SIGTERM")
       await runner.exited
@@ -60,6 +68,12 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
   it(
     "nested: 20 runs suspended on their sub-agent's approval, each approved (alice) and denied (bob) by two clientOnly processes started together: exactly one wins each",
     race("nested", nestedRacePort, { approved: "Done: Released: deployed 7.2", denied: "Done: Released: Error: request to call tool denied. User reason: no" }),
+    TIMEOUT
+  )
+
+  it(
+    "handoff: 20 runs suspended on billing's approval after triage handed off, each approved (alice) and denied (bob) by two clientOnly processes started together: exactly one wins each, billing goes on",
+    race("handoff", handoffRacePort, { approved: "Billing: refunded $30 on 42", denied: "Billing: Error: request to call tool denied. User reason: no" }, "lookup_order"),
     TIMEOUT
   )
 
