@@ -42,6 +42,7 @@ import * as Toolkit from "./Toolkit.js"
 import * as ToolRule from "./ToolRule.js"
 import * as Solver from "./ToolRuleSolver.js"
 import * as ToolRuleAnalysis from "./ToolRuleAnalysis.js"
+import * as CallKey from "./internal/callKey.js"
 import * as FinalAnswer from "./internal/finalAnswer.js"
 import * as Nested from "./internal/nested.js"
 import { StepCollector } from "./internal/stepCollector.js"
@@ -341,6 +342,8 @@ interface Working {
   agent: string | undefined
   /** Handoffs taken so far. */
   handoffs: number
+  /** Tool-call ids of the run's history, for keys of calls that repeat an id (made after step 1, on first use). */
+  callIds: CallKey.SeenIds | undefined
 }
 
 /** What a `Runner` binds once: the agent, its compiled rules and the services it runs on. */
@@ -535,7 +538,8 @@ const fromState = (state: RunState): Working => ({
   stepOpen: false,
   ended: false,
   agent: state.currentAgent === state.agent ? undefined : state.currentAgent,
-  handoffs: state.handoffs ?? 0
+  handoffs: state.handoffs ?? 0,
+  callIds: undefined
 })
 
 const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => {
@@ -626,7 +630,8 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       stepOpen: false,
       ended: false,
       agent: undefined,
-      handoffs: 0
+      handoffs: 0,
+      callIds: undefined
     }
     if (!claimed) {
       // A generated id is known to nobody else yet: the run is first stored when it suspends, ends, fails or
@@ -1078,10 +1083,13 @@ const runTool = <A, E>(
   then: (execution: Toolkit.Execution) => Effect.Effect<A, E>
 ): Effect.Effect<A, E> => {
   const target = { name: call.name, args: d.args }
+  // A provider may reuse an id on every step: a repeated id's keys carry the step (see `CallKey`).
+  const repeatedStep = w.step === 1 ? undefined : CallKey.repeatedAt((w.callIds ??= CallKey.seenIds()), w.messages, w.step, call.id)
   const handlerContext: Tool.HandlerContext = {
     runId: w.runId,
     toolCallId: call.id,
-    idempotencyKey: `${w.runId}:${call.id}`,
+    idempotencyKey: CallKey.idempotencyKey(w.runId, call.id, repeatedStep),
+    repeatedStep,
     // One hook per run (not a closure per call): only sub-agent tools use it.
     suspend: (w.suspendHook ??= (toolCallId, pending) => void (w.suspensions ??= new Map()).set(toolCallId, pending)),
     decisions: d.nested,
@@ -1380,6 +1388,8 @@ const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Rout
   if (Either.isLeft(messages)) return finish(ctx, w, stopped(w, "handoff_failed", `${names}: ${messages.left}`))
   w.messages.length = 0
   for (const message of messages.right) w.messages.push(message)
+  // The history was rewritten: ids are read from it again, as a resume would.
+  w.callIds = undefined
   w.handoffs++
   w.agent = target.agent.name === ctx.owner ? undefined : target.agent.name
   w.solver.history.length = 0

@@ -1,0 +1,51 @@
+/**
+ * Keys derived from one tool call of a run: its handler's idempotency key and a sub-agent's run id.
+ *
+ * Some providers number tool calls per response, so `call_0` comes back on every step: a key made of the run
+ * and the call id alone would give two calls the same key. A call id's first use in a run keeps the plain form
+ * (`<runId>:<id>`, `<runId>.<id>`), as stored before step-qualified keys existed, so runs persisted then find
+ * the same keys; a repeated use carries its step (`<runId>:<step>:<id>`, `<runId>.<step>.<id>`).
+ *
+ * Whether a call repeats an id is read from the run's messages (persisted with the run), so it is the same after
+ * a suspend, a restart or a replay: an id is repeated when a tool call of an assistant message before the
+ * current step's (the last one) has it. At step 1 an id is never repeated (nothing is looked at), so keys of
+ * first steps never change.
+ */
+import type { Message } from "../Message.js"
+
+/** The tool-call ids of a run's messages up to `scanned` (a message index): built on first need, then extended. */
+export interface SeenIds {
+  readonly ids: Set<string>
+  scanned: number
+}
+
+export const seenIds = (): SeenIds => ({ ids: new Set(), scanned: 0 })
+
+/**
+ * The step that qualifies call `id` of `step` (undefined: its first use, the plain form). `messages` end with
+ * the current step's assistant message (and the results recorded since); `seen` is the run's cache, extended
+ * here by the messages added since the last call, so a run scans its history once in all.
+ */
+export const repeatedAt = (seen: SeenIds, messages: ReadonlyArray<Message>, step: number, id: string): number | undefined => {
+  let end = messages.length - 1
+  while (end >= 0 && messages[end]!._tag !== "AssistantMessage") end--
+  for (let i = seen.scanned; i < end; i++) {
+    const message = messages[i]!
+    if (message._tag === "AssistantMessage") for (const call of message.toolCalls) seen.ids.add(call.id)
+  }
+  if (end > seen.scanned) seen.scanned = end
+  return seen.ids.has(id) ? step : undefined
+}
+
+/** A handler's idempotency key: `<runId>:<toolCallId>`, or `<runId>:<step>:<toolCallId>` for a repeated id. */
+export const idempotencyKey = (runId: string, toolCallId: string, repeatedStep: number | undefined): string =>
+  repeatedStep === undefined ? `${runId}:${toolCallId}` : `${runId}:${repeatedStep}:${toolCallId}`
+
+/**
+ * A sub-agent's run id: `<parentRunId>.<toolCallId>`, or `<parentRunId>.<step>.<toolCallId>` for a repeated id
+ * (characters a store may refuse become `_`).
+ */
+export const childRunId = (parentRunId: string, toolCallId: string, repeatedStep: number | undefined): string => {
+  const id = toolCallId.replace(/[^A-Za-z0-9_-]/g, "_")
+  return repeatedStep === undefined ? `${parentRunId}.${id}` : `${parentRunId}.${repeatedStep}.${id}`
+}
