@@ -344,6 +344,8 @@ interface Working {
   handoffs: number
   /** Tool-call ids of the run's history, for keys of calls that repeat an id (made after step 1, on first use). */
   callIds: CallKey.SeenIds | undefined
+  /** Tool-call ids that handoff filters dropped from `messages` (they still count as used: see `CallKey`). */
+  droppedCallIds: ReadonlyArray<string> | undefined
 }
 
 /** What a `Runner` binds once: the agent, its compiled rules and the services it runs on. */
@@ -505,7 +507,8 @@ const toState = (w: Working, agent: string, status: RunState["status"], extra?: 
       ...(status === "running" && w.lease !== undefined ? { lease: w.lease } : {}),
       ...(w.inFlight === undefined || w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
       ...(w.decisions.size === 0 ? {} : { decisions: [...w.decisions.values()] }),
-      ...(w.handoffs === 0 ? {} : w.agent === undefined ? { handoffs: w.handoffs } : { currentAgent: w.agent, handoffs: w.handoffs })
+      ...(w.handoffs === 0 ? {} : w.agent === undefined ? { handoffs: w.handoffs } : { currentAgent: w.agent, handoffs: w.handoffs }),
+      ...(w.droppedCallIds === undefined ? {} : { handedOffCallIds: w.droppedCallIds })
     },
     // Built from the loop's own typed state: no need to re-validate every message on each save.
     { disableValidation: true }
@@ -539,7 +542,8 @@ const fromState = (state: RunState): Working => ({
   ended: false,
   agent: state.currentAgent === state.agent ? undefined : state.currentAgent,
   handoffs: state.handoffs ?? 0,
-  callIds: undefined
+  callIds: undefined,
+  droppedCallIds: state.handedOffCallIds
 })
 
 const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => {
@@ -631,7 +635,8 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       ended: false,
       agent: undefined,
       handoffs: 0,
-      callIds: undefined
+      callIds: undefined,
+      droppedCallIds: undefined
     }
     if (!claimed) {
       // A generated id is known to nobody else yet: the run is first stored when it suspends, ends, fails or
@@ -1084,7 +1089,7 @@ const runTool = <A, E>(
 ): Effect.Effect<A, E> => {
   const target = { name: call.name, args: d.args }
   // A provider may reuse an id on every step: a repeated id's keys carry the step (see `CallKey`).
-  const repeatedStep = w.step === 1 ? undefined : CallKey.repeatedAt((w.callIds ??= CallKey.seenIds()), w.messages, w.step, call.id)
+  const repeatedStep = w.step === 1 ? undefined : CallKey.repeatedAt((w.callIds ??= CallKey.seenIds(w.droppedCallIds)), w.messages, w.step, call.id)
   const handlerContext: Tool.HandlerContext = {
     runId: w.runId,
     toolCallId: call.id,
@@ -1386,10 +1391,11 @@ const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Rout
   }
   const messages = Handoff.transfer(w.messages, ctx, target, taken.route.inputFilter)
   if (Either.isLeft(messages)) return finish(ctx, w, stopped(w, "handoff_failed", `${names}: ${messages.left}`))
+  // Ids the filter drops still count as used (stored with the run); the rest are read from the new history.
+  if (taken.route.inputFilter !== undefined) w.droppedCallIds = CallKey.droppedBy(w.messages, messages.right, w.droppedCallIds)
+  w.callIds = undefined
   w.messages.length = 0
   for (const message of messages.right) w.messages.push(message)
-  // The history was rewritten: ids are read from it again, as a resume would.
-  w.callIds = undefined
   w.handoffs++
   w.agent = target.agent.name === ctx.owner ? undefined : target.agent.name
   w.solver.history.length = 0

@@ -133,7 +133,8 @@ export interface HandlerContext {
    * Stable across retries and resumes of the same call, and different for every call of a run: use it to make
    * side effects idempotent. `<runId>:<toolCallId>`; when an earlier step of the run already had a call with
    * this id (providers that number calls per response send `call_0` on every step), `<runId>:<step>:<toolCallId>`.
-   * Read from the run's stored messages, so a call gets the same key after a suspend, a restart or a replay.
+   * Read from the run's stored messages (and the ids a handoff filter dropped from them), so a call gets the
+   * same key after a suspend, a restart, a replay or a handoff.
    */
   readonly idempotencyKey: string
   /**

@@ -8,8 +8,9 @@
  *
  * Whether a call repeats an id is read from the run's messages (persisted with the run), so it is the same after
  * a suspend, a restart or a replay: an id is repeated when a tool call of an assistant message before the
- * current step's (the last one) has it. At step 1 an id is never repeated (nothing is looked at), so keys of
- * first steps never change.
+ * current step's (the last one) has it, or when a handoff's filter dropped such a call from the messages (its
+ * ids are stored with the run: `RunState.handedOffCallIds`). At step 1 an id is never repeated (nothing is
+ * looked at), so keys of first steps never change.
  */
 import type { Message } from "../Message.js"
 
@@ -19,7 +20,30 @@ export interface SeenIds {
   scanned: number
 }
 
-export const seenIds = (): SeenIds => ({ ids: new Set(), scanned: 0 })
+/** A fresh cache: the ids a handoff dropped from the messages, and the messages still to scan. */
+export const seenIds = (dropped: ReadonlyArray<string> | undefined): SeenIds => ({ ids: new Set(dropped), scanned: 0 })
+
+/** The ids of the tool calls in `messages`' assistant messages. */
+const callIdsOf = (messages: ReadonlyArray<Message>): Set<string> => {
+  const ids = new Set<string>()
+  for (const message of messages) if (message._tag === "AssistantMessage") for (const call of message.toolCalls) ids.add(call.id)
+  return ids
+}
+
+/**
+ * A handoff rewrote the history from `before` to `after`: the ids dropped so far (`prior`) and the ids of
+ * `before` that `after` no longer shows (undefined: none), kept with the run so they still count as used.
+ */
+export const droppedBy = (
+  before: ReadonlyArray<Message>,
+  after: ReadonlyArray<Message>,
+  prior: ReadonlyArray<string> | undefined
+): ReadonlyArray<string> | undefined => {
+  const kept = callIdsOf(after)
+  const dropped = new Set(prior)
+  for (const id of callIdsOf(before)) if (!kept.has(id)) dropped.add(id)
+  return dropped.size === 0 ? undefined : [...dropped]
+}
 
 /**
  * The step that qualifies call `id` of `step` (undefined: its first use, the plain form). `messages` end with
