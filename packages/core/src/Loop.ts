@@ -1079,6 +1079,46 @@ const parseLoosely = (text: string): unknown => {
   }
 }
 
+/** Marks `CallContext`'s step qualifier as not looked up yet. */
+const unknownStep = -1
+
+/**
+ * What a handler is told about its call. The step qualifier of its keys (see `CallKey`: a provider may reuse
+ * an id on every step) is looked up when a key is first read, so a handler that reads none costs no lookup.
+ */
+class CallContext implements Tool.HandlerContext {
+  readonly runId: string
+  approval?: { readonly decidedBy?: string; readonly reason?: string }
+  readonly #w: Working
+  readonly #step: number
+  /** The messages when the call started: its step's assistant message is the last of them. */
+  readonly #length: number
+  #repeated: number | undefined = unknownStep
+  constructor(
+    w: Working,
+    readonly toolCallId: string,
+    readonly suspend: NonNullable<Tool.HandlerContext["suspend"]>,
+    readonly decisions: Tool.HandlerContext["decisions"],
+    readonly events: Tool.HandlerContext["events"]
+  ) {
+    this.runId = w.runId
+    this.#w = w
+    this.#step = w.step
+    this.#length = w.messages.length
+  }
+  get repeatedStep(): number | undefined {
+    if (this.#repeated === unknownStep) {
+      const w = this.#w
+      this.#repeated =
+        this.#step === 1 ? undefined : CallKey.repeatedAt((w.callIds ??= CallKey.seenIds(w.droppedCallIds)), w.messages, this.#length, this.#step, this.toolCallId)
+    }
+    return this.#repeated
+  }
+  get idempotencyKey(): string {
+    return CallKey.idempotencyKey(this.runId, this.toolCallId, this.repeatedStep)
+  }
+}
+
 /** Executes a call and continues with its result (through the durability hooks, when there are any). */
 const runTool = <A, E>(
   ctx: Context,
@@ -1088,20 +1128,16 @@ const runTool = <A, E>(
   then: (execution: Toolkit.Execution) => Effect.Effect<A, E>
 ): Effect.Effect<A, E> => {
   const target = { name: call.name, args: d.args }
-  // A provider may reuse an id on every step: a repeated id's keys carry the step (see `CallKey`).
-  const repeatedStep = w.step === 1 ? undefined : CallKey.repeatedAt((w.callIds ??= CallKey.seenIds(w.droppedCallIds)), w.messages, w.step, call.id)
-  const handlerContext: Tool.HandlerContext = {
-    runId: w.runId,
-    toolCallId: call.id,
-    idempotencyKey: CallKey.idempotencyKey(w.runId, call.id, repeatedStep),
-    repeatedStep,
+  const handlerContext = new CallContext(
+    w,
+    call.id,
     // One hook per run (not a closure per call): only sub-agent tools use it.
-    suspend: (w.suspendHook ??= (toolCallId, pending) => void (w.suspensions ??= new Map()).set(toolCallId, pending)),
-    decisions: d.nested,
+    (w.suspendHook ??= (toolCallId, pending) => void (w.suspensions ??= new Map()).set(toolCallId, pending)),
+    d.nested,
     // Only a consumer of this run's events gets a sub-agent's (an observer sees the sub-agent's run itself).
-    events: ctx.onEvent === undefined ? undefined : { step: w.step, emit: ctx.onEvent, ready: ctx.ready },
-    ...(d.approval === undefined ? {} : { approval: d.approval })
-  }
+    ctx.onEvent === undefined ? undefined : { step: w.step, emit: ctx.onEvent, ready: ctx.ready }
+  )
+  if (d.approval !== undefined) handlerContext.approval = d.approval
   return ctx.stepRunner === undefined
     ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)
     : Effect.flatMap(ctx.stepRunner.toolCall(w.step, call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)

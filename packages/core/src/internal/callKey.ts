@@ -46,12 +46,12 @@ export const droppedBy = (
 }
 
 /**
- * The step that qualifies call `id` of `step` (undefined: its first use, the plain form). `messages` end with
- * the current step's assistant message (and the results recorded since); `seen` is the run's cache, extended
- * here by the messages added since the last call, so a run scans its history once in all.
+ * The step that qualifies call `id` of `step` (undefined: its first use, the plain form). `messages`, up to
+ * `length`, end with the current step's assistant message (and the results recorded since); `seen` is the run's
+ * cache, extended here by the messages added since the last call, so a run scans its history once in all.
  */
-export const repeatedAt = (seen: SeenIds, messages: ReadonlyArray<Message>, step: number, id: string): number | undefined => {
-  let end = messages.length - 1
+export const repeatedAt = (seen: SeenIds, messages: ReadonlyArray<Message>, length: number, step: number, id: string): number | undefined => {
+  let end = length - 1
   while (end >= 0 && messages[end]!._tag !== "AssistantMessage") end--
   for (let i = seen.scanned; i < end; i++) {
     const message = messages[i]!
