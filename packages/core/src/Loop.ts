@@ -1084,7 +1084,9 @@ const unknownStep = -1
 
 /**
  * What a handler is told about its call. The step qualifier of its keys (see `CallKey`: a provider may reuse
- * an id on every step) is looked up when a key is first read, so a handler that reads none costs no lookup.
+ * an id on every step) is looked up when a key is first read, so a handler that reads none costs no lookup; a
+ * read after later steps gets the key of its call's step (`CallKey.repeatedAt`). Only a read after the run
+ * handed off (a background fiber outliving its call) could differ: read keys while the call runs.
  */
 class CallContext implements Tool.HandlerContext {
   readonly runId: string

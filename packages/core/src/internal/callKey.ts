@@ -17,11 +17,13 @@ import type { Message } from "../Message.js"
 /** The tool-call ids of a run's messages up to `scanned` (a message index): built on first need, then extended. */
 export interface SeenIds {
   readonly ids: Set<string>
+  /** The ids a handoff dropped from the messages (in `ids` too). */
+  readonly dropped: ReadonlySet<string>
   scanned: number
 }
 
 /** A fresh cache: the ids a handoff dropped from the messages, and the messages still to scan. */
-export const seenIds = (dropped: ReadonlyArray<string> | undefined): SeenIds => ({ ids: new Set(dropped), scanned: 0 })
+export const seenIds = (dropped: ReadonlyArray<string> | undefined): SeenIds => ({ ids: new Set(dropped), dropped: new Set(dropped), scanned: 0 })
 
 /** The ids of the tool calls in `messages`' assistant messages. */
 const callIdsOf = (messages: ReadonlyArray<Message>): Set<string> => {
@@ -53,6 +55,15 @@ export const droppedBy = (
 export const repeatedAt = (seen: SeenIds, messages: ReadonlyArray<Message>, length: number, step: number, id: string): number | undefined => {
   let end = length - 1
   while (end >= 0 && messages[end]!._tag !== "AssistantMessage") end--
+  if (seen.scanned > end) {
+    // Asked late (the cache already holds later steps' ids): read this step's history itself, so a key read
+    // after later steps is the one it would have been during its call.
+    for (let i = 0; i < end; i++) {
+      const message = messages[i]!
+      if (message._tag === "AssistantMessage" && message.toolCalls.some((call) => call.id === id)) return step
+    }
+    return seen.dropped.has(id) ? step : undefined
+  }
   for (let i = seen.scanned; i < end; i++) {
     const message = messages[i]!
     if (message._tag === "AssistantMessage") for (const call of message.toolCalls) seen.ids.add(call.id)
