@@ -153,6 +153,50 @@ describe("handoffs (local backend, scripted model)", () => {
       }
     }))
 
+  it.effect("call_0 on every step, across a handoff whose filter drops the calls: each call its own idempotency key, also after a restart (file store)", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "handoff-"))
+      try {
+        const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))
+        const keys: Array<string> = []
+        const layer = (model: Layer.Layer<LanguageModel.LanguageModel>) =>
+          AgentBackend.layerLocal(triage).pipe(
+            Layer.provide(
+              Layer.mergeAll(
+                model,
+                store,
+                Approval.layerSuspend(),
+                triageTools.toLayer({ lookup_order: ({ orderId }, ctx) => Effect.sync(() => (keys.push(`lookup ${ctx.idempotencyKey}`), `order ${orderId}: $30, paid`)) }),
+                billingTools.toLayer({ refund: ({ orderId }, ctx) => Effect.sync(() => (keys.push(`refund ${ctx.idempotencyKey}`), `refunded ${orderId}`)) })
+              )
+            )
+          )
+        const first = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "refund 42", runId: "run_rep" })).pipe(
+          Effect.provide(
+            layer(
+              S.make([
+                S.toolCall("lookup_order", { orderId: "42" }, { id: "call_0" }),
+                S.toolCall("transfer_to_billing", {}, { id: "call_0" }),
+                S.toolCall("refund", { orderId: "42", amount: 30 }, { id: "call_0" })
+              ]).layer
+            )
+          )
+        )
+        if (first._tag !== "Suspended") throw new Error(`expected Suspended, got ${first._tag}`)
+        // Billing's history no longer shows triage's call_0: the run keeps the id as used.
+        const stored = JSON.parse(readFileSync(join(dir, "run_rep.json"), "utf8")) as Record<string, unknown>
+        expect(stored).toMatchObject({ currentAgent: "billing", handedOffCallIds: ["call_0"] })
+        // A fresh runtime over the same directory takes the decision.
+        const second = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.resume("run_rep", [Approval.approve(first.pending[0]!)])).pipe(
+          Effect.provide(layer(S.make([S.text("Refunded.")]).layer))
+        )
+        expect(second).toMatchObject({ _tag: "Completed", text: "Refunded.", steps: 4 })
+        expect(keys).toEqual(["lookup run_rep:call_0", "refund run_rep:3:call_0"])
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+
   it.effect("20 rounds of two concurrent resumes after a handoff: exactly one wins, the refund runs once", () =>
     Effect.gen(function* () {
       for (let round = 0; round < 20; round++) {

@@ -2,7 +2,7 @@
  * Agents as tools: a parent run suspends with its sub-agent's pending approval, and one resume of the parent
  * with the decision continues both (in one process here; across two processes in sub-agent-process.test.ts).
  */
-import { AgentBackend, Approval, RunStore } from "@agentloop/core"
+import { AgentBackend, Approval, RunStore, SubAgent } from "@agentloop/core"
 import { ChatModel } from "@agentloop/heroku"
 import { FakeHerokuInference, ScriptedModel as S } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -48,6 +48,42 @@ describe("agents as tools", () => {
         const parent = Option.getOrThrow(yield* b.getRun("run_parent"))
         expect(parent.pending).toEqual([])
       }).pipe(Effect.provide(Layer.merge(layer, RunStore.layerMemory)))
+    }))
+
+  it.effect("a provider that sends call_0 on every step: each sub-agent call is its own sub-run, the second's approval suspends the parent anew", () =>
+    Effect.gen(function* () {
+      const ran: Array<string> = []
+      // Parent and sub-agents all number their calls per response: every call is call_0.
+      const model = S.make([
+        S.toolCall("release", { input: "Deploy 2.0" }, { id: "call_0" }),
+        S.toolCall("deploy", { version: "2.0" }, { id: "call_0" }),
+        S.text("Deployed 2.0."),
+        S.toolCall("release", { input: "Deploy 3.0" }, { id: "call_0" }),
+        S.toolCall("deploy", { version: "3.0" }, { id: "call_0" }),
+        S.text("Deployed 3.0."),
+        S.text("Both deployed.")
+      ])
+      yield* Effect.gen(function* () {
+        const b = yield* AgentBackend.AgentBackend
+        const store = yield* RunStore.RunStore
+        const first = yield* b.run({ input: "Ship 2.0, then 3.0", runId: "rep" })
+        if (first._tag !== "Suspended") throw new Error(`expected Suspended, got ${first._tag}`)
+        expect(first.pending).toMatchObject([{ toolCallId: "call_0/call_0", via: "call_0", step: 1, arguments: { version: "2.0" } }])
+        const second = yield* b.resume("rep", [Approval.approve(first.pending[0]!)])
+        // Step 2's call starts its own sub-run (not step 1's finished one), which asks for its own approval.
+        if (second._tag !== "Suspended") throw new Error(`expected Suspended, got ${second._tag}`)
+        expect(second.pending).toMatchObject([{ toolCallId: "call_0/call_0", via: "call_0", step: 2, arguments: { version: "3.0" } }])
+        expect(ran).toEqual(["deploy:2.0"])
+        // Step 1's sub-run keeps the plain id (as stored before repeated ids were qualified); step 2's carries its step.
+        expect(Option.getOrThrow(yield* store.load(SubAgent.childRunId("rep", "call_0")))).toMatchObject({ runId: "rep.call_0", status: "completed" })
+        expect(Option.getOrThrow(yield* store.load(SubAgent.childRunId("rep", "call_0", 2)))).toMatchObject({ runId: "rep.2.call_0", status: "suspended" })
+        const third = yield* b.resume("rep", [Approval.approve(second.pending[0]!)])
+        expect(third).toMatchObject({ _tag: "Completed", text: "Both deployed." })
+        expect(ran).toEqual(["deploy:2.0", "deploy:3.0"])
+        const results = Option.getOrThrow(yield* b.getRun("rep")).messages.flatMap((m) => (m._tag === "ToolMessage" ? [m.content] : []))
+        expect(results).toEqual(["Deployed 2.0.", "Deployed 3.0."])
+        yield* model.assertComplete
+      }).pipe(Effect.provide(Layer.merge(backend({ ran, model: model.layer, store: RunStore.layerMemory }), RunStore.layerMemory)))
     }))
 
   it.effect("a denial reaches the sub-agent's model as the tool result", () =>

@@ -42,6 +42,7 @@ import * as Toolkit from "./Toolkit.js"
 import * as ToolRule from "./ToolRule.js"
 import * as Solver from "./ToolRuleSolver.js"
 import * as ToolRuleAnalysis from "./ToolRuleAnalysis.js"
+import * as CallKey from "./internal/callKey.js"
 import * as FinalAnswer from "./internal/finalAnswer.js"
 import * as Nested from "./internal/nested.js"
 import { StepCollector } from "./internal/stepCollector.js"
@@ -341,6 +342,10 @@ interface Working {
   agent: string | undefined
   /** Handoffs taken so far. */
   handoffs: number
+  /** Tool-call ids of the run's history, for keys of calls that repeat an id (made after step 1, on first use). */
+  callIds: CallKey.SeenIds | undefined
+  /** Tool-call ids that handoff filters dropped from `messages` (they still count as used: see `CallKey`). */
+  droppedCallIds: ReadonlyArray<string> | undefined
 }
 
 /** What a `Runner` binds once: the agent, its compiled rules and the services it runs on. */
@@ -502,7 +507,8 @@ const toState = (w: Working, agent: string, status: RunState["status"], extra?: 
       ...(status === "running" && w.lease !== undefined ? { lease: w.lease } : {}),
       ...(w.inFlight === undefined || w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
       ...(w.decisions.size === 0 ? {} : { decisions: [...w.decisions.values()] }),
-      ...(w.handoffs === 0 ? {} : w.agent === undefined ? { handoffs: w.handoffs } : { currentAgent: w.agent, handoffs: w.handoffs })
+      ...(w.handoffs === 0 ? {} : w.agent === undefined ? { handoffs: w.handoffs } : { currentAgent: w.agent, handoffs: w.handoffs }),
+      ...(w.droppedCallIds === undefined ? {} : { handedOffCallIds: w.droppedCallIds })
     },
     // Built from the loop's own typed state: no need to re-validate every message on each save.
     { disableValidation: true }
@@ -535,7 +541,9 @@ const fromState = (state: RunState): Working => ({
   stepOpen: false,
   ended: false,
   agent: state.currentAgent === state.agent ? undefined : state.currentAgent,
-  handoffs: state.handoffs ?? 0
+  handoffs: state.handoffs ?? 0,
+  callIds: undefined,
+  droppedCallIds: state.handedOffCallIds
 })
 
 const lastAssistantText = (messages: ReadonlyArray<Message.Message>): string => {
@@ -626,7 +634,9 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       stepOpen: false,
       ended: false,
       agent: undefined,
-      handoffs: 0
+      handoffs: 0,
+      callIds: undefined,
+      droppedCallIds: undefined
     }
     if (!claimed) {
       // A generated id is known to nobody else yet: the run is first stored when it suspends, ends, fails or
@@ -1069,6 +1079,48 @@ const parseLoosely = (text: string): unknown => {
   }
 }
 
+/** Marks `CallContext`'s step qualifier as not looked up yet. */
+const unknownStep = -1
+
+/**
+ * What a handler is told about its call. The step qualifier of its keys (see `CallKey`: a provider may reuse
+ * an id on every step) is looked up when a key is first read, so a handler that reads none costs no lookup; a
+ * read after later steps gets the key of its call's step (`CallKey.repeatedAt`). Only a read after the run
+ * handed off (a background fiber outliving its call) could differ: read keys while the call runs.
+ */
+class CallContext implements Tool.HandlerContext {
+  readonly runId: string
+  approval?: { readonly decidedBy?: string; readonly reason?: string }
+  readonly #w: Working
+  readonly #step: number
+  /** The messages when the call started: its step's assistant message is the last of them. */
+  readonly #length: number
+  #repeated: number | undefined = unknownStep
+  constructor(
+    w: Working,
+    readonly toolCallId: string,
+    readonly suspend: NonNullable<Tool.HandlerContext["suspend"]>,
+    readonly decisions: Tool.HandlerContext["decisions"],
+    readonly events: Tool.HandlerContext["events"]
+  ) {
+    this.runId = w.runId
+    this.#w = w
+    this.#step = w.step
+    this.#length = w.messages.length
+  }
+  get repeatedStep(): number | undefined {
+    if (this.#repeated === unknownStep) {
+      const w = this.#w
+      this.#repeated =
+        this.#step === 1 ? undefined : CallKey.repeatedAt((w.callIds ??= CallKey.seenIds(w.droppedCallIds)), w.messages, this.#length, this.#step, this.toolCallId)
+    }
+    return this.#repeated
+  }
+  get idempotencyKey(): string {
+    return CallKey.idempotencyKey(this.runId, this.toolCallId, this.repeatedStep)
+  }
+}
+
 /** Executes a call and continues with its result (through the durability hooks, when there are any). */
 const runTool = <A, E>(
   ctx: Context,
@@ -1078,17 +1130,16 @@ const runTool = <A, E>(
   then: (execution: Toolkit.Execution) => Effect.Effect<A, E>
 ): Effect.Effect<A, E> => {
   const target = { name: call.name, args: d.args }
-  const handlerContext: Tool.HandlerContext = {
-    runId: w.runId,
-    toolCallId: call.id,
-    idempotencyKey: `${w.runId}:${call.id}`,
+  const handlerContext = new CallContext(
+    w,
+    call.id,
     // One hook per run (not a closure per call): only sub-agent tools use it.
-    suspend: (w.suspendHook ??= (toolCallId, pending) => void (w.suspensions ??= new Map()).set(toolCallId, pending)),
-    decisions: d.nested,
+    (w.suspendHook ??= (toolCallId, pending) => void (w.suspensions ??= new Map()).set(toolCallId, pending)),
+    d.nested,
     // Only a consumer of this run's events gets a sub-agent's (an observer sees the sub-agent's run itself).
-    events: ctx.onEvent === undefined ? undefined : { step: w.step, emit: ctx.onEvent, ready: ctx.ready },
-    ...(d.approval === undefined ? {} : { approval: d.approval })
-  }
+    ctx.onEvent === undefined ? undefined : { step: w.step, emit: ctx.onEvent, ready: ctx.ready }
+  )
+  if (d.approval !== undefined) handlerContext.approval = d.approval
   return ctx.stepRunner === undefined
     ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)
     : Effect.flatMap(ctx.stepRunner.toolCall(w.step, call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
@@ -1378,6 +1429,9 @@ const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Rout
   }
   const messages = Handoff.transfer(w.messages, ctx, target, taken.route.inputFilter)
   if (Either.isLeft(messages)) return finish(ctx, w, stopped(w, "handoff_failed", `${names}: ${messages.left}`))
+  // Ids the filter drops still count as used (stored with the run); the rest are read from the new history.
+  if (taken.route.inputFilter !== undefined) w.droppedCallIds = CallKey.droppedBy(w.messages, messages.right, w.droppedCallIds)
+  w.callIds = undefined
   w.messages.length = 0
   for (const message of messages.right) w.messages.push(message)
   w.handoffs++

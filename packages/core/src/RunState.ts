@@ -112,6 +112,11 @@ export class RunState extends Schema.Class<RunState>("RunState")({
   currentAgent: Schema.optional(Schema.String),
   /** Handoffs taken so far in this run (absent: none). */
   handoffs: Schema.optional(Schema.Number),
+  /**
+   * Tool-call ids of earlier steps that a handoff's `inputFilter` dropped from `messages` (absent: none): they
+   * still count as used, so a later call that repeats one gets its own keys (see `Tool.HandlerContext.idempotencyKey`).
+   */
+  handedOffCallIds: Schema.optional(Schema.Array(Schema.String)),
   status: RunStatus,
   messages: Schema.Array(Message),
   /** Model steps taken so far. */

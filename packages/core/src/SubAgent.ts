@@ -1,7 +1,9 @@
 /**
  * Agents as tools: `asTool(agent, options)` runs a sub-agent as one tool call of a parent run, with its
  * own toolkit, rules and approvals. The sub-agent's run is stored in the same `RunStore` under an id derived
- * from the parent's run and call (`<parentRunId>.<toolCallId>`, see `childRunId`), so it survives a restart with the parent.
+ * from the parent's run and call (`<parentRunId>.<toolCallId>`, or `<parentRunId>.<step>.<toolCallId>` when an
+ * earlier step of the parent reused the call id; see `childRunId`), so it survives a restart with the parent,
+ * and each call starts its own sub-run even when the provider sends `call_0` on every step.
  *
  * When the sub-agent suspends on an approval, the parent run suspends with that pending approval (its
  * tool-call id is `<parent call id>/<sub-agent call id>`, `via` names the parent's call). One `resume` of
@@ -22,6 +24,7 @@ import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import type * as Agent from "./Agent.js"
 import * as AgentEvent from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
+import * as CallKey from "./internal/callKey.js"
 import * as Loop from "./Loop.js"
 import type { RunOutcome, RunState } from "./RunState.js"
 import * as RunStore from "./RunStore.js"
@@ -51,8 +54,14 @@ export interface AsTool<Name extends string, Tools extends Record<string, Tool.A
   readonly layer: Layer.Layer<Tool.Handler<Name>, Loop.LoopError, Loop.Requirements<Tools> | R>
 }
 
-/** The sub-agent run of one parent call: `<parentRunId>.<toolCallId>` (characters a store may refuse become `_`). */
-export const childRunId = (parentRunId: string, toolCallId: string): string => `${parentRunId}.${toolCallId.replace(/[^A-Za-z0-9_-]/g, "_")}`
+/**
+ * The sub-agent run of one parent call: `<parentRunId>.<toolCallId>`, or `<parentRunId>.<step>.<toolCallId>`
+ * when an earlier step of the parent run already had a call with that id (`repeatedStep`, the handler's
+ * `HandlerContext.repeatedStep`); characters a store may refuse become `_`. A call id's first use keeps the
+ * plain form, so sub-runs stored before repeated ids were qualified are found again.
+ */
+export const childRunId = (parentRunId: string, toolCallId: string, repeatedStep?: number): string =>
+  CallKey.childRunId(parentRunId, toolCallId, repeatedStep)
 
 /** The text the parent's model gets from a finished sub-agent run. */
 const answer = (outcome: Exclude<RunOutcome, { _tag: "Suspended" }>): string =>
@@ -142,7 +151,7 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
       const services = yield* Effect.context<Loop.Requirements<Tools> | R>()
       const handler: Tool.AnyHandlerFn = ({ input }: { input: string }, context: Tool.HandlerContext) =>
         Effect.gen(function* () {
-          const runId = childRunId(context.runId, context.toolCallId)
+          const runId = CallKey.childRunId(context.runId, context.toolCallId, context.repeatedStep)
           const options = forwarding(agent.name, context)
           const durable = yield* Effect.serviceOption(StepRunner.SubRun)
           if (Option.isSome(durable)) return answer(yield* runDurably(agent, services, durable.value, input, runId, options))

@@ -129,8 +129,19 @@ export const jsonSchemaOf = (schema: Schema.Schema.Any): unknown => {
 export interface HandlerContext {
   readonly runId: string
   readonly toolCallId: string
-  /** Stable across retries and resumes of the same call: use it to make side effects idempotent. */
+  /**
+   * Stable across retries and resumes of the same call, and different for every call of a run: use it to make
+   * side effects idempotent. `<runId>:<toolCallId>`; when an earlier step of the run already had a call with
+   * this id (providers that number calls per response send `call_0` on every step), `<runId>:<step>:<toolCallId>`.
+   * Read from the run's stored messages (and the ids a handoff filter dropped from them), so a call gets the
+   * same key after a suspend, a restart, a replay or a handoff.
+   */
   readonly idempotencyKey: string
+  /**
+   * Set when an earlier step of the run already had a call with this id: this call's step, which qualifies the
+   * keys derived from the call (`idempotencyKey`, a sub-agent's run id: `SubAgent.childRunId`).
+   */
+  readonly repeatedStep?: number | undefined
   /** Present when the call needed approval and got it: who approved it, and why. */
   readonly approval?: { readonly decidedBy?: string; readonly reason?: string }
   /**

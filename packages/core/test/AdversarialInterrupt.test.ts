@@ -141,6 +141,52 @@ for (const [name, store] of stores) {
     })
   })
 
+  describe(`${name}: a provider that sends call_0 on every step`, () => {
+    const reusing = [
+      S.toolCall("deploy", { version: "1" }, { id: "call_0" }),
+      S.toolCall("deploy", { version: "2" }, { id: "call_0" }),
+      S.text("deployed")
+    ]
+    // Step 1's key keeps the plain form (as stored before repeated ids were qualified); step 2's carries its step.
+    for (const [point, expected] of [
+      ["deploy:1", ["k1:call_0", "k1:call_0", "k1:2:call_0"]],
+      ["deploy:2", ["k1:call_0", "k1:2:call_0", "k1:2:call_0"]]
+    ] as const) {
+      it.effect(`both calls deploy under an API deduping by key; interrupted during ${point}, recovery reruns that call with its own key`, () => {
+        const world = makeWorld()
+        const { layer } = world.backend(reusing, { store: store(), approvals: Approval.layerAutoApprove })
+        return Effect.gen(function* () {
+          const backend = yield* AgentBackend.AgentBackend
+          yield* interruptAt(world, point, backend.run({ input: "ship", runId: "k1" }))
+          expect(yield* stateOf("k1")).toMatchObject({ status: "interrupted", queue: [{ id: "call_0" }] })
+          expect(yield* backend.resume("k1", [])).toMatchObject({ _tag: "Completed", text: "deployed", steps: 3 })
+          expect(world.executions.map((e) => e.idempotencyKey)).toEqual(expected)
+          expect(world.api.effects).toEqual(["1", "2"])
+        }).pipe(Effect.provide(layer))
+      })
+    }
+
+    it.effect("each step's call suspends, is approved and deploys; the second, cut off after approval, reruns with the same step-qualified key", () => {
+      const world = makeWorld()
+      const { layer } = world.backend(reusing, { store: store() })
+      return Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        const first = suspended(yield* backend.run({ input: "ship", runId: "k2" }))
+        const second = suspended(yield* backend.resume("k2", [Approval.approve(first.pending[0]!, { by: "alice" })]))
+        expect(second.pending).toMatchObject([{ toolCallId: "call_0", step: 2, arguments: { version: "2" } }])
+        yield* interruptAt(world, "deploy:2", backend.resume("k2", [Approval.approve(second.pending[0]!, { by: "bob" })]))
+        expect(yield* stateOf("k2")).toMatchObject({ status: "interrupted", step: 2, inFlight: [{ toolCallId: "call_0" }] })
+        expect(yield* backend.resume("k2", [])).toMatchObject({ _tag: "Completed", text: "deployed" })
+        expect(world.executions.map((e) => [e.idempotencyKey, e.approvedBy])).toEqual([
+          ["k2:call_0", "alice"],
+          ["k2:2:call_0", "bob"],
+          ["k2:2:call_0", "bob"]
+        ])
+        expect(world.api.effects).toEqual(["1", "2"])
+      }).pipe(Effect.provide(layer))
+    })
+  })
+
   describe(`${name}: a resumed run interrupted`, () => {
     it.effect("during the approved call: the state records it in flight with its approval; recovery runs it again, same key, without asking", () => {
       const world = makeWorld()

@@ -5,9 +5,9 @@
  * - A run is a `Workflow` keyed by its run id.
  * - Each model step is an `Activity` named `model/<turn>`, each tool call an `Activity` named
  *   `tool/<step>/<toolCallId>` (the step too: providers reuse ids across steps): their results are stored, so
- *   a replay (after a crash, or when an approval arrives) never runs a finished step again. Tools get the
- *   idempotency key `<runId>:<toolCallId>`, the same on every attempt, for the rare call that a crash
- *   interrupts and the engine runs again.
+ *   a replay (after a crash, or when an approval arrives) never runs a finished step again. Tools get core's
+ *   idempotency key (`<runId>:<toolCallId>`, `<runId>:<step>:<toolCallId>` for an id an earlier step used),
+ *   the same on every attempt, for the rare call that a crash interrupts and the engine runs again.
  * - Each approval is a `DurableDeferred` named `approval/<step>/<toolCallId>`. The run publishes the pending
  *   approval (to the `ApprovalInbox`) and waits without holding memory. `decide` records a decision in the
  *   inbox with one conditional write (exactly one decision per approval wins; every other caller gets

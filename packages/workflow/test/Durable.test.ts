@@ -120,7 +120,8 @@ describe("Durable (in memory)", () => {
       yield* Durable.decide(repeatingAgent, "run-5", Approval.approve(second.pending[0]!))
       const done = yield* Durable.awaitSettled(repeatingAgent, "run-5")
       expect(done).toMatchObject({ _tag: "Completed", outcome: { text: "Done: deployed 7.1, deployed 7.2", steps: 3 } })
-      expect(toolRuns).toEqual(["run-5:call_0 7.1", "run-5:call_0 7.2"])
+      // Each call its own idempotency key: step 1's in the plain form, step 2's (a repeated id) with its step.
+      expect(toolRuns).toEqual(["run-5:call_0 7.1", "run-5:2:call_0 7.2"])
       expect(modelCalls).toEqual([1, 2, 3])
     }).pipe(Effect.provide(layer))
   })

@@ -11,12 +11,12 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
-import { nestedLayer, outerAgent, researchAgent as parent, twoLevelLayer } from "./fixtures.js"
+import { nestedLayer, type NestedOptions, outerAgent, researchAgent as parent, twoLevelLayer } from "./fixtures.js"
 
-const setup = () => {
+const setup = (options: NestedOptions = {}) => {
   const calls: Array<string> = []
   const runs: Array<string> = []
-  const agentLayer = nestedLayer((call) => void calls.push(call), (tool, key) => Effect.sync(() => void runs.push(`${tool} ${key}`)))
+  const agentLayer = nestedLayer((call) => void calls.push(call), (tool, key) => Effect.sync(() => void runs.push(`${tool} ${key}`)), options)
   return { calls, runs, agentLayer, layer: agentLayer.pipe(Layer.provideMerge(Durable.layerMemory)) }
 }
 
@@ -92,6 +92,30 @@ describe("sub-agent approvals under Durable (in memory)", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.live("a provider that sends call_0 on every step: each sub-agent call is its own sub-run (own run id, so its tools get their own keys); the second's approval suspends the parent anew", () => {
+    const { layer, calls, runs } = setup({ repeating: true })
+    return Effect.gen(function* () {
+      yield* Durable.start(parent, { runId: "nest-rep", input: "release 7.2 twice" })
+      const first = yield* suspended("nest-rep")
+      expect(first).toMatchObject([{ toolCallId: "call_0/call_0", via: "call_0", toolName: "deploy", step: 1 }])
+      yield* Durable.decide(parent, "nest-rep", Approval.approve(first[0]!, { by: "alice" }))
+      const second = yield* suspended("nest-rep")
+      expect(second).toMatchObject([{ toolCallId: "call_0/call_0", via: "call_0", toolName: "deploy", step: 2 }])
+      expect(second[0]!.approvalId).not.toBe(first[0]!.approvalId)
+      yield* Durable.decide(parent, "nest-rep", Approval.approve(second[0]!, { by: "bob" }))
+      const done = yield* Durable.awaitSettled(parent, "nest-rep")
+      expect(done).toMatchObject({ _tag: "Completed", outcome: { _tag: "Completed", text: "Done: Released: deployed 7.2", steps: 3 } })
+      // Sub-runs `nest-rep.call_0` (step 1: the plain form) and `nest-rep.2.call_0`; inside each, call_0 repeats too.
+      expect(runs).toEqual([
+        "check nest-rep.call_0:call_0",
+        "deploy nest-rep.call_0:2:call_0",
+        "check nest-rep.2.call_0:call_0",
+        "deploy nest-rep.2.call_0:2:call_0"
+      ])
+      expect(calls).toEqual(["parent 1", "sub 1", "sub 2", "sub 3", "parent 2", "sub 1", "sub 2", "sub 3", "parent 3"])
+    }).pipe(Effect.provide(layer))
+  })
+
   it.live("two levels: the approval of a sub-agent's sub-agent suspends the outermost run; one decide continues all three", () => {
     const calls: Array<string> = []
     const runs: Array<string> = []
@@ -131,6 +155,40 @@ describe("sub-agent approvals under Durable (in memory)", () => {
       expect(done).toMatchObject({ _tag: "Completed", outcome: { text: "Done: Released: deployed 7.2" } })
       expect(runs).toEqual(["check nest-sql.call-release:call-check", "deploy nest-sql.call-release:call-deploy"])
       expect(calls).toEqual(["parent 1", "sub 1", "sub 2", "sub 3", "parent 2"])
+    })
+  })
+
+  it.live("SQLite, call_0 on every step: suspended on the second sub-run's approval, a fresh runtime decides; each sub-run keeps its own keys", () => {
+    const dir = mkdtempSync(join(tmpdir(), "agentloop-nested-"))
+    dirs.push(dir)
+    const { agentLayer, runs } = setup({ repeating: true })
+    const onFile = () => agentLayer.pipe(Layer.provideMerge(Durable.layerSqlite({ filename: join(dir, "nested.db"), pollInterval: "100 millis" })))
+    return Effect.gen(function* () {
+      const second = yield* Effect.scoped(
+        Effect.provide(
+          Effect.gen(function* () {
+            yield* Durable.start(parent, { runId: "nest-sql-rep", input: "release 7.2 twice" })
+            const first = yield* suspended("nest-sql-rep")
+            yield* Durable.decide(parent, "nest-sql-rep", Approval.approve(first[0]!, { by: "alice" }))
+            return yield* suspended("nest-sql-rep")
+          }),
+          onFile()
+        )
+      )
+      expect(second).toMatchObject([{ toolCallId: "call_0/call_0", via: "call_0", step: 2 }])
+      const done = yield* Effect.scoped(
+        Effect.provide(
+          Effect.zipRight(Durable.decide(parent, "nest-sql-rep", Approval.approve(second[0]!, { by: "bob" })), Durable.awaitSettled(parent, "nest-sql-rep")),
+          onFile()
+        )
+      )
+      expect(done).toMatchObject({ _tag: "Completed", outcome: { text: "Done: Released: deployed 7.2", steps: 3 } })
+      expect(runs).toEqual([
+        "check nest-sql-rep.call_0:call_0",
+        "deploy nest-sql-rep.call_0:2:call_0",
+        "check nest-sql-rep.2.call_0:call_0",
+        "deploy nest-sql-rep.2.call_0:2:call_0"
+      ])
     })
   })
 })

@@ -68,11 +68,17 @@ export const releaseAgent = Agent.make({ name: "durable-release", instructions: 
 export const releaseTool = Agent.asTool(releaseAgent, { name: "release", description: "Releases a version." })
 export const researchAgent = Agent.make({ name: "durable-research", instructions: "You delegate releases.", toolkit: releaseTool.toolkit })
 
+/** How `nestedModel` plays: `repeating`, a provider that numbers calls per response (every id is `call_0`) and a parent that calls `release` in steps 1 and 2. */
+export interface NestedOptions {
+  readonly repeating?: boolean
+}
+
 /**
  * Plays both agents, statelessly (any process can play any turn): the parent when `release` is offered, the
  * sub-agent otherwise. Reports every real call to `onCall` as `<agent> <turn>`.
  */
-export const nestedModel = (onCall: (call: string) => void) => {
+export const nestedModel = (onCall: (call: string) => void, options: NestedOptions = {}) => {
+  const releases = options.repeating === true ? 2 : 1
   const generateStep = (request: LanguageModel.ModelRequest) =>
     Effect.sync(() => {
       const turn = request.messages.filter((m) => m._tag === "AssistantMessage").length + 1
@@ -81,9 +87,12 @@ export const nestedModel = (onCall: (call: string) => void) => {
       onCall(`${outer ? "outer" : parent ? "parent" : "sub"} ${turn}`)
       const last = [...request.messages].reverse().find((m) => m._tag === "ToolMessage")
       const result = last?._tag === "ToolMessage" ? last.content : "?"
-      const call = (id: string, name: string, args: object) => [LanguageModel.toolCall({ id, name, arguments: JSON.stringify(args) }), LanguageModel.finish("tool_calls", usage)]
+      const call = (id: string, name: string, args: object) => [
+        LanguageModel.toolCall({ id: options.repeating === true ? "call_0" : id, name, arguments: JSON.stringify(args) }),
+        LanguageModel.finish("tool_calls", usage)
+      ]
       if (outer) return turn === 1 ? call("call-research", "research", { input: "research 7.2" }) : [LanguageModel.textDelta(`Outer: ${result}`), LanguageModel.finish("stop", usage)]
-      if (parent) return turn === 1 ? call("call-release", "release", { input: "release 7.2" }) : [LanguageModel.textDelta(`Done: ${result}`), LanguageModel.finish("stop", usage)]
+      if (parent) return turn <= releases ? call("call-release", "release", { input: "release 7.2" }) : [LanguageModel.textDelta(`Done: ${result}`), LanguageModel.finish("stop", usage)]
       if (turn === 1) return call("call-check", "check", { version: "7.2" })
       if (turn === 2) return call("call-deploy", "deploy", { version: "7.2" })
       return [LanguageModel.textDelta(`Released: ${result}`), LanguageModel.finish("stop", usage)]
@@ -99,13 +108,13 @@ export const nestedModel = (onCall: (call: string) => void) => {
  * handlers, which report each run (tool name, idempotency key) to `onRun`. Approvals are the engine's (the sub-agent's
  * layer still needs an `Approvals` and a `RunStore` to build; under the engine neither is used).
  */
-export const nestedLayer = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) => {
-  const { model, release } = nestedParts(onCall, onRun)
+export const nestedLayer = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>, options: NestedOptions = {}) => {
+  const { model, release } = nestedParts(onCall, onRun, options)
   return Durable.layer(researchAgent).pipe(Layer.provide(Layer.merge(model, release)))
 }
 
-const nestedParts = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>) => {
-  const model = nestedModel(onCall)
+const nestedParts = (onCall: (call: string) => void, onRun: (tool: string, key: string) => Effect.Effect<void>, options: NestedOptions = {}) => {
+  const model = nestedModel(onCall, options)
   const handlers = releaseToolkit.toLayer({
     check: ({ version }, ctx) => Effect.as(onRun("check", ctx.idempotencyKey), `${version} checks out`),
     deploy: ({ version }, ctx) => Effect.as(onRun("deploy", ctx.idempotencyKey), `deployed ${version}`)

@@ -96,6 +96,8 @@ export const scenarios = (engine: Engine, target: (name: string) => string, env:
     expect(done.result).toMatchObject({ _tag: "Completed", outcome: { _tag: "Completed", text: "Done: deployed 7.1, deployed 7.2", steps: 3 } })
     const lines = linesOf(log)
     expect(lines.filter(([, what]) => what === "tool").map(([, , , version]) => version)).toEqual(["7.1", "7.2"])
+    // Each call its own idempotency key: step 1's in the plain form, step 2's (a repeated id) with its step.
+    expect(lines.filter(([, what]) => what === "tool").map(([, , key]) => key)).toEqual([`${id("run-c")}:call_0`, `${id("run-c")}:2:call_0`])
     expect(lines.filter(([, what]) => what === "model").map(([, , turn]) => turn)).toEqual(["1", "2", "3"])
   }, TIMEOUT)
 
