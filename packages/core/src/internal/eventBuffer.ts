@@ -136,9 +136,11 @@ export const pull = <A, E, Out>(buffer: EventBuffer<A, E>, reader: BatchReader<A
   const loop: Pull<E, Out> = Channel.suspend(() => {
     if (buffer.size > 0) return reader.onBatch(buffer.drain(), loop)
     const ended = buffer.ended
-    if (ended === undefined) return Channel.unwrap(Effect.as(buffer.available, loop))
+    if (ended === undefined) return (wait ??= Channel.unwrap(Effect.as(buffer.available, loop)))
     return Exit.isSuccess(ended) ? reader.onDone() : reader.onFailure(ended.cause)
   })
+  // Waiting for the next batch is the same channel every time: made once.
+  let wait: Pull<E, Out> | undefined
   return loop
 }
 
