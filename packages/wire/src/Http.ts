@@ -185,10 +185,11 @@ const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: bool
   })
 
 /**
- * How many reads of the body may wait, read ahead, for a slow consumer (a read is what the socket had, at
- * most the stream's high-water mark, 64 KiB). A full buffer costs two fiber switches (the reader waits for
- * room, the consumer for reads): at 8 rather than 4 a fast body makes half as many, worth ~4 points of the
- * part stream's W2 throughput (docs/performance.md), for at most 512 KiB held per slow response.
+ * How many reads of the body may wait, read ahead, for a slow consumer (a read is what the socket had
+ * buffered, about the stream's 64 KiB high-water mark at most). A full buffer costs two fiber switches (the
+ * reader waits for room, the consumer for reads): at 8 rather than 4 a fast body makes half as many, worth
+ * ~4 points of the part stream's W2 throughput (docs/performance.md), for about 512 KiB held per slow
+ * response.
  */
 const readAhead = 8
 
