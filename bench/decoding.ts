@@ -254,7 +254,7 @@ interface ChatState {
 }
 
 /** The same item mapping as `@agentloop/heroku`'s ChatModel: end marker, error events, chunk accumulation. */
-const chatOptions: Omit<Model.StreamOptions<Sse.SseEvent, ChatState>, "decode"> = {
+const chatOptions: Omit<Model.StreamOptions<Sse.SseEvent, ChatState>, "decoder"> = {
   initial: () => ({ accumulator: new ChatCompletions.ChunkAccumulator(), done: false }),
   item: (event, state) => {
     if (Sse.isDone(event)) {
@@ -278,25 +278,47 @@ const countDeltas = (parts: Iterable<LanguageModel.ResponsePart>): number => {
 }
 
 /**
- * The synchronous floor for the part stream: the same decoding and mapping in a plain loop, keeping every
- * part received as `Model.streamParts` must (a failure carries them), and the same end-of-stream check.
+ * The synchronous floor's work for the part stream: the same decoding and mapping, fed one read at a time,
+ * keeping every part received as `Model.streamParts` must (a failure carries them), and the same
+ * end-of-stream check. `end` returns how many text deltas.
  */
-export const partsFloor: Decode<Uint8Array> = (input) => {
+const floorParts = () => {
   const text = new TextDecoder()
   const decoder = new Sse.Decoder()
   const state = chatOptions.initial(undefined as never)
   const received: Array<LanguageModel.ResponsePart> = []
-  let count = 0
   const take = (events: ReadonlyArray<Sse.SseEvent>) => {
     for (const event of events) for (const part of chatOptions.item(event, state)) received.push(part)
   }
-  for (const bytes of input) take(decoder.push(text.decode(bytes, { stream: true })))
-  take(decoder.push(text.decode()))
-  take(decoder.end())
-  if (!chatOptions.complete(state)) throw new Error("truncated")
-  for (const part of chatOptions.end(state)) received.push(part)
-  count = countDeltas(received)
-  return count
+  return {
+    push: (bytes: Uint8Array) => take(decoder.push(text.decode(bytes, { stream: true }))),
+    end: () => {
+      take(decoder.push(text.decode()))
+      take(decoder.end())
+      if (!chatOptions.complete(state)) throw new Error("truncated")
+      for (const part of chatOptions.end(state)) received.push(part)
+      return countDeltas(received)
+    }
+  }
+}
+
+/** The synchronous floor for the part stream: `floorParts` in a plain loop. */
+export const partsFloor: Decode<Uint8Array> = (input) => {
+  const parts = floorParts()
+  for (const bytes of input) parts.push(bytes)
+  return parts.end()
+}
+
+/**
+ * The least any Stream consumer of the body pays for the part stream: `floorParts` in the sink's callback
+ * of the bare body (no `Http.send`, no body guard, no stage of its own).
+ */
+export const partsInCallback: Decode<Uint8Array> = async (input) => {
+  const parts = floorParts()
+  await forEachChunk(asBody(input), "callback", (chunk) => {
+    for (const bytes of chunk) parts.push(bytes)
+  })
+  return parts.end()
 }
 
 /** An `HttpClient` whose every response is 200 with the given body (the 64 KiB reads, built beforehand). */
@@ -310,13 +332,22 @@ const bodyClient = (input: ReadonlyArray<Uint8Array>) =>
 
 const partsRequest: Http.Request = { provider: "bench", method: "POST", url: "http://127.0.0.1/v1/chat/completions", body: {}, idempotent: true }
 
-/** `Model.streamParts` end to end (send, the body's error and idle-timeout stages, decoding, mapping, step timeout). */
+/**
+ * The options for both shapes of `StreamOptions` (the A/B's base commit may take `decode`, a Stream
+ * transform, rather than `decoder`): each version reads the one it knows.
+ */
+const partsOptions: Model.StreamOptions<Sse.SseEvent, ChatState> = Object.assign(
+  { ...chatOptions, decoder: () => new Sse.Decoder() },
+  { decode: (body: Stream.Stream<Uint8Array, LanguageModel.ModelError>) => Sse.decodeBytes(body) }
+)
+
+/** `Model.streamParts` end to end (send, the body's error mapping, both timeouts, decoding, mapping). */
 export const partsStream =
-  (streamParts: typeof Model.streamParts, decode: typeof Sse.decodeBytes): Decode<Uint8Array> =>
+  (streamParts: typeof Model.streamParts): Decode<Uint8Array> =>
   async (input) => {
     let count = 0
     await Effect.runPromise(
-      Stream.runForEachChunk(streamParts(partsRequest, { ...chatOptions, decode }), (parts) => {
+      Stream.runForEachChunk(streamParts(partsRequest, partsOptions), (parts) => {
         count += countDeltas(parts)
         return Effect.void
       }).pipe(Effect.provideService(HttpClient.HttpClient, bodyClient(input)))
@@ -351,5 +382,27 @@ export const ndjsonByteContenders: ReadonlyArray<readonly [string, Decode<Uint8A
 /** A chat-completions SSE body to parts (Heroku's ChatModel; Humanloop and Letta build the same way). */
 export const partContenders: ReadonlyArray<readonly [string, Decode<Uint8Array>]> = [
   ["same decoding and mapping in a plain loop (sync floor)", partsFloor],
-  ["agentloop Model.streamParts (Stream, through Http.send)", partsStream(Model.streamParts, Sse.decodeBytes)]
+  ["agentloop Model.streamParts (Stream, through Http.send)", partsStream(Model.streamParts)]
 ]
+
+/**
+ * The body through `Http.send` and `Response.streamUntil` alone, no decoding (returns `events` if every read
+ * arrived): what the part stream pays for the body's error mapping, idle timeout and step deadline.
+ */
+export const guardedBody =
+  (send: typeof Http.send, events: number): Decode<Uint8Array> =>
+  async (input) => {
+    let reads = 0
+    await Effect.runPromise(
+      Effect.flatMap(send(partsRequest), (response) =>
+        Stream.runForEachChunk(
+          response.streamUntil(Date.now() + 600_000, () => new LanguageModel.ModelError({ provider: "bench", message: "step", retryable: false })),
+          (chunk) => {
+            reads += chunk.length
+            return Effect.void
+          }
+        )
+      ).pipe(Effect.provideService(HttpClient.HttpClient, bodyClient(input)))
+    )
+    return reads === input.length ? events : -1
+  }

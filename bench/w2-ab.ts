@@ -3,7 +3,7 @@
  * this tree's, interleaved in one process, with the synchronous floors alongside. Not part of `pnpm bench`.
  * Usage: node bench/w2-ab.mjs [base-ref] [megabytes] [repetitions]
  */
-import { Model, Ndjson, Sse } from "@agentloop/wire"
+import { Http, Model, Ndjson, Sse } from "@agentloop/wire"
 import { execFileSync } from "node:child_process"
 import { gc, median } from "./harness.js"
 import {
@@ -13,6 +13,7 @@ import {
   type Decode,
   makeByteInputs,
   makeInputs,
+  guardedBody,
   ndjsonBytesStream,
   ndjsonStream,
   oursNdjson,
@@ -20,6 +21,7 @@ import {
   oursSse,
   oursSseBytes,
   partsFloor,
+  partsInCallback,
   partsStream,
   sseBytesStream,
   sseStream
@@ -27,12 +29,15 @@ import {
 
 // The base commit's sources, extracted by w2-ab.mjs (so not there for the type checker).
 // @ts-expect-error: see above
+import * as OldHttpSource from "#old/Http.js"
+// @ts-expect-error: see above
 import * as OldModelSource from "#old/Model.js"
 // @ts-expect-error: see above
 import * as OldNdjsonSource from "#old/Ndjson.js"
 // @ts-expect-error: see above
 import * as OldSseSource from "#old/Sse.js"
 
+const OldHttp = OldHttpSource as typeof Http
 const OldModel = OldModelSource as typeof Model
 const OldNdjson = OldNdjsonSource as typeof Ndjson
 const OldSse = OldSseSource as typeof Sse
@@ -90,8 +95,20 @@ const groups: Array<{ readonly name: string; readonly rows: ReadonlyArray<Row> }
     name: "chat-completions SSE body -> parts",
     rows: [
       ["sync floor", partsFloor, bytes.parts, inputs.sse.events],
-      ["old Model.streamParts", partsStream(OldModel.streamParts, OldSse.decodeBytes), bytes.parts, inputs.sse.events],
-      ["new Model.streamParts", partsStream(Model.streamParts, Sse.decodeBytes), bytes.parts, inputs.sse.events]
+      ["old Model.streamParts", partsStream(OldModel.streamParts), bytes.parts, inputs.sse.events],
+      ["new Model.streamParts", partsStream(Model.streamParts), bytes.parts, inputs.sse.events],
+      ["sync floor in the sink's callback", partsInCallback, bytes.parts, inputs.sse.events]
+    ]
+  },
+  {
+    // What the body guard costs by itself: compare the MB/s of old and new with the bare body's (no guard).
+    // The part stream's sync floor is the first row for scale only.
+    name: "body guard alone (Http.send, streamUntil, no decoding)",
+    rows: [
+      ["sync floor of the part stream", partsFloor, bytes.parts, inputs.sse.events],
+      ["old body guard", guardedBody(OldHttp.send, inputs.sse.events), bytes.parts, inputs.sse.events],
+      ["new body guard", guardedBody(Http.send, inputs.sse.events), bytes.parts, inputs.sse.events],
+      ["bare body and sink", bodyOnly(inputs.sse.events) as Decode<any>, bytes.parts, inputs.sse.events]
     ]
   }
 ]
@@ -147,7 +164,7 @@ const main = async () => {
       const m = median(samples[i]!)
       const ratios = samples[i]!.map((s, j) => samples[0]![j]! / s).sort((a, b) => a - b)
       console.log(
-        `  ${name.padEnd(40)} ${(inputs.megabytes / (m / 1000)).toFixed(0).padStart(5)} MB/s (CPU)  ${((100 * floor) / m).toFixed(0).padStart(4)}% of sync (median of per-rep ratios ${(100 * median(ratios)).toFixed(0)}%, range ${(100 * ratios[0]!).toFixed(0)}–${(100 * ratios[ratios.length - 1]!).toFixed(0)}%)`
+        `  ${name.padEnd(40)} ${(inputs.megabytes / (m / 1000)).toFixed(0).padStart(5)} MB/s (CPU)  ${((100 * floor) / m).toFixed(0).padStart(4)}% of sync (median of per-rep ratios ${(100 * median(ratios)).toFixed(0)}%, range ${(100 * ratios[0]!).toFixed(0)}–${(100 * ratios[ratios.length - 1]!).toFixed(0)}%; fastest ${((100 * Math.min(...samples[0]!)) / Math.min(...samples[i]!)).toFixed(0)}%)`
       )
     })
   }

@@ -11,9 +11,9 @@
  *
  * @since 0.1.0
  */
-import { Cause, Channel, Chunk, Effect, Exit, Fiber, Runtime, Stream } from "effect"
+import { Cause, Channel, Effect, Exit, Fiber, Runtime, Stream } from "effect"
 import type { AgentEvent } from "./AgentEvent.js"
-import { EventBuffer } from "./internal/eventBuffer.js"
+import { batches, EventBuffer, pull, type Pull } from "./internal/eventBuffer.js"
 
 /** Unread events a run may be ahead of its consumer by, unless told otherwise. */
 export const defaultCapacity = 256
@@ -42,13 +42,8 @@ export const toStream = <E, R>(start: Start<unknown, E, R>, capacity: number = d
     Channel.suspend(() => {
       const buffer = new EventBuffer<AgentEvent, E>(capacity)
       let fiber: Fiber.RuntimeFiber<unknown, E> | undefined
-      // Written as a channel over the buffer: a batch that is already there costs no Effect to take.
-      const pull: Channel.Channel<Chunk.Chunk<AgentEvent>, unknown, E, unknown, void, unknown> = Channel.suspend(() => {
-        if (buffer.size > 0) return Channel.flatMap(Channel.write(Chunk.unsafeFromArray(buffer.drain())), () => pull)
-        const ended = buffer.ended
-        if (ended === undefined) return Channel.unwrap(Effect.as(buffer.available, pull))
-        return Exit.isSuccess(ended) ? Channel.void : Channel.failCause(ended.cause)
-      })
+      // A channel over the buffer: a batch that is already there costs no Effect to take.
+      const events: Pull<E, AgentEvent> = pull(buffer, batches)
       const run = start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>))
       // Uninterruptible from the fork to the assignment, so the finalizer always knows the fiber it must stop;
       // the run itself stays interruptible (a fiber inherits the interruptibility of the one that forks it).
@@ -57,7 +52,7 @@ export const toStream = <E, R>(start: Start<unknown, E, R>, capacity: number = d
         Effect.map(Effect.forkDaemon(Effect.interruptible(run)), (forked) => {
           fiber = forked
           forked.addObserver((exit) => buffer.end(exit))
-          return pull
+          return events
         })
       )
       // The consumer stopped early (a `take`, an interruption, a failure downstream): interrupt the run and

@@ -9,7 +9,7 @@ import { Agent, AgentBackend, type AgentEvent, Approval, LanguageModel, Loop, Ru
 import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Schema, Stream } from "effect"
-import { EventBuffer } from "../src/internal/eventBuffer.js"
+import { batches, EventBuffer, pull } from "../src/internal/eventBuffer.js"
 import { harness, runCollect } from "./fixtures.js"
 
 const S = ScriptedModel
@@ -84,6 +84,23 @@ describe("EventBuffer", () => {
     await Promise.resolve()
     expect(woken).toEqual(["at once, 1 buffered", "batch, 2 buffered"])
   })
+})
+
+describe("EventBuffer's end", () => {
+  it("the first end counts and nothing offered after it is taken; what was buffered before it is delivered first (pull)", () =>
+    Effect.gen(function* () {
+      const buffer = new EventBuffer<number, string>(8)
+      buffer.offer(1)
+      buffer.offer(2)
+      buffer.end(Exit.fail("deadline"))
+      buffer.end(Exit.void)
+      buffer.offer(3)
+      expect(buffer.size).toBe(2)
+      const seen: Array<number> = []
+      const error = yield* Effect.flip(Stream.runForEach(Stream.fromChannel(pull(buffer, batches)), (n: number) => Effect.sync(() => seen.push(n))))
+      expect(seen).toEqual([1, 2])
+      expect(error).toBe("deadline")
+    }).pipe(Effect.runPromise))
 })
 
 describe("backend.stream", () => {

@@ -155,7 +155,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         ...Http.clientOptions(options)
       },
       {
-        decode: (body) => Sse.decodeBytes(body),
+        decoder: () => new Sse.Decoder(),
         initial: (): State => ({ usage: Message.Usage.empty, finish: undefined, done: false }),
         item: (event, state) => eventParts(event, requested, state),
         complete: (state) => state.done,

@@ -77,7 +77,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       })
     }
     return Model.streamParts(http, {
-      decode: (body) => Sse.decodeBytes(body),
+      decoder: () => new Sse.Decoder(),
       initial: () => ({ accumulator: new ChatCompletions.ChunkAccumulator(), done: false }),
       item: (event, state) => {
         if (Sse.isDone(event)) {

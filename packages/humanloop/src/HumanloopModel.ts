@@ -226,7 +226,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         }
     if (!streaming) return Model.jsonParts(http, (json) => responseParts(json, ours))
     return Model.streamParts(http, {
-      decode: (body) => Sse.decodeBytes(body),
+      decoder: () => new Sse.Decoder(),
       initial: (): StreamState => ({ logId: "", status: "complete", seen: new Set<string>(), usage: Message.Usage.empty, ended: false }),
       item: (event, state) => eventParts(event, ours, state),
       complete: (state) => state.ended,

@@ -169,7 +169,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       ...Http.clientOptions(options)
     }
     return Model.streamParts(http, {
-      decode: (body) => Sse.decodeBytes(body),
+      decoder: () => new Sse.Decoder(),
       initial: (): State => ({ usage: Message.Usage.empty, stopReason: undefined, done: false, approvals: new Map() }),
       item: (event, state) => {
         if (Sse.isDone(event)) {

@@ -181,8 +181,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     // No documented end line: the HTTP framing ends the stream; a last line cut mid-JSON is a truncation.
     const complete = (state: ReturnType<typeof initial>) => !state.cut
     return ndjson
-      ? Model.streamParts(http, { decode: (body) => Ndjson.decodeBytes(body), initial, item: lineParts, complete, end })
-      : Model.streamParts(http, { decode: (body) => Incremental.decodeUtf8(body), initial, item: (text) => [LanguageModel.textDelta(text)], complete, end })
+      ? Model.streamParts(http, { decoder: () => new Ndjson.Decoder(), initial, item: lineParts, complete, end })
+      : Model.streamParts(http, { decoder: () => Incremental.text, initial, item: (text) => [LanguageModel.textDelta(text)], complete, end })
     // A hosted agent with no client-side tools and no response format: "auto" typed output asks in the instructions.
   }, { outputMode: "text" })
 }

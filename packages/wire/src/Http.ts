@@ -9,8 +9,9 @@
  * @since 0.1.0
  */
 import { LanguageModel } from "@agentloop/core"
+import { type BatchReader, batches, EventBuffer, pull } from "@agentloop/core/internal/eventBuffer"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Cause, Clock, Duration, Effect, Mailbox, Stream } from "effect"
+import { type Cause, Channel, Chunk, Clock, Duration, Effect, Exit, Stream } from "effect"
 import * as Incremental from "./Incremental.js"
 import * as Retry from "./Retry.js"
 import * as Timeout from "./Timeout.js"
@@ -56,8 +57,27 @@ export interface Response {
    * even while a read is pending: a streamed step's timeout, with one timer for the whole body.
    */
   readonly streamUntil: (deadline: number, onDeadline: () => LanguageModel.ModelError) => Stream.Stream<Uint8Array, LanguageModel.ModelError>
+  /**
+   * The body as `streamUntil`, with each batch of reads handed to `reader` as the consumer takes it: a
+   * decoder that turns bytes into items there costs no channel stage of its own.
+   */
+  readonly readUntil: <A>(deadline: number, onDeadline: () => LanguageModel.ModelError, reader: BodyReader<A>) => Stream.Stream<A, LanguageModel.ModelError>
   readonly text: Effect.Effect<string, LanguageModel.ModelError>
   readonly json: Effect.Effect<unknown, LanguageModel.ModelError>
+}
+
+/** What a `BodyReader` returns: the channel that goes on (writes, then `next`), fails or ends. */
+export type BodyChannel<A> = Channel.Channel<Chunk.Chunk<A>, unknown, LanguageModel.ModelError, unknown, void, unknown>
+
+/**
+ * A consumer of the body in `Channel.readWithCause`'s terms, called synchronously in the consumer's fiber:
+ * each batch of reads received so far (one or more, in order), the body's failure (a dropped connection,
+ * a timeout), and its end.
+ */
+export interface BodyReader<A> {
+  readonly onBatch: (reads: Array<Uint8Array>, next: BodyChannel<A>) => BodyChannel<A>
+  readonly onFailure: (cause: Cause.Cause<LanguageModel.ModelError>) => BodyChannel<A>
+  readonly onDone: () => BodyChannel<A>
 }
 
 /** A service's base URL: the configured one, or the default, without trailing slashes. */
@@ -169,8 +189,10 @@ const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: bool
       modelError(provider, `${provider}: the connection was lost while reading the response: ${error.message}`, idempotent, { status, reason: "transport" })
     const body = Stream.mapError(response.stream, lost)
     const silent = () => modelError(provider, `${provider}: the response went silent for ${millis(timeouts.idle)}`, idempotent, { status, reason: "idle-timeout" })
-    const stream = guarded(body, timeouts.idle, silent, undefined)
-    const streamUntil = (deadline: number, onDeadline: () => LanguageModel.ModelError) => guarded(body, timeouts.idle, silent, { at: deadline, error: onDeadline })
+    const stream = guarded(body, timeouts.idle, silent, undefined, batches)
+    const readUntil = <A>(deadline: number, onDeadline: () => LanguageModel.ModelError, reader: BodyReader<A>) =>
+      guarded(body, timeouts.idle, silent, { at: deadline, error: onDeadline }, reader)
+    const streamUntil = (deadline: number, onDeadline: () => LanguageModel.ModelError) => readUntil(deadline, onDeadline, batches)
     const text = Stream.mkString(Incremental.decodeUtf8(stream))
     if (status >= 300) {
       const body = yield* Effect.orElseSucceed(text, () => "")
@@ -188,6 +210,7 @@ const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: bool
       headers: response.headers,
       stream,
       streamUntil,
+      readUntil,
       text,
       json: Effect.flatMap(text, (body) =>
         Effect.try({
@@ -198,45 +221,71 @@ const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: bool
     } satisfies Response
   })
 
-/** How many reads of the body may wait, read ahead, for a slow consumer. */
-const readAhead = 4
+/**
+ * How many reads of the body may wait, read ahead, for a slow consumer (a read is what the socket had
+ * buffered, about the stream's 64 KiB high-water mark at most). A full buffer costs two fiber switches (the
+ * reader waits for room, the consumer for reads): at 8 rather than 4 a fast body makes half as many, worth
+ * ~4 points of the part stream's W2 throughput (docs/performance.md), for about 512 KiB held per slow
+ * response.
+ */
+const readAhead = 8
 
 /**
  * The body, failed with `silent()` when a read waits longer than `idle` for the server (a slow consumer does
  * not count: the reader then waits for room, not for the server) and with `deadline.error()` once the clock
- * passes `deadline.at`. One reader fiber moves the reads into a bounded mailbox and one watchdog fiber sleeps
- * until the next instant a limit could be reached: no fiber, race or timer per read (a `Stream.timeoutFail`
- * per read and a `Stream.interruptWhen` cost more than decoding the 64 KiB they wait for).
+ * passes `deadline.at`; interrupting the consumer interrupts the reader, which closes the connection.
+ *
+ * One reader fiber moves the reads into a bounded buffer (`EventBuffer`, the run events' queue) and one
+ * watchdog fiber sleeps until the next instant a limit could be reached, reading only the instant the
+ * reader last began to wait for the server: no fiber, race or timer per read (a `Stream.timeoutFail` per
+ * read and a `Stream.interruptWhen` cost more than decoding the 64 KiB they wait for). A read is handed
+ * over with no Effect on either side: the reader writes it into the buffer from a channel sink, and the
+ * consumer's channel hands every read already there to `reader` at once; only waiting (for the server,
+ * for room, for a read) is an Effect.
  */
-const guarded = <E>(
+const guarded = <A, E>(
   body: Stream.Stream<Uint8Array, E>,
   idle: Duration.Duration,
   silent: () => E,
-  deadline: { readonly at: number; readonly error: () => E } | undefined
-): Stream.Stream<Uint8Array, E> =>
+  deadline: { readonly at: number; readonly error: () => E } | undefined,
+  reader: BatchReader<Uint8Array, E, A>
+): Stream.Stream<A, E> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const clock = yield* Effect.clock
       const idleMs = Duration.toMillis(idle)
-      const mailbox = yield* Mailbox.make<Uint8Array, E>(readAhead)
-      /** When the reader started waiting for the server; undefined while it waits for the consumer. */
+      const buffer = new EventBuffer<Uint8Array, E>(readAhead)
+      /** When the reader started waiting for the server; undefined while it hands a read over or waits for room. */
       let waitingSince: number | undefined = clock.unsafeCurrentTimeMillis()
-      const read = Stream.runForEachChunk(body, (chunk) => {
-        waitingSince = undefined
-        return Effect.map(mailbox.offerAll(chunk), () => {
-          waitingSince = clock.unsafeCurrentTimeMillis()
-        })
+      const waitForServer = () => {
+        waitingSince = clock.unsafeCurrentTimeMillis()
+        return write
+      }
+      const write: Channel.Channel<never, Chunk.Chunk<Uint8Array>, E, E, unknown, unknown> = Channel.readWithCause({
+        onInput: (reads: Chunk.Chunk<Uint8Array>) => {
+          waitingSince = undefined
+          // The chunk's own array, indexed (no iterator per read); an empty read is no data to hand over.
+          const array = Chunk.toReadonlyArray(reads)
+          for (let i = 0; i < array.length; i++) if (array[i]!.length > 0) buffer.offer(array[i]!)
+          const room = buffer.ready()
+          return room === undefined ? waitForServer() : Channel.unwrap(Effect.map(room, waitForServer))
+        },
+        onFailure: Channel.failCause,
+        onDone: () => Channel.void
       })
-      yield* Effect.forkScoped(Effect.onExit(read, (exit) => mailbox.done(exit)))
+      const read = Channel.runDrain(Channel.pipeTo(Stream.toChannel(body), write))
+      yield* Effect.forkScoped(Effect.onExit(read, (exit) => Effect.sync(() => buffer.end(exit))))
       const watch: Effect.Effect<void> = Effect.suspend(() => {
+        if (buffer.ended !== undefined) return Effect.void
         const now = clock.unsafeCurrentTimeMillis()
-        if (deadline !== undefined && now >= deadline.at) return mailbox.failCause(Cause.fail(deadline.error()))
+        // The first end counts: reads the reader hands over after it are dropped, those before it delivered.
+        if (deadline !== undefined && now >= deadline.at) return Effect.sync(() => buffer.end(Exit.fail(deadline.error())))
         const idleAt = waitingSince === undefined ? now + idleMs : waitingSince + idleMs
-        if (now >= idleAt) return mailbox.failCause(Cause.fail(silent()))
+        if (now >= idleAt) return Effect.sync(() => buffer.end(Exit.fail(silent())))
         return Effect.zipRight(Effect.sleep(Math.min(idleAt, deadline?.at ?? Infinity) - now), watch)
       })
       yield* Effect.forkScoped(watch)
-      return Mailbox.toStream(mailbox)
+      return Stream.fromChannel(pull(buffer, reader))
     })
   )
 

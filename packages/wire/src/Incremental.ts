@@ -20,6 +20,9 @@ interface Step<I, A> {
   end(): Array<A>
 }
 
+/** A decoder fed UTF-8 bytes (see `utf8`). */
+export interface BytesDecoder<A> extends Step<Uint8Array, A> {}
+
 /** Every item an input chunk completes, in one array (the decoder's own when the chunk holds one input). */
 const pushChunk = <I, A>(step: Step<I, A>, inputs: Chunk.Chunk<I>): Array<A> => {
   if (inputs.length === 1) return step.push(Chunk.unsafeGet(inputs, 0))
@@ -71,7 +74,7 @@ export const decodeAllWith =
  * A decoder fed UTF-8 bytes: a sequence split across chunks is reassembled, and one cut by the end of the
  * stream becomes U+FFFD (never silently dropped). A leading BOM is removed.
  */
-const utf8 = <A>(decoder: Decoder<A>): Step<Uint8Array, A> => {
+export const utf8 = <A>(decoder: Decoder<A>): BytesDecoder<A> => {
   const text = new TextDecoder("utf-8")
   return {
     push: (bytes) => (bytes.length === 0 ? [] : decoder.push(text.decode(bytes, { stream: true }))),
@@ -85,8 +88,8 @@ const utf8 = <A>(decoder: Decoder<A>): Step<Uint8Array, A> => {
   }
 }
 
-/** The identity decoder: text chunks as they are (empty ones dropped). */
-const textDecoder: Decoder<string> = {
+/** The identity decoder: text chunks as they are (empty ones dropped). Holds no state: one serves every body. */
+export const text: Decoder<string> = {
   push: (chunk) => (chunk.length === 0 ? [] : [chunk]),
   end: () => []
 }
@@ -95,7 +98,7 @@ const textDecoder: Decoder<string> = {
  * UTF-8 bytes as text: a sequence split across chunks is reassembled, and one cut by the end of the stream
  * becomes U+FFFD (never silently dropped). A leading BOM is removed.
  */
-export const decodeUtf8: <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<string, E, R> = through(() => utf8(textDecoder))
+export const decodeUtf8: <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<string, E, R> = through(() => utf8(text))
 
 /** Decodes a stream of bytes as UTF-8 text (see `decodeUtf8`), then items, in one stage. */
 export const decodeBytesWith =

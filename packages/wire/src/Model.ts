@@ -8,8 +8,9 @@
  * the request was idempotent and no remote tool call was seen (a resume must not run a remote tool twice).
  * The whole step is bounded by the step timeout.
  *
- * The body's items become parts in one channel stage, one chunk of parts per chunk of items, and the step
- * and idle timeouts share one watchdog for the whole body (see `Http.Response.streamUntil`).
+ * The body's bytes become items and the items parts where the consumer takes the body's reads
+ * (`Http.Response.readUntil`): no channel stage of their own, one chunk of parts per batch of reads. The
+ * step and idle timeouts share one watchdog for the whole body.
  *
  * @since 0.1.0
  */
@@ -17,6 +18,7 @@ import { LanguageModel } from "@agentloop/core"
 import type { HttpClient } from "@effect/platform"
 import { Cause, Channel, Chunk, Clock, Duration, Effect, Stream } from "effect"
 import * as Http from "./Http.js"
+import * as Incremental from "./Incremental.js"
 import * as Timeout from "./Timeout.js"
 
 /** A `LanguageModel` whose steps use the `HttpClient` in context when the model is made. */
@@ -31,8 +33,12 @@ export const make = (
   }))
 
 export interface StreamOptions<Item, State> {
-  /** Turns the body's bytes into items (SSE events, NDJSON lines, text). */
-  readonly decode: (body: Stream.Stream<Uint8Array, LanguageModel.ModelError>) => Stream.Stream<Item, LanguageModel.ModelError>
+  /**
+   * A fresh decoder per response, from the body's text to items: `() => new Sse.Decoder()`, `() => new
+   * Ndjson.Decoder()`, or `() => Incremental.text` for the text itself. The body's UTF-8 is decoded as
+   * `Incremental.utf8` does (a sequence split across reads reassembled, one cut by the end U+FFFD).
+   */
+  readonly decoder: () => Incremental.Decoder<Item>
   /** Fresh per response: what the end of the stream needs to know. */
   readonly initial: (response: Http.Response) => State
   /** One item's parts; may throw a `ModelError` (e.g. an error event). */
@@ -71,68 +77,69 @@ export const streamParts = <Item, State>(
   return Stream.unwrap(
     Effect.flatMap(Clock.currentTimeMillis, (start) =>
       Effect.map(Effect.timeoutFail(Http.send(request), { duration: step, onTimeout: timedOut }), (response) =>
-        Stream.pipeThroughChannel(
-          options.decode(response.streamUntil(start + Duration.toMillis(step), timedOut)),
-          Channel.suspend(() => partsChannel(request, response, options))
-        )
+        response.readUntil(start + Duration.toMillis(step), timedOut, partsReader(request, response, options))
       )
     )
   ).pipe(Stream.mapError(redact))
 }
 
 /**
- * Items to parts, one channel stage: a chunk of items becomes one chunk of parts; an item that throws ends
- * the step with its error after the parts before it; the end of the body settles the step.
+ * Reads to parts, where the consumer takes them: a batch of reads becomes one chunk of parts; an item that
+ * throws ends the step with its error after the parts before it; the end of the body settles the step.
  */
-const partsChannel = <Item, State>(
-  request: Http.Request,
-  response: Http.Response,
-  options: StreamOptions<Item, State>
-): Channel.Channel<Chunk.Chunk<LanguageModel.ResponsePart>, Chunk.Chunk<Item>, LanguageModel.ModelError, LanguageModel.ModelError, unknown, unknown> => {
+const partsReader = <Item, State>(request: Http.Request, response: Http.Response, options: StreamOptions<Item, State>): Http.BodyReader<LanguageModel.ResponsePart> => {
+  const decoder = Incremental.utf8(options.decoder())
   const state = options.initial(response)
   // Every part so far: an error after the body started carries them.
   const received: Array<LanguageModel.ResponsePart> = []
   let remoteSeen = false
-  const loop: Channel.Channel<Chunk.Chunk<LanguageModel.ResponsePart>, Chunk.Chunk<Item>, LanguageModel.ModelError, LanguageModel.ModelError, unknown, unknown> =
-    Channel.readWithCause({
-      onInput: (chunk: Chunk.Chunk<Item>) => {
-        const start = received.length
-        // The chunk's own array (no copy for a chunk built from one), indexed: no iterator per read.
-        const items = Chunk.toReadonlyArray(chunk)
-        let failure: LanguageModel.ModelError | undefined
-        let i = 0
-        try {
-          for (; i < items.length; i++) {
-            const parts = options.item(items[i]!, state)
-            for (let j = 0; j < parts.length; j++) {
-              const part = parts[j]!
-              if (part._tag === "RemoteToolCall" || part._tag === "RemoteToolResult") remoteSeen = true
-              received.push(part)
-            }
-          }
-        } catch (error) {
-          failure = itemError(request.provider, error)
-        }
-        const next = failure === undefined ? loop : Channel.fail(afterBodyStarted(failure, received, remoteSeen))
-        return received.length === start ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(received.slice(start))), next)
-      },
-      onFailure: (cause) =>
-        Channel.failCause(Cause.map(cause, (error) => (error.received === undefined ? afterBodyStarted(error, received, remoteSeen) : error))),
-      onDone: () => {
-        if (!options.complete(state)) {
-          const truncated = Http.modelError(
-            request.provider,
-            `${request.provider}: the stream ended before its end marker (${received.length} part(s) received)`,
-            Http.isIdempotent(request),
-            { status: response.status, reason: "truncated" }
-          )
-          return Channel.fail(afterBodyStarted(truncated, received, remoteSeen))
-        }
-        const end = options.end(state)
-        return end.length === 0 ? Channel.void : Channel.write(Chunk.fromIterable(end))
+  /** Maps the items, indexed (no iterator per item); may throw (the item mapper's error). */
+  const take = (items: ReadonlyArray<Item>) => {
+    for (let i = 0; i < items.length; i++) {
+      const parts = options.item(items[i]!, state)
+      for (let j = 0; j < parts.length; j++) {
+        const part = parts[j]!
+        if (part._tag === "RemoteToolCall" || part._tag === "RemoteToolResult") remoteSeen = true
+        received.push(part)
       }
-    })
-  return loop
+    }
+  }
+  const failed = (error: unknown) => Channel.fail(afterBodyStarted(itemError(request.provider, error), received, remoteSeen))
+  /** The parts since `start`, then `next`. */
+  const written = (start: number, next: Http.BodyChannel<LanguageModel.ResponsePart>) =>
+    received.length === start ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(received.slice(start))), next)
+  return {
+    onBatch: (reads, next) => {
+      const start = received.length
+      try {
+        for (let r = 0; r < reads.length; r++) take(decoder.push(reads[r]!))
+      } catch (error) {
+        return written(start, failed(error))
+      }
+      return written(start, next)
+    },
+    onFailure: (cause) =>
+      Channel.failCause(Cause.map(cause, (error) => (error.received === undefined ? afterBodyStarted(error, received, remoteSeen) : error))),
+    onDone: () => {
+      const start = received.length
+      try {
+        take(decoder.end())
+      } catch (error) {
+        return written(start, failed(error))
+      }
+      if (!options.complete(state)) {
+        const truncated = Http.modelError(
+          request.provider,
+          `${request.provider}: the stream ended before its end marker (${received.length} part(s) received)`,
+          Http.isIdempotent(request),
+          { status: response.status, reason: "truncated" }
+        )
+        return written(start, Channel.fail(afterBodyStarted(truncated, received, remoteSeen)))
+      }
+      for (const part of options.end(state)) received.push(part)
+      return written(start, Channel.void)
+    }
+  }
 }
 
 /** The parts of a whole JSON response. */

@@ -10,7 +10,7 @@ const partStream = (url: string, timeouts?: Http.Request["timeouts"]) =>
   Model.streamParts(
     { provider: "test", method: "POST", url, idempotent: true, body: {}, retry: { maxRetries: 0 }, ...(timeouts === undefined ? {} : { timeouts }) } satisfies Http.Request,
     {
-      decode: (body) => Sse.decodeBytes(body),
+      decoder: () => new Sse.Decoder(),
       initial: () => ({ done: false }),
       item: (event, state) => {
         if (Sse.isDone(event)) {
@@ -59,6 +59,23 @@ describe("Model.streamParts", () => {
         Effect.provide(NodeHttpClient.layerUndici)
       )
       expect(seen).toEqual([...texts.map((text) => LanguageModel.textDelta(text)), LanguageModel.finish("stop")])
+    }))
+
+  it.scopedLive("a consumer slower than the idle timeout does not hide a server that then goes silent: the idle timeout still fires", () =>
+    Effect.gen(function* () {
+      // More reads than the reader may hold ahead, so it waits for room while the consumer pauses; then the
+      // server stops for longer than the test may run.
+      const texts = Array.from({ length: 12 }, (_, i) => String(i).repeat(70_000))
+      const server = yield* FakeHttp.make(() => ({ sse: [...texts.map((text) => ({ data: { text } })), { data: "[DONE]" }], hostile: { stallAfter: { frames: 12, ms: 60_000 } } }))
+      let pauses = 0
+      const error = yield* Effect.flip(
+        partStream(server.url, { idle: "250 millis" }).pipe(
+          Stream.runForEachChunk(() => (pauses++ < 2 ? Effect.sleep("700 millis") : Effect.void)),
+          Effect.provide(NodeHttpClient.layerUndici)
+        )
+      )
+      // Every part the server sent before going silent was delivered before the failure, and carried by it.
+      expect(error).toMatchObject({ reason: "idle-timeout", received: texts.map((text) => LanguageModel.textDelta(text)) })
     }))
 
   it.scopedLive("a step timeout in the middle of the body carries the parts received, and a server that stays silent gets an idle timeout", () =>

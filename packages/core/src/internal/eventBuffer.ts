@@ -5,9 +5,12 @@
  * the loop asks `ready()`, which makes it wait while `capacity` events are still unread, so a slow consumer
  * holds at most `capacity` events plus one step's worth.
  *
+ * `@agentloop/wire` uses the same buffer (and `pull`) between an HTTP body's reader fiber and its consumer.
+ *
  * @internal
  */
-import { Effect, type Exit } from "effect"
+import { Channel, Chunk, Effect, Exit } from "effect"
+import type { Cause } from "effect"
 
 type Resume<A> = (effect: Effect.Effect<A, never>) => void
 
@@ -28,6 +31,8 @@ export class EventBuffer<A, E> {
 
   /** Called by the loop with every event, synchronously. Never blocks: `ready` is where it waits. */
   readonly offer = (item: A): void => {
+    // After the end nothing more is taken: a body failed by its deadline must not go on delivering reads.
+    if (this.exit !== undefined) return
     this.items.push(item)
     // Wake a waiting consumer once per batch, after the producer's synchronous run: one hop per batch.
     if (this.consumer !== undefined && !this.wakeScheduled) {
@@ -49,8 +54,9 @@ export class EventBuffer<A, E> {
           })
         })
 
-  /** The producer ended (with its outcome, a typed failure, a defect or an interruption). */
+  /** The producer ended (with its outcome, a typed failure, a defect or an interruption); the first end counts. */
   end(exit: Exit.Exit<unknown, E>): void {
+    if (this.exit !== undefined) return
     this.exit = exit
     this.wakeNow()
   }
@@ -111,4 +117,36 @@ export class EventBuffer<A, E> {
       consumer()
     }
   }
+}
+
+/** A consumer of the buffer written as `Channel.readWithCause` handlers: each batch, then the end. */
+export interface BatchReader<A, E, Out> {
+  readonly onBatch: (batch: Array<A>, next: Pull<E, Out>) => Pull<E, Out>
+  readonly onFailure: (cause: Cause.Cause<E>) => Pull<E, Out>
+  readonly onDone: () => Pull<E, Out>
+}
+
+export type Pull<E, Out> = Channel.Channel<Chunk.Chunk<Out>, unknown, E, unknown, void, unknown>
+
+/**
+ * The buffer as a channel: a batch already there is handed to `reader.onBatch` with no Effect (only waiting
+ * for one is an Effect), and events buffered before the end are all delivered before it.
+ */
+export const pull = <A, E, Out>(buffer: EventBuffer<A, E>, reader: BatchReader<A, E, Out>): Pull<E, Out> => {
+  const loop: Pull<E, Out> = Channel.suspend(() => {
+    if (buffer.size > 0) return reader.onBatch(buffer.drain(), loop)
+    const ended = buffer.ended
+    if (ended === undefined) return (wait ??= Channel.unwrap(Effect.as(buffer.available, loop)))
+    return Exit.isSuccess(ended) ? reader.onDone() : reader.onFailure(ended.cause)
+  })
+  // Waiting for the next batch is the same channel every time: made once.
+  let wait: Pull<E, Out> | undefined
+  return loop
+}
+
+/** The reader that writes each batch as one chunk, as it is. */
+export const batches: BatchReader<any, any, any> = {
+  onBatch: (batch, next) => Channel.flatMap(Channel.write(Chunk.unsafeFromArray(batch)), () => next),
+  onFailure: Channel.failCause,
+  onDone: () => Channel.void
 }
