@@ -9,7 +9,7 @@
 import { Agent, AgentBackend, DynamicTool, type Loop, type Tool, Toolkit } from "@agentloop/core"
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { type CallToolResult, ErrorCode, McpError, type Tool as McpTool } from "@modelcontextprotocol/sdk/types.js"
-import { Duration, Effect, FiberSet, Layer, type Scope, type Stream, SubscriptionRef } from "effect"
+import { Duration, Effect, Exit, FiberSet, Layer, type Scope, type Stream, SubscriptionRef } from "effect"
 import * as McpConnection from "./McpConnection.js"
 import { type CallError, McpCallFailed, McpCallTimeout, McpConnectionLost, type McpStartFailed, McpToolError } from "./McpError.js"
 
@@ -148,28 +148,63 @@ export const make = (
       onReconnect: () => refreshInBackground()
     })
 
-    const call = (remoteName: string, args: Record<string, unknown>): Effect.Effect<unknown, CallError> => {
-      const override = options.tools?.[remoteName]
-      const timeoutMs = Duration.toMillis(override?.timeout === undefined ? defaultTimeout : Duration.decode(override.timeout))
-      return session.get.pipe(
-        Effect.mapError((error) => McpConnection.unavailable(connection, remoteName, error)),
-        Effect.flatMap((live) =>
-          // Interrupting the call aborts the signal: the SDK then sends `notifications/cancelled`.
-          Effect.tryPromise({
-            try: (signal) => live.client.callTool({ name: remoteName, arguments: args }, undefined, { signal, timeout: timeoutMs }),
-            catch: (error) => {
-              if (sessionLost(error)) void live.client.close().catch(() => undefined)
-              const failure = callError(connection.name, remoteName, timeoutMs, error)
-              return failure._tag === "McpCallFailed" ? new McpCallFailed({ ...failure, message: scrub(failure.message) }) : failure
+    /**
+     * One call on a connected session, as a single async step: the SDK's promise settles it, so a call costs
+     * one fiber suspension and no further Effect steps (this is the hot path of every MCP tool call).
+     * Interrupting it aborts the signal: the SDK then sends `notifications/cancelled`.
+     */
+    const callOn = (live: McpConnection.Live, remoteName: string, args: Record<string, unknown>, timeoutMs: number) =>
+      Effect.async<unknown, CallError>((resume, signal) => {
+        // Resumed exactly once; a mapping that throws is a defect of this call, as it would be in `Effect.sync`.
+        const settle = (exit: () => Exit.Exit<unknown, CallError>) => {
+          let settled: Exit.Exit<unknown, CallError>
+          try {
+            settled = exit()
+          } catch (error) {
+            settled = Exit.die(error)
+          }
+          resume(settled)
+        }
+        try {
+          live.client.callTool({ name: remoteName, arguments: args }, undefined, { signal, timeout: timeoutMs }).then(
+            (result) =>
+              settle(() =>
+                result.isError === true
+                  ? Exit.fail(new McpToolError({ server: connection.name, tool: remoteName, message: scrub(textOf(result as CallToolResult)) }))
+                  : Exit.succeed(resultValue(result as CallToolResult))
+              ),
+            // After an interruption the fiber has moved on: the SDK's abort rejection is not ours to map.
+            (error) => {
+              if (!signal.aborted) settle(() => Exit.fail(failure(live, remoteName, timeoutMs, error)))
             }
-          })
-        ),
-        Effect.flatMap((result) =>
-          result.isError === true
-            ? Effect.fail(new McpToolError({ server: connection.name, tool: remoteName, message: scrub(textOf(result as CallToolResult)) }))
-            : Effect.succeed(resultValue(result as CallToolResult))
-        )
-      )
+          )
+        } catch (error) {
+          settle(() => Exit.fail(failure(live, remoteName, timeoutMs, error)))
+        }
+      })
+
+    const failure = (live: McpConnection.Live, remoteName: string, timeoutMs: number, error: unknown): CallError => {
+      if (sessionLost(error)) void live.client.close().catch(() => undefined)
+      const mapped = callError(connection.name, remoteName, timeoutMs, error)
+      return mapped._tag === "McpCallFailed" ? new McpCallFailed({ ...mapped, message: scrub(mapped.message) }) : mapped
+    }
+
+    const call = (remoteName: string, timeoutMs: number, args: Record<string, unknown>): Effect.Effect<unknown, CallError> =>
+      Effect.suspend(() => {
+        // A connected session is used as it is; otherwise `session.get` starts (or waits for) one.
+        const live = session.current()
+        return live !== undefined && !live.closed
+          ? callOn(live, remoteName, args, timeoutMs)
+          : session.get.pipe(
+              Effect.mapError((error) => McpConnection.unavailable(connection, remoteName, error)),
+              Effect.flatMap((live) => callOn(live, remoteName, args, timeoutMs))
+            )
+      })
+
+    /** A tool's call timeout in milliseconds: its override, else the toolkit's. */
+    const timeoutOf = (remoteName: string): number => {
+      const override = options.tools?.[remoteName]?.timeout
+      return Duration.toMillis(override === undefined ? defaultTimeout : Duration.decode(override))
     }
 
     const snapshotOf = (remote: ReadonlyArray<McpTool>): Snapshot => {
@@ -180,7 +215,8 @@ export const make = (
         // Two server names that map to one local name: the first one listed wins.
         if (handlers[local.name] !== undefined) continue
         tools.push(local)
-        handlers[local.name] = (args: Record<string, unknown>) => call(tool.name, args)
+        const timeoutMs = timeoutOf(tool.name)
+        handlers[local.name] = (args: Record<string, unknown>) => call(tool.name, timeoutMs, args)
       }
       const toolkit = Toolkit.make(...tools) as unknown as Toolkit.Any
       return { toolkit, layer: toolkit.toLayer(handlers), remote }
