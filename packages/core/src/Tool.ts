@@ -134,7 +134,9 @@ export interface HandlerContext {
    * side effects idempotent. `<runId>:<toolCallId>`; when an earlier step of the run already had a call with
    * this id (providers that number calls per response send `call_0` on every step), `<runId>:<step>:<toolCallId>`.
    * Read from the run's stored messages (and the ids a handoff filter dropped from them), so a call gets the
-   * same key after a suspend, a restart, a replay or a handoff.
+   * same key after a suspend, a restart, a replay or a handoff. Worked out when first read (the loop passes a
+   * class instance whose `idempotencyKey` and `repeatedStep` are getters): hand the context itself on, since a
+   * copy made with `{ ...context }` does not carry them.
    */
   readonly idempotencyKey: string
   /**

@@ -25,10 +25,12 @@ export interface SeenIds {
 /** A fresh cache: the ids a handoff dropped from the messages, and the messages still to scan. */
 export const seenIds = (dropped: ReadonlyArray<string> | undefined): SeenIds => ({ ids: new Set(dropped), dropped: new Set(dropped), scanned: 0 })
 
-/** The ids of the tool calls in `messages`' assistant messages. */
-const callIdsOf = (messages: ReadonlyArray<Message>): Set<string> => {
-  const ids = new Set<string>()
-  for (const message of messages) if (message._tag === "AssistantMessage") for (const call of message.toolCalls) ids.add(call.id)
+/** Adds the ids of the tool calls in the assistant messages of `messages[from, to)` to `ids`. */
+const addCallIds = (ids: Set<string>, messages: ReadonlyArray<Message>, from = 0, to = messages.length): Set<string> => {
+  for (let i = from; i < to; i++) {
+    const message = messages[i]!
+    if (message._tag === "AssistantMessage") for (const call of message.toolCalls) ids.add(call.id)
+  }
   return ids
 }
 
@@ -41,9 +43,9 @@ export const droppedBy = (
   after: ReadonlyArray<Message>,
   prior: ReadonlyArray<string> | undefined
 ): ReadonlyArray<string> | undefined => {
-  const kept = callIdsOf(after)
+  const kept = addCallIds(new Set(), after)
   const dropped = new Set(prior)
-  for (const id of callIdsOf(before)) if (!kept.has(id)) dropped.add(id)
+  for (const id of addCallIds(new Set(), before)) if (!kept.has(id)) dropped.add(id)
   return dropped.size === 0 ? undefined : [...dropped]
 }
 
@@ -58,17 +60,12 @@ export const repeatedAt = (seen: SeenIds, messages: ReadonlyArray<Message>, leng
   if (seen.scanned > end) {
     // Asked late (the cache already holds later steps' ids): read this step's history itself, so a key read
     // after later steps is the one it would have been during its call.
-    for (let i = 0; i < end; i++) {
-      const message = messages[i]!
-      if (message._tag === "AssistantMessage" && message.toolCalls.some((call) => call.id === id)) return step
-    }
-    return seen.dropped.has(id) ? step : undefined
+    return addCallIds(new Set(seen.dropped), messages, 0, end).has(id) ? step : undefined
   }
-  for (let i = seen.scanned; i < end; i++) {
-    const message = messages[i]!
-    if (message._tag === "AssistantMessage") for (const call of message.toolCalls) seen.ids.add(call.id)
+  if (end > seen.scanned) {
+    addCallIds(seen.ids, messages, seen.scanned, end)
+    seen.scanned = end
   }
-  if (end > seen.scanned) seen.scanned = end
   return seen.ids.has(id) ? step : undefined
 }
 
