@@ -87,7 +87,7 @@ export interface Options<
 > {
   readonly name: string
   /** Decode the final answer with this schema: `Completed.output` carries the value (see `Output`). */
-  readonly output?: Schema.Schema<A, I>
+  readonly output?: Schema.Codec<A, I>
   /** Invalid final answers returned to the model before the run stops with `invalid_output`. Default 2. */
   readonly outputRetries?: number
   /**

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Effect, Layer, type Option, Stream } from "effect"
+import { Context, Effect, Layer, type Option, Schema, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import type { AgentEvent } from "./AgentEvent.js"
 import type * as Approval from "./Approval.js"
@@ -26,12 +26,14 @@ export interface Capabilities {
   readonly streaming: boolean
 }
 
+const capabilityNames = ["clientTools", "approvals", "toolRules", "streaming"] as const satisfies ReadonlyArray<keyof Capabilities>
+
 /** The backend cannot do what the agent asks of it (e.g. tool rules on a backend without them). */
-export class UnsupportedCapability extends Data.TaggedError("UnsupportedCapability")<{
-  readonly backend: string
-  readonly capability: keyof Capabilities
-  readonly reason: string
-}> {
+export class UnsupportedCapability extends Schema.TaggedError<UnsupportedCapability>()("UnsupportedCapability", {
+  backend: Schema.String,
+  capability: Schema.Literals(capabilityNames),
+  reason: Schema.String
+}) {
   override get message(): string {
     return `Backend ${this.backend} does not support ${this.capability}: ${this.reason}`
   }
@@ -63,7 +65,7 @@ export interface Service {
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunState>, RunStoreError | RunStateError>
 }
 
-export class AgentBackend extends Context.Tag("@agentloop/core/AgentBackend")<AgentBackend, Service>() {}
+export class AgentBackend extends Context.Service<AgentBackend, Service>()("@agentloop/core/AgentBackend") {}
 
 export const localCapabilities: Capabilities = { clientTools: true, approvals: true, toolRules: true, streaming: true }
 

@@ -110,7 +110,7 @@ export const RunFinished = Schema.TaggedStruct("RunFinished", {
 })
 
 /** The events a run emits about itself (every event but `SubAgentEvent`). */
-export const RunEvent = Schema.Union(
+export const RunEvent = Schema.Union([
   RunStarted,
   StepStarted,
   TextDelta,
@@ -123,7 +123,7 @@ export const RunEvent = Schema.Union(
   HandedOff,
   Raw,
   RunFinished
-)
+])
 export type RunEvent = typeof RunEvent.Type
 
 /** One hop from a run to a sub-agent it called: the sub-agent's name and the call (in its caller) running it. */
@@ -148,7 +148,7 @@ export const SubAgentEvent = Schema.TaggedStruct("SubAgentEvent", {
 })
 export type SubAgentEvent = typeof SubAgentEvent.Type
 
-export const AgentEvent = Schema.Union(RunEvent, SubAgentEvent)
+export const AgentEvent = Schema.Union([RunEvent, SubAgentEvent])
 export type AgentEvent = typeof AgentEvent.Type
 
 /**
@@ -175,10 +175,10 @@ export const forwarded = (
  * Optional: when provided, every event of every run is also handed to this observer, synchronously and in
  * order (audit logs, metrics, tracing), whether or not anyone consumes the run's stream.
  */
-export class EventObserver extends Context.Tag("@agentloop/core/EventObserver")<
+export class EventObserver extends Context.Service<
   EventObserver,
   { readonly observe: (event: AgentEvent) => void }
->() {}
+>()("@agentloop/core/EventObserver") {}
 
 /** One line per event, for logs and demos; a sub-agent's event is prefixed with the agents it came through. */
 export const format = (event: AgentEvent): string => {

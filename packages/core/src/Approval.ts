@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { createHash, randomUUID } from "node:crypto"
-import { Context, Data, Duration, Effect, Layer, Schema } from "effect"
+import { Cause, Context, type Duration, Effect, Layer, Schema } from "effect"
 import { canonicalJson } from "./internal/canonicalJson.js"
 
 export class PendingApproval extends Schema.Class<PendingApproval>("PendingApproval")({
@@ -88,19 +88,19 @@ export interface ApprovalRequest {
 export type Verdict =
   | { readonly _tag: "Approved"; readonly by?: string; readonly reason?: string }
   | { readonly _tag: "Denied"; readonly reason: string; readonly by?: string }
-  | { readonly _tag: "Suspend"; readonly expiresIn?: Duration.DurationInput }
+  | { readonly _tag: "Suspend"; readonly expiresIn?: Duration.Input }
 
 export const Verdict = {
   approved: (options?: { readonly by?: string; readonly reason?: string }): Verdict => ({ _tag: "Approved", ...options }),
   denied: (reason: string, options?: { readonly by?: string }): Verdict => ({ _tag: "Denied", reason, ...options }),
-  suspend: (options?: { readonly expiresIn?: Duration.DurationInput }): Verdict => ({ _tag: "Suspend", ...options })
+  suspend: (options?: { readonly expiresIn?: Duration.Input }): Verdict => ({ _tag: "Suspend", ...options })
 } as const
 
 export interface Service {
   readonly decide: (request: ApprovalRequest) => Effect.Effect<Verdict>
 }
 
-export class Approvals extends Context.Tag("@agentloop/core/Approvals")<Approvals, Service>() {}
+export class Approvals extends Context.Service<Approvals, Service>()("@agentloop/core/Approvals") {}
 
 /** Approves every gated call (for tests and trusted automation). */
 export const layerAutoApprove: Layer.Layer<Approvals> = Layer.succeed(Approvals, {
@@ -123,30 +123,33 @@ export const layerPolicy = <E = never, R = never>(
         if (!Effect.isEffect(result)) return Effect.succeed(result)
         // A policy that fails must not run the tool: a failure is a denial that names the error.
         return result.pipe(
-          Effect.catchAllCause((cause) =>
-            Effect.succeed(Verdict.denied(`Approval policy failed: ${String(cause).split("\n")[0]}`, { by: "policy" }))
+          Effect.catchCause((cause) =>
+            Effect.succeed(Verdict.denied(`Approval policy failed: ${firstLine(cause)}`, { by: "policy" }))
           ),
-          Effect.provide(context)
+          Effect.provideContext(context)
         )
       }
     }))
   )
 
+/** The first line of a cause's rendering (its first error's message, for a failure or a defect). */
+const firstLine = (cause: Cause.Cause<unknown>): string => Cause.pretty(cause).split("\n")[0] ?? ""
+
 /**
  * Suspends the run at every gated call: the run state is persisted and the stream ends with `Suspended`.
  * `expiresIn` makes undecided approvals deny themselves on resume once that time has passed.
  */
-export const layerSuspend = (options?: { readonly expiresIn?: Duration.DurationInput }): Layer.Layer<Approvals> =>
+export const layerSuspend = (options?: { readonly expiresIn?: Duration.Input }): Layer.Layer<Approvals> =>
   Layer.succeed(Approvals, {
     decide: () => Effect.succeed(Verdict.suspend(options?.expiresIn === undefined ? undefined : { expiresIn: options.expiresIn }))
   })
 
 /** A decision that does not match a pending approval of the run: stale, duplicate, forged or tampered. */
-export class InvalidApprovalDecision extends Data.TaggedError("InvalidApprovalDecision")<{
-  readonly runId: string
-  readonly toolCallId: string
-  readonly reason: string
-}> {
+export class InvalidApprovalDecision extends Schema.TaggedError<InvalidApprovalDecision>()("InvalidApprovalDecision", {
+  runId: Schema.String,
+  toolCallId: Schema.String,
+  reason: Schema.String
+}) {
   override get message(): string {
     return `Invalid approval decision for run ${this.runId}, tool call ${this.toolCallId}: ${this.reason}`
   }

@@ -18,7 +18,7 @@ export interface Service {
   readonly select: (messages: ReadonlyArray<Message.Message>) => Effect.Effect<ReadonlyArray<Message.Message>, ModelError>
 }
 
-export class ContextPolicy extends Context.Tag("@agentloop/core/ContextPolicy")<ContextPolicy, Service>() {}
+export class ContextPolicy extends Context.Service<ContextPolicy, Service>()("@agentloop/core/ContextPolicy") {}
 
 /** How many tokens a message costs. Plug in a real tokenizer for exact budgets. */
 export type TokenCounter = (message: Message.Message) => number

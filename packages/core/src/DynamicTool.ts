@@ -9,7 +9,7 @@ import { Duration, Schema } from "effect"
 import * as Tool from "./Tool.js"
 
 /** Any JSON object: every field the model sends is kept (a plain `Struct({})` would drop them). */
-const AnyObject = Schema.Struct({}, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+const AnyObject = Schema.StructWithRest(Schema.Struct({}), [Schema.Record(Schema.String, Schema.Unknown)])
 
 export interface Options {
   readonly description: string
@@ -17,7 +17,7 @@ export interface Options {
   readonly parameters: unknown
   readonly requiresApproval?: boolean | ((params: Readonly<Record<string, unknown>>) => boolean)
   readonly parallel?: boolean
-  readonly timeout?: Duration.DurationInput
+  readonly timeout?: Duration.Input
   readonly returnCharLimit?: number
 }
 
@@ -39,7 +39,7 @@ export const make = (name: string, options: Options): Tool.Any => {
     failure: Schema.Unknown,
     requiresApproval: options.requiresApproval ?? false,
     parallel: options.parallel ?? true,
-    timeout: options.timeout === undefined ? undefined : Duration.decode(options.timeout),
+    timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
     returnCharLimit: options.returnCharLimit,
     definition: { name, description: options.description, parameters: options.parameters }
   }

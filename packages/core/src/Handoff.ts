@@ -33,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
 import type * as Agent from "./Agent.js"
 import * as Message from "./Message.js"
 import * as Tool from "./Tool.js"
@@ -174,7 +174,7 @@ const isAgent = (value: unknown): value is Agent.Any =>
  * throws), two different agents with one name, tool names that are invalid or clash with the agent's tools
  * or other handoffs. Pure.
  */
-export const resolve = (root: Agent.Any): Either.Either<Graph, InvalidHandoffs> => {
+export const resolve = (root: Agent.Any): Result.Result<Graph, InvalidHandoffs> => {
   const problems: Array<string> = []
   const agents = new Map<string, Agent.Any>([[root.name, root]])
   const nodes = new Map<string, Node>()
@@ -221,9 +221,9 @@ export const resolve = (root: Agent.Any): Either.Either<Graph, InvalidHandoffs> 
     })
     nodes.set(agent.name, { agent, source: agent, routes, tools })
   }
-  if (problems.length > 0) return Either.left(new InvalidHandoffs({ agent: root.name, problems }))
+  if (problems.length > 0) return Result.fail(new InvalidHandoffs({ agent: root.name, problems }))
   for (const [name, node] of nodes) nodes.set(name, { ...node, agent: asRunBy(node, root) })
-  return Either.right({ root: root.name, nodes })
+  return Result.succeed({ root: root.name, nodes })
 }
 
 /** The agent as it runs in a run of `root`: its handoff tools in its toolkit, and the run's budget. */
@@ -289,15 +289,15 @@ export const transfer = (
   from: { readonly system: string },
   to: { readonly system: string },
   filter: InputFilter | undefined
-): Either.Either<Array<Message.Message>, string> => {
+): Result.Result<Array<Message.Message>, string> => {
   const ownSystem = messages[0]?._tag === "SystemMessage" && messages[0].content === from.system
   const rest = ownSystem ? messages.slice(1) : messages
   let kept: ReadonlyArray<Message.Message>
   try {
     kept = filter === undefined ? rest : filter(rest)
   } catch (error) {
-    return Either.left(`the handoff's input filter threw: ${error instanceof Error ? error.message : String(error)}`)
+    return Result.fail(`the handoff's input filter threw: ${error instanceof Error ? error.message : String(error)}`)
   }
-  if (!Array.isArray(kept)) return Either.left("the handoff's input filter did not return an array of messages")
-  return Either.right(to.system.length > 0 && kept[0]?._tag !== "SystemMessage" ? [Message.system(to.system), ...kept] : [...kept])
+  if (!Array.isArray(kept)) return Result.fail("the handoff's input filter did not return an array of messages")
+  return Result.succeed(to.system.length > 0 && kept[0]?._tag !== "SystemMessage" ? [Message.system(to.system), ...kept] : [...kept])
 }

@@ -4,15 +4,15 @@
  *
  * @since 0.1.0
  */
-import { Channel, Context, Data, Effect, Either, Schema, Scope, Stream } from "effect"
+import { Context, Effect, Schema, Stream } from "effect"
 import { type Message, ToolCall, toolCall as makeToolCall, Usage } from "./Message.js"
 import { StepCollector } from "./internal/stepCollector.js"
 
 /** `none`: offer no tool. `auto`: the model decides. `required`: some tool must be called. `{ function }`: that one. */
-export const ToolChoice = Schema.Union(
-  Schema.Literal("none", "auto", "required"),
+export const ToolChoice = Schema.Union([
+  Schema.Literals(["none", "auto", "required"]),
   Schema.Struct({ function: Schema.String })
-)
+])
 export type ToolChoice = typeof ToolChoice.Type
 
 /** What the model is told about a tool: its name, description and JSON Schema for the arguments. */
@@ -44,7 +44,7 @@ export interface ModelRequest {
   readonly responseFormat?: ResponseFormat | undefined
 }
 
-export const FinishReason = Schema.Literal("stop", "tool_calls", "length", "content_filter", "error", "other")
+export const FinishReason = Schema.Literals(["stop", "tool_calls", "length", "content_filter", "error", "other"])
 export type FinishReason = typeof FinishReason.Type
 
 export const TextDeltaPart = Schema.TaggedStruct("TextDelta", { delta: Schema.String })
@@ -63,12 +63,12 @@ export const RemoteToolResultPart = Schema.TaggedStruct("RemoteToolResult", {
 export const ApprovalRequestPart = Schema.TaggedStruct("ApprovalRequest", { call: ToolCall })
 /** Provider state for the step's assistant message (how to continue the hosted conversation). */
 export const MetadataPart = Schema.TaggedStruct("Metadata", {
-  metadata: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  metadata: Schema.Record(Schema.String, Schema.Unknown)
 })
 /** Anything the provider sent that has no other part: kept, never dropped. */
 export const RawPart = Schema.TaggedStruct("Raw", { source: Schema.String, data: Schema.Unknown })
 export const FinishPart = Schema.TaggedStruct("Finish", { reason: FinishReason, usage: Usage })
-export const ResponsePart = Schema.Union(
+export const ResponsePart = Schema.Union([
   TextDeltaPart,
   ToolCallPart,
   RemoteToolCallPart,
@@ -77,7 +77,7 @@ export const ResponsePart = Schema.Union(
   MetadataPart,
   RawPart,
   FinishPart
-)
+])
 export type ResponsePart = typeof ResponsePart.Type
 
 export const textDelta = (delta: string): ResponsePart => ({ _tag: "TextDelta", delta })
@@ -111,22 +111,22 @@ export const finish = (reason: FinishReason, usage: Usage = Usage.empty): Respon
  * end marker (`truncated`), the provider reported an error inside the stream (`provider-error`), it
  * answered with an error status (`status`), or the connection failed (`transport`).
  */
-export const ModelErrorReason = Schema.Literal("headers-timeout", "idle-timeout", "step-timeout", "truncated", "provider-error", "status", "transport")
+export const ModelErrorReason = Schema.Literals(["headers-timeout", "idle-timeout", "step-timeout", "truncated", "provider-error", "status", "transport"])
 export type ModelErrorReason = typeof ModelErrorReason.Type
 
 /** The model could not produce a step. `retryable` tells callers whether trying again may help. */
-export class ModelError extends Data.TaggedError("ModelError")<{
-  readonly message: string
-  readonly retryable: boolean
+export class ModelError extends Schema.TaggedError<ModelError>()("ModelError", {
+  message: Schema.String,
+  retryable: Schema.Boolean,
   /** Which provider failed (e.g. `heroku`, `letta`). */
-  readonly provider?: string
+  provider: Schema.optionalKey(Schema.String),
   /** The HTTP status, when the provider answered with an error. */
-  readonly status?: number
-  readonly reason?: ModelErrorReason
-  /** The parts the step produced before it failed (a cut-off stream), when any were. */
-  readonly received?: ReadonlyArray<ResponsePart>
-  readonly cause?: unknown
-}> {}
+  status: Schema.optionalKey(Schema.Number),
+  reason: Schema.optionalKey(ModelErrorReason),
+  /** The parts the step produced before it failed (a cut-off stream), when any were (kept as they are: not re-validated). */
+  received: Schema.optionalKey(Schema.declare((u): u is ReadonlyArray<ResponsePart> => Array.isArray(u))),
+  cause: Schema.optionalKey(Schema.Unknown)
+}) {}
 
 export interface Service {
   readonly streamStep: (request: ModelRequest) => Stream.Stream<ResponsePart, ModelError>
@@ -152,7 +152,7 @@ export interface Service {
   readonly outputMode?: "response_format" | "tool" | "text"
 }
 
-export class LanguageModel extends Context.Tag("@agentloop/core/LanguageModel")<LanguageModel, Service>() {}
+export class LanguageModel extends Context.Service<LanguageModel, Service>()("@agentloop/core/LanguageModel") {}
 
 /** A whole step, collected: what the loop needs once the stream has ended. */
 export interface StepResponse {
@@ -218,28 +218,21 @@ export const collectStep = (
       : Effect.suspend(() => consumeStream(model.streamStep(request), new StepCollector(handlers), handlers.ready))
 
 /**
- * Reads a step's `Stream` chunk by chunk with a pull of its own, in a scope of its own that closes when the
- * step ends (or is interrupted), releasing what the stream holds (an HTTP body). Cheaper than running the
- * stream (`Stream.runForEachChunk`): that forks a fiber, makes two `Deferred`s and a child scope per run,
- * about twice the cost of the whole pull loop (docs/performance.md).
+ * Runs a step's `Stream`, folding each chunk into the collector as it arrives, with backpressure between chunks.
+ * Effect 3's own runner cost about twice the whole pull loop, so this was a hand-written pull in a scope of its
+ * own; Effect 4's `Stream.runForEachArray` is that same pull loop (one scope, closed when the step ends or is
+ * interrupted, releasing what the stream holds, e.g. an HTTP body).
  */
 const consumeStream = (
   stream: Stream.Stream<ResponsePart, ModelError>,
   collector: StepCollector,
   ready: StepHandlers["ready"]
 ): Effect.Effect<StepResponse, ModelError> =>
-  Effect.flatMap(Scope.make(), (scope) =>
-    Effect.onExit(
-      Effect.flatMap(Channel.toPullIn(Stream.toChannel(stream), scope), (pull) => {
-        const loop: Effect.Effect<StepResponse, ModelError> = Effect.flatMap(pull, (next) => {
-          if (Either.isLeft(next)) return Effect.succeed(collector.result())
-          for (const part of next.right) collector.add(part)
-          // Backpressure between chunks: the consumer of the run's events is behind.
-          const wait = ready === undefined ? undefined : ready()
-          return wait === undefined ? loop : Effect.zipRight(wait, loop)
-        })
-        return loop
-      }),
-      (exit) => Scope.close(scope, exit)
-    )
+  Effect.map(
+    Stream.runForEachArray(stream, (parts) => {
+      for (let i = 0; i < parts.length; i++) collector.add(parts[i]!)
+      // Backpressure between chunks: the consumer of the run's events is behind.
+      return (ready === undefined ? undefined : ready()) ?? Effect.void
+    }),
+    () => collector.result()
   )

@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Context as ContextModule, Data, Duration, Effect, Either, Option, Stream } from "effect"
+import { Context as ContextModule, Duration, Effect, Option, Result, Schema, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import { checkStop, InvalidToolChoice } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
@@ -50,24 +50,24 @@ import * as ToolChoices from "./internal/toolChoice.js"
 import { StepRunner } from "./StepRunner.js"
 import * as Tracing from "./Tracing.js"
 
-export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
+export class RunNotFound extends Schema.TaggedError<RunNotFound>()("RunNotFound", { runId: Schema.String }) {
   override get message(): string {
     return `No run ${this.runId} in the run store`
   }
 }
 
 /** The run exists but cannot be resumed: it is not suspended or failed, or it belongs to another agent. */
-export class RunNotResumable extends Data.TaggedError("RunNotResumable")<{
-  readonly runId: string
-  readonly reason: string
-}> {
+export class RunNotResumable extends Schema.TaggedError<RunNotResumable>()("RunNotResumable", {
+  runId: Schema.String,
+  reason: Schema.String
+}) {
   override get message(): string {
     return `Run ${this.runId} cannot be resumed: ${this.reason}`
   }
 }
 
 /** `run` was given a run id that the store already holds (runs are never overwritten). */
-export class RunAlreadyExists extends Data.TaggedError("RunAlreadyExists")<{ readonly runId: string }> {
+export class RunAlreadyExists extends Schema.TaggedError<RunAlreadyExists>()("RunAlreadyExists", { runId: Schema.String }) {
   override get message(): string {
     return `Run ${this.runId} already exists; resume it, or start a new run with another id`
   }
@@ -160,13 +160,13 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>, A = unknown, 
     const withContext = <A, E>(options: Options | undefined, f: (ctx: Context) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
       bound.observer !== undefined && bound.stepRunner !== undefined
         ? Effect.suspend(() => f(contextOf(bound, options, bound.observer, bound.stepRunner)))
-        : Effect.contextWithEffect((caller: ContextModule.Context<never>) =>
+        : Effect.contextWith((caller: ContextModule.Context<never>) =>
             f(
               contextOf(
                 bound,
                 options,
-                bound.observer ?? Option.getOrUndefined(ContextModule.getOption(caller as ContextModule.Context<EventObserver>, EventObserver)),
-                bound.stepRunner ?? Option.getOrUndefined(ContextModule.getOption(caller as ContextModule.Context<StepRunner>, StepRunner))
+                bound.observer ?? ContextModule.getOrUndefined(caller as ContextModule.Context<EventObserver>, EventObserver),
+                bound.stepRunner ?? ContextModule.getOrUndefined(caller as ContextModule.Context<StepRunner>, StepRunner)
               )
             )
           )
@@ -189,7 +189,7 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>, A = unknown, 
 /** The services a runner binds once, shared by every agent it runs. */
 interface Services extends Pick<Bound, "model" | "approvals" | "store" | "leaseMs" | "observer" | "stepRunner"> {
   /** How the model takes a typed output, as it says (`LanguageModel.outputMode`). */
-  readonly outputMode: LanguageModel["Type"]["outputMode"]
+  readonly outputMode: LanguageModel["Service"]["outputMode"]
 }
 
 /**
@@ -239,7 +239,7 @@ const bind = (
 /** Binds every agent reachable through handoffs (see `Handoff`); returns the runner's own. */
 const bindHandoffGraph = (root: Agent.Any, services: Services) =>
   Effect.gen(function* () {
-    const graph = yield* Handoff.resolve(root)
+    const graph = yield* Effect.fromResult(Handoff.resolve(root))
     const agents = new Map<string, Bound>()
     for (const [name, node] of graph.nodes) {
       agents.set(name, yield* bind(node.agent, node.source, services, root.name, node.routes.size === 0 ? undefined : node.routes, agents, node))
@@ -289,7 +289,7 @@ export const toStream = <E, R>(start: RunEvents.Start<unknown, E, R>, capacity?:
 
 /** Collects the outcome from an event stream (its `RunFinished` event). */
 export const outcomeOf = <E, R>(events: Stream.Stream<AgentEvent, E, R>): Effect.Effect<Option.Option<RunOutcome>, E, R> =>
-  Stream.runFold(events, Option.none<RunOutcome>(), (last, event) =>
+  Stream.runFold(events, Option.none<RunOutcome>, (last, event) =>
     event._tag === "RunFinished" ? Option.some(event.outcome) : last
   )
 
@@ -359,13 +359,13 @@ interface Bound {
   readonly system: string
   /** How a typed output is asked for (response format, final-answer tool, instructions). */
   readonly output: FinalAnswer.Setup
-  readonly model: LanguageModel["Type"]
+  readonly model: LanguageModel["Service"]
   readonly approvals: Approval.Service
-  readonly store: RunStore["Type"]
+  readonly store: RunStore["Service"]
   /** How long a claim lasts (`RunClaim.LeaseDuration`). */
   readonly leaseMs: number
-  readonly observer: EventObserver["Type"] | undefined
-  readonly stepRunner: StepRunner["Type"] | undefined
+  readonly observer: EventObserver["Service"] | undefined
+  readonly stepRunner: StepRunner["Service"] | undefined
   /** The agent that owns the run (the runner's): runs are stored under its name. */
   readonly owner: string
   /** This agent's handoff tools, by name (none: undefined). */
@@ -389,8 +389,8 @@ interface Context extends Bound {
 const contextOf = (
   bound: Bound,
   options: Options | undefined,
-  observer: EventObserver["Type"] | undefined,
-  stepRunner: StepRunner["Type"] | undefined
+  observer: EventObserver["Service"] | undefined,
+  stepRunner: StepRunner["Service"] | undefined
 ): Context =>
   contextWith(
     bound,
@@ -407,8 +407,8 @@ const speaking = (ctx: Context, bound: Bound): Context => contextWith(bound, ctx
 
 const contextWith = (
   bound: Bound,
-  observer: EventObserver["Type"] | undefined,
-  stepRunner: StepRunner["Type"] | undefined,
+  observer: EventObserver["Service"] | undefined,
+  stepRunner: StepRunner["Service"] | undefined,
   emit: Context["emit"],
   observed: boolean,
   onEvent: Context["onEvent"],
@@ -447,7 +447,7 @@ export const validateAgent = <Tools extends Record<string, Tool.Any>, A = unknow
   agent.handoffs.length === 0
     ? validateOne(agent as unknown as Agent.Any)
     : // Every agent reachable through handoffs, each with its handoff tools (which its rules may name).
-      Effect.flatMap(Handoff.resolve(agent as unknown as Agent.Any), (graph) =>
+      Effect.flatMap(Effect.fromResult(Handoff.resolve(agent as unknown as Agent.Any)), (graph) =>
         Effect.map(
           Effect.forEach(graph.nodes.values(), (node) => validateOne(node.agent)),
           (compiled) => compiled[0]!
@@ -460,8 +460,8 @@ const validateOne = (agent: Agent.Any): Effect.Effect<Solver.Compiled, ToolRule.
     if (cached !== undefined) return Effect.succeed(cached)
     const tools = new Map<string, Tool.Any>(Object.entries(agent.toolkit.tools))
     const rules = ToolRule.validate(agent.rules, tools)
-    if (Either.isLeft(rules)) return Effect.fail(rules.left)
-    const compiled = Solver.compile(rules.right)
+    if (Result.isFailure(rules)) return Effect.fail(rules.failure)
+    const compiled = Solver.compile(rules.success)
     const problems = ToolRuleAnalysis.analyze(agent.rules, compiled, agent.toolkit.names)
     if (problems.length > 0) return Effect.fail(new ToolRule.InvalidToolRules({ problems }))
     const choice = agent.toolChoice
@@ -484,35 +484,39 @@ const combineEmitters = (
 ): ((event: AgentEvent) => void) =>
   a === undefined ? (b ?? (() => {})) : b === undefined ? a : (event) => (a(event), b(event))
 
+/**
+ * An instance of a Schema class made from fields the loop built itself from its own typed state, as the class's
+ * decoder makes one: Effect 4's class constructor parses every field even with `disableChecks` (for a state,
+ * every message, on every save: a quarter of a 20-step run), where Effect 3's `disableValidation` skipped it.
+ */
+const trusted = <P, A>(Class: new (props: P, options?: Schema.MakeOptions) => A, fields: P): A =>
+  Object.assign(Object.create(Class.prototype as object) as A & object, fields)
+
 /** A snapshot of the working state: arrays are copied, so later steps never change a saved state. */
 const toState = (w: Working, agent: string, status: RunState["status"], extra?: { outcome?: RunOutcome; error?: string }): RunState =>
-  new RunState(
-    {
-      version: 1,
-      runId: w.runId,
-      agent,
-      status,
-      messages: w.messages.slice(),
-      step: w.step,
-      toolHistory: w.solver.history.slice(),
-      ...(w.solver.lastOutput === undefined ? {} : { lastToolOutput: w.solver.lastOutput }),
-      ...(w.solver.failed.length === 0 ? {} : { failedToolCalls: w.solver.failed.slice() }),
-      toolChoiceUsed: w.toolChoiceUsed,
-      queue: w.queue.slice(),
-      executedInStep: w.executedInStep.slice(),
-      pending: w.pending.slice(),
-      usage: extra?.outcome?.usage ?? usageOf(w),
-      ...extra,
-      revision: w.revision + 1,
-      ...(status === "running" && w.lease !== undefined ? { lease: w.lease } : {}),
-      ...(w.inFlight === undefined || w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
-      ...(w.decisions.size === 0 ? {} : { decisions: [...w.decisions.values()] }),
-      ...(w.handoffs === 0 ? {} : w.agent === undefined ? { handoffs: w.handoffs } : { currentAgent: w.agent, handoffs: w.handoffs }),
-      ...(w.droppedCallIds === undefined ? {} : { handedOffCallIds: w.droppedCallIds })
-    },
-    // Built from the loop's own typed state: no need to re-validate every message on each save.
-    { disableValidation: true }
-  )
+  trusted(RunState, {
+    version: 1,
+    runId: w.runId,
+    agent,
+    status,
+    messages: w.messages.slice(),
+    step: w.step,
+    toolHistory: w.solver.history.slice(),
+    ...(w.solver.lastOutput === undefined ? {} : { lastToolOutput: w.solver.lastOutput }),
+    ...(w.solver.failed.length === 0 ? {} : { failedToolCalls: w.solver.failed.slice() }),
+    toolChoiceUsed: w.toolChoiceUsed,
+    queue: w.queue.slice(),
+    executedInStep: w.executedInStep.slice(),
+    pending: w.pending.slice(),
+    usage: extra?.outcome?.usage ?? usageOf(w),
+    ...extra,
+    revision: w.revision + 1,
+    ...(status === "running" && w.lease !== undefined ? { lease: w.lease } : {}),
+    ...(w.inFlight === undefined || w.inFlight.size === 0 ? {} : { inFlight: [...w.inFlight.values()] }),
+    ...(w.decisions.size === 0 ? {} : { decisions: [...w.decisions.values()] }),
+    ...(w.handoffs === 0 ? {} : w.agent === undefined ? { handoffs: w.handoffs } : { currentAgent: w.agent, handoffs: w.handoffs }),
+    ...(w.droppedCallIds === undefined ? {} : { handedOffCallIds: w.droppedCallIds })
+  })
 
 const fromState = (state: RunState): Working => ({
   runId: state.runId,
@@ -714,7 +718,7 @@ const drive = (ctx: Context, w: Working): Rest => (w.queue.length > 0 ? processQ
 const nextStep = (ctx: Context, w: Working): Rest => {
   // The events' consumer is behind: wait for it before producing more.
   const wait = ctx.ready === undefined ? undefined : ctx.ready()
-  return wait === undefined ? stepIfAllowed(ctx, w) : Effect.zipRight(wait, Effect.suspend(() => stepIfAllowed(ctx, w)))
+  return wait === undefined ? stepIfAllowed(ctx, w) : Effect.andThen(wait, Effect.suspend(() => stepIfAllowed(ctx, w)))
 }
 
 const stepIfAllowed = (ctx: Context, w: Working): Rest =>
@@ -752,7 +756,7 @@ const modelStep = (ctx: Context, w: Working): Rest => {
   const onFailure = (error: ModelError): Rest => {
     w.stepOpen = false
     w.step--
-    return Effect.zipRight(save(ctx, w, "failed", { error: error.message }), Effect.fail(error))
+    return Effect.andThen(save(ctx, w, "failed", { error: error.message }), Effect.fail(error))
   }
   const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
   if (ctx.stepRunner === undefined && ctx.model.generateStep !== undefined && !ctx.observed) {
@@ -839,16 +843,16 @@ const exitHeld = (ctx: Context, w: Working): boolean => {
 /** The answer of an agent with a typed output: decoded, or returned to the model with the reason (see `Output`). */
 const completeWithOutput = (ctx: Context, w: Working, spec: Output.Spec<unknown>, text: string): Rest => {
   const decoded = Output.decode(spec, text)
-  if (Either.isRight(decoded)) {
+  if (Result.isSuccess(decoded)) {
     w.outputReprompts = 0
-    return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, output: decoded.right, steps: w.step, usage: usageOf(w) })
+    return finish(ctx, w, { _tag: "Completed", runId: w.runId, reason: "end_turn", text: w.lastText, output: decoded.success, steps: w.step, usage: usageOf(w) })
   }
   if (w.outputReprompts >= spec.retries) {
-    return finish(ctx, w, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, decoded.left)))
+    return finish(ctx, w, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, decoded.failure)))
   }
   w.outputReprompts++
   // In "tool" mode, point the model at the final-answer tool (when this step offered it).
-  w.messages.push(Message.user(Output.reprompt(decoded.left, w.choice === "none" ? undefined : ctx.output.toolName)))
+  w.messages.push(Message.user(Output.reprompt(decoded.failure, w.choice === "none" ? undefined : ctx.output.toolName)))
   return continueUnlessStopped(ctx, w, [])
 }
 
@@ -905,7 +909,7 @@ const addUsage = (w: Working, usage: Message.Usage) => {
 }
 
 const usageOf = (w: Working): Message.Usage =>
-  new Message.Usage({ inputTokens: w.inputTokens, outputTokens: w.outputTokens, totalTokens: w.totalTokens }, { disableValidation: true })
+  trusted(Message.Usage, { inputTokens: w.inputTokens, outputTokens: w.outputTokens, totalTokens: w.totalTokens })
 
 const satisfiesForcedChoice = (choice: ToolChoice, calls: ReadonlyArray<Message.ToolCall>): boolean =>
   choice === "required"
@@ -1208,7 +1212,7 @@ const settleNested = (ctx: Context, w: Working, call: Message.ToolCall, nested: 
   }
   // All of the call's nested approvals leave the run: the sub-agent reports again those still undecided.
   w.pending = w.pending.filter((p) => p.via !== call.id)
-  const args = Either.getOrElse(Toolkit.parseArguments(call.name, call.arguments), () => ({}) as Record<string, unknown>)
+  const args = Result.getOrElse(Toolkit.parseArguments(call.name, call.arguments), () => ({}) as Record<string, unknown>)
   return { _tag: "Execute", args, nested: decisions }
 }
 
@@ -1232,7 +1236,7 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition 
     if (ignored !== undefined) return result(ignored)
   }
   const parsed = Toolkit.parseArguments(call.name, call.arguments)
-  if (Either.isLeft(parsed)) return result(parsed.left)
+  if (Result.isFailure(parsed)) return result(parsed.failure)
   // Without rules every tool is allowed and nothing is prefilled: skip planning.
   const plan = ctx.compiled.rules.length === 0 ? undefined : Solver.plan(ctx.compiled, ctx.names, w.solver)
   const violation = plan === undefined ? undefined : Solver.violation(ctx.compiled, plan, call.name, w.solver)
@@ -1240,7 +1244,7 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition 
   const refused = w.choice === "auto" ? undefined : ToolChoices.refusal(w.choice, call.name)
   if (refused !== undefined) return result(refused)
   const prefill = plan?.prefill.get(call.name)
-  const args = prefill === undefined ? parsed.right : { ...parsed.right, ...prefill.args }
+  const args = prefill === undefined ? parsed.success : { ...parsed.success, ...prefill.args }
   if (ctx.observed) {
     ctx.emit({
       _tag: "ToolCalled",
@@ -1256,9 +1260,9 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition 
   if (!gated) return { _tag: "Execute", args }
   // Never ask a human about a call that would be rejected anyway.
   const decoded = Toolkit.decodeArguments(tool, args)
-  if (Either.isLeft(decoded)) return result(decoded.left)
+  if (Result.isFailure(decoded)) return result(decoded.failure)
   if (typeof tool.requiresApproval === "function" && !ctx.compiled.requiresApproval.has(call.name)) {
-    if (!tool.requiresApproval(decoded.right as never)) return { _tag: "Execute", args }
+    if (!tool.requiresApproval(decoded.success as never)) return { _tag: "Execute", args }
   }
   return { _tag: "Ask", request: approvalRequest(w, call, args), onApproved: { _tag: "Execute", args } }
 }
@@ -1268,7 +1272,7 @@ const dispose = (ctx: Context, w: Working, call: Message.ToolCall): Disposition 
  * anyone); otherwise `Approvals` decides, exactly as for our own tools.
  */
 const disposeRemote = (ctx: Context, w: Working, call: Message.ToolCall): Disposition | Ask => {
-  const args = Either.getOrElse(Toolkit.parseArguments(call.name, call.arguments), () => ({}) as Record<string, unknown>)
+  const args = Result.getOrElse(Toolkit.parseArguments(call.name, call.arguments), () => ({}) as Record<string, unknown>)
   ctx.emit({ _tag: "ToolCalled", runId: w.runId, step: w.step, toolCallId: call.id, toolName: call.name, arguments: args, remote: true })
   const plan = Solver.plan(ctx.compiled, [...ctx.names, call.name], w.solver)
   const violation = Solver.violation(ctx.compiled, plan, call.name, w.solver)
@@ -1317,7 +1321,7 @@ const decideApproval = (ctx: Context, w: Working, call: Message.ToolCall, ask: A
     }
   })
 
-const toMillis = (input: Duration.DurationInput): number => Math.max(0, Duration.toMillis(Duration.decode(input)))
+const toMillis = (input: Duration.Input): number => Math.max(0, Duration.toMillis(input))
 
 const result = (execution: Toolkit.Execution): Disposition => ({ _tag: "Result", execution })
 
@@ -1345,7 +1349,7 @@ const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApprov
     waiting.toolCallId,
     new InFlightCall(
       { toolCallId: waiting.toolCallId, toolName: waiting.toolName, arguments: args, argumentsDigest: waiting.argumentsDigest, approval },
-      { disableValidation: true }
+      { disableChecks: true }
     )
   )
   return { _tag: "Execute", args, approval }
@@ -1428,12 +1432,12 @@ const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Rout
     return finish(ctx, w, stopped(w, "max_handoffs", `the run reached its limit of ${ctx.agent.maxHandoffs} handoff(s); ${names} was not taken`))
   }
   const messages = Handoff.transfer(w.messages, ctx, target, taken.route.inputFilter)
-  if (Either.isLeft(messages)) return finish(ctx, w, stopped(w, "handoff_failed", `${names}: ${messages.left}`))
+  if (Result.isFailure(messages)) return finish(ctx, w, stopped(w, "handoff_failed", `${names}: ${messages.failure}`))
   // Ids the filter drops still count as used (stored with the run); the rest are read from the new history.
-  if (taken.route.inputFilter !== undefined) w.droppedCallIds = CallKey.droppedBy(w.messages, messages.right, w.droppedCallIds)
+  if (taken.route.inputFilter !== undefined) w.droppedCallIds = CallKey.droppedBy(w.messages, messages.success, w.droppedCallIds)
   w.callIds = undefined
   w.messages.length = 0
-  for (const message of messages.right) w.messages.push(message)
+  for (const message of messages.success) w.messages.push(message)
   w.handoffs++
   w.agent = target.agent.name === ctx.owner ? undefined : target.agent.name
   w.solver.history.length = 0

@@ -14,7 +14,7 @@ export const ToolCall = Schema.Struct({
   name: Schema.String,
   arguments: Schema.String,
   remote: Schema.optional(Schema.Boolean)
-}).annotations({ identifier: "ToolCall" })
+}).annotate({ identifier: "ToolCall" })
 // Plain data, not a class: the loop builds one per call, and a class instance costs several times more.
 export type ToolCall = typeof ToolCall.Type
 
@@ -38,7 +38,7 @@ export const AssistantMessage = Schema.TaggedStruct("AssistantMessage", {
   /** Calls of the provider's own tools that it asked us to approve before it runs them. */
   approvalRequests: Schema.optional(Schema.Array(ToolCall)),
   /** Provider state that continues the conversation (a hosted log id, run id, ...), keyed by provider. */
-  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  metadata: Schema.optional(Schema.Record(Schema.String, Schema.Unknown))
 })
 export type AssistantMessage = typeof AssistantMessage.Type
 
@@ -60,14 +60,14 @@ export const ApprovalMessage = Schema.TaggedStruct("ApprovalMessage", {
 })
 export type ApprovalMessage = typeof ApprovalMessage.Type
 
-export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage, ApprovalMessage)
+export const Message = Schema.Union([SystemMessage, UserMessage, AssistantMessage, ToolMessage, ApprovalMessage])
 export type Message = typeof Message.Type
 
 /**
  * The constructors below build plain data from already-typed inputs, skipping Schema's construction-time
  * checks (a measurable cost on the loop's hot path); decoding external data still validates.
  */
-const trusted = { disableValidation: true } as const
+const trusted = { disableChecks: true } as const
 
 export const system = (content: string): SystemMessage => ({ _tag: "SystemMessage", content })
 export const user = (content: string): UserMessage => ({ _tag: "UserMessage", content })

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Option, ParseResult, Schema } from "effect"
+import { Effect, Option, Result, Schema } from "effect"
 import type { ResponseFormat } from "./LanguageModel.js"
 import type { RunOutcome } from "./RunState.js"
 import * as Tool from "./Tool.js"
@@ -30,7 +30,7 @@ export type ResolvedMode = Exclude<Mode, "auto">
 
 export interface Spec<A> {
   /** The schema's decoder (a function rather than the schema, so a `Spec<A>` is a `Spec<unknown>` too). */
-  readonly decodeUnknown: (json: unknown) => Either.Either<A, ParseResult.ParseError>
+  readonly decodeUnknown: (json: unknown) => Result.Result<A, Schema.SchemaError>
   /** What the model is told the answer must look like (sent where the provider supports it). */
   readonly responseFormat: ResponseFormat
   /** How many invalid answers are returned to the model before the run stops. */
@@ -55,7 +55,7 @@ export interface Options {
 }
 
 /** A spec for `schema`: its JSON Schema is generated once, when the agent is made. */
-export const make = <A, I>(schema: Schema.Schema<A, I>, options: Options): Spec<A> => {
+export const make = <A, I>(schema: Schema.Codec<A, I>, options: Options): Spec<A> => {
   const retries = options.retries ?? 2
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`Output "${options.name}": retries must be an integer >= 0`)
   const toolName = options.toolName ?? defaultToolName
@@ -78,7 +78,7 @@ export const make = <A, I>(schema: Schema.Schema<A, I>, options: Options): Spec<
     }
   }
   return {
-    decodeUnknown: Schema.decodeUnknownEither(schema),
+    decodeUnknown: Schema.decodeUnknownResult(schema),
     responseFormat: { name, schema: json },
     retries,
     mode: options.mode ?? "response_format",
@@ -116,17 +116,17 @@ export class InvalidOutput extends Schema.TaggedError<InvalidOutput>()("InvalidO
 const fenced = /^```(?:json)?\s*\n([\s\S]*?)\n?```$/
 
 /** Decodes a final answer's text: the value, or the reason (for the model) it does not fit. */
-export const decode = <A>(spec: Spec<A>, text: string): Either.Either<A, string> => {
+export const decode = <A>(spec: Spec<A>, text: string): Result.Result<A, string> => {
   const trimmed = text.trim()
-  if (trimmed.length === 0) return Either.left("the answer was empty; a JSON value was expected")
+  if (trimmed.length === 0) return Result.fail("the answer was empty; a JSON value was expected")
   const body = fenced.exec(trimmed)?.[1] ?? trimmed
   let json: unknown
   try {
     json = JSON.parse(body)
   } catch (error) {
-    return Either.left(`the answer is not valid JSON (${(error as Error).message})`)
+    return Result.fail(`the answer is not valid JSON (${(error as Error).message})`)
   }
-  return Either.mapLeft(spec.decodeUnknown(json), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
+  return Result.mapError(spec.decodeUnknown(json), (error) => error.message)
 }
 
 /** What the model is told after an answer that does not fit (in `"tool"` mode: call the tool instead). */

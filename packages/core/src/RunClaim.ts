@@ -42,23 +42,23 @@ export class RunLeaseLost extends Schema.TaggedError<RunLeaseLost>()("RunLeaseLo
  * passed, so it must outlast the longest single model step or tool call: a call still running when its
  * lease expires may be run again by a recovering owner. Default: 5 minutes.
  */
-export class LeaseDuration extends Context.Reference<LeaseDuration>()("@agentloop/core/RunClaim/LeaseDuration", {
-  defaultValue: (): Duration.Duration => Duration.minutes(5)
-}) {}
+export const LeaseDuration: Context.Reference<Duration.Duration> = Context.Reference<Duration.Duration>("@agentloop/core/RunClaim/LeaseDuration", {
+  defaultValue: () => Duration.minutes(5)
+})
 
 /** Sets the lease duration for the runners built with it. */
-export const layerLeaseDuration = (duration: Duration.DurationInput): Layer.Layer<LeaseDuration> =>
-  Layer.succeed(LeaseDuration, Duration.decode(duration))
+export const layerLeaseDuration = (duration: Duration.Input): Layer.Layer<never> =>
+  Layer.succeed(LeaseDuration, Duration.fromInputUnsafe(duration))
 
 let processName: string | undefined
 
 /** A fresh lease for a new claim: the owner names this host and process, plus a unique claim id. */
 export const newLease = (durationMs: number, now: number = Date.now()): Lease =>
-  new Lease({ owner: `${(processName ??= `${hostname()}:${process.pid}`)}:${randomUUID()}`, expiresAt: now + durationMs }, { disableValidation: true })
+  new Lease({ owner: `${(processName ??= `${hostname()}:${process.pid}`)}:${randomUUID()}`, expiresAt: now + durationMs }, { disableChecks: true })
 
 /** The same owner, renewed. */
 export const renew = (lease: Lease, durationMs: number, now: number = Date.now()): Lease =>
-  new Lease({ owner: lease.owner, expiresAt: now + durationMs }, { disableValidation: true })
+  new Lease({ owner: lease.owner, expiresAt: now + durationMs }, { disableChecks: true })
 
 /**
  * Why a stored run cannot be claimed for a resume now, or `undefined` when it can: suspended, failed and

@@ -11,9 +11,9 @@
  *
  * @since 0.1.0
  */
-import { Cause, Channel, Effect, Exit, Fiber, Runtime, Stream } from "effect"
+import { Cause, Channel, type Context, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import type { AgentEvent } from "./AgentEvent.js"
-import { batches, EventBuffer, pull, type Pull } from "./internal/eventBuffer.js"
+import { batches, EventBuffer, toPull } from "./internal/eventBuffer.js"
 
 /** Unread events a run may be ahead of its consumer by, unless told otherwise. */
 export const defaultCapacity = 256
@@ -33,32 +33,31 @@ const sinkOf = (buffer: EventBuffer<AgentEvent, unknown>): Sink => ({ onEvent: b
 /**
  * The run's events as a `Stream`, one chunk per batch; the run starts when the stream is first pulled.
  *
- * Built for a small fixed cost per run (see docs/performance.md): no `Scope` of its own (a scope, its
- * finalizer map and a fiber forked into it cost more than the rest of a short run), the run forked as a
- * daemon and interrupted by the stream's own finalizer when the consumer stops before the run ended.
+ * Built for a small fixed cost per run (see docs/performance.md): a pull over the buffer (a batch already
+ * there costs no Effect to take), the run forked as a detached fiber, and one finalizer on the stream's own
+ * scope that interrupts the run when the consumer stops before the run ended.
  */
 export const toStream = <E, R>(start: Start<unknown, E, R>, capacity: number = defaultCapacity): Stream.Stream<AgentEvent, E, R> =>
   Stream.fromChannel(
-    Channel.suspend(() => {
+    Channel.fromTransform((_, scope) => {
       const buffer = new EventBuffer<AgentEvent, E>(capacity)
-      let fiber: Fiber.RuntimeFiber<unknown, E> | undefined
-      // A channel over the buffer: a batch that is already there costs no Effect to take.
-      const events: Pull<E, AgentEvent> = pull(buffer, batches)
       const run = start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>))
-      // Uninterruptible from the fork to the assignment, so the finalizer always knows the fiber it must stop;
-      // the run itself stays interruptible (a fiber inherits the interruptibility of the one that forks it).
-      // The buffer learns the run's end from an observer of its fiber (no `Effect.onExit` per run).
-      const started = Effect.uninterruptible(
-        Effect.map(Effect.forkDaemon(Effect.interruptible(run)), (forked) => {
-          fiber = forked
-          forked.addObserver((exit) => buffer.end(exit))
-          return events
+      // Uninterruptible from the fork to the finalizer, so the stream always knows the fiber it must stop; the
+      // run itself is interruptible (a detached fiber is, unless told otherwise). The buffer learns the run's end
+      // from an observer of its fiber (no `Effect.onExit` per run).
+      return Effect.uninterruptible(
+        Effect.flatMap(Effect.forkDetach(run), (fiber) => {
+          fiber.addObserver((exit) => buffer.end(exit))
+          // The consumer stopped early (a `take`, an interruption, a failure downstream): interrupt the run and
+          // wait until it has stopped and stored its state.
+          return Effect.as(
+            Scope.addFinalizer(
+              scope,
+              Effect.suspend(() => (buffer.ended !== undefined ? Effect.void : Fiber.interrupt(fiber)))
+            ),
+            toPull<AgentEvent, E, AgentEvent>(buffer, batches)
+          )
         })
-      )
-      // The consumer stopped early (a `take`, an interruption, a failure downstream): interrupt the run and
-      // wait until it has stopped and stored its state, as a scope would have.
-      return Channel.ensuringWith(Channel.unwrap(started), () =>
-        fiber === undefined || buffer.ended !== undefined ? Effect.void : Fiber.interrupt(fiber)
       )
     })
   )
@@ -74,12 +73,15 @@ export interface RunIterable<A, E> extends AsyncIterable<AgentEvent> {
   readonly exit: Promise<Exit.Exit<A, E>>
 }
 
-/** Runs `start` on `runtime` and iterates over its events (see `RunIterable`). */
+/**
+ * Runs `start` with the services in `context` (e.g. `yield* Effect.context<R>()`, or `Context.empty()`) and
+ * iterates over its events (see `RunIterable`).
+ */
 export const toAsyncIterable = <A, E, R>(
-  runtime: Runtime.Runtime<R>,
+  context: Context.Context<R>,
   start: Start<A, E, R>,
   capacity: number = defaultCapacity
-): RunIterable<A, E> => new EventIterable(runtime, start, capacity)
+): RunIterable<A, E> => new EventIterable(context, start, capacity)
 
 const noEvents: ReadonlyArray<AgentEvent> = []
 const doneResult: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
@@ -92,7 +94,7 @@ const doneResult: IteratorReturnResult<undefined> = Object.freeze({ done: true, 
  */
 class EventIterable<A, E, R> implements RunIterable<A, E>, AsyncIterator<AgentEvent> {
   private buffer: EventBuffer<AgentEvent, E> | undefined = undefined
-  private fiber: Fiber.RuntimeFiber<A, E> | undefined = undefined
+  private fiber: Fiber.Fiber<A, E> | undefined = undefined
   private pending: ReadonlyArray<AgentEvent> = noEvents
   private index = 0
   private result: Exit.Exit<A, E> | undefined = undefined
@@ -102,7 +104,7 @@ class EventIterable<A, E, R> implements RunIterable<A, E>, AsyncIterator<AgentEv
   private rejectNext: ((error: unknown) => void) | undefined = undefined
 
   constructor(
-    private readonly runtime: Runtime.Runtime<R>,
+    private readonly context: Context.Context<R>,
     private readonly start: Start<A, E, R>,
     private readonly capacity: number
   ) {}
@@ -127,7 +129,7 @@ class EventIterable<A, E, R> implements RunIterable<A, E>, AsyncIterator<AgentEv
   private begin(): EventBuffer<AgentEvent, E> {
     if (this.buffer !== undefined) return this.buffer
     const buffer = (this.buffer = new EventBuffer<AgentEvent, E>(this.capacity))
-    const fiber = (this.fiber = Runtime.runFork(this.runtime, this.start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>))))
+    const fiber = (this.fiber = Effect.runForkWith(this.context)(this.start(sinkOf(buffer as EventBuffer<AgentEvent, unknown>))))
     // An observer of the fiber rather than an `Effect.onExit` around the run: no Effects per run for it.
     fiber.addObserver(this.onEnd)
     return buffer
@@ -191,13 +193,13 @@ class EventIterable<A, E, R> implements RunIterable<A, E>, AsyncIterator<AgentEv
   }
 
   async return(): Promise<IteratorResult<AgentEvent>> {
-    if (this.buffer !== undefined && this.buffer.ended === undefined) await Runtime.runPromise(this.runtime, Fiber.interrupt(this.fiber!))
+    if (this.buffer !== undefined && this.buffer.ended === undefined) await Effect.runPromise(Fiber.interrupt(this.fiber!))
     return doneResult
   }
 }
 
 /** The error `for await` throws: a typed failure as itself; a defect or an interruption squashed. */
 const thrown = <E>(cause: Cause.Cause<E>): unknown => {
-  const failure = Cause.failureOption(cause)
+  const failure = Cause.findErrorOption(cause)
   return failure._tag === "Some" ? failure.value : Cause.squash(cause)
 }

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { Either, Redacted, Schema } from "effect"
+import { Redacted, Result, Schema } from "effect"
 import { argumentsDigest } from "./Approval.js"
 import { canonicalJson } from "./internal/canonicalJson.js"
 import { type RunState, RunStateError } from "./RunState.js"
@@ -74,23 +74,23 @@ export const seal = (key: IntegrityKey, json: string): string => {
  * Checks a sealed state's HMAC and returns its text. A missing or wrong seal (an edited state, a state
  * written without the key or with another key) is a `RunStateError`.
  */
-export const unseal = (key: IntegrityKey, runId: string, text: string): Either.Either<string, RunStateError> => {
+export const unseal = (key: IntegrityKey, runId: string, text: string): Result.Result<string, RunStateError> => {
   let value: Record<string, unknown>
   try {
     value = JSON.parse(text) as Record<string, unknown>
   } catch (error) {
-    return Either.left(new RunStateError({ runId, reason: `not valid JSON (${(error as Error).message})` }))
+    return Result.fail(new RunStateError({ runId, reason: `not valid JSON (${(error as Error).message})` }))
   }
   const { [field]: seal, ...state } = value ?? {}
   if (typeof seal !== "string") {
-    return Either.left(new RunStateError({ runId, reason: "integrity check failed: the state has no integrity seal" }))
+    return Result.fail(new RunStateError({ runId, reason: "integrity check failed: the state has no integrity seal" }))
   }
   const expected = Buffer.from(mac(key, state), "hex")
   const actual = Buffer.from(seal, "hex")
   if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-    return Either.left(
+    return Result.fail(
       new RunStateError({ runId, reason: "integrity check failed: the state was changed outside this library, or sealed with another key" })
     )
   }
-  return Either.right(text)
+  return Result.succeed(text)
 }

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Data, Effect, ParseResult, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { ApprovalDecision, PendingApproval } from "./Approval.js"
 import { Message, ToolCall, Usage } from "./Message.js"
 
@@ -13,7 +13,7 @@ export const CURRENT_VERSION = 1
 export const Completed = Schema.TaggedStruct("Completed", {
   runId: Schema.String,
   /** `end_turn`: the model answered without tools. `terminal_tool`: a terminal rule's tool ran. */
-  reason: Schema.Literal("end_turn", "terminal_tool"),
+  reason: Schema.Literals(["end_turn", "terminal_tool"]),
   /** The last text the model produced (a terminal tool's step often has none of its own). */
   text: Schema.String,
   /** The answer decoded by the agent's `output` schema (agents with a typed output only; see `Output`). */
@@ -42,7 +42,7 @@ export type Suspended = typeof Suspended.Type
  * `max_handoffs`: the model called a handoff once more than the run's `maxHandoffs` allows.
  * `handoff_failed`: a handoff's input filter threw (or returned no list); the run stays with the agent before it.
  */
-export const StopReason = Schema.Literal(
+export const StopReason = Schema.Literals([
   "max_steps",
   "stop_condition",
   "max_tokens",
@@ -51,7 +51,7 @@ export const StopReason = Schema.Literal(
   "invalid_output",
   "max_handoffs",
   "handoff_failed"
-)
+])
 export type StopReason = typeof StopReason.Type
 
 export const Stopped = Schema.TaggedStruct("Stopped", {
@@ -64,14 +64,14 @@ export const Stopped = Schema.TaggedStruct("Stopped", {
 })
 export type Stopped = typeof Stopped.Type
 
-export const RunOutcome = Schema.Union(Completed, Suspended, Stopped)
+export const RunOutcome = Schema.Union([Completed, Suspended, Stopped])
 export type RunOutcome = typeof RunOutcome.Type
 
 /**
  * `interrupted`: the run's fiber was interrupted; the state records the calls that were in flight, and
  * `resume(runId, [])` goes on from there (see `RunClaim`).
  */
-export const RunStatus = Schema.Literal("running", "suspended", "completed", "stopped", "failed", "interrupted")
+export const RunStatus = Schema.Literals(["running", "suspended", "completed", "stopped", "failed", "interrupted"])
 export type RunStatus = typeof RunStatus.Type
 
 /**
@@ -92,13 +92,13 @@ export class Lease extends Schema.Class<Lease>("Lease")({
 export class InFlightCall extends Schema.Class<InFlightCall>("InFlightCall")({
   toolCallId: Schema.String,
   toolName: Schema.String,
-  arguments: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  arguments: Schema.Record(Schema.String, Schema.Unknown),
   /** Recomputed and compared before the call runs again: edited arguments are refused. */
   argumentsDigest: Schema.String,
   approval: Schema.optional(
     Schema.Struct({
-      decidedBy: Schema.optionalWith(Schema.String, { exact: true }),
-      reason: Schema.optionalWith(Schema.String, { exact: true })
+      decidedBy: Schema.optionalKey(Schema.String),
+      reason: Schema.optionalKey(Schema.String)
     })
   )
 }) {}
@@ -155,16 +155,16 @@ export class RunState extends Schema.Class<RunState>("RunState")({
 export const revisionOf = (state: RunState): number => state.revision ?? 1
 
 /** A stored run state that cannot be read: corrupt JSON, a missing field, or a version this library does not know. */
-export class RunStateError extends Data.TaggedError("RunStateError")<{
-  readonly runId: string
-  readonly reason: string
-}> {
+export class RunStateError extends Schema.TaggedError<RunStateError>()("RunStateError", {
+  runId: Schema.String,
+  reason: Schema.String
+}) {
   override get message(): string {
     return `Cannot read the state of run ${this.runId}: ${this.reason}`
   }
 }
 
-const JsonState = Schema.parseJson(RunState)
+const JsonState = Schema.fromJsonString(RunState)
 
 export const encodeJson = (state: RunState): string => Schema.encodeSync(JsonState)(state)
 
@@ -182,7 +182,7 @@ export const decodeJson = (runId: string, text: string): Effect.Effect<RunState,
         new RunStateError({ runId, reason: `unsupported version ${JSON.stringify(version)} (this library reads version ${CURRENT_VERSION})` })
       )
     }
-    return Schema.decodeUnknown(JsonState)(text).pipe(
-      Effect.mapError((error) => new RunStateError({ runId, reason: ParseResult.TreeFormatter.formatErrorSync(error) }))
+    return Schema.decodeUnknownEffect(JsonState)(text).pipe(
+      Effect.mapError((error) => new RunStateError({ runId, reason: error.message }))
     )
   })

@@ -4,17 +4,16 @@
  *
  * @since 0.1.0
  */
-import { FileSystem, Path } from "@effect/platform"
 import { randomUUID } from "node:crypto"
-import { Context, Data, Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { Context, Duration, Effect, FileSystem, Layer, Option, Path, Result, Schema } from "effect"
 import { type IntegrityKey, seal, unseal } from "./RunIntegrity.js"
 import { decodeJson, encodeJson, RunState, RunStateError, revisionOf } from "./RunState.js"
 
-export class RunStoreError extends Data.TaggedError("RunStoreError")<{
-  readonly operation: "save" | "load" | "delete"
-  readonly runId: string
-  readonly reason: string
-}> {
+export class RunStoreError extends Schema.TaggedError<RunStoreError>()("RunStoreError", {
+  operation: Schema.Literals(["save", "load", "delete"]),
+  runId: Schema.String,
+  reason: Schema.String
+}) {
   override get message(): string {
     return `Run store ${this.operation} failed for run ${this.runId}: ${this.reason}`
   }
@@ -44,11 +43,11 @@ export interface Service {
   readonly compareAndSet: (state: RunState, expected: number) => Effect.Effect<RunState, RunStoreError | RunStoreConflict>
 }
 
-export class RunStore extends Context.Tag("@agentloop/core/RunStore")<RunStore, Service>() {}
+export class RunStore extends Context.Service<RunStore, Service>()("@agentloop/core/RunStore") {}
 
 /** The state as revision `revision` (the loop builds its states with the right revision already: no copy). */
 const withRevision = (state: RunState, revision: number): RunState =>
-  state.revision === revision ? state : new RunState({ ...state, revision }, { disableValidation: true })
+  state.revision === revision ? state : new RunState({ ...state, revision }, { disableChecks: true })
 
 /**
  * Keeps the states in memory. States are immutable snapshots (the loop copies its arrays when it saves),
@@ -91,7 +90,7 @@ const makeMemory = (keepFinished: number): Service => {
   }
   return {
     save: (state) => Effect.sync(() => write(withRevision(state, revision(state.runId) + 1))),
-    load: (runId) => Effect.sync(() => Option.fromNullable(states.get(runId))),
+    load: (runId) => Effect.sync(() => Option.fromUndefinedOr(states.get(runId))),
     delete: (runId) =>
       Effect.sync(() => {
         states.delete(runId)
@@ -119,7 +118,7 @@ export interface FileSystemOptions {
    */
   readonly integrityKey?: IntegrityKey
   /** A lock file older than this is taken to be left by a crashed writer and removed. Default: 10 seconds. */
-  readonly staleLockAfter?: Duration.DurationInput
+  readonly staleLockAfter?: Duration.Input
 }
 
 /**
@@ -137,7 +136,7 @@ export const layerFileSystem = (
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
-      const staleLockMs = Duration.toMillis(Duration.decode(options.staleLockAfter ?? Duration.seconds(10)))
+      const staleLockMs = Duration.toMillis(options.staleLockAfter ?? Duration.seconds(10))
       const fileOf = (operation: RunStoreError["operation"], runId: string) =>
         safeRunId.test(runId) && runId !== "." && runId !== ".."
           ? Effect.succeed(path.join(directory, `${runId}.json`))
@@ -149,8 +148,8 @@ export const layerFileSystem = (
       const lock = (file: string, runId: string) => {
         const lockFile = `${file}.lock`
         const attempt: Effect.Effect<void, RunStoreError> = fs.writeFileString(lockFile, `${process.pid}`, { flag: "wx" }).pipe(
-          Effect.catchAll((error) =>
-            error._tag === "SystemError" && error.reason === "AlreadyExists"
+          Effect.catch((error) =>
+            error.reason._tag === "AlreadyExists"
               ? Effect.flatMap(
                   fs.stat(lockFile).pipe(
                     Effect.map((info) => Option.match(info.mtime, { onNone: () => false, onSome: (t) => Date.now() - t.getTime() > staleLockMs })),
@@ -158,8 +157,8 @@ export const layerFileSystem = (
                   ),
                   (stale) =>
                     stale
-                      ? Effect.zipRight(fs.remove(lockFile, { force: true }).pipe(Effect.ignore), attempt)
-                      : Effect.zipRight(Effect.sleep(Duration.millis(1 + Math.random() * 4)), attempt)
+                      ? Effect.andThen(fs.remove(lockFile, { force: true }).pipe(Effect.ignore), attempt)
+                      : Effect.andThen(Effect.sleep(Duration.millis(1 + Math.random() * 4)), attempt)
                 )
               : Effect.fail(failWith("save", runId)(error))
           )
@@ -173,11 +172,11 @@ export const layerFileSystem = (
           const exists = yield* fs.exists(file)
           if (!exists) return 0
           const text = yield* fs.readFileString(file)
-          const revision = Either.try(() => (JSON.parse(text) as { revision?: unknown }).revision)
-          if (Either.isLeft(revision)) {
+          const revision = Result.try(() => (JSON.parse(text) as { revision?: unknown }).revision)
+          if (Result.isFailure(revision)) {
             return yield* new RunStoreError({ operation: "save", runId, reason: "the stored state is not valid JSON" })
           }
-          return typeof revision.right === "number" ? revision.right : 1
+          return typeof revision.success === "number" ? revision.success : 1
         }).pipe(Effect.mapError((e) => (e instanceof RunStoreError ? e : failWith("save", runId)(e))))
 
       /** Writes under the lock: `expected` undefined writes unconditionally. */
@@ -191,10 +190,14 @@ export const layerFileSystem = (
             if (expected !== undefined && actual !== expected) {
               return yield* new RunStoreConflict({ runId: state.runId, expected, actual })
             }
-            const stored = withRevision(state, actual + 1)
-            // Encoding failures are typed too (states are built without re-validation on the hot path).
-            const text = yield* Effect.try({
-              try: () => (options.integrityKey === undefined ? encodeJson(stored) : seal(options.integrityKey, encodeJson(stored))),
+            // Encoding failures are typed too (states are built without re-validation on the hot path), and so
+            // is a state the constructor refuses when it is copied with its new revision.
+            const [stored, text] = yield* Effect.try({
+              try: () => {
+                const stored = withRevision(state, actual + 1)
+                const json = encodeJson(stored)
+                return [stored, options.integrityKey === undefined ? json : seal(options.integrityKey, json)] as const
+              },
               catch: (error) => new RunStoreError({ operation: "save", runId: state.runId, reason: `cannot encode the state: ${String(error)}` })
             })
             const temp = `${file}.${process.pid}.${randomUUID()}.tmp`
@@ -213,7 +216,7 @@ export const layerFileSystem = (
             const exists = yield* fs.exists(file).pipe(Effect.mapError(failWith("load", runId)))
             if (!exists) return Option.none()
             const text = yield* fs.readFileString(file).pipe(Effect.mapError(failWith("load", runId)))
-            const checked = options.integrityKey === undefined ? text : yield* unseal(options.integrityKey, runId, text)
+            const checked = options.integrityKey === undefined ? text : yield* Effect.fromResult(unseal(options.integrityKey, runId, text))
             return Option.some(yield* decodeJson(runId, checked))
           }),
         delete: (runId) =>

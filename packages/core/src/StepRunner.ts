@@ -19,7 +19,7 @@ export interface Service {
   readonly toolCall: (step: number, toolCallId: string, call: Effect.Effect<Execution>) => Effect.Effect<Execution>
 }
 
-export class StepRunner extends Context.Tag("@agentloop/core/StepRunner")<StepRunner, Service>() {}
+export class StepRunner extends Context.Service<StepRunner, Service>()("@agentloop/core/StepRunner") {}
 
 /**
  * What a durable `StepRunner` puts in the context of each tool call it runs: the step runner and approvals a
@@ -27,10 +27,10 @@ export class StepRunner extends Context.Tag("@agentloop/core/StepRunner")<StepRu
  * tool calls and approvals are durable inside the calling run (keyed under the calling step and call). A
  * sub-agent finding it keeps its run state in memory only: the engine's records are the durable state.
  */
-export class SubRun extends Context.Tag("@agentloop/core/StepRunner/SubRun")<
+export class SubRun extends Context.Service<
   SubRun,
   { readonly stepRunner: Service; readonly approvals: Approval.Service }
->() {}
+>()("@agentloop/core/StepRunner/SubRun") {}
 
 /** A model step's response, as stored by durable engines. */
 export const StepResponseSchema = Schema.Struct({
@@ -39,7 +39,7 @@ export const StepResponseSchema = Schema.Struct({
   finalText: Schema.String,
   toolCalls: Schema.Array(ToolCall),
   approvalRequests: Schema.Array(ToolCall),
-  metadata: Schema.UndefinedOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  metadata: Schema.UndefinedOr(Schema.Record(Schema.String, Schema.Unknown)),
   finishReason: FinishReason,
   usage: Usage
 })
@@ -50,7 +50,7 @@ export const ExecutionSchema = Schema.Struct({
   output: Schema.String,
   isError: Schema.Boolean,
   errorKind: Schema.UndefinedOr(
-    Schema.Literal("UnknownTool", "InvalidArguments", "ToolFailed", "Timeout", "Defect", "InvalidResult", "RuleViolation", "Denied")
+    Schema.Literals(["UnknownTool", "InvalidArguments", "ToolFailed", "Timeout", "Defect", "InvalidResult", "RuleViolation", "Denied"])
   ),
   value: Schema.Unknown
 })

@@ -41,7 +41,7 @@ export interface Options<Name extends string> {
   readonly requiresApproval?: boolean
 }
 
-const Parameters = { input: Schema.String.annotations({ description: "The task or question for the sub-agent." }) }
+const Parameters = { input: Schema.String.annotate({ description: "The task or question for the sub-agent." }) }
 const Failure = Schema.Struct({ message: Schema.String })
 
 export type SubAgentTool<Name extends string> = Tool.Tool<Name, typeof Parameters, typeof Schema.String, typeof Failure>
@@ -103,7 +103,7 @@ const resumeStored = (
     Effect.catchTag("RunBusy", (busy) =>
       busy.leaseExpiresAt === undefined
         ? Effect.fail(busy)
-        : Effect.zipRight(Effect.sleep(Duration.millis(Math.max(0, busy.leaseExpiresAt - Date.now()) + 1)), runner.resume(state.runId, fresh, options))
+        : Effect.andThen(Effect.sleep(Duration.millis(Math.max(0, busy.leaseExpiresAt - Date.now()) + 1)), runner.resume(state.runId, fresh, options))
     )
   )
 }
@@ -116,7 +116,7 @@ const resumeStored = (
 const runDurably = <Tools extends Record<string, Tool.Any>, A, R>(
   agent: Agent.Agent<Tools, A, R>,
   services: Context.Context<Loop.Requirements<Tools> | R>,
-  sub: StepRunner.SubRun["Type"],
+  sub: StepRunner.SubRun["Service"],
   input: string,
   runId: string,
   options: Loop.Options | undefined
@@ -166,7 +166,7 @@ export const asTool = <Tools extends Record<string, Tool.Any>, A, const Name ext
           if (context.suspend === undefined) return yield* Effect.fail({ message: "the sub-agent needs an approval, but its caller cannot suspend" })
           context.suspend(context.toolCallId, outcome.pending)
           return ""
-        }).pipe(Effect.catchAll((error) => Effect.fail({ message: "message" in (error as object) ? String((error as { message: unknown }).message) : String(error) })))
+        }).pipe(Effect.catch((error) => Effect.fail({ message: "message" in (error as object) ? String((error as { message: unknown }).message) : String(error) })))
       return Context.make(toolkit.handlerTag(name as never), handler)
     })
   ) as unknown as AsTool<Name, Tools, R>["layer"]

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, type Effect, JSONSchema, Schema } from "effect"
+import { Duration, type Effect, Schema, SchemaRepresentation } from "effect"
 import type { AgentEvent } from "./AgentEvent.js"
 import type { ApprovalDecision, PendingApproval } from "./Approval.js"
 import type { ToolDefinition } from "./LanguageModel.js"
@@ -14,7 +14,7 @@ import type { ToolDefinition } from "./LanguageModel.js"
 export const TypeId: unique symbol = Symbol.for("@agentloop/core/Tool")
 export type TypeId = typeof TypeId
 
-type AnySchema = Schema.Schema.All
+type AnySchema = Schema.Top
 
 export interface Tool<
   Name extends string,
@@ -37,9 +37,46 @@ export interface Tool<
   readonly returnCharLimit: number | undefined
   /** The definition offered to the model, with the JSON Schema generated from `parameters`. */
   readonly definition: ToolDefinition
+  /** What the tool does to the world (see `Hints`), when it was made with hints. */
+  readonly hints?: Hints | undefined
 }
 
-// `any` fields: Schema.Struct is invariant in its fields (through `annotations`), so no narrower type fits all.
+/**
+ * What a tool does to the world, in the vocabulary of MCP's tool annotations (`readOnlyHint`,
+ * `destructiveHint`, `idempotentHint`, `openWorldHint`) and effect/ai's tool annotations (`Tool.Readonly`,
+ * `Tool.Destructive`, `Tool.Idempotent`, `Tool.OpenWorld`). They set the defaults of the execution policy
+ * (see `hintDefaults`) and travel with the tool to MCP and effect/ai. Hints, not guarantees: the rules and
+ * `Approvals` of the agent are what the loop enforces.
+ */
+export interface Hints {
+  /** The tool only reads: it changes nothing (MCP `readOnlyHint`, effect/ai `Tool.Readonly`). */
+  readonly readOnly?: boolean
+  /** The tool may destroy or overwrite something (MCP `destructiveHint`, effect/ai `Tool.Destructive`). */
+  readonly destructive?: boolean
+  /** Calling it again with the same arguments changes nothing more (MCP `idempotentHint`, effect/ai `Tool.Idempotent`). */
+  readonly idempotent?: boolean
+  /** It reaches outside systems, beyond a closed domain (MCP `openWorldHint`, effect/ai `Tool.OpenWorld`). */
+  readonly openWorld?: boolean
+}
+
+/**
+ * The policy a tool's hints imply when `requiresApproval` / `parallel` are not given (the rule MCP toolkits
+ * follow for MCP annotations):
+ *
+ * | hints | `requiresApproval` | `parallel` |
+ * |---|---|---|
+ * | none | `false` | `true` |
+ * | `destructive: true` | `true` | `readOnly === true` |
+ * | any other hints | `false` | `readOnly === true` |
+ *
+ * A tool that declares hints but not `readOnly: true` may change something, so it runs alone.
+ */
+export const hintDefaults = (hints: Hints | undefined): { readonly requiresApproval: boolean; readonly parallel: boolean } =>
+  hints === undefined
+    ? { requiresApproval: false, parallel: true }
+    : { requiresApproval: hints.destructive === true, parallel: hints.readOnly === true }
+
+// `any` fields: Schema.Struct is invariant in its fields (through `annotate`), so no narrower type fits all.
 export interface Any extends Tool<string, any, AnySchema, AnySchema> {}
 
 export type Params<T> = T extends Tool<any, infer F, any, any> ? Schema.Struct.Type<F> : never
@@ -58,8 +95,13 @@ export interface Options<
   readonly failure?: Failure
   readonly requiresApproval?: boolean | ((params: Schema.Struct.Type<Fields>) => boolean)
   readonly parallel?: boolean
-  readonly timeout?: Duration.DurationInput
+  readonly timeout?: Duration.Input
   readonly returnCharLimit?: number
+  /**
+   * What the tool does to the world. Sets the defaults of `requiresApproval` (a destructive tool needs
+   * approval) and `parallel` (only a read-only tool runs beside others): see `hintDefaults`.
+   */
+  readonly hints?: Hints
 }
 
 /** Tool names must be usable by every provider (OpenAI's rule is the strictest common one). */
@@ -85,6 +127,7 @@ export const make = <
     throw new TypeError(`Tool "${name}": returnCharLimit must be a positive number`)
   }
   const parameters = Schema.Struct((options.parameters ?? {}) as Fields)
+  const defaults = hintDefaults(options.hints)
   return {
     [TypeId]: TypeId,
     name,
@@ -92,27 +135,41 @@ export const make = <
     parameters,
     success: (options.success ?? Schema.Void) as Success,
     failure: (options.failure ?? Schema.Never) as Failure,
-    requiresApproval: options.requiresApproval ?? false,
-    parallel: options.parallel ?? true,
-    timeout: options.timeout === undefined ? undefined : Duration.decode(options.timeout),
+    requiresApproval: options.requiresApproval ?? defaults.requiresApproval,
+    parallel: options.parallel ?? defaults.parallel,
+    timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
     returnCharLimit: options.returnCharLimit,
-    definition: { name, description: options.description, parameters: jsonSchemaOf(parameters) }
+    definition: { name, description: options.description, parameters: jsonSchemaOf(parameters) },
+    ...(options.hints === undefined ? {} : { hints: options.hints })
   }
 }
 
 /**
  * JSON Schema for a parameters struct with `$ref`s inlined, which every provider accepts. A recursive
  * schema keeps its `$defs` for the recursive part only.
+ *
+ * It describes what the schema decodes (its encoded side), in the shape providers expect of tool parameters:
+ * structs are closed (`additionalProperties: false`), an optional field is left out of `required` (not made
+ * nullable), a number is `{ type: "number" }` (Effect's JSON codec would also accept "NaN"/"Infinity" strings,
+ * which the schema itself does not), an integer carries no safe-integer bounds, and no parameters at all is
+ * `{ type: "object", properties: {}, additionalProperties: false }`.
  */
-export const jsonSchemaOf = (schema: Schema.Schema.Any): unknown => {
-  const { $schema: _, $defs: defs = {}, ...root } = JSONSchema.make(schema, { target: "jsonSchema7" }) as Record<string, any>
+export const jsonSchemaOf = (schema: Schema.Top): unknown => {
+  const document = SchemaRepresentation.toRepresentation(schema.ast)
+  const optionalAsAbsent = dropOptionalUndefined()
+  const representation = optionalAsAbsent(document.representation)
+  const references: Record<string, SchemaRepresentation.Representation> = {}
+  for (const [key, value] of Object.entries(document.references)) references[key] = optionalAsAbsent(value)
+  const compiled = SchemaRepresentation.toJsonSchemaDocument({ representation, references }, { onExcessProperty: "error" })
+  const root = normalize(compiled.schema) as Record<string, unknown>
+  const defs = normalize(compiled.definitions) as Record<string, unknown>
   const kept: Record<string, unknown> = {}
   const inline = (node: unknown, expanding: ReadonlySet<string>): unknown => {
     if (Array.isArray(node)) return node.map((item) => inline(item, expanding))
     if (typeof node !== "object" || node === null) return node
     const ref = (node as { $ref?: unknown }).$ref
     if (typeof ref === "string" && ref.startsWith("#/$defs/")) {
-      const name = ref.slice("#/$defs/".length)
+      const name = definitionName(ref.slice("#/$defs/".length))
       if (expanding.has(name)) {
         kept[name] = defs[name]
         return node
@@ -123,6 +180,97 @@ export const jsonSchemaOf = (schema: Schema.Schema.Any): unknown => {
   }
   const result = inline(root, new Set()) as Record<string, unknown>
   return Object.keys(kept).length === 0 ? result : { ...result, $defs: inline(kept, new Set(Object.keys(kept))) }
+}
+
+/** A `$ref` fragment token back to its definition key (JSON Pointer escapes, then URI escapes). */
+const definitionName = (token: string): string => decodeURIComponent(token).replaceAll("~1", "/").replaceAll("~0", "~")
+
+/**
+ * `Schema.optional(X)` is `X | undefined` behind an optional key; JSON has no `undefined` (Effect's JSON Schema
+ * would render it as `null`), so an optional property is described by `X` alone, as the decoder accepts it.
+ */
+const dropOptionalUndefined = () => {
+  const memo = new Map<SchemaRepresentation.Representation, SchemaRepresentation.Representation>()
+  const withoutUndefined = (r: SchemaRepresentation.Representation): SchemaRepresentation.Representation => {
+    if (r._tag !== "Union" || !r.types.some((t) => t._tag === "Undefined")) return r
+    const types = r.types.filter((t) => t._tag !== "Undefined")
+    return types.length === 1 && r.checks.length === 0 && r.annotations === undefined ? types[0]! : { ...r, types }
+  }
+  const go = (r: SchemaRepresentation.Representation): SchemaRepresentation.Representation => {
+    const known = memo.get(r)
+    if (known !== undefined) return known
+    let out: SchemaRepresentation.Representation
+    switch (r._tag) {
+      case "Objects":
+        out = {
+          ...r,
+          propertySignatures: r.propertySignatures.map((p) => ({ ...p, type: p.isOptional ? withoutUndefined(go(p.type)) : go(p.type) })),
+          indexSignatures: r.indexSignatures.map((i) => ({ ...i, type: go(i.type) }))
+        }
+        break
+      case "Arrays":
+        out = { ...r, elements: r.elements.map((e) => ({ ...e, type: go(e.type) })), rest: r.rest.map(go) }
+        break
+      case "Union":
+        out = { ...r, types: r.types.map(go) }
+        break
+      case "Suspend":
+        out = { ...r, thunk: go(r.thunk) }
+        break
+      case "Declaration":
+        out = { ...r, typeParameters: r.typeParameters.map(go) }
+        break
+      default:
+        out = r
+    }
+    memo.set(r, out)
+    return out
+  }
+  return go
+}
+
+const isNumberType = (node: unknown): boolean => {
+  const type = (node as { type?: unknown } | null)?.type
+  return type === "number" || type === "integer"
+}
+
+/** The `"NaN"`/`"Infinity"`/`"-Infinity"` strings Effect's JSON codec accepts beside a number. */
+const isNonFiniteStrings = (node: unknown): boolean => {
+  const { type, enum: values, ...rest } = node as { type?: unknown; enum?: unknown }
+  return (
+    type === "string" && Array.isArray(values) && values.length === 3 && Object.keys(rest).length === 0 &&
+    values.includes("NaN") && values.includes("Infinity") && values.includes("-Infinity")
+  )
+}
+
+const isNotNull = (node: unknown): boolean =>
+  typeof node === "object" && node !== null && Object.keys(node).length === 1 && (node as { type?: unknown }).type === "null"
+
+/**
+ * Number alternatives without the non-finite strings, integers without the safe-integer bounds, and an empty
+ * struct as an empty object.
+ */
+const normalize = (node: unknown): unknown => {
+  if (Array.isArray(node)) return node.map(normalize)
+  if (typeof node !== "object" || node === null) return node
+  let out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(node)) out[key] = normalize(value)
+  if (Array.isArray(out.anyOf) && out.anyOf.some(isNumberType) && out.anyOf.some(isNonFiniteStrings)) {
+    const members = out.anyOf.filter((member) => !isNonFiniteStrings(member))
+    const { anyOf: _, ...rest } = out
+    const single = members.length === 1 ? (members[0] as Record<string, unknown>) : undefined
+    out = single !== undefined && Object.keys(single).every((key) => !(key in rest)) ? { ...single, ...rest } : { ...rest, anyOf: members }
+  }
+  // An empty struct (Effect renders it as "anything but null"): an object without properties.
+  if (out.type === undefined && isNotNull(out.not)) {
+    const { not: _, ...rest } = out
+    out = { type: "object", properties: {}, additionalProperties: false, ...rest }
+  }
+  if (out.type === "integer") {
+    if (out.minimum === Number.MIN_SAFE_INTEGER) delete out.minimum
+    if (out.maximum === Number.MAX_SAFE_INTEGER) delete out.maximum
+  }
+  return out
 }
 
 /** What a handler is told about the call it serves. */

@@ -4,10 +4,10 @@
  *
  * @since 0.1.0
  */
-import { Data, Either, ParseResult, Schema } from "effect"
+import { Result, Schema } from "effect"
 import type * as Tool from "./Tool.js"
 
-const Args = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+const Args = Schema.Record(Schema.String, Schema.Unknown)
 type Args = typeof Args.Type
 
 /** The first call of a run must be one of the init tools; `args` are prefilled over the model's arguments. */
@@ -30,7 +30,7 @@ export const Continue = Schema.TaggedStruct("Continue", { tool: Schema.String })
  */
 export const Conditional = Schema.TaggedStruct("Conditional", {
   tool: Schema.String,
-  childOutputMapping: Schema.Record({ key: Schema.String, value: Schema.String }),
+  childOutputMapping: Schema.Record(Schema.String, Schema.String),
   defaultChild: Schema.optional(Schema.String),
   requireOutputMapping: Schema.optional(Schema.Boolean)
 })
@@ -39,12 +39,12 @@ export const RequiredBeforeExit = Schema.TaggedStruct("RequiredBeforeExit", { to
 /** `tool` may be called at most `maxCount` times in one run. */
 export const MaxCountPerStep = Schema.TaggedStruct("MaxCountPerStep", {
   tool: Schema.String,
-  maxCount: Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))
+  maxCount: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 })
 /** Every call of `tool` needs an approval before it runs. */
 export const RequiresApproval = Schema.TaggedStruct("RequiresApproval", { tool: Schema.String })
 
-export const ToolRule = Schema.Union(
+export const ToolRule = Schema.Union([
   Init,
   Child,
   Parent,
@@ -54,7 +54,7 @@ export const ToolRule = Schema.Union(
   RequiredBeforeExit,
   MaxCountPerStep,
   RequiresApproval
-)
+])
 export type ToolRule = typeof ToolRule.Type
 export type Kind = ToolRule["_tag"]
 
@@ -144,9 +144,17 @@ export interface Problem {
 }
 
 /** A rule set that can never be satisfied by the toolkit it runs with. Raised before the run starts. */
-export class InvalidToolRules extends Data.TaggedError("InvalidToolRules")<{
-  readonly problems: ReadonlyArray<Problem>
-}> {
+/** A `Problem`, as a Schema (the fields of `InvalidToolRules`). */
+const ProblemSchema = Schema.Struct({
+  index: Schema.Number,
+  rule: Schema.Literals(["Init", "Child", "Parent", "Terminal", "Continue", "Conditional", "RequiredBeforeExit", "MaxCountPerStep", "RequiresApproval"]),
+  tool: Schema.String,
+  reason: Schema.String
+})
+
+export class InvalidToolRules extends Schema.TaggedError<InvalidToolRules>()("InvalidToolRules", {
+  problems: Schema.Array(ProblemSchema)
+}) {
   override get message(): string {
     return `Invalid tool rules: ${this.problems.map((p) => `rule ${p.index} (${p.rule} ${p.tool}): ${p.reason}`).join("; ")}`
   }
@@ -159,7 +167,7 @@ export class InvalidToolRules extends Data.TaggedError("InvalidToolRules")<{
 export const validate = (
   rules: ReadonlyArray<ToolRule>,
   tools: ReadonlyMap<string, Tool.Any>
-): Either.Either<ReadonlyArray<ToolRule>, InvalidToolRules> => {
+): Result.Result<ReadonlyArray<ToolRule>, InvalidToolRules> => {
   const problems: Array<Problem> = []
   const available = [...tools.keys()].join(", ") || "(none)"
   rules.forEach((rule, index) => {
@@ -209,7 +217,7 @@ export const validate = (
       problems.push({ index, rule: rule._tag, tool: rule.tool, reason: "the tool is also terminal; it cannot both end and continue the run" })
     }
   })
-  return problems.length === 0 ? Either.right(dedupe(rules)) : Either.left(new InvalidToolRules({ problems }))
+  return problems.length === 0 ? Result.succeed(dedupe(rules)) : Result.fail(new InvalidToolRules({ problems }))
 }
 
 /** Prefilled args must name the tool's parameters and carry values its schema accepts. */
@@ -223,11 +231,11 @@ const checkPrefill = (tool: Tool.Any | undefined, args: Args | undefined, report
       continue
     }
     // A one-field struct decodes plain schemas and optional property signatures alike.
-    const decoded = Schema.decodeUnknownEither(Schema.Struct({ [name]: field }) as unknown as Schema.Schema<unknown, unknown, never>)({
+    const decoded = Schema.decodeUnknownResult(Schema.Struct({ [name]: field }) as unknown as Schema.Decoder<unknown>)({
       [name]: value
     })
-    if (Either.isLeft(decoded)) {
-      report(`Invalid value for '${name}': ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+    if (Result.isFailure(decoded)) {
+      report(`Invalid value for '${name}': ${decoded.failure.message}`)
     }
   }
 }

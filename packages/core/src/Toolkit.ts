@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import { Cause, Context, Effect, Layer, Option, Result, Schema } from "effect"
 import * as Tool from "./Tool.js"
 import { redactEncoded, schemaHoldsRedacted } from "./internal/redacted.js"
 
@@ -24,7 +24,7 @@ export interface Toolkit<Tools extends Record<string, Tool.Any>> {
 
 export interface Any extends Toolkit<Record<string, Tool.Any>> {}
 
-export type HandlerTag = Context.Tag<Tool.Handler<string>, Tool.AnyHandlerFn>
+export type HandlerTag = Context.Service<Tool.Handler<string>, Tool.AnyHandlerFn>
 
 export type Handlers<Tools extends Record<string, Tool.Any>> = {
   readonly [K in keyof Tools]: Tool.HandlerFn<Tools[K]>
@@ -45,7 +45,7 @@ let toolkitsMade = 0
 export const make = <const T extends ReadonlyArray<Tool.Any>>(...tools: T): Toolkit<ByName<T>> => {
   const id = ++toolkitsMade
   return fromParts(
-    tools.map((tool) => ({ tool, tag: Context.GenericTag<Tool.Handler<string>, Tool.AnyHandlerFn>(`@agentloop/core/Tool/Handler/${tool.name}#${id}`) }))
+    tools.map((tool) => ({ tool, tag: Context.Service<Tool.Handler<string>, Tool.AnyHandlerFn>(`@agentloop/core/Tool/Handler/${tool.name}#${id}`) }))
   ) as unknown as Toolkit<ByName<T>>
 }
 
@@ -187,13 +187,13 @@ export const errorResult = (kind: ErrorKind, message: string): Execution => ({
 })
 
 /** Parses a model's argument text. An empty string means "no arguments" (some providers send that). */
-export const parseArguments = (toolName: string, raw: string): Either.Either<Record<string, unknown>, Execution> => {
-  if (raw.trim() === "") return Either.right({})
+export const parseArguments = (toolName: string, raw: string): Result.Result<Record<string, unknown>, Execution> => {
+  if (raw.trim() === "") return Result.succeed({})
   let parsed: unknown
   try {
     parsed = JSON.parse(raw)
   } catch (error) {
-    return Either.left(
+    return Result.fail(
       errorResult(
         "InvalidArguments",
         `Invalid arguments for tool "${toolName}": not valid JSON (${(error as Error).message}). ` +
@@ -202,11 +202,11 @@ export const parseArguments = (toolName: string, raw: string): Either.Either<Rec
     )
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    return Either.left(
+    return Result.fail(
       errorResult("InvalidArguments", `Invalid arguments for tool "${toolName}": expected a JSON object.`)
     )
   }
-  return Either.right(parsed as Record<string, unknown>)
+  return Result.succeed(parsed as Record<string, unknown>)
 }
 
 export const unknownTool = (name: string, available: ReadonlyArray<string>): Execution =>
@@ -247,16 +247,16 @@ export const executeThen = <A, E, R>(
   const handler = toolkit.handlers.get(call.name)
   if (tool === undefined || handler === undefined) return then(unknownTool(call.name, [...toolkit.tools.keys()]))
   const decoded = decodeArguments(tool, call.args)
-  if (Either.isLeft(decoded)) return then(decoded.left)
+  if (Result.isFailure(decoded)) return then(decoded.failure)
   let run: Effect.Effect<unknown, unknown>
   try {
-    run = handler(decoded.right, context)
+    run = handler(decoded.success, context)
   } catch (error) {
     // A handler that throws instead of returning an Effect is a defect of that call, not of the run.
     return then(failureResult(tool, Cause.die(error)))
   }
   if (tool.timeout !== undefined) {
-    run = Effect.timeoutFail(run, { duration: tool.timeout, onTimeout: () => new ToolTimeout() })
+    run = Effect.timeoutOrElse(run, { duration: tool.timeout, orElse: () => Effect.fail(new ToolTimeout()) })
   }
   return Effect.matchCauseEffect(run, {
     onSuccess: (value) => then(successResult(tool, value)),
@@ -267,14 +267,14 @@ export const executeThen = <A, E, R>(
 /** Encodes a handler's value with the tool's success schema (synchronously). */
 const successResult = (tool: Tool.Any, value: unknown): Execution => {
   const encoded = codecsOf(tool).encodeSuccess(value)
-  if (Either.isLeft(encoded)) {
+  if (Result.isFailure(encoded)) {
     return errorResult(
       "InvalidResult",
-      `Tool "${tool.name}" returned a result that does not match its schema: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`
+      `Tool "${tool.name}" returned a result that does not match its schema: ${encoded.failure.message}`
     )
   }
-  const output = stringify(encoded.right)
-  return { content: truncate(output, tool.returnCharLimit), output, isError: false, errorKind: undefined, value: encoded.right }
+  const output = stringify(encoded.success)
+  return { content: truncate(output, tool.returnCharLimit), output, isError: false, errorKind: undefined, value: encoded.success }
 }
 
 class ToolTimeout {
@@ -282,18 +282,18 @@ class ToolTimeout {
 }
 
 /** Tool schemas are required to be context-free by `Tool.make`'s callers; this states it to the compiler. */
-const noContext = (schema: Schema.Schema.All) => schema as unknown as Schema.Schema<unknown, unknown, never>
+const noContext = (schema: Schema.Top) => schema as unknown as Schema.Codec<unknown, unknown>
 
 interface Codecs {
-  readonly decodeParams: (args: unknown) => Either.Either<unknown, ParseResult.ParseError>
-  readonly encodeSuccess: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
-  readonly encodeFailure: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  readonly decodeParams: (args: unknown) => Result.Result<unknown, Schema.SchemaError>
+  readonly encodeSuccess: (value: unknown) => Result.Result<unknown, Schema.SchemaError>
+  readonly encodeFailure: (value: unknown) => Result.Result<unknown, Schema.SchemaError>
 }
 
 /** An encoder that puts `<redacted>` back where the schema unwrapped a `Redacted` (only for schemas that hold one). */
-const redactingEncoder = (schema: Schema.Schema.All) => {
-  const encode = Schema.encodeUnknownEither(noContext(schema))
-  return schemaHoldsRedacted(schema.ast) ? (value: unknown) => Either.map(encode(value), (encoded) => redactEncoded(value, encoded)) : encode
+const redactingEncoder = (schema: Schema.Top) => {
+  const encode = Schema.encodeUnknownResult(noContext(schema))
+  return schemaHoldsRedacted(schema.ast) ? (value: unknown) => Result.map(encode(value), (encoded) => redactEncoded(value, encoded)) : encode
 }
 
 /** Each tool's codecs, built once: making them is not free, and every call needs them. */
@@ -302,7 +302,7 @@ const codecsOf = (tool: Tool.Any): Codecs => {
   let codecs = codecsCache.get(tool)
   if (codecs === undefined) {
     codecs = {
-      decodeParams: Schema.decodeUnknownEither(noContext(tool.parameters), { errors: "all", onExcessProperty: "ignore" }),
+      decodeParams: Schema.decodeUnknownResult(noContext(tool.parameters), { errors: "all", onExcessProperty: "ignore" }),
       encodeSuccess: redactingEncoder(tool.success),
       encodeFailure: redactingEncoder(tool.failure)
     }
@@ -313,24 +313,20 @@ const codecsOf = (tool: Tool.Any): Codecs => {
 
 
 /** Decodes arguments with the tool's parameter schema; a mismatch is an error result naming each field. */
-export const decodeArguments = (tool: Tool.Any, args: Record<string, unknown>): Either.Either<unknown, Execution> =>
-  Either.mapLeft(
+export const decodeArguments = (tool: Tool.Any, args: Record<string, unknown>): Result.Result<unknown, Execution> =>
+  Result.mapError(
     codecsOf(tool).decodeParams(args),
-    (error) =>
-      errorResult(
-        "InvalidArguments",
-        `Invalid arguments for tool "${tool.name}": ${ParseResult.TreeFormatter.formatErrorSync(error)}`
-      )
+    (error) => errorResult("InvalidArguments", `Invalid arguments for tool "${tool.name}": ${error.message}`)
   )
 
 const failureResult = (tool: Tool.Any, cause: Cause.Cause<unknown>): Execution => {
-  const failure = Cause.failureOption(cause)
+  const failure = Cause.findErrorOption(cause)
   if (Option.isSome(failure)) {
     if (failure.value instanceof ToolTimeout) {
       return errorResult("Timeout", `Tool "${tool.name}" timed out and was cancelled.`)
     }
     const encoded = codecsOf(tool).encodeFailure(failure.value)
-    const value = Either.isRight(encoded) ? encoded.right : String(failure.value)
+    const value = Result.isSuccess(encoded) ? encoded.success : String(failure.value)
     const output = stringify({ error: value })
     return {
       content: truncate(output, tool.returnCharLimit),
@@ -340,7 +336,7 @@ const failureResult = (tool: Tool.Any, cause: Cause.Cause<unknown>): Execution =
       value: { error: value }
     }
   }
-  if (Cause.isInterruptedOnly(cause)) {
+  if (Cause.hasInterruptsOnly(cause)) {
     return errorResult("Defect", `Tool "${tool.name}" was interrupted before it finished.`)
   }
   const defect = Cause.squash(cause)

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { type Clock, Context, Effect, Exit, Layer, Metric, MetricBoundaries, MetricLabel, Option, type Tracer } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Metric, Option, Tracer } from "effect"
 import type { AgentEvent } from "./AgentEvent.js"
 import type { RunOutcome } from "./RunState.js"
 
@@ -23,22 +23,21 @@ export interface Config {
   readonly provider?: string
 }
 
-export class Tracing extends Context.Tag("@agentloop/core/Tracing")<Tracing, Config>() {}
+export class Tracing extends Context.Service<Tracing, Config>()("@agentloop/core/Tracing") {}
 
 /** Turns tracing on for runners built where this layer is provided. */
 export const layer = (options: Partial<Config> = {}): Layer.Layer<Tracing> =>
   Layer.succeed(Tracing, { recordContent: options.recordContent ?? false, ...(options.model === undefined ? {} : { model: options.model }), ...(options.provider === undefined ? {} : { provider: options.provider }) })
 
-/** Tokens used, by `gen_ai.token.type` (`input` / `output`) and `gen_ai.agent.name`. */
+/** Tokens used, by `gen_ai.token.type` (`input` / `output`) and `gen_ai.agent.name` (metric attributes). */
 export const tokenUsage = Metric.counter("gen_ai.client.token.usage", { description: "Tokens used by agent runs" })
-/** Tool calls that got a result, by `gen_ai.tool.name` and `outcome` (`ok` / `error`). */
+/** Tool calls that got a result, by `gen_ai.agent.name`, `gen_ai.tool.name` and `outcome` (`ok` / `error`). */
 export const toolCalls = Metric.counter("agentloop.tool.calls", { description: "Tool calls with a result" })
-/** Seconds from a tool call's `ToolCalled` to its `ToolResult`, by `gen_ai.tool.name`. */
-export const toolDuration = Metric.histogram(
-  "agentloop.tool.duration",
-  MetricBoundaries.exponential({ start: 0.001, factor: 2, count: 16 }),
-  "Tool call duration in seconds"
-)
+/** Seconds from a tool call's `ToolCalled` to its `ToolResult`, by `gen_ai.agent.name` and `gen_ai.tool.name`. */
+export const toolDuration = Metric.histogram("agentloop.tool.duration", {
+  description: "Tool call duration in seconds",
+  boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 16 })
+})
 
 type RunOptions = { readonly onEvent?: (event: AgentEvent) => void } | undefined
 
@@ -57,8 +56,8 @@ export const traced =
       `invoke_agent ${agent}`,
       { kind: "internal", attributes: { "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent } },
       (span) =>
-        Effect.flatMap(Effect.zip(Effect.tracer, Effect.clock), ([tracer, clock]) => {
-          const recorder = new SpanRecorder(config, agent, tracer, clock, span)
+        Effect.withFiber((fiber) => {
+          const recorder = new SpanRecorder(config, agent, fiber.getRef(Tracer.Tracer), fiber.getRef(Clock.Clock), fiber.context, span)
           const user = options?.onEvent
           const onEvent = user === undefined ? recorder.observe : (event: AgentEvent) => (user(event), recorder.observe(event))
           return operation({ onEvent }, ...args).pipe(
@@ -76,29 +75,50 @@ class SpanRecorder {
   private chatStep = 0
   private usageSeen = false
   private readonly tools = new Map<string, { readonly span: Tracer.Span; readonly started: bigint }>()
-  private readonly agentLabel: MetricLabel.MetricLabel
+  /** Metric updates are made in a context carrying their attributes: one per attribute set, made on first use. */
+  private readonly metricContexts = new Map<string, Context.Context<never>>()
 
   constructor(
     private readonly config: Config,
-    agent: string,
+    private readonly agent: string,
     private readonly tracer: Tracer.Tracer,
     private readonly clock: Clock.Clock,
+    /** The run's context (its metric registry and attributes), which the metric updates extend. */
+    private readonly context: Context.Context<never>,
     private readonly run: Tracer.Span
-  ) {
-    this.agentLabel = MetricLabel.make("gen_ai.agent.name", agent)
-  }
+  ) {}
 
   private child(name: string, kind: Tracer.SpanKind, attributes: Record<string, unknown>): Tracer.Span {
-    const span = this.tracer.span(name, Option.some(this.run), Context.empty(), [], this.clock.unsafeCurrentTimeNanos(), kind)
+    const span = this.tracer.span({
+      name,
+      parent: Option.some(this.run),
+      annotations: Context.empty(),
+      links: [],
+      startTime: this.clock.currentTimeNanosUnsafe(),
+      kind,
+      root: false,
+      sampled: this.run.sampled
+    })
     for (const key in attributes) span.attribute(key, attributes[key])
     return span
+  }
+
+  /** The context a metric update is made in: the run's, with the agent and these attributes added. */
+  private metricContext(key: string, attributes: Record<string, string>): Context.Context<never> {
+    let context = this.metricContexts.get(key)
+    if (context === undefined) {
+      const current = Context.get(this.context, Metric.CurrentMetricAttributes)
+      context = Context.add(this.context, Metric.CurrentMetricAttributes, { ...current, "gen_ai.agent.name": this.agent, ...attributes })
+      this.metricContexts.set(key, context)
+    }
+    return context
   }
 
   private endChat(finishReason: string) {
     if (this.chat === undefined) return
     // A plain string: Effect's OpenTelemetry bridge would export an array as JSON text.
     this.chat.attribute("gen_ai.response.finish_reasons", finishReason)
-    this.chat.end(this.clock.unsafeCurrentTimeNanos(), Exit.void)
+    this.chat.end(this.clock.currentTimeNanosUnsafe(), Exit.void)
     this.chat = undefined
   }
 
@@ -113,7 +133,7 @@ class SpanRecorder {
         "agentloop.run.id": runId,
         "agentloop.step": step
       })
-      open = { span, started: this.clock.unsafeCurrentTimeNanos() }
+      open = { span, started: this.clock.currentTimeNanosUnsafe() }
       this.tools.set(toolCallId, open)
     }
     return open
@@ -125,7 +145,7 @@ class SpanRecorder {
       this.usageSeen = false
       this.endChat(event._tag === "StepFinished" && event.step === this.chatStep ? event.finishReason : "tool_calls")
     }
-    const now = () => this.clock.unsafeCurrentTimeNanos()
+    const now = () => this.clock.currentTimeNanosUnsafe()
     switch (event._tag) {
       case "RunStarted":
         this.run.attribute("gen_ai.conversation.id", event.runId)
@@ -155,8 +175,8 @@ class SpanRecorder {
           this.chat.attribute("gen_ai.usage.input_tokens", event.usage.inputTokens)
           this.chat.attribute("gen_ai.usage.output_tokens", event.usage.outputTokens)
         }
-        tokenUsage.unsafeUpdate(event.usage.inputTokens, [this.agentLabel, MetricLabel.make("gen_ai.token.type", "input")])
-        tokenUsage.unsafeUpdate(event.usage.outputTokens, [this.agentLabel, MetricLabel.make("gen_ai.token.type", "output")])
+        tokenUsage.updateUnsafe(event.usage.inputTokens, this.metricContext("input", { "gen_ai.token.type": "input" }))
+        tokenUsage.updateUnsafe(event.usage.outputTokens, this.metricContext("output", { "gen_ai.token.type": "output" }))
         return
       case "ToolCalled": {
         const { span } = this.toolSpan(event.runId, event.step, event.toolCallId, event.toolName)
@@ -185,9 +205,9 @@ class SpanRecorder {
         if (event.isError) span.attribute("error.type", event.errorKind ?? "tool_error")
         const end = now()
         span.end(end, event.isError ? Exit.fail(event.errorKind ?? "tool_error") : Exit.void)
-        const tool = MetricLabel.make("gen_ai.tool.name", event.toolName)
-        toolCalls.unsafeUpdate(1, [this.agentLabel, tool, MetricLabel.make("outcome", event.isError ? "error" : "ok")])
-        toolDuration.unsafeUpdate(Number(end - started) / 1e9, [this.agentLabel, tool])
+        const outcome = event.isError ? "error" : "ok"
+        toolCalls.updateUnsafe(1, this.metricContext(`${outcome}:${event.toolName}`, { "gen_ai.tool.name": event.toolName, outcome }))
+        toolDuration.updateUnsafe(Number(end - started) / 1e9, this.metricContext(`tool:${event.toolName}`, { "gen_ai.tool.name": event.toolName }))
         return
       }
       case "StepFinished":
@@ -215,7 +235,7 @@ class SpanRecorder {
 
   /** Ends whatever is still open (a model step that failed, calls left pending by a suspension). */
   closeAll(exit: Exit.Exit<unknown, unknown>) {
-    const end = this.clock.unsafeCurrentTimeNanos()
+    const end = this.clock.currentTimeNanosUnsafe()
     if (this.chat !== undefined) {
       this.chat.end(end, Exit.isFailure(exit) ? exit : Exit.void)
       this.chat = undefined

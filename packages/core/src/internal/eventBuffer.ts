@@ -5,12 +5,12 @@
  * the loop asks `ready()`, which makes it wait while `capacity` events are still unread, so a slow consumer
  * holds at most `capacity` events plus one step's worth.
  *
- * `@agentloop/wire` uses the same buffer (and `pull`) between an HTTP body's reader fiber and its consumer.
+ * `@agentloop/wire` uses the same buffer (and `toPull`) between an HTTP body's reader fiber and its consumer.
  *
  * @internal
  */
-import { Channel, Chunk, Effect, Exit } from "effect"
-import type { Cause } from "effect"
+import type { Array as Arr, Pull as EffectPull } from "effect"
+import { Cause, Channel, Effect, Exit } from "effect"
 
 type Resume<A> = (effect: Effect.Effect<A, never>) => void
 
@@ -46,7 +46,7 @@ export class EventBuffer<A, E> {
   readonly ready = (): Effect.Effect<void> | undefined =>
     this.items.length < this.capacity
       ? undefined
-      : Effect.async<void>((resume) => {
+      : Effect.callback<void>((resume) => {
           this.producer = resume
           this.wakeNow()
           return Effect.sync(() => {
@@ -96,7 +96,7 @@ export class EventBuffer<A, E> {
 
   /** Waits until an event or the end is available (made on first use: a `for await` consumer never needs it). */
   get available(): Effect.Effect<void> {
-    return (this.availableEffect ??= Effect.async<void>((resume) => {
+    return (this.availableEffect ??= Effect.callback<void>((resume) => {
       this.onAvailable(() => resume(Effect.void))
       return Effect.sync(() => {
         this.consumer = undefined
@@ -119,34 +119,74 @@ export class EventBuffer<A, E> {
   }
 }
 
-/** A consumer of the buffer written as `Channel.readWithCause` handlers: each batch, then the end. */
-export interface BatchReader<A, E, Out> {
-  readonly onBatch: (batch: Array<A>, next: Pull<E, Out>) => Pull<E, Out>
-  readonly onFailure: (cause: Cause.Cause<E>) => Pull<E, Out>
-  readonly onDone: () => Pull<E, Out>
+/**
+ * One pull of a batch consumer: the next non-empty chunk, or the end (a `Cause.Done` failure), or the
+ * producer's failure (Effect 4's pull-based streams: `Stream.fromPull`, `Channel.fromPull`).
+ */
+export type Pull<E, Out> = EffectPull.Pull<Arr.NonEmptyReadonlyArray<Out>, E, void>
+
+/** The last items a reader writes, and how the stream ends after them (a success: done; a failure: that cause). */
+export interface Ending<E, Out> {
+  readonly items: ReadonlyArray<Out>
+  readonly exit: Exit.Exit<unknown, E>
 }
 
-export type Pull<E, Out> = Channel.Channel<Chunk.Chunk<Out>, unknown, E, unknown, void, unknown>
+/** Makes an `Ending`: `items` (possibly none), then the end `exit`. */
+export const ending = <E, Out>(items: ReadonlyArray<Out>, exit: Exit.Exit<unknown, E>): Ending<E, Out> => ({ items, exit })
 
 /**
- * The buffer as a channel: a batch already there is handed to `reader.onBatch` with no Effect (only waiting
- * for one is an Effect), and events buffered before the end are all delivered before it.
+ * A consumer of the buffer, called synchronously in the consumer's fiber, with no Effect per batch: each batch
+ * taken (one or more items, in order) becomes the items to write (none: read on) or an `Ending` (these items,
+ * then the stream ends); the producer's failure and its end each become an `Ending`.
  */
-export const pull = <A, E, Out>(buffer: EventBuffer<A, E>, reader: BatchReader<A, E, Out>): Pull<E, Out> => {
-  const loop: Pull<E, Out> = Channel.suspend(() => {
-    if (buffer.size > 0) return reader.onBatch(buffer.drain(), loop)
+export interface BatchReader<A, E, Out> {
+  readonly onBatch: (batch: Array<A>) => ReadonlyArray<Out> | Ending<E, Out>
+  readonly onFailure: (cause: Cause.Cause<E>) => Ending<E, Out>
+  readonly onDone: () => Ending<E, Out>
+}
+
+/**
+ * The buffer as a pull: a batch already there is handed to `reader.onBatch` with no Effect (only waiting for
+ * one is an Effect), and events buffered before the end are all delivered before it. One pull per consumer.
+ */
+export const toPull = <A, E, Out>(buffer: EventBuffer<A, E>, reader: BatchReader<A, E, Out>): Pull<E, Out> => {
+  /** Set once the stream must end (after the items written with the end). */
+  let end: Effect.Effect<never, E | Cause.Done> | undefined
+  const finish = (last: Ending<E, Out>): Pull<E, Out> => {
+    const ended: Effect.Effect<never, E | Cause.Done> = Exit.isSuccess(last.exit) ? Cause.done() : (last.exit as Exit.Exit<never, E>)
+    end = ended
+    return last.items.length > 0 ? Effect.succeed(last.items as Arr.NonEmptyReadonlyArray<Out>) : ended
+  }
+  const loop: Pull<E, Out> = Effect.suspend((): Pull<E, Out> => {
+    if (end !== undefined) return end
+    while (buffer.size > 0) {
+      const written = reader.onBatch(buffer.drain())
+      if (!isArray(written)) return finish(written)
+      if (written.length > 0) return Effect.succeed(written as Arr.NonEmptyReadonlyArray<Out>)
+    }
     const ended = buffer.ended
-    if (ended === undefined) return (wait ??= Channel.unwrap(Effect.as(buffer.available, loop)))
-    return Exit.isSuccess(ended) ? reader.onDone() : reader.onFailure(ended.cause)
+    if (ended === undefined) return wait
+    return finish(Exit.isSuccess(ended) ? reader.onDone() : reader.onFailure(ended.cause))
   })
-  // Waiting for the next batch is the same channel every time: made once.
-  let wait: Pull<E, Out> | undefined
+  // Waiting for the next batch is the same Effect every time: made once.
+  const wait: Pull<E, Out> = Effect.flatMap(buffer.available, () => loop)
   return loop
 }
 
+const isArray = Array.isArray as <Out>(value: ReadonlyArray<Out> | object) => value is ReadonlyArray<Out>
+
+/** The buffer as a channel of chunks (`Stream.fromChannel(pull(buffer, reader))`), a pull of its own per run. */
+export const pull = <A, E, Out>(
+  buffer: EventBuffer<A, E>,
+  reader: BatchReader<A, E, Out>
+): Channel.Channel<Arr.NonEmptyReadonlyArray<Out>, E, void, unknown, unknown, unknown> =>
+  Channel.fromPull(Effect.sync(() => toPull(buffer, reader)))
+
+const done: Ending<never, never> = ending([], Exit.void)
+
 /** The reader that writes each batch as one chunk, as it is. */
 export const batches: BatchReader<any, any, any> = {
-  onBatch: (batch, next) => Channel.flatMap(Channel.write(Chunk.unsafeFromArray(batch)), () => next),
-  onFailure: Channel.failCause,
-  onDone: () => Channel.void
+  onBatch: (batch) => batch,
+  onFailure: (cause) => ending([], Exit.failCause(cause)),
+  onDone: () => done
 }

@@ -3,7 +3,7 @@
  * toolkit in `"tool"` mode, and what a step's final-answer calls amount to. The step's verdict is read
  * from the conversation itself (the call and its result), so it survives a suspension with the run state.
  */
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import type { ResponseFormat } from "../LanguageModel.js"
 import type * as Message from "../Message.js"
 import * as Output from "../Output.js"
@@ -91,7 +91,7 @@ export const verdict = (spec: Output.Spec<unknown>, toolName: string, messages: 
     if (call !== undefined) {
       const json = spec.fromArguments(parseJson(call.arguments))
       const decoded = spec.decodeUnknown(json)
-      if (Either.isRight(decoded)) return { _tag: "Accepted", output: decoded.right, text: JSON.stringify(json) }
+      if (Result.isSuccess(decoded)) return { _tag: "Accepted", output: decoded.success, text: JSON.stringify(json) }
     }
     break
   }

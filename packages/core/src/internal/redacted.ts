@@ -1,14 +1,16 @@
 /**
- * Tool values that hold `Redacted` secrets. A tool's schema may declare a `Schema.Redacted` field (a failure
- * carrying the key it was refused with, say), and encoding with that schema unwraps the secret: the encoded
- * value would take it to the model, the events and the stored run. These find such schemas once per tool and
- * put `<redacted>` back where the secrets were.
+ * Tool values that hold `Redacted` secrets. A tool's schema may declare a `Redacted` field (a failure carrying
+ * the key it was refused with, say). Encoding with `Schema.RedactedFromValue` unwraps the secret, and
+ * `Schema.Redacted` keeps the `Redacted` itself in the encoded value: either way the encoded value must not take
+ * the secret (or a live `Redacted`) to the model, the events and the stored run. These find such schemas once
+ * per tool and put `<redacted>` where the secrets were.
  */
-import { Redacted, SchemaAST } from "effect"
+import { Redacted, type SchemaAST } from "effect"
 
+/** `Schema.Redacted(...)`, also the decoded side of `Schema.RedactedFromValue(...)`. */
 const isRedactedDeclaration = (ast: SchemaAST.Declaration): boolean => {
-  const constructor = ast.annotations[SchemaAST.TypeConstructorAnnotationId] as { readonly _tag?: unknown } | undefined
-  return constructor?._tag === "effect/Redacted"
+  const representation = ast.annotations?.representation as { readonly id?: unknown } | undefined
+  return representation?.id === "effect/schema/Redacted"
 }
 
 /** Whether values of this schema may hold a `Redacted`. */
@@ -16,21 +18,19 @@ export const schemaHoldsRedacted = (ast: SchemaAST.AST, seen: Set<SchemaAST.AST>
   if (seen.has(ast)) return false
   seen.add(ast)
   const any = (asts: ReadonlyArray<SchemaAST.AST>) => asts.some((child) => schemaHoldsRedacted(child, seen))
+  // A transformation's other side (its encoded schema) is a link of the node's encoding chain.
+  if (ast.encoding !== undefined && any(ast.encoding.map((link) => link.to))) return true
   switch (ast._tag) {
     case "Declaration":
       return isRedactedDeclaration(ast) || any(ast.typeParameters)
-    case "Refinement":
-      return schemaHoldsRedacted(ast.from, seen)
-    case "Transformation":
-      return any([ast.from, ast.to])
-    case "TypeLiteral":
+    case "Objects":
       return any(ast.propertySignatures.map((p) => p.type)) || any(ast.indexSignatures.map((i) => i.type))
-    case "TupleType":
-      return any(ast.elements.map((e) => e.type)) || any(ast.rest.map((r) => r.type))
+    case "Arrays":
+      return any(ast.elements) || any(ast.rest)
     case "Union":
       return any(ast.types)
     case "Suspend":
-      return schemaHoldsRedacted(ast.f(), seen)
+      return schemaHoldsRedacted(ast.thunk(), seen)
     default:
       return false
   }
@@ -51,6 +51,8 @@ const secretsIn = (value: unknown, found: Set<string>, seen: Set<object>): Set<s
 }
 
 const replaceIn = (value: unknown, secrets: ReadonlyArray<string>): unknown => {
+  // `Schema.Redacted` encodes to the `Redacted` itself: it is shown as `<redacted>`, as it prints.
+  if (Redacted.isRedacted(value)) return "<redacted>"
   if (typeof value === "string") {
     let text = value
     for (const secret of secrets) if (text.includes(secret)) text = text.split(secret).join("<redacted>")
@@ -61,8 +63,9 @@ const replaceIn = (value: unknown, secrets: ReadonlyArray<string>): unknown => {
   return value
 }
 
-/** `encoded` with every secret of `original`'s `Redacted` values replaced by `<redacted>`. */
-export const redactEncoded = (original: unknown, encoded: unknown): unknown => {
-  const secrets = [...secretsIn(original, new Set(), new Set())].sort((a, b) => b.length - a.length)
-  return secrets.length === 0 ? encoded : replaceIn(encoded, secrets)
-}
+/**
+ * `encoded` with every secret of `original`'s `Redacted` values replaced by `<redacted>`, and every `Redacted`
+ * it still holds (`Schema.Redacted` encodes to the `Redacted` itself) replaced by the text `<redacted>`.
+ */
+export const redactEncoded = (original: unknown, encoded: unknown): unknown =>
+  replaceIn(encoded, [...secretsIn(original, new Set(), new Set())].sort((a, b) => b.length - a.length))
