@@ -6,9 +6,9 @@
  * @since 0.1.0
  */
 import { Agent, AgentBackend, Approval, type LanguageModel, RunStore, Tool, Toolkit, type ToolRule } from "@agentloop/core"
-import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
+import type { HttpClient } from "effect/http"
 
 export const GetWeather = Tool.make("get_weather", {
   description: "Current weather for a city.",

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { LanguageModel, Message } from "@agentloop/core"
-import { Context, Data, Duration, Effect, Layer, Stream } from "effect"
+import { type Duration, Effect, Layer, Schema, Stream } from "effect"
 
 export interface ScriptedCall {
   readonly name: string
@@ -23,7 +23,7 @@ export interface ReplyTurn {
   readonly finishReason?: LanguageModel.FinishReason
   readonly usage?: { readonly inputTokens: number; readonly outputTokens: number }
   /** Wait this long before answering (use with `TestClock`, or real time for concurrency tests). */
-  readonly delay?: Duration.DurationInput
+  readonly delay?: Duration.Input
 }
 
 /**
@@ -118,7 +118,7 @@ export interface RecordedRequest {
 }
 
 /** The script and the run disagree: more requests than turns, or turns never used. */
-export class ScriptDrift extends Data.TaggedError("ScriptDrift")<{ readonly reason: string }> {
+export class ScriptDrift extends Schema.TaggedError<ScriptDrift>()("ScriptDrift", { reason: Schema.String }) {
   override get message(): string {
     return `Scripted model drift: ${this.reason}`
   }
@@ -190,10 +190,11 @@ export const make = (turns: ReadonlyArray<Turn>): ScriptedModel => {
   return {
     service,
     layerUnchecked,
-    layer: Layer.scopedContext(
+    layer: Layer.effect(
+      LanguageModel.LanguageModel,
       Effect.as(
         Effect.addFinalizer(() => Effect.orDie(assertComplete)),
-        Context.make(LanguageModel.LanguageModel, service)
+        service
       )
     ),
     get requests() {

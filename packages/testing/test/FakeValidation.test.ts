@@ -12,7 +12,7 @@ const post = (url: string, headers: Record<string, string>, body: unknown) =>
   )
 
 describe("strict fakes", () => {
-  it.scopedLive("chat completions: `name` on a tool message, stream_options without stream, unknown fields → 400", () =>
+  it.live("chat completions: `name` on a tool message, stream_options without stream, unknown fields → 400", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ chat: [ScriptedModel.text("ok")] })
       const auth = { Authorization: `Bearer ${fake.key}` }
@@ -29,7 +29,7 @@ describe("strict fakes", () => {
       expect(agents.text).toContain("body.stream")
     }))
 
-  it.scopedLive("humanloop: unknown fields on /agents/call and /agents/continue → 422 extra_forbidden", () =>
+  it.live("humanloop: unknown fields on /agents/call and /agents/continue → 422 extra_forbidden", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make()
       const auth = { "X-API-KEY": fake.apiKey }

@@ -1,7 +1,8 @@
 import { LanguageModel, Message } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Stream, TestClock } from "effect"
+import { Effect, Fiber, Stream } from "effect"
+import { TestClock } from "effect/testing"
 
 const request = (content: string): LanguageModel.ModelRequest => ({
   messages: [Message.user(content)],
@@ -12,7 +13,7 @@ const request = (content: string): LanguageModel.ModelRequest => ({
 })
 
 const parts = (model: ScriptedModel.ScriptedModel, content: string) =>
-  Stream.runCollect(model.service.streamStep(request(content))).pipe(Effect.map(Chunk.toArray))
+  Stream.runCollect(model.service.streamStep(request(content)))
 
 describe("ScriptedModel", () => {
   it.effect("plays text chunks, tool calls with deterministic ids, and a finish with usage", () =>
@@ -69,9 +70,9 @@ describe("ScriptedModel", () => {
   it.effect("delays wait on the clock before answering", () =>
     Effect.gen(function* () {
       const model = ScriptedModel.make([ScriptedModel.text("late", { delay: "5 seconds" })])
-      const fiber = yield* Effect.fork(parts(model, "x"))
+      const fiber = yield* Effect.forkChild(parts(model, "x"))
       yield* TestClock.adjust("4 seconds")
-      expect(fiber.unsafePoll()).toBeNull()
+      expect(fiber.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 second")
       expect(yield* Fiber.join(fiber)).toContainEqual({ _tag: "TextDelta", delta: "late" })
     }))
@@ -81,6 +82,6 @@ describe("ScriptedModel", () => {
       const model = ScriptedModel.make([])
       const exit = yield* parts(model, "x").pipe(Effect.exit)
       expect(JSON.stringify(exit)).toContain("request #1 arrived but the script has only 0 turn(s)")
-      expect(yield* model.assertComplete.pipe(Effect.either)).toMatchObject({ _tag: "Right" })
+      expect(yield* model.assertComplete.pipe(Effect.result)).toMatchObject({ _tag: "Success" })
     }))
 })

@@ -9,10 +9,12 @@
  * @since 0.1.0
  */
 import { LanguageModel } from "@agentloop/core"
-import { type BatchReader, batches, EventBuffer, pull } from "@agentloop/core/internal/eventBuffer"
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { type Cause, Channel, Chunk, Clock, Duration, Effect, Exit, Stream } from "effect"
+import { type BatchReader, batches, EventBuffer, toPull } from "@agentloop/core/internal/eventBuffer"
+import type { Array as Arr, Cause } from "effect"
+import { Clock, Duration, Effect, Exit, Stream } from "effect"
+import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as Incremental from "./Incremental.js"
+import { withFields } from "./internal/modelError.js"
 import * as Retry from "./Retry.js"
 import * as Timeout from "./Timeout.js"
 
@@ -59,25 +61,29 @@ export interface Response {
   readonly streamUntil: (deadline: number, onDeadline: () => LanguageModel.ModelError) => Stream.Stream<Uint8Array, LanguageModel.ModelError>
   /**
    * The body as `streamUntil`, with each batch of reads handed to `reader` as the consumer takes it: a
-   * decoder that turns bytes into items there costs no channel stage of its own.
+   * decoder that turns bytes into items there costs no stream stage of its own.
    */
   readonly readUntil: <A>(deadline: number, onDeadline: () => LanguageModel.ModelError, reader: BodyReader<A>) => Stream.Stream<A, LanguageModel.ModelError>
   readonly text: Effect.Effect<string, LanguageModel.ModelError>
   readonly json: Effect.Effect<unknown, LanguageModel.ModelError>
 }
 
-/** What a `BodyReader` returns: the channel that goes on (writes, then `next`), fails or ends. */
-export type BodyChannel<A> = Channel.Channel<Chunk.Chunk<A>, unknown, LanguageModel.ModelError, unknown, void, unknown>
+/** The last items a `BodyReader` emits, and how the body ends after them (a success: it ends; a failure: it fails). */
+export interface BodyEnding<A> {
+  readonly items: ReadonlyArray<A>
+  readonly exit: Exit.Exit<unknown, LanguageModel.ModelError>
+}
 
 /**
- * A consumer of the body in `Channel.readWithCause`'s terms, called synchronously in the consumer's fiber:
- * each batch of reads received so far (one or more, in order), the body's failure (a dropped connection,
- * a timeout), and its end.
+ * A consumer of the body, called synchronously in the consumer's fiber with no Effect per batch: each batch
+ * of reads received so far (one or more, in order) becomes the items to emit as one chunk (none: read on)
+ * or a `BodyEnding` (these items, then the end); the body's failure (a dropped connection, a timeout) and
+ * its end each become a `BodyEnding`.
  */
 export interface BodyReader<A> {
-  readonly onBatch: (reads: Array<Uint8Array>, next: BodyChannel<A>) => BodyChannel<A>
-  readonly onFailure: (cause: Cause.Cause<LanguageModel.ModelError>) => BodyChannel<A>
-  readonly onDone: () => BodyChannel<A>
+  readonly onBatch: (reads: Array<Uint8Array>) => ReadonlyArray<A> | BodyEnding<A>
+  readonly onFailure: (cause: Cause.Cause<LanguageModel.ModelError>) => BodyEnding<A>
+  readonly onDone: () => BodyEnding<A>
 }
 
 /** A service's base URL: the configured one, or the default, without trailing slashes. */
@@ -140,7 +146,7 @@ export const credentialsOf = (request: Pick<Request, "headers">): ReadonlyArray<
 export const redactError = (credentials: ReadonlyArray<string>) => (error: LanguageModel.ModelError): LanguageModel.ModelError => {
   let message = error.message
   for (const secret of credentials) if (message.includes(secret)) message = message.split(secret).join("<redacted>")
-  return message === error.message ? error : new LanguageModel.ModelError({ ...error, message })
+  return message === error.message ? error : withFields(error, { message })
 }
 
 /** `redactError` with the request's credentials, found only when an error happens (a step that succeeds pays nothing). */
@@ -160,66 +166,72 @@ interface Attempt {
 
 const millis = (d: Duration.Duration) => `${Duration.toMillis(d)} ms`
 
-const sendOnce = (request: Request, timeouts: Timeout.Resolved, idempotent: boolean): Effect.Effect<Response, Attempt, HttpClient.HttpClient> =>
-  Effect.gen(function* () {
-    const client = yield* HttpClient.HttpClient
-    const http = request.propagateTrace === true ? client : HttpClient.withTracerPropagation(client, false)
-    let httpRequest = HttpClientRequest.make(request.method)(request.url).pipe(HttpClientRequest.setHeaders(request.headers ?? {}))
-    if (request.body !== undefined) httpRequest = HttpClientRequest.bodyUnsafeJson(httpRequest, request.body)
-    const { provider, method } = request
-    const response: HttpClientResponse.HttpClientResponse = yield* http.execute(httpRequest).pipe(
-      Effect.mapError((error): Attempt => {
-        const decision = Retry.afterTransport(error.cause ?? error, idempotent)
-        return {
-          error: modelError(provider, `${provider}: ${method} failed before a response: ${error.message}`, decision._tag === "Retry", { cause: error, reason: "transport" }),
-          decision
-        }
-      }),
-      // Interrupting the request aborts it: the connection is closed, nothing keeps waiting.
-      Effect.timeoutFail({
-        duration: timeouts.headers,
-        onTimeout: (): Attempt => ({
+const sendOnce = Effect.fnUntraced(function* (
+  request: Request,
+  timeouts: Timeout.Resolved,
+  idempotent: boolean
+): Effect.fn.Return<Response, Attempt, HttpClient.HttpClient> {
+  const client = yield* HttpClient.HttpClient
+  let httpRequest = HttpClientRequest.make(request.method)(request.url).pipe(HttpClientRequest.setHeaders(request.headers ?? {}))
+  if (request.body !== undefined) httpRequest = HttpClientRequest.bodyJsonUnsafe(httpRequest, request.body)
+  const { provider, method } = request
+  const execute = client.execute(httpRequest)
+  const response: HttpClientResponse.HttpClientResponse = yield* (
+    request.propagateTrace === true ? execute : Effect.provideService(execute, HttpClient.TracerPropagationEnabled, false)
+  ).pipe(
+    Effect.mapError((error): Attempt => {
+      const decision = Retry.afterTransport(error.cause ?? error, idempotent)
+      return {
+        error: modelError(provider, `${provider}: ${method} failed before a response: ${error.message}`, decision._tag === "Retry", { cause: error, reason: "transport" }),
+        decision
+      }
+    }),
+    // Interrupting the request aborts it: the connection is closed, nothing keeps waiting.
+    Effect.timeoutOrElse({
+      duration: timeouts.headers,
+      orElse: () =>
+        Effect.fail<Attempt>({
           error: modelError(provider, `${provider}: no response headers within ${millis(timeouts.headers)} (${method})`, idempotent, { reason: "headers-timeout" }),
           decision: idempotent ? { _tag: "Retry" } : Retry.stop
         })
+    })
+  )
+  const status = response.status
+  const lost = (error: { readonly message: string }) =>
+    modelError(provider, `${provider}: the connection was lost while reading the response: ${error.message}`, idempotent, { status, reason: "transport" })
+  const body = Stream.mapError(response.stream, lost)
+  const silent = () => modelError(provider, `${provider}: the response went silent for ${millis(timeouts.idle)}`, idempotent, { status, reason: "idle-timeout" })
+  const stream = guarded(body, timeouts.idle, silent, undefined, batches)
+  const readUntil = <A>(deadline: number, onDeadline: () => LanguageModel.ModelError, reader: BodyReader<A>) =>
+    guarded(body, timeouts.idle, silent, { at: deadline, error: onDeadline }, reader)
+  const streamUntil = (deadline: number, onDeadline: () => LanguageModel.ModelError) => readUntil(deadline, onDeadline, batches)
+  const text = Stream.mkString(Incremental.decodeUtf8(stream))
+  if (status >= 300) {
+    const body = yield* Effect.orElseSucceed(text, () => "")
+    const now = yield* Clock.currentTimeMillis
+    const retryAfter = Retry.parseRetryAfter(response.headers["retry-after"], now)
+    const decision = Retry.afterStatus(status, retryAfter, idempotent)
+    const after = retryAfter === undefined ? "" : ` (Retry-After ${millis(retryAfter)})`
+    return yield* Effect.fail<Attempt>({
+      error: modelError(provider, `${provider} answered ${status}: ${errorMessage(body)}${after}`, decision._tag === "Retry", { status, reason: "status" }),
+      decision
+    })
+  }
+  return {
+    status,
+    headers: response.headers,
+    stream,
+    streamUntil,
+    readUntil,
+    text,
+    json: Effect.flatMap(text, (body) =>
+      Effect.try({
+        try: () => (body.length === 0 ? undefined : JSON.parse(body)),
+        catch: () => modelError(provider, `${provider}: the response is not JSON: ${body.slice(0, 200)}`, false, { status, reason: "provider-error" })
       })
     )
-    const status = response.status
-    const lost = (error: { readonly message: string }) =>
-      modelError(provider, `${provider}: the connection was lost while reading the response: ${error.message}`, idempotent, { status, reason: "transport" })
-    const body = Stream.mapError(response.stream, lost)
-    const silent = () => modelError(provider, `${provider}: the response went silent for ${millis(timeouts.idle)}`, idempotent, { status, reason: "idle-timeout" })
-    const stream = guarded(body, timeouts.idle, silent, undefined, batches)
-    const readUntil = <A>(deadline: number, onDeadline: () => LanguageModel.ModelError, reader: BodyReader<A>) =>
-      guarded(body, timeouts.idle, silent, { at: deadline, error: onDeadline }, reader)
-    const streamUntil = (deadline: number, onDeadline: () => LanguageModel.ModelError) => readUntil(deadline, onDeadline, batches)
-    const text = Stream.mkString(Incremental.decodeUtf8(stream))
-    if (status >= 300) {
-      const body = yield* Effect.orElseSucceed(text, () => "")
-      const now = yield* Clock.currentTimeMillis
-      const retryAfter = Retry.parseRetryAfter(response.headers["retry-after"], now)
-      const decision = Retry.afterStatus(status, retryAfter, idempotent)
-      const after = retryAfter === undefined ? "" : ` (Retry-After ${millis(retryAfter)})`
-      return yield* Effect.fail<Attempt>({
-        error: modelError(provider, `${provider} answered ${status}: ${errorMessage(body)}${after}`, decision._tag === "Retry", { status, reason: "status" }),
-        decision
-      })
-    }
-    return {
-      status,
-      headers: response.headers,
-      stream,
-      streamUntil,
-      readUntil,
-      text,
-      json: Effect.flatMap(text, (body) =>
-        Effect.try({
-          try: () => (body.length === 0 ? undefined : JSON.parse(body)),
-          catch: () => modelError(provider, `${provider}: the response is not JSON: ${body.slice(0, 200)}`, false, { status, reason: "provider-error" })
-        })
-      )
-    } satisfies Response
-  })
+  } satisfies Response
+})
 
 /**
  * How many reads of the body may wait, read ahead, for a slow consumer (a read is what the socket had
@@ -237,11 +249,11 @@ const readAhead = 8
  *
  * One reader fiber moves the reads into a bounded buffer (`EventBuffer`, the run events' queue) and one
  * watchdog fiber sleeps until the next instant a limit could be reached, reading only the instant the
- * reader last began to wait for the server: no fiber, race or timer per read (a `Stream.timeoutFail` per
- * read and a `Stream.interruptWhen` cost more than decoding the 64 KiB they wait for). A read is handed
- * over with no Effect on either side: the reader writes it into the buffer from a channel sink, and the
- * consumer's channel hands every read already there to `reader` at once; only waiting (for the server,
- * for room, for a read) is an Effect.
+ * reader last began to wait for the server: no fiber, race or timer per read (a `Stream.timeout` per read
+ * and a `Stream.interruptWhen` cost more than decoding the 64 KiB they wait for). A read is handed over
+ * with no Effect on either side: the reader offers it to the buffer synchronously, and the consumer's pull
+ * (`toPull`) hands every read already there to `reader` at once; only waiting (for the server, for room,
+ * for a read) is an Effect.
  */
 const guarded = <A, E>(
   body: Stream.Stream<Uint8Array, E>,
@@ -250,42 +262,44 @@ const guarded = <A, E>(
   deadline: { readonly at: number; readonly error: () => E } | undefined,
   reader: BatchReader<Uint8Array, E, A>
 ): Stream.Stream<A, E> =>
-  Stream.unwrapScoped(
+  Stream.unwrap(
     Effect.gen(function* () {
-      const clock = yield* Effect.clock
+      const clock = yield* Clock.Clock
       const idleMs = Duration.toMillis(idle)
       const buffer = new EventBuffer<Uint8Array, E>(readAhead)
       /** When the reader started waiting for the server; undefined while it hands a read over or waits for room. */
-      let waitingSince: number | undefined = clock.unsafeCurrentTimeMillis()
-      const waitForServer = () => {
-        waitingSince = clock.unsafeCurrentTimeMillis()
-        return write
-      }
-      const write: Channel.Channel<never, Chunk.Chunk<Uint8Array>, E, E, unknown, unknown> = Channel.readWithCause({
-        onInput: (reads: Chunk.Chunk<Uint8Array>) => {
-          waitingSince = undefined
-          // The chunk's own array, indexed (no iterator per read); an empty read is no data to hand over.
-          const array = Chunk.toReadonlyArray(reads)
-          for (let i = 0; i < array.length; i++) if (array[i]!.length > 0) buffer.offer(array[i]!)
-          const room = buffer.ready()
-          return room === undefined ? waitForServer() : Channel.unwrap(Effect.map(room, waitForServer))
-        },
-        onFailure: Channel.failCause,
-        onDone: () => Channel.void
+      let waitingSince: number | undefined = clock.currentTimeMillisUnsafe()
+      const waitForServer = Effect.sync(() => {
+        waitingSince = clock.currentTimeMillisUnsafe()
       })
-      const read = Channel.runDrain(Channel.pipeTo(Stream.toChannel(body), write))
+      const onReads = (reads: Arr.NonEmptyReadonlyArray<Uint8Array>): Effect.Effect<void> => {
+        waitingSince = undefined
+        // Indexed (no iterator per read); an empty read is no data to hand over.
+        for (let i = 0; i < reads.length; i++) if (reads[i]!.length > 0) buffer.offer(reads[i]!)
+        const room = buffer.ready()
+        if (room !== undefined) return Effect.andThen(room, waitForServer)
+        waitingSince = clock.currentTimeMillisUnsafe()
+        return Effect.void
+      }
+      const read = Stream.runForEachArray(body, onReads)
       yield* Effect.forkScoped(Effect.onExit(read, (exit) => Effect.sync(() => buffer.end(exit))))
       const watch: Effect.Effect<void> = Effect.suspend(() => {
         if (buffer.ended !== undefined) return Effect.void
-        const now = clock.unsafeCurrentTimeMillis()
+        const now = clock.currentTimeMillisUnsafe()
         // The first end counts: reads the reader hands over after it are dropped, those before it delivered.
-        if (deadline !== undefined && now >= deadline.at) return Effect.sync(() => buffer.end(Exit.fail(deadline.error())))
+        if (deadline !== undefined && now >= deadline.at) {
+          buffer.end(Exit.fail(deadline.error()))
+          return Effect.void
+        }
         const idleAt = waitingSince === undefined ? now + idleMs : waitingSince + idleMs
-        if (now >= idleAt) return Effect.sync(() => buffer.end(Exit.fail(silent())))
-        return Effect.zipRight(Effect.sleep(Math.min(idleAt, deadline?.at ?? Infinity) - now), watch)
+        if (now >= idleAt) {
+          buffer.end(Exit.fail(silent()))
+          return Effect.void
+        }
+        return Effect.andThen(Effect.sleep(Math.min(idleAt, deadline?.at ?? Infinity) - now), watch)
       })
       yield* Effect.forkScoped(watch)
-      return Stream.fromChannel(pull(buffer, reader))
+      return Stream.fromPull(Effect.succeed(toPull(buffer, reader)))
     })
   )
 
@@ -306,7 +320,7 @@ export const stepTimeout = (request: Request, step: Duration.Duration) =>
 export const json = (request: Request): Effect.Effect<unknown, LanguageModel.ModelError, HttpClient.HttpClient> => {
   const step = Timeout.resolve(request.timeouts).step
   return Effect.flatMap(send(request), (response) => response.json).pipe(
-    Effect.timeoutFail({ duration: step, onTimeout: () => stepTimeout(request, step) }),
+    Effect.timeoutOrElse({ duration: step, orElse: () => Effect.fail(stepTimeout(request, step)) }),
     // The body quoted by "not JSON" comes after `send`.
     Effect.mapError(redactFor(request))
   )

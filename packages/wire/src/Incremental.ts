@@ -1,20 +1,22 @@
 /**
  * Runs an incremental decoder (`push` a chunk, `end` the input) over a stream of text chunks.
  *
- * The Stream decoders are one channel stage each (no `mapChunks` + `concat` pair, and for bytes no separate
+ * The Stream decoders are one pull stage each (no `mapArray` + `concat` pair, and for bytes no separate
  * UTF-8 stage): each input chunk is decoded in one synchronous call and becomes at most one output chunk,
- * built from the decoder's array as is; nothing is emitted for an input that completes no item.
+ * built from the decoder's array as is; nothing is emitted for an input that completes no item (the
+ * stage pulls the next input instead).
  *
  * @since 0.1.0
  */
-import { Channel, Chunk, Stream } from "effect"
+import type { Array as Arr } from "effect"
+import { Cause, Effect, Pull, Stream } from "effect"
 
 export interface Decoder<A> {
   push(chunk: string): Array<A>
   end(): Array<A>
 }
 
-/** What a channel stage needs: a chunk in, the items it completed out (the same shape for text and bytes). */
+/** What a stage needs: a chunk in, the items it completed out (the same shape for text and bytes). */
 interface Step<I, A> {
   push(input: I): Array<A>
   end(): Array<A>
@@ -24,40 +26,44 @@ interface Step<I, A> {
 export interface BytesDecoder<A> extends Step<Uint8Array, A> {}
 
 /** Every item an input chunk completes, in one array (the decoder's own when the chunk holds one input). */
-const pushChunk = <I, A>(step: Step<I, A>, inputs: Chunk.Chunk<I>): Array<A> => {
-  if (inputs.length === 1) return step.push(Chunk.unsafeGet(inputs, 0))
+const pushChunk = <I, A>(step: Step<I, A>, inputs: Arr.NonEmptyReadonlyArray<I>): Array<A> => {
+  if (inputs.length === 1) return step.push(inputs[0])
   // Several reads in one chunk (a body that had more than one buffered): one pass, no iterator.
-  const reads = Chunk.toReadonlyArray(inputs)
   const out: Array<A> = []
-  for (let r = 0; r < reads.length; r++) {
-    const items = step.push(reads[r]!)
+  for (let r = 0; r < inputs.length; r++) {
+    const items = step.push(inputs[r]!)
     for (let i = 0; i < items.length; i++) out.push(items[i]!)
   }
   return out
 }
 
-/** One channel stage: read a chunk, decode it synchronously, write what it completed; at the end, flush. */
-const stage = <I, A, E>(step: Step<I, A>): Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<I>, E, E, unknown, unknown> => {
-  const loop: Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<I>, E, E, unknown, unknown> = Channel.readWithCause({
-    onInput: (inputs: Chunk.Chunk<I>) => {
-      const out = pushChunk(step, inputs)
-      return out.length === 0 ? loop : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), loop)
-    },
-    onFailure: Channel.failCause,
-    onDone: () => {
-      const rest = step.end()
-      return rest.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(rest))
-    }
-  })
-  return loop
-}
-
+/**
+ * One pull stage: pull a chunk, decode it synchronously, emit what it completed (or pull again when it
+ * completed nothing); at the end, flush. The upstream's match is built once: a chunk costs no Effect but
+ * the `succeed` of its items.
+ */
 const through =
   <I, A>(make: () => Step<I, A>) =>
   <E, R>(self: Stream.Stream<I, E, R>): Stream.Stream<A, E, R> =>
-    Stream.pipeThroughChannel(
-      self,
-      Channel.suspend(() => stage<I, A, E>(make()))
+    Stream.transformPull(self, (upstream: Pull.Pull<Arr.NonEmptyReadonlyArray<I>, E, void>) =>
+      Effect.sync(() => {
+        const step = make()
+        const read: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, void> = Pull.matchEffect(upstream, {
+          onSuccess: (inputs) => {
+            const out = pushChunk(step, inputs)
+            return out.length === 0 ? read : Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<A>)
+          },
+          onFailure: Effect.failCause,
+          onDone: () => {
+            // Ended: a pull after the flush ends again, without pulling the upstream.
+            pull = Cause.done()
+            const rest = step.end()
+            return rest.length === 0 ? pull : Effect.succeed(rest as unknown as Arr.NonEmptyReadonlyArray<A>)
+          }
+        })
+        let pull = read
+        return Effect.suspend(() => pull)
+      })
     )
 
 export const decodeWith = <A>(make: () => Decoder<A>): (<E, R>(self: Stream.Stream<string, E, R>) => Stream.Stream<A, E, R>) => through(make)

@@ -9,16 +9,17 @@
  * The whole step is bounded by the step timeout.
  *
  * The body's bytes become items and the items parts where the consumer takes the body's reads
- * (`Http.Response.readUntil`): no channel stage of their own, one chunk of parts per batch of reads. The
+ * (`Http.Response.readUntil`): no stream stage of their own, one chunk of parts per batch of reads. The
  * step and idle timeouts share one watchdog for the whole body.
  *
  * @since 0.1.0
  */
 import { LanguageModel } from "@agentloop/core"
-import type { HttpClient } from "@effect/platform"
-import { Cause, Channel, Chunk, Clock, Duration, Effect, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Stream } from "effect"
+import type { HttpClient } from "effect/http"
 import * as Http from "./Http.js"
 import * as Incremental from "./Incremental.js"
+import { withFields } from "./internal/modelError.js"
 import * as Timeout from "./Timeout.js"
 
 /** A `LanguageModel` whose steps use the `HttpClient` in context when the model is made. */
@@ -56,12 +57,7 @@ const itemError = (provider: string, error: unknown): LanguageModel.ModelError =
 
 /** The error as the step reports it: with what was received, and not retryable once a remote tool was seen. */
 const afterBodyStarted = (error: LanguageModel.ModelError, received: ReadonlyArray<LanguageModel.ResponsePart>, remoteSeen: boolean) =>
-  new LanguageModel.ModelError({
-    ...error,
-    message: error.message,
-    retryable: error.retryable && !remoteSeen,
-    ...(received.length === 0 ? {} : { received })
-  })
+  withFields(error, { retryable: error.retryable && !remoteSeen, ...(received.length === 0 ? {} : { received }) })
 
 /** The parts of a streamed response. */
 export const streamParts = <Item, State>(
@@ -76,7 +72,7 @@ export const streamParts = <Item, State>(
   const redact = Http.redactFor(request)
   return Stream.unwrap(
     Effect.flatMap(Clock.currentTimeMillis, (start) =>
-      Effect.map(Effect.timeoutFail(Http.send(request), { duration: step, onTimeout: timedOut }), (response) =>
+      Effect.map(Effect.timeoutOrElse(Http.send(request), { duration: step, orElse: () => Effect.fail(timedOut()) }), (response) =>
         response.readUntil(start + Duration.toMillis(step), timedOut, partsReader(request, response, options))
       )
     )
@@ -93,39 +89,43 @@ const partsReader = <Item, State>(request: Http.Request, response: Http.Response
   // Every part so far: an error after the body started carries them.
   const received: Array<LanguageModel.ResponsePart> = []
   let remoteSeen = false
-  /** Maps the items, indexed (no iterator per item); may throw (the item mapper's error). */
-  const take = (items: ReadonlyArray<Item>) => {
+  /** Maps the items onto `out` (and `received`), indexed (no iterator per item); may throw (the item mapper's error). */
+  const take = (items: ReadonlyArray<Item>, out: Array<LanguageModel.ResponsePart>) => {
     for (let i = 0; i < items.length; i++) {
       const parts = options.item(items[i]!, state)
       for (let j = 0; j < parts.length; j++) {
         const part = parts[j]!
         if (part._tag === "RemoteToolCall" || part._tag === "RemoteToolResult") remoteSeen = true
         received.push(part)
+        out.push(part)
       }
     }
   }
-  const failed = (error: unknown) => Channel.fail(afterBodyStarted(itemError(request.provider, error), received, remoteSeen))
-  /** The parts since `start`, then `next`. */
-  const written = (start: number, next: Http.BodyChannel<LanguageModel.ResponsePart>) =>
-    received.length === start ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(received.slice(start))), next)
+  /** The parts before an item threw, then its error. */
+  const failed = (out: ReadonlyArray<LanguageModel.ResponsePart>, error: unknown): Http.BodyEnding<LanguageModel.ResponsePart> => ({
+    items: out,
+    exit: Exit.fail(afterBodyStarted(itemError(request.provider, error), received, remoteSeen))
+  })
   return {
-    onBatch: (reads, next) => {
-      const start = received.length
+    onBatch: (reads) => {
+      const out: Array<LanguageModel.ResponsePart> = []
       try {
-        for (let r = 0; r < reads.length; r++) take(decoder.push(reads[r]!))
+        for (let r = 0; r < reads.length; r++) take(decoder.push(reads[r]!), out)
       } catch (error) {
-        return written(start, failed(error))
+        return failed(out, error)
       }
-      return written(start, next)
+      return out
     },
-    onFailure: (cause) =>
-      Channel.failCause(Cause.map(cause, (error) => (error.received === undefined ? afterBodyStarted(error, received, remoteSeen) : error))),
+    onFailure: (cause) => ({
+      items: [],
+      exit: Exit.failCause(Cause.map(cause, (error) => (error.received === undefined ? afterBodyStarted(error, received, remoteSeen) : error)))
+    }),
     onDone: () => {
-      const start = received.length
+      const out: Array<LanguageModel.ResponsePart> = []
       try {
-        take(decoder.end())
+        take(decoder.end(), out)
       } catch (error) {
-        return written(start, failed(error))
+        return failed(out, error)
       }
       if (!options.complete(state)) {
         const truncated = Http.modelError(
@@ -134,10 +134,13 @@ const partsReader = <Item, State>(request: Http.Request, response: Http.Response
           Http.isIdempotent(request),
           { status: response.status, reason: "truncated" }
         )
-        return written(start, Channel.fail(afterBodyStarted(truncated, received, remoteSeen)))
+        return { items: out, exit: Exit.fail(afterBodyStarted(truncated, received, remoteSeen)) }
       }
-      for (const part of options.end(state)) received.push(part)
-      return written(start, Channel.void)
+      for (const part of options.end(state)) {
+        received.push(part)
+        out.push(part)
+      }
+      return { items: out, exit: Exit.void }
     }
   }
 }

@@ -22,11 +22,11 @@ export interface Options {
   /** Retries after the first try. Default 3. */
   readonly maxRetries?: number
   /** The first backoff delay; it doubles each retry. Default 250 ms. */
-  readonly baseDelay?: Duration.DurationInput
+  readonly baseDelay?: Duration.Input
   /** No backoff delay is longer than this. Default 10 s. */
-  readonly maxDelay?: Duration.DurationInput
+  readonly maxDelay?: Duration.Input
   /** The longest `Retry-After` that is waited for; a longer one fails at once. Default 60 s. */
-  readonly maxRetryAfter?: Duration.DurationInput
+  readonly maxRetryAfter?: Duration.Input
 }
 
 /** Timeouts, rate limits, overload and server errors: a second try can fix them. */
@@ -85,8 +85,8 @@ export const neverDelivered = (error: unknown): boolean => {
 export const afterTransport = (error: unknown, idempotent: boolean): Decision => (idempotent || neverDelivered(error) ? retry(undefined) : stop)
 
 const backoff = (options: Options, attempt: number): Duration.Duration => {
-  const base = Duration.toMillis(Duration.decode(options.baseDelay ?? "250 millis"))
-  return Duration.millis(Math.min(base * 2 ** attempt, Duration.toMillis(Duration.decode(options.maxDelay ?? "10 seconds"))))
+  const base = Duration.toMillis(options.baseDelay ?? "250 millis")
+  return Duration.millis(Math.min(base * 2 ** attempt, Duration.toMillis(options.maxDelay ?? "10 seconds")))
 }
 
 /**
@@ -97,16 +97,16 @@ export const retrying =
   (options: Options = {}) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>, decide: (error: E) => Decision): Effect.Effect<A, E, R> => {
     const maxRetries = options.maxRetries ?? 3
-    const maxRetryAfter = Duration.toMillis(Duration.decode(options.maxRetryAfter ?? "60 seconds"))
+    const maxRetryAfter = Duration.toMillis(options.maxRetryAfter ?? "60 seconds")
     const loop = (attempt: number): Effect.Effect<A, E, R> =>
-      Effect.catchAll(effect, (error) => {
+      Effect.catch(effect, (error) => {
         const decision = decide(error)
         if (decision._tag === "Stop" || attempt >= maxRetries) return Effect.fail(error)
         if (decision.after !== undefined && Duration.toMillis(decision.after) > maxRetryAfter) return Effect.fail(error)
         return Effect.flatMap(Random.next, (r) => {
           const delay =
             decision.after !== undefined ? Duration.toMillis(decision.after) * (1 + 0.2 * r) : Duration.toMillis(backoff(options, attempt)) * (0.8 + 0.4 * r)
-          return Effect.zipRight(Effect.sleep(Duration.millis(Math.round(delay))), loop(attempt + 1))
+          return Effect.andThen(Effect.sleep(Duration.millis(Math.round(delay))), loop(attempt + 1))
         })
       })
     return loop(0)

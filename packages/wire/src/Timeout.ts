@@ -10,11 +10,11 @@ import { Duration } from "effect"
 
 export interface Options {
   /** Until the response headers arrive. Default 120 s (a non-streamed answer arrives whole). */
-  readonly headers?: Duration.DurationInput
+  readonly headers?: Duration.Input
   /** The longest silence between two chunks of the body. Default 120 s (servers that stream ping well within it). */
-  readonly idle?: Duration.DurationInput
+  readonly idle?: Duration.Input
   /** The whole step: every attempt, the waits between them, and the body. Default 15 minutes. */
-  readonly step?: Duration.DurationInput
+  readonly step?: Duration.Input
 }
 
 export interface Resolved {
@@ -33,7 +33,7 @@ export const resolve = (options: Options | undefined): Resolved =>
   options === undefined
     ? defaults
     : {
-        headers: options.headers === undefined ? defaults.headers : Duration.decode(options.headers),
-        idle: options.idle === undefined ? defaults.idle : Duration.decode(options.idle),
-        step: options.step === undefined ? defaults.step : Duration.decode(options.step)
+        headers: options.headers === undefined ? defaults.headers : Duration.fromInputUnsafe(options.headers),
+        idle: options.idle === undefined ? defaults.idle : Duration.fromInputUnsafe(options.idle),
+        step: options.step === undefined ? defaults.step : Duration.fromInputUnsafe(options.step)
       }

@@ -1,5 +1,5 @@
 import { Incremental, Ndjson, Sse } from "@agentloop/wire"
-import { Chunk, Effect, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 
@@ -105,7 +105,7 @@ describe("Sse.Decoder", () => {
     const cut = new TextEncoder().encode("data: caf\u00e9 \u{1F30D}")
     const truncated = cut.slice(0, cut.length - 2) // inside the 4-byte emoji
     const events = await Effect.runPromise(Stream.runCollect(Sse.decodeBytes(Stream.fromIterable([truncated]))))
-    expect(Chunk.toArray(events)).toEqual([{ event: "message", data: "caf\u00e9 \uFFFD" }])
+    expect(events).toEqual([{ event: "message", data: "caf\u00e9 \uFFFD" }])
     await fc.assert(
       fc.asyncProperty(fc.array(sseEvent, { maxLength: 4 }), fc.constantFrom("\n", "\r\n", "\r"), fc.array(fc.nat(), { maxLength: 10 }), async (events, eol, cuts) => {
         const text = `\uFEFF${serialize(events, eol).replace(/x/g, "\u00e9\u{1F30D}")}`
@@ -113,7 +113,7 @@ describe("Sse.Decoder", () => {
         const byteChunks = byteCuts(bytes, cuts)
         const oneByOne = [...bytes].map((b) => Uint8Array.of(b))
         const expected = Sse.decodeAll(text)
-        const run = (input: Array<Uint8Array>) => Effect.runPromise(Stream.runCollect(Sse.decodeBytes(Stream.fromIterable(input)))).then(Chunk.toArray)
+        const run = (input: Array<Uint8Array>) => Effect.runPromise(Stream.runCollect(Sse.decodeBytes(Stream.fromIterable(input))))
         expect(await run(byteChunks)).toEqual(expected)
         expect(await run(oneByOne)).toEqual(expected)
       }),
@@ -140,7 +140,7 @@ describe("Sse.Decoder", () => {
     const bytes = new TextEncoder().encode('data: {"text":"héllo 🌍"}\n\n')
     const chunks = [bytes.slice(0, 18), bytes.slice(18, 21), bytes.slice(21)]
     const events = await Effect.runPromise(Stream.runCollect(Sse.decodeBytes(Stream.fromIterable(chunks))))
-    expect(JSON.parse(Chunk.toArray(events)[0]!.data)).toEqual({ text: "héllo 🌍" })
+    expect(JSON.parse(events[0]!.data)).toEqual({ text: "héllo 🌍" })
   })
 })
 
@@ -192,15 +192,15 @@ describe("the Stream decoders equal the synchronous decoders", () => {
   /** Several reads per stream chunk too (a stream may batch them): `groups` cuts the list of reads. */
   const asStream = <A>(items: ReadonlyArray<A>, groups: ReadonlyArray<number>) => {
     const points = [...new Set(groups.map((g) => g % (items.length + 1)))].sort((x, y) => x - y)
-    const chunks: Array<Chunk.Chunk<A>> = []
+    const chunks: Array<Array<A>> = []
     let last = 0
     for (const p of [...points, items.length]) {
-      chunks.push(Chunk.unsafeFromArray(items.slice(last, p)))
+      chunks.push(items.slice(last, p))
       last = p
     }
-    return Stream.fromChunks(...chunks)
+    return Stream.fromArrays(...chunks)
   }
-  const collect = <A>(stream: Stream.Stream<A>) => Effect.runPromise(Stream.runCollect(stream)).then(Chunk.toArray)
+  const collect = <A>(stream: Stream.Stream<A>) => Effect.runPromise(Stream.runCollect(stream))
   const cuts = fc.array(fc.nat(), { maxLength: 24 })
   const few = fc.array(fc.nat(), { maxLength: 4 })
 

@@ -4,7 +4,7 @@ import { FakeHttp } from "@agentloop/testing"
 import { Http, Model, Sse } from "@agentloop/wire"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
+import { Effect, Stream } from "effect"
 
 const partStream = (url: string, timeouts?: Http.Request["timeouts"]) =>
   Model.streamParts(
@@ -27,10 +27,10 @@ const partStream = (url: string, timeouts?: Http.Request["timeouts"]) =>
     }
   )
 
-const parts = (url: string) => partStream(url).pipe(Stream.runCollect, Effect.map(Chunk.toArray), Effect.provide(NodeHttpClient.layerUndici))
+const parts = (url: string) => partStream(url).pipe(Stream.runCollect, Effect.provide(NodeHttpClient.layerUndici))
 
 describe("Model.streamParts", () => {
-  it.scopedLive("a cut stream of an idempotent request is retryable, unless a remote tool call was seen", () =>
+  it.live("a cut stream of an idempotent request is retryable, unless a remote tool call was seen", () =>
     Effect.gen(function* () {
       const plain = yield* FakeHttp.make(() => ({ sse: [{ data: { text: "a" } }, { data: { text: "b" } }, { data: "[DONE]" }], dropAfter: 1 }))
       const cut = yield* Effect.flip(parts(plain.url))
@@ -46,7 +46,7 @@ describe("Model.streamParts", () => {
       expect(yield* parts(whole.url)).toEqual([LanguageModel.textDelta("a"), LanguageModel.finish("stop")])
     }))
 
-  it.scopedLive("the idle timeout counts only waits for the server: a consumer slower than it does not cut the body", () =>
+  it.live("the idle timeout counts only waits for the server: a consumer slower than it does not cut the body", () =>
     Effect.gen(function* () {
       // Frames larger than one 64 KiB read: the body is more reads than the reader may hold ahead.
       const texts = Array.from({ length: 12 }, (_, i) => String(i).repeat(70_000))
@@ -55,13 +55,13 @@ describe("Model.streamParts", () => {
       let pauses = 0
       // The first chunks of parts take the consumer longer than the idle timeout; the server is not silent.
       yield* partStream(server.url, { idle: "250 millis" }).pipe(
-        Stream.runForEachChunk((chunk) => Effect.zipRight(Effect.sync(() => seen.push(...chunk)), pauses++ < 2 ? Effect.sleep("700 millis") : Effect.void)),
+        Stream.runForEachArray((chunk) => Effect.andThen(Effect.sync(() => seen.push(...chunk)), pauses++ < 2 ? Effect.sleep("700 millis") : Effect.void)),
         Effect.provide(NodeHttpClient.layerUndici)
       )
       expect(seen).toEqual([...texts.map((text) => LanguageModel.textDelta(text)), LanguageModel.finish("stop")])
     }))
 
-  it.scopedLive("a consumer slower than the idle timeout does not hide a server that then goes silent: the idle timeout still fires", () =>
+  it.live("a consumer slower than the idle timeout does not hide a server that then goes silent: the idle timeout still fires", () =>
     Effect.gen(function* () {
       // More reads than the reader may hold ahead, so it waits for room while the consumer pauses; then the
       // server stops for longer than the test may run.
@@ -70,7 +70,7 @@ describe("Model.streamParts", () => {
       let pauses = 0
       const error = yield* Effect.flip(
         partStream(server.url, { idle: "250 millis" }).pipe(
-          Stream.runForEachChunk(() => (pauses++ < 2 ? Effect.sleep("700 millis") : Effect.void)),
+          Stream.runForEachArray(() => (pauses++ < 2 ? Effect.sleep("700 millis") : Effect.void)),
           Effect.provide(NodeHttpClient.layerUndici)
         )
       )
@@ -78,7 +78,7 @@ describe("Model.streamParts", () => {
       expect(error).toMatchObject({ reason: "idle-timeout", received: texts.map((text) => LanguageModel.textDelta(text)) })
     }))
 
-  it.scopedLive("a step timeout in the middle of the body carries the parts received, and a server that stays silent gets an idle timeout", () =>
+  it.live("a step timeout in the middle of the body carries the parts received, and a server that stays silent gets an idle timeout", () =>
     Effect.gen(function* () {
       const trickle = yield* FakeHttp.make(() => ({ sse: [{ data: { text: "a" } }, { data: "[DONE]" }], hostile: { stallAfter: { frames: 1, ms: 5_000 } } }))
       const step = yield* Effect.flip(partStream(trickle.url, { idle: "10 seconds", step: "500 millis" }).pipe(Stream.runCollect, Effect.provide(NodeHttpClient.layerUndici)))

@@ -37,7 +37,7 @@ describe("Retry", () => {
   it.live("retrying stops after maxRetries, and at once when told to stop or when Retry-After exceeds the cap", () =>
     Effect.gen(function* () {
       const count = yield* Ref.make(0)
-      const failing = Effect.zipRight(Ref.update(count, (n) => n + 1), Effect.fail("boom"))
+      const failing = Effect.andThen(Ref.update(count, (n) => n + 1), Effect.fail("boom"))
       yield* Effect.flip(Retry.retrying({ maxRetries: 2, baseDelay: "1 millis" })(failing, () => ({ _tag: "Retry" })))
       expect(yield* Ref.getAndSet(count, 0)).toBe(3)
       yield* Effect.flip(Retry.retrying({ maxRetries: 2 })(failing, () => Retry.stop))
