@@ -10,7 +10,7 @@ import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotoc
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
-import { Duration, Effect, Redacted, Schedule, type Scope } from "effect"
+import { Duration, Effect, Redacted, Schedule, type Scope, Semaphore } from "effect"
 import { McpServerUnavailable, McpStartFailed } from "./McpError.js"
 
 export interface Stdio {
@@ -158,15 +158,14 @@ export const session = (connection: Connection, options: SessionOptions): Effect
     let live: Live | undefined
     let shuttingDown = false
     let started = false
-    const lock = yield* Effect.makeSemaphore(1)
-    const schedule = Schedule.exponential(options.backoff).pipe(Schedule.intersect(Schedule.recurs(options.retries)))
+    const lock = yield* Semaphore.make(1)
     const start = open(connection, {
       startTimeout: options.startTimeout,
       onClose: () => {
         live = undefined
       },
       onToolsChanged: options.onToolsChanged
-    }).pipe(Effect.retry(schedule))
+    }).pipe(Effect.retry({ schedule: Schedule.exponential(options.backoff), times: options.retries }))
     const get: Effect.Effect<Live, McpStartFailed> = Effect.suspend(() =>
       live !== undefined && !live.closed
         ? Effect.succeed(live)
@@ -174,10 +173,11 @@ export const session = (connection: Connection, options: SessionOptions): Effect
             Effect.suspend(() => {
               if (live !== undefined && !live.closed) return Effect.succeed(live)
               if (shuttingDown) return Effect.fail(new McpStartFailed({ server: connection.name, reason: "the session is closed" }))
-              return Effect.tap(start, (opened) => {
+              return Effect.map(start, (opened) => {
                 live = opened
                 if (started) options.onReconnect()
                 started = true
+                return opened
               })
             })
           )

@@ -93,7 +93,7 @@ export const serveHttp = (factory: Factory, options: Options): Effect.Effect<Han
       })
     })
     const address = yield* Effect.acquireRelease(
-      Effect.async<AddressInfo, McpServeError>((resume) => {
+      Effect.callback<AddressInfo, McpServeError>((resume) => {
         http.once("error", (error) => resume(Effect.fail(new McpServeError({ option: "port", reason: error.message }))))
         http.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resume(Effect.succeed(http.address() as AddressInfo)))
       }),

@@ -21,7 +21,7 @@ import {
   type ServerRequest,
   type ToolAnnotations
 } from "@modelcontextprotocol/sdk/types.js"
-import { Deferred, Duration, Effect, Either, Option, Runtime, type Scope } from "effect"
+import { Deferred, Duration, Effect, Option, Result, type Scope } from "effect"
 
 export interface Options {
   /** The server name announced to clients. Default `"agentloop"`. */
@@ -35,7 +35,7 @@ export interface Options {
   /** Ask the client through elicitation when it supports it. Default true. */
   readonly elicitation?: boolean
   /** How long to wait for the client's user to answer an elicitation. Default 5 minutes. */
-  readonly approvalTimeout?: Duration.DurationInput
+  readonly approvalTimeout?: Duration.Input
 }
 
 /** Refused calls say why, to the client and (as `ApprovalDecided`) to the event observer. */
@@ -51,12 +51,20 @@ export const defaultAnnotations = (tool: Tool.Any): ToolAnnotations | undefined 
 type InputSchema = ListToolsResult["tools"][number]["inputSchema"]
 
 /**
- * MCP requires `type: "object"` at the root. Tool parameters are always a struct, but an empty struct's
- * JSON Schema is `{ anyOf: [object, array] }`: that becomes an object with no properties.
+ * MCP requires `type: "object"` at the root. Tool parameters are always a struct; no parameters at all (an
+ * empty struct, which core describes as a closed object without properties) is listed as the plain empty
+ * object schema `{ type: "object", properties: {} }`, as before.
  */
 export const inputSchemaOf = (tool: Tool.Any): InputSchema => {
-  const parameters = tool.definition.parameters as { readonly type?: unknown } | undefined
-  return parameters?.type === "object" ? (parameters as InputSchema) : { type: "object", properties: {} }
+  const parameters = tool.definition.parameters as
+    | { readonly type?: unknown; readonly properties?: object; readonly additionalProperties?: unknown; readonly patternProperties?: unknown }
+    | undefined
+  const empty =
+    parameters?.type !== "object" ||
+    ((parameters.properties === undefined || Object.keys(parameters.properties).length === 0) &&
+      (parameters.additionalProperties === undefined || parameters.additionalProperties === false) &&
+      parameters.patternProperties === undefined)
+  return empty ? { type: "object", properties: {} } : (parameters as InputSchema)
 }
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>
@@ -75,9 +83,9 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
     const resolved = yield* Toolkit.resolve(toolkit)
     const approvals = Option.getOrUndefined(yield* Effect.serviceOption(Approval.Approvals))
     const observer = Option.getOrUndefined(yield* Effect.serviceOption(AgentEvent.EventObserver))
-    const runtime = yield* Effect.runtime<never>()
+    const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
     const annotate = options.annotations ?? defaultAnnotations
-    const approvalTimeoutMs = Duration.toMillis(Duration.decode(options.approvalTimeout ?? Duration.minutes(5)))
+    const approvalTimeoutMs = Duration.toMillis(options.approvalTimeout ?? Duration.minutes(5))
     const listed: ListToolsResult = {
       tools: [...resolved.tools.values()].map((tool) => {
         const annotations = annotate(tool)
@@ -167,8 +175,8 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
         let approval: Tool.HandlerContext["approval"]
         if (tool.requiresApproval !== false) {
           const decoded = Toolkit.decodeArguments(tool, args)
-          if (Either.isLeft(decoded)) return errorResult(decoded.left.content)
-          const needed = typeof tool.requiresApproval === "function" ? tool.requiresApproval(decoded.right as never) : true
+          if (Result.isFailure(decoded)) return errorResult(decoded.failure.content)
+          const needed = typeof tool.requiresApproval === "function" ? tool.requiresApproval(decoded.success as never) : true
           if (needed) {
             const request: Approval.ApprovalRequest = {
               runId,
@@ -200,7 +208,7 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
       server.setRequestHandler(ListToolsRequestSchema, () => listed)
       // The client's `notifications/cancelled` aborts `extra.signal`, which interrupts the handler.
       server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
-        Runtime.runPromise(runtime, call(server, request.params, extra), { signal: extra.signal })
+        runPromise(call(server, request.params, extra), { signal: extra.signal })
       )
       return server
     }
@@ -221,8 +229,8 @@ export const serveStdio = (factory: Factory): Effect.Effect<Handle, never, Scope
     const closed = yield* Deferred.make<void>()
     const server = factory.newServer()
     const transport = new StdioServerTransport()
-    server.onclose = () => Deferred.unsafeDone(closed, Effect.void)
-    process.stdin.once("end", () => Deferred.unsafeDone(closed, Effect.void))
+    server.onclose = () => Deferred.doneUnsafe(closed, Effect.void)
+    process.stdin.once("end", () => Deferred.doneUnsafe(closed, Effect.void))
     yield* Effect.acquireRelease(
       Effect.promise(() => server.connect(transport)),
       () => Effect.promise(() => server.close().catch(() => undefined))

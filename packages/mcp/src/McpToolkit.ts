@@ -9,7 +9,7 @@
 import { Agent, AgentBackend, DynamicTool, type Loop, type Tool, Toolkit } from "@agentloop/core"
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { type CallToolResult, ErrorCode, McpError, type Tool as McpTool } from "@modelcontextprotocol/sdk/types.js"
-import { Duration, Effect, Exit, FiberSet, Layer, type Scope, type Stream, SubscriptionRef } from "effect"
+import { Duration, Effect, Exit, FiberSet, Layer, type Scope, Semaphore, type Stream, SubscriptionRef } from "effect"
 import * as McpConnection from "./McpConnection.js"
 import { type CallError, McpCallFailed, McpCallTimeout, McpConnectionLost, type McpStartFailed, McpToolError } from "./McpError.js"
 
@@ -18,7 +18,7 @@ export interface ToolOverride {
   readonly requiresApproval?: boolean | ((args: Readonly<Record<string, unknown>>) => boolean)
   readonly parallel?: boolean
   /** This tool's call timeout (default: the toolkit's `timeout`). */
-  readonly timeout?: Duration.DurationInput
+  readonly timeout?: Duration.Input
   readonly returnCharLimit?: number
 }
 
@@ -27,13 +27,13 @@ export interface Options {
   readonly prefix?: string
   readonly tools?: Readonly<Record<string, ToolOverride>>
   /** How long one call may take before it is cancelled (`notifications/cancelled`). Default 60 seconds. */
-  readonly timeout?: Duration.DurationInput
+  readonly timeout?: Duration.Input
   /** How long starting and initializing the server may take. Default 30 seconds. */
-  readonly startTimeout?: Duration.DurationInput
+  readonly startTimeout?: Duration.Input
   /** Attempts after the first to start or respawn the server. Default 3. */
   readonly retries?: number
   /** The first backoff delay between attempts, doubling each time. Default 200 ms. */
-  readonly backoff?: Duration.DurationInput
+  readonly backoff?: Duration.Input
 }
 
 /** The server's tools at one point in time, with the handlers that call them. */
@@ -134,16 +134,16 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<McpToolkit, McpStartFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    const defaultTimeout = options.timeout === undefined ? DEFAULT_TIMEOUT : Duration.decode(options.timeout)
+    const defaultTimeout = options.timeout === undefined ? DEFAULT_TIMEOUT : Duration.fromInputUnsafe(options.timeout)
     // Error messages come from the server: the values we gave it (env, token) are hidden in them.
     const scrub = McpConnection.scrubber(connection)
     const runFork = yield* FiberSet.makeRuntime<never>()
     // Defined below; the session calls back into it when the server says its tools changed.
     let refreshInBackground = (): void => undefined
     const session = yield* McpConnection.session(connection, {
-      startTimeout: options.startTimeout === undefined ? Duration.seconds(30) : Duration.decode(options.startTimeout),
+      startTimeout: options.startTimeout === undefined ? Duration.seconds(30) : Duration.fromInputUnsafe(options.startTimeout),
       retries: options.retries ?? 3,
-      backoff: options.backoff === undefined ? Duration.millis(200) : Duration.decode(options.backoff),
+      backoff: options.backoff === undefined ? Duration.millis(200) : Duration.fromInputUnsafe(options.backoff),
       onToolsChanged: () => refreshInBackground(),
       onReconnect: () => refreshInBackground()
     })
@@ -154,7 +154,7 @@ export const make = (
      * Interrupting it aborts the signal: the SDK then sends `notifications/cancelled`.
      */
     const callOn = (live: McpConnection.Live, remoteName: string, args: Record<string, unknown>, timeoutMs: number) =>
-      Effect.async<unknown, CallError>((resume, signal) => {
+      Effect.callback<unknown, CallError>((resume, signal) => {
         // Resumed exactly once; a mapping that throws is a defect of this call, as it would be in `Effect.sync`.
         const settle = (exit: () => Exit.Exit<unknown, CallError>) => {
           let settled: Exit.Exit<unknown, CallError>
@@ -204,7 +204,7 @@ export const make = (
     /** A tool's call timeout in milliseconds: its override, else the toolkit's. */
     const timeoutOf = (remoteName: string): number => {
       const override = options.tools?.[remoteName]?.timeout
-      return Duration.toMillis(override === undefined ? defaultTimeout : Duration.decode(override))
+      return Duration.toMillis(override === undefined ? defaultTimeout : Duration.fromInputUnsafe(override))
     }
 
     const snapshotOf = (remote: ReadonlyArray<McpTool>): Snapshot => {
@@ -222,7 +222,7 @@ export const make = (
       return { toolkit, layer: toolkit.toLayer(handlers), remote }
     }
 
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = yield* Semaphore.make(1)
     const first = snapshotOf(yield* Effect.flatMap(session.get, (live) => listAll(connection, live)))
     const ref = yield* SubscriptionRef.make(first)
     const refresh = lock.withPermits(1)(
@@ -237,7 +237,7 @@ export const make = (
     return {
       ...first,
       current: SubscriptionRef.get(ref),
-      changes: ref.changes,
+      changes: SubscriptionRef.changes(ref),
       refresh,
       pid: () => session.current()?.pid
     }
@@ -252,7 +252,7 @@ export const layerLocal = (
   makeAgent: (toolkit: Toolkit.Any) => Agent.Agent<Record<string, Tool.Any>>,
   options?: Options
 ): Layer.Layer<AgentBackend.AgentBackend, Loop.LoopError | McpStartFailed, Loop.Requirements<{}>> =>
-  Layer.unwrapScoped(
+  Layer.unwrap(
     Effect.map(make(connection, options), (mcp) => AgentBackend.layerLocal(makeAgent(mcp.toolkit)).pipe(Layer.provide(mcp.layer)))
   )
 

@@ -37,7 +37,7 @@ const decline: Elicit = () => ({ action: "decline" })
 /** The same acceptance scenarios over each transport. */
 const scenarios = (name: string, makeTransport: (log: string) => Effect.Effect<() => Transport, unknown, any>) =>
   describe(`our toolkit as an MCP server over ${name}, driven by the official SDK client`, () => {
-    it.scopedLive("lists the tools with annotations and object input schemas", () =>
+    it.live("lists the tools with annotations and object input schemas", () =>
       Effect.gen(function* () {
         const log = fixtureLog()
         const client = yield* connect(yield* makeTransport(log.file))
@@ -51,7 +51,7 @@ const scenarios = (name: string, makeTransport: (log: string) => Effect.Effect<(
       })
     )
 
-    it.scopedLive("calls a tool; invalid arguments and unknown tools are error results", () =>
+    it.live("calls a tool; invalid arguments and unknown tools are error results", () =>
       Effect.gen(function* () {
         const log = fixtureLog()
         const client = yield* connect(yield* makeTransport(log.file))
@@ -67,7 +67,7 @@ const scenarios = (name: string, makeTransport: (log: string) => Effect.Effect<(
       })
     )
 
-    it.scopedLive("a gated call asks the client through elicitation: approved runs once, declined never runs", () =>
+    it.live("a gated call asks the client through elicitation: approved runs once, declined never runs", () =>
       Effect.gen(function* () {
         const log = fixtureLog()
         const asked: Array<ElicitRequest> = []
@@ -87,7 +87,7 @@ const scenarios = (name: string, makeTransport: (log: string) => Effect.Effect<(
       })
     )
 
-    it.scopedLive("a gated call from a client without elicitation, and no Approvals service, is refused", () =>
+    it.live("a gated call from a client without elicitation, and no Approvals service, is refused", () =>
       Effect.gen(function* () {
         const log = fixtureLog()
         const client = yield* connect(yield* makeTransport(log.file))
@@ -124,7 +124,7 @@ const httpTransport = (url: string, token = TOKEN) => () =>
 scenarios("Streamable HTTP", (log) => Effect.map(serveHttp(log), (handle) => httpTransport(handle.url!)))
 
 describe("Streamable HTTP serving", () => {
-  it.scopedLive("binds to loopback and refuses requests without the bearer token (401)", () =>
+  it.live("binds to loopback and refuses requests without the bearer token (401)", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const handle = yield* serveHttp(log.file)
@@ -146,7 +146,7 @@ describe("Streamable HTTP serving", () => {
     })
   )
 
-  it.scopedLive("a short token is a typed configuration error, before anything listens", () =>
+  it.live("a short token is a typed configuration error, before anything listens", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
         Mcp.serve(ServedTools, { transport: { http: { token: "short" } } }).pipe(Effect.provide(servedHandlers(fixtureLog().file)))
@@ -157,7 +157,7 @@ describe("Streamable HTTP serving", () => {
     })
   )
 
-  it.scopedLive("without elicitation, the Approvals service decides", () =>
+  it.live("without elicitation, the Approvals service decides", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const policy = Approval.layerPolicy((request) =>
@@ -173,7 +173,7 @@ describe("Streamable HTTP serving", () => {
     })
   )
 
-  it.scopedLive("a client's cancellation (timeout) interrupts the handler", () =>
+  it.live("a client's cancellation (timeout) interrupts the handler", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const handle = yield* serveHttp(log.file)

@@ -26,7 +26,7 @@ const runAgent = (
   })
 
 describe("Mcp.toolkit over stdio (a fixture server written with the official SDK)", () => {
-  it.scopedLive("lists every page of tools and maps names, schemas and annotations", () =>
+  it.live("lists every page of tools and maps names, schemas and annotations", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const mcp = yield* Mcp.toolkit(fixtureConnection(log.file))
@@ -41,7 +41,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     })
   )
 
-  it.scopedLive("runs MCP tools in the loop: results, isError, structured content, and tool rules", () =>
+  it.live("runs MCP tools in the loop: results, isError, structured content, and tool rules", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const mcp = yield* Mcp.toolkit(fixtureConnection(log.file, { FIXTURE_SECRET: "sk-planted-1a2b3c" }))
@@ -79,7 +79,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     })
   )
 
-  it.scopedLive("a destructive tool suspends for approval, runs once when approved and never when denied", () =>
+  it.live("a destructive tool suspends for approval, runs once when approved and never when denied", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const deleted = () => log.lines().filter((l) => l.startsWith("deleted "))
@@ -107,7 +107,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     })
   )
 
-  it.scopedLive("overrides win over annotations", () =>
+  it.live("overrides win over annotations", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const mcp = yield* Mcp.toolkit(fixtureConnection(log.file), {
@@ -120,7 +120,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     })
   )
 
-  it.scopedLive("a crash fails the running call with McpConnectionLost; the next call respawns the server", () =>
+  it.live("a crash fails the running call with McpConnectionLost; the next call respawns the server", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const mcp = yield* Mcp.toolkit(fixtureConnection(log.file), { backoff: "20 millis" })
@@ -139,7 +139,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     })
   )
 
-  it.scopedLive("20 concurrent calls after a crash respawn exactly one server (20 rounds)", () =>
+  it.live("20 concurrent calls after a crash respawn exactly one server (20 rounds)", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const mcp = yield* Mcp.toolkit(fixtureConnection(log.file), { backoff: "20 millis" })
@@ -155,7 +155,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     })
   , 120_000)
 
-  it.scopedLive("a call past its timeout is cancelled on the server (notifications/cancelled) and reported as McpCallTimeout", () =>
+  it.live("a call past its timeout is cancelled on the server (notifications/cancelled) and reported as McpCallTimeout", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const mcp = yield* Mcp.toolkit(fixtureConnection(log.file), { tools: { slow: { timeout: "300 millis" } } })
@@ -166,12 +166,12 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     })
   )
 
-  it.scopedLive("interrupting a call sends notifications/cancelled", () =>
+  it.live("interrupting a call sends notifications/cancelled", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const mcp = yield* Mcp.toolkit(fixtureConnection(log.file))
       const resolved = yield* Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer))
-      const fiber = yield* Effect.fork(
+      const fiber = yield* Effect.forkChild(
         Toolkit.execute(resolved, { name: "slow", args: { ms: 60_000 } }, { runId: "r", toolCallId: "c", idempotencyKey: "k" })
       )
       yield* eventually(() => log.lines().some((l) => l.startsWith("call slow")))
@@ -181,7 +181,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     })
   )
 
-  it.scopedLive("tools/list_changed updates the current toolkit, and a new run can call the new tool", () =>
+  it.live("tools/list_changed updates the current toolkit, and a new run can call the new tool", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const mcp = yield* Mcp.toolkit(fixtureConnection(log.file))
@@ -189,7 +189,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
       const changed = yield* mcp.changes.pipe(
         Stream.filter((snapshot) => snapshot.toolkit.names.includes("late_tool")),
         Stream.runHead,
-        Effect.fork
+        Effect.forkChild
       )
       yield* runAgent(mcp, [ScriptedModel.toolCall("add_tool", {}), ScriptedModel.text("ok")])
       const snapshot = (yield* Fiber.join(changed)).pipe((o) => (o._tag === "Some" ? o.value : undefined))!
@@ -225,7 +225,7 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
     Effect.gen(function* () {
       const log = fixtureLog()
       const scope = yield* Scope.make()
-      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file)).pipe(Scope.extend(scope))
+      const mcp = yield* Mcp.toolkit(fixtureConnection(log.file)).pipe(Scope.provide(scope))
       const pid = mcp.pid()!
       expect(alive(pid)).toBe(true)
       yield* Scope.close(scope, Exit.void)
@@ -237,13 +237,13 @@ describe("Mcp.toolkit over stdio (a fixture server written with the official SDK
 describe("Mcp.toolkit over Streamable HTTP (our own server, in-process)", () => {
   const TOKEN = "toolkit-http-token-0123456789"
 
-  it.scopedLive("calls with the bearer token; after the server restarts, a call reports McpConnectionLost and the next reconnects", () =>
+  it.live("calls with the bearer token; after the server restarts, a call reports McpConnectionLost and the next reconnects", () =>
     Effect.gen(function* () {
       const log = fixtureLog()
       const serve = (port: number) =>
         Mcp.serve(ServedTools, { transport: { http: { token: TOKEN, port } } }).pipe(Effect.provide(servedHandlers(log.file)))
       const firstScope = yield* Scope.make()
-      const first = yield* Scope.extend(serve(0), firstScope)
+      const first = yield* Scope.provide(serve(0), firstScope)
       const port = Number(new URL(first.url!).port)
       const mcp = yield* Mcp.toolkit(Mcp.http(first.url!, { token: TOKEN }), { backoff: "20 millis" })
       expect(mcp.toolkit.tools["wipe"]!.requiresApproval).toBe(true) // destructiveHint from our server's annotations
@@ -251,7 +251,7 @@ describe("Mcp.toolkit over Streamable HTTP (our own server, in-process)", () => 
         runAgent(mcp, [ScriptedModel.toolCall(name, args), ScriptedModel.text("ok")]).pipe(Effect.map(({ results }) => results[0]!))
       expect(yield* call("greet", { name: "one" })).toMatchObject({ isError: false, content: "Hello, one!" })
       yield* Scope.close(firstScope, Exit.void)
-      yield* Scope.extend(serve(port), yield* Effect.scope)
+      yield* Scope.provide(serve(port), yield* Effect.scope)
       const lost = yield* call("greet", { name: "two" })
       expect(JSON.parse(lost.content)).toMatchObject({ error: { _tag: "McpConnectionLost" } })
       expect(yield* call("greet", { name: "three" })).toMatchObject({ isError: false, content: "Hello, three!" })
