@@ -10,16 +10,16 @@
  * @since 0.1.0
  */
 import { AgentEvent } from "@agentloop/core"
-import { SqlClient } from "@effect/sql"
 import { open } from "node:fs/promises"
-import { Context, Effect, Fiber, Layer, Schema } from "effect"
+import { Context, Effect, Fiber, Layer, Schema, Semaphore } from "effect"
+import { SqlClient } from "effect/sql"
 import { byTool } from "./Operations.js"
 import * as Redaction from "./Redaction.js"
 
 export const Entry = Schema.Struct({
   at: Schema.String,
   /** `intent` before the request, `outcome` after it; `refusal` for a call that never ran. */
-  kind: Schema.Literal("intent", "outcome", "refusal"),
+  kind: Schema.Literals(["intent", "outcome", "refusal"]),
   runId: Schema.String,
   /** The grant's agent; absent for entries recorded from run events (human denials, invalid arguments). */
   agent: Schema.optional(Schema.String),
@@ -31,11 +31,11 @@ export const Entry = Schema.Struct({
   appId: Schema.optional(Schema.String),
   /** The arguments, with secrets and config values redacted. */
   arguments: Schema.Unknown,
-  decision: Schema.Literal("allowed", "approved", "auto_approved", "refused", "denied"),
+  decision: Schema.Literals(["allowed", "approved", "auto_approved", "refused", "denied"]),
   /** Who approved or denied (`grant`, `handler` for the handlers' own checks, or the human/policy). */
   by: Schema.optional(Schema.String),
   reason: Schema.optional(Schema.String),
-  outcome: Schema.Literal("pending", "success", "error", "not_run", "interrupted"),
+  outcome: Schema.Literals(["pending", "success", "error", "not_run", "interrupted"]),
   error: Schema.optional(Schema.String),
   requestId: Schema.optional(Schema.String)
 })
@@ -63,7 +63,7 @@ export interface Service {
   readonly entries: Effect.Effect<ReadonlyArray<Entry>>
 }
 
-export class AuditLog extends Context.Tag("@agentloop/heroku-platform/AuditLog")<AuditLog, Service>() {}
+export class AuditLog extends Context.Service<AuditLog, Service>()("@agentloop/heroku-platform/AuditLog") {}
 
 const MEMORY_LIMIT = 10_000
 
@@ -94,12 +94,12 @@ export const layer = (sink: Sink = () => Effect.void) =>
   Layer.effectContext(
     Effect.sync(() => {
       const entries: Array<Entry> = []
-      const lock = Effect.unsafeMakeSemaphore(1)
+      const lock = Semaphore.makeUnsafe(1)
       const record = (entry: Entry) =>
         Effect.suspend(() => {
           const clean = scrubbed(entry)
           // Kept in memory only once the sink has it, so `entries` never shows what the durable copy lacks.
-          return Effect.zipRight(
+          return Effect.andThen(
             sink(clean),
             Effect.sync(() => {
               entries.push(clean)
@@ -124,12 +124,12 @@ export const layer = (sink: Sink = () => Effect.void) =>
       }
       // Observers cannot fail or wait; a sink failure here is logged (the call did not run either way).
       const recordObserved = (entry: Entry) => {
-        const fiber = Effect.runFork(record(entry).pipe(Effect.catchAll((error) => Effect.logError(error.message))))
+        const fiber = Effect.runFork(record(entry).pipe(Effect.catch((error) => Effect.logError(error.message))))
         pending.add(fiber)
         fiber.addObserver(() => pending.delete(fiber))
       }
       // Observer writes under way: `entries` waits for them, so a run's refusals are there once the run returns.
-      const pending = new Set<Fiber.RuntimeFiber<void>>()
+      const pending = new Set<Fiber.Fiber<void>>()
       const read = Effect.sync(() => [...entries])
       const observe = (event: AgentEvent.AgentEvent) => {
         if (!("toolName" in event) || !byTool.has(event.toolName)) return
@@ -147,7 +147,7 @@ export const layer = (sink: Sink = () => Effect.void) =>
           recordObserved(fromEvent(event, event.arguments, { decision: "denied", by: event.decidedBy, reason: event.reason }))
         }
       }
-      return Context.make(AuditLog, { record, entries: Effect.suspend(() => (pending.size === 0 ? read : Effect.zipRight(Fiber.awaitAll([...pending]), read))) }).pipe(Context.add(AgentEvent.EventObserver, { observe }))
+      return Context.make(AuditLog, { record, entries: Effect.suspend(() => (pending.size === 0 ? read : Effect.andThen(Fiber.awaitAll([...pending]), read))) }).pipe(Context.add(AgentEvent.EventObserver, { observe }))
     })
   )
 
@@ -159,7 +159,7 @@ export const layerMemory = layer()
  * (created if missing) and closed with the layer's scope.
  */
 export const layerJsonl = (path: string) =>
-  Layer.unwrapScoped(
+  Layer.unwrap(
     Effect.map(
       Effect.acquireRelease(
         Effect.tryPromise({ try: () => open(path, "a"), catch: (error) => new AuditWriteFailed({ sink: path, reason: String(error) }) }),
@@ -186,11 +186,11 @@ export const readJsonl = (text: string): ReadonlyArray<Entry> =>
     .map((line) => Schema.decodeUnknownSync(Entry)(JSON.parse(line)))
 
 /**
- * A SQL table through `@effect/sql` (any dialect: SQLite, Postgres, ...). The table is created if missing;
+ * A SQL table through `effect/sql` (any dialect: SQLite, Postgres, ...). The table is created if missing;
  * each entry is one INSERT, committed before `record` returns.
  */
 export const layerSql = (options: { readonly table?: string } = {}) =>
-  Layer.unwrapEffect(
+  Layer.unwrap(
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const table = sql(options.table ?? "heroku_audit")

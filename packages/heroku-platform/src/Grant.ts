@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, ParseResult, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as Id from "./Identifiers.js"
 import { alwaysGated, type Group, groups, type Operation, type Risk, risks } from "./Operations.js"
 
@@ -98,26 +98,26 @@ export const listed = (allowList: ReadonlyArray<string> | undefined, identity: I
  * "approvalForTools": ["heroku_dynos_restart_all"], "autoApprove": [...] }`. Unknown groups, levels,
  * risks or fields are rejected, never ignored.
  */
-const Level = Schema.Literal("off", "read", "full")
-const exact = { exact: true } as const
-const AccessFields = Object.fromEntries(groups.map((group) => [group, Schema.optionalWith(Level, exact)])) as {
-  readonly [G in Group]: Schema.optionalWith<typeof Level, typeof exact>
+const Level = Schema.Literals(["off", "read", "full"])
+const AccessFields = Object.fromEntries(groups.map((group) => [group, Schema.optionalKey(Level)])) as {
+  readonly [G in Group]: Schema.optionalKey<typeof Level>
 }
 
+/**
+ * The grant file's shape. Unknown fields are rejected when decoded with `{ onExcessProperty: "error" }`, as
+ * `fromJson` does (Effect 4 has no per-schema parse options).
+ */
 export const GrantFile = Schema.Struct({
-  agent: Schema.optionalWith(Schema.String, exact),
+  agent: Schema.optionalKey(Schema.String),
   access: Schema.Struct(AccessFields),
-  apps: Schema.optionalWith(Schema.Array(Schema.String), exact),
-  pipelines: Schema.optionalWith(Schema.Array(Schema.String), exact),
-  create: Schema.optionalWith(
-    Schema.Struct({ apps: Schema.optionalWith(Schema.Boolean, exact), pipelines: Schema.optionalWith(Schema.Boolean, exact) }),
-    exact
-  ),
-  secrets: Schema.optionalWith(Schema.Boolean, exact),
-  approvalFor: Schema.optionalWith(Schema.Array(Schema.Literal(...risks)), exact),
-  approvalForTools: Schema.optionalWith(Schema.Array(Schema.String), exact),
-  autoApprove: Schema.optionalWith(Schema.Array(Schema.String), exact)
-}).annotations({ identifier: "GrantFile", parseOptions: { onExcessProperty: "error" } })
+  apps: Schema.optionalKey(Schema.Array(Schema.String)),
+  pipelines: Schema.optionalKey(Schema.Array(Schema.String)),
+  create: Schema.optionalKey(Schema.Struct({ apps: Schema.optionalKey(Schema.Boolean), pipelines: Schema.optionalKey(Schema.Boolean) })),
+  secrets: Schema.optionalKey(Schema.Boolean),
+  approvalFor: Schema.optionalKey(Schema.Array(Schema.Literals(risks))),
+  approvalForTools: Schema.optionalKey(Schema.Array(Schema.String)),
+  autoApprove: Schema.optionalKey(Schema.Array(Schema.String))
+}).annotate({ identifier: "GrantFile" })
 
 /** A grant file that is not valid JSON or does not match `GrantFile`; `reason` names the field. */
 export class InvalidGrantFile extends Schema.TaggedError<InvalidGrantFile>()("InvalidGrantFile", {
@@ -129,13 +129,11 @@ export class InvalidGrantFile extends Schema.TaggedError<InvalidGrantFile>()("In
   }
 }
 
+const decodeGrantFile = Schema.decodeUnknownEffect(GrantFile, { errors: "all", onExcessProperty: "error" })
+
 /** Parses a grant file's text. `source` (e.g. the path) is named in errors. */
 export const fromJson = (text: string, source = "grant"): Effect.Effect<Grant, InvalidGrantFile> =>
   Effect.try({ try: () => JSON.parse(text) as unknown, catch: (error) => new InvalidGrantFile({ source, reason: `not JSON (${(error as Error).message})` }) }).pipe(
-    Effect.flatMap((json) =>
-      Schema.decodeUnknown(GrantFile)(json, { errors: "all" }).pipe(
-        Effect.mapError((error) => new InvalidGrantFile({ source, reason: ParseResult.TreeFormatter.formatErrorSync(error) }))
-      )
-    ),
+    Effect.flatMap((json) => decodeGrantFile(json).pipe(Effect.mapError((error) => new InvalidGrantFile({ source, reason: error.message })))),
     Effect.map((file) => make(file))
   )

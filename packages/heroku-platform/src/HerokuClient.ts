@@ -1,5 +1,5 @@
 /**
- * `HerokuClient`: the Platform API v3 over `@effect/platform`'s HttpClient.
+ * `HerokuClient`: the Platform API v3 over Effect's HttpClient (`effect/http`).
  *
  * - `Accept: application/vnd.heroku+json; version=3`, `Authorization: Bearer <token>` from a `Redacted`.
  * - Every response's `Request-Id` and `RateLimit-Remaining` are captured.
@@ -14,9 +14,9 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Http, Retry } from "@agentloop/wire"
-import { Chunk, Clock, Config, type ConfigError, Context, Duration, Effect, Layer, Option, Redacted, Ref, Stream } from "effect"
+import { Clock, Config, Context, Duration, Effect, Layer, Option, Redacted, Ref, Stream } from "effect"
+import { HttpClient, HttpClientRequest } from "effect/http"
 import * as HerokuError from "./HerokuError.js"
 import * as Range from "./Range.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -36,7 +36,7 @@ export interface Options {
   /** Retries of a 503 (and of a dropped GET). Default 3. */
   readonly maxRetries?: number
   /** First backoff delay; doubles each retry (the shared `Retry` policy, with jitter). Default 500 ms. */
-  readonly retryBaseDelay?: Duration.DurationInput
+  readonly retryBaseDelay?: Duration.Input
   /** How many times a 429 waits for a refill before failing with `HerokuRateLimited`. Default 5. */
   readonly maxRateLimitWaits?: number
   readonly userAgent?: string
@@ -97,7 +97,7 @@ export interface Service {
   readonly remainingEstimate: Effect.Effect<number>
 }
 
-export class HerokuClient extends Context.Tag("@agentloop/heroku-platform/HerokuClient")<HerokuClient, Service>() {}
+export class HerokuClient extends Context.Service<HerokuClient, Service>()("@agentloop/heroku-platform/HerokuClient") {}
 
 /** `GET /account/rate-limits` does not spend a token, so it bypasses the bucket. */
 const isFree = (request: Request) => request.method === "GET" && request.path === "/account/rate-limits"
@@ -137,10 +137,28 @@ export const pathProblem = (path: string, template: string | undefined): string 
   return undefined
 }
 
+/**
+ * `message` with `url` replaced by "(log session)" in every spelling an error may quote it: as given, as the
+ * URL parser prints it, and without its query (HTTP client errors print the request URL without it).
+ */
+const hideUrl = (message: string, url: string): string => {
+  const spellings = new Set([url])
+  try {
+    const parsed = new URL(url)
+    spellings.add(parsed.href)
+    spellings.add(`${parsed.origin}${parsed.pathname}`)
+  } catch {
+    // Not a URL: only the given spelling can appear.
+  }
+  let hidden = message
+  for (const spelling of [...spellings].sort((a, b) => b.length - a.length)) hidden = hidden.split(spelling).join("(log session)")
+  return hidden
+}
+
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     // api.heroku.com is a third party: no trace headers (traceparent, b3) leave with the requests.
-    const http = HttpClient.withTracerPropagation(yield* HttpClient.HttpClient, false)
+    const http = HttpClient.transformResponse(yield* HttpClient.HttpClient, Effect.provideService(HttpClient.TracerPropagationEnabled, false))
     const baseUrl = Http.baseUrl(options.baseUrl, DEFAULT_BASE_URL)
     const policy = options.rateLimit ?? RateLimiter.herokuPolicy
     const maxRetries = options.maxRetries ?? 3
@@ -181,14 +199,14 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             state = "sent"
           })
           return restore(
-            Effect.zipRight(waitMs > 0 ? Effect.sleep(Duration.millis(waitMs)) : Effect.void, Effect.zipRight(sending, send(request, settleOnce)))
+            Effect.andThen(waitMs > 0 ? Effect.sleep(Duration.millis(waitMs)) : Effect.void, Effect.andThen(sending, send(request, settleOnce)))
           ).pipe(Effect.ensuring(settleOnce(undefined)))
         })
       )
     }
 
-    const send = (request: Request, onRemaining: (remaining: number | undefined) => Effect.Effect<void>): Effect.Effect<Response, HerokuError.HerokuError> =>
-      Effect.gen(function* () {
+    const send: (request: Request, onRemaining: (remaining: number | undefined) => Effect.Effect<void>) => Effect.Effect<Response, HerokuError.HerokuError> =
+      Effect.fnUntraced(function* (request, onRemaining) {
         let httpRequest = HttpClientRequest.make(request.method)(`${baseUrl}${request.path}`).pipe(
           HttpClientRequest.setHeaders({
             Accept: ACCEPT,
@@ -200,7 +218,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         if (request.twoFactorCode !== undefined) {
           httpRequest = HttpClientRequest.setHeader(httpRequest, TWO_FACTOR_HEADER, Redacted.value(request.twoFactorCode))
         }
-        if (request.body !== undefined) httpRequest = HttpClientRequest.bodyUnsafeJson(httpRequest, request.body)
+        if (request.body !== undefined) httpRequest = HttpClientRequest.bodyJsonUnsafe(httpRequest, request.body)
         const response = yield* http.execute(httpRequest).pipe(
           Effect.mapError(
             (error) => new HerokuError.HerokuTransportError({ method: request.method, path: request.path, reason: Redaction.text(error.message) })
@@ -273,42 +291,41 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       )
     }
 
-    const page = (path: string, pageOptions?: PageOptions) =>
-      Effect.gen(function* () {
-        const range =
-          pageOptions?.range === undefined
-            ? undefined
-            : typeof pageOptions.range === "string"
-              ? pageOptions.range
-              : yield* Effect.try({ try: () => Range.format(pageOptions.range as Range.RangeSpec), catch: (e) => e as Range.InvalidRange })
-        const response = yield* request({
+    const page: Service["page"] = Effect.fnUntraced(function* (path: string, pageOptions?: PageOptions) {
+      const range =
+        pageOptions?.range === undefined
+          ? undefined
+          : typeof pageOptions.range === "string"
+            ? pageOptions.range
+            : yield* Effect.try({ try: () => Range.format(pageOptions.range as Range.RangeSpec), catch: (e) => e as Range.InvalidRange })
+      const response = yield* request({
+        method: "GET",
+        path,
+        ...(range === undefined ? {} : { range }),
+        ...(pageOptions?.template === undefined ? {} : { template: pageOptions.template })
+      })
+      if (!Array.isArray(response.body)) {
+        return yield* new HerokuError.HerokuInvalidResponse({
           method: "GET",
           path,
-          ...(range === undefined ? {} : { range }),
-          ...(pageOptions?.template === undefined ? {} : { template: pageOptions.template })
+          reason: "a list endpoint did not return an array",
+          ...(response.requestId === undefined ? {} : { requestId: response.requestId })
         })
-        if (!Array.isArray(response.body)) {
-          return yield* new HerokuError.HerokuInvalidResponse({
-            method: "GET",
-            path,
-            reason: "a list endpoint did not return an array",
-            ...(response.requestId === undefined ? {} : { requestId: response.requestId })
-          })
-        }
-        if (response.status === 206 && (response.nextRange === undefined || response.nextRange.trim() === "")) {
-          // A truncated list with no way to continue: taking it as the whole list would silently hide items.
-          return yield* new HerokuError.HerokuPagingError({
-            path,
-            reason: "206 Partial Content without a Next-Range header",
-            ...(response.requestId === undefined ? {} : { requestId: response.requestId })
-          })
-        }
-        return {
-          items: response.body as ReadonlyArray<unknown>,
-          nextRange: response.status === 206 ? response.nextRange : undefined,
-          requestId: response.requestId
-        }
-      })
+      }
+      if (response.status === 206 && (response.nextRange === undefined || response.nextRange.trim() === "")) {
+        // A truncated list with no way to continue: taking it as the whole list would silently hide items.
+        return yield* new HerokuError.HerokuPagingError({
+          path,
+          reason: "206 Partial Content without a Next-Range header",
+          ...(response.requestId === undefined ? {} : { requestId: response.requestId })
+        })
+      }
+      return {
+        items: response.body as ReadonlyArray<unknown>,
+        nextRange: response.status === 206 ? response.nextRange : undefined,
+        requestId: response.requestId
+      }
+    })
 
     const list = (path: string, listOptions?: ListOptions) => {
       const first: Range.RangeSpec = {
@@ -318,9 +335,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       }
       return Stream.suspend(() => {
         const seen = new Set<string>()
-        return Stream.paginateChunkEffect(first as string | Range.RangeSpec, (range) =>
+        return Stream.paginate(first as string | Range.RangeSpec, (range) =>
           Effect.flatMap(page(path, { range }), (result) => {
-            if (result.nextRange === undefined) return Effect.succeed([Chunk.unsafeFromArray(result.items as Array<unknown>), Option.none()] as const)
+            if (result.nextRange === undefined) return Effect.succeed([result.items, Option.none()] as const)
             // A Next-Range seen before (A -> B -> A) would walk forever: a server bug, reported as such.
             if (seen.has(result.nextRange) || result.nextRange === range) {
               return Effect.fail(
@@ -332,7 +349,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
               )
             }
             seen.add(result.nextRange)
-            return Effect.succeed([Chunk.unsafeFromArray(result.items as Array<unknown>), Option.some(result.nextRange)] as const)
+            return Effect.succeed([result.items, Option.some(result.nextRange)] as const)
           })
         )
       })
@@ -341,7 +358,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const getText = (url: string): Effect.Effect<string, HerokuError.HerokuError> => {
       // The URL carries the session's credential: it never appears in an error, only "(log session)".
       const transport = (error: { readonly message: string }) =>
-        new HerokuError.HerokuTransportError({ method: "GET", path: "(log session)", reason: Redaction.text(error.message.split(url).join("(log session)")) })
+        new HerokuError.HerokuTransportError({ method: "GET", path: "(log session)", reason: Redaction.text(hideUrl(error.message, url)) })
       return http.execute(HttpClientRequest.get(url)).pipe(
         Effect.mapError(transport),
         Effect.flatMap((response) =>
@@ -371,10 +388,10 @@ export const layer = (options: Options): Layer.Layer<HerokuClient, never, HttpCl
   Layer.effect(HerokuClient, make(options))
 
 /** Reads `HEROKU_API_KEY` (required) and `HEROKU_API_URL` (optional) from the environment/config. */
-export const layerConfig: Layer.Layer<HerokuClient, ConfigError.ConfigError, HttpClient.HttpClient> = Layer.unwrapEffect(
+export const layerConfig: Layer.Layer<HerokuClient, Config.ConfigError, HttpClient.HttpClient> = Layer.unwrap(
   Effect.gen(function* () {
-    const token = yield* Config.redacted("HEROKU_API_KEY")
-    const baseUrl = yield* Config.string("HEROKU_API_URL").pipe(Config.withDefault(DEFAULT_BASE_URL))
+    const token = yield* Config.Redacted("HEROKU_API_KEY")
+    const baseUrl = yield* Config.String("HEROKU_API_URL").pipe(Config.withDefault(DEFAULT_BASE_URL))
     return layer({ token, baseUrl })
   })
 )

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import { Schema } from "effect"
 import * as Redaction from "./Redaction.js"
 
 export interface ApiErrorFields {
@@ -21,65 +21,77 @@ export interface ApiErrorFields {
   readonly retryAfterMs?: number
 }
 
-// One Data.TaggedError per class, not a generic helper: a helper's type parameter leaks into the emitted
-// .d.ts as an unresolved `_tag: Tag` (caught by scripts/consumer-check.mjs).
+/** The fields of every error built from an HTTP answer (`ApiErrorFields`), as a Schema. */
+const apiErrorFields = {
+  status: Schema.Number,
+  id: Schema.String,
+  message: Schema.String,
+  url: Schema.optional(Schema.String),
+  requestId: Schema.optional(Schema.String),
+  method: Schema.String,
+  path: Schema.String,
+  retryAfterMs: Schema.optional(Schema.Number)
+}
+
+// One class per error, not a generic helper: a helper's type parameter leaks into the emitted .d.ts as an
+// unresolved `_tag: Tag` (caught by scripts/consumer-check.mjs).
 
 /** 401: the token is missing, invalid or expired. */
-export class HerokuUnauthorized extends Data.TaggedError("HerokuUnauthorized")<ApiErrorFields> {}
+export class HerokuUnauthorized extends Schema.TaggedError<HerokuUnauthorized>()("HerokuUnauthorized", apiErrorFields) {}
 /** 403: the token's scope (or the account) does not reach this resource. */
-export class HerokuForbidden extends Data.TaggedError("HerokuForbidden")<ApiErrorFields> {}
+export class HerokuForbidden extends Schema.TaggedError<HerokuForbidden>()("HerokuForbidden", apiErrorFields) {}
 /** 404: no such resource, or the token cannot see it. */
-export class HerokuNotFound extends Data.TaggedError("HerokuNotFound")<ApiErrorFields> {}
+export class HerokuNotFound extends Schema.TaggedError<HerokuNotFound>()("HerokuNotFound", apiErrorFields) {}
 /** 422: the parameters were invalid (read `message`). */
-export class HerokuInvalidParams extends Data.TaggedError("HerokuInvalidParams")<ApiErrorFields> {}
+export class HerokuInvalidParams extends Schema.TaggedError<HerokuInvalidParams>()("HerokuInvalidParams", apiErrorFields) {}
 /** 429: the account's request pool stayed empty after the client waited for it to refill. */
-export class HerokuRateLimited extends Data.TaggedError("HerokuRateLimited")<ApiErrorFields> {}
+export class HerokuRateLimited extends Schema.TaggedError<HerokuRateLimited>()("HerokuRateLimited", apiErrorFields) {}
 /** 503: still unavailable after the client's retries. */
-export class HerokuUnavailable extends Data.TaggedError("HerokuUnavailable")<ApiErrorFields> {}
+export class HerokuUnavailable extends Schema.TaggedError<HerokuUnavailable>()("HerokuUnavailable", apiErrorFields) {}
 /** Any other non-2xx answer (400, 402, 406, 409, 410, 416, 5xx ...). */
-export class HerokuApiError extends Data.TaggedError("HerokuApiError")<ApiErrorFields> {}
+export class HerokuApiError extends Schema.TaggedError<HerokuApiError>()("HerokuApiError", apiErrorFields) {}
 
 /** The request never got an HTTP answer (connection refused or dropped, timeout). */
-export class HerokuTransportError extends Data.TaggedError("HerokuTransportError")<{
-  readonly method: string
-  readonly path: string
-  readonly reason: string
-}> {
+export class HerokuTransportError extends Schema.TaggedError<HerokuTransportError>()("HerokuTransportError", {
+  method: Schema.String,
+  path: Schema.String,
+  reason: Schema.String
+}) {
   override get message(): string {
     return `${this.method} ${this.path} failed before a response: ${this.reason}`
   }
 }
 
 /** A 2xx answer whose body is not what the endpoint documents. */
-export class HerokuInvalidResponse extends Data.TaggedError("HerokuInvalidResponse")<{
-  readonly method: string
-  readonly path: string
-  readonly reason: string
-  readonly requestId?: string
-}> {
+export class HerokuInvalidResponse extends Schema.TaggedError<HerokuInvalidResponse>()("HerokuInvalidResponse", {
+  method: Schema.String,
+  path: Schema.String,
+  reason: Schema.String,
+  requestId: Schema.optional(Schema.String)
+}) {
   override get message(): string {
     return `${this.method} ${this.path} returned an unexpected body: ${this.reason}`
   }
 }
 
 /** The request path does not match the operation's template (a path parameter tried to escape its segment). */
-export class HerokuInvalidPath extends Data.TaggedError("HerokuInvalidPath")<{
-  readonly method: string
-  readonly path: string
-  readonly template: string | undefined
-  readonly reason: string
-}> {
+export class HerokuInvalidPath extends Schema.TaggedError<HerokuInvalidPath>()("HerokuInvalidPath", {
+  method: Schema.String,
+  path: Schema.String,
+  template: Schema.UndefinedOr(Schema.String),
+  reason: Schema.String
+}) {
   override get message(): string {
     return `${this.method} ${this.path} was not sent: ${this.reason}`
   }
 }
 
 /** A list answered in a way that cannot be paged safely: a 206 without `Next-Range`, or a `Next-Range` cycle. */
-export class HerokuPagingError extends Data.TaggedError("HerokuPagingError")<{
-  readonly path: string
-  readonly reason: string
-  readonly requestId?: string
-}> {
+export class HerokuPagingError extends Schema.TaggedError<HerokuPagingError>()("HerokuPagingError", {
+  path: Schema.String,
+  reason: Schema.String,
+  requestId: Schema.optional(Schema.String)
+}) {
   override get message(): string {
     return `GET ${this.path} could not be paged: ${this.reason}`
   }

@@ -16,8 +16,8 @@
  * @since 0.1.0
  */
 import { Tool, Toolkit } from "@agentloop/core"
-import { Effect, Layer, Option, ParseResult, Schema } from "effect"
-import { AuditLog, type Entry, redactArguments } from "./AuditLog.js"
+import { Effect, Layer, Option, Schema, type SchemaIssue } from "effect"
+import { AuditLog, type Entry, redactArguments, type Service as AuditService } from "./AuditLog.js"
 import * as Grant from "./Grant.js"
 import { HerokuClient, type Service as Client } from "./HerokuClient.js"
 import type { HerokuError } from "./HerokuError.js"
@@ -26,7 +26,7 @@ import { alwaysGated, byTool, type Operation, operations, pathOf } from "./Opera
 import type { InvalidRange } from "./Range.js"
 import { MAX_PAGE_SIZE } from "./Range.js"
 import * as Redaction from "./Redaction.js"
-import { TwoFactor } from "./TwoFactor.js"
+import { type Service as TwoFactorService, TwoFactor } from "./TwoFactor.js"
 
 /** What the model sees when a call fails: Heroku's own id and message, and the Request-Id for support. */
 export const ToolFailure = Schema.Struct({
@@ -42,16 +42,20 @@ export const REDACTED = Redaction.REDACTED
 
 /** Lists return one page; `nextRange` fetches the next. */
 const listParameters = {
-  max: Schema.optional(Schema.Int.pipe(Schema.between(1, MAX_PAGE_SIZE))).annotations({
-    description: "How many items (default 100, at most 1000)."
-  }),
-  range: Schema.optional(Schema.String.pipe(Schema.maxLength(500), Schema.pattern(/^[\x20-\x7e]*$/))).annotations({
-    description: "The nextRange of a previous page, to continue."
-  })
+  max: Schema.optional(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_PAGE_SIZE })).annotate({
+      description: "How many items (default 100, at most 1000)."
+    })
+  ),
+  range: Schema.optional(
+    Schema.String.annotate({ description: "The nextRange of a previous page, to continue." }).check(
+      Schema.isMaxLength(500),
+      Schema.isPattern(/^[\x20-\x7e]*$/u)
+    )
+  )
 }
 
-const listResult = (item: Schema.Schema.Any) =>
-  Schema.Struct({ items: Schema.Array(item as Schema.Schema<any, any, never>), nextRange: Schema.optional(Schema.String) })
+const listResult = (item: Schema.Top) => Schema.Struct({ items: Schema.Array(item), nextRange: Schema.optional(Schema.String) })
 
 /** The tool for one operation, with approval set by the grant. */
 export const toolFor = (operation: Operation, grant: Grant.Grant): Tool.Any =>
@@ -249,8 +253,8 @@ interface HandlerDeps {
   readonly operation: Operation
   readonly grant: Grant.Grant
   readonly client: Client
-  readonly audit: AuditLog["Type"]
-  readonly twoFactor: Option.Option<TwoFactor["Type"]>
+  readonly audit: AuditService
+  readonly twoFactor: Option.Option<TwoFactorService>
   readonly scope: Scope
 }
 
@@ -276,7 +280,7 @@ const handlerFor =
         .record(
           entry({ kind: "refusal", decision: "refused", by, reason: problem.message, outcome: "not_run", ...(app === undefined ? {} : { app }) })
         )
-        .pipe(Effect.ignore, Effect.zipRight(Effect.fail(problem)))
+        .pipe(Effect.ignore, Effect.andThen(Effect.fail(problem)))
 
     return Effect.gen(function* () {
       // 1. The grant: the tool, then the app or pipeline (resolved, so name, id and case are one thing).
@@ -287,13 +291,13 @@ const handlerFor =
       let label = given
       let appId: string | undefined
       if (given !== undefined) {
-        const target = yield* Effect.catchAll(scope.app(given), (problem) => refuse(problem, "grant"))
+        const target = yield* Effect.catch(scope.app(given), (problem) => refuse(problem, "grant"))
         pathParams["app"] = target.segment
         label = target.label
         if (Id.isUuid(target.segment)) appId = target.segment
       }
       if (typeof params["pipeline"] === "string") {
-        const target = yield* Effect.catchAll(scope.pipeline(params["pipeline"]), (problem) => refuse(problem, "grant"))
+        const target = yield* Effect.catch(scope.pipeline(params["pipeline"]), (problem) => refuse(problem, "grant"))
         pathParams["pipeline"] = target.segment
       }
       // 2. The approval, checked here too: a handler called by anything but the loop must not run ungated.
@@ -314,20 +318,20 @@ const handlerFor =
       const outcome = (fields: Pick<Entry, "outcome"> & Partial<Entry>) =>
         audit.record(entry({ kind: "outcome", decision, ...app, ...fields })).pipe(
           // The call already happened: its result stands; the missing outcome entry is logged loudly.
-          Effect.catchAll((error) => Effect.logError(`audit outcome for ${context.toolCallId} not recorded: ${error.message}`))
+          Effect.catch((error) => Effect.logError(`audit outcome for ${context.toolCallId} not recorded: ${error.message}`))
         )
       return yield* call(deps, params, pathParams, context, label).pipe(
         Effect.onInterrupt(() => outcome({ outcome: "interrupted", error: "the call was interrupted; whether Heroku applied it is unknown" })),
-        Effect.tapBoth({
-          onFailure: (problem) =>
-            outcome({ outcome: "error", error: problem.message, ...(problem.requestId === undefined ? {} : { requestId: problem.requestId }) }),
-          onSuccess: ({ requestId, secondFactorBy }) =>
-            outcome({
-              outcome: "success",
-              ...(requestId === undefined ? {} : { requestId }),
-              ...(secondFactorBy === undefined ? {} : { reason: `second factor supplied by ${secondFactorBy}` })
-            })
-        }),
+        Effect.tapError((problem) =>
+          outcome({ outcome: "error", error: problem.message, ...(problem.requestId === undefined ? {} : { requestId: problem.requestId }) })
+        ),
+        Effect.tap(({ requestId, secondFactorBy }) =>
+          outcome({
+            outcome: "success",
+            ...(requestId === undefined ? {} : { requestId }),
+            ...(secondFactorBy === undefined ? {} : { reason: `second factor supplied by ${secondFactorBy}` })
+          })
+        ),
         Effect.map(({ value }) => value)
       )
     })
@@ -339,12 +343,30 @@ interface Called {
   readonly secondFactorBy?: string | undefined
 }
 
+/** The leaves of a decode issue (at most `limit`), each with its kind and path; never the values. */
+const issueLeaves = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey>, into: Array<string>, limit: number): void => {
+  if (into.length >= limit) return
+  switch (issue._tag) {
+    case "Pointer":
+      return issueLeaves(issue.issue, [...path, ...issue.path], into, limit)
+    case "Filter":
+    case "Encoding":
+      return issueLeaves(issue.issue, path, into, limit)
+    case "Composite":
+    case "AnyOf":
+      for (const inner of issue.issues) issueLeaves(inner, path, into, limit)
+      return
+    default:
+      into.push(`${issue._tag} at ${path.length === 0 ? "(root)" : path.map(String).join(".")}`)
+  }
+}
+
 /** A decode failure, described by where it failed and never by the values (they may be secrets). */
-const describeDecodeError = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .slice(0, 5)
-    .map((issue) => `${issue._tag} at ${issue.path.length === 0 ? "(root)" : issue.path.map(String).join(".")}`)
-    .join("; ")
+const describeDecodeError = (error: Schema.SchemaError): string => {
+  const leaves: Array<string> = []
+  issueLeaves(error.issue, [], leaves, 5)
+  return leaves.join("; ")
+}
 
 /** Calls Heroku for one operation and shapes the answer for the model. */
 const call = (
@@ -359,9 +381,9 @@ const call = (
   const appSegment = typeof pathParams["app"] === "string" ? pathParams["app"] : undefined
   // On an error path, first learn the app's config values so the message is scrubbed of them too.
   const scrubbedFailure = (error: HerokuError | InvalidRange) =>
-    Effect.zipRight(appSegment === undefined ? Effect.void : scope.learnApp(appSegment), Effect.sync(() => fromHerokuError(error, scope.secrets())))
-  const decode = (body: unknown, schema: Schema.Schema.Any, requestId: string | undefined) =>
-    Schema.decodeUnknown(schema as Schema.Schema<unknown, unknown, never>)(body).pipe(
+    Effect.andThen(appSegment === undefined ? Effect.void : scope.learnApp(appSegment), Effect.sync(() => fromHerokuError(error, scope.secrets())))
+  const decode = (body: unknown, schema: Schema.Top, requestId: string | undefined) =>
+    Schema.decodeUnknownEffect(schema as Schema.Codec<unknown, unknown>)(body).pipe(
       Effect.mapError((error) =>
         failure("HerokuInvalidResponse", `Heroku answered ${operation.method} ${operation.template} with an unexpected body: ${describeDecodeError(error)}`, {
           ...(requestId === undefined ? {} : { requestId })
@@ -382,9 +404,9 @@ const call = (
       ...(operation.list.order === undefined ? {} : { order: operation.list.order })
     }
     return client.page(path, { range, template: operation.template }).pipe(
-      Effect.catchAll((error) => Effect.flip(scrubbedFailure(error))),
+      Effect.catch((error) => Effect.flip(scrubbedFailure(error))),
       Effect.flatMap((page) =>
-        Effect.map(decode(page.items, Schema.Array(operation.result as Schema.Schema<any, any, never>), page.requestId), (items) => ({
+        Effect.map(decode(page.items, Schema.Array(operation.result), page.requestId), (items) => ({
           value: { items: shown(filterGranted(deps, items as ReadonlyArray<unknown>)), ...(page.nextRange === undefined ? {} : { nextRange: page.nextRange }) },
           requestId: page.requestId
         }))
@@ -403,7 +425,7 @@ const call = (
   const withSecondFactor = send().pipe(
     Effect.map((response) => ({ response, secondFactorBy: undefined as string | undefined })),
     Effect.catchIf(
-      (error): error is HerokuError => "id" in error && error.id === "two_factor" && Option.isSome(deps.twoFactor),
+      (error: HerokuError) => "id" in error && error.id === "two_factor" && Option.isSome(deps.twoFactor),
       (error) =>
         Effect.flatMap(
           Option.getOrThrow(deps.twoFactor).request({ runId: context.runId, toolCallId: context.toolCallId, agent: grant.agent, tool: operation.tool, app: label }),
@@ -415,7 +437,7 @@ const call = (
     )
   )
   return withSecondFactor.pipe(
-    Effect.catchAll((error) => Effect.flip(scrubbedFailure(error))),
+    Effect.catch((error) => Effect.flip(scrubbedFailure(error))),
     Effect.flatMap(({ response, secondFactorBy }) => {
       if (operation.tool === "heroku_logs_read") {
         return Effect.map(readLogs(deps, response.body, response.requestId, appSegment), (called) => ({ ...called, secondFactorBy }))
@@ -463,7 +485,7 @@ const readLogs = ({ client, scope }: HandlerDeps, body: unknown, requestId: stri
     return Effect.fail(failure("HerokuInvalidResponse", "the log session has no logplex_url", requestId === undefined ? {} : { requestId }))
   }
   const url = session.logplex_url
-  return Effect.zipRight(appSegment === undefined ? Effect.void : scope.learnApp(appSegment), client.getText(url)).pipe(
+  return Effect.andThen(appSegment === undefined ? Effect.void : scope.learnApp(appSegment), client.getText(url)).pipe(
     Effect.mapError((error) => fromHerokuError(error, scope.secrets())),
     Effect.map((text) => {
       // Log lines print whatever the app prints, config values included: scrub them like everything else.

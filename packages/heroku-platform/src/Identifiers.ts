@@ -10,11 +10,12 @@ import { Schema } from "effect"
 export const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
 
 const oneOf = (name: string, description: string, ...patterns: ReadonlyArray<RegExp>) =>
-  Schema.String.pipe(
-    Schema.filter((value) => patterns.some((pattern) => pattern.test(value)), {
-      message: (issue) => `${name} must be ${description}; got ${JSON.stringify(String(issue.actual).slice(0, 80))}`
-    })
-  ).annotations({ description: `${name}: ${description}.` })
+  // The description goes on the string itself: JSON Schema (what the model reads) keeps it there.
+  Schema.String.annotate({ description: `${name}: ${description}.` }).check(
+    Schema.makeFilter((value: string) =>
+      patterns.some((pattern) => pattern.test(value)) ? undefined : `${name} must be ${description}; got ${JSON.stringify(value.slice(0, 80))}`
+    )
+  )
 
 /** An app: its name (`^[a-z][a-z0-9-]{1,28}[a-z0-9]$`) or its id (a uuid). */
 export const AppIdentity = oneOf("app", "an app name (lowercase letters, digits, dashes) or an app id (uuid)", /^[a-z][a-z0-9-]{1,28}[a-z0-9]$/, UUID_PATTERN)

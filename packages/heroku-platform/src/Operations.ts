@@ -79,7 +79,7 @@ export interface Operation {
   readonly description: string
   readonly parameters: Schema.Struct.Fields
   /** The result Schema; for a list, the Schema of one item. */
-  readonly result: Schema.Schema.Any
+  readonly result: Schema.Top
   /** A paged list: the default Range field and order. */
   readonly list?: { readonly field: string; readonly order?: "asc" | "desc" }
   readonly body?: (params: Params) => unknown
@@ -92,6 +92,23 @@ export const pathOf = (operation: Operation, params: Params): string =>
   operation.template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(String(params[name])))
 
 const appName = { app: Id.AppIdentity }
+
+const VARIABLE_NAME = /^\w+$/u
+
+/**
+ * Environment or config variables: names are letters, digits and underscores. A name that is not is rejected,
+ * never dropped (a record keyed by a refined string would skip it silently).
+ */
+const variables = <V extends Schema.Top>(value: V) =>
+  Schema.Record(Schema.String, value).check(
+    Schema.makeFilter(
+      (record: object) => {
+        const bad = Object.keys(record).find((key) => !VARIABLE_NAME.test(key))
+        return bad === undefined ? undefined : { path: [bad], issue: "variable names must be letters, digits and underscores" }
+      },
+      { toJsonSchema: () => ({ propertyNames: { pattern: VARIABLE_NAME.source } }) }
+    )
+  )
 const defined = (record: Params): Params => Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined))
 const done = (detail: (params: Params) => string) => (_: unknown, params: Params) => ({ ok: true as const, detail: detail(params) })
 
@@ -125,9 +142,9 @@ export const operations: ReadonlyArray<Operation> = [
     template: "/apps",
     description: "Create an app. The name must be lowercase letters, digits and dashes (3-30 chars), starting with a letter.",
     parameters: {
-      name: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9-]{1,28}[a-z0-9]$/))),
-      region: Schema.optional(Schema.String.annotations({ description: "e.g. us or eu" })),
-      stack: Schema.optional(Schema.String.annotations({ description: "e.g. heroku-24" }))
+      name: Schema.optional(Schema.String.check(Schema.isPattern(/^[a-z][a-z0-9-]{1,28}[a-z0-9]$/u))),
+      region: Schema.optional(Schema.String.annotate({ description: "e.g. us or eu" })),
+      stack: Schema.optional(Schema.String.annotate({ description: "e.g. heroku-24" }))
     },
     result: R.App,
     body: (p) => defined({ name: p["name"], region: p["region"], stack: p["stack"] })
@@ -137,7 +154,7 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_apps_update",
     template: "/apps/{app}",
     description: "Rename an app, or turn maintenance mode on or off (maintenance shows a page instead of the app).",
-    parameters: { ...appName, name: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9-]{1,28}[a-z0-9]$/))), maintenance: Schema.optional(Schema.Boolean) },
+    parameters: { ...appName, name: Schema.optional(Schema.String.check(Schema.isPattern(/^[a-z][a-z0-9-]{1,28}[a-z0-9]$/u))), maintenance: Schema.optional(Schema.Boolean) },
     result: R.App,
     body: (p) => defined({ name: p["name"], maintenance: p["maintenance"] })
   },
@@ -177,8 +194,8 @@ export const operations: ReadonlyArray<Operation> = [
       ...appName,
       command: Schema.String,
       size: Schema.optional(Schema.String),
-      time_to_live: Schema.optional(Schema.Int.pipe(Schema.between(1, 86_400))),
-      env: Schema.optional(Schema.Record({ key: Schema.String.pipe(Schema.pattern(/^\w+$/)), value: Schema.String }))
+      time_to_live: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 86_400 }))),
+      env: Schema.optional(variables(Schema.String))
     },
     result: R.Dyno,
     body: (p) => defined({ command: p["command"], size: p["size"], time_to_live: p["time_to_live"], env: p["env"], attach: false, type: "run" })
@@ -219,8 +236,8 @@ export const operations: ReadonlyArray<Operation> = [
     parameters: {
       ...appName,
       type: Id.FormationType,
-      quantity: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
-      size: Schema.optional(Schema.String.annotations({ description: "e.g. Standard-1X" }))
+      quantity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+      size: Schema.optional(Schema.String.annotate({ description: "e.g. Standard-1X" }))
     },
     result: R.Formation,
     body: (p) => defined({ quantity: p["quantity"], size: p["size"] })
@@ -235,10 +252,10 @@ export const operations: ReadonlyArray<Operation> = [
       updates: Schema.Array(
         Schema.Struct({
           type: Id.FormationType,
-          quantity: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
+          quantity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
           size: Schema.optional(Schema.String)
         })
-      ).pipe(Schema.minItems(1))
+      ).check(Schema.isMinLength(1))
     },
     result: Schema.Array(R.Formation),
     body: (p) => ({
@@ -269,7 +286,7 @@ export const operations: ReadonlyArray<Operation> = [
     description: "Set config vars (restarts the app). Set a value to null to remove that key.",
     parameters: {
       ...appName,
-      vars: Schema.Record({ key: Schema.String.pipe(Schema.pattern(/^\w+$/)), value: Schema.NullOr(Schema.String) })
+      vars: variables(Schema.NullOr(Schema.String))
     },
     result: R.ConfigVars,
     body: (p) => p["vars"]
@@ -306,7 +323,7 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_releases_rollback",
     template: "/apps/{app}/releases",
     description: "Roll back to an earlier release (by its id): a new release that runs that release's slug.",
-    parameters: { ...appName, release: Schema.String.annotations({ description: "The id (uuid) of the release to go back to." }) },
+    parameters: { ...appName, release: Schema.String.annotate({ description: "The id (uuid) of the release to go back to." }) },
     result: R.Release,
     body: (p) => ({ release: p["release"] })
   },
@@ -369,7 +386,7 @@ export const operations: ReadonlyArray<Operation> = [
       ...appName,
       plan: Schema.String,
       name: Schema.optional(Schema.String),
-      config: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+      config: Schema.optional(Schema.Record(Schema.String, Schema.String))
     },
     result: R.AddOn,
     body: (p) => defined({ plan: p["plan"], name: p["name"], config: p["config"] })
@@ -459,7 +476,7 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_pipelines_create",
     template: "/pipelines",
     description: "Create a pipeline. Name: lowercase letters, digits and dashes, 3-30 chars.",
-    parameters: { name: Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9-]{2,29}$/)) },
+    parameters: { name: Schema.String.check(Schema.isPattern(/^[a-z][a-z0-9-]{2,29}$/u)) },
     result: R.Pipeline,
     body: (p) => ({ name: p["name"] })
   },
@@ -475,9 +492,9 @@ export const operations: ReadonlyArray<Operation> = [
     description: "Read an app's recent log lines (router, dynos, Heroku platform). Filter by dyno or source.",
     parameters: {
       ...appName,
-      lines: Schema.optional(Schema.Int.pipe(Schema.between(1, 1500))),
-      dyno: Schema.optional(Schema.String.annotations({ description: "A dyno (web.1) or process type (web)." })),
-      source: Schema.optional(Schema.String.annotations({ description: "app or heroku" }))
+      lines: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1500 }))),
+      dyno: Schema.optional(Schema.String.annotate({ description: "A dyno (web.1) or process type (web)." })),
+      source: Schema.optional(Schema.String.annotate({ description: "app or heroku" }))
     },
     result: R.LogLines,
     body: (p) => defined({ lines: p["lines"] ?? 100, dyno: p["dyno"], source: p["source"], tail: false })

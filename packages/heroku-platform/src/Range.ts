@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import { Schema } from "effect"
 
 export type Order = "asc" | "desc"
 
@@ -21,7 +21,7 @@ export interface RangeSpec {
 export const MAX_PAGE_SIZE = 1000
 export const DEFAULT_PAGE_SIZE = 200
 
-export class InvalidRange extends Data.TaggedError("InvalidRange")<{ readonly reason: string }> {
+export class InvalidRange extends Schema.TaggedError<InvalidRange>()("InvalidRange", { reason: Schema.String }) {
   override get message(): string {
     return `Invalid Range: ${this.reason}`
   }

@@ -6,11 +6,12 @@
  */
 import { Schema } from "effect"
 
-/** A struct that keeps fields it does not name, on decode and encode. */
-export const lenient = <Fields extends Schema.Struct.Fields>(fields: Fields) =>
-  Schema.Struct(fields).annotations({ parseOptions: { onExcessProperty: "preserve" } })
+const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
 
-const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optional(Schema.NullOr(schema as Schema.Schema<any, any, never>))
+/** A struct that keeps fields it does not name, on decode and encode (a struct with an `unknown` rest). */
+export const lenient = <const Fields extends Schema.Struct.Fields>(fields: Fields) => Schema.StructWithRest(Schema.Struct(fields), Rest)
+
+const opt = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
 const Str = Schema.String
 
 export const NamedRef = lenient({ id: Schema.optional(Str), name: Schema.optional(Str) })
@@ -51,7 +52,7 @@ export const Formation = lenient({
   ...Timestamps
 })
 
-export const ConfigVars = Schema.Record({ key: Str, value: Schema.NullOr(Str) })
+export const ConfigVars = Schema.Record(Str, Schema.NullOr(Str))
 
 export const Release = lenient({
   id: Str,

@@ -29,7 +29,7 @@ export interface Service {
   readonly request: (challenge: Challenge) => Effect.Effect<Option.Option<Answer>>
 }
 
-export class TwoFactor extends Context.Tag("@agentloop/heroku-platform/TwoFactor")<TwoFactor, Service>() {}
+export class TwoFactor extends Context.Service<TwoFactor, Service>()("@agentloop/heroku-platform/TwoFactor") {}
 
 /** The tool name a two-factor challenge is asked under (for approval policies and UIs). */
 export const CHALLENGE_TOOL = "heroku_two_factor"

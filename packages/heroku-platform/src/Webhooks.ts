@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { Clock, Context, Data, Duration, Option, Effect, Layer, ParseResult, Queue, Redacted, Schema, type Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Queue, Redacted, Schema, type Scope, Stream } from "effect"
 import { lenient } from "./Resources.js"
 
 export const SIGNATURE_HEADER = "heroku-webhook-hmac-sha256"
@@ -29,14 +29,14 @@ export const WebhookEvent = lenient({
 export type WebhookEvent = typeof WebhookEvent.Type
 
 /** The delivery was not signed with our secret (or not signed at all). Answer 401 and drop it. */
-export class WebhookSignatureInvalid extends Data.TaggedError("WebhookSignatureInvalid")<{ readonly reason: string }> {
+export class WebhookSignatureInvalid extends Schema.TaggedError<WebhookSignatureInvalid>()("WebhookSignatureInvalid", { reason: Schema.String }) {
   override get message(): string {
     return `Webhook signature rejected: ${this.reason}`
   }
 }
 
 /** Signed correctly, but the body is not a webhook envelope. */
-export class WebhookPayloadInvalid extends Data.TaggedError("WebhookPayloadInvalid")<{ readonly reason: string }> {
+export class WebhookPayloadInvalid extends Schema.TaggedError<WebhookPayloadInvalid>()("WebhookPayloadInvalid", { reason: Schema.String }) {
   override get message(): string {
     return `Webhook payload rejected: ${this.reason}`
   }
@@ -86,13 +86,13 @@ export interface ReplayStore {
   readonly claim: (id: string, now: number) => Effect.Effect<boolean>
 }
 
-export class ReplayGuard extends Context.Tag("@agentloop/heroku-platform/Webhooks/ReplayGuard")<ReplayGuard, ReplayStore>() {}
+export class ReplayGuard extends Context.Service<ReplayGuard, ReplayStore>()("@agentloop/heroku-platform/Webhooks/ReplayGuard") {}
 
 /** Heroku retries a failed delivery for up to 72 hours. */
 export const DEFAULT_REPLAY_WINDOW: Duration.Duration = Duration.hours(72)
 
 /** An in-memory store: ids expire after `window` (default 72 hours), at most `maxEntries` (oldest first out). */
-export const replayStoreMemory = (options: { readonly window?: Duration.DurationInput; readonly maxEntries?: number } = {}): ReplayStore => {
+export const replayStoreMemory = (options: { readonly window?: Duration.Input; readonly maxEntries?: number } = {}): ReplayStore => {
   const windowMs = Duration.toMillis(options.window ?? DEFAULT_REPLAY_WINDOW)
   const maxEntries = options.maxEntries ?? 100_000
   const seen = new Map<string, number>()
@@ -115,6 +115,8 @@ export const replayStoreMemory = (options: { readonly window?: Duration.Duration
 export const layerReplayMemory = (options?: Parameters<typeof replayStoreMemory>[0]): Layer.Layer<ReplayGuard> =>
   Layer.sync(ReplayGuard, () => replayStoreMemory(options))
 
+const decodeEnvelope = Schema.decodeUnknownEffect(Schema.fromJsonString(WebhookEvent))
+
 /** Verifies and decodes one delivery. */
 export const decode = (
   secret: Redacted.Redacted<string>,
@@ -128,9 +130,7 @@ export const decode = (
       )
     }
     const text = typeof delivery.body === "string" ? delivery.body : Buffer.from(delivery.body).toString("utf8")
-    return Schema.decodeUnknown(Schema.parseJson(WebhookEvent))(text).pipe(
-      Effect.mapError((error) => new WebhookPayloadInvalid({ reason: ParseResult.TreeFormatter.formatErrorSync(error) }))
-    )
+    return decodeEnvelope(text).pipe(Effect.mapError((error) => new WebhookPayloadInvalid({ reason: error.message })))
   })
 
 export interface Receiver {

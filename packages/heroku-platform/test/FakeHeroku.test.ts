@@ -16,7 +16,7 @@ const ACCEPT = "application/vnd.heroku+json; version=3"
 const basic = (user: string, token: string) => `Basic ${Buffer.from(`${user}:${token}`).toString("base64")}`
 
 describe("FakeHerokuPlatform", () => {
-  it.scopedLive("accepts HTTP Basic (token as password, as heroku-client and the CLI send it) and Accept version=3.sdk", () =>
+  it.live("accepts HTTP Basic (token as password, as heroku-client and the CLI send it) and Accept version=3.sdk", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
@@ -28,7 +28,7 @@ describe("FakeHerokuPlatform", () => {
       expect(fake.requests.map((r) => r.accept)).toContain(`${ACCEPT}.sdk`)
     }))
 
-  it.scopedLive("keeps one request pool per account, shared by the account's tokens", () =>
+  it.live("keeps one request pool per account, shared by the account's tokens", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make({
         tokens: { "token-a": ["global"], "token-b": ["read"], "token-c": ["global"] },
@@ -44,7 +44,7 @@ describe("FakeHerokuPlatform", () => {
       expect(fake.remaining("token-c")).toBe(10)
     }))
 
-  it.scopedLive("scope-checks every route, /account/rate-limits included (identity)", () =>
+  it.live("scope-checks every route, /account/rate-limits included (identity)", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make({ tokens: { "read-only": ["read"], identity: ["identity"] } })
       const limits = (token: string) => get(fake, "/account/rate-limits", { Accept: ACCEPT, Authorization: `Bearer ${token}` })
@@ -54,7 +54,7 @@ describe("FakeHerokuPlatform", () => {
       expect((yield* get(fake, "/apps", { Accept: ACCEPT, Authorization: "Bearer identity" })).status).toBe(403)
     }))
 
-  it.scopedLive("pages by values that contain dots (hostnames)", () =>
+  it.live("pages by values that contain dots (hostnames)", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       const app = fake.addApp("alpha")
@@ -68,7 +68,7 @@ describe("FakeHerokuPlatform", () => {
       expect(second.body.map((d: any) => d.hostname)).toEqual(["b.example.com"])
     }))
 
-  it.scopedLive("formation updates carry size as Heroku's schema says (batch items: type, quantity, size only)", () =>
+  it.live("formation updates carry size as Heroku's schema says (batch items: type, quantity, size only)", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
@@ -100,7 +100,7 @@ describe("FakeHerokuPlatform against Heroku's official client (npm heroku-client
     delete: (path: string, options?: Record<string, unknown>) => Promise<any>
   }
 
-  it.scopedLive("its Basic auth, Accept header, Next-Range walking, formation bodies and two-factor header all work", () =>
+  it.live("its Basic auth, Accept header, Next-Range walking, formation bodies and two-factor header all work", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make({ twoFactor: { code: "123456", paths: /^\/apps\/app-000$/, methods: ["DELETE"] } })
       // heroku-client asks for `id ..; max=1000` and follows Next-Range.

@@ -7,7 +7,7 @@ import { Effect, Layer } from "effect"
 import { clientLayer } from "./support.js"
 
 describe("HerokuTools layers with different grants in one context", () => {
-  it.scopedLive("are isolated: the staging agent cannot reach production through the production layer's handlers", () =>
+  it.live("are isolated: the staging agent cannot reach production through the production layer's handlers", () =>
     Effect.gen(function* () {
       const staging = Grant.make({ access: { apps: "read" }, apps: ["staging"] })
       const production = Grant.make({ access: { apps: "read" }, apps: ["production"] })

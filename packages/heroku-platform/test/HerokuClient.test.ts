@@ -1,7 +1,7 @@
 import { HerokuClient } from "@agentloop/heroku-platform"
 import { FakeHerokuPlatform } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Option, Redacted, Stream } from "effect"
+import { Effect, Fiber, Redacted, Stream } from "effect"
 import { clientLayer } from "./support.js"
 
 const withClient = <A, E>(
@@ -17,7 +17,7 @@ const withClient = <A, E>(
   })
 
 describe("HerokuClient", () => {
-  it.scopedLive("sends the version 3 Accept header and the bearer token, and captures Request-Id", () =>
+  it.live("sends the version 3 Accept header and the bearer token, and captures Request-Id", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         fake.addApp("alpha")
@@ -30,7 +30,7 @@ describe("HerokuClient", () => {
       })
     ))
 
-  it.scopedLive("maps error bodies to typed errors (401, 403, 404, 422, others) without leaking the token", () =>
+  it.live("maps error bodies to typed errors (401, 403, 404, 422, others) without leaking the token", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make({ tokens: { "test-token": ["read"] } })
       fake.addApp("alpha")
@@ -61,7 +61,7 @@ describe("HerokuClient", () => {
       expect(conflict).toMatchObject({ _tag: "HerokuApiError", status: 409, id: "conflict", message: "busy" })
     }))
 
-  it.scopedLive("retries 503 with backoff, and fails typed when it persists", () =>
+  it.live("retries 503 with backoff, and fails typed when it persists", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         fake.addApp("alpha")
@@ -76,7 +76,7 @@ describe("HerokuClient", () => {
       })
     ))
 
-  it.scopedLive("retries a dropped connection for GET, never for a write", () =>
+  it.live("retries a dropped connection for GET, never for a write", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         fake.addApp("alpha")
@@ -89,7 +89,7 @@ describe("HerokuClient", () => {
       })
     ))
 
-  it.scopedLive("waits for slow responses instead of failing", () =>
+  it.live("waits for slow responses instead of failing", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         fake.addApp("alpha")
@@ -100,11 +100,11 @@ describe("HerokuClient", () => {
       })
     ))
 
-  it.scopedLive("pages over 2,500 apps: a Stream of every app, and bounded pages with Next-Range", () =>
+  it.live("pages over 2,500 apps: a Stream of every app, and bounded pages with Next-Range", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         for (let i = 0; i < 2500; i++) fake.addApp(`app-${String(i).padStart(4, "0")}`)
-        const all = Chunk.toArray(yield* Stream.runCollect(client.list("/apps", { field: "name" })))
+        const all = yield* Stream.runCollect(client.list("/apps", { field: "name" }))
         expect(all).toHaveLength(2500)
         expect(new Set(all.map((a: any) => a.name)).size).toBe(2500)
         expect((all[0] as any).name).toBe("app-0000")
@@ -127,7 +127,7 @@ describe("HerokuClient", () => {
       })
     ))
 
-  it.scopedLive("rate limit: the bucket paces requests when the pool is low, so the server never says 429", () =>
+  it.live("rate limit: the bucket paces requests when the pool is low, so the server never says 429", () =>
     withClient(
       (client, fake) =>
         Effect.gen(function* () {
@@ -142,7 +142,7 @@ describe("HerokuClient", () => {
       { rateLimit: { capacity: 3, refillPerMinute: 1200 } }
     ))
 
-  it.scopedLive("rate limit: a 429 (another client spent the pool) waits for the refill, then retries", () =>
+  it.live("rate limit: a 429 (another client spent the pool) waits for the refill, then retries", () =>
     withClient(
       (client, fake) =>
         Effect.gen(function* () {
@@ -162,7 +162,7 @@ describe("HerokuClient", () => {
       { rateLimit: { capacity: 4500, refillPerMinute: 1200 } }
     ))
 
-  it.scopedLive("rate limit: RateLimit-Remaining keeps the client's bucket in step with the server", () =>
+  it.live("rate limit: RateLimit-Remaining keeps the client's bucket in step with the server", () =>
     withClient(
       (client, fake) =>
         Effect.gen(function* () {
@@ -176,7 +176,7 @@ describe("HerokuClient", () => {
       { rateLimit: { capacity: 4500, refillPerMinute: 0.0001 } }
     ))
 
-  it.scopedLive("rate limit: an exhausted pool that does not refill fails with HerokuRateLimited", () =>
+  it.live("rate limit: an exhausted pool that does not refill fails with HerokuRateLimited", () =>
     withClient(
       (client, fake) =>
         Effect.gen(function* () {
@@ -189,7 +189,7 @@ describe("HerokuClient", () => {
       { rateLimit: { capacity: 4500, refillPerMinute: 60_000 }, maxRateLimitWaits: 2 }
     ))
 
-  it.scopedLive("GET /account/rate-limits costs nothing, on the server and in the bucket", () =>
+  it.live("GET /account/rate-limits costs nothing, on the server and in the bucket", () =>
     withClient(
       (client, fake) =>
         Effect.gen(function* () {
@@ -208,7 +208,7 @@ describe("HerokuClient", () => {
 })
 
 describe("paging that cannot loop or truncate silently", () => {
-  it.scopedLive("a 206 without Next-Range is a HerokuPagingError, not the whole list", () =>
+  it.live("a 206 without Next-Range is a HerokuPagingError, not the whole list", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         fake.inject({ status: 206, path: /^\/apps$/, body: [{ id: "1", name: "a" }], times: 2 })
@@ -221,7 +221,7 @@ describe("paging that cannot loop or truncate silently", () => {
       })
     ))
 
-  it.scopedLive("a Next-Range cycle (A -> B -> A) fails typed after the pages it walked, without looping", () =>
+  it.live("a Next-Range cycle (A -> B -> A) fails typed after the pages it walked, without looping", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         const page = (next: string) => ({ status: 206, path: /^\/apps$/, body: [{ id: next }], headers: { "Next-Range": next } })
@@ -236,7 +236,7 @@ describe("paging that cannot loop or truncate silently", () => {
 })
 
 describe("one rate-limit bucket per account, shared by every agent of a client", () => {
-  it.scopedLive("429 with Retry-After: the client waits at least that long before the retry", () =>
+  it.live("429 with Retry-After: the client waits at least that long before the retry", () =>
     withClient(
       (client, fake) =>
         Effect.gen(function* () {
@@ -251,7 +251,7 @@ describe("one rate-limit bucket per account, shared by every agent of a client",
       { rateLimit: { capacity: 4500, refillPerMinute: 60_000 } }
     ))
 
-  it.scopedLive("requests in flight are counted: a fast answer does not free the tokens that slow requests hold", () =>
+  it.live("requests in flight are counted: a fast answer does not free the tokens that slow requests hold", () =>
     withClient(
       (client, fake) =>
         Effect.gen(function* () {
@@ -259,16 +259,16 @@ describe("one rate-limit bucket per account, shared by every agent of a client",
           fake.addApp("slow-app")
           // The server charges a request when it handles it: the slow ones are charged 1.5 s after they left.
           fake.inject({ path: /slow-app/, delayMs: 1500, times: 3 })
-          const slow = yield* Effect.fork(
+          const slow = yield* Effect.forkChild(
             Effect.forEach([1, 2, 3], () => client.request({ method: "GET", path: "/apps/slow-app" }), { concurrency: 3 })
           )
           yield* Effect.sleep("30 millis")
           // Another agent on the same client: its answer says 5 left, but 3 of those are already spoken for.
           expect((yield* client.request({ method: "GET", path: "/apps/alpha" })).rateLimitRemaining).toBe(5)
           expect(yield* client.remainingEstimate).toBe(2)
-          const more = yield* Effect.forEach([1, 2, 3, 4, 5], () => Effect.fork(client.request({ method: "GET", path: "/apps/alpha" })))
+          const more = yield* Effect.forEach([1, 2, 3, 4, 5], () => Effect.forkChild(client.request({ method: "GET", path: "/apps/alpha" })))
           yield* Fiber.join(slow)
-          const finished = Effect.map(Effect.forEach(more, (fiber) => Fiber.poll(fiber)), (polls) => polls.filter(Option.isSome).length)
+          const finished = Effect.sync(() => more.filter((fiber) => fiber.pollUnsafe() !== undefined).length)
           while ((yield* finished) < 2) yield* Effect.sleep("10 millis")
           // The other three wait for a refill that does not come in time: they never reach the server.
           yield* Effect.sleep("100 millis")
@@ -285,7 +285,7 @@ describe("one rate-limit bucket per account, shared by every agent of a client",
 })
 
 describe("errors carry no secrets", () => {
-  it.scopedLive("a non-JSON error body is never copied; secret-shaped strings in Heroku's message are scrubbed", () =>
+  it.live("a non-JSON error body is never copied; secret-shaped strings in Heroku's message are scrubbed", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         // A GET is retried on 5xx (1 + 3 retries): the page comes back every time.

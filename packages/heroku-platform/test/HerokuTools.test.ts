@@ -119,7 +119,7 @@ describe("grants", () => {
     ])
   })
 
-  it.scopedLive("an app outside the grant's allow-list is denied after one lookup (to resolve it), and audited", () =>
+  it.live("an app outside the grant's allow-list is denied after one lookup (to resolve it), and audited", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("prod-app")
@@ -134,7 +134,7 @@ describe("grants", () => {
 })
 
 describe("scopes, redaction and audit", () => {
-  it.scopedLive("a token without the scope gets Heroku's 403, shown to the model", () =>
+  it.live("a token without the scope gets Heroku's 403, shown to the model", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make({ tokens: { "test-token": ["read"] } })
       fake.addApp("alpha", { config: { DATABASE_URL: "postgres://secret" } })
@@ -147,7 +147,7 @@ describe("scopes, redaction and audit", () => {
       expect(audit[1]!.requestId).toMatch(/^[0-9a-f-]{36}$/)
     }))
 
-  it.scopedLive("config-var values are redacted unless the grant allows secrets", () =>
+  it.live("config-var values are redacted unless the grant allows secrets", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha", { config: { DATABASE_URL: "postgres://user:pw@db", LOG_LEVEL: "info" } })
@@ -164,7 +164,7 @@ describe("scopes, redaction and audit", () => {
       expect(shown.execution.value).toMatchObject({ DATABASE_URL: "postgres://user:pw@db", LOG_LEVEL: "debug", NEW_SECRET: "s3cret" })
     }))
 
-  it.scopedLive("the audit log names the approver of an approved call", () =>
+  it.live("the audit log names the approver of an approved call", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
@@ -177,7 +177,7 @@ describe("scopes, redaction and audit", () => {
 })
 
 describe("through the agent loop", () => {
-  it.scopedLive("a destructive call denied by a human never reaches Heroku, and the audit log says who denied it", () =>
+  it.live("a destructive call denied by a human never reaches Heroku, and the audit log says who denied it", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("prod-app")
@@ -203,7 +203,7 @@ describe("through the agent loop", () => {
 })
 
 describe("every tool against the fake, over real HTTP", () => {
-  it.scopedLive("38 tools, each changing or reading the fake's state", () =>
+  it.live("38 tools, each changing or reading the fake's state", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha", { config: { LOG_LEVEL: "info" } })
@@ -287,7 +287,7 @@ describe("every tool against the fake, over real HTTP", () => {
       expect([...tested].sort()).toEqual(Operations.operations.map((o) => o.tool).sort())
     }))
 
-  it.scopedLive("list tools page with max and continue with nextRange", () =>
+  it.live("list tools page with max and continue with nextRange", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       for (let i = 0; i < 5; i++) fake.addApp(`app-${i}`)
@@ -298,7 +298,7 @@ describe("every tool against the fake, over real HTTP", () => {
       expect((second.execution.value as typeof page1).items.map((a) => a.name)).toEqual(["app-2", "app-3"])
     }))
 
-  it.scopedLive("Heroku's 422 message reaches the model", () =>
+  it.live("Heroku's 422 message reaches the model", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       const { execution } = yield* runTool(fake, everything, "heroku_pipelines_info", { pipeline: "nope" })

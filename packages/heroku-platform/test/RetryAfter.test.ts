@@ -12,7 +12,7 @@ const withClient = <A, E>(f: (client: HerokuClient.Service, fake: FakeHerokuPlat
   })
 
 describe("HerokuClient retries (Retry-After, side effects)", () => {
-  it.scopedLive("a 503 with Retry-After: 1 is retried after at least 1 s", () =>
+  it.live("a 503 with Retry-After: 1 is retried after at least 1 s", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         fake.addApp("alpha")
@@ -24,7 +24,7 @@ describe("HerokuClient retries (Retry-After, side effects)", () => {
       })
     ))
 
-  it.scopedLive("a 429 with an HTTP-date Retry-After is waited for, and a POST is re-sent (the server did nothing)", () =>
+  it.live("a 429 with an HTTP-date Retry-After is waited for, and a POST is re-sent (the server did nothing)", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         fake.inject({ status: 429, method: "POST", headers: { "Retry-After": new Date(Date.now() + 2000).toUTCString() }, body: { id: "rate_limit", message: "slow down" } })
@@ -36,7 +36,7 @@ describe("HerokuClient retries (Retry-After, side effects)", () => {
       })
     ))
 
-  it.scopedLive("a 500 is retried for a GET but never for a POST", () =>
+  it.live("a 500 is retried for a GET but never for a POST", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {
         fake.addApp("alpha")

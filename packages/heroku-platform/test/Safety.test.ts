@@ -22,7 +22,7 @@ const entries = Effect.flatMap(AuditLog.AuditLog, (log) => log.entries)
 describe("1. path parameters", () => {
   const idTools = Operations.operations.filter((o) => /\{(?!app\})\w+\}/.test(o.template))
 
-  it.scopedLive("'..', '.', '', encoded dots and slashes are rejected by Schema for every path parameter, before any request", () =>
+  it.live("'..', '.', '', encoded dots and slashes are rejected by Schema for every path parameter, before any request", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
@@ -60,7 +60,7 @@ describe("1. path parameters", () => {
       expect(fake.state.apps.size).toBe(1)
     }))
 
-  it.scopedLive("the client refuses a path that does not fill its template segment for segment (HerokuInvalidPath), before sending", () =>
+  it.live("the client refuses a path that does not fill its template segment for segment (HerokuInvalidPath), before sending", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
@@ -78,7 +78,7 @@ describe("1. path parameters", () => {
 })
 
 describe("2. handlers check approvals themselves", () => {
-  it.scopedLive("every gated handler called without an approval refuses, audits the refusal, and sends nothing", () =>
+  it.live("every gated handler called without an approval refuses, audits the refusal, and sends nothing", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       const app = fake.addApp("alpha")
@@ -118,7 +118,7 @@ describe("2. handlers check approvals themselves", () => {
       expect(gated).toHaveLength(20)
     }))
 
-  it.scopedLive("a tool the grant auto-approves by name runs without a human, and the audit says auto_approved", () =>
+  it.live("a tool the grant auto-approves by name runs without a human, and the audit says auto_approved", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
@@ -137,7 +137,7 @@ describe("2. handlers check approvals themselves", () => {
 })
 
 describe("3. grants that mean what they say", () => {
-  it.scopedLive("an app granted by name is the same app by id (any case); other apps stay out by name, id, case and encoding", () =>
+  it.live("an app granted by name is the same app by id (any case); other apps stay out by name, id, case and encoding", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       const staging = fake.addApp("staging-app")
@@ -164,7 +164,7 @@ describe("3. grants that mean what they say", () => {
       expect(fake.requests.filter((r) => r.path.includes(String(prod["id"])) || r.path.includes("prod-app")).every((r) => r.method === "GET" && !r.path.endsWith("config-vars"))).toBe(true)
     }))
 
-  it.scopedLive("a rename keeps the grant: the app is granted by its id once resolved", () =>
+  it.live("a rename keeps the grant: the app is granted by its id once resolved", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("staging-app")
@@ -180,7 +180,7 @@ describe("3. grants that mean what they say", () => {
       }).pipe(Effect.provide(harness(fake, grant)))
     }))
 
-  it.scopedLive("lists show only granted apps and pipelines; creating needs the grant's create option", () =>
+  it.live("lists show only granted apps and pipelines; creating needs the grant's create option", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("staging-app")
@@ -209,7 +209,7 @@ describe("3. grants that mean what they say", () => {
       expect([...fake.state.apps.values()].map((a) => a["name"])).toEqual(["staging-app", "prod-app", "new-app"])
     }))
 
-  it.scopedLive("two layers with two grants keep their own state: one agent's resolved apps never widen the other's grant", () =>
+  it.live("two layers with two grants keep their own state: one agent's resolved apps never widen the other's grant", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("staging-app", { config: { DATABASE_URL: "postgres://u:stagingpw@db/s" } })
@@ -232,13 +232,13 @@ describe("4. redaction: planted secrets never reach the model, the audit, errors
   const PLANTED_RAW = "PLANTED-raw-7731xyz"
   const PLANTED_ARG = "PLANTED-arg-4410"
 
-  it.scopedLive("error messages, non-JSON bodies, decode errors, log lines, the log-session URL and arguments are scrubbed", () =>
+  it.live("error messages, non-JSON bodies, decode errors, log lines, the log-session URL and arguments are scrubbed", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       const app = fake.addApp("alpha", { config: { DATABASE_URL: PLANTED_URL, API_TOKEN: PLANTED_RAW } })
       const grant = full(["apps", "dynos", "config_vars", "logs"], { approvalFor: [] })
       const logged: Array<string> = []
-      const logger = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logged.push(JSON.stringify(message))))
+      const logger = Logger.layer([Logger.make(({ message }) => void logged.push(JSON.stringify(message)))])
       const outputs: Array<unknown> = []
       const run = (name: string, args: Record<string, unknown>) =>
         Effect.tap(execute(grant, name, args, "oncall"), (execution) => Effect.sync(() => outputs.push(execution.content, execution.value)))
@@ -266,9 +266,11 @@ describe("4. redaction: planted secrets never reach the model, the audit, errors
         // A failing call's error after the values became known.
         fake.inject({ status: 404, path: /dynos\/web\.2$/, body: { id: "not_found", message: `no dyno; env was ${PLANTED_ARG}` } })
         yield* run("heroku_dynos_info", { app: "alpha", dyno: "web.2" })
-        yield* Effect.logError(`an operator log line about ${PLANTED_URL}`).pipe(Effect.zipRight(Effect.void))
+        yield* Effect.logError(`an operator log line about ${PLANTED_URL}`).pipe(Effect.andThen(Effect.void))
         return yield* entries
       }).pipe(Effect.provide(harness(fake, grant)), Effect.provide(logger))
+      // The test logger is the one in use (Effect 4's Logger.layer replaces the loggers): it saw the operator's line.
+      expect(logged.some((l) => l.includes("an operator log line"))).toBe(true)
       const everything = JSON.stringify({ outputs, audit, logged: logged.filter((l) => !l.includes("an operator log line")) })
       for (const secret of [PLANTED_URL, "PLANTED-pw-9921", PLANTED_RAW, PLANTED_ARG, "srv="]) {
         expect(everything.includes(secret), secret).toBe(false)
@@ -292,7 +294,7 @@ describe("4. redaction: planted secrets never reach the model, the audit, errors
 })
 
 describe("5. an audit log that survives", () => {
-  it.scopedLive("intent before the request, outcome after: run, agent, tool call, redacted arguments, canonical app, approver", () =>
+  it.live("intent before the request, outcome after: run, agent, tool call, redacted arguments, canonical app, approver", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       const app = fake.addApp("alpha")
@@ -311,7 +313,7 @@ describe("5. an audit log that survives", () => {
       expect(audit[1]!.requestId).toMatch(/^[0-9a-f-]{36}$/)
     }))
 
-  it.scopedLive("a failing sink stops a destructive call before it reaches the API", () =>
+  it.live("a failing sink stops a destructive call before it reaches the API", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
@@ -330,7 +332,7 @@ describe("5. an audit log that survives", () => {
       expect(fake.state.apps.size).toBe(1)
     }))
 
-  it.scopedLive("the JSONL sink fails closed too (a write to /dev/full): nothing is sent", () =>
+  it.live("the JSONL sink fails closed too (a write to /dev/full): nothing is sent", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
@@ -341,14 +343,14 @@ describe("5. an audit log that survives", () => {
       expect(fake.requests).toEqual([])
     }))
 
-  it.scopedLive("an interrupted destructive call leaves its intent and an interrupted outcome", () =>
+  it.live("an interrupted destructive call leaves its intent and an interrupted outcome", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
       fake.inject({ method: "DELETE", delayMs: 300 })
       const grant = full(["apps"])
       const audit = yield* Effect.gen(function* () {
-        const fiber = yield* Effect.fork(execute(grant, "heroku_apps_delete", { app: "alpha" }, "oncall"))
+        const fiber = yield* Effect.forkChild(execute(grant, "heroku_apps_delete", { app: "alpha" }, "oncall"))
         // Wait until the intent is recorded, then give the request time to leave.
         while ((yield* entries).length === 0) yield* Effect.sleep("5 millis")
         yield* Effect.sleep("50 millis")
@@ -362,7 +364,7 @@ describe("5. an audit log that survives", () => {
       expect(audit[1]).toMatchObject({ tool: "heroku_apps_delete", app: "alpha", agent: "ops-bot", by: "oncall" })
     }))
 
-  it.scopedLive("through the loop: invalid arguments and human denials are audited, with the run id", () =>
+  it.live("through the loop: invalid arguments and human denials are audited, with the run id", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
@@ -388,7 +390,7 @@ describe("5. an audit log that survives", () => {
       expect(fake.requests).toEqual([])
     }))
 
-  it.scopedLive("the JSONL sink appends one fsynced line per entry, readable back", () =>
+  it.live("the JSONL sink appends one fsynced line per entry, readable back", () =>
     Effect.gen(function* () {
       const { mkdtemp, readFile } = yield* Effect.promise(() => import("node:fs/promises"))
       const dir = yield* Effect.promise(() => mkdtemp("/tmp/heroku-audit-"))
@@ -407,10 +409,10 @@ describe("5. an audit log that survives", () => {
       ])
     }))
 
-  it.scopedLive("the SQL sink (@effect/sql, SQLite) writes a row per entry", () =>
+  it.live("the SQL sink (effect/sql, SQLite) writes a row per entry", () =>
     Effect.gen(function* () {
       const { SqliteClient } = yield* Effect.promise(() => import("@effect/sql-sqlite-node"))
-      const { SqlClient } = yield* Effect.promise(() => import("@effect/sql"))
+      const { SqlClient } = yield* Effect.promise(() => import("effect/sql"))
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
       const grant = full(["dynos"])
@@ -432,7 +434,7 @@ describe("9. two-factor", () => {
   const CODE = "424242"
   const protectedFake = FakeHerokuPlatform.make({ twoFactor: { code: CODE, paths: /^\/apps\/[^/]+$/, methods: ["DELETE"] } })
 
-  it.scopedLive("without a TwoFactor service the call fails with Heroku's two_factor error", () =>
+  it.live("without a TwoFactor service the call fails with Heroku's two_factor error", () =>
     Effect.gen(function* () {
       const fake = yield* protectedFake
       fake.addApp("alpha")
@@ -442,7 +444,7 @@ describe("9. two-factor", () => {
       expect(fake.state.apps.size).toBe(1)
     }))
 
-  it.scopedLive("an approval whose answer carries the code completes the call; the code is sent as Heroku-Two-Factor-Code and appears nowhere else", () =>
+  it.live("an approval whose answer carries the code completes the call; the code is sent as Heroku-Two-Factor-Code and appears nowhere else", () =>
     Effect.gen(function* () {
       const fake = yield* protectedFake
       fake.addApp("alpha")
@@ -467,7 +469,7 @@ describe("9. two-factor", () => {
       expect(JSON.stringify({ execution, audit })).not.toContain(CODE)
     }))
 
-  it.scopedLive("a denied challenge (or a wrong code) leaves the two_factor error and the app in place", () =>
+  it.live("a denied challenge (or a wrong code) leaves the two_factor error and the app in place", () =>
     Effect.gen(function* () {
       const fake = yield* protectedFake
       fake.addApp("alpha")
