@@ -122,7 +122,9 @@ const runDurably = <Tools extends Record<string, Tool.Any>, A, R>(
   options: Loop.Options | undefined
 ): Effect.Effect<Exclude<RunOutcome, { _tag: "Suspended" }>, Loop.LoopError | { readonly message: string }> =>
   Loop.makeRunner(agent).pipe(
-    Effect.provide(RunStore.layerMemory),
+    // A fresh store per sub-run: Effect 4 shares built layers across `provide` calls (the enclosing graph may
+    // have built `layerMemory` already), and a replayed sub-run must not find its own earlier run there.
+    Effect.provide(RunStore.layerMemory, { local: true }),
     Effect.provideService(StepRunner.StepRunner, sub.stepRunner),
     Effect.provideService(Approval.Approvals, sub.approvals),
     Effect.provide(services),
