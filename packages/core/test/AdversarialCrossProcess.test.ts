@@ -6,7 +6,7 @@
  */
 import { AgentBackend, Approval, RunState, RunStore } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -42,7 +42,7 @@ const start = (...args: ReadonlyArray<string>) => {
   return { child, exited }
 }
 
-const storeLayer = (dir: string) => RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))
+const storeLayer = (dir: string) => RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeServices.layer))
 
 /** Suspends `runIds` on the store in `dir` (in this process) and writes an approval for each. */
 const suspendRuns = (dir: string, runIds: ReadonlyArray<string>) => {

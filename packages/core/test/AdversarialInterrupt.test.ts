@@ -6,9 +6,9 @@
  */
 import { AgentBackend, Approval, type Message, RunState, RunStore } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, FiberId, Layer, Option } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -18,7 +18,7 @@ const S = ScriptedModel
 
 const stores: ReadonlyArray<readonly [string, () => Layer.Layer<RunStore.RunStore>]> = [
   ["layerMemory", () => RunStore.layerMemory],
-  ["layerFileSystem", () => RunStore.layerFileSystem(mkdtempSync(join(tmpdir(), "agentloop-int-"))).pipe(Layer.provide(NodeContext.layer))]
+  ["layerFileSystem", () => RunStore.layerFileSystem(mkdtempSync(join(tmpdir(), "agentloop-int-"))).pipe(Layer.provide(NodeServices.layer))]
 ]
 
 const suspended = (outcome: RunState.RunOutcome): RunState.Suspended => {
@@ -37,7 +37,7 @@ const expectOneResultPerCall = (messages: ReadonlyArray<Message.Message>) => {
 const interruptAt = <E>(world: ReturnType<typeof makeWorld>, point: Point, run: Effect.Effect<unknown, E>) =>
   Effect.gen(function* () {
     const hold = world.holdAt(point)
-    const fiber = yield* Effect.fork(run)
+    const fiber = yield* Effect.forkChild(run)
     yield* Deferred.await(hold.reached)
     yield* Fiber.interrupt(fiber)
   })
@@ -62,15 +62,15 @@ for (const [name, store] of stores) {
 
     it.effect("after the model step, before the tool call (while approval is asked): recovery asks again, the call runs once", () => {
       const world = makeWorld()
-      const reached = Deferred.unsafeMake<void>(FiberId.none)
+      const reached = Deferred.makeUnsafe<void>()
       let asked = 0
       const approvals = Approval.layerPolicy(() =>
-        ++asked === 1 ? Effect.zipRight(Deferred.succeed(reached, undefined), Effect.never) : Effect.succeed(Approval.Verdict.approved({ by: "policy" }))
+        ++asked === 1 ? Effect.andThen(Deferred.succeed(reached, undefined), Effect.never) : Effect.succeed(Approval.Verdict.approved({ by: "policy" }))
       )
       const { layer } = world.backend([S.toolCall("deploy", { version: "1" }), S.text("deployed")], { store: store(), approvals })
       return Effect.gen(function* () {
         const backend = yield* AgentBackend.AgentBackend
-        const fiber = yield* Effect.fork(backend.run({ input: "ship", runId: "a1" }))
+        const fiber = yield* Effect.forkChild(backend.run({ input: "ship", runId: "a1" }))
         yield* Deferred.await(reached)
         yield* Fiber.interrupt(fiber)
         const state = yield* stateOf("a1")

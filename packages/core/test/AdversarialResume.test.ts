@@ -4,9 +4,9 @@
  */
 import { AgentBackend, Approval, Message, RunState, RunStore } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Either, Fiber, FiberId, Layer, Option, Redacted } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Redacted, Result } from "effect"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -18,7 +18,7 @@ const ROUNDS = 20
 
 const fileStore = (options?: RunStore.FileSystemOptions) => {
   const dir = mkdtempSync(join(tmpdir(), "agentloop-adv-"))
-  return { dir, layer: RunStore.layerFileSystem(dir, options).pipe(Layer.provide(NodeContext.layer)) }
+  return { dir, layer: RunStore.layerFileSystem(dir, options).pipe(Layer.provide(NodeServices.layer)) }
 }
 
 const stores: ReadonlyArray<readonly [string, () => Layer.Layer<RunStore.RunStore>]> = [
@@ -35,7 +35,7 @@ const makeBarrier = () => {
   let gate: { count: number; readonly open: Deferred.Deferred<void> } | undefined
   return {
     arm: (parties: number) => {
-      gate = { count: parties, open: Deferred.unsafeMake<void>(FiberId.none) }
+      gate = { count: parties, open: Deferred.makeUnsafe<void>() }
     },
     wrap: (inner: Layer.Layer<RunStore.RunStore>): Layer.Layer<RunStore.RunStore> =>
       Layer.effect(
@@ -65,8 +65,8 @@ const suspended = (outcome: RunState.RunOutcome): RunState.Suspended => {
   return outcome
 }
 
-const tagOf = <A, E extends { readonly _tag: string }>(result: Either.Either<A, E>) =>
-  Either.isRight(result) ? "won" : result.left._tag
+const tagOf = <A, E extends { readonly _tag: string }>(result: Result.Result<A, E>) =>
+  Result.isSuccess(result) ? "won" : result.failure._tag
 
 describe("concurrent resumes of one suspended run", () => {
   for (const [name, store] of stores) {
@@ -82,7 +82,7 @@ describe("concurrent resumes of one suspended run", () => {
           const { pending } = suspended(yield* backend.run({ input: "ship", runId }))
           const decision = Approval.approve(pending[0]!, { by: "alice" })
           barrier.arm(2)
-          const results = yield* Effect.all([backend.resume(runId, [decision]), backend.resume(runId, [decision])].map(Effect.either), {
+          const results = yield* Effect.all([backend.resume(runId, [decision]), backend.resume(runId, [decision])].map(Effect.result), {
             concurrency: "unbounded"
           })
           expect(results.map(tagOf).sort()).toEqual(["RunBusy", "won"])
@@ -106,7 +106,7 @@ describe("concurrent resumes of one suspended run", () => {
         const backend = yield* AgentBackend.AgentBackend
         for (let round = 0; round < ROUNDS; round++) {
           const runId = `start-${round}`
-          const results = yield* Effect.all([backend.run({ input: "x", runId }), backend.run({ input: "x", runId })].map(Effect.either), {
+          const results = yield* Effect.all([backend.run({ input: "x", runId }), backend.run({ input: "x", runId })].map(Effect.result), {
             concurrency: "unbounded"
           })
           expect(results.map(tagOf).sort()).toEqual(["RunAlreadyExists", "won"])
@@ -200,7 +200,7 @@ describe("leases: a run whose owner died becomes resumable when its lease expire
       const backendB = yield* Effect.provide(AgentBackend.AgentBackend, b.layer)
       const { pending } = suspended(yield* backendA.run({ input: "ship", runId: "fenced" }))
       const hold = world.holdAt("deploy:1")
-      const ownerA = yield* Effect.fork(Effect.either(backendA.resume("fenced", [Approval.approve(pending[0]!, { by: "alice" })])))
+      const ownerA = yield* Effect.forkChild(Effect.result(backendA.resume("fenced", [Approval.approve(pending[0]!, { by: "alice" })])))
       yield* Deferred.await(hold.reached)
       expect(yield* Effect.flip(backendB.resume("fenced", []))).toMatchObject({ _tag: "RunBusy" })
       const lease = Option.getOrThrow(yield* backendB.getRun("fenced")).lease!
@@ -208,8 +208,8 @@ describe("leases: a run whose owner died becomes resumable when its lease expire
       // A's lease expired: B recovers the run, runs the in-flight approved call again (same key) and completes.
       expect(yield* backendB.resume("fenced", [])).toMatchObject({ _tag: "Completed", text: "deployed by b" })
       yield* Deferred.succeed(hold.release, undefined)
-      const resultA = yield* ownerA.await.pipe(Effect.flatten)
-      expect(Either.isLeft(resultA) && resultA.left._tag).toBe("RunLeaseLost")
+      const resultA = yield* Fiber.join(ownerA)
+      expect(Result.isFailure(resultA) && resultA.failure._tag).toBe("RunLeaseLost")
       expect(Option.getOrThrow(yield* backendB.getRun("fenced"))).toMatchObject({ status: "completed", outcome: { text: "deployed by b" } })
       const key = `fenced:${pending[0]!.toolCallId}`
       expect(world.executions.map((e) => [e.idempotencyKey, e.approvedBy])).toEqual([
@@ -234,7 +234,7 @@ describe("leases: a run whose owner died becomes resumable when its lease expire
         // Held in step 1 past half the lease: the next step boundary must renew it.
         const step1 = world.holdAt("model:1")
         const step2 = world.holdAt("model:2")
-        const run = yield* Effect.fork(backendA.run({ input: "go", runId: "long" }))
+        const run = yield* Effect.forkChild(backendA.run({ input: "go", runId: "long" }))
         yield* Deferred.await(step1.reached)
         const claimed = yield* leaseOf
         yield* Effect.sleep(Duration.millis(leaseMs / 2 + 20))
@@ -364,7 +364,7 @@ describe("edited state is not trusted", () => {
       expect(yield* backend.getRun("sealed").pipe(Effect.flip)).toMatchObject({ reason: expect.stringContaining("no integrity seal") })
 
       // Sealed with another key: refused.
-      const other = yield* Effect.provide(RunStore.RunStore, RunStore.layerFileSystem(dir, { integrityKey: Redacted.make("another key") }).pipe(Layer.provide(NodeContext.layer)))
+      const other = yield* Effect.provide(RunStore.RunStore, RunStore.layerFileSystem(dir, { integrityKey: Redacted.make("another key") }).pipe(Layer.provide(NodeServices.layer)))
       writeFileSync(file, original)
       expect(yield* other.load("sealed").pipe(Effect.flip)).toMatchObject({ _tag: "RunStateError" })
       expect(world.executions).toEqual([])

@@ -1,6 +1,6 @@
 /** The pure parts of handoffs: input filters, the history transfer and the graph's checks. */
 import { Agent, Handoff, Message, Toolkit } from "@agentloop/core"
-import { Either } from "effect"
+import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 
 const history: ReadonlyArray<Message.Message> = [
@@ -28,13 +28,13 @@ describe("Handoff input filters", () => {
   it("transfer swaps the source's system prompt for the target's; a user's own system message is kept", () => {
     const own = [Message.system("Source."), ...history]
     expect(Handoff.transfer(own, { system: "Source." }, { system: "Target." }, Handoff.lastUserMessage)).toEqual(
-      Either.right([Message.system("Target."), Message.user("thanks")])
+      Result.succeed([Message.system("Target."), Message.user("thanks")])
     )
-    expect(Handoff.transfer(own, { system: "Source." }, { system: "" }, Handoff.lastUserMessage)).toEqual(Either.right([Message.user("thanks")]))
+    expect(Handoff.transfer(own, { system: "Source." }, { system: "" }, Handoff.lastUserMessage)).toEqual(Result.succeed([Message.user("thanks")]))
     const users = [Message.system("The user's own."), Message.user("q")]
-    expect(Handoff.transfer(users, { system: "Source." }, { system: "Target." }, undefined)).toEqual(Either.right(users))
+    expect(Handoff.transfer(users, { system: "Source." }, { system: "Target." }, undefined)).toEqual(Result.succeed(users))
     expect(Handoff.transfer(own, { system: "Source." }, { system: "T" }, () => 1 as never)).toEqual(
-      Either.left("the handoff's input filter did not return an array of messages")
+      Result.fail("the handoff's input filter did not return an array of messages")
     )
   })
 
@@ -47,7 +47,7 @@ describe("Handoff input filters", () => {
     const c = Agent.make({ name: "c", toolkit: Toolkit.make(), maxSteps: 3 })
     const b = Agent.make({ name: "b", toolkit: Toolkit.make(), handoffs: [Handoff.make(c)] })
     const a = Agent.make({ name: "a", toolkit: Toolkit.make(), maxSteps: 7, maxHandoffs: 4, handoffs: [Handoff.make(b), Handoff.make((): Handoff.Target => c)] })
-    const graph = Either.getOrThrow(Handoff.resolve(a))
+    const graph = Result.getOrThrow(Handoff.resolve(a))
     expect([...graph.nodes.keys()]).toEqual(["a", "b", "c"])
     expect(graph.nodes.get("a")!.agent.toolkit.names).toEqual(["transfer_to_b", "transfer_to_c"])
     expect(graph.nodes.get("c")!.agent).toMatchObject({ maxSteps: 7, maxHandoffs: 4 })

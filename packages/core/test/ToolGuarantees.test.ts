@@ -17,7 +17,7 @@ const runCollectResume = (backend: AgentBackend.Service, runId: string, decision
 /** The typed failure of an Exit, or a test failure. */
 const failureOf = <E>(exit: Exit.Exit<unknown, E>): E => {
   if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
+  const failure = Cause.findErrorOption(exit.cause)
   if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
   return failure.value
 }

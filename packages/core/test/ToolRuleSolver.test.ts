@@ -3,7 +3,7 @@
  * Where we deliberately differ from Letta, the test says so.
  */
 import { Tool, ToolRule, ToolRuleSolver as Solver } from "@agentloop/core"
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 
 const T = ["start", "prep", "next", "helper", "final", "end", "save", "required_1", "required_2", "gated"]
@@ -316,7 +316,7 @@ describe("rule equality and dedupe (14-24)", () => {
       ToolRule.conditional("b", { childOutputMapping: { ok: "a" }, defaultChild: "b", requireOutputMapping: false }),
       ToolRule.maxCountPerStep("a", 3)
     ]
-    const codec = Schema.parseJson(Schema.Array(ToolRule.ToolRule))
+    const codec = Schema.fromJsonString(Schema.Array(ToolRule.ToolRule))
     expect(Schema.decodeSync(codec)(Schema.encodeSync(codec)(rules))).toEqual(rules)
   })
 })
@@ -330,7 +330,7 @@ describe("validation against the toolkit", () => {
     ].map((t) => [t.name, t as Tool.Any])
   )
   const problems = (rules: ReadonlyArray<ToolRule.ToolRule>) =>
-    Either.match(ToolRule.validate(rules, tools), { onLeft: (e) => e.problems.map((p) => p.reason), onRight: () => [] })
+    Result.match(ToolRule.validate(rules, tools), { onFailure: (e) => e.problems.map((p) => p.reason), onSuccess: () => [] })
 
   it("accepts a valid set, including cycles (9: no graph validation needed for cycles)", () => {
     expect(problems([ToolRule.child("start", ["next"]), ToolRule.child("next", ["start"]), ToolRule.terminal("final")])).toEqual([])
@@ -359,6 +359,6 @@ describe("validation against the toolkit", () => {
   })
   it("the error message names every problem with its rule index", () => {
     const result = ToolRule.validate([ToolRule.init("ghost"), ToolRule.terminal("phantom")], tools)
-    expect(Either.isLeft(result) && result.left.message).toMatch(/rule 0 \(Init ghost\).*rule 1 \(Terminal phantom\)/)
+    expect(Result.isFailure(result) && result.failure.message).toMatch(/rule 0 \(Init ghost\).*rule 1 \(Terminal phantom\)/)
   })
 })

@@ -1,9 +1,9 @@
 import { AgentBackend, Approval, Loop, RunStore, Tracing } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
-import { NodeSdk } from "@effect/opentelemetry"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, MetricLabel } from "effect"
+import { Effect, Layer, Metric } from "effect"
 import { agent, makeHandlers } from "./fixtures.js"
 
 const SECRET = "sk-planted-secret-7f3a"
@@ -99,12 +99,10 @@ describe("Tracing", () => {
 
   it.effect("counts tokens and tool calls, and records tool durations", () =>
     Effect.gen(function* () {
-      const agentLabel = MetricLabel.make("gen_ai.agent.name", "test-agent")
-      const input = Tracing.tokenUsage.pipe(Metric.taggedWithLabels([agentLabel, MetricLabel.make("gen_ai.token.type", "input")]))
-      const okEcho = Tracing.toolCalls.pipe(
-        Metric.taggedWithLabels([agentLabel, MetricLabel.make("gen_ai.tool.name", "echo"), MetricLabel.make("outcome", "ok")])
-      )
-      const echoDuration = Tracing.toolDuration.pipe(Metric.taggedWithLabels([agentLabel, MetricLabel.make("gen_ai.tool.name", "echo")]))
+      const agentName = { "gen_ai.agent.name": "test-agent" }
+      const input = Tracing.tokenUsage.pipe(Metric.withAttributes({ ...agentName, "gen_ai.token.type": "input" }))
+      const okEcho = Tracing.toolCalls.pipe(Metric.withAttributes({ ...agentName, "gen_ai.tool.name": "echo", outcome: "ok" }))
+      const echoDuration = Tracing.toolDuration.pipe(Metric.withAttributes({ ...agentName, "gen_ai.tool.name": "echo" }))
       const before = { tokens: (yield* Metric.value(input)).count, calls: (yield* Metric.value(okEcho)).count, durations: (yield* Metric.value(echoDuration)).count }
       yield* traced({}).program
       expect((yield* Metric.value(input)).count - before.tokens).toBe(80)

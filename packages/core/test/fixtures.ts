@@ -97,7 +97,7 @@ export const harness = (
 /** Runs to the outcome, collecting every event. */
 export const collect = (stream: Stream.Stream<AgentEvent.AgentEvent, AgentBackend.AgentError>) =>
   Effect.gen(function* () {
-    const events = Array.from(yield* Stream.runCollect(stream))
+    const events = yield* Stream.runCollect(stream)
     const last = events[events.length - 1]
     if (last?._tag !== "RunFinished") throw new Error(`stream did not end with RunFinished: ${JSON.stringify(last)}`)
     return { events, outcome: last.outcome }

@@ -6,7 +6,7 @@
  */
 import { Agent, AgentBackend, Approval, LanguageModel, RunClaim, RunStore, Tool, Toolkit } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
-import { Deferred, Duration, Effect, FiberId, Layer, Schema, Stream } from "effect"
+import { Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
 import { appendFileSync } from "node:fs"
 import { Deploy } from "../fixtures.js"
 
@@ -63,7 +63,7 @@ export const makeWorld = (options: { readonly logFile?: string; readonly label?:
    * `reached` completes when the run gets there.
    */
   const holdAt = (point: Point): Hold => {
-    const hold = { reached: Deferred.unsafeMake<void>(FiberId.none), release: Deferred.unsafeMake<void>(FiberId.none) }
+    const hold = { reached: Deferred.makeUnsafe<void>(), release: Deferred.makeUnsafe<void>() }
     holds.set(point, hold)
     return hold
   }
@@ -74,7 +74,7 @@ export const makeWorld = (options: { readonly logFile?: string; readonly label?:
       const hold = holds.get(`${kind}:${n}` as Point)
       if (hold === undefined) return Effect.void
       holds.delete(`${kind}:${n}` as Point)
-      return Effect.zipRight(Deferred.succeed(hold.reached, undefined), Deferred.await(hold.release))
+      return Effect.andThen(Deferred.succeed(hold.reached, undefined), Deferred.await(hold.release))
     })
   const record = (execution: Execution) => {
     executions.push(execution)
@@ -86,7 +86,7 @@ export const makeWorld = (options: { readonly logFile?: string; readonly label?:
     deploy: ({ version }, ctx) =>
       Effect.suspend(() => {
         record({ tool: "deploy", args: { version }, idempotencyKey: ctx.idempotencyKey, approvedBy: ctx.approval?.decidedBy })
-        return Effect.zipRight(pass("deploy"), Effect.sync(() => api.deploy(version, ctx.idempotencyKey)))
+        return Effect.andThen(pass("deploy"), Effect.sync(() => api.deploy(version, ctx.idempotencyKey)))
       }),
     note: ({ text }, ctx) =>
       Effect.suspend(() => {
@@ -99,7 +99,7 @@ export const makeWorld = (options: { readonly logFile?: string; readonly label?:
     const scripted = ScriptedModel.make(turns)
     const service: LanguageModel.Service = {
       streamStep: (request) => Stream.unwrap(Effect.as(pass("model"), scripted.service.streamStep(request))),
-      generateStep: (request) => Effect.zipRight(pass("model"), scripted.service.generateStep!(request))
+      generateStep: (request) => Effect.andThen(pass("model"), scripted.service.generateStep!(request))
     }
     return { scripted, layer: Layer.succeed(LanguageModel.LanguageModel, service) }
   }
@@ -109,7 +109,7 @@ export const makeWorld = (options: { readonly logFile?: string; readonly label?:
     services: {
       readonly store: Layer.Layer<RunStore.RunStore>
       readonly approvals?: Layer.Layer<Approval.Approvals>
-      readonly lease?: Duration.DurationInput
+      readonly lease?: Duration.Input
     }
   ) => {
     const m = model(turns)

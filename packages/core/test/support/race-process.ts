@@ -11,7 +11,7 @@
  */
 import { AgentBackend, RunStore } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -27,7 +27,7 @@ if ((mode !== "race" && mode !== "hang") || dir === undefined) {
 
 const decisionsOf = (runId: string) => decodeDecisions(readFileSync(join(dir, `decisions-${runId}.json`), "utf8"))
 
-const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))
+const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeServices.layer))
 
 const race = (label: string, other: string, rounds: number, logFile: string) => {
   const world = makeWorld({ logFile, label })
