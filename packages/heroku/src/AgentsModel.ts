@@ -11,7 +11,7 @@
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
 import { ChatCompletions, Http, Model, Sse } from "@agentloop/wire"
-import type { HttpClient } from "@effect/platform"
+import type { HttpClient } from "effect/http"
 import { type Effect, Layer, type Redacted } from "effect"
 import { authHeaders, normalizeUrl } from "./HerokuInference.js"
 

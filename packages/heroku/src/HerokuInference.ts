@@ -19,10 +19,10 @@ export const normalizeUrl = (url: string): string => {
 }
 
 /** Reads `INFERENCE_URL`, `INFERENCE_KEY` (redacted) and `INFERENCE_MODEL_ID`. */
-export const fromEnv: Effect.Effect<Connection, import("effect").ConfigError.ConfigError> = Effect.gen(function* () {
-  const url = yield* Config.string("INFERENCE_URL")
-  const key = yield* Config.redacted("INFERENCE_KEY")
-  const model = yield* Config.string("INFERENCE_MODEL_ID")
+export const fromEnv: Effect.Effect<Connection, Config.ConfigError> = Effect.gen(function* () {
+  const url = yield* Config.String("INFERENCE_URL")
+  const key = yield* Config.Redacted("INFERENCE_KEY")
+  const model = yield* Config.String("INFERENCE_MODEL_ID")
   return { url: normalizeUrl(url), key, model }
 })
 

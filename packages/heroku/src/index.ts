@@ -4,8 +4,8 @@
  * @example
  * ```ts
  * import { ChatModel } from "@agentloop/heroku"
- * import { FetchHttpClient } from "@effect/platform"
  * import { Layer, Redacted } from "effect"
+ * import { FetchHttpClient } from "effect/http"
  *
  * // a LanguageModel layer over Heroku Managed Inference (or any OpenAI-compatible server)
  * const model = ChatModel.layer({

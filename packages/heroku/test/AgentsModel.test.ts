@@ -3,7 +3,7 @@ import { AgentsModel } from "@agentloop/heroku"
 import { FakeHerokuInference, Harness } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { Effect, Layer, Option, Redacted, Stream } from "effect"
 
 const tools: ReadonlyArray<AgentsModel.HerokuTool> = [
   { type: "mcp", name: "code_exec_python", runtime_params: { max_calls: 2 } },
@@ -23,10 +23,10 @@ const backend = (fake: FakeHerokuInference.FakeHerokuInference) =>
   AgentsModel.layerBackend(Agent.make({ name: "heroku-agent", toolkit: Toolkit.make() }), options(fake)).pipe(Layer.provide(services))
 
 const collect = (input: string | ReadonlyArray<Message.Message>, runId?: string) =>
-  Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input, ...(runId === undefined ? {} : { runId }) }))).pipe(Effect.map(Chunk.toArray))
+  Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input, ...(runId === undefined ? {} : { runId }) })))
 
 describe("AgentsModel (/v1/agents/heroku)", () => {
-  it.scopedLive("maps chat.completion / tool.completion events; namespaced names come back as requested", () =>
+  it.live("maps chat.completion / tool.completion events; namespaced names come back as requested", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({
         agents: [
@@ -53,7 +53,7 @@ describe("AgentsModel (/v1/agents/heroku)", () => {
       expect(fake.requests[0]!.headers["authorization"]).toBe("Bearer inference-key")
     }))
 
-  it.scopedLive("continues a conversation by resending the history, remote calls included", () =>
+  it.live("continues a conversation by resending the history, remote calls included", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({
         agents: [
@@ -73,7 +73,7 @@ describe("AgentsModel (/v1/agents/heroku)", () => {
       expect(messages[3]).toEqual({ role: "assistant", content: "It's Monday." })
     }))
 
-  it.scopedLive("refuses client tools before any request: Heroku runs only its own tools", () =>
+  it.live("refuses client tools before any request: Heroku runs only its own tools", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make()
       const error = yield* Effect.flip(
@@ -88,7 +88,7 @@ describe("AgentsModel (/v1/agents/heroku)", () => {
       expect(fake.requests).toHaveLength(0)
     }))
 
-  it.scopedLive("a stream cut mid-way fails the step with a ModelError that is not retryable (Heroku may have run the tool)", () =>
+  it.live("a stream cut mid-way fails the step with a ModelError that is not retryable (Heroku may have run the tool)", () =>
     Effect.gen(function* () {
       const full = FakeHerokuInference.agentToolRun({ tool: "code_exec_python", args: {}, result: "1", answer: "done" })
       const fake = yield* FakeHerokuInference.make({ agents: [{ ...full, dropAfter: 1 }] })
@@ -96,7 +96,7 @@ describe("AgentsModel (/v1/agents/heroku)", () => {
       expect(error).toMatchObject({ _tag: "ModelError", retryable: false, reason: "transport" })
     }))
 
-  it.scopedLive("event:error fails the step with the server's message; unknown events and malformed data are kept as Raw", () =>
+  it.live("event:error fails the step with the server's message; unknown events and malformed data are kept as Raw", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({
         agents: [

@@ -2,21 +2,20 @@ import { AgentBackend } from "@agentloop/core"
 import { ChatModel } from "@agentloop/heroku"
 import { FakeHerokuInference, Harness, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Option, Redacted, Stream } from "effect"
+import { Effect, Option, Redacted, Stream } from "effect"
 
 const S = ScriptedModel
 const modelFor = (fake: FakeHerokuInference.FakeHerokuInference, stream = true) =>
   ChatModel.layer({ url: fake.url, key: Redacted.make(fake.key), model: fake.model, stream, retry: { baseDelay: "5 millis" } })
 
 describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
-  it.scopedLive("drives the local loop: streamed deltas, a tool call assembled from fragments, the result sent back", () =>
+  it.live("drives the local loop: streamed deltas, a tool call assembled from fragments, the result sent back", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({
         chat: [S.toolCall("get_weather", { city: "Oslo" }, { text: "Checking." }), S.text(["It is ", "5C in Oslo."])]
       })
       const { layer, calls } = Harness.over(modelFor(fake))
-      const events = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input: "Weather in Oslo?" }))).pipe(Effect.provide(layer))
-      const list = Chunk.toArray(events)
+      const list = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input: "Weather in Oslo?" }))).pipe(Effect.provide(layer))
       expect(list.at(-1)).toMatchObject({ _tag: "RunFinished", outcome: { _tag: "Completed", text: "It is 5C in Oslo." } })
       expect(list.filter((e) => e._tag === "TextDelta").map((e) => (e as { delta: string }).delta)).toEqual(["Checking.", "It is ", "5C in Oslo."])
       expect(calls).toEqual(["get_weather:Oslo"])
@@ -37,7 +36,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       ])
     }))
 
-  it.scopedLive("non-streaming mode reads one completion", () =>
+  it.live("non-streaming mode reads one completion", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ chat: [S.toolCall("get_weather", { city: "Rome" }), S.text("Sunny.")] })
       const { layer, calls } = Harness.over(modelFor(fake, false))
@@ -47,7 +46,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       expect(fake.requests[0]!.body.stream).toBe(false)
     }))
 
-  it.scopedLive("sends all four tool-choice forms", () =>
+  it.live("sends all four tool-choice forms", () =>
     Effect.gen(function* () {
       const sent: Array<unknown> = []
       for (const toolChoice of ["none", "auto", "required", { function: "get_weather" }] as const) {
@@ -60,7 +59,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       expect(sent).toEqual(["(no tools sent)", "auto", "required", { type: "function", function: { name: "get_weather" } }])
     }))
 
-  it.scopedLive("an error body becomes a typed ModelError with the status and message, never the key", () =>
+  it.live("an error body becomes a typed ModelError with the status and message, never the key", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ key: "right-key", chat: [] })
       const { layer } = Harness.over(ChatModel.layer({ url: fake.url, key: Redacted.make("wrong-key"), model: "m" }))
@@ -70,7 +69,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       expect(JSON.stringify(error)).not.toContain("wrong-key")
     }))
 
-  it.scopedLive("a 503 is retried; a connection dropped mid-stream fails the step (retryable) and the run can be resumed", () =>
+  it.live("a 503 is retried; a connection dropped mid-stream fails the step (retryable) and the run can be resumed", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({
         chat: [
@@ -91,7 +90,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       expect(fake.requests).toHaveLength(3)
     }))
 
-  it.scopedLive("a malformed data line is kept as a Raw event and the stream goes on", () =>
+  it.live("a malformed data line is kept as a Raw event and the stream goes on", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({
         chat: [
@@ -106,12 +105,12 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
         ]
       })
       const { layer } = Harness.over(modelFor(fake))
-      const events = Chunk.toArray(yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input: "x" }))).pipe(Effect.provide(layer)))
+      const events = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input: "x" }))).pipe(Effect.provide(layer))
       expect(events.find((e) => e._tag === "Raw")).toMatchObject({ source: "heroku", data: { malformed: "{this is not json" } })
       expect(events.at(-1)).toMatchObject({ outcome: { _tag: "Completed", text: "Hello world" } })
     }))
 
-  it.scopedLive("streams ask for usage (stream_options.include_usage), so usage is counted; servers that refuse it can turn it off", () =>
+  it.live("streams ask for usage (stream_options.include_usage), so usage is counted; servers that refuse it can turn it off", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ chat: [S.text("ok", { usage: { inputTokens: 30, outputTokens: 4 } })] })
       const { layer } = Harness.over(modelFor(fake))
@@ -128,7 +127,7 @@ describe("ChatModel (OpenAI-compatible /v1/chat/completions)", () => {
       expect(strict.requests.at(-1)!.body).not.toHaveProperty("stream_options")
     }))
 
-  it.scopedLive("a 200 answer that is an error object fails the step with the provider's message (non-streaming)", () =>
+  it.live("a 200 answer that is an error object fails the step with the provider's message (non-streaming)", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ faults: [{ answer: { status: 200, body: { error: { message: "quota exhausted", type: "insufficient_quota" } } } }] })
       const error = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(Harness.over(modelFor(fake, false)).layer), Effect.flip)

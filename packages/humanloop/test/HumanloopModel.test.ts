@@ -2,7 +2,7 @@ import { AgentBackend, Approval, type AgentEvent, Message, ToolRule } from "@age
 import { HumanloopModel } from "@agentloop/humanloop"
 import { FakeHumanloop, Harness, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Redacted, Stream } from "effect"
+import { Effect, Redacted, Stream } from "effect"
 
 const S = ScriptedModel
 const modelFor = (fake: FakeHumanloop.FakeHumanloop, stream: boolean, key = fake.apiKey) =>
@@ -15,10 +15,10 @@ const modelFor = (fake: FakeHumanloop.FakeHumanloop, stream: boolean, key = fake
     retry: { baseDelay: "5 millis" }
   })
 
-const events = (stream: Stream.Stream<AgentEvent.AgentEvent, AgentBackend.AgentError>) => Effect.map(Stream.runCollect(stream), Chunk.toArray)
+const events = (stream: Stream.Stream<AgentEvent.AgentEvent, AgentBackend.AgentError>) => Stream.runCollect(stream)
 
 describe.each([false, true])("HumanloopModel (stream: %s)", (streaming) => {
-  it.scopedLive("call -> incomplete log -> local tool -> continue with the result -> complete", () =>
+  it.live("call -> incomplete log -> local tool -> continue with the result -> complete", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make({ turns: [S.toolCall("get_weather", { city: "Oslo" }, { text: "Let me check." }), S.text(["It is ", "5C."])] })
       const h = Harness.over(modelFor(fake, streaming))
@@ -56,7 +56,7 @@ describe.each([false, true])("HumanloopModel (stream: %s)", (streaming) => {
 })
 
 describe("HumanloopModel", () => {
-  it.scopedLive("sends all four tool_choice forms", () =>
+  it.live("sends all four tool_choice forms", () =>
     Effect.gen(function* () {
       const sent: Array<unknown> = []
       for (const toolChoice of ["none", "auto", "required", { function: "get_weather" }] as const) {
@@ -69,7 +69,7 @@ describe("HumanloopModel", () => {
       expect(sent).toEqual(["none", "auto", "required", { type: "function", function: { name: "get_weather" } }])
     }))
 
-  it.scopedLive("a call that needs approval suspends our run; resume continues the same Humanloop log", () =>
+  it.live("a call that needs approval suspends our run; resume continues the same Humanloop log", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make({ turns: [S.toolCall("set_alarm", { time: "07:00" }), S.text("Alarm set.")] })
       const h = Harness.over(modelFor(fake, true), { approvals: Approval.layerSuspend() })
@@ -87,7 +87,7 @@ describe("HumanloopModel", () => {
       expect(fake.requests[1]!.body.log_id).toBe("log_1")
     }))
 
-  it.scopedLive("our rules still apply: a forbidden call is not run, and Humanloop gets the violation as the tool result", () =>
+  it.live("our rules still apply: a forbidden call is not run, and Humanloop gets the violation as the tool result", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make({ turns: [S.toolCall("set_alarm", { time: "x" }), S.text("Sorry.")] })
       // The text answer to the init-forced choice stops the run (tool_choice) without re-prompting.
@@ -100,7 +100,7 @@ describe("HumanloopModel", () => {
       expect(fake.requests[1]!.body.messages[0].content).toContain("[ToolConstraintError] Cannot call set_alarm, valid tools include: [get_weather]")
     }))
 
-  it.scopedLive("errors: a wrong key is a 401 ModelError; Humanloop's 422 detail is the message", () =>
+  it.live("errors: a wrong key is a 401 ModelError; Humanloop's 422 detail is the message", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make({ turns: [{ status: 422, body: { detail: [{ loc: ["body", "agent", "model"], msg: "field required", type: "missing" }] } }] })
       const wrong = yield* Effect.flip(
@@ -115,7 +115,7 @@ describe("HumanloopModel", () => {
       expect(invalid).toMatchObject({ status: 422, retryable: false, message: "humanloop answered 422: body.agent.model: field required" })
     }))
 
-  it.scopedLive("a malformed line and an unknown event type are kept as Raw; the stream goes on", () =>
+  it.live("a malformed line and an unknown event type are kept as Raw; the stream goes on", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make({
         turns: [
@@ -135,7 +135,7 @@ describe("HumanloopModel", () => {
       expect(list.at(-1)).toMatchObject({ outcome: { _tag: "Completed", text: "Hello" } })
     }))
 
-  it.scopedLive("a stream cut mid-way is a ModelError, not retryable (the log was created)", () =>
+  it.live("a stream cut mid-way is a ModelError, not retryable (the log was created)", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHumanloop.make({ turns: [{ dropAfter: 2, turn: S.text(["a", "b", "c"]) }] })
       const error = yield* Effect.flip(

@@ -6,8 +6,8 @@
  */
 import type { ToolRule } from "@agentloop/core"
 import { Http } from "@agentloop/wire"
-import type { HttpClient } from "@effect/platform"
-import { Chunk, Context, Data, Effect, Layer, Option, ParseResult, Redacted, Schema, Stream } from "effect"
+import type { HttpClient } from "effect/http"
+import { Context, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
 import * as LettaRules from "./LettaRules.js"
 
 export interface Options extends Http.ClientOptions {
@@ -16,40 +16,50 @@ export interface Options extends Http.ClientOptions {
   readonly baseUrl?: string
 }
 
-export class LettaError extends Data.TaggedError("LettaError")<{
-  readonly operation: string
-  readonly status?: number
-  readonly message: string
-}> {}
+export class LettaError extends Schema.TaggedError<LettaError>()("LettaError", {
+  operation: Schema.String,
+  status: Schema.optional(Schema.Number),
+  message: Schema.String
+}) {}
+
+/** A tool rule as Letta returns it (`LettaRules.LettaToolRule`): its type, its tool, and whatever else it carries. */
+const LettaToolRule: Schema.Codec<LettaRules.LettaToolRule> = Schema.StructWithRest(Schema.Struct({ type: Schema.String, tool_name: Schema.String }), [
+  Schema.Record(Schema.String, Schema.Unknown)
+])
 
 /** Letta answered, but the rules it kept are not the rules we sent. */
-export class LettaRulesNotPersisted extends Data.TaggedError("LettaRulesNotPersisted")<{
-  readonly agentId: string
-  readonly missing: ReadonlyArray<LettaRules.LettaToolRule>
-}> {
+export class LettaRulesNotPersisted extends Schema.TaggedError<LettaRulesNotPersisted>()("LettaRulesNotPersisted", {
+  agentId: Schema.String,
+  missing: Schema.Array(LettaToolRule)
+}) {
   override get message(): string {
     return `Letta agent ${this.agentId} did not keep ${this.missing.length} tool rule(s): ${this.missing.map((r) => `${r.type}(${r.tool_name})`).join(", ")}`
   }
 }
 
-const keepUnknown = { parseOptions: { onExcessProperty: "preserve" as const } }
+/** The fields Letta may add are kept as they are (decoding drops unknown keys unless a rest record covers them). */
+const keepUnknown = <S extends Schema.Struct<Schema.Struct.Fields>>(struct: S) => Schema.StructWithRest(struct, [Schema.Record(Schema.String, Schema.Unknown)])
 
-export const LettaTool = Schema.Struct({
-  id: Schema.String,
-  name: Schema.String,
-  description: Schema.optional(Schema.NullOr(Schema.String)),
-  tool_type: Schema.optional(Schema.NullOr(Schema.String)),
-  json_schema: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  default_requires_approval: Schema.optional(Schema.NullOr(Schema.Boolean))
-}).annotations(keepUnknown)
+export const LettaTool = keepUnknown(
+  Schema.Struct({
+    id: Schema.String,
+    name: Schema.String,
+    description: Schema.optional(Schema.NullOr(Schema.String)),
+    tool_type: Schema.optional(Schema.NullOr(Schema.String)),
+    json_schema: Schema.optional(Schema.NullOr(Schema.Unknown)),
+    default_requires_approval: Schema.optional(Schema.NullOr(Schema.Boolean))
+  })
+)
 export type LettaTool = typeof LettaTool.Type
 
-export const ToolExecutionResult = Schema.Struct({
-  status: Schema.Literal("success", "error"),
-  func_return: Schema.optional(Schema.Unknown),
-  stdout: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
-  stderr: Schema.optional(Schema.NullOr(Schema.Array(Schema.String)))
-}).annotations(keepUnknown)
+export const ToolExecutionResult = keepUnknown(
+  Schema.Struct({
+    status: Schema.Literals(["success", "error"]),
+    func_return: Schema.optional(Schema.Unknown),
+    stdout: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
+    stderr: Schema.optional(Schema.NullOr(Schema.Array(Schema.String)))
+  })
+)
 export type ToolExecutionResult = typeof ToolExecutionResult.Type
 
 export interface ListOptions {
@@ -75,7 +85,7 @@ export interface Service {
   readonly setToolRules: (agentId: string, rules: ReadonlyArray<ToolRule.ToolRule>) => Effect.Effect<void, LettaError | LettaRulesNotPersisted>
 }
 
-export class LettaClient extends Context.Tag("@agentloop/letta/LettaClient")<LettaClient, Service>() {}
+export class LettaClient extends Context.Service<LettaClient, Service>()("@agentloop/letta/LettaClient") {}
 
 /** Letta Cloud; a self-hosted server is given as `baseUrl`. */
 export const DEFAULT_BASE_URL = "https://api.letta.com"
@@ -98,9 +108,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         Effect.mapError((error) => new LettaError({ operation, message: error.message, ...(error.status === undefined ? {} : { status: error.status }) })),
         Effect.provide(context)
       )
-    const decode = <A, I>(operation: string, schema: Schema.Schema<A, I>) => (value: unknown) =>
-      Schema.decodeUnknown(schema)(value).pipe(
-        Effect.mapError((error) => new LettaError({ operation, message: `unexpected answer: ${ParseResult.TreeFormatter.formatErrorSync(error)}` }))
+    const decode = <S extends Schema.Decoder<unknown>>(operation: string, schema: S) => (value: unknown) =>
+      Schema.decodeUnknownEffect(schema)(value).pipe(
+        Effect.mapError((error) => new LettaError({ operation, message: `unexpected answer: ${error.message}` }))
       )
     const agentPath = (agentId: string) => `/v1/agents/${encodeURIComponent(agentId)}`
 
@@ -123,10 +133,10 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     return {
       listTools,
       allTools: (agentId, all) =>
-        Stream.paginateChunkEffect(undefined as string | undefined, (after) =>
+        Stream.paginate(undefined as string | undefined, (after) =>
           Effect.map(listTools(agentId, { limit: all?.pageSize ?? 50, order: "asc", ...(after === undefined ? {} : { after }) }), (page) => {
             const last = page.at(-1)?.id
-            return [Chunk.fromIterable(page), page.length === 0 || last === undefined || last === after ? Option.none() : Option.some(last)] as const
+            return [page, page.length === 0 || last === undefined || last === after ? Option.none() : Option.some(last)] as const
           })
         ),
       attachTool: (agentId, toolId) => Effect.asVoid(call("attachTool", "PATCH", `${agentPath(agentId)}/tools/attach/${encodeURIComponent(toolId)}`)),

@@ -3,18 +3,18 @@ import { LettaClient, LettaModel, LettaRules } from "@agentloop/letta"
 import { FakeLetta, Harness } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Redacted, Stream } from "effect"
+import { Effect, Layer, Redacted, Stream } from "effect"
 
 const modelFor = (fake: FakeLetta.FakeLetta, key = fake.apiKey) =>
   LettaModel.layer({ apiKey: Redacted.make(key), baseUrl: fake.url, agentId: fake.agentId, retry: { baseDelay: "5 millis" } })
 
 const streamOf = (input: string, runId?: string) =>
   Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input, ...(runId === undefined ? {} : { runId }) }))).pipe(
-    Effect.map((c) => Chunk.toArray(c) as Array<AgentEvent.AgentEvent>)
+    Effect.map((c) => c as Array<AgentEvent.AgentEvent>)
   )
 
 describe("LettaModel (messages stream)", () => {
-  it.scopedLive("maps assistant text, reasoning (kept raw) and a server-side tool call and return", () =>
+  it.live("maps assistant text, reasoning (kept raw) and a server-side tool call and return", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({
         turns: [
@@ -40,7 +40,7 @@ describe("LettaModel (messages stream)", () => {
       expect(fake.requests[0]!.headers["authorization"]).toBe("Bearer letta-key")
     }))
 
-  it.scopedLive("a client tool: Letta asks, our loop runs it, the result goes back as an approval of type tool", () =>
+  it.live("a client tool: Letta asks, our loop runs it, the result goes back as an approval of type tool", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({
         turns: [[{ kind: "assistant", text: "Checking." }, { kind: "client_tool", name: "get_weather", args: { city: "Oslo" }, id: "call-1" }], [{ kind: "assistant", text: "5C and rain." }]]
@@ -55,7 +55,7 @@ describe("LettaModel (messages stream)", () => {
       expect(fake.clientReturns.get("call-1")).toEqual({ tool_return: "Oslo: 5C, rain", status: "success" })
     }))
 
-  it.scopedLive("Letta's own tool needing approval goes through our Approvals; approved, Letta runs it", () =>
+  it.live("Letta's own tool needing approval goes through our Approvals; approved, Letta runs it", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({
         turns: [[{ kind: "approval", name: "archival_delete", args: { id: "m1" }, result: "deleted m1", id: "call-9" }], [{ kind: "assistant", text: "Deleted." }]]
@@ -68,7 +68,7 @@ describe("LettaModel (messages stream)", () => {
       expect(h.calls).toEqual([])
     }))
 
-  it.scopedLive("a denial carries the reason; suspension and resume answer every pending call at once", () =>
+  it.live("a denial carries the reason; suspension and resume answer every pending call at once", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({
         turns: [
@@ -98,7 +98,7 @@ describe("LettaModel (messages stream)", () => {
       ])
     }))
 
-  it.scopedLive("errors: a wrong key, a new message while approvals are pending (409), event:error, a dropped stream", () =>
+  it.live("errors: a wrong key, a new message while approvals are pending (409), event:error, a dropped stream", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({
         turns: [
@@ -119,7 +119,7 @@ describe("LettaModel (messages stream)", () => {
       expect(conflict.message).toContain("Please approve or deny the pending request before continuing")
     }))
 
-  it.scopedLive("event:error and a stream dropped mid-way become ModelErrors; a malformed line is kept raw", () =>
+  it.live("event:error and a stream dropped mid-way become ModelErrors; a malformed line is kept raw", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({
         turns: [
@@ -182,7 +182,7 @@ describe("LettaClient (Tools API)", () => {
     LettaClient.layer({ apiKey: Redacted.make(fake.apiKey), baseUrl: fake.url, retry: { baseDelay: "5 millis" } }).pipe(Layer.provide(NodeHttpClient.layerUndici))
   const tools = Array.from({ length: 25 }, (_, i) => ({ id: `tool-${String(i).padStart(3, "0")}`, name: `tool_${i}` }))
 
-  it.scopedLive("lists with cursor paging, attaches, detaches, sets approval with the accepted key, runs a tool", () =>
+  it.live("lists with cursor paging, attaches, detaches, sets approval with the accepted key, runs a tool", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({ tools: [...tools, { id: "tool-999", name: "extra", attached: false }] })
       yield* Effect.gen(function* () {
@@ -190,10 +190,10 @@ describe("LettaClient (Tools API)", () => {
         const firstPage = yield* client.listTools(fake.agentId)
         expect(firstPage).toHaveLength(10) // Letta's default page
         expect(firstPage[0]!.id).toBe("tool-024") // default order: desc
-        const all = Chunk.toArray(yield* Stream.runCollect(client.allTools(fake.agentId, { pageSize: 10 })))
+        const all = yield* Stream.runCollect(client.allTools(fake.agentId, { pageSize: 10 }))
         expect(all.map((t) => t.id)).toEqual(tools.map((t) => t.id))
         yield* client.attachTool(fake.agentId, "tool-999")
-        expect(Chunk.size(yield* Stream.runCollect(client.allTools(fake.agentId)))).toBe(26)
+        expect(yield* Stream.runCollect(client.allTools(fake.agentId))).toHaveLength(26)
         yield* client.detachTool(fake.agentId, "tool-000")
         yield* client.setToolApproval(fake.agentId, "extra", true)
         expect(fake.requests.at(-1)!.body).toEqual({ requires_approval: true })
@@ -204,7 +204,7 @@ describe("LettaClient (Tools API)", () => {
       }).pipe(Effect.provide(clientFor(fake)))
     }))
 
-  it.scopedLive("setToolRules reads the rules back and fails when Letta dropped some", () =>
+  it.live("setToolRules reads the rules back and fails when Letta dropped some", () =>
     Effect.gen(function* () {
       const good = yield* FakeLetta.make()
       yield* Effect.flatMap(LettaClient.LettaClient, (c) => c.setToolRules(good.agentId, [ToolRule.terminal("send_message"), ToolRule.init("search")])).pipe(
@@ -222,7 +222,7 @@ describe("LettaClient (Tools API)", () => {
       expect(error.message).toContain("did not keep 1 tool rule(s): exit_loop(send_message)")
     }))
 
-  it.scopedLive("runTool is never re-sent after a 500 or a reset (the tool may have run); a PATCH is retried", () =>
+  it.live("runTool is never re-sent after a 500 or a reset (the tool may have run); a PATCH is retried", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({
         tools: [{ id: "tool-1", name: "charge_card" }],
@@ -244,7 +244,7 @@ describe("LettaClient (Tools API)", () => {
       }).pipe(Effect.provide(clientFor(fake)))
     }))
 
-  it.scopedLive("the fake refuses unknown request fields with Letta's 422, so a misnamed field cannot pass", () =>
+  it.live("the fake refuses unknown request fields with Letta's 422, so a misnamed field cannot pass", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({ turns: [[{ kind: "assistant", text: "hi" }]] })
       const response = yield* Effect.promise(() =>

@@ -13,7 +13,7 @@
  */
 import { AgentBackend, type Agent, LanguageModel, Message, type Tool } from "@agentloop/core"
 import { ChatCompletions, Http, Incremental, Model, Ndjson } from "@agentloop/wire"
-import type { HttpClient } from "@effect/platform"
+import type { HttpClient } from "effect/http"
 import { Effect, Layer, Redacted, Stream } from "effect"
 
 export interface Options extends Http.ClientOptions {

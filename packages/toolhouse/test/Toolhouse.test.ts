@@ -4,7 +4,7 @@ import { Ndjson } from "@agentloop/wire"
 import { FakeToolhouse, Harness } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { Effect, Layer, Option, Redacted, Stream } from "effect"
 
 const options = (fake: FakeToolhouse.FakeToolhouse, extra: Partial<ToolhouseModel.Options> = {}): ToolhouseModel.Options => ({
   baseUrl: fake.url,
@@ -19,11 +19,11 @@ const backend = (fake: FakeToolhouse.FakeToolhouse, extra: Partial<ToolhouseMode
 
 const events = (input: string | ReadonlyArray<Message.Message>, runId?: string) =>
   Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input, ...(runId === undefined ? {} : { runId }) }))).pipe(
-    Effect.map((c) => Chunk.toArray(c) as Array<AgentEvent.AgentEvent>)
+    Effect.map((c) => c as Array<AgentEvent.AgentEvent>)
   )
 
 describe("ToolhouseModel", () => {
-  it.scopedLive("POST starts a run; NDJSON text, tool calls and results map to events; unknown and malformed lines are kept", () =>
+  it.live("POST starts a run; NDJSON text, tool calls and results map to events; unknown and malformed lines are kept", () =>
     Effect.gen(function* () {
       const fake = yield* FakeToolhouse.make({
         apiKey: "th-key",
@@ -55,7 +55,7 @@ describe("ToolhouseModel", () => {
       expect(fake.requests[0]!.headers["authorization"]).toBe("Bearer th-key")
     }))
 
-  it.scopedLive("the next turn PUTs to the run named by X-Toolhouse-Run-ID", () =>
+  it.live("the next turn PUTs to the run named by X-Toolhouse-Run-ID", () =>
     Effect.gen(function* () {
       const fake = yield* FakeToolhouse.make({ answers: [[{ type: "text", text: "Hi!" }], [{ type: "text", text: "Bye!" }]] })
       yield* Effect.gen(function* () {
@@ -77,7 +77,7 @@ describe("ToolhouseModel", () => {
       }).pipe(Effect.provide(backend(fake)))
     }))
 
-  it.scopedLive("text mode streams only the output; a public worker needs no key", () =>
+  it.live("text mode streams only the output; a public worker needs no key", () =>
     Effect.gen(function* () {
       const fake = yield* FakeToolhouse.make({ answers: [[{ type: "text", text: "plain " }, { type: "tool_call", name: "hidden" }, { type: "text", text: "answer" }]] })
       const { apiKey: _key, ...rest } = options(fake, { mode: "text" })
@@ -88,7 +88,7 @@ describe("ToolhouseModel", () => {
       expect(fake.requests[0]!.headers["authorization"]).toBeUndefined()
     }))
 
-  it.scopedLive("errors: 401 for a private worker, an error line, a dropped stream; client tools are refused up front", () =>
+  it.live("errors: 401 for a private worker, an error line, a dropped stream; client tools are refused up front", () =>
     Effect.gen(function* () {
       const fake = yield* FakeToolhouse.make({
         apiKey: "th-key",
@@ -107,7 +107,7 @@ describe("ToolhouseModel", () => {
       expect(refused).toMatchObject({ _tag: "UnsupportedCapability", backend: "toolhouse", capability: "clientTools" })
     }))
 
-  it.scopedLive("an answer without X-Toolhouse-Run-ID: the next turn fails typed (no silent new run), or starts a new run when asked", () =>
+  it.live("an answer without X-Toolhouse-Run-ID: the next turn fails typed (no silent new run), or starts a new run when asked", () =>
     Effect.gen(function* () {
       const fake = yield* FakeToolhouse.make({ answers: [{ lines: [{ type: "text", text: "Hi!" }], omitRunId: true }, [{ type: "text", text: "Fresh." }]] })
       const first = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Effect.zip(b.run({ input: "hello", runId: "c1" }), b.getRun("c1"))).pipe(Effect.provide(backend(fake)))
@@ -123,7 +123,7 @@ describe("ToolhouseModel", () => {
       expect(fake.requests[1]).toMatchObject({ method: "POST", path: `/ndjson/${fake.agentId}`, body: { message: "and then?" } })
     }))
 
-  it.scopedLive("the fake refuses unknown body fields (400), so a misnamed field cannot pass", () =>
+  it.live("the fake refuses unknown body fields (400), so a misnamed field cannot pass", () =>
     Effect.gen(function* () {
       const fake = yield* FakeToolhouse.make({ answers: [[{ type: "text", text: "x" }]] })
       const status = yield* Effect.promise(() =>
