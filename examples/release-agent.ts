@@ -17,7 +17,7 @@ const CheckStatus = Tool.make("check_status", {
 const RunTests = Tool.make("run_tests", {
   description: "Run a test suite. Returns 'passed' or 'failed'.",
   parameters: { suite: Schema.String },
-  success: Schema.Literal("passed", "failed")
+  success: Schema.Literals(["passed", "failed"])
 })
 const Deploy = Tool.make("deploy", {
   description: "Deploy a version to production.",

@@ -6,7 +6,7 @@
  */
 import { Agent, AgentBackend, Approval, RunStore, Tool, Toolkit, Tracing } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
-import { NodeSdk } from "@effect/opentelemetry"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Schema } from "effect"
 

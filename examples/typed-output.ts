@@ -9,7 +9,7 @@ import { ScriptedModel as S } from "@agentloop/testing"
 import { Effect, Layer, Option, Schema } from "effect"
 
 const Triage = Schema.Struct({
-  severity: Schema.Literal("low", "high", "critical"),
+  severity: Schema.Literals(["low", "high", "critical"]),
   service: Schema.String,
   summary: Schema.String
 })

@@ -99,7 +99,7 @@ describe("context limits", () => {
       expect(sent.at(-1)).toEqual(Message.user("And in Oslo?"))
     }))
 
-  it.scoped("token budget on Heroku chat completions: the request body is trimmed, tool_calls keep their tool messages", () =>
+  it.effect("token budget on Heroku chat completions: the request body is trimmed, tool_calls keep their tool messages", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ chat: [S.toolCall("get_weather", { city: "Oslo" }), S.text("5C in Oslo.")] })
       const model = ChatModel.layer({ url: fake.url, key: Redacted.make(fake.key), model: fake.model }).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -10,7 +10,7 @@ import { FakeHerokuInference, FakeHumanloop, FakeLetta, FakeToolhouse, Harness, 
 import { ToolhouseModel } from "@agentloop/toolhouse"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Redacted, type Scope, Stream } from "effect"
+import { Effect, Layer, Redacted, type Scope, Stream } from "effect"
 
 const S = ScriptedModel
 const QUESTION = "What's the weather in Oslo?"
@@ -21,7 +21,7 @@ const retry = { baseDelay: "5 millis" } as const
 /** The application: it knows only AgentBackend. */
 const app = Effect.gen(function* () {
   const backend = yield* AgentBackend.AgentBackend
-  const events = Chunk.toArray(yield* Stream.runCollect(backend.stream({ input: QUESTION }))) as Array<AgentEvent.AgentEvent>
+  const events = (yield* Stream.runCollect(backend.stream({ input: QUESTION }))) as Array<AgentEvent.AgentEvent>
   const finished = events.at(-1)
   return {
     outcome: finished?._tag === "RunFinished" ? { tag: finished.outcome._tag, text: "text" in finished.outcome ? finished.outcome.text : "" } : undefined,
@@ -79,7 +79,7 @@ const backends: Record<string, (approvals?: Layer.Layer<Approval.Approvals>) => 
 
 describe("one app, every backend", () => {
   for (const [name, make] of Object.entries(backends)) {
-    it.scopedLive(`${name}: the weather question ends the same way`, () =>
+    it.live(`${name}: the weather question ends the same way`, () =>
       Effect.gen(function* () {
         const result = yield* app.pipe(Effect.provide(yield* make()))
         expect(result).toEqual({ outcome: { tag: "Completed", text: ANSWER }, toolCalls: ["get_weather"], toolResults: [RESULT] })
@@ -87,7 +87,7 @@ describe("one app, every backend", () => {
     )
   }
 
-  it.scopedLive("an agent whose tool needs approval: suspended and resumed where supported, refused before any request elsewhere", () =>
+  it.live("an agent whose tool needs approval: suspended and resumed where supported, refused before any request elsewhere", () =>
     Effect.gen(function* () {
       const results: Record<string, string> = {}
       for (const [name, make] of Object.entries({

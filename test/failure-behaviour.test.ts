@@ -12,7 +12,7 @@ import { FakeHerokuInference, FakeHttp, FakeHumanloop, FakeLetta, FakeToolhouse,
 import { ToolhouseModel } from "@agentloop/toolhouse"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Layer, Redacted, type Scope, Stream } from "effect"
+import { Effect, Layer, Redacted, Result, type Scope, Stream } from "effect"
 
 const S = ScriptedModel
 const STALL = 30_000
@@ -133,22 +133,22 @@ const request: LanguageModel.ModelRequest = {
 const step = (model: Layer.Layer<LanguageModel.LanguageModel>) =>
   Effect.gen(function* () {
     const started = Date.now()
-    const result = yield* Effect.either(
-      Effect.flatMap(LanguageModel.LanguageModel, (m) => Stream.runCollect(m.streamStep(request))).pipe(Effect.map(Chunk.toArray), Effect.provide(model))
+    const result = yield* Effect.result(
+      Effect.flatMap(LanguageModel.LanguageModel, (m) => Stream.runCollect(m.streamStep(request))).pipe(Effect.provide(model))
     )
     return { result, ms: Date.now() - started }
   })
 
 const textOf = (parts: ReadonlyArray<LanguageModel.ResponsePart>) => parts.flatMap((p) => (p._tag === "TextDelta" ? [p.delta] : [])).join("")
 
-const failure = (result: Either.Either<Array<LanguageModel.ResponsePart>, LanguageModel.ModelError>) => {
-  if (Either.isRight(result)) throw new Error(`expected a failure, got the parts ${JSON.stringify(result.right)}`)
-  return result.left
+const failure = (result: Result.Result<Array<LanguageModel.ResponsePart>, LanguageModel.ModelError>) => {
+  if (Result.isSuccess(result)) throw new Error(`expected a failure, got the parts ${JSON.stringify(result.success)}`)
+  return result.failure
 }
 
 for (const adapter of adapters) {
   describe(`failure behaviour: ${adapter.name}`, () => {
-    it.scopedLive("a hostile but well-formed stream (CRLF, comments, ids, BOM, one byte per write, empty writes) completes", () =>
+    it.live("a hostile but well-formed stream (CRLF, comments, ids, BOM, one byte per write, empty writes) completes", () =>
       Effect.gen(function* () {
         const hostiles: ReadonlyArray<FakeHttp.Hostile> = [
           { eol: "\r\n", comments: true, ids: true, bom: true, writes: "bytes", emptyWrites: true },
@@ -157,13 +157,13 @@ for (const adapter of adapters) {
         for (const hostile of hostiles) {
           const { model } = yield* adapter.start([adapter.ok(hostile)])
           const { result } = yield* step(model)
-          if (Either.isLeft(result)) throw result.left
-          expect(textOf(result.right)).toBe(HELLO)
-          expect(result.right.at(-1)).toMatchObject({ _tag: "Finish" })
+          if (Result.isFailure(result)) throw result.failure
+          expect(textOf(result.success)).toBe(HELLO)
+          expect(result.success.at(-1)).toMatchObject({ _tag: "Finish" })
         }
       }))
 
-    it.scopedLive("no response headers: a headers-timeout ModelError; re-sent only if idempotent", () =>
+    it.live("no response headers: a headers-timeout ModelError; re-sent only if idempotent", () =>
       Effect.gen(function* () {
         const stalled = yield* adapter.start([adapter.ok(), adapter.ok(), adapter.ok()], { hostile: { stallBeforeHeaders: STALL } }, small)
         const { result, ms } = yield* step(stalled.model)
@@ -173,7 +173,7 @@ for (const adapter of adapters) {
         expect(ms).toBeLessThan(STALL)
       }))
 
-    it.scopedLive("a stream that goes silent mid-way: an idle-timeout ModelError carrying what was received; never re-sent", () =>
+    it.live("a stream that goes silent mid-way: an idle-timeout ModelError carrying what was received; never re-sent", () =>
       Effect.gen(function* () {
         const { fake, model } = yield* adapter.start([adapter.ok({ stallAfter: { frames: adapter.textAfter, ms: STALL } }), adapter.ok()], {}, small)
         const { result, ms } = yield* step(model)
@@ -184,13 +184,13 @@ for (const adapter of adapters) {
         expect(ms).toBeLessThan(STALL)
       }))
 
-    it.scopedLive("a reset before the response: retried only if idempotent (a side effect is never re-sent)", () =>
+    it.live("a reset before the response: retried only if idempotent (a side effect is never re-sent)", () =>
       Effect.gen(function* () {
         const { fake, model } = yield* adapter.start([adapter.ok()], { faults: [{ answer: { fault: "reset" } }] })
         const { result } = yield* step(model)
         if (adapter.idempotent) {
-          if (Either.isLeft(result)) throw result.left
-          expect(textOf(result.right)).toBe(HELLO)
+          if (Result.isFailure(result)) throw result.failure
+          expect(textOf(result.success)).toBe(HELLO)
           expect(fake.requests).toHaveLength(2)
         } else {
           expect(failure(result)).toMatchObject({ _tag: "ModelError", reason: "transport", retryable: false })
@@ -198,7 +198,7 @@ for (const adapter of adapters) {
         }
       }))
 
-    it.scopedLive("a reset mid-stream: a transport ModelError with the parts received; never re-sent", () =>
+    it.live("a reset mid-stream: a transport ModelError with the parts received; never re-sent", () =>
       Effect.gen(function* () {
         const { fake, model } = yield* adapter.start([adapter.ok({ dropAfter: adapter.textAfter }), adapter.ok()])
         const error = failure((yield* step(model)).result)
@@ -209,7 +209,7 @@ for (const adapter of adapters) {
         expect(fake.requests).toHaveLength(1)
       }))
 
-    it.scopedLive("a clean end before the end marker: a truncated ModelError carrying what was received, never a completed step", () =>
+    it.live("a clean end before the end marker: a truncated ModelError carrying what was received, never a completed step", () =>
       Effect.gen(function* () {
         const { fake, model } = yield* adapter.start([adapter.ok(adapter.truncation), adapter.ok()])
         const error = failure((yield* step(model)).result)
@@ -218,7 +218,7 @@ for (const adapter of adapters) {
         expect(fake.requests).toHaveLength(1)
       }))
 
-    it.scopedLive("an error inside the stream: a provider-error ModelError with the provider's message", () =>
+    it.live("an error inside the stream: a provider-error ModelError with the provider's message", () =>
       Effect.gen(function* () {
         const { fake, model } = yield* adapter.start([adapter.inStreamError, adapter.ok()])
         const error = failure((yield* step(model)).result)
@@ -227,17 +227,17 @@ for (const adapter of adapters) {
         expect(fake.requests).toHaveLength(1)
       }))
 
-    it.scopedLive("429 with Retry-After: 1 is waited for (at least 1 s), then the request is re-sent once", () =>
+    it.live("429 with Retry-After: 1 is waited for (at least 1 s), then the request is re-sent once", () =>
       Effect.gen(function* () {
         const { fake, model } = yield* adapter.start([FakeHttp.rateLimited(1), adapter.ok()])
         const { result, ms } = yield* step(model)
-        if (Either.isLeft(result)) throw result.left
-        expect(textOf(result.right)).toBe(HELLO)
+        if (Result.isFailure(result)) throw result.failure
+        expect(textOf(result.success)).toBe(HELLO)
         expect(fake.requests).toHaveLength(2)
         expect(ms).toBeGreaterThanOrEqual(1000)
       }))
 
-    it.scopedLive("a Retry-After longer than maxRetryAfter is not waited for: the 429 is the error", () =>
+    it.live("a Retry-After longer than maxRetryAfter is not waited for: the 429 is the error", () =>
       Effect.gen(function* () {
         const { fake, model } = yield* adapter.start([FakeHttp.rateLimited(new Date(Date.now() + 3_600_000)), adapter.ok()])
         const { result, ms } = yield* step(model)
@@ -248,17 +248,17 @@ for (const adapter of adapters) {
         expect(ms).toBeLessThan(STALL)
       }))
 
-    it.scopedLive("5xx HTML pages: a 503 is re-sent (nothing was done); a 502 only if idempotent; the page's title is the message", () =>
+    it.live("5xx HTML pages: a 503 is re-sent (nothing was done); a 502 only if idempotent; the page's title is the message", () =>
       Effect.gen(function* () {
         const unavailable = yield* adapter.start([FakeHttp.htmlError(503, "Service Unavailable"), adapter.ok()])
         const first = (yield* step(unavailable.model)).result
-        if (Either.isLeft(first)) throw first.left
+        if (Result.isFailure(first)) throw first.failure
         expect(unavailable.fake.requests).toHaveLength(2)
 
         const badGateway = yield* adapter.start([FakeHttp.htmlError(502, "Bad Gateway"), adapter.ok()])
         const second = (yield* step(badGateway.model)).result
         if (adapter.idempotent) {
-          expect(Either.isRight(second)).toBe(true)
+          expect(Result.isSuccess(second)).toBe(true)
           expect(badGateway.fake.requests).toHaveLength(2)
         } else {
           const error = failure(second)
@@ -269,7 +269,7 @@ for (const adapter of adapters) {
         }
       }))
 
-    it.scopedLive("the whole step is bounded by the step timeout, even while the server trickles bytes", () =>
+    it.live("the whole step is bounded by the step timeout, even while the server trickles bytes", () =>
       Effect.gen(function* () {
         const { model } = yield* adapter.start([adapter.ok({ stallAfter: { frames: 1, ms: STALL } })], {}, { timeouts: { headers: "5 seconds", idle: "10 seconds", step: "400 millis" } })
         const { result, ms } = yield* step(model)
@@ -277,7 +277,7 @@ for (const adapter of adapters) {
         expect(ms).toBeLessThan(STALL)
       }))
 
-    it.scopedLive("no trace headers (traceparent, b3) reach the provider unless propagateTrace is set", () =>
+    it.live("no trace headers (traceparent, b3) reach the provider unless propagateTrace is set", () =>
       Effect.gen(function* () {
         const quiet = yield* adapter.start([adapter.ok()])
         yield* step(quiet.model).pipe(Effect.withSpan("app"))
@@ -290,7 +290,7 @@ for (const adapter of adapters) {
 }
 
 describe("failure behaviour: the transport", () => {
-  it.scopedLive("a refused connection is provably undelivered: even a side-effecting POST is retried", () =>
+  it.live("a refused connection is provably undelivered: even a side-effecting POST is retried", () =>
     Effect.gen(function* () {
       // A port that was just closed refuses connections.
       const closed = yield* Effect.promise(() => FakeHttp.start(() => ({ json: {} })))
@@ -303,7 +303,7 @@ describe("failure behaviour: the transport", () => {
       expect(ms).toBeGreaterThanOrEqual(240)
     }))
 
-  it.scopedLive("LettaClient: a GET that never answers is cut by the headers timeout and re-sent (it is idempotent)", () =>
+  it.live("LettaClient: a GET that never answers is cut by the headers timeout and re-sent (it is idempotent)", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({ tools: [{ id: "tool-1", name: "search" }], faults: [{ method: "GET", answer: { fault: "stall" } }] })
       const client = http(LettaClient.layer({ apiKey: Redacted.make(fake.apiKey), baseUrl: fake.url, retry, timeouts: { headers: "300 millis" } }))

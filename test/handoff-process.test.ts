@@ -7,7 +7,7 @@
  */
 import { AgentBackend, Approval, RunState, RunStore } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -43,7 +43,7 @@ const suspendRounds = (dir: string) => {
       S.toolCall("refund", { orderId: `${i}`, amount: 30 }, { id: "call_refund" })
     ]).flat()
   )
-  const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))
+  const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeServices.layer))
   return Effect.gen(function* () {
     const b = yield* AgentBackend.AgentBackend
     return yield* Effect.forEach(Array.from({ length: ROUNDS }, (_, i) => `race-${i}`), (runId) =>

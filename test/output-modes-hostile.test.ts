@@ -11,7 +11,7 @@ import { ChatModel } from "@agentloop/heroku"
 import { FakeHerokuInference, FakeHttp, ScriptedModel as S } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Context, Effect, Layer, Option, Redacted, Result, Schema } from "effect"
 
 const Forecast = Schema.Struct({ city: Schema.String, celsius: Schema.Number, rain: Schema.Boolean })
 /** Multi-byte characters, so writes split inside UTF-8 sequences of the arguments. */
@@ -47,18 +47,18 @@ const start = (answers: ReadonlyArray<FakeHerokuInference.ChatAnswer>, options: 
   })
 
 /** The run failed with a `ModelError`; its stored state holds no output and no final-answer call. */
-const expectFailedAndKept = (backend: AgentBackend.Service, runId: string, result: Either.Either<unknown, unknown>) =>
+const expectFailedAndKept = (backend: AgentBackend.Service, runId: string, result: Result.Result<unknown, unknown>) =>
   Effect.gen(function* () {
-    if (Either.isRight(result)) throw new Error(`expected a ModelError, got ${JSON.stringify(result.right)}`)
+    if (Result.isSuccess(result)) throw new Error(`expected a ModelError, got ${JSON.stringify(result.success)}`)
     const state = Option.getOrThrow(yield* backend.getRun(runId))
     expect(state).toMatchObject({ status: "failed", step: 0 })
     expect(state.outcome).toBeUndefined()
     expect(JSON.stringify(state.messages)).not.toContain("final_answer")
-    return result.left as LanguageModel.ModelError
+    return result.failure as LanguageModel.ModelError
   })
 
 describe("final-answer tool mode against a hostile chat-completions stream", () => {
-  it.scopedLive("a hostile but well-formed stream (CRLF or CR, comments, ids, BOM, one byte per write, empty writes): the output arrives intact", () =>
+  it.live("a hostile but well-formed stream (CRLF or CR, comments, ids, BOM, one byte per write, empty writes): the output arrives intact", () =>
     Effect.gen(function* () {
       const hostiles: ReadonlyArray<FakeHttp.Hostile> = [
         { eol: "\r\n", comments: true, ids: true, bom: true, writes: "bytes", emptyWrites: true },
@@ -79,11 +79,11 @@ describe("final-answer tool mode against a hostile chat-completions stream", () 
     ["silent after the arguments' first half", { stallAfter: { frames: MID_ARGUMENTS, ms: STALL } }, "idle-timeout", small]
   ]
   for (const [name, hostile, reason, timeouts] of cuts) {
-    it.scopedLive(`a stream ${name}: a ModelError (${reason}), no partial output, the run kept; the resume completes with the whole output`, () =>
+    it.live(`a stream ${name}: a ModelError (${reason}), no partial output, the run kept; the resume completes with the whole output`, () =>
       Effect.gen(function* () {
         const { backend, fake } = yield* start([answer(hostile), answer()], { timeouts })
         const runId = `run_${reason}`
-        const error = yield* expectFailedAndKept(backend, runId, yield* Effect.either(backend.run({ input: "Weather?", runId })))
+        const error = yield* expectFailedAndKept(backend, runId, yield* Effect.result(backend.run({ input: "Weather?", runId })))
         expect(error).toMatchObject({ _tag: "ModelError", reason })
         // Never re-sent once the body started (the step is retried by the resume, not behind the caller's back).
         expect(fake.requests).toHaveLength(1)
@@ -93,21 +93,21 @@ describe("final-answer tool mode against a hostile chat-completions stream", () 
       }))
   }
 
-  it.scopedLive("429 with Retry-After, then the answer: waited for and re-sent once; the output arrives intact", () =>
+  it.live("429 with Retry-After, then the answer: waited for and re-sent once; the output arrives intact", () =>
     Effect.gen(function* () {
       const { backend, fake } = yield* start([FakeHttp.rateLimited(1), answer({ writes: "bytes" })])
       expect(yield* backend.run({ input: "Weather?" })).toMatchObject({ _tag: "Completed", output: tromso })
       expect(fake.requests).toHaveLength(2)
     }))
 
-  it.scopedLive("5xx HTML pages: a 503 is re-sent and completes; a 500 past the retries is a status ModelError with the page's title, the run kept and resumable", () =>
+  it.live("5xx HTML pages: a 503 is re-sent and completes; a 500 past the retries is a status ModelError with the page's title, the run kept and resumable", () =>
     Effect.gen(function* () {
       const unavailable = yield* start([FakeHttp.htmlError(503, "Service Unavailable"), answer()])
       expect(yield* unavailable.backend.run({ input: "Weather?" })).toMatchObject({ _tag: "Completed", output: tromso })
       expect(unavailable.fake.requests).toHaveLength(2)
 
       const broken = yield* start([FakeHttp.htmlError(500, "Internal Server Error"), answer()], { maxRetries: 0 })
-      const error = yield* expectFailedAndKept(broken.backend, "run_500", yield* Effect.either(broken.backend.run({ input: "Weather?", runId: "run_500" })))
+      const error = yield* expectFailedAndKept(broken.backend, "run_500", yield* Effect.result(broken.backend.run({ input: "Weather?", runId: "run_500" })))
       expect(error).toMatchObject({ _tag: "ModelError", status: 500, reason: "status", retryable: true })
       expect(error.message).toContain("Internal Server Error")
       expect(error.message).not.toContain("<html")

@@ -115,7 +115,7 @@ describe("typed output: final-answer tool mode", () => {
       expect(outcome).toMatchObject({ _tag: "Completed", reason: "end_turn", output: oslo })
     }))
 
-  it.scoped("approvals: a final answer given beside a call that suspends completes the run on resume (kept in the run state)", () =>
+  it.effect("approvals: a final answer given beside a call that suspends completes the run on resume (kept in the run state)", () =>
     Effect.gen(function* () {
       const calls: Array<string> = []
       const model = S.make([S.toolCalls([{ name: "set_alarm", args: { time: "07:00" }, id: "c1" }, { name: "final_answer", args: oslo, id: "c2" }])])
@@ -161,7 +161,7 @@ describe("typed output: final-answer tool mode", () => {
         Layer.provide(Layer.mergeAll(S.make([]).layerUnchecked, kit.toLayer({ final_answer: () => Effect.succeed("x") }), Approval.layerAutoApprove, RunStore.layerMemory))
       )
       const exit = yield* Effect.exit(Effect.provide(AgentBackend.AgentBackend, layer))
-      const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+      const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.findErrorOption(exit.cause)) : undefined
       expect(error).toBeInstanceOf(Output.InvalidOutput)
       expect(error).toMatchObject({ agent: "a", tool: "final_answer" })
       expect((error as Output.InvalidOutput).message).toContain("outputTool")
@@ -179,7 +179,7 @@ describe("typed output: final-answer tool mode", () => {
   })
 
   for (const stream of [true, false]) {
-    it.scoped(`Heroku chat completions (stream: ${stream}), tool mode: the request's tools include final_answer with the schema, no response_format`, () =>
+    it.effect(`Heroku chat completions (stream: ${stream}), tool mode: the request's tools include final_answer with the schema, no response_format`, () =>
       Effect.gen(function* () {
         const fake = yield* FakeHerokuInference.make({ chat: [S.toolCall("final_answer", { city: "Oslo", celsius: "x", rain: true }), S.toolCall("final_answer", oslo)] })
         const model = ChatModel.layer({ url: fake.url, key: Redacted.make(fake.key), model: fake.model, stream }).pipe(Layer.provide(NodeHttpClient.layerUndici))
@@ -196,7 +196,7 @@ describe("typed output: final-answer tool mode", () => {
       }))
   }
 
-  it.scoped("auto: chat completions declare response_format, so the schema goes out as response_format and no tool is added", () =>
+  it.effect("auto: chat completions declare response_format, so the schema goes out as response_format and no tool is added", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ chat: [S.text(JSON.stringify(oslo))] })
       const model = ChatModel.layer({ url: fake.url, key: Redacted.make(fake.key), model: fake.model }).pipe(Layer.provide(NodeHttpClient.layerUndici))
@@ -207,7 +207,7 @@ describe("typed output: final-answer tool mode", () => {
       expect(body.tools.map((t) => t.function.name)).toEqual(["get_weather", "set_alarm"])
     }))
 
-  it.scoped("auto on Letta (its fake): no response format there, so final_answer goes out as a client tool and its call completes the run", () =>
+  it.effect("auto on Letta (its fake): no response format there, so final_answer goes out as a client tool and its call completes the run", () =>
     Effect.gen(function* () {
       const fake = yield* FakeLetta.make({ turns: [[{ kind: "client_tool", name: "final_answer", args: oslo }]] })
       const model = LettaModel.layer({ apiKey: Redacted.make(fake.apiKey), baseUrl: fake.url, agentId: fake.agentId }).pipe(Layer.provide(NodeHttpClient.layerUndici))

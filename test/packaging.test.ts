@@ -63,7 +63,7 @@ describe("package manifests (docs/releasing.md)", () => {
           expect(pkg.devDependencies?.[name], `${name} pinned in devDependencies`).toMatch(/^\d+\.\d+\.\d+$/)
           const pinned = pkg.devDependencies[name] as string
           const range = pkg.peerDependencies[name] as string
-          expect(range).toBe(name === "effect" ? "^3.22.2" : `^${pinned}`)
+          expect(range).toBe(name === "effect" ? "^4.1.5" : `^${pinned}`)
         }
       })
 

@@ -6,7 +6,7 @@
 import { Agent, AgentBackend, AgentEvent, Approval, type LanguageModel, Loop, RunEvents, RunStore, Tool, Toolkit } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Option, Runtime, Schema, Stream } from "effect"
+import { Array as Arr, Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { releaseTool, releaseTools, researchAgent, searchTools } from "../examples/research-agent.js"
 
 /** lead -> research (a sub-agent) -> release (a sub-agent of research) -> deploy. */
@@ -67,10 +67,8 @@ describe("sub-agent events in the parent's stream", () => {
   it.effect("backend.stream: the sub-agents' text, calls and results are attributed, in order, two levels deep", () =>
     Effect.gen(function* () {
       const model = S.make(script())
-      const events = Chunk.toReadonlyArray(
-        yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input: "Ship 2.0", runId: "run_lead" }))).pipe(
-          Effect.provide(backendOf(model.layer, Approval.layerAutoApprove))
-        )
+      const events = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => Stream.runCollect(b.stream({ input: "Ship 2.0", runId: "run_lead" }))).pipe(
+        Effect.provide(backendOf(model.layer, Approval.layerAutoApprove))
       )
       expect(trace(events)).toEqual(expected)
       expect(events.at(-1)).toMatchObject({ _tag: "RunFinished", runId: "run_lead", outcome: { _tag: "Completed", text: "All done." } })
@@ -107,9 +105,8 @@ describe("sub-agent events in the parent's stream", () => {
       yield* Effect.scoped(
         Effect.gen(function* () {
           const ctx = yield* Layer.build(backendOf(second.layer, Approval.layerAutoApprove))
-          const runtime = Runtime.defaultRuntime
-          const b = ctx.unsafeMap.get(AgentBackend.AgentBackend.key) as AgentBackend.Service
-          const iterable = RunEvents.toAsyncIterable(runtime, (sink) => b.run({ input: "Ship 2.0" }, sink))
+          const b = Context.get(ctx, AgentBackend.AgentBackend)
+          const iterable = RunEvents.toAsyncIterable(Context.empty(), (sink) => b.run({ input: "Ship 2.0" }, sink))
           yield* Effect.promise(async () => {
             for await (const event of iterable) viaIterator.push(event)
           })
@@ -164,14 +161,14 @@ describe("sub-agent events in the parent's stream", () => {
       const ran: Array<string> = []
       const model = S.make(script())
       const b = yield* Effect.provide(AgentBackend.AgentBackend, backendOf(model.layerUnchecked, Approval.layerSuspend(), ran))
-      const first = Chunk.toReadonlyArray(yield* Stream.runCollect(b.stream({ input: "Ship 2.0", runId: "run_nested" })))
+      const first = yield* Stream.runCollect(b.stream({ input: "Ship 2.0", runId: "run_nested" }))
       const suspended = first.at(-1)
       if (suspended?._tag !== "RunFinished" || suspended.outcome._tag !== "Suspended") throw new Error("expected a suspension")
       const pending = suspended.outcome.pending[0]!
       expect(pending).toMatchObject({ toolName: "deploy", toolCallId: "c_research/c_release/c_deploy" })
       // The innermost sub-agent's own approval request was forwarded too, attributed.
       expect(first.some((e) => e._tag === "SubAgentEvent" && e.agent === "release" && e.event._tag === "ApprovalRequested")).toBe(true)
-      const resumed = Chunk.toReadonlyArray(yield* Stream.runCollect(b.resumeStream("run_nested", [Approval.approve(pending)])))
+      const resumed = yield* Stream.runCollect(b.resumeStream("run_nested", [Approval.approve(pending)]))
       expect(trace(resumed)).toEqual(expected.slice(expected.indexOf("research>release|ToolResult|deploy")))
       const decided = resumed.filter((e) => AgentEvent.origin(e).event._tag === "ApprovalDecided").map((e) => AgentEvent.origin(e).path.map((h) => h.agent).join(">"))
       expect(decided).toEqual(["", "research", "research>release"])
@@ -185,15 +182,15 @@ describe("sub-agent events in the parent's stream", () => {
       // Room for one unread event; the consumer yields to the run many times before taking the next one.
       const seen = yield* Stream.runCollect(
         Stream.mapEffect(Loop.toStream((sink) => b.run({ input: "Ship 2.0" }, sink), 1), (event) =>
-          Effect.as(Effect.repeatN(Effect.yieldNow(), 50), { event, requests: model.requests.length })
+          Effect.as(Effect.repeat(Effect.yieldNow, { times: 50 }), { event, requests: model.requests.length })
         )
       )
       const at = (agent: string, tag: string) =>
-        Chunk.findFirst(seen, ({ event }) => event._tag === "SubAgentEvent" && event.agent === agent && event.event._tag === tag).pipe(Option.getOrThrow).requests
+        Option.getOrThrow(Arr.findFirst(seen, ({ event }) => event._tag === "SubAgentEvent" && event.agent === agent && event.event._tag === tag)).requests
       // Without backpressure the whole script (7 steps) would have run while the consumer was busy.
       expect(at("research", "RunStarted")).toBeLessThanOrEqual(3)
       expect(at("release", "RunStarted")).toBeLessThanOrEqual(5)
       expect(model.requests).toHaveLength(7)
-      expect(Chunk.last(seen).pipe(Option.getOrThrow).event).toMatchObject({ _tag: "RunFinished", outcome: { _tag: "Completed" } })
+      expect(Option.getOrThrow(Arr.last(seen)).event).toMatchObject({ _tag: "RunFinished", outcome: { _tag: "Completed" } })
     }))
 })

@@ -8,9 +8,9 @@
  */
 import { Agent, AgentBackend, type AgentEvent, Approval, RunEvents, RunStore, SubAgent } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Stream, Supervisor } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Stream } from "effect"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -66,8 +66,8 @@ const consumers: ReadonlyArray<readonly [string, Consumer]> = [
     "break out of for await",
     (backend, runId, point, reached) =>
       Effect.gen(function* () {
-        // This fiber's runtime: the run's fiber is forked under the test's supervisor.
-        const iterable = RunEvents.toAsyncIterable(yield* Effect.runtime<never>(), (sink) => backend.run({ input: "Go", runId }, sink))
+        // This fiber's services: the run's fiber is started with the test's fiber counter.
+        const iterable = RunEvents.toAsyncIterable(yield* Effect.context<never>(), (sink) => backend.run({ input: "Go", runId }, sink))
         yield* Effect.promise(async () => {
           for await (const event of iterable) {
             if (!point.after(event)) continue
@@ -77,27 +77,29 @@ const consumers: ReadonlyArray<readonly [string, Consumer]> = [
         })
         // The run's fiber ended (interrupted): the iterator's return stopped it, nothing is left running.
         const exit = yield* Effect.promise(() => iterable.exit)
-        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect(Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)).toBe(true)
       })
   ],
   [
     "an interrupt of the consuming fiber",
     (backend, runId, _point, reached) =>
       Effect.gen(function* () {
-        const fiber = yield* Effect.fork(Stream.runDrain(backend.stream({ input: "Go", runId })))
+        const fiber = yield* Effect.forkChild(Stream.runDrain(backend.stream({ input: "Go", runId })))
         yield* Deferred.await(reached)
         yield* Fiber.interrupt(fiber)
       })
   ]
 ]
 
-/** Records every fiber started under it (`Supervisor.track` forgets the ended ones, which would prove nothing). */
-class Forked extends Supervisor.AbstractSupervisor<void> {
-  readonly fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
-  readonly value = Effect.void
-  override onStart(_context: Context.Context<never>, _effect: Effect.Effect<unknown, unknown, unknown>, _parent: Option.Option<Fiber.RuntimeFiber<unknown, unknown>>, fiber: Fiber.RuntimeFiber<unknown, unknown>) {
-    this.fibers.push(fiber)
-  }
+/**
+ * Counts every fiber started under it and every one that ended (Effect 4 has no `Supervisor`: the runtime
+ * reports each fiber's start and end, with its exit, to the `Metric.FiberRuntimeMetrics` service in its context).
+ */
+class Forked implements Metric.FiberRuntimeMetricsService {
+  started = 0
+  ended = 0
+  readonly recordFiberStart = () => void this.started++
+  readonly recordFiberEnd = () => void this.ended++
 }
 
 const setup = () => {
@@ -105,7 +107,7 @@ const setup = () => {
   const logFile = join(dir, "ran.log")
   const world = makeWorld({ logFile })
   const model = world.model(script)
-  const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))
+  const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeServices.layer))
   const shared = Layer.mergeAll(model.layer, store, Approval.layerAutoApprove)
   const sub = workerTool.layer.pipe(Layer.provide(Layer.merge(shared, world.handlers)))
   const layer = AgentBackend.layerLocal(lead).pipe(Layer.provide(Layer.merge(shared, sub)))
@@ -117,17 +119,18 @@ const setup = () => {
 describe("a consumer stops while a sub-agent's events are forwarded", () => {
   for (const [consumerName, consume] of consumers) {
     for (const point of points) {
-      it.scoped(`${consumerName}, ${point.name}: stored interrupted, no fiber left, one resume completes both, the note runs ${point.notes === 1 ? "once" : "again with the same key"}`, () =>
+      it.effect(`${consumerName}, ${point.name}: stored interrupted, no fiber left, one resume completes both, the note runs ${point.notes === 1 ? "once" : "again with the same key"}`, () =>
         Effect.gen(function* () {
           const { world, layer, ran } = setup()
           const backend = Context.get(yield* Layer.build(layer), AgentBackend.AgentBackend)
           const runId = "run_stop"
           const hold = world.holdAt(point.hold)
           const forked = new Forked()
-          yield* consume(backend, runId, point, hold.reached).pipe(Effect.supervised(forked))
-          // Every fiber forked while it ran (the run's, the sub-agent's, the calls') has ended.
-          expect(forked.fibers.length).toBeGreaterThan(1)
-          expect(forked.fibers.filter((fiber) => fiber.unsafePoll() === null)).toEqual([])
+          yield* consume(backend, runId, point, hold.reached).pipe(Effect.provideService(Metric.FiberRuntimeMetrics, forked))
+          // Every fiber forked while it ran has ended. On Effect 4 the sub-agent and the calls run on the run's own
+          // fiber (Effect 3's streams forked more): at least the run's fiber was seen, so the check is not vacuous.
+          expect(forked.started).toBeGreaterThanOrEqual(1)
+          expect(forked.started - forked.ended).toBe(0)
           expect(Option.getOrThrow(yield* backend.getRun(runId))).toMatchObject({ status: "interrupted" })
           const before = world.executions.length
 

@@ -9,8 +9,8 @@
  */
 import { AgentBackend, Approval, RunState, RunStore } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
-import { Effect, Either, Layer, Schema } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Layer, Result, Schema } from "effect"
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -58,7 +58,7 @@ const spawnChild = (args: ReadonlyArray<string>, env: Record<string, string> = {
 
 const ranLog = (dir: string) => (existsSync(join(dir, "ran.log")) ? readFileSync(join(dir, "ran.log"), "utf8").trim().split("\n").filter((l) => l.length > 0) : [])
 const encode = (decisions: ReadonlyArray<Approval.ApprovalDecision>) => JSON.stringify(Schema.encodeSync(Schema.Array(Approval.ApprovalDecision))(decisions))
-const fileStore = (dir: string) => RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))
+const fileStore = (dir: string) => RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeServices.layer))
 
 const suspendInProcessA = async (dir: string, runId: string) => {
   const first = await spawnChild(["start", dir, runId])
@@ -178,16 +178,16 @@ describe("sub-agent approval: resumes racing in one runtime", () => {
             const decisions = yield* suspendRounds(shared)
             const b = yield* Effect.provide(AgentBackend.AgentBackend, backend({ ran, model: model.layerUnchecked, store: shared }))
             return yield* Effect.forEach(decisions, (d, i) =>
-              Effect.all([Effect.either(b.resume(`race-${i}`, d)), Effect.either(b.resume(`race-${i}`, d))], { concurrency: 2 })
+              Effect.all([Effect.result(b.resume(`race-${i}`, d)), Effect.result(b.resume(`race-${i}`, d))], { concurrency: 2 })
             )
           })
         )
       )
       results.forEach((pair, i) => {
-        const winners = pair.filter(Either.isRight)
+        const winners = pair.filter(Result.isSuccess)
         expect(winners, `round ${i}`).toHaveLength(1)
-        expect(winners[0]!.right).toMatchObject({ _tag: "Completed", text: `4.${i} is live.` })
-        const loser = pair.find(Either.isLeft)!.left
+        expect(winners[0]!.success).toMatchObject({ _tag: "Completed", text: `4.${i} is live.` })
+        const loser = pair.find(Result.isFailure)!.failure
         expect(["RunBusy", "RunNotResumable"], `round ${i}`).toContain(loser._tag)
       })
       expect(ran).toEqual(Array.from({ length: ROUNDS }, (_, i) => `deploy:4.${i}`))

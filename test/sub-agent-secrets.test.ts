@@ -9,9 +9,9 @@
 import { Agent, AgentBackend, AgentEvent, Approval, type LanguageModel, type Loop, RunEvents, RunStore, Tool, Toolkit } from "@agentloop/core"
 import { ChatModel } from "@agentloop/heroku"
 import { FakeHerokuInference, ScriptedModel as S } from "@agentloop/testing"
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { NodeHttpClient, NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Context, Effect, Either, Layer, Logger, LogLevel, Redacted, Runtime, Schema, type Scope, Stream } from "effect"
+import { Cause, Context, Effect, Layer, Logger, Redacted, References, Result, Schema, type Scope, Stream } from "effect"
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -37,10 +37,10 @@ const expectClean = (what: string, value: unknown) => {
   }
 }
 
-const VaultError = Schema.Struct({ message: Schema.String, key: Schema.Redacted(Schema.String) })
+const VaultError = Schema.Struct({ message: Schema.String, key: Schema.RedactedFromValue(Schema.String) })
 const Vault = Tool.make("vault", { description: "Opens the vault.", success: Schema.String, failure: VaultError })
 const Connect = Tool.make("connect", { description: "Connects upstream.", success: Schema.String })
-const Issue = Tool.make("issue", { description: "Issues a token.", success: Schema.Struct({ token: Schema.Redacted(Schema.String), scope: Schema.String }) })
+const Issue = Tool.make("issue", { description: "Issues a token.", success: Schema.Struct({ token: Schema.RedactedFromValue(Schema.String), scope: Schema.String }) })
 const workerTools = Toolkit.make(Vault, Connect, Issue)
 const worker = Agent.make({ name: "worker", instructions: "You work.", toolkit: workerTools })
 const workerTool = Agent.asTool(worker, { description: "Does the work." })
@@ -80,13 +80,13 @@ const setup = (answers: ReadonlyArray<FakeHerokuInference.ChatAnswer>, stream = 
     const model = ChatModel.layer({ url: fake.url, key: Redacted.make(INFERENCE_KEY), model: fake.model, stream, retry: { maxRetries: 0 } }).pipe(
       Layer.provide(NodeHttpClient.layerUndici)
     )
-    const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer))
+    const store = RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeServices.layer))
     const shared = Layer.mergeAll(model, store, Approval.layerAutoApprove)
     const handlers = workerTools.toLayer({
       // The key travels as a Redacted, in the failure the tool's schema declares.
       // It logs the refusal with the key too (a Redacted in a log line).
       vault: () =>
-        Effect.suspend(() => (ran.push("vault"), Effect.zipRight(Effect.logWarning("vault refused", apiKey), Effect.fail({ message: `refused ${apiKey}`, key: apiKey })))),
+        Effect.suspend(() => (ran.push("vault"), Effect.andThen(Effect.logWarning("vault refused", apiKey), Effect.fail({ message: `refused ${apiKey}`, key: apiKey })))),
       // A thrown error: its message mentions the key (as a Redacted), its cause holds the raw key.
       connect: () => {
         ran.push("connect")
@@ -103,11 +103,12 @@ const setup = (answers: ReadonlyArray<FakeHerokuInference.ChatAnswer>, stream = 
 /** Every log line, at every level, with its annotations and cause. */
 const capturing = (lines: Array<unknown>) =>
   Layer.merge(
-    Logger.replace(
-      Logger.defaultLogger,
-      Logger.make(({ annotations, cause, logLevel, message }) => lines.push({ logLevel: logLevel.label, message, annotations, cause: Cause.pretty(cause) }))
-    ),
-    Logger.minimumLogLevel(LogLevel.All)
+    Logger.layer([
+      Logger.make(({ cause, fiber, logLevel, message }) =>
+        lines.push({ logLevel, message, annotations: fiber.getRef(References.CurrentLogAnnotations), cause: Cause.pretty(cause) })
+      )
+    ]),
+    Layer.succeed(References.MinimumLogLevel, "All")
   )
 
 /** Runs the test with every log line captured into its `logs`. */
@@ -119,10 +120,10 @@ const withLogs = <A, E, R>(test: (logs: ReadonlyArray<unknown>) => Effect.Effect
 const storedFiles = (dir: string) => readdirSync(dir).map((name) => ({ name, text: readFileSync(join(dir, name), "utf8") }))
 
 describe("planted secrets never leave a sub-agent", () => {
-  it.scoped("through the parent's stream (nested SubAgentEvents, encoded too), the stored states and the logs", () =>
+  it.effect("through the parent's stream (nested SubAgentEvents, encoded too), the stored states and the logs", () =>
     withLogs((logs) => Effect.gen(function* () {
       const { backend, dir, fake, ran } = yield* setup(script())
-      const events = Chunk.toReadonlyArray(yield* Stream.runCollect(backend.stream({ input: "Go", runId: "run_secrets" })))
+      const events = yield* Stream.runCollect(backend.stream({ input: "Go", runId: "run_secrets" }))
       expect([...ran].sort()).toEqual(["connect", "issue", "vault"])
       // The sub-agent really saw each failure, and its model's error reached the parent as the tool result.
       const nested = events.filter((e): e is AgentEvent.SubAgentEvent => e._tag === "SubAgentEvent")
@@ -149,7 +150,7 @@ describe("planted secrets never leave a sub-agent", () => {
       expectClean("the logs", logs)
     })))
 
-  it.scoped("through onEvent, the for-await iterator and the outcome", () =>
+  it.effect("through onEvent, the for-await iterator and the outcome", () =>
     withLogs((logs) => Effect.gen(function* () {
       const first = yield* setup(script())
       const viaCallback: Array<AgentEvent.AgentEvent> = []
@@ -161,7 +162,7 @@ describe("planted secrets never leave a sub-agent", () => {
 
       const second = yield* setup(script())
       const viaIterator: Array<AgentEvent.AgentEvent> = []
-      const iterable = RunEvents.toAsyncIterable(Runtime.defaultRuntime, (sink) => second.backend.run({ input: "Go" }, sink))
+      const iterable = RunEvents.toAsyncIterable(Context.empty(), (sink) => second.backend.run({ input: "Go" }, sink))
       yield* Effect.promise(async () => {
         for await (const event of iterable) viaIterator.push(event)
       })
@@ -172,7 +173,7 @@ describe("planted secrets never leave a sub-agent", () => {
     })))
 
   for (const stream of [true, false]) {
-    it.scoped(`the run's own model errors (${stream ? "an in-stream error" : "a 400 quoting the key"}, a 500 whose JSON quotes the key) and the state they leave (stream: ${stream})`, () =>
+    it.effect(`the run's own model errors (${stream ? "an in-stream error" : "a 400 quoting the key"}, a 500 whose JSON quotes the key) and the state they leave (stream: ${stream})`, () =>
       withLogs((logs) => Effect.gen(function* () {
         const quoting = `invalid api key ${INFERENCE_KEY}`
         const { backend, dir } = yield* setup([
@@ -181,17 +182,17 @@ describe("planted secrets never leave a sub-agent", () => {
           S.text("Recovered.")
         ], stream)
         const events: Array<AgentEvent.AgentEvent> = []
-        const failed = yield* Effect.either(backend.run({ input: "Go", runId: "run_fails" }, { onEvent: (e) => events.push(e) }))
-        const streamed = yield* Effect.either(Stream.runCollect(backend.resumeStream("run_fails", [])))
+        const failed = yield* Effect.result(backend.run({ input: "Go", runId: "run_fails" }, { onEvent: (e) => events.push(e) }))
+        const streamed = yield* Effect.result(Stream.runCollect(backend.resumeStream("run_fails", [])))
         const outcome = yield* backend.resume("run_fails", [])
         expect(outcome).toMatchObject({ _tag: "Completed", text: "Recovered." })
-        if (Either.isRight(failed) || Either.isRight(streamed)) throw new Error("expected the first two steps to fail")
-        expect(failed.left).toMatchObject({ _tag: "ModelError", reason: stream ? "provider-error" : "status" })
-        expect(streamed.left).toMatchObject({ _tag: "ModelError", status: 500 })
+        if (Result.isSuccess(failed) || Result.isSuccess(streamed)) throw new Error("expected the first two steps to fail")
+        expect(failed.failure).toMatchObject({ _tag: "ModelError", reason: stream ? "provider-error" : "status" })
+        expect(streamed.failure).toMatchObject({ _tag: "ModelError", status: 500 })
         // The error still says what went wrong, with the key replaced.
-        expect((failed.left as LanguageModel.ModelError).message).toContain("invalid api key")
-        expectClean("the run's error", failed.left)
-        expectClean("the resumed stream's error", streamed.left)
+        expect((failed.failure as LanguageModel.ModelError).message).toContain("invalid api key")
+        expectClean("the run's error", failed.failure)
+        expectClean("the resumed stream's error", streamed.failure)
         expectClean("the events", events)
         expectClean("the file store", storedFiles(dir))
         expectClean("the logs", logs)

@@ -107,7 +107,7 @@ describe("agents as tools", () => {
       yield* model.assertComplete
     }))
 
-  it.scoped("on Heroku chat completions (its fake): the parent suspends on the sub-agent's approval and one resume finishes both", () =>
+  it.effect("on Heroku chat completions (its fake): the parent suspends on the sub-agent's approval and one resume finishes both", () =>
     Effect.gen(function* () {
       const ran: Array<string> = []
       const fake = yield* FakeHerokuInference.make({ chat: [...turns.suspend, ...turns.resume] })

@@ -64,7 +64,7 @@ describe("typed final output", () => {
     }))
 
   for (const stream of [true, false]) {
-    it.scoped(`Heroku chat completions (stream: ${stream}): the schema goes out as response_format json_schema; the answer is decoded`, () =>
+    it.effect(`Heroku chat completions (stream: ${stream}): the schema goes out as response_format json_schema; the answer is decoded`, () =>
       Effect.gen(function* () {
         const fake = yield* FakeHerokuInference.make({ chat: [S.toolCall("get_weather", { city: "Oslo" }), S.text('{"city":"Oslo","celsius":5,"rain":true}')] })
         const model = ChatModel.layer({ url: fake.url, key: Redacted.make(fake.key), model: fake.model, stream }).pipe(Layer.provide(NodeHttpClient.layerUndici))
@@ -80,7 +80,7 @@ describe("typed final output", () => {
       }))
   }
 
-  it.scoped("an agent without output sends no response_format", () =>
+  it.effect("an agent without output sends no response_format", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuInference.make({ chat: [S.text("plain")] })
       const model = ChatModel.layer({ url: fake.url, key: Redacted.make(fake.key), model: fake.model }).pipe(Layer.provide(NodeHttpClient.layerUndici))
@@ -94,9 +94,9 @@ describe("typed final output", () => {
 
   it("Output.decode reads fenced JSON and names the failing field", () => {
     const spec = Output.make(Forecast, { name: "f" })
-    expect(Output.decode(spec, '```\n{"city":"A","celsius":1,"rain":false}\n```')._tag).toBe("Right")
+    expect(Output.decode(spec, '```\n{"city":"A","celsius":1,"rain":false}\n```')._tag).toBe("Success")
     const bad = Output.decode(spec, '{"city":"A","celsius":1}')
-    expect(bad._tag === "Left" && bad.left).toContain('["rain"]')
+    expect(bad._tag === "Failure" && bad.failure).toContain('["rain"]')
     expect(() => Output.make(Forecast, { name: "f", retries: -1 })).toThrow(TypeError)
   })
 })

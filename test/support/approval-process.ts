@@ -5,7 +5,7 @@
  */
 import { Agent, AgentBackend, Approval, RunStore, Tool, Toolkit } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
 
 const [mode, storeDir, runId, decisionsJson] = process.argv.slice(2)
@@ -34,7 +34,7 @@ const layer = AgentBackend.layerLocal(agent).pipe(
       model.layer,
       toolkit.toLayer({ deploy: ({ version }) => Effect.sync(() => (ran.push(version), `deployed ${version}`)) }),
       Approval.layerSuspend(),
-      RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeContext.layer))
+      RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeServices.layer))
     )
   )
 )
@@ -45,7 +45,7 @@ const program = Effect.gen(function* () {
     const outcome = yield* backend.run({ input: "deploy 7.1", runId })
     return { outcome, ran }
   }
-  const decisions = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Approval.ApprovalDecision)))(decisionsJson)
+  const decisions = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Array(Approval.ApprovalDecision)))(decisionsJson)
   const outcome = yield* backend.resume(runId, decisions)
   return { outcome, ran }
 })

@@ -9,7 +9,7 @@
  */
 import { AgentBackend, type AgentEvent, LanguageModel, Message, RunStore } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Stream } from "effect"
 import { backend, script } from "../../examples/handoff-triage.js"
 import { decisionsOf, raceResumes, ranLog } from "./racer.js"
@@ -34,7 +34,7 @@ const answer = (request: LanguageModel.ModelRequest) =>
 // Each process scripts only the turns it will see.
 const model = mode === "start" ? S.make(script.untilApproval).layer : mode === "resume" ? S.make(script.afterApproval).layer : answering
 const ran = ranLog(storeDir)
-const layer = backend({ ran, model, store: RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeContext.layer)) })
+const layer = backend({ ran, model, store: RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeServices.layer)) })
 const program = Effect.gen(function* () {
   const b = yield* AgentBackend.AgentBackend
   if (mode === "race") return yield* raceResumes(b, storeDir, args[0]!, args[1]!, Number(args[2]))

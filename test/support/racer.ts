@@ -5,7 +5,7 @@
  * the same runs as another process started together.
  */
 import { type AgentBackend, Approval } from "@agentloop/core"
-import { Duration, Effect, Either, Schema } from "effect"
+import { Duration, Effect, Result, Schema } from "effect"
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
@@ -24,7 +24,7 @@ export const ranLog = (dir: string, onRun: (item: string) => void = () => {}): A
     }
   })()
 
-export const decisionsOf = (json: string) => Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Approval.ApprovalDecision)))(json)
+export const decisionsOf = (json: string) => Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Array(Approval.ApprovalDecision)))(json)
 
 /** Both racers reach round `round` before either resumes. */
 const barrier = (dir: string, round: number, label: string, other: string) =>
@@ -44,8 +44,8 @@ export const raceResumes = (backend: AgentBackend.Service, dir: string, label: s
       const runId = `race-${round}`
       const decisions = decisionsOf(readFileSync(join(dir, `decisions-${runId}.json`), "utf8"))
       yield* barrier(dir, round, label, other)
-      const outcome = yield* Effect.either(backend.resume(runId, decisions))
-      results.push({ runId, result: Either.isRight(outcome) ? outcome.right._tag : outcome.left._tag })
+      const outcome = yield* Effect.result(backend.resume(runId, decisions))
+      results.push({ runId, result: Result.isSuccess(outcome) ? outcome.success._tag : outcome.failure._tag })
     }
     return results
   })

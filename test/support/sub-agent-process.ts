@@ -16,7 +16,7 @@
  */
 import { AgentBackend, LanguageModel, Message, RunClaim, RunStore } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"
-import { NodeContext } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
 import { Duration, Effect, Layer, Option, Stream } from "effect"
 import { backend } from "../../examples/research-agent.js"
 import { decisionsOf, raceResumes, ranLog } from "./racer.js"
@@ -55,7 +55,7 @@ const layer = backend({
     if (mode === "crash" && item.startsWith("deploy:")) process.kill(process.pid, "SIGKILL")
   }),
   model,
-  store: RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeContext.layer))
+  store: RunStore.layerFileSystem(storeDir).pipe(Layer.provide(NodeServices.layer))
 }).pipe(Layer.provide(lease))
 
 const program = Effect.gen(function* () {
@@ -75,7 +75,7 @@ const program = Effect.gen(function* () {
       return { outcome: yield* b.resume(args[0]!, []) }
     }
     default:
-      return yield* Effect.dieMessage(`unknown mode ${mode}`)
+      return yield* Effect.die(new Error(`unknown mode ${mode}`))
   }
 })
 
