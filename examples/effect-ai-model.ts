@@ -7,8 +7,7 @@
  * Run with `pnpm exec tsx --conditions=@agentloop/source examples/effect-ai-model.ts`; tested by
  * test/effect-ai-example.test.ts.
  */
-import { Agent, AgentBackend, Approval, RunStore, type RunState, Tool, Toolkit } from "@agentloop/core"
-import * as EffectAi from "@agentloop/core/EffectAi"
+import { Agent, AgentBackend, Approval, EffectAi, RunStore, type RunState, Tool, Toolkit } from "@agentloop/core"
 import { Effect, Layer, Schema, Stream } from "effect"
 import { LanguageModel, Model, type Prompt, type Response } from "effect/ai"
 

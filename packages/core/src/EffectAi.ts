@@ -70,14 +70,14 @@
  * | `Tool.OpenWorld` | `openWorldHint` | `openWorld` | none |
  * | `needsApproval` (boolean or function) | | `requiresApproval` | wins over the hints; per-tool overrides win over both |
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import { Effect, Layer, Option } from "effect"
 import * as AiLanguageModel from "effect/ai/LanguageModel"
 import * as AiModel from "effect/ai/Model"
 import { LanguageModel } from "./LanguageModel.js"
-import * as Model from "./internal/effectAi/model.js"
-import * as Tools from "./internal/effectAi/tools.js"
+import * as internalModel from "./internal/effectAi/model.js"
+import * as internalTools from "./internal/effectAi/tools.js"
 
 export { fromPrompt, toPrompt } from "./internal/effectAi/prompt.js"
 export { fromAiFinishReason, fromAiToolChoice, fromAiUsage, toAiFinishReason, toAiToolChoice, toAiUsage } from "./internal/effectAi/response.js"
@@ -88,10 +88,10 @@ export { annotate as annotateHints, hintsOf } from "./internal/effectAi/tools.js
 // effect/ai LanguageModel -> agentloop LanguageModel
 // -----------------------------------------------------------------------------
 
-export type FromOptions = Model.FromOptions
+export type FromOptions = internalModel.FromOptions
 
 /** An effect/ai `LanguageModel` as agentloop's `LanguageModel` service (streaming, and whole steps). */
-export const fromLanguageModel: (model: AiLanguageModel.LanguageModel, options?: FromOptions) => LanguageModel["Service"] = Model.fromLanguageModel
+export const fromLanguageModel: (model: AiLanguageModel.LanguageModel, options?: FromOptions) => LanguageModel["Service"] = internalModel.fromLanguageModel
 
 /**
  * agentloop's `LanguageModel` from the effect/ai `LanguageModel` in context: put any effect/ai provider's layer
@@ -104,7 +104,7 @@ export const layer = (options: FromOptions = {}): Layer.Layer<LanguageModel, nev
     Effect.gen(function* () {
       const model = yield* AiLanguageModel.LanguageModel
       const provider = options.provider ?? Option.getOrElse(yield* Effect.serviceOption(AiModel.ProviderName), () => "effect-ai")
-      return Model.fromLanguageModel(model, { provider })
+      return internalModel.fromLanguageModel(model, { provider })
     })
   )
 
@@ -112,28 +112,28 @@ export const layer = (options: FromOptions = {}): Layer.Layer<LanguageModel, nev
 // agentloop LanguageModel -> effect/ai LanguageModel
 // -----------------------------------------------------------------------------
 
-export type ToOptions = Model.ToOptions
+export type ToOptions = internalModel.ToOptions
 
 /** An agentloop model as an effect/ai `LanguageModel` (built with effect/ai's `LanguageModel.make`). */
 export const toLanguageModel: (model: LanguageModel["Service"], options?: ToOptions) => Effect.Effect<AiLanguageModel.LanguageModel> =
-  Model.toLanguageModel
+  internalModel.toLanguageModel
 
 /** effect/ai's `LanguageModel` from the agentloop `LanguageModel` in context (e.g. a Heroku adapter's layer). */
 export const layerEffectAi = (options: ToOptions = {}): Layer.Layer<AiLanguageModel.LanguageModel, never, LanguageModel> =>
-  Layer.effect(AiLanguageModel.LanguageModel, Effect.flatMap(LanguageModel, (model) => Model.toLanguageModel(model, options)))
+  Layer.effect(AiLanguageModel.LanguageModel, Effect.flatMap(LanguageModel, (model) => internalModel.toLanguageModel(model, options)))
 
 /** An agentloop request as effect/ai's provider options would make it (used by `toLanguageModel`). */
-export const toModelRequest = Model.toModelRequest
+export const toModelRequest = internalModel.toModelRequest
 
 // -----------------------------------------------------------------------------
 // Toolkits
 // -----------------------------------------------------------------------------
 
-export type ToolOverride = Tools.ToolOverride
-export type FromToolkitOptions = Tools.FromToolkitOptions
-export type ToToolkitOptions = Tools.ToToolkitOptions
-export type ExportedTool = Tools.ExportedTool
-export type ExportedTools = Tools.ExportedTools
+export type ToolOverride = internalTools.ToolOverride
+export type FromToolkitOptions = internalTools.FromToolkitOptions
+export type ToToolkitOptions = internalTools.ToToolkitOptions
+export type ExportedTool = internalTools.ExportedTool
+export type ExportedTools = internalTools.ExportedTools
 
 /**
  * An effect/ai `Toolkit` as agentloop tools, with a layer of agentloop handlers that run each call through the
@@ -142,7 +142,7 @@ export type ExportedTools = Tools.ExportedTools
  * output text when the tool has `toModelOutput`); failures, returned or raised, reach the model as tool errors.
  * Provider-defined and client-executed tools are left out (nothing here runs them).
  */
-export const fromToolkit = Tools.fromToolkit
+export const fromToolkit = internalTools.fromToolkit
 
 /**
  * An agentloop toolkit as an effect/ai `Toolkit` of dynamic tools (each with its JSON Schema, its hints as
@@ -150,10 +150,10 @@ export const fromToolkit = Tools.fromToolkit
  * with agentloop's toolkit (argument decoding, timeouts, result limits, redaction; provide the agentloop
  * toolkit's `toLayer(...)` to it). Failures use `failureMode: "return"`: the model sees them as tool errors.
  */
-export const toToolkit = Tools.toToolkit
+export const toToolkit = internalTools.toToolkit
 
 /** The agentloop tool for one effect/ai tool (see `fromToolkit`). */
-export const fromAiTool = Tools.fromAiTool
+export const fromAiTool = internalTools.fromAiTool
 
 /** The effect/ai tool for one agentloop tool (see `toToolkit`). */
-export const toAiTool = Tools.toAiTool
+export const toAiTool = internalTools.toAiTool

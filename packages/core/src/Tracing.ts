@@ -5,6 +5,11 @@
  * of tool durations. Provide `Tracing.layer()` where the backend's layer is built, together with any Effect
  * tracer (e.g. `@effect/opentelemetry`'s `NodeSdk.layer`, which turns the spans into OpenTelemetry spans).
  *
+ * Attribute names are the ones effect/ai's `Telemetry` and `Toolkit` use (`gen_ai.operation.name`,
+ * `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.usage.input_tokens` / `output_tokens`,
+ * `gen_ai.response.finish_reasons` as an array, `gen_ai.tool.name`, `gen_ai.tool.call.id`,
+ * `gen_ai.tool.call.arguments`), so a trace reads the same whichever module emitted a span (docs/effect-ai.md).
+ *
  * Without the layer the loop pays nothing: `Loop.makeRunner` looks for it once, when the runner is built.
  * Prompt, answer and tool contents are recorded only with `recordContent: true`.
  *
@@ -116,8 +121,9 @@ class SpanRecorder {
 
   private endChat(finishReason: string) {
     if (this.chat === undefined) return
-    // A plain string: Effect's OpenTelemetry bridge would export an array as JSON text.
-    this.chat.attribute("gen_ai.response.finish_reasons", finishReason)
+    // An array of strings, as the GenAI conventions and effect/ai's providers (`Telemetry.addGenAIAnnotations`)
+    // record it; Effect 4's OpenTelemetry bridge exports a homogeneous array as an array attribute.
+    this.chat.attribute("gen_ai.response.finish_reasons", [finishReason])
     this.chat.end(this.clock.currentTimeNanosUnsafe(), Exit.void)
     this.chat = undefined
   }

@@ -73,9 +73,9 @@ describe("Tracing", () => {
         "gen_ai.provider.name": "heroku",
         "gen_ai.usage.input_tokens": 30,
         "gen_ai.usage.output_tokens": 10,
-        "gen_ai.response.finish_reasons": "tool_calls"
+        "gen_ai.response.finish_reasons": ["tool_calls"]
       })
-      expect(second!.attributes).toMatchObject({ "gen_ai.usage.input_tokens": 50, "gen_ai.response.finish_reasons": "stop" })
+      expect(second!.attributes).toMatchObject({ "gen_ai.usage.input_tokens": 50, "gen_ai.response.finish_reasons": ["stop"] })
       const echo = byName(spans, "execute_tool echo")
       const deploy = byName(spans, "execute_tool deploy")
       for (const tool of [echo, deploy]) expect(parentId(tool)).toBe(run.spanContext().spanId)

@@ -28,7 +28,8 @@ export interface FromOptions {
 /**
  * What effect/ai is asked for one step: the conversation as a prompt, the offered tools as dynamic tools with
  * their JSON Schemas, the tool choice, and tool calls returned as they are (never resolved by effect/ai,
- * arguments not validated by it: the loop does both, with its rules and approvals).
+ * arguments not validated by it: the loop does both, with its rules and approvals). Typed as the simplest
+ * overload of `generateText`/`streamText`: their types follow a toolkit known at compile time, ours is built per step.
  */
 const generateOptions = (request: LanguageModel.ModelRequest) =>
   (request.tools.length === 0
@@ -153,8 +154,8 @@ export const toLanguageModel = (model: LanguageModel.Service, options: ToOptions
       Stream.suspend(() => model.streamStep(toModelRequest(providerOptions))).pipe(
         Stream.mapAccumArray(
           () => new ToAiParts(true, annotateFinish(providerOptions.span, options.provider)),
-          (mapper, parts) => [mapper, mapper.add(parts)] as const,
-          { onHalt: (mapper) => mapper.end() }
+          (mapper, parts) => [mapper, mapper.add(parts) as Array<Response.StreamPartEncoded>] as const,
+          { onHalt: (mapper) => mapper.end() as Array<Response.StreamPartEncoded> }
         ),
         Stream.mapError((error) => toAiError(error, "streamText"))
       )

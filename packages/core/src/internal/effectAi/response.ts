@@ -131,6 +131,10 @@ export class FromAiParts {
       case "tool-result":
         // Calls are never resolved here: only the provider's own tools' results arrive (the final ones kept).
         if (part.preliminary) return
+        if (!part.providerExecuted) {
+          out.push(raw({ type: "tool-result", id: part.id, name: part.name, isFailure: part.isFailure, result: part.encodedResult }))
+          return
+        }
         out.push(
           LanguageModel.remoteToolResult({
             toolCallId: part.id,
@@ -223,6 +227,9 @@ const json = (value: unknown): unknown => {
   }
 }
 
+/** An encoded part of a streamed step, or a whole text (a step not streamed). */
+type EncodedPart = Response.StreamPartEncoded | Response.TextPartEncoded
+
 /** Maps a step's agentloop parts to effect/ai encoded parts, streamed (`text-start`/`-delta`/`-end`) or whole. */
 export class ToAiParts {
   private textOpen = false
@@ -242,7 +249,7 @@ export class ToAiParts {
     return `text_${this.textIndex}`
   }
 
-  private closeText(out: Array<Response.StreamPartEncoded>) {
+  private closeText(out: Array<EncodedPart>) {
     if (this.streaming) {
       if (this.textOpen) out.push({ type: "text-end", id: this.textId })
     } else if (this.text.length > 0) {
@@ -257,8 +264,8 @@ export class ToAiParts {
     return (this.extras ??= {})
   }
 
-  add(parts: ReadonlyArray<LanguageModel.ResponsePart>): Array<Response.StreamPartEncoded> {
-    const out: Array<Response.StreamPartEncoded> = []
+  add(parts: ReadonlyArray<LanguageModel.ResponsePart>): Array<EncodedPart> {
+    const out: Array<EncodedPart> = []
     for (const part of parts) {
       switch (part._tag) {
         case "TextDelta":
@@ -301,8 +308,8 @@ export class ToAiParts {
   }
 
   /** What closes the step: open text, and a finish part if the model sent none (agentloop's default reason). */
-  end(): Array<Response.StreamPartEncoded> {
-    const out: Array<Response.StreamPartEncoded> = []
+  end(): Array<EncodedPart> {
+    const out: Array<EncodedPart> = []
     this.closeText(out)
     if (!this.finished) out.push(this.finish(this.sawCalls ? "tool_calls" : "stop", Message.Usage.empty))
     return out
