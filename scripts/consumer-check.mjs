@@ -5,9 +5,12 @@
  *    rewrites `workspace:` ranges to versions); fails if a packed manifest still says `workspace:`.
  * 2. Runs publint (strict) and @arethetypeswrong/cli (profile `esm-only`: the packages ship ESM only, so
  *    CommonJS `require` resolution is out of scope) on every tarball, on `.` and on every module subpath.
- * 3. Installs the tarballs with npm into a fresh project in the OS temp dir that pins a different `effect`
- *    patch version than the workspace, and asserts one copy of `effect` (and of each `@agentloop/*`) in its
- *    node_modules: effect and @effect/* are peer dependencies.
+ * 3. Runs the README's install line literally (`npm install @agentloop/core effect`, with every tarball in
+ *    place of its package name) in a fresh project in the OS temp dir, against the registry: `effect` is
+ *    whatever the registry's current Effect 4 release is, not the workspace's pin, so the next drift is caught
+ *    here. Fails on any peer-dependency warning (ERESOLVE, "overriding peer dependency", "conflicting peer"),
+ *    runs a second `npm install` that must agree (exit 0, no warning, package.json unchanged), and asserts one
+ *    copy of `effect` (and of each `@agentloop/*`) in node_modules: effect and @effect/* are peer dependencies.
  * 4. Runs an ESM script with plain `node` (no TypeScript loader): an agent through the scripted model, with an
  *    approval that suspends and resumes, then through `@agentloop/heroku`'s chat model against the fake
  *    Heroku Inference server over real HTTP; it also imports every package.
@@ -24,8 +27,6 @@ import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const keep = process.argv.includes("--keep")
-/** A different patch of effect 3.22 than the workspace pins, inside our peer range (^3.22.2). */
-const consumerEffect = "3.22.3"
 
 const started = Date.now()
 const step = (message) => console.log(`consumer-check [${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`)
@@ -108,9 +109,9 @@ try {
     })
   })
 
-  step(`installing the tarballs with npm into ${project} (effect ${consumerEffect})`)
-  const workspaceEffect = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).devDependencies.effect
-  if (workspaceEffect === consumerEffect) throw new Error(`the consumer must pin another effect than the workspace's ${workspaceEffect}`)
+  // What `npm install effect` picks today: the registry's newest Effect 4 release (not the workspace's pin).
+  const registryEffect = JSON.parse(await run("npm", ["view", "effect@^4", "version", "--json"])).flat().at(-1)
+  step(`the README's install line, literally, into ${project} (the registry's effect ${registryEffect})`)
   writeFileSync(
     join(project, "package.json"),
     JSON.stringify(
@@ -118,22 +119,32 @@ try {
         name: "agentloop-consumer",
         private: true,
         type: "module",
-        dependencies: {
-          ...Object.fromEntries(packed.map(({ name, file }) => [name, `file:${file}`])),
-          "@effect/platform": "^0.97.2",
-          effect: consumerEffect
-        },
         // @types/pg: @effect/sql-pg's declarations import "pg" (type-checked here: skipLibCheck is off, so our
         // own .d.ts files are checked too).
-        devDependencies: { "@types/node": "^20.19.0", "@types/pg": "^8.11.0" }
+        devDependencies: { "@types/node": "^24.10.0", "@types/pg": "^8.11.0" }
       },
       null,
       2
     )
   )
-  // --ignore-scripts: better-sqlite3 (under @effect/sql-sqlite-node, a peer of @agentloop/workflow) would
-  // compile itself from source; nothing here opens a SQLite database.
-  await run("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: project })
+  // The README: `npm install @agentloop/core effect` (and the other packages "the same way"); each tarball stands
+  // in for its package name, every other package (effect and the peers npm 7+ adds) comes from the registry.
+  const core = packed.find((p) => p.name === "@agentloop/core")
+  const installLine = ["install", core.file, ...packed.filter((p) => p !== core).map((p) => p.file), "effect"]
+  const peerWarning = /ERESOLVE|overriding peer dependency|conflicting peer|peer dep(endency)? missing|unmet peer|invalid: /i
+  const npmInstall = async (args, what) => {
+    const output = await run("npm", [...args, "--no-audit", "--no-fund"], { cwd: project })
+    const warnings = output.split("\n").filter((line) => peerWarning.test(line))
+    if (warnings.length > 0) throw new Error(`${what} printed peer-dependency warnings:\n${warnings.join("\n")}`)
+    return output
+  }
+  await npmInstall(installLine, "npm install @agentloop/core effect")
+  const manifestAfterFirst = readFileSync(join(project, "package.json"), "utf8")
+  const writtenEffect = JSON.parse(manifestAfterFirst).dependencies.effect
+  if (!/^\^?4\./.test(writtenEffect)) throw new Error(`npm wrote effect ${writtenEffect} into package.json, not an Effect 4 range`)
+  step("a second npm install agrees")
+  await npmInstall(["install"], "a second npm install")
+  if (readFileSync(join(project, "package.json"), "utf8") !== manifestAfterFirst) throw new Error("the second npm install changed package.json")
 
   step("one copy of effect and of each @agentloop package")
   const copies = new Map()
@@ -158,7 +169,7 @@ try {
     const found = copies.get(name) ?? []
     if (found.length !== 1) throw new Error(`expected one copy of ${name}, found ${found.length}:\n${found.join("\n")}`)
   }
-  if (!copies.get("effect")[0].startsWith(`${consumerEffect} `)) throw new Error(`effect: expected ${consumerEffect}, got ${copies.get("effect")[0]}`)
+  if (!copies.get("effect")[0].startsWith(`${registryEffect} `)) throw new Error(`effect: expected the registry's ${registryEffect}, got ${copies.get("effect")[0]}`)
 
   step("plain node runs an agent (scripted model, then @agentloop/heroku against the fake server)")
   writeFileSync(join(project, "agent.mjs"), agentScript(packed.map((p) => p.name)))
@@ -171,7 +182,7 @@ try {
   const tsconfig = (module, moduleResolution) => ({
     compilerOptions: {
       target: "ES2022",
-      // effect's and @effect/platform's own declarations name DOM types (Transferable, Storage, Crypto).
+      // effect's own declarations name DOM types (Transferable, Storage, Crypto).
       lib: ["ES2022", "DOM"],
       module,
       moduleResolution,
@@ -202,7 +213,7 @@ import assert from "node:assert/strict"
 import { Agent, AgentBackend, Approval, RunStore, Tool, Toolkit } from "@agentloop/core"
 import { ChatModel } from "@agentloop/heroku"
 import { FakeHerokuInference, ScriptedModel } from "@agentloop/testing"
-import { FetchHttpClient } from "@effect/platform"
+import { FetchHttpClient } from "effect/http"
 import { Effect, Layer, Redacted, Schema } from "effect"
 
 for (const name of ${JSON.stringify(names)}) await import(name)
@@ -276,7 +287,7 @@ import { Agent, AgentBackend, Approval, RunStore, Tool, Toolkit, ToolRule } from
 import * as ApprovalModule from "@agentloop/core/Approval"
 import { ChatModel } from "@agentloop/heroku"
 import { FakeHerokuInference, ScriptedModel } from "@agentloop/testing"
-import { FetchHttpClient } from "@effect/platform"
+import { FetchHttpClient } from "effect/http"
 import { Effect, Layer, Redacted, Schema } from "effect"
 ${namespaces}
 
