@@ -9,10 +9,10 @@
  * @since 0.1.0
  */
 import { Approval } from "@agentloop/core"
-import { SqlClient } from "@effect/sql"
-import { Context, Data, Effect, Layer, ParseResult, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
+import { SqlClient } from "effect/sql"
 
-export class InboxError extends Data.TaggedError("InboxError")<{ readonly reason: string }> {
+export class InboxError extends Schema.TaggedError<InboxError>()("InboxError", { reason: Schema.String }) {
   override get message(): string {
     return `Approval inbox: ${this.reason}`
   }
@@ -46,7 +46,7 @@ export interface Service {
   readonly record: (runId: string, decision: Approval.ApprovalDecision) => Effect.Effect<Recorded, InboxError>
 }
 
-export class ApprovalInbox extends Context.Tag("@agentloop/workflow/ApprovalInbox")<ApprovalInbox, Service>() {}
+export class ApprovalInbox extends Context.Service<ApprovalInbox, Service>()("@agentloop/workflow/ApprovalInbox") {}
 
 /** Two decisions are the same decision when every field agrees (a retry of one caller). */
 const sameDecision = (a: Approval.ApprovalDecision, b: Approval.ApprovalDecision) =>
@@ -83,8 +83,12 @@ export const layerMemory: Layer.Layer<ApprovalInbox> = Layer.sync(ApprovalInbox,
   }
 })
 
-const PendingJson = Schema.parseJson(Approval.PendingApproval)
-const DecisionJson = Schema.parseJson(Approval.ApprovalDecision)
+const PendingJson = Schema.fromJsonString(Approval.PendingApproval)
+const DecisionJson = Schema.fromJsonString(Approval.ApprovalDecision)
+const encodePending = Schema.encodeSync(PendingJson)
+const encodeDecision = Schema.encodeSync(DecisionJson)
+const decodePending = Schema.decodeUnknownEffect(PendingJson)
+const decodeDecision = Schema.decodeUnknownEffect(DecisionJson)
 
 /** A table `agentloop_approvals` in the SQL database given (created if missing). */
 export const layerSql: Layer.Layer<ApprovalInbox, InboxError, SqlClient.SqlClient> = Layer.effect(
@@ -92,8 +96,8 @@ export const layerSql: Layer.Layer<ApprovalInbox, InboxError, SqlClient.SqlClien
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const fail = (error: { readonly message: string }) => new InboxError({ reason: error.message })
-    const decode = <A, I>(schema: Schema.Schema<A, I>, text: unknown) =>
-      Schema.decodeUnknown(schema)(text).pipe(Effect.mapError((e) => new InboxError({ reason: ParseResult.TreeFormatter.formatErrorSync(e) })))
+    const decode = <A>(decoder: (text: unknown) => Effect.Effect<A, Schema.SchemaError>, text: unknown) =>
+      decoder(text).pipe(Effect.mapError((e) => new InboxError({ reason: e.message })))
     yield* sql`CREATE TABLE IF NOT EXISTS agentloop_approvals (
       run_id TEXT NOT NULL,
       approval_id TEXT NOT NULL,
@@ -103,8 +107,8 @@ export const layerSql: Layer.Layer<ApprovalInbox, InboxError, SqlClient.SqlClien
     )`.pipe(Effect.mapError(fail))
     const entryOf = (row: { pending: string; decision: string | null }) =>
       Effect.all({
-        pending: decode(PendingJson, row.pending),
-        decision: row.decision === null ? Effect.succeed(undefined) : decode(DecisionJson, row.decision)
+        pending: decode(decodePending, row.pending),
+        decision: row.decision === null ? Effect.succeed(undefined) : decode(decodeDecision, row.decision)
       })
     const find = (runId: string, approvalId: string) =>
       sql<{ pending: string; decision: string | null }>`SELECT pending, decision FROM agentloop_approvals WHERE run_id = ${runId} AND approval_id = ${approvalId}`.pipe(
@@ -114,18 +118,18 @@ export const layerSql: Layer.Layer<ApprovalInbox, InboxError, SqlClient.SqlClien
     return {
       // Insert-if-absent: the same SQL on SQLite and Postgres; a replayed publish never clears a decision.
       publish: (pending) =>
-        sql`INSERT INTO agentloop_approvals (run_id, approval_id, pending) VALUES (${pending.runId}, ${pending.approvalId}, ${Schema.encodeSync(PendingJson)(pending)})
+        sql`INSERT INTO agentloop_approvals (run_id, approval_id, pending) VALUES (${pending.runId}, ${pending.approvalId}, ${encodePending(pending)})
           ON CONFLICT (run_id, approval_id) DO NOTHING`.pipe(Effect.asVoid, Effect.mapError(fail)),
       pending: (runId) =>
         sql<{ pending: string }>`SELECT pending FROM agentloop_approvals WHERE run_id = ${runId} AND decision IS NULL ORDER BY approval_id`.pipe(
           Effect.mapError(fail),
-          Effect.flatMap((rows) => Effect.forEach(rows, (row) => decode(PendingJson, row.pending)))
+          Effect.flatMap((rows) => Effect.forEach(rows, (row) => decode(decodePending, row.pending)))
         ),
       find,
       // One statement: the database serializes concurrent writers, so only one sees `decision IS NULL`.
       record: (runId, decision) =>
         Effect.gen(function* () {
-          const won = yield* sql<{ approval_id: string }>`UPDATE agentloop_approvals SET decision = ${Schema.encodeSync(DecisionJson)(decision)}
+          const won = yield* sql<{ approval_id: string }>`UPDATE agentloop_approvals SET decision = ${encodeDecision(decision)}
             WHERE run_id = ${runId} AND approval_id = ${decision.approvalId} AND decision IS NULL RETURNING approval_id`.pipe(Effect.mapError(fail))
           if (won.length > 0) return { _tag: "Won" } as Recorded
           const entry = yield* find(runId, decision.approvalId)

@@ -1,6 +1,5 @@
 /**
- * Durable agent runs on `@effect/workflow`. This is the only module that imports it (the Effect 4 move,
- * where workflow lives in `effect` itself, will touch only this file).
+ * Durable agent runs on `effect/workflow`. This is the only module that imports it.
  *
  * - A run is a `Workflow` keyed by its run id.
  * - Each model step is an `Activity` named `model/<turn>`, each tool call an `Activity` named
@@ -17,19 +16,20 @@
  *
  * Engines, behind one Layer choice: `layerMemory` (tests), `layerSqlite({ filename })` (one process, an
  * embedded database it locks), `layerPostgres({ url })` (the same on Postgres) and `layerPostgresCluster`
- * (`@effect/cluster` runners sharing Postgres; see docs/durable.md).
+ * (`effect/cluster` runners sharing Postgres; see docs/durable.md).
  *
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
 import { type Agent, Approval, LanguageModel, Loop, Message, RunState, RunStore, StepRunner, type Tool } from "@agentloop/core"
-import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "@effect/cluster"
-import { NodeClusterSocket } from "@effect/platform-node"
-import { SqlClient } from "@effect/sql"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "@effect/workflow"
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, type Redacted, Schema } from "effect"
+import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "effect/cluster"
+import { SqlClient, type SqlError } from "effect/sql"
+import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
 import * as Inbox from "./ApprovalInbox.js"
 
 const { ApprovalInbox } = Inbox
@@ -60,8 +60,7 @@ const Payload = { runId: Schema.String, input: Schema.Array(Message.Message) }
 const workflows = new WeakMap<Agent.Any, ReturnType<typeof makeWorkflow>>()
 
 const makeWorkflow = (name: string) =>
-  Workflow.make({
-    name: `agentloop/${name}`,
+  Workflow.make(`agentloop/${name}`, {
     payload: Payload,
     success: RunState.RunOutcome,
     error: RunFailure,
@@ -93,16 +92,16 @@ const approvalIdOf = (runId: string, step: number, toolCallId: string, digest: s
  * engine (memory, SQLite, Postgres) can reach only the agents it runs itself; a cluster reaches every
  * runner's.
  */
-export class LocalEngine extends Context.Tag("@agentloop/workflow/LocalEngine")<
+export class LocalEngine extends Context.Service<
   LocalEngine,
   { readonly kind: "single-runner" | "cluster"; readonly agents: Set<string> }
->() {}
+>()("@agentloop/workflow/LocalEngine") {}
 
 const localEngine = (kind: "single-runner" | "cluster") => Layer.sync(LocalEngine, () => ({ kind, agents: new Set<string>() }))
 
 /** Registers the agent with this process's engine for as long as the layer lives. */
 const registerLocally = (name: string) =>
-  Layer.scopedDiscard(
+  Layer.effectDiscard(
     Effect.flatMap(Effect.serviceOption(LocalEngine), (local) =>
       Option.isNone(local)
         ? Effect.void
@@ -135,8 +134,9 @@ const workflowLayer = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agen
       return yield* Loop.run(agent, { runId: payload.runId, input: payload.input }).pipe(
         Effect.provideService(StepRunner.StepRunner, stepRunner),
         Effect.provideService(Approval.Approvals, approvals),
-        // The engine is the durable store; the loop's own store lives only as long as this replay.
-        Effect.provide(RunStore.layerMemory),
+        // The engine is the durable store; the loop's own store lives only as long as this replay (`local`:
+        // Effect 4 shares built layers across `provide` calls, which would hand every replay and run one store).
+        Effect.provide(RunStore.layerMemory, { local: true }),
         Effect.mapError((error): RunFailure => ({ _tag: error._tag, message: error.message }))
       )
     })
@@ -300,16 +300,16 @@ export class EngineTimeout extends Schema.TaggedError<EngineTimeout>()("EngineTi
 
 /** Every call that may cross processes takes a timeout (default 30 s) and fails with `EngineTimeout` after it. */
 export interface CallOptions {
-  readonly timeout?: Duration.DurationInput
+  readonly timeout?: Duration.Input
 }
 
 const withTimeout =
   (operation: string, runId: string, options: CallOptions | undefined, hint = "is a runner that runs this agent up and reachable?") =>
   <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | EngineTimeout, R> => {
-    const timeout = Duration.decode(options?.timeout ?? "30 seconds")
-    return Effect.timeoutFail(self, {
+    const timeout = Duration.fromInputUnsafe(options?.timeout ?? "30 seconds")
+    return Effect.timeoutOrElse(self, {
       duration: timeout,
-      onTimeout: () => new EngineTimeout({ operation, runId, timeoutMillis: Duration.toMillis(timeout), hint })
+      orElse: () => Effect.fail(new EngineTimeout({ operation, runId, timeoutMillis: Duration.toMillis(timeout), hint }))
     })
   }
 
@@ -317,11 +317,13 @@ const withTimeout =
 const ensureReachable = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Agent<Tools, A, R>, operation: string) =>
   Effect.flatMap(Effect.serviceOption(LocalEngine), (local) =>
     Option.isSome(local) && local.value.kind === "single-runner" && !local.value.agents.has(agent.name)
-      ? new EngineUnavailable({
-          agent: agent.name,
-          operation,
-          reason: "this process's engine is a single runner that does not run this agent (provide Durable.layer(agent) here, or call from the process that does)"
-        })
+      ? Effect.fail(
+          new EngineUnavailable({
+            agent: agent.name,
+            operation,
+            reason: "this process's engine is a single runner that does not run this agent (provide Durable.layer(agent) here, or call from the process that does)"
+          })
+        )
       : Effect.void
   )
 
@@ -335,7 +337,7 @@ export const start = <Tools extends Record<string, Tool.Any>, A, R>(
   options?: CallOptions
 ) =>
   ensureReachable(agent, "start a run").pipe(
-    Effect.zipRight(
+    Effect.andThen(
       workflowFor(agent).execute(
         { runId: input.runId, input: typeof input.input === "string" ? [Message.user(input.input)] : input.input },
         { discard: true }
@@ -355,11 +357,11 @@ const statusOf = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Age
   Effect.gen(function* () {
     const inbox = yield* ApprovalInbox
     const result = yield* workflowFor(agent).poll(yield* executionIdOf(agent, runId))
-    if (result === undefined) return { _tag: "NotFound" } as Status
-    if (result._tag === "Complete") {
-      return Exit.match(result.exit, {
+    if (Option.isNone(result)) return { _tag: "NotFound" } as Status
+    if (result.value._tag === "Complete") {
+      return Exit.match(result.value.exit, {
         onSuccess: (outcome): Status => ({ _tag: "Completed", outcome }),
-        onFailure: (cause): Status => ({ _tag: "Failed", error: Option.getOrUndefined(Cause.failureOption(cause)) ?? Cause.pretty(cause) })
+        onFailure: (cause): Status => ({ _tag: "Failed", error: Option.getOrUndefined(Cause.findErrorOption(cause)) ?? Cause.pretty(cause) })
       })
     }
     const pending = yield* inbox.pending(runId)
@@ -412,11 +414,11 @@ export const decide = <Tools extends Record<string, Tool.Any>, A, R>(
 export const awaitSettled = <Tools extends Record<string, Tool.Any>, A, R>(
   agent: Agent.Agent<Tools, A, R>,
   runId: string,
-  options?: { readonly every?: Duration.DurationInput; readonly timeout?: Duration.DurationInput }
+  options?: { readonly every?: Duration.Input; readonly timeout?: Duration.Input }
 ): Effect.Effect<Status, EngineTimeout | Inbox.InboxError, WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox> => {
   const poll: Effect.Effect<Status, Inbox.InboxError, WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox> = Effect.flatMap(
     statusOf(agent, runId),
-    (s) => (s._tag === "Completed" || s._tag === "Failed" || s._tag === "Suspended" ? Effect.succeed(s) : Effect.zipRight(Effect.sleep(options?.every ?? "50 millis"), poll))
+    (s) => (s._tag === "Completed" || s._tag === "Failed" || s._tag === "Suspended" ? Effect.succeed(s) : Effect.andThen(Effect.sleep(options?.every ?? "50 millis"), poll))
   )
   return poll.pipe(withTimeout("awaitSettled", runId, { timeout: options?.timeout ?? "60 seconds" }, "the run has not completed, failed or suspended yet"))
 }
@@ -433,7 +435,7 @@ export const layerMemory: Layer.Layer<WorkflowEngine.WorkflowEngine | Inbox.Appr
 
 export interface SqlOptions {
   /** How often a runner looks for work another process left (e.g. after a crash). Default 1 s. */
-  readonly pollInterval?: Duration.DurationInput
+  readonly pollInterval?: Duration.Input
 }
 
 const onSql = (options: SqlOptions | undefined) =>
@@ -441,8 +443,8 @@ const onSql = (options: SqlOptions | undefined) =>
     Layer.provideMerge(
       SingleRunner.layer({
         runnerStorage: "sql",
-        shardingConfig: { entityMessagePollInterval: Duration.decode(options?.pollInterval ?? "1 second") }
-      })
+        shardingConfig: { entityMessagePollInterval: Duration.fromInputUnsafe(options?.pollInterval ?? "1 second") }
+      }).pipe(Layer.provide(NodeCrypto.layerDigest))
     ),
     Layer.provideMerge(Layer.merge(Inbox.layerSql, localEngine("single-runner")))
   )
@@ -461,7 +463,10 @@ export class DatabaseLocked extends Schema.TaggedError<DatabaseLocked>()("Databa
   }
 }
 
-const isBusy = (cause: unknown) => /SQLITE_BUSY|database is locked/.test(String(cause instanceof Error ? `${cause.message} ${(cause as { code?: string }).code}` : cause))
+/** SQLite's busy error: `effect/sql` classifies SQLITE_BUSY (and SQLITE_LOCKED) as a `LockTimeoutError`. */
+const isBusy = (error: SqlError.SqlError) =>
+  error.reason._tag === "LockTimeoutError" ||
+  /SQLITE_BUSY|database is locked/.test(String(error.reason.cause instanceof Error ? error.reason.cause.message : error.reason.cause))
 
 /**
  * Takes SQLite's own file lock for the life of the connection: `locking_mode = EXCLUSIVE` set before WAL is
@@ -479,7 +484,7 @@ const ownFile = (filename: string) =>
       yield* sql`DELETE FROM agentloop_owner`
       yield* sql`INSERT INTO agentloop_owner (pid, since) VALUES (${process.pid}, ${Date.now()})`
     }).pipe(
-      Effect.mapError((error) => (isBusy(error.cause) ? new DatabaseLocked({ database: filename, reason: "its lock is held (SQLITE_BUSY)" }) : error))
+      Effect.mapError((error) => (isBusy(error) ? new DatabaseLocked({ database: filename, reason: "its lock is held (SQLITE_BUSY)" }) : error))
     )
   )
 
@@ -497,7 +502,7 @@ export const layerSqlite = (options: { readonly filename: string } & SqlOptions)
  * own locks) on a connection reserved for the life of the layer. Postgres drops it when the session ends,
  * so a killed owner never blocks its successor.
  */
-const ownPostgres = Layer.scopedDiscard(
+const ownPostgres = Layer.effectDiscard(
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const connection = yield* sql.reserve
@@ -528,27 +533,27 @@ export interface ClusterOptions extends SqlOptions {
   readonly shardsPerGroup?: number
   /**
    * How long a runner that stopped heartbeating (killed, partitioned) keeps its shards before the other
-   * runners take them over and replay its runs. Default 35 s (`@effect/cluster`'s shard lock expiration).
+   * runners take them over and replay its runs. Default 35 s (`effect/cluster`'s shard lock expiration).
    * Runners heartbeat every third of it, so a smaller value costs more writes and makes a runner behind a
    * slow database lose its shards sooner. Use the same value on every runner.
    */
-  readonly failoverAfter?: Duration.DurationInput
+  readonly failoverAfter?: Duration.Input
 }
 
 /**
- * Many machines: `@effect/cluster` runners sharing a Postgres database. Runs are sharded by run id over the
+ * Many machines: `effect/cluster` runners sharing a Postgres database. Runs are sharded by run id over the
  * runners; when a runner dies, its shards move to the others (after `failoverAfter`) and its runs replay
  * there from Postgres.
  */
 export const layerPostgresCluster = (options: ClusterOptions) => {
-  const failoverAfter = Duration.decode(options.failoverAfter ?? "35 seconds")
+  const failoverAfter = Duration.fromInputUnsafe(options.failoverAfter ?? "35 seconds")
   return ClusterWorkflowEngine.layer.pipe(
     Layer.provideMerge(
       NodeClusterSocket.layer({
         storage: "sql",
         clientOnly: options.clientOnly ?? false,
         shardingConfig: {
-          entityMessagePollInterval: Duration.decode(options.pollInterval ?? "1 second"),
+          entityMessagePollInterval: Duration.fromInputUnsafe(options.pollInterval ?? "1 second"),
           shardLockExpiration: failoverAfter,
           shardLockRefreshInterval: Duration.divide(failoverAfter, 3).pipe(Option.getOrElse(() => failoverAfter)),
           runnerHealthCheckInterval: failoverAfter,

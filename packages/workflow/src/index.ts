@@ -1,5 +1,5 @@
 /**
- * @agentloop/workflow: durable agent runs on @effect/workflow.
+ * @agentloop/workflow: durable agent runs on effect/workflow.
  *
  * @since 0.1.0
  * @packageDocumentation

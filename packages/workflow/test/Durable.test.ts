@@ -1,8 +1,8 @@
 import { Agent, Approval, ToolRule } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
 import { describe, expect, it } from "@effect/vitest"
-import { DurableDeferred } from "@effect/workflow"
 import { Effect, Layer } from "effect"
+import { DurableDeferred } from "effect/workflow"
 import { agent, handlers, model, repeatingAgent, repeatingIdsModel, toolkit } from "./fixtures.js"
 
 const setup = (options?: { readonly repeating?: boolean }) => {
@@ -138,16 +138,16 @@ describe("Durable (in memory)", () => {
         const pending = waiting.pending[0]!
         // Alternate who goes first, so both orders are tried.
         const calls = [
-          Effect.either(Durable.decide(agent, runId, Approval.approve(pending, { by: "alice" }))),
-          Effect.either(Durable.decide(agent, runId, Approval.deny(pending, "no", { by: "bob" })))
+          Effect.result(Durable.decide(agent, runId, Approval.approve(pending, { by: "alice" }))),
+          Effect.result(Durable.decide(agent, runId, Approval.deny(pending, "no", { by: "bob" })))
         ]
         const [approve, deny] = round % 2 === 0 ? yield* Effect.all(calls, { concurrency: 2 }) : (yield* Effect.all([calls[1]!, calls[0]!], { concurrency: 2 })).reverse()
-        const won = [approve!, deny!].filter((r) => r._tag === "Right")
+        const won = [approve!, deny!].filter((r) => r._tag === "Success")
         expect(won).toHaveLength(1)
-        const approved = approve!._tag === "Right"
+        const approved = approve!._tag === "Success"
         if (approved) approvals++
         const loser = approved ? deny! : approve!
-        expect(loser._tag === "Left" && loser.left).toMatchObject({
+        expect(loser._tag === "Failure" && loser.failure).toMatchObject({
           _tag: "DecisionRejected",
           winner: approved ? { approved: true, decidedBy: "alice" } : { approved: false, decidedBy: "bob" }
         })

@@ -24,7 +24,7 @@ const setup = () => {
 
 const suspended = (runId: string) =>
   Effect.flatMap(Durable.awaitSettled(triage, runId), (status) =>
-    status._tag === "Suspended" ? Effect.succeed(status.pending) : Effect.dieMessage(`expected Suspended, got ${JSON.stringify(status)}`)
+    status._tag === "Suspended" ? Effect.succeed(status.pending) : Effect.die(new Error(`expected Suspended, got ${JSON.stringify(status)}`))
   )
 
 const untilApproval = ["triage:1:You_route_customer_requests.", "triage:2:You_route_customer_requests.", "billing:1:You_handle_refunds."]
@@ -35,8 +35,8 @@ afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true 
 describe("handoffs under Durable", () => {
   it("Durable.layer(triage) typechecks with a direct target and asks for the target's handlers", () => {
     const layer = Durable.layer(triage)
-    expectTypeOf<Extract<Layer.Layer.Context<typeof layer>, Tool.Handler<"refund">>>().toEqualTypeOf<Tool.Handler<"refund">>()
-    expectTypeOf<Extract<Layer.Layer.Context<typeof layer>, Tool.Handler<"lookup_order">>>().toEqualTypeOf<Tool.Handler<"lookup_order">>()
+    expectTypeOf<Extract<Layer.Services<typeof layer>, Tool.Handler<"refund">>>().toEqualTypeOf<Tool.Handler<"refund">>()
+    expectTypeOf<Extract<Layer.Services<typeof layer>, Tool.Handler<"lookup_order">>>().toEqualTypeOf<Tool.Handler<"lookup_order">>()
     expect(Layer.isLayer(layer)).toBe(true)
   })
 
@@ -77,13 +77,13 @@ describe("handoffs under Durable", () => {
     const onFile = () => agentLayer.pipe(Layer.provideMerge(Durable.layerSqlite({ filename: join(dir, "handoff.db"), pollInterval: "100 millis" })))
     return Effect.gen(function* () {
       const pending = yield* Effect.scoped(
-        Effect.provide(Effect.zipRight(Durable.start(triage, { runId: "handoff-sql", input: "I want my $30 back for order 42" }), suspended("handoff-sql")), onFile())
+        Effect.provide(Effect.andThen(Durable.start(triage, { runId: "handoff-sql", input: "I want my $30 back for order 42" }), suspended("handoff-sql")), onFile())
       )
       expect(pending).toMatchObject([{ toolCallId: "call-refund", toolName: "refund", agent: "durable-billing" }])
       // The first runtime is closed (its file lock released); a new one opens the same file.
       const done = yield* Effect.scoped(
         Effect.provide(
-          Effect.zipRight(Durable.decide(triage, "handoff-sql", Approval.approve(pending[0]!, { by: "alice" })), Durable.awaitSettled(triage, "handoff-sql")),
+          Effect.andThen(Durable.decide(triage, "handoff-sql", Approval.approve(pending[0]!, { by: "alice" })), Durable.awaitSettled(triage, "handoff-sql")),
           onFile()
         )
       )

@@ -6,7 +6,7 @@
 import { Approval } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -22,7 +22,7 @@ const setup = (options: NestedOptions = {}) => {
 
 const suspended = (runId: string) =>
   Effect.flatMap(Durable.awaitSettled(parent, runId), (status) =>
-    status._tag === "Suspended" ? Effect.succeed(status.pending) : Effect.dieMessage(`expected Suspended, got ${JSON.stringify(status)}`)
+    status._tag === "Suspended" ? Effect.succeed(status.pending) : Effect.die(new Error(`expected Suspended, got ${JSON.stringify(status)}`))
   )
 
 const dirs: Array<string> = []
@@ -73,15 +73,15 @@ describe("sub-agent approvals under Durable (in memory)", () => {
           Effect.gen(function* () {
             const pending = (yield* suspended(id))[0]!
             const [approve, deny] = yield* Effect.all(
-              [Effect.either(Durable.decide(parent, id, Approval.approve(pending, { by: "alice" }))), Effect.either(Durable.decide(parent, id, Approval.deny(pending, "no", { by: "bob" })))],
+              [Effect.result(Durable.decide(parent, id, Approval.approve(pending, { by: "alice" }))), Effect.result(Durable.decide(parent, id, Approval.deny(pending, "no", { by: "bob" })))],
               { concurrency: 2 }
             )
-            expect([approve, deny].filter(Either.isRight)).toHaveLength(1)
-            const loser = Either.isLeft(approve) ? approve.left : Either.isLeft(deny) ? deny.left : undefined
-            expect(loser).toMatchObject({ _tag: "DecisionRejected", winner: { approved: Either.isRight(approve) } })
+            expect([approve, deny].filter(Result.isSuccess)).toHaveLength(1)
+            const loser = Result.isFailure(approve) ? approve.failure : Result.isFailure(deny) ? deny.failure : undefined
+            expect(loser).toMatchObject({ _tag: "DecisionRejected", winner: { approved: Result.isSuccess(approve) } })
             const done = yield* Durable.awaitSettled(parent, id)
-            expect(done).toMatchObject({ _tag: "Completed", outcome: { text: Either.isRight(approve) ? "Done: Released: deployed 7.2" : "Done: Released: Error: request to call tool denied. User reason: no" } })
-            return Either.isRight(approve)
+            expect(done).toMatchObject({ _tag: "Completed", outcome: { text: Result.isSuccess(approve) ? "Done: Released: deployed 7.2" : "Done: Released: Error: request to call tool denied. User reason: no" } })
+            return Result.isSuccess(approve)
           }),
         { concurrency: 5 }
       )
@@ -142,13 +142,13 @@ describe("sub-agent approvals under Durable (in memory)", () => {
     const onFile = () => agentLayer.pipe(Layer.provideMerge(Durable.layerSqlite({ filename: join(dir, "nested.db"), pollInterval: "100 millis" })))
     return Effect.gen(function* () {
       const pending = yield* Effect.scoped(
-        Effect.provide(Effect.zipRight(Durable.start(parent, { runId: "nest-sql", input: "release 7.2" }), suspended("nest-sql")), onFile())
+        Effect.provide(Effect.andThen(Durable.start(parent, { runId: "nest-sql", input: "release 7.2" }), suspended("nest-sql")), onFile())
       )
       expect(pending).toMatchObject([{ toolCallId: "call-release/call-deploy", via: "call-release" }])
       // The first runtime is closed (its file lock released); a new one opens the same file.
       const done = yield* Effect.scoped(
         Effect.provide(
-          Effect.zipRight(Durable.decide(parent, "nest-sql", Approval.approve(pending[0]!, { by: "alice" })), Durable.awaitSettled(parent, "nest-sql")),
+          Effect.andThen(Durable.decide(parent, "nest-sql", Approval.approve(pending[0]!, { by: "alice" })), Durable.awaitSettled(parent, "nest-sql")),
           onFile()
         )
       )
@@ -178,7 +178,7 @@ describe("sub-agent approvals under Durable (in memory)", () => {
       expect(second).toMatchObject([{ toolCallId: "call_0/call_0", via: "call_0", step: 2 }])
       const done = yield* Effect.scoped(
         Effect.provide(
-          Effect.zipRight(Durable.decide(parent, "nest-sql-rep", Approval.approve(second[0]!, { by: "bob" })), Durable.awaitSettled(parent, "nest-sql-rep")),
+          Effect.andThen(Durable.decide(parent, "nest-sql-rep", Approval.approve(second[0]!, { by: "bob" })), Durable.awaitSettled(parent, "nest-sql-rep")),
           onFile()
         )
       )

@@ -3,9 +3,9 @@
  * loopback and sets AGENTLOOP_TEST_PG_URL. Without a server that accepts connections the Postgres tests are
  * skipped, and say so.
  */
-import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
 import { reachable } from "./spawn.js"
 
 export const pgUrl = process.env["AGENTLOOP_TEST_PG_URL"] ?? "postgres://postgres:agentloop@127.0.0.1:5432/agentloop_test"

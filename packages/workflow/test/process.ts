@@ -32,7 +32,7 @@
 import { appendFileSync, readFileSync } from "node:fs"
 import { type Agent, Approval } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
-import { type Duration, Effect, Either, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
+import { type Duration, Effect, Layer, Redacted, References, Result, Schema } from "effect"
 import { agent as deployer, handlers, handoffLayer, model, nestedLayer, repeatingAgent, repeatingIdsModel, researchAgent, triageAgent } from "./fixtures.js"
 
 const [engine, target, runId, logFile, mode, arg, arg2, arg3] = process.argv.slice(2) as [string, string, string, string, string, string | undefined, string | undefined, string | undefined]
@@ -53,7 +53,7 @@ const engineLayer: Layer.Layer<any, unknown> =
           pollInterval: "200 millis",
           clientOnly: engine === "cluster-client",
           runnerAddress: { host: "127.0.0.1", port: Number(process.env["PORT"] ?? 34531) },
-          ...(process.env["FAILOVER"] === undefined ? {} : { failoverAfter: process.env["FAILOVER"] as Duration.DurationInput })
+          ...(process.env["FAILOVER"] === undefined ? {} : { failoverAfter: process.env["FAILOVER"] as Duration.Input })
         })
 
 const attemptsOf = (key: string) => readFileSync(logFile, "utf8").split("\n").filter((line) => line.split(" ")[2] === key).length
@@ -72,13 +72,13 @@ const agentLayer: Layer.Layer<never, unknown, any> = handoff
   : Durable.layer(agent).pipe(Layer.provide(Layer.merge((repeater ? repeatingIdsModel : model)((turn) => log(`model ${turn}`)), handlers(onTool))))
 const layer = runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer
 
-const decisionOf = (json: string | undefined) => Schema.decodeUnknownSync(Schema.parseJson(Approval.ApprovalDecision))(json)
+const decisionOf = (json: string | undefined) => Schema.decodeUnknownSync(Schema.fromJsonString(Approval.ApprovalDecision))(json)
 const settled = (id: string) => Durable.awaitSettled(agent, id, { timeout: "120 seconds", every: "100 millis" })
 const suspended = (id: string) =>
-  Effect.flatMap(settled(id), (status) => (status._tag === "Suspended" ? Effect.succeed(status) : Effect.dieMessage(`expected Suspended, got ${JSON.stringify(status)}`)))
+  Effect.flatMap(settled(id), (status) => (status._tag === "Suspended" ? Effect.succeed(status) : Effect.die(new Error(`expected Suspended, got ${JSON.stringify(status)}`))))
 /** A decision's outcome as plain data: `won`, or the rejection's tag, reason and winner. */
 const outcome = (effect: Effect.Effect<void, { readonly _tag: string; readonly message: string }, any>) =>
-  Effect.map(Effect.either(effect), Either.match({ onRight: () => ({ _tag: "Won" }), onLeft: (error) => ({ ...error, message: error.message }) }))
+  Effect.map(Effect.result(effect), Result.match({ onSuccess: () => ({ _tag: "Won" }), onFailure: (error) => ({ ...error, message: error.message }) }))
 
 const program: Effect.Effect<unknown, any, any> = Effect.gen(function* () {
   switch (mode) {
@@ -125,7 +125,7 @@ const program: Effect.Effect<unknown, any, any> = Effect.gen(function* () {
       return yield* Effect.forEach(ids, (id) => Effect.map(suspended(id), (status) => status.pending[0]!), { concurrency: 4 })
     }
     case "decide-many": {
-      const pending = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Approval.PendingApproval)))(readFileSync(arg3!, "utf8"))
+      const pending = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Array(Approval.PendingApproval)))(readFileSync(arg3!, "utf8"))
       return yield* Effect.forEach(
         pending,
         (p) => outcome(Durable.decide(agent, p.runId, arg2 === "approve" ? Approval.approve(p, { by: arg! }) : Approval.deny(p, "no", { by: arg! }), { timeout: "60 seconds" })),
@@ -141,22 +141,22 @@ const program: Effect.Effect<unknown, any, any> = Effect.gen(function* () {
       return yield* Durable.awaitSettled(agent, runId, { timeout: "180 seconds", every: "200 millis" })
     }
     default:
-      return yield* Effect.dieMessage(`unknown mode ${mode}`)
+      return yield* Effect.die(new Error(`unknown mode ${mode}`))
   }
 })
 
 const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringify(value ?? null)}\n`)
 
-// `either` outside the layer too: a layer that cannot be built (DatabaseLocked) is a result like any other.
-const main = Effect.either(Effect.scoped(Effect.provide(program, layer))) as Effect.Effect<Either.Either<unknown, unknown>>
-Effect.runPromise(main.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).then(
+// `result` outside the layer too: a layer that cannot be built (DatabaseLocked) is a result like any other.
+const main = Effect.result(Effect.scoped(Effect.provide(program, layer))) as Effect.Effect<Result.Result<unknown, unknown>>
+Effect.runPromise(main.pipe(Effect.provideService(References.MinimumLogLevel, "Warn"))).then(
   (result) => {
     // On a line of its own: engines may log to stdout too.
-    if (result._tag === "Right") {
-      print(result.right)
+    if (result._tag === "Success") {
+      print(result.success)
       process.exit(0)
     }
-    const error = result.left as { readonly _tag?: string; readonly message?: string }
+    const error = result.failure as { readonly _tag?: string; readonly message?: string }
     print({ _tag: "Error", error: { ...error, _tag: error._tag, message: error.message } })
     process.exit(2)
   },
