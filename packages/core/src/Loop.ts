@@ -756,6 +756,8 @@ const modelStep = (ctx: Context, w: Working): Rest => {
   const onFailure = (error: ModelError): Rest => {
     w.stepOpen = false
     w.step--
+    // Issue 25: the context policy cannot fit the pinned messages; nothing was sent: a documented stop, not a failure.
+    if (error.reason === "context-budget") return finish(ctx, w, stopped(w, "context_budget", error.message))
     return Effect.andThen(save(ctx, w, "failed", { error: error.message }), Effect.fail(error))
   }
   const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
@@ -820,7 +822,8 @@ const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
       return finish(ctx, w, stopped(w, "tool_choice", ToolChoices.stopDetail(w.choice, w.choiceReprompts + 1)))
     }
     w.choiceReprompts++
-    w.messages.push(Message.user(ToolChoices.reprompt(w.choice)))
+    // Marked as the loop's (issue 25): context policies and handoff filters do not take it for a user turn.
+    w.messages.push(Message.reprompt("tool_choice", ToolChoices.reprompt(w.choice)))
     return continueUnlessStopped(ctx, w, [])
   }
   // The model tried to finish early: it was re-prompted to call the required tools.
@@ -836,7 +839,8 @@ const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
 const exitHeld = (ctx: Context, w: Working): boolean => {
   const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
   if (uncalled.length === 0) return false
-  w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
+  // Marked as the loop's (issue 25): context policies and handoff filters do not take it for a user turn.
+  w.messages.push(Message.reprompt("required_tools", Solver.requiredBeforeExitPrompt(uncalled)))
   return true
 }
 
@@ -852,7 +856,8 @@ const completeWithOutput = (ctx: Context, w: Working, spec: Output.Spec<unknown>
   }
   w.outputReprompts++
   // In "tool" mode, point the model at the final-answer tool (when this step offered it).
-  w.messages.push(Message.user(Output.reprompt(decoded.failure, w.choice === "none" ? undefined : ctx.output.toolName)))
+  // Marked as the loop's (issue 25): context policies and handoff filters do not take it for a user turn.
+  w.messages.push(Message.reprompt("output", Output.reprompt(decoded.failure, w.choice === "none" ? undefined : ctx.output.toolName)))
   return continueUnlessStopped(ctx, w, [])
 }
 
