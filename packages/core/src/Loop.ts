@@ -1428,7 +1428,8 @@ const afterFinalAnswer = (ctx: Context, w: Working, toolName: string, executed: 
 
 /**
  * A handoff call ran: the conversation goes on with the target (see `Handoff`). Its rule history starts
- * fresh, its forced tool choice applies anew, and the history is passed through the handoff's filter.
+ * fresh (the run's max-count budgets do not), its forced tool choice applies anew, and the history is passed
+ * through the handoff's filter.
  */
 const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Route; readonly toolCallId: string }, executed: ReadonlyArray<string>): Rest => {
   const target = ctx.agents!.get(taken.route.to)!
@@ -1445,9 +1446,8 @@ const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Rout
   for (const message of messages.success) w.messages.push(message)
   w.handoffs++
   w.agent = target.agent.name === ctx.owner ? undefined : target.agent.name
-  w.solver.history.length = 0
-  w.solver.lastOutput = undefined
-  w.solver.failed.length = 0
+  // Issue 25: the target's rules start fresh, but the calls made so far keep spending the run's max-count budgets.
+  Handoff.restartRules(w.solver)
   w.toolChoiceUsed = false
   w.choiceReprompts = 0
   w.outputReprompts = 0
