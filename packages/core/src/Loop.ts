@@ -144,7 +144,8 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>, A = unknown, 
     const model = yield* LanguageModel
     const services: Services = {
       // With a `ContextPolicy` in context, the model sees what it selects (looked up once; none: no cost).
-      model: ContextPolicy.applyTo(model, yield* Effect.serviceOption(ContextPolicy.ContextPolicy)),
+      // Issue 25: with `Tracing`, each model step runs under its chat span (none: the model as it is).
+      model: Tracing.nestModel(ContextPolicy.applyTo(model, yield* Effect.serviceOption(ContextPolicy.ContextPolicy)), yield* Effect.serviceOption(Tracing.Tracing)),
       // Read from the model itself: a context policy's wrapper does not carry it.
       outputMode: model.outputMode,
       approvals: yield* Approval.Approvals,
