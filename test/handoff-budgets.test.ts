@@ -67,16 +67,21 @@ const agents = (v: Versions = {}) => {
 const speakers = (events: ReadonlyArray<AgentEvent.AgentEvent>) => events.flatMap((e) => (e._tag === "StepStarted" ? [e.agent] : []))
 const systemMessages = (messages: ReadonlyArray<Message.Message>) => messages.filter((m) => m._tag === "SystemMessage").map((m) => (m as Message.SystemMessage).content)
 
+/** Triage hands off, billing refunds and hands back, triage hands off again. */
+const refundThenBackAndForth = [
+  S.toolCall("transfer_to_billing", {}, { id: "h1" }),
+  S.toolCall("refund", { orderId: "42" }, { id: "r1" }),
+  S.toolCall("transfer_to_triage", {}, { id: "h2" }),
+  S.toolCall("transfer_to_billing", {}, { id: "h3" })
+]
+
 describe("handoffs keep the run's budgets", () => {
   it.effect("triage -> billing -> triage -> billing with maxCountPerStep(refund, 1) on billing: refund runs once in the run", () =>
     Effect.gen(function* () {
       const ran: Array<string> = []
       const { layer } = agents({ billingRules: [ToolRule.maxCountPerStep("refund", 1)] })
       const model = S.make([
-        S.toolCall("transfer_to_billing", {}, { id: "h1" }),
-        S.toolCall("refund", { orderId: "42" }, { id: "r1" }),
-        S.toolCall("transfer_to_triage", {}, { id: "h2" }),
-        S.toolCall("transfer_to_billing", {}, { id: "h3" }),
+        ...refundThenBackAndForth,
         S.respond((request) => {
           // Billing has the conversation again: refund is spent for the run, so it is not offered.
           expect(request.tools).toEqual(["transfer_to_triage"])
@@ -100,12 +105,9 @@ describe("handoffs keep the run's budgets", () => {
     Effect.gen(function* () {
       const ran: Array<string> = []
       const { layer } = agents({ billingRules: [ToolRule.maxCountPerStep("refund", 1), ToolRule.requiresApproval("transfer_to_triage")] })
+      // (suspended for the hand-back's approval after h2, then resumed)
       const model = S.make([
-        S.toolCall("transfer_to_billing", {}, { id: "h1" }),
-        S.toolCall("refund", { orderId: "42" }, { id: "r1" }),
-        S.toolCall("transfer_to_triage", {}, { id: "h2" }),
-        // (suspended for the hand-back's approval, then resumed)
-        S.toolCall("transfer_to_billing", {}, { id: "h3" }),
+        ...refundThenBackAndForth,
         S.respond((request) => {
           expect(request.tools).toEqual(["transfer_to_triage"])
           return S.text("Refund already done.")
