@@ -1,8 +1,8 @@
 /**
  * A long conversation under a token budget: `ContextPolicy.layerTokenBudget` trims what the model sees
- * before each step (oldest turns first, never a tool call without its result, never the system message);
- * the run state keeps everything. Offline (a scripted model that reports what it was sent); run with
- * `tsx examples/token-budget.ts`; tested by test/composition-examples.test.ts.
+ * before each step (oldest turns first, never a tool call without its result, never the system message or
+ * the newest question); the run state keeps everything. Offline (a scripted model that reports what it was
+ * sent); run with `tsx examples/token-budget.ts`; tested by test/composition-examples.test.ts.
  */
 import { Agent, AgentBackend, Approval, ContextPolicy, Message, RunStore, Toolkit } from "@agentloop/core"
 import { ScriptedModel as S } from "@agentloop/testing"

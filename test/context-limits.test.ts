@@ -8,7 +8,7 @@ import { ChatModel } from "@agentloop/heroku"
 import { FakeHerokuInference, Harness, ScriptedModel as S } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
 
 /** A long conversation so far: 30 turns, each a question, a weather lookup and an answer. */
 const history = (): Array<Message.Message> => {
@@ -118,5 +118,43 @@ describe("context limits", () => {
         })
       }
       expect(state.messages.length).toBeGreaterThan(120)
+    }))
+
+  it.effect("a budget the pinned messages exceed: the run stops with context_budget, nothing is sent, the state is stored stopped", () =>
+    Effect.gen(function* () {
+      const model = S.make([S.text("never sent")])
+      const question = Message.user(`And in Oslo? ${"Context the user pasted. ".repeat(100)}`)
+      const layer = backend(model.layerUnchecked, ContextPolicy.layerTokenBudget({ maxTokens: 300 }))
+      const { outcome, state } = yield* Effect.gen(function* () {
+        const b = yield* AgentBackend.AgentBackend
+        const outcome = yield* b.run({ input: [...history(), question], runId: "run_too_big" })
+        return { outcome, state: Option.getOrThrow(yield* b.getRun("run_too_big")) }
+      }).pipe(Effect.provide(layer))
+      expect(outcome).toMatchObject({ _tag: "Stopped", reason: "context_budget", steps: 0, detail: expect.stringContaining("300 tokens") })
+      expect(model.requests).toHaveLength(0)
+      expect(state).toMatchObject({ status: "stopped", step: 0 })
+    }))
+
+  it.effect("lastTurns(1) after a typed-output re-prompt: the model still sees the question and the answer being corrected", () =>
+    Effect.gen(function* () {
+      const typed = Agent.make({ name: "weather", instructions: "You report the weather.", toolkit: Harness.toolkit, output: Schema.Struct({ celsius: Schema.Number }), outputMode: "text" })
+      const model = S.make([
+        S.text("It is warm."),
+        S.respond((request) => {
+          const sent = request.messages
+          expect(sent.map((m) => m._tag)).toEqual(["SystemMessage", "UserMessage", "AssistantMessage", "UserMessage"])
+          expect(sent[1]).toEqual(Message.user("And in Oslo?"))
+          expect(sent[2]).toMatchObject({ text: "It is warm." })
+          // The loop marks its re-prompt, so lastTurns does not take it for the user's turn.
+          expect(sent[3]).toMatchObject({ _tag: "UserMessage", reprompt: "output" })
+          return S.text('{"celsius": 5}')
+        })
+      ])
+      const layer = AgentBackend.layerLocal(typed).pipe(
+        Layer.provide(Layer.mergeAll(model.layer, Harness.handlers([]), Approval.layerAutoApprove, RunStore.layerMemory, ContextPolicy.layerLastTurns(1)))
+      )
+      const outcome = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: history() })).pipe(Effect.provide(layer))
+      expect(outcome).toMatchObject({ _tag: "Completed", output: { celsius: 5 } })
+      yield* model.assertComplete
     }))
 })

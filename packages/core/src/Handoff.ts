@@ -22,9 +22,13 @@
  * - If the model calls several handoffs in one step, the first (in call order) is taken; the others get an
  *   error result. Other tools called in that step run as usual; the switch happens once all have results.
  * - After the switch the target's rule history starts fresh (its `init` rules apply to its first call), its
- *   forced tool choice applies anew, and the history's leading system message becomes the target's.
+ *   forced tool choice applies anew, and the history's leading system message, whatever it was, is replaced
+ *   by the target's instructions.
  * - The run's budget stays the starting agent's: its `maxSteps`, `stopWhen` and `maxHandoffs` (default 10,
- *   then `Stopped { reason: "max_handoffs" }`).
+ *   then `Stopped { reason: "max_handoffs" }`), and no handoff resets it: steps and handoffs are counted for
+ *   the whole run, and every call made so far spends the max-count budgets of the rules (`restartRules`).
+ * - The built-in filters skip the loop's re-prompts (`Message.isReprompt`): `lastUserMessage` is the
+ *   customer's newest request, never a "[This is an automated system message …]" correction.
  * - The speaking agent is stored in the run state (`RunState.currentAgent`), so a run that suspends after a
  *   handoff resumes with the target, in this process or another.
  * - Targets may be given lazily (`(): Handoff.Target => agent`) so that agents can hand back to each other; every agent
@@ -99,11 +103,14 @@ export const transferResult = (to: string): string => JSON.stringify({ assistant
 // ---------------------------------------------------------------------------------------------------------
 // Input filters
 
-/** Drops tool calls, tool results and approval answers; assistant messages left empty are dropped too. */
+/**
+ * Drops tool calls, tool results, approval answers and the loop's re-prompts (`Message.isReprompt`: they correct
+ * the source's use of its tools); assistant messages left empty are dropped too.
+ */
 export const removeToolCalls: InputFilter = (messages) => {
   const kept: Array<Message.Message> = []
   for (const message of messages) {
-    if (message._tag === "ToolMessage" || message._tag === "ApprovalMessage") continue
+    if (message._tag === "ToolMessage" || message._tag === "ApprovalMessage" || Message.isReprompt(message)) continue
     if (message._tag === "AssistantMessage") {
       if (message.text.length > 0) kept.push(Message.assistant(message.text))
       continue
@@ -113,10 +120,10 @@ export const removeToolCalls: InputFilter = (messages) => {
   return kept
 }
 
-/** Only the newest user message: the target starts afresh on the request. */
+/** Only the newest user turn (the loop's re-prompts are not turns): the target starts afresh on the request. */
 export const lastUserMessage: InputFilter = (messages) => {
-  for (let i = messages.length - 1; i >= 0; i--) if (messages[i]!._tag === "UserMessage") return [messages[i]!]
-  return []
+  const at = Message.lastUserTurn(messages)
+  return at < 0 ? [] : [messages[at]!]
 }
 
 /** Applies filters left to right. */
@@ -281,17 +288,18 @@ export const taken = (
 }
 
 /**
- * The history the target gets: the source's system prompt (if it leads the history) is replaced by the
- * target's, and the rest goes through the filter. Fails with the reason when the filter throws.
+ * The history the target gets: the leading system message, whatever it says (the source's prompt, one the
+ * caller supplied, or a stored run's older prompt), is replaced by the target's instructions (or dropped when
+ * the target has none), and the rest goes through the filter. Fails with the reason when the filter throws.
+ * `from` is not read: the source's prompt need not match for the target's to apply.
  */
 export const transfer = (
   messages: ReadonlyArray<Message.Message>,
-  from: { readonly system: string },
+  _from: { readonly system: string },
   to: { readonly system: string },
   filter: InputFilter | undefined
 ): Result.Result<Array<Message.Message>, string> => {
-  const ownSystem = messages[0]?._tag === "SystemMessage" && messages[0].content === from.system
-  const rest = ownSystem ? messages.slice(1) : messages
+  const rest = messages[0]?._tag === "SystemMessage" ? messages.slice(1) : messages
   let kept: ReadonlyArray<Message.Message>
   try {
     kept = filter === undefined ? rest : filter(rest)
@@ -299,5 +307,18 @@ export const transfer = (
     return Result.fail(`the handoff's input filter threw: ${error instanceof Error ? error.message : String(error)}`)
   }
   if (!Array.isArray(kept)) return Result.fail("the handoff's input filter did not return an array of messages")
-  return Result.succeed(to.system.length > 0 && kept[0]?._tag !== "SystemMessage" ? [Message.system(to.system), ...kept] : [...kept])
+  return Result.succeed(to.system.length > 0 ? [Message.system(to.system), ...kept] : [...kept])
+}
+
+/**
+ * What a handoff does to the rule solver's state (`ToolRuleSolver.State`, in place): the target's rule history
+ * starts fresh (its `init` rules apply to its first call, ordering rules look at its own calls), but every call
+ * made so far keeps spending the run's max-count budgets: the history moves to `failed`, the calls that count
+ * toward budgets only. So a budget holds across any number of handoffs (`maxCountPerStep("refund", 1)` allows
+ * one refund in the run, however often billing gets the conversation back).
+ */
+export const restartRules = (solver: { readonly history: Array<string>; lastOutput: string | undefined; readonly failed: Array<string> }): void => {
+  for (const name of solver.history) solver.failed.push(name)
+  solver.history.length = 0
+  solver.lastOutput = undefined
 }

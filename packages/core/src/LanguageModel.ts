@@ -109,9 +109,11 @@ export const finish = (reason: FinishReason, usage: Usage = Usage.empty): Respon
  * Why a hosted step failed: no response headers in time (`headers-timeout`), the body went silent
  * (`idle-timeout`), the whole step took too long (`step-timeout`), the stream ended before the provider's
  * end marker (`truncated`), the provider reported an error inside the stream (`provider-error`), it
- * answered with an error status (`status`), or the connection failed (`transport`).
+ * answered with an error status (`status`), or the connection failed (`transport`). `context-budget`: the
+ * step was never sent, because the `ContextPolicy`'s budget cannot hold the pinned messages (the loop ends the
+ * run with `Stopped { reason: "context_budget" }`).
  */
-export const ModelErrorReason = Schema.Literals(["headers-timeout", "idle-timeout", "step-timeout", "truncated", "provider-error", "status", "transport"])
+export const ModelErrorReason = Schema.Literals(["headers-timeout", "idle-timeout", "step-timeout", "truncated", "provider-error", "status", "transport", "context-budget"])
 export type ModelErrorReason = typeof ModelErrorReason.Type
 
 /** The model could not produce a step. `retryable` tells callers whether trying again may help. */

@@ -144,7 +144,8 @@ export const makeRunner = <Tools extends Record<string, Tool.Any>, A = unknown, 
     const model = yield* LanguageModel
     const services: Services = {
       // With a `ContextPolicy` in context, the model sees what it selects (looked up once; none: no cost).
-      model: ContextPolicy.applyTo(model, yield* Effect.serviceOption(ContextPolicy.ContextPolicy)),
+      // Issue 25: with `Tracing`, each model step runs under its chat span (none: the model as it is).
+      model: Tracing.nestModel(ContextPolicy.applyTo(model, yield* Effect.serviceOption(ContextPolicy.ContextPolicy)), yield* Effect.serviceOption(Tracing.Tracing)),
       // Read from the model itself: a context policy's wrapper does not carry it.
       outputMode: model.outputMode,
       approvals: yield* Approval.Approvals,
@@ -756,6 +757,8 @@ const modelStep = (ctx: Context, w: Working): Rest => {
   const onFailure = (error: ModelError): Rest => {
     w.stepOpen = false
     w.step--
+    // Issue 25: the context policy cannot fit the pinned messages; nothing was sent: a documented stop, not a failure.
+    if (error.reason === "context-budget") return finish(ctx, w, stopped(w, "context_budget", error.message))
     return Effect.andThen(save(ctx, w, "failed", { error: error.message }), Effect.fail(error))
   }
   const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
@@ -820,7 +823,8 @@ const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
       return finish(ctx, w, stopped(w, "tool_choice", ToolChoices.stopDetail(w.choice, w.choiceReprompts + 1)))
     }
     w.choiceReprompts++
-    w.messages.push(Message.user(ToolChoices.reprompt(w.choice)))
+    // Marked as the loop's (issue 25): context policies and handoff filters do not take it for a user turn.
+    w.messages.push(Message.reprompt("tool_choice", ToolChoices.reprompt(w.choice)))
     return continueUnlessStopped(ctx, w, [])
   }
   // The model tried to finish early: it was re-prompted to call the required tools.
@@ -836,7 +840,8 @@ const afterModel = (ctx: Context, w: Working, response: StepResponse): Rest => {
 const exitHeld = (ctx: Context, w: Working): boolean => {
   const uncalled = Solver.uncalledRequired(ctx.compiled, ctx.names, w.solver)
   if (uncalled.length === 0) return false
-  w.messages.push(Message.user(Solver.requiredBeforeExitPrompt(uncalled)))
+  // Marked as the loop's (issue 25): context policies and handoff filters do not take it for a user turn.
+  w.messages.push(Message.reprompt("required_tools", Solver.requiredBeforeExitPrompt(uncalled)))
   return true
 }
 
@@ -852,7 +857,8 @@ const completeWithOutput = (ctx: Context, w: Working, spec: Output.Spec<unknown>
   }
   w.outputReprompts++
   // In "tool" mode, point the model at the final-answer tool (when this step offered it).
-  w.messages.push(Message.user(Output.reprompt(decoded.failure, w.choice === "none" ? undefined : ctx.output.toolName)))
+  // Marked as the loop's (issue 25): context policies and handoff filters do not take it for a user turn.
+  w.messages.push(Message.reprompt("output", Output.reprompt(decoded.failure, w.choice === "none" ? undefined : ctx.output.toolName)))
   return continueUnlessStopped(ctx, w, [])
 }
 
@@ -1423,7 +1429,8 @@ const afterFinalAnswer = (ctx: Context, w: Working, toolName: string, executed: 
 
 /**
  * A handoff call ran: the conversation goes on with the target (see `Handoff`). Its rule history starts
- * fresh, its forced tool choice applies anew, and the history is passed through the handoff's filter.
+ * fresh (the run's max-count budgets do not), its forced tool choice applies anew, and the history is passed
+ * through the handoff's filter.
  */
 const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Route; readonly toolCallId: string }, executed: ReadonlyArray<string>): Rest => {
   const target = ctx.agents!.get(taken.route.to)!
@@ -1440,9 +1447,8 @@ const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Rout
   for (const message of messages.success) w.messages.push(message)
   w.handoffs++
   w.agent = target.agent.name === ctx.owner ? undefined : target.agent.name
-  w.solver.history.length = 0
-  w.solver.lastOutput = undefined
-  w.solver.failed.length = 0
+  // Issue 25: the target's rules start fresh, but the calls made so far keep spending the run's max-count budgets.
+  Handoff.restartRules(w.solver)
   w.toolChoiceUsed = false
   w.choiceReprompts = 0
   w.outputReprompts = 0

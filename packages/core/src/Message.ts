@@ -27,8 +27,21 @@ export const SystemMessage = Schema.TaggedStruct("SystemMessage", {
 })
 export type SystemMessage = typeof SystemMessage.Type
 
+/**
+ * Why the loop itself wrote a user message (a re-prompt), rather than the user: the model answered a forced tool
+ * choice in text (`tool_choice`), gave a final answer that failed the output schema (`output`), or tried to end
+ * the run before its required tools ran (`required_tools`).
+ */
+export const RepromptKind = Schema.Literals(["tool_choice", "output", "required_tools"])
+export type RepromptKind = typeof RepromptKind.Type
+
 export const UserMessage = Schema.TaggedStruct("UserMessage", {
-  content: Schema.String
+  content: Schema.String,
+  /**
+   * Set on the loop's own re-prompts only (absent on the user's turns), so context policies and handoff filters
+   * can tell them apart: a re-prompt is not a turn. Optional, so runs stored before it existed still decode.
+   */
+  reprompt: Schema.optional(RepromptKind)
 })
 export type UserMessage = typeof UserMessage.Type
 
@@ -71,6 +84,27 @@ const trusted = { disableChecks: true } as const
 
 export const system = (content: string): SystemMessage => ({ _tag: "SystemMessage", content })
 export const user = (content: string): UserMessage => ({ _tag: "UserMessage", content })
+/** A user message the loop writes itself to correct the model (see `RepromptKind`). */
+export const reprompt = (kind: RepromptKind, content: string): UserMessage => ({ _tag: "UserMessage", content, reprompt: kind })
+
+/**
+ * How the loop's re-prompts began before they were marked: stored runs from then are still read right. The first
+ * covers tool-choice and required-tools re-prompts, the second typed-output ones (see `Output.reprompt`).
+ */
+const unmarkedReprompts = ["[This is an automated system message hidden from the user] ", "Your final answer does not match the required output schema: "]
+
+/** Whether a message is one of the loop's re-prompts: marked as one, or (in runs stored before marks) worded as one. */
+export const isReprompt = (message: Message): message is UserMessage =>
+  message._tag === "UserMessage" && (message.reprompt !== undefined || unmarkedReprompts.some((prefix) => message.content.startsWith(prefix)))
+
+/** Whether a message is a turn of the user's: a user message that is not a loop re-prompt. */
+export const isUserTurn = (message: Message): message is UserMessage => message._tag === "UserMessage" && !isReprompt(message)
+
+/** The index of the newest user turn (re-prompts skipped), or -1. */
+export const lastUserTurn = (messages: ReadonlyArray<Message>): number => {
+  for (let i = messages.length - 1; i >= 0; i--) if (isUserTurn(messages[i]!)) return i
+  return -1
+}
 export const assistant = (
   text: string,
   toolCalls: ReadonlyArray<ToolCall> = [],

@@ -41,6 +41,8 @@ export type Suspended = typeof Suspended.Type
  * `invalid_output`: the final answer kept failing the agent's output schema, past its retries.
  * `max_handoffs`: the model called a handoff once more than the run's `maxHandoffs` allows.
  * `handoff_failed`: a handoff's input filter threw (or returned no list); the run stays with the agent before it.
+ * `context_budget`: the `ContextPolicy`'s token budget cannot hold the messages every request must carry (the
+ * instructions, the newest user turn, the current step); the step was not sent (see `ContextPolicy`).
  */
 export const StopReason = Schema.Literals([
   "max_steps",
@@ -50,7 +52,8 @@ export const StopReason = Schema.Literals([
   "tool_choice",
   "invalid_output",
   "max_handoffs",
-  "handoff_failed"
+  "handoff_failed",
+  "context_budget"
 ])
 export type StopReason = typeof StopReason.Type
 
@@ -125,7 +128,10 @@ export class RunState extends Schema.Class<RunState>("RunState")({
   toolHistory: Schema.Array(Schema.String),
   /** The last successful call's output, which conditional rules match on. */
   lastToolOutput: Schema.optional(Schema.String),
-  /** Names of the tools whose handler ran and failed, in order: they spend max-count budget only. */
+  /**
+   * Names of the tools whose calls spend max-count budget only, in order: calls whose handler ran and failed, and
+   * (after a handoff) every call made before it, which no longer move the target's rules (see `Handoff.restartRules`).
+   */
   failedToolCalls: Schema.optional(Schema.Array(Schema.String)),
   /** Whether the agent's forced tool choice has been used (it then resets to `auto`). */
   toolChoiceUsed: Schema.Boolean,

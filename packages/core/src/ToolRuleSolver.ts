@@ -77,8 +77,9 @@ export const compile = (rules: ReadonlyArray<ToolRule>): Compiled => {
 /**
  * What the solver knows about a run: the calls that succeeded so far, in order, and the last one's output
  * (only a successful call moves the rules on: it counts as called, fires a terminal rule, picks a
- * conditional child); and the calls whose handler ran but failed, which spend a max-count budget like
- * successful ones (a failed call may have had side effects before it failed).
+ * conditional child); and the calls that spend a max-count budget only: those whose handler ran but failed (a
+ * failed call may have had side effects before it failed), and after a handoff every call made before it (the
+ * run's budgets hold across handoffs; see `Handoff.restartRules`).
  */
 export interface State {
   readonly history: ReadonlyArray<string>

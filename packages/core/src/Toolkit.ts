@@ -7,6 +7,7 @@
 import { Cause, Context, Effect, Layer, Option, Result, Schema } from "effect"
 import * as Tool from "./Tool.js"
 import { redactEncoded, schemaHoldsRedacted } from "./internal/redacted.js"
+import * as Tracing from "./Tracing.js"
 
 export interface Toolkit<Tools extends Record<string, Tool.Any>> {
   readonly tools: Tools
@@ -128,11 +129,13 @@ const resolveIn = (parts: ReadonlyArray<Part>, context: Context.Context<any>): E
   const tools = new Map<string, Tool.Any>()
   const handlers = new Map<string, Tool.AnyHandlerFn>()
   const missing: Array<string> = []
+  // With tracing, each handler runs under its call's execute_tool span (looked up once: no cost without it).
+  const traced = Option.isSome(Context.getOption(context, Tracing.Tracing))
   for (const { tag, tool } of parts) {
     const name = tool.name
     tools.set(name, tool)
     const handler = Context.getOption(context, tag)
-    if (Option.isSome(handler)) handlers.set(name, handler.value)
+    if (Option.isSome(handler)) handlers.set(name, traced ? Tracing.nestHandler(handler.value) : handler.value)
     else missing.push(name)
   }
   return missing.length > 0
