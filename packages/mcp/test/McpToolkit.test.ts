@@ -269,6 +269,7 @@ describe("Mcp.toolkit over Streamable HTTP (our own server, in-process)", () => 
         )
       )
       expect(error).toBeInstanceOf(McpError.McpStartFailed)
+      if (!(error instanceof McpError.McpStartFailed)) return
       expect(error.reason).toContain("Unauthorized")
       expect(error.reason).not.toContain("not-the-token")
     })
