@@ -17,6 +17,14 @@ const hostile = (log: string, list?: string) =>
 
 const context = (id: string) => ({ runId: "r", toolCallId: id, idempotencyKey: id })
 
+/** The hostile server with its normal tool list, connected, its tools ready to execute. */
+const connected = Effect.gen(function* () {
+  const log = fixtureLog()
+  const mcp = yield* Mcp.toolkit(hostile(log.file))
+  const resolved = yield* Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer))
+  return { log, mcp, pid: mcp.pid(), resolved }
+})
+
 describe("Mcp.toolkit against a hostile server: listing", () => {
   it.live("endless pagination (a fresh cursor on every page) is McpProtocolError after maxListPages pages", () =>
     Effect.gen(function* () {
@@ -75,10 +83,7 @@ describe("Mcp.toolkit against a hostile server: listing", () => {
 describe("Mcp.toolkit against a hostile server: results", () => {
   it.live("a result nested 10,000 deep is an InvalidResult error of that call; the server and the next call are unharmed", () =>
     Effect.gen(function* () {
-      const log = fixtureLog()
-      const mcp = yield* Mcp.toolkit(hostile(log.file))
-      const pid = mcp.pid()
-      const resolved = yield* Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer))
+      const { log, mcp, pid, resolved } = yield* connected
       const deep = yield* Toolkit.execute(resolved, { name: "deep", args: { depth: 10_000 } }, context("d"))
       expect(deep).toMatchObject({ isError: true, errorKind: "InvalidResult" })
       expect(deep.content).toBe('Tool "deep" returned a result that cannot be written as JSON: it is nested too deeply')
@@ -90,10 +95,7 @@ describe("Mcp.toolkit against a hostile server: results", () => {
 
   it.live("a malformed result is McpProtocolError for that call only: a call in flight finishes, nothing is respawned (20 rounds)", () =>
     Effect.gen(function* () {
-      const log = fixtureLog()
-      const mcp = yield* Mcp.toolkit(hostile(log.file))
-      const pid = mcp.pid()
-      const resolved = yield* Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer))
+      const { log, pid, resolved } = yield* connected
       for (let round = 1; round <= 20; round++) {
         const [slow, malformed] = yield* Effect.all(
           [
