@@ -6,9 +6,10 @@
 import { fileURLToPath } from "node:url"
 import { Toolkit } from "@agentloop/core"
 import { Mcp, McpError } from "@agentloop/mcp"
+import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { fixtureLog } from "./support.js"
+import { fixtureLog, runAgent } from "./support.js"
 
 const hostilePath = fileURLToPath(new URL("./fixtures/hostile-server.mjs", import.meta.url))
 
@@ -81,7 +82,7 @@ describe("Mcp.toolkit against a hostile server: listing", () => {
 })
 
 describe("Mcp.toolkit against a hostile server: results", () => {
-  it.live("a result nested 10,000 deep is an InvalidResult error of that call; the server and the next call are unharmed", () =>
+  it.live("a result nested 10,000 deep is an InvalidResult error of that call; the run, the server and the next call are unharmed", () =>
     Effect.gen(function* () {
       const { log, mcp, pid, resolved } = yield* connected
       const deep = yield* Toolkit.execute(resolved, { name: "deep", args: { depth: 10_000 } }, context("d"))
@@ -89,6 +90,14 @@ describe("Mcp.toolkit against a hostile server: results", () => {
       expect(deep.content).toBe('Tool "deep" returned a result that cannot be written as JSON: it is nested too deeply')
       expect(yield* Toolkit.execute(resolved, { name: "pid", args: {} }, context("p"))).toMatchObject({ isError: false, content: String(pid) })
       expect(mcp.pid()).toBe(pid)
+      // Through the loop: the run completes, with the error as that call's result.
+      const { outcome, results } = yield* runAgent(mcp, [
+        ScriptedModel.toolCall("deep", { depth: 10_000 }),
+        ScriptedModel.toolCall("pid", {}),
+        ScriptedModel.text("done")
+      ])
+      expect(outcome._tag).toBe("Completed")
+      expect(results.map((r) => [r.toolName, r.errorKind])).toEqual([["deep", "InvalidResult"], ["pid", undefined]])
       expect(log.lines().filter((l) => l.startsWith("start "))).toHaveLength(1)
     })
   )
