@@ -2,11 +2,14 @@
  * `pnpm heroku-mcp`: the Heroku Platform tool set as an MCP server, with grants, approvals, redaction and
  * an audit log. Any MCP client (Claude Desktop, Cursor, the MCP Inspector, `Mcp.toolkit`) can use it.
  *
- *   pnpm heroku-mcp [--grant file.json] [--http] [--port 8787] [--host 127.0.0.1] [--audit audit.jsonl]
+ *   pnpm heroku-mcp [--grant file.json] [--http] [--port 8787] [--host 127.0.0.1] [--allowed-hosts a,b] [--audit audit.jsonl]
  *
  * - `--grant` (or `HEROKU_MCP_GRANT`): the grant file (default `examples/heroku-mcp.grant.json`): allowed
  *   apps, access level per group, and which risks / tools need a human. Only granted tools are listed.
  * - stdio by default; `--http` serves Streamable HTTP on loopback, with the bearer token `HEROKU_MCP_TOKEN`.
+ *   Requests whose `Host` or `Origin` is not `localhost` / `127.0.0.1` / `[::1]` get 403 (DNS rebinding);
+ *   with `--host` set to another address, `--allowed-hosts` (or `HEROKU_MCP_ALLOWED_HOSTS`, comma-separated)
+ *   names the host names clients use.
  * - `HEROKU_API_KEY` set: the real Platform API. Unset: an in-process fake Heroku (offline), with the apps
  *   `shop-api` (crashed) and `billing` (a secret config var).
  * - Calls that need a human are asked through MCP elicitation; a client without it gets them refused.
@@ -80,10 +83,22 @@ if (process.argv[1] !== undefined && import.meta.url === `file://${process.argv[
     const grant = yield* Grant.fromJson(readFileSync(grantFile, "utf8"), grantFile)
     const bearer = process.env["HEROKU_MCP_TOKEN"]
     if (http && (bearer === undefined || bearer === "")) return yield* Effect.fail("--http needs HEROKU_MCP_TOKEN (the bearer token clients send)")
+    const host = flag(args, "--host")
+    const allowedHosts = (flag(args, "--allowed-hosts") ?? process.env["HEROKU_MCP_ALLOWED_HOSTS"])
+      ?.split(",")
+      .map((name) => name.trim())
+      .filter((name) => name !== "")
     const handle = yield* serveHeroku({
       grant,
       transport: http
-        ? { http: { token: bearer!, port: Number(flag(args, "--port") ?? 8787), ...(flag(args, "--host") === undefined ? {} : { host: flag(args, "--host")! }) } }
+        ? {
+            http: {
+              token: bearer!,
+              port: Number(flag(args, "--port") ?? 8787),
+              ...(host === undefined ? {} : { host }),
+              ...(allowedHosts === undefined ? {} : { allowedHosts })
+            }
+          }
         : "stdio",
       ...(apiKey === undefined || apiKey === "" ? {} : { herokuApiKey: apiKey }),
       audit: (entry) =>

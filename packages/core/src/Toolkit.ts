@@ -66,10 +66,11 @@ const partsOf = <Tools extends Record<string, Tool.Any>>(toolkit: Toolkit<Tools>
   Object.values(toolkit.tools).map((tool) => ({ tool, tag: toolkit.handlerTag(tool.name as keyof Tools & string) }))
 
 const fromParts = (parts: ReadonlyArray<Part>): Any => {
-  const tools: Record<string, Tool.Any> = {}
+  // No prototype: tools named `toString`, `constructor` or `__proto__` are plain entries, never inherited ones.
+  const tools: Record<string, Tool.Any> = Object.create(null)
   const tags = new Map<string, HandlerTag>()
   for (const { tag, tool } of parts) {
-    if (tools[tool.name] !== undefined) throw new TypeError(`Toolkit: tool "${tool.name}" is listed twice`)
+    if (tags.has(tool.name)) throw new TypeError(`Toolkit: tool "${tool.name}" is listed twice`)
     tools[tool.name] = tool
     tags.set(tool.name, tag)
   }
@@ -221,6 +222,20 @@ export const unknownTool = (name: string, available: ReadonlyArray<string>): Exe
 const stringify = (value: unknown): string =>
   typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value)
 
+/**
+ * A value that cannot be written as JSON: nested too deeply (any tool's result can be, a remote one
+ * especially), circular, or holding a BigInt. The call gets an error result instead of crashing the run.
+ */
+const unwritable = (tool: Tool.Any, error: unknown): Execution =>
+  errorResult(
+    "InvalidResult",
+    `Tool "${tool.name}" returned a result that cannot be written as JSON: ${
+      error instanceof RangeError && error.message.includes("call stack")
+        ? "it is nested too deeply"
+        : error instanceof Error ? error.message : String(error)
+    }`
+  )
+
 const truncate = (text: string, limit: number | undefined): string =>
   limit === undefined || text.length <= limit
     ? text
@@ -276,7 +291,12 @@ const successResult = (tool: Tool.Any, value: unknown): Execution => {
       `Tool "${tool.name}" returned a result that does not match its schema: ${encoded.failure.message}`
     )
   }
-  const output = stringify(encoded.success)
+  let output: string
+  try {
+    output = stringify(encoded.success)
+  } catch (error) {
+    return unwritable(tool, error)
+  }
   return { content: truncate(output, tool.returnCharLimit), output, isError: false, errorKind: undefined, value: encoded.success }
 }
 
@@ -330,7 +350,12 @@ const failureResult = (tool: Tool.Any, cause: Cause.Cause<unknown>): Execution =
     }
     const encoded = codecsOf(tool).encodeFailure(failure.value)
     const value = Result.isSuccess(encoded) ? encoded.success : String(failure.value)
-    const output = stringify({ error: value })
+    let output: string
+    try {
+      output = stringify({ error: value })
+    } catch (error) {
+      return unwritable(tool, error)
+    }
     return {
       content: truncate(output, tool.returnCharLimit),
       output,

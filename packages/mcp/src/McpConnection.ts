@@ -57,7 +57,15 @@ export interface Live {
   readonly client: Client
   readonly pid: number | undefined
   closed: boolean
+  /**
+   * Ends the session for good: over HTTP it first sends `DELETE` (as the specification asks of a client that
+   * leaves; waited for `TERMINATE_TIMEOUT` at most), so the server frees it at once; then closes the transport.
+   */
+  readonly close: () => Promise<void>
 }
+
+/** How long a closing client waits for the server to answer its `DELETE`. */
+export const TERMINATE_TIMEOUT = Duration.seconds(2)
 
 export interface OpenOptions {
   /** How long initialization may take. */
@@ -110,7 +118,19 @@ export const open = (connection: Connection, options: OpenOptions): Effect.Effec
       })
     }
     const client = new Client({ name: "agentloop", version: "0.1.0" }, { capabilities: {} })
-    const live: Live = { client, pid: undefined, closed: false }
+    const close = async () => {
+      if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([
+          transport.terminateSession().catch(() => undefined),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, Duration.toMillis(TERMINATE_TIMEOUT))))
+        ])
+        clearTimeout(timer)
+      }
+      // Aborts a DELETE still waiting, too.
+      await client.close().catch(() => undefined)
+    }
+    const live: Live = { client, pid: undefined, closed: false, close }
     client.onclose = () => {
       if (live.closed) return
       live.closed = true
@@ -189,8 +209,10 @@ export const session = (connection: Connection, options: SessionOptions): Effect
           shuttingDown = true
           const last = live
           live = undefined
-          // Closing the SDK client ends stdin, then SIGTERM, then SIGKILL: no process is left behind.
-          if (last !== undefined) await last.client.close().catch(() => undefined)
+          // Closing the SDK client ends stdin, then SIGTERM, then SIGKILL: no process is left behind. Over HTTP
+          // the session is deleted on the server first.
+          if (last !== undefined && !last.closed) await last.close()
+          else if (last !== undefined) await last.client.close().catch(() => undefined)
         })
       )
     )

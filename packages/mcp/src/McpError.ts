@@ -53,7 +53,18 @@ export class McpToolError extends Schema.TaggedError<McpToolError>()("McpToolErr
   message: Schema.String
 }) {}
 
-export type CallError = McpServerUnavailable | McpConnectionLost | McpCallTimeout | McpCallFailed | McpToolError
+/**
+ * The server broke the protocol: a `tools/list` that pages without end, repeats a cursor or names a tool
+ * `""`, or a `tools/call` answer that is not a valid result. Only that listing or that call fails; the session
+ * stays (other calls in flight are unharmed). `tool` is the call's tool, or `""` for a listing.
+ */
+export class McpProtocolError extends Schema.TaggedError<McpProtocolError>()("McpProtocolError", {
+  server: Schema.String,
+  tool: Schema.String,
+  message: Schema.String
+}) {}
+
+export type CallError = McpServerUnavailable | McpConnectionLost | McpCallTimeout | McpCallFailed | McpToolError | McpProtocolError
 
 /** Serving could not start: a bad option (naming it) or the port could not be bound. */
 export class McpServeError extends Schema.TaggedError<McpServeError>()("McpServeError", {

@@ -2,8 +2,10 @@
  * An agentloop toolkit as an MCP server, over stdio or Streamable HTTP. Each call goes through the same
  * guard rails as in the loop: a call that needs approval asks the connected client through MCP
  * elicitation when it supports it, then the `Approvals` service if one is provided, and is refused if
- * neither answers. Handlers (and with them grants, redaction and audit) run unchanged; decisions are
- * reported to the `EventObserver` if there is one, as `ApprovalDecided` events.
+ * neither answers. Handlers (and with them grants, redaction and audit) run unchanged; every call is
+ * reported to the `EventObserver` if there is one, with the events the loop emits (`ToolCalled`,
+ * `ApprovalDecided`, `ToolResult`), so one observer audits refusals (unknown tool, invalid arguments,
+ * denied) from the loop and from MCP alike.
  *
  * @since 0.1.0
  */
@@ -15,8 +17,10 @@ import {
   type CallToolRequest,
   CallToolRequestSchema,
   type CallToolResult,
+  ErrorCode,
   type ListToolsResult,
   ListToolsRequestSchema,
+  McpError,
   type ServerNotification,
   type ServerRequest,
   type ToolAnnotations
@@ -150,6 +154,25 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
             )
       )
 
+    const reportCall = (toolCallId: string, toolName: string, args: unknown) =>
+      observer?.observe(AgentEvent.ToolCalled.make({ runId, step: 0, toolCallId, toolName, arguments: args }))
+
+    /** The call's answer, reported as the loop reports a result. */
+    const finish = (toolCallId: string, toolName: string, execution: Pick<Toolkit.Execution, "content" | "isError" | "errorKind">): CallToolResult => {
+      observer?.observe(
+        AgentEvent.ToolResult.make({
+          runId,
+          step: 0,
+          toolCallId,
+          toolName,
+          content: execution.content,
+          isError: execution.isError,
+          ...(execution.errorKind === undefined ? {} : { errorKind: execution.errorKind })
+        })
+      )
+      return { content: [{ type: "text", text: execution.content }], ...(execution.isError ? { isError: true } : {}) }
+    }
+
     const report = (request: Approval.ApprovalRequest, decision: Decision) =>
       observer?.observe(
         AgentEvent.ApprovalDecided.make({
@@ -164,18 +187,17 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
         })
       )
 
-    const errorResult = (text: string): CallToolResult => ({ content: [{ type: "text", text }], isError: true })
-
     const call = (server: Server, params: CallToolRequest["params"], extra: Extra): Effect.Effect<CallToolResult> =>
       Effect.gen(function* () {
-        const tool = resolved.tools.get(params.name)
-        if (tool === undefined) return errorResult(Toolkit.unknownTool(params.name, [...resolved.tools.keys()]).content)
-        const args = (params.arguments ?? {}) as Record<string, unknown>
         const toolCallId = `mcp_${extra.sessionId ?? "stdio"}_${String(extra.requestId)}`
+        const tool = resolved.tools.get(params.name)
+        if (tool === undefined) return finish(toolCallId, params.name, Toolkit.unknownTool(params.name, [...resolved.tools.keys()]))
+        const args = (params.arguments ?? {}) as Record<string, unknown>
+        reportCall(toolCallId, tool.name, args)
         let approval: Tool.HandlerContext["approval"]
         if (tool.requiresApproval !== false) {
           const decoded = Toolkit.decodeArguments(tool, args)
-          if (Result.isFailure(decoded)) return errorResult(decoded.failure.content)
+          if (Result.isFailure(decoded)) return finish(toolCallId, tool.name, decoded.failure)
           const needed = typeof tool.requiresApproval === "function" ? tool.requiresApproval(decoded.success as never) : true
           if (needed) {
             const request: Approval.ApprovalRequest = {
@@ -189,7 +211,7 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
             const decision = yield* decide(server, request, extra)
             report(request, decision)
             if (decision._tag === "Denied") {
-              return errorResult(`The call to ${tool.name} was refused (by ${decision.by}): ${decision.reason}`)
+              return finish(toolCallId, tool.name, Toolkit.errorResult("Denied", `The call to ${tool.name} was refused (by ${decision.by}): ${decision.reason}`))
             }
             approval = { decidedBy: decision.by, ...(decision.reason === undefined ? {} : { reason: decision.reason }) }
           }
@@ -200,12 +222,19 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
           idempotencyKey: toolCallId,
           ...(approval === undefined ? {} : { approval })
         })
-        return { content: [{ type: "text", text: execution.content }], ...(execution.isError ? { isError: true } : {}) }
+        return finish(toolCallId, tool.name, execution)
       })
 
     const newServer = (): Server => {
       const server = new Server({ name: options.name ?? "agentloop", version: options.version ?? "0.1.0" }, { capabilities: { tools: {} } })
-      server.setRequestHandler(ListToolsRequestSchema, () => listed)
+      // One page holds every tool: no cursor was ever handed out, so any cursor is invalid (-32602, as the
+      // specification asks), not silently the first page again.
+      server.setRequestHandler(ListToolsRequestSchema, (request) => {
+        if (request.params?.cursor !== undefined) {
+          throw new McpError(ErrorCode.InvalidParams, "Invalid cursor: this server lists every tool in one page and hands out no cursors")
+        }
+        return listed
+      })
       // The client's `notifications/cancelled` aborts `extra.signal`, which interrupts the handler.
       server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
         runPromise(call(server, request.params, extra), { signal: extra.signal })
@@ -221,6 +250,8 @@ export interface Handle {
   readonly url: string | undefined
   /** Completes when the transport closes (stdio: the client closed stdin). */
   readonly closed: Effect.Effect<void>
+  /** The sessions open now (Streamable HTTP; stdio: 1 until the client leaves, then 0). */
+  readonly sessions: Effect.Effect<number>
 }
 
 /** Serves on this process's stdin/stdout until the client closes the stream or the scope closes. */
@@ -229,11 +260,16 @@ export const serveStdio = (factory: Factory): Effect.Effect<Handle, never, Scope
     const closed = yield* Deferred.make<void>()
     const server = factory.newServer()
     const transport = new StdioServerTransport()
-    server.onclose = () => Deferred.doneUnsafe(closed, Effect.void)
-    process.stdin.once("end", () => Deferred.doneUnsafe(closed, Effect.void))
+    let open = 1
+    const end = () => {
+      open = 0
+      Deferred.doneUnsafe(closed, Effect.void)
+    }
+    server.onclose = end
+    process.stdin.once("end", end)
     yield* Effect.acquireRelease(
       Effect.promise(() => server.connect(transport)),
       () => Effect.promise(() => server.close().catch(() => undefined))
     )
-    return { url: undefined, closed: Deferred.await(closed) }
+    return { url: undefined, closed: Deferred.await(closed), sessions: Effect.sync(() => open) }
   })

@@ -1,17 +1,28 @@
 /**
  * An MCP server's tools as an agentloop toolkit. Parameters are the server's JSON Schemas as they are;
- * results become tool results; MCP errors become typed tool failures. Annotations set the defaults
- * (`destructiveHint: true` needs approval, `readOnlyHint: true` may run in parallel), and per-tool
- * overrides win. The tool rules and `Approvals` of the agent apply as to any local tool.
+ * results become tool results; MCP errors become typed tool failures. Annotations set the defaults as the
+ * MCP specification reads them (a tool that does not say it is read-only, nor that it is not destructive,
+ * may be destructive and needs approval; `readOnlyHint: true` may run in parallel), and the user's policy
+ * (`requiresApproval`, per-tool overrides) wins. The tool rules and `Approvals` of the agent apply as to any
+ * local tool. A hostile server cannot hang or crash the client: listing is bounded, a malformed answer is a
+ * typed error of that call only.
  *
  * @since 0.1.0
  */
 import { Agent, AgentBackend, DynamicTool, type Loop, type Tool, Toolkit } from "@agentloop/core"
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { type CallToolResult, ErrorCode, McpError, type Tool as McpTool } from "@modelcontextprotocol/sdk/types.js"
+import { type CallToolResult, ErrorCode, McpError, type Tool as McpTool, type ToolAnnotations } from "@modelcontextprotocol/sdk/types.js"
 import { Duration, Effect, Exit, FiberSet, Layer, type Scope, Semaphore, type Stream, SubscriptionRef } from "effect"
 import * as McpConnection from "./McpConnection.js"
-import { type CallError, McpCallFailed, McpCallTimeout, McpConnectionLost, type McpStartFailed, McpToolError } from "./McpError.js"
+import {
+  type CallError,
+  McpCallFailed,
+  McpCallTimeout,
+  McpConnectionLost,
+  McpProtocolError,
+  type McpStartFailed,
+  McpToolError
+} from "./McpError.js"
 
 /** Overrides for one MCP tool, by its name on the server. */
 export interface ToolOverride {
@@ -34,6 +45,16 @@ export interface Options {
   readonly retries?: number
   /** The first backoff delay between attempts, doubling each time. Default 200 ms. */
   readonly backoff?: Duration.Input
+  /**
+   * Whether a tool without a `requiresApproval` override needs approval. Default `annotationsRequireApproval`:
+   * the MCP specification's defaults (unannotated means possibly destructive). Annotations come from the
+   * server: when you do not trust it, say `() => true`.
+   */
+  readonly requiresApproval?: (tool: McpTool) => boolean
+  /** `tools/list` pages at most (default 100): a server that pages on is a `McpProtocolError`, not a hang. */
+  readonly maxListPages?: number
+  /** Tools at most over all pages (default 1,000). */
+  readonly maxTools?: number
 }
 
 /** The server's tools at one point in time, with the handlers that call them. */
@@ -50,23 +71,37 @@ export interface McpToolkit extends Snapshot {
   readonly current: Effect.Effect<Snapshot>
   readonly changes: Stream.Stream<Snapshot>
   /** Lists the tools again now. */
-  readonly refresh: Effect.Effect<Snapshot, McpStartFailed>
+  readonly refresh: Effect.Effect<Snapshot, McpStartFailed | McpProtocolError>
   /** The process id of a stdio server (for diagnostics); undefined over HTTP or while it is down. */
   readonly pid: () => number | undefined
 }
 
 const DEFAULT_TIMEOUT = Duration.seconds(60)
+const MAX_LIST_PAGES = 100
+const MAX_TOOLS = 1_000
 
 /** A name every model provider accepts: other characters become `_`, cut to 64. */
 export const localName = (prefix: string, name: string): string => `${prefix}${name}`.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64)
 
-/** The agentloop tool for one MCP tool: annotations give the defaults, overrides win. */
+/**
+ * The MCP specification's defaults: `readOnlyHint` is false and `destructiveHint` true unless the server says
+ * otherwise, so only a tool that says it is read-only, or that it is not destructive, runs without approval.
+ */
+export const annotationsRequireApproval = (annotations: ToolAnnotations | undefined): boolean =>
+  annotations?.readOnlyHint !== true && annotations?.destructiveHint !== false
+
+/** The override for a server tool name: own entries only (a tool named `toString` has none by default). */
+const overrideOf = (options: Options, name: string): ToolOverride | undefined =>
+  options.tools !== undefined && Object.hasOwn(options.tools, name) ? options.tools[name] : undefined
+
+/** The agentloop tool for one MCP tool: annotations give the defaults, the user's policy and overrides win. */
 export const toolFor = (tool: McpTool, options: Options): Tool.Any => {
-  const override = options.tools?.[tool.name]
+  const override = overrideOf(options, tool.name)
   return DynamicTool.make(localName(options.prefix ?? "", tool.name), {
     description: tool.description ?? tool.title ?? tool.annotations?.title ?? tool.name,
     parameters: tool.inputSchema,
-    requiresApproval: override?.requiresApproval ?? tool.annotations?.destructiveHint === true,
+    requiresApproval:
+      override?.requiresApproval ?? (options.requiresApproval === undefined ? annotationsRequireApproval(tool.annotations) : options.requiresApproval(tool)),
     parallel: override?.parallel ?? tool.annotations?.readOnlyHint === true,
     ...(override?.returnCharLimit === undefined ? {} : { returnCharLimit: override.returnCharLimit })
   })
@@ -83,21 +118,41 @@ const textOf = (result: CallToolResult): string =>
   (result.content ?? []).map((block) => (block.type === "text" ? block.text : `[${block.type}]`)).join("\n") || "the tool reported an error"
 
 /**
+ * The issues of an answer the SDK refused because it does not match the result schema (a Zod error, v3 or
+ * v4: both carry `issues`), or undefined for any other error.
+ */
+const invalidAnswer = (error: unknown): string | undefined => {
+  const issues = typeof error === "object" && error !== null ? (error as { readonly issues?: unknown }).issues : undefined
+  if (!Array.isArray(issues)) return undefined
+  return issues
+    .slice(0, 3)
+    .map((issue: { readonly path?: ReadonlyArray<PropertyKey>; readonly message?: unknown }) =>
+      `${(issue.path ?? []).map(String).join(".") || "(root)"}: ${String(issue.message)}`
+    )
+    .join("; ")
+    .slice(0, 500)
+}
+
+/**
  * Whether a call's error means the session is gone: the connection closed, the HTTP server forgot the
  * session (404), or the transport itself failed (refused connection, broken pipe). The session is then
- * closed, so the next call starts a new one.
+ * closed, so the next call starts a new one. A malformed answer is not one: the connection is fine.
  */
 export const sessionLost = (error: unknown): boolean =>
   error instanceof McpError
     ? error.code === ErrorCode.ConnectionClosed
     : error instanceof StreamableHTTPError
       ? error.code === 404
-      : true
+      : invalidAnswer(error) === undefined
 
 /** Maps what the SDK throws for a call to the typed error the model sees. */
 export const callError = (server: string, tool: string, timeoutMs: number, error: unknown): CallError => {
   if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
     return new McpCallTimeout({ server, tool, timeoutMs, message: `The call did not finish within ${timeoutMs} ms and was cancelled.` })
+  }
+  const invalid = invalidAnswer(error)
+  if (invalid !== undefined) {
+    return new McpProtocolError({ server, tool, message: `The server's answer is not a valid tools/call result (${invalid}).` })
   }
   if (sessionLost(error)) {
     return new McpConnectionLost({ server, tool, message: "The MCP server went away during the call; it is restarted for the next call." })
@@ -106,23 +161,59 @@ export const callError = (server: string, tool: string, timeoutMs: number, error
   return new McpCallFailed({ server, tool, code, message: error instanceof Error ? error.message : String(error) })
 }
 
-/** All pages of `tools/list` (stopping on a repeated cursor). */
-const listAll = (connection: McpConnection.Connection, live: McpConnection.Live): Effect.Effect<Array<McpTool>, McpStartFailed> =>
+/** Limits on one listing; a server past them broke the protocol. */
+interface ListLimits {
+  readonly pages: number
+  readonly tools: number
+  /** Per page. */
+  readonly timeoutMs: number
+}
+
+/** Why a listing is refused: too many pages or tools, a repeated cursor, or a tool without a name. */
+class ListRefused {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * All pages of `tools/list`, bounded: at most `limits.pages` pages and `limits.tools` tools, no cursor twice
+ * (a server that pages on, or in a circle, would otherwise hang the client with memory growing), every tool
+ * named. Each page waits `limits.timeoutMs` at most.
+ */
+const listAll = (
+  connection: McpConnection.Connection,
+  live: McpConnection.Live,
+  limits: ListLimits
+): Effect.Effect<Array<McpTool>, McpStartFailed | McpProtocolError> =>
   Effect.tryPromise({
     try: async () => {
       const tools: Array<McpTool> = []
       const seen = new Set<string>()
       let cursor: string | undefined
-      do {
-        const page = await live.client.listTools(cursor === undefined ? undefined : { cursor })
-        tools.push(...page.tools)
+      for (let pages = 1; ; pages++) {
+        const page = await live.client.listTools(cursor === undefined ? undefined : { cursor }, { timeout: limits.timeoutMs })
+        for (const tool of page.tools) {
+          if (tool.name === "") throw new ListRefused(`tool #${tools.length + 1} has an empty name`)
+          tools.push(tool)
+        }
+        if (tools.length > limits.tools) throw new ListRefused(`it listed more than ${limits.tools} tools`)
         cursor = page.nextCursor
-        if (cursor !== undefined && seen.has(cursor)) break
-        if (cursor !== undefined) seen.add(cursor)
-      } while (cursor !== undefined)
-      return tools
+        if (cursor === undefined) return tools
+        if (seen.has(cursor)) throw new ListRefused(`it repeated the cursor ${JSON.stringify(cursor.slice(0, 64))}`)
+        if (pages >= limits.pages) throw new ListRefused(`it did not end within ${limits.pages} pages`)
+        seen.add(cursor)
+      }
     },
-    catch: (error) => McpConnection.startFailed(connection, `tools/list failed: ${error instanceof Error ? error.message : String(error)}`)
+    catch: (error) => {
+      const scrub = McpConnection.scrubber(connection)
+      if (error instanceof ListRefused) {
+        return new McpProtocolError({ server: connection.name, tool: "", message: scrub(`tools/list refused: ${error.reason}.`) })
+      }
+      const invalid = invalidAnswer(error)
+      if (invalid !== undefined) {
+        return new McpProtocolError({ server: connection.name, tool: "", message: scrub(`tools/list answer is not valid (${invalid}).`) })
+      }
+      return McpConnection.startFailed(connection, `tools/list failed: ${error instanceof Error ? error.message : String(error)}`)
+    }
   })
 
 /**
@@ -132,16 +223,22 @@ const listAll = (connection: McpConnection.Connection, live: McpConnection.Live)
 export const make = (
   connection: McpConnection.Connection,
   options: Options = {}
-): Effect.Effect<McpToolkit, McpStartFailed, Scope.Scope> =>
+): Effect.Effect<McpToolkit, McpStartFailed | McpProtocolError, Scope.Scope> =>
   Effect.gen(function* () {
     const defaultTimeout = options.timeout === undefined ? DEFAULT_TIMEOUT : Duration.fromInputUnsafe(options.timeout)
+    const startTimeout = options.startTimeout === undefined ? Duration.seconds(30) : Duration.fromInputUnsafe(options.startTimeout)
+    const limits: ListLimits = {
+      pages: options.maxListPages ?? MAX_LIST_PAGES,
+      tools: options.maxTools ?? MAX_TOOLS,
+      timeoutMs: Duration.toMillis(startTimeout)
+    }
     // Error messages come from the server: the values we gave it (env, token) are hidden in them.
     const scrub = McpConnection.scrubber(connection)
     const runFork = yield* FiberSet.makeRuntime<never>()
     // Defined below; the session calls back into it when the server says its tools changed.
     let refreshInBackground = (): void => undefined
     const session = yield* McpConnection.session(connection, {
-      startTimeout: options.startTimeout === undefined ? Duration.seconds(30) : Duration.fromInputUnsafe(options.startTimeout),
+      startTimeout,
       retries: options.retries ?? 3,
       backoff: options.backoff === undefined ? Duration.millis(200) : Duration.fromInputUnsafe(options.backoff),
       onToolsChanged: () => refreshInBackground(),
@@ -186,7 +283,14 @@ export const make = (
     const failure = (live: McpConnection.Live, remoteName: string, timeoutMs: number, error: unknown): CallError => {
       if (sessionLost(error)) void live.client.close().catch(() => undefined)
       const mapped = callError(connection.name, remoteName, timeoutMs, error)
-      return mapped._tag === "McpCallFailed" ? new McpCallFailed({ ...mapped, message: scrub(mapped.message) }) : mapped
+      switch (mapped._tag) {
+        case "McpCallFailed":
+          return new McpCallFailed({ server: mapped.server, tool: mapped.tool, code: mapped.code, message: scrub(mapped.message) })
+        case "McpProtocolError":
+          return new McpProtocolError({ server: mapped.server, tool: mapped.tool, message: scrub(mapped.message) })
+        default:
+          return mapped
+      }
     }
 
     const call = (remoteName: string, timeoutMs: number, args: Record<string, unknown>): Effect.Effect<unknown, CallError> =>
@@ -203,13 +307,14 @@ export const make = (
 
     /** A tool's call timeout in milliseconds: its override, else the toolkit's. */
     const timeoutOf = (remoteName: string): number => {
-      const override = options.tools?.[remoteName]?.timeout
+      const override = overrideOf(options, remoteName)?.timeout
       return Duration.toMillis(override === undefined ? defaultTimeout : Duration.fromInputUnsafe(override))
     }
 
     const snapshotOf = (remote: ReadonlyArray<McpTool>): Snapshot => {
       const tools: Array<Tool.Any> = []
-      const handlers: Record<string, Tool.AnyHandlerFn> = {}
+      // No prototype: a remote tool named `toString` or `__proto__` is an entry like any other.
+      const handlers: Record<string, Tool.AnyHandlerFn> = Object.create(null)
       for (const tool of remote) {
         const local = toolFor(tool, options)
         // Two server names that map to one local name: the first one listed wins.
@@ -223,11 +328,11 @@ export const make = (
     }
 
     const lock = yield* Semaphore.make(1)
-    const first = snapshotOf(yield* Effect.flatMap(session.get, (live) => listAll(connection, live)))
+    const first = snapshotOf(yield* Effect.flatMap(session.get, (live) => listAll(connection, live, limits)))
     const ref = yield* SubscriptionRef.make(first)
     const refresh = lock.withPermits(1)(
       session.get.pipe(
-        Effect.flatMap((live) => listAll(connection, live)),
+        Effect.flatMap((live) => listAll(connection, live, limits)),
         Effect.map(snapshotOf),
         Effect.tap((snapshot) => SubscriptionRef.set(ref, snapshot))
       )
@@ -251,7 +356,7 @@ export const layerLocal = (
   connection: McpConnection.Connection,
   makeAgent: (toolkit: Toolkit.Any) => Agent.Agent<Record<string, Tool.Any>>,
   options?: Options
-): Layer.Layer<AgentBackend.AgentBackend, Loop.LoopError | McpStartFailed, Loop.Requirements<{}>> =>
+): Layer.Layer<AgentBackend.AgentBackend, Loop.LoopError | McpStartFailed | McpProtocolError, Loop.Requirements<{}>> =>
   Layer.unwrap(
     Effect.map(make(connection, options), (mcp) => AgentBackend.layerLocal(makeAgent(mcp.toolkit)).pipe(Layer.provide(mcp.layer)))
   )

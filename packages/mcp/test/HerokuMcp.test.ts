@@ -5,11 +5,14 @@
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import { request as httpRequest } from "node:http"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { Toolkit } from "@agentloop/core"
 import { AuditLog, Grant, HerokuTools } from "@agentloop/heroku-platform"
+import { Mcp } from "@agentloop/mcp"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
@@ -132,6 +135,9 @@ describe("heroku-mcp over Streamable HTTP with the official SDK client", () => {
           approve = false
           const declined = yield* call("heroku_dynos_restart_all", { app: "billing" })
           expect(declined).toMatchObject({ isError: true })
+          // Refused before any handler ran: the server reports it to the audit log's observer like the loop does.
+          const invalid = yield* call("heroku_apps_info", { app: 42 })
+          expect(invalid.isError).toBe(true)
         })
       )
     )
@@ -140,8 +146,43 @@ describe("heroku-mcp over Streamable HTTP with the official SDK client", () => {
       ["heroku_dynos_restart_all", "shop-api", "outcome", "approved", "success", "ops-console", "incident 42"],
       ["heroku_config_vars_info", "billing", "intent", "approved", "pending", "ops-console", "incident 42"],
       ["heroku_config_vars_info", "billing", "outcome", "approved", "success", "ops-console", "incident 42"],
-      ["heroku_dynos_restart_all", "billing", "refusal", "denied", "not_run", "ops-console", "the client's user declined the call"]
+      ["heroku_dynos_restart_all", "billing", "refusal", "denied", "not_run", "ops-console", "the client's user declined the call"],
+      ["heroku_apps_info", undefined, "refusal", "refused", "not_run", "schema", "the arguments do not match the tool's Schema"]
     ])
     for (const text of [...outputs, ...entries.map((e) => JSON.stringify(e))]) expect(text).not.toContain(PLANTED)
   })
+
+  it("70 open-and-close cycles of Mcp.toolkit against one heroku-mcp --http leave no session behind and lock nobody out; a foreign Host gets 403", async () => {
+    const token = "heroku-mcp-cycles-token-0123456789"
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const handle = yield* serveHeroku({ grant, transport: { http: { token } }, audit: () => undefined })
+          for (let cycle = 1; cycle <= 70; cycle++) {
+            const info = yield* Effect.scoped(
+              Effect.gen(function* () {
+                const mcp = yield* Mcp.toolkit(Mcp.http(handle.url!, { token }), { retries: 0 })
+                const resolved = yield* Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer))
+                return yield* Toolkit.execute(resolved, { name: "heroku_apps_info", args: { app: "shop-api" } }, { runId: "r", toolCallId: `c${cycle}`, idempotencyKey: `c${cycle}` })
+              })
+            )
+            expect(info.isError).toBe(false)
+            expect(yield* handle.sessions).toBe(0)
+          }
+          const foreign = yield* Effect.promise(
+            () =>
+              new Promise<number>((resolve, reject) => {
+                const req = httpRequest(handle.url!, { method: "POST", headers: { host: "attacker.example", authorization: `Bearer ${token}` } }, (res) => {
+                  res.resume()
+                  resolve(res.statusCode!)
+                })
+                req.on("error", reject)
+                req.end("{}")
+              })
+          )
+          expect(foreign).toBe(403)
+        })
+      )
+    )
+  }, 120_000)
 })

@@ -3,7 +3,7 @@ import { Tool } from "@agentloop/core"
 import { McpServer, McpToolkit } from "@agentloop/mcp"
 import { describe, expect, it } from "@effect/vitest"
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
+import { CallToolResultSchema, ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
 import { Schema } from "effect"
 
 describe("MCP → agentloop", () => {
@@ -13,12 +13,27 @@ describe("MCP → agentloop", () => {
     expect(McpToolkit.localName("", "x".repeat(100))).toHaveLength(64)
   })
 
-  it("annotations give defaults; unannotated tools run alone and without approval", () => {
+  it("annotations give defaults as the MCP specification reads them: unannotated may be destructive (approval); the user's policy wins", () => {
     const inputSchema = { type: "object" as const, properties: {} }
-    const plain = McpToolkit.toolFor({ name: "plain", inputSchema }, {})
-    expect([plain.requiresApproval, plain.parallel, plain.description]).toEqual([false, false, "plain"])
+    const tool = (annotations?: Record<string, unknown>, name = "t") => ({ name, inputSchema, ...(annotations === undefined ? {} : { annotations }) })
+    const row = (t: Tool.Any) => [t.requiresApproval, t.parallel]
+    // No annotations: readOnlyHint defaults to false and destructiveHint to true.
+    const plain = McpToolkit.toolFor(tool(), {})
+    expect([...row(plain), plain.description]).toEqual([true, false, "t"])
+    expect(row(McpToolkit.toolFor(tool({ readOnlyHint: false }), {}))).toEqual([true, false])
+    expect(row(McpToolkit.toolFor(tool({ readOnlyHint: false, destructiveHint: false }), {}))).toEqual([false, false])
+    expect(row(McpToolkit.toolFor(tool({ destructiveHint: false }), {}))).toEqual([false, false])
+    expect(row(McpToolkit.toolFor(tool({ readOnlyHint: true }), {}))).toEqual([false, true])
+    // destructiveHint only means something when readOnlyHint is false.
+    expect(row(McpToolkit.toolFor(tool({ readOnlyHint: true, destructiveHint: true }), {}))).toEqual([false, true])
     const hinted = McpToolkit.toolFor({ name: "rm", inputSchema, annotations: { destructiveHint: true, readOnlyHint: false, title: "Remove" } }, {})
     expect([hinted.requiresApproval, hinted.parallel, hinted.description]).toEqual([true, false, "Remove"])
+    // The user's policy, then a per-tool override, win over the annotations.
+    expect(McpToolkit.toolFor(tool(), { requiresApproval: () => false }).requiresApproval).toBe(false)
+    expect(McpToolkit.toolFor(tool({ readOnlyHint: true }), { requiresApproval: () => true }).requiresApproval).toBe(true)
+    expect(McpToolkit.toolFor(tool(), { requiresApproval: () => true, tools: { t: { requiresApproval: false } } }).requiresApproval).toBe(false)
+    // An override is looked up by own name only: a tool named toString gets none from Object.prototype.
+    expect(McpToolkit.toolFor(tool({ readOnlyHint: true }, "toString"), { tools: {} }).requiresApproval).toBe(false)
   })
 
   it("results: structured content, else text, else the content blocks", () => {
@@ -37,6 +52,16 @@ describe("MCP → agentloop", () => {
     const failed = McpToolkit.callError("s", "t", 100, new McpError(ErrorCode.InvalidParams, "bad"))
     expect(failed).toMatchObject({ _tag: "McpCallFailed", code: ErrorCode.InvalidParams })
     expect(McpToolkit.callError("s", "t", 100, new StreamableHTTPError(500, "oops"))).toMatchObject({ _tag: "McpCallFailed", code: 500 })
+  })
+
+  it("errors: an answer that fails the result schema (a Zod error) is McpProtocolError, and the session is not lost", () => {
+    const parsed = CallToolResultSchema.safeParse({ content: "not blocks" })
+    expect(parsed.success).toBe(false)
+    const error = parsed.success ? undefined : parsed.error
+    expect(McpToolkit.sessionLost(error)).toBe(false)
+    const mapped = McpToolkit.callError("s", "t", 100, error)
+    expect(mapped).toMatchObject({ _tag: "McpProtocolError", server: "s", tool: "t" })
+    expect(mapped.message).toMatch(/^The server's answer is not a valid tools\/call result \(content: /)
   })
 })
 

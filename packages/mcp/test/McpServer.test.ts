@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url"
-import { Approval } from "@agentloop/core"
+import { AgentEvent, Approval } from "@agentloop/core"
 import { Mcp, McpError, McpHttp } from "@agentloop/mcp"
 import { describe, expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -48,6 +48,16 @@ const scenarios = (name: string, makeTransport: (log: string) => Effect.Effect<(
         expect(byName["greet"]!.annotations).toBeUndefined()
         expect(byName["greet"]!.inputSchema).toMatchObject({ type: "object", required: ["name"], properties: { name: { type: "string" } } })
         expect(byName["status"]!.inputSchema).toEqual({ type: "object", properties: {} })
+      })
+    )
+
+    it.live("one page holds every tool: any tools/list cursor is invalid (-32602)", () =>
+      Effect.gen(function* () {
+        const client = yield* connect(yield* makeTransport(fixtureLog().file))
+        const listed = yield* Effect.promise(() => client.listTools())
+        expect(listed.nextCursor).toBeUndefined()
+        const error = yield* Effect.flip(Effect.tryPromise(() => client.listTools({ cursor: "0" })))
+        expect(error.cause).toMatchObject({ code: -32602 })
       })
     )
 
@@ -170,6 +180,49 @@ describe("Streamable HTTP serving", () => {
       const no = yield* Effect.promise(() => client.callTool({ name: "wipe", arguments: { disk: "prod" } }))
       expect(text(no)).toContain("only scratch")
       expect(log.lines()).toEqual(["wipe scratch by policy"])
+    })
+  )
+
+  it.live("every call is reported to the EventObserver as the loop reports it, refusals included (unknown tool, invalid arguments, denied)", () =>
+    Effect.gen(function* () {
+      const log = fixtureLog()
+      const events: Array<AgentEvent.AgentEvent> = []
+      const observer = Layer.succeed(AgentEvent.EventObserver, { observe: (event) => void events.push(event) })
+      const handle = yield* Mcp.serve(ServedTools, { transport: { http: { token: TOKEN } } }).pipe(
+        Effect.provide(Layer.mergeAll(servedHandlers(log.file), observer))
+      )
+      const client = yield* connect(httpTransport(handle.url!))
+      yield* Effect.promise(() => client.callTool({ name: "greet", arguments: { name: "Ada" } }))
+      yield* Effect.promise(() => client.callTool({ name: "greet", arguments: { name: 42 } }))
+      yield* Effect.promise(() => client.callTool({ name: "heroku_apps_delete", arguments: { app: "prod" } }))
+      yield* Effect.promise(() => client.callTool({ name: "wipe", arguments: { disk: 7 } }))
+      yield* Effect.promise(() => client.callTool({ name: "wipe", arguments: { disk: "d1" } }))
+      const seen = events.map((e) =>
+        e._tag === "ToolCalled"
+          ? [e._tag, e.toolName, e.arguments]
+          : e._tag === "ToolResult"
+            ? [e._tag, e.toolName, e.isError, e.errorKind]
+            : e._tag === "ApprovalDecided"
+              ? [e._tag, e.toolName, e.approved]
+              : [e._tag]
+      )
+      expect(seen).toEqual([
+        ["ToolCalled", "greet", { name: "Ada" }],
+        ["ToolResult", "greet", false, undefined],
+        ["ToolCalled", "greet", { name: 42 }],
+        ["ToolResult", "greet", true, "InvalidArguments"],
+        // As in the loop, an unknown tool has a result but no ToolCalled.
+        ["ToolResult", "heroku_apps_delete", true, "UnknownTool"],
+        ["ToolCalled", "wipe", { disk: 7 }],
+        ["ToolResult", "wipe", true, "InvalidArguments"],
+        ["ToolCalled", "wipe", { disk: "d1" }],
+        ["ApprovalDecided", "wipe", false],
+        ["ToolResult", "wipe", true, "Denied"]
+      ])
+      // One call, one id, across its events.
+      const ids = events.filter((e) => "toolName" in e && e.toolName === "wipe").map((e) => (e as { toolCallId: string }).toolCallId)
+      expect(new Set(ids.slice(2)).size).toBe(1)
+      expect(log.lines()).toEqual(["greet Ada"])
     })
   )
 

@@ -1,29 +1,10 @@
-import { Agent, AgentBackend, Approval, Loop, RunStore, Toolkit, ToolRule } from "@agentloop/core"
+import { AgentBackend, Approval, RunStore, Toolkit, ToolRule } from "@agentloop/core"
 import { Mcp, McpError, McpToolkit } from "@agentloop/mcp"
 import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { ServedTools, servedHandlers } from "./fixtures/tools.js"
-import { alive, eventually, fixtureConnection, fixtureLog } from "./support.js"
-
-const toolResults = (events: ReadonlyArray<{ _tag: string }>) =>
-  events.filter((e): e is { _tag: "ToolResult"; toolName: string; content: string; isError: boolean; errorKind?: string } & typeof e => e._tag === "ToolResult")
-
-/** Runs the loop once over the MCP toolkit with a scripted model. */
-const runAgent = (
-  mcp: Mcp.Snapshot,
-  turns: ReadonlyArray<ScriptedModel.Turn>,
-  options: { readonly approvals?: Layer.Layer<Approval.Approvals>; readonly rules?: ReadonlyArray<ToolRule.ToolRule> } = {}
-) =>
-  Effect.gen(function* () {
-    const model = ScriptedModel.make(turns)
-    const events: Array<any> = []
-    const agent = Agent.make({ name: "mcp-agent", toolkit: mcp.toolkit, rules: options.rules ?? [] })
-    const outcome = yield* Loop.run(agent, { input: "go" }, { onEvent: (e) => events.push(e) }).pipe(
-      Effect.provide(Layer.mergeAll(model.layerUnchecked, mcp.layer, options.approvals ?? Approval.layerAutoApprove, RunStore.layerMemory))
-    )
-    return { outcome, events, results: toolResults(events) }
-  })
+import { alive, eventually, fixtureConnection, fixtureLog, runAgent } from "./support.js"
 
 describe("Mcp.toolkit over stdio (a fixture server written with the official SDK)", () => {
   it.live("lists every page of tools and maps names, schemas and annotations", () =>
@@ -269,6 +250,7 @@ describe("Mcp.toolkit over Streamable HTTP (our own server, in-process)", () => 
         )
       )
       expect(error).toBeInstanceOf(McpError.McpStartFailed)
+      if (!(error instanceof McpError.McpStartFailed)) return
       expect(error.reason).toContain("Unauthorized")
       expect(error.reason).not.toContain("not-the-token")
     })

@@ -3,8 +3,10 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { Agent, Approval, Loop, RunStore, type ToolRule } from "@agentloop/core"
 import { Mcp } from "@agentloop/mcp"
-import { Effect, Schedule } from "effect"
+import { ScriptedModel } from "@agentloop/testing"
+import { Effect, Layer, Schedule } from "effect"
 
 export const fixturePath = fileURLToPath(new URL("./fixtures/stdio-server.mjs", import.meta.url))
 
@@ -30,3 +32,22 @@ export const alive = (pid: number): boolean => {
     return false
   }
 }
+
+const toolResults = (events: ReadonlyArray<{ _tag: string }>) =>
+  events.filter((e): e is { _tag: "ToolResult"; toolName: string; content: string; isError: boolean; errorKind?: string } & typeof e => e._tag === "ToolResult")
+
+/** Runs the loop once over the MCP toolkit with a scripted model. */
+export const runAgent = (
+  mcp: Mcp.Snapshot,
+  turns: ReadonlyArray<ScriptedModel.Turn>,
+  options: { readonly approvals?: Layer.Layer<Approval.Approvals>; readonly rules?: ReadonlyArray<ToolRule.ToolRule> } = {}
+) =>
+  Effect.gen(function* () {
+    const model = ScriptedModel.make(turns)
+    const events: Array<any> = []
+    const agent = Agent.make({ name: "mcp-agent", toolkit: mcp.toolkit, rules: options.rules ?? [] })
+    const outcome = yield* Loop.run(agent, { input: "go" }, { onEvent: (e) => events.push(e) }).pipe(
+      Effect.provide(Layer.mergeAll(model.layerUnchecked, mcp.layer, options.approvals ?? Approval.layerAutoApprove, RunStore.layerMemory))
+    )
+    return { outcome, events, results: toolResults(events) }
+  })
