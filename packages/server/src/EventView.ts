@@ -26,6 +26,9 @@ export const redact = (event: AgentEvent.AgentEvent, secrets: Redaction.Known = 
   }
 }
 
+/** Any other value shown to people (an outcome, an error's fields), scrubbed the same way. */
+export const redactValue = (value: unknown, secrets: Redaction.Known = Redaction.none): unknown => Redaction.deep(value, secrets)
+
 /** The agents from the run's own (`root`) down to the one that emitted the event. */
 export const agentPath = (root: string, event: AgentEvent.AgentEvent): ReadonlyArray<string> =>
   event._tag === "SubAgentEvent" ? [root, ...event.path.map((hop) => hop.agent)] : [root]

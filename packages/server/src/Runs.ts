@@ -232,10 +232,53 @@ const make = (served: ReadonlyMap<string, Served>, scope: Scope.Scope, options: 
       yield* Deferred.await(started)
     })
 
-  const find = (runId: string) =>
+  const newRun = (runId: string, agent: string, startedBy: string, status: RunStatus): Run => {
+    const now = Date.now()
+    return {
+      runId,
+      agent,
+      startedBy,
+      createdAt: now,
+      updatedAt: now,
+      status,
+      log: new RunLog(options.eventsPerRun),
+      pending: [],
+      decisions: new Map(),
+      audit: [],
+      outcome: undefined,
+      error: undefined,
+      fiber: undefined,
+      lock: Semaphore.makeUnsafe(1),
+      paths: new Map()
+    }
+  }
+
+  /**
+   * A run this server did not start but an agent's store holds (started by another replica sharing the
+   * store, or before a restart): taken into the registry with its stored status and pending approvals. Its
+   * earlier events are not known here; the ones from now on are.
+   */
+  const adopt = (runId: string): Effect.Effect<Option.Option<Run>> =>
+    Effect.gen(function* () {
+      for (const agent of served.values()) {
+        const state = yield* agent.backend.getRun(runId).pipe(Effect.orElseSucceed(() => Option.none()))
+        if (Option.isNone(state) || state.value.agent !== agent.name) continue
+        const stored = state.value
+        const adopted = runs.get(runId) ?? newRun(runId, agent.name, "unknown", stored.status)
+        adopted.pending = stored.status === "suspended" ? stored.pending.map((p) => pendingView(adopted, agent, p)) : []
+        for (const p of stored.pending) adopted.paths.set(p.approvalId, adopted.paths.get(p.approvalId) ?? [agent.name])
+        if (stored.outcome !== undefined) adopted.outcome = EventView.redactValue(stored.outcome, secrets)
+        runs.set(runId, adopted)
+        return Option.some(adopted)
+      }
+      return Option.none()
+    })
+
+  const find = (runId: string): Effect.Effect<Run, RunNotFound> =>
     Effect.suspend(() => {
       const run = runs.get(runId)
-      return run === undefined ? Effect.fail(new RunNotFound({ runId })) : Effect.succeed(run)
+      if (run !== undefined) return Effect.succeed(run)
+      return Effect.flatMap(adopt(runId), Option.match({ onNone: () => Effect.fail(new RunNotFound({ runId })), onSome: Effect.succeed }))
     })
 
   const rejected = (runId: string, approvalId: string, run: Run) => (error: AgentBackend.AgentError) => {
@@ -261,24 +304,7 @@ const make = (served: ReadonlyMap<string, Served>, scope: Scope.Scope, options: 
         if (agent === undefined) return yield* new AgentNotFound({ agent: agentName })
         const runId = input.runId ?? `run_${randomUUID()}`
         if (runs.has(runId)) return yield* new RunConflict({ runId, reason: "a run with this id exists already" })
-        const now = Date.now()
-        const run: Run = {
-          runId,
-          agent: agentName,
-          startedBy: identity.subject,
-          createdAt: now,
-          updatedAt: now,
-          status: "running",
-          log: new RunLog(options.eventsPerRun),
-          pending: [],
-          decisions: new Map(),
-          audit: [],
-          outcome: undefined,
-          error: undefined,
-          fiber: undefined,
-          lock: Semaphore.makeUnsafe(1),
-          paths: new Map()
-        }
+        const run = newRun(runId, agentName, identity.subject, "running")
         runs.set(runId, run)
         yield* drive(run, agent, agent.backend.stream({ input: input.input, runId })).pipe(
           Effect.mapError((error) => {
@@ -317,7 +343,10 @@ const make = (served: ReadonlyMap<string, Served>, scope: Scope.Scope, options: 
             )
             const stored = Option.getOrUndefined(state)
             const pending = stored?.pending.find((p) => p.approvalId === approvalId)
-            if (pending === undefined || stored === undefined) return yield* new ApprovalNotFound({ runId, approvalId })
+            if (pending === undefined || stored === undefined) {
+              // An approval this run asked for and no longer has pending was decided (here or elsewhere).
+              return yield* run.paths.has(approvalId) ? new AlreadyDecided({ runId, approvalId }) : new ApprovalNotFound({ runId, approvalId })
+            }
             if (stored.decisions?.some((d) => d.approvalId === approvalId) === true || stored.status !== "suspended") {
               return yield* new AlreadyDecided({ runId, approvalId })
             }
