@@ -94,6 +94,8 @@ export class RunsGroup extends HttpApiGroup.make("runs")
 
 export class ServerApi extends HttpApi.make("agentloop-server")
   .add(RunsGroup)
+  // Input that does not decode gets a 400 problem (RFC 9457) listing each field and what was wrong with it.
+  .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(
     OpenApi.annotations({
       title: "agentloop server",

@@ -19,6 +19,9 @@ export interface Entry {
   readonly frame: Frame
 }
 
+/** The most frames handed to one client at a time (a reconnect replaying a long log goes in steps of this). */
+export const batchSize = 32
+
 /** Events a run's log keeps unless told otherwise. */
 export const defaultCapacity = 10_000
 
@@ -63,11 +66,14 @@ export class RunLog {
     this.schedule()
   }
 
-  /** The entries after `cursor` (all of them when it is 0), and the numbers that are no longer kept. */
-  after(cursor: number): { readonly entries: ReadonlyArray<Entry>; readonly missing: readonly [number, number] | undefined } {
+  /**
+   * Up to `max` entries after `cursor` (from the first when it is 0), and the numbers that are no longer kept.
+   * Bounded, so what a slow client has been handed but not yet sent stays small.
+   */
+  after(cursor: number, max: number = batchSize): { readonly entries: ReadonlyArray<Entry>; readonly missing: readonly [number, number] | undefined } {
     const from = Math.max(cursor + 1, this.first)
     const missing = cursor + 1 < this.first ? ([cursor + 1, this.first - 1] as const) : undefined
-    return { entries: from > this.last ? [] : this.entries.slice(from - this.first), missing }
+    return { entries: from > this.last ? [] : this.entries.slice(from - this.first, from - this.first + max), missing }
   }
 
   /** Waits until an event after `cursor` is there, or the log ends. */

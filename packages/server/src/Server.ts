@@ -9,7 +9,7 @@ import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
-import { HttpApiBuilder } from "effect/http-api"
+import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import { ServerApi } from "./Api.js"
 import * as Console from "./Console.js"
 import * as Guard from "./Guard.js"
@@ -25,7 +25,10 @@ export const openapiPath = "/api/openapi.json"
 /** The server's routes; needs `Runs` (the agents), an `Authenticator` and the platform's HTTP services. */
 export const layer = (options: Options = {}) =>
   Layer.mergeAll(
-    HttpApiBuilder.layer(ServerApi, { openapiPath }).pipe(Layer.provide(layerRuns.pipe(Layer.provide(layerAuthentication)))),
+    HttpApiBuilder.layer(ServerApi, { openapiPath }).pipe(
+      Layer.provide(layerRuns.pipe(Layer.provide(layerAuthentication))),
+      Layer.provide(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }))
+    ),
     Guard.layer(options),
     options.console === false ? Layer.empty : Console.layer
   )

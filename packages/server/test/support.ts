@@ -29,7 +29,8 @@ const releaseTurn = (request: ScriptedModel.RecordedRequest): ScriptedModel.Repl
   const user = request.messages.find((m): m is Message.UserMessage => m._tag === "UserMessage")?.content ?? ""
   const chunks = /chunks=(\d+)/.exec(user)
   if (user.includes("slow")) return ScriptedModel.text("thinking for a long time", { delay: "60 seconds" })
-  if (chunks !== null) return ScriptedModel.text(Array.from({ length: Number(chunks[1]) }, (_, i) => `chunk ${i} ${"x".repeat(200)}\n`))
+  const size = Number(/size=(\d+)/.exec(user)?.[1] ?? 100)
+  if (chunks !== null) return ScriptedModel.text(Array.from({ length: Number(chunks[1]) }, (_, i) => `chunk ${i} ${"lorem ".repeat(Math.ceil(size / 6))}\n`))
   if (results.length === 0) {
     const note = /note=(\S+)/.exec(user)?.[1]
     return ScriptedModel.toolCall("deploy", { version: /version=(\S+)/.exec(user)?.[1] ?? "4.2.0", ...(note === undefined ? {} : { note }) })
