@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Context, Schema } from "effect"
+import { AgUiSchema } from "effect/ai"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
 import type { Identity } from "./Auth.js"
 import {
@@ -21,6 +22,7 @@ import {
   DecisionRejected,
   Forbidden,
   Frame,
+  InvalidAgUiInput,
   Me,
   RunConflict,
   RunDetail,
@@ -87,7 +89,16 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       params: runParams,
       success: RunSummary,
       error: [Forbidden, RunNotFound, RunConflict]
-    }).annotate(OpenApi.Description, "Interrupts a running run (admin); it is stored as interrupted.")
+    }).annotate(OpenApi.Description, "Interrupts a running run (admin); it is stored as interrupted."),
+    HttpApiEndpoint.post("agui", "/agents/:agent/agui", {
+      params: { agent: Schema.String },
+      payload: AgUiSchema.RunAgentInput,
+      success: HttpApiSchema.StreamSse({ data: AgUiSchema.Event, keepAlive: "15 seconds" }),
+      error: [Forbidden, InvalidAgUiInput, AgentNotFound, RunConflict, RunFailed, RunNotFound, ApprovalNotFound, AlreadyDecided, ApprovalExpired, DecisionRejected]
+    }).annotate(
+      OpenApi.Description,
+      "AG-UI 1.0: a RunAgentInput in, AG-UI events out. A suspension ends with RUN_FINISHED { outcome: interrupt }, one interrupt per pending approval; `resume` entries decide them (approver or admin), a new conversation turn starts a run (admin)."
+    )
   )
   .middleware(Authentication)
   .prefix("/api") {}

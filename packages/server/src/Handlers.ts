@@ -5,13 +5,16 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Option, Stream } from "effect"
+import type { AgentEvent } from "@agentloop/core"
+import { Effect, Layer, Option, Schema, Stream } from "effect"
+import { AgUi as EffectAgUi, type AgUiSchema } from "effect/ai"
 import { HttpApiBuilder } from "effect/http-api"
 import { Authentication, CurrentIdentity, ServerApi } from "./Api.js"
+import * as AgUi from "./AgUi.js"
 import * as Auth from "./Auth.js"
-import { Forbidden, type Frame, Unauthorized } from "./Model.js"
+import { Forbidden, type Frame, InvalidAgUiInput, RunId, Unauthorized } from "./Model.js"
 import * as RunLog from "./RunLog.js"
-import { detail, Runs } from "./Runs.js"
+import { detail, type Run, Runs } from "./Runs.js"
 
 /** Fails with `Forbidden` unless the current identity has `permission`. */
 export const require = (permission: Auth.Permission) =>
@@ -86,6 +89,44 @@ export const layerRuns = HttpApiBuilder.group(ServerApi, "runs", (handlers) =>
         })
       )
       .handle("interrupt", ({ params }) => Effect.andThen(require("operate"), runs.interrupt(params.runId)))
+      .handle("agui", ({ params, payload }) =>
+        Effect.gen(function* () {
+          const resume = payload.resume ?? []
+          let run: Run
+          let cursor = 0
+          if (resume.length > 0) {
+            const identity = yield* require("decide")
+            run = yield* runs.byApproval(resume[0]!.interruptId)
+            cursor = run.log.last
+            for (const entry of resume) yield* runs.decide(identity, run.runId, entry.interruptId, AgUi.decisionOf(entry))
+          } else {
+            const identity = yield* require("operate")
+            const prompt = AgUi.promptOf(payload)
+            if (prompt === undefined) return yield* new InvalidAgUiInput({ reason: "messages has no user message and resume is empty" })
+            run = yield* runs.start(identity, params.agent, { input: prompt, ...(isRunId(payload.runId) ? { runId: payload.runId } : {}) })
+          }
+          return aguiEvents(run, cursor, payload)
+        })
+      )
   })
 )
 
+
+const isRunId = Schema.is(RunId)
+
+/** The run's events from `cursor` to the end of this segment (its next `RunFinished`, failure or interruption), as AG-UI events. */
+const aguiEvents = (run: Run, cursor: number, input: AgUiSchema.RunAgentInput): Stream.Stream<AgUiSchema.Event> => {
+  const translation = AgUi.translation(input.threadId, input.runId)
+  return RunLog.follow(run.log, cursor).pipe(
+    Stream.filter((frame) => frame.event !== "gap"),
+    Stream.takeUntil((frame) => frame.event === "RunFinished" || frame.event === "failed" || frame.event === "interrupted"),
+    Stream.flatMap((frame): Stream.Stream<AgUiSchema.Event> => {
+      if (frame.event === "failed" || frame.event === "interrupted") {
+        return Stream.make({ type: "RUN_ERROR", message: frame.event === "failed" ? `The run failed: ${run.error ?? "unknown error"}` : "The run was interrupted", code: frame.event })
+      }
+      const event = JSON.parse(frame.data) as AgentEvent.AgentEvent
+      return Stream.fromIterable(AgUi.toEvents(translation, event, event._tag === "RunFinished" ? run.pending : []))
+    }),
+    EffectAgUi.withRunLifecycle({ threadId: input.threadId, runId: input.runId })
+  )
+}

@@ -227,3 +227,10 @@ export class RunFailed extends Schema.TaggedError<RunFailed>()("RunFailed", { ru
     return `Run ${this.runId} failed to start: ${this.reason}`
   }
 }
+
+/** The AG-UI input has nothing to run: no user message and no resume entries. */
+export class InvalidAgUiInput extends Schema.TaggedError<InvalidAgUiInput>()("InvalidAgUiInput", { reason: Schema.String }, { httpApiStatus: 400 }) {
+  override get message(): string {
+    return `Invalid AG-UI input: ${this.reason}`
+  }
+}

@@ -92,6 +92,8 @@ export interface Service {
     approvalId: string,
     decision: { readonly approved: boolean; readonly reason?: string | undefined }
   ) => Effect.Effect<DecisionRecord, RunNotFound | ApprovalNotFound | AlreadyDecided | ApprovalExpired | DecisionRejected>
+  /** The run in which an approval is pending (AG-UI resumes name the approval only). */
+  readonly byApproval: (approvalId: string) => Effect.Effect<Run, ApprovalNotFound>
   readonly interrupt: (runId: string) => Effect.Effect<RunSummary, RunNotFound | RunConflict>
   /** How many runs are kept, and how many followers wait on their logs (for tests and metrics). */
   readonly stats: Effect.Effect<{ readonly runs: number; readonly waiting: number }>
@@ -372,6 +374,12 @@ const make = (served: ReadonlyMap<string, Served>, scope: Scope.Scope, options: 
           })
         )
       ),
+
+    byApproval: (approvalId) =>
+      Effect.suspend(() => {
+        for (const run of runs.values()) if (run.pending.some((p) => p.approvalId === approvalId)) return Effect.succeed(run)
+        return Effect.fail(new ApprovalNotFound({ runId: "", approvalId }))
+      }),
 
     interrupt: (runId) =>
       Effect.flatMap(find(runId), (run) =>

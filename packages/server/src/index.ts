@@ -30,6 +30,7 @@
  * @since 0.1.0
  * @packageDocumentation
  */
+export * as AgUi from "./AgUi.js"
 export * as Api from "./Api.js"
 export * as Auth from "./Auth.js"
 export * as Console from "./Console.js"

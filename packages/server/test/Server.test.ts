@@ -29,6 +29,7 @@ describe("@agentloop/server HTTP API", () => {
       [
         "/api/agents",
         "/api/agents/{agent}/runs",
+        "/api/agents/{agent}/agui",
         "/api/me",
         "/api/runs",
         "/api/runs/{runId}",
