@@ -17,8 +17,8 @@ export const files: ReadonlyArray<{ readonly name: string; readonly contentType:
   { name: "console.css", contentType: "text/css; charset=utf-8" }
 ]
 
-/** Where the files are: `console/` beside `src/` and `dist/`, in the repository and in the published package. */
-export const directory = new URL("../console/", import.meta.url)
+/** Where the files are: `src/console/`, reached the same way from `src/` (the workspace) and `dist/` (the published package, which ships `src/`). */
+export const directory = new URL("../src/console/", import.meta.url)
 
 /** Reads the console's files (once, when the layer is built). */
 export const read = (): ReadonlyArray<{ readonly name: string; readonly contentType: string; readonly body: string }> =>
