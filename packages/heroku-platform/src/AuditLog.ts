@@ -76,13 +76,7 @@ const scrubbed = (entry: Entry): Entry => ({
 })
 
 /** Arguments as the audit shows them: values of config vars, env and add-on config hidden, then scrubbed. */
-export const redactArguments = (args: unknown, secrets: Redaction.Known = Redaction.none): unknown => {
-  const record = (typeof args === "object" && args !== null ? args : {}) as Record<string, unknown>
-  const hidden = Object.fromEntries(
-    Object.entries(record).map(([key, value]) => [key, key === "vars" || key === "env" || key === "config" ? Redaction.values(value) : value])
-  )
-  return Redaction.deep(hidden, secrets)
-}
+export const redactArguments = (args: unknown, secrets: Redaction.Known = Redaction.none): unknown => Redaction.args(args, secrets)
 
 /**
  * An audit log that writes each entry to `sink` and keeps the entries in memory. The sink's failure is the
