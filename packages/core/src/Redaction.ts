@@ -14,8 +14,9 @@ export const REDACTED = "[REDACTED]"
 export const MIN_KNOWN_LENGTH = 6
 
 const shapes: ReadonlyArray<readonly [RegExp, string]> = [
-  // scheme://user:password@host  ->  scheme://[REDACTED]@host
-  [/([a-z][a-z0-9+.-]*:\/\/)[^\s/@"'<>]*:[^\s/@"'<>]*@/gi, `$1${REDACTED}@`],
+  // scheme://user:password@host  ->  scheme://[REDACTED]@host. Every run is bounded: with an unbounded scheme,
+  // each start in a long run of letters scanned to its end (quadratic: a 9 MB answer of letters never finished).
+  [/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,31}:\/\/)[^\s/@"'<>]{0,512}:[^\s/@"'<>]{0,512}@/gi, `$1${REDACTED}@`],
   // query or key=value parameters that carry a credential
   [
     /\b(srv|token|access_token|refresh_token|api_key|apikey|api-key|password|passwd|pwd|secret|client_secret|sig|signature|auth|key)=([^&\s"'<>,;]+)/gi,
