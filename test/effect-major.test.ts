@@ -5,44 +5,20 @@
  * links but reports major 5.
  */
 import { execFile } from "node:child_process"
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join, relative } from "node:path"
-import ts from "typescript"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { supportedMajor, unsupported } from "../packages/core/src/internal/effectMajor.js"
+import { installCore, userEnv } from "./support/compiledCore.js"
 
-const coreSrc = join(import.meta.dirname, "..", "packages", "core", "src")
 const work = mkdtempSync(join(tmpdir(), "agentloop-effect-major-"))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
 
-const sources = (dir: string): Array<string> =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith(".ts") ? [join(dir, entry.name)] : []
-  )
-
-let compiledCore: Map<string, string> | undefined
-/** core's sources as `tsc` emits them (one module at a time), by path under dist/. */
-const compiled = () =>
-  (compiledCore ??= new Map(
-    sources(coreSrc).map((file) => [
-      relative(coreSrc, file).replace(/\.ts$/, ".js"),
-      ts.transpileModule(readFileSync(file, "utf8"), {
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true }
-      }).outputText
-    ])
-  ))
-
-/** A folder with the compiled core at node_modules/@agentloop/core and a stand-in effect. */
+/** A folder with the compiled core and a stand-in effect. */
 const project = (name: string, effect: { readonly version: string; readonly index: string }) => {
   const dir = join(work, name)
-  const core = join(dir, "node_modules", "@agentloop", "core")
-  for (const [path, text] of compiled()) {
-    const out = join(core, "dist", path)
-    mkdirSync(dirname(out), { recursive: true })
-    writeFileSync(out, text)
-  }
-  writeFileSync(join(core, "package.json"), JSON.stringify({ name: "@agentloop/core", type: "module", exports: { ".": "./dist/index.js" } }))
+  installCore(dir)
   const effectDir = join(dir, "node_modules", "effect")
   mkdirSync(effectDir, { recursive: true })
   writeFileSync(join(effectDir, "package.json"), JSON.stringify({ name: "effect", version: effect.version, type: "module", exports: { ".": "./index.js" } }))
@@ -53,7 +29,7 @@ const project = (name: string, effect: { readonly version: string; readonly inde
 
 const runNode = (cwd: string) =>
   new Promise<{ code: number | null; stderr: string }>((resolve) =>
-    execFile(process.execPath, ["app.mjs"], { cwd, encoding: "utf8", timeout: 30_000, env: { ...process.env, NODE_OPTIONS: "" } }, (error, _stdout, stderr) =>
+    execFile(process.execPath, ["app.mjs"], { cwd, encoding: "utf8", timeout: 30_000, env: userEnv() }, (error, _stdout, stderr) =>
       resolve({ code: error === null ? 0 : (error.code as number | null), stderr })
     )
   )

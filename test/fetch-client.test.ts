@@ -11,7 +11,7 @@ import { LettaModel } from "@agentloop/letta"
 import { FakeHerokuInference, FakeHumanloop, FakeLetta, FakeToolhouse, ScriptedModel } from "@agentloop/testing"
 import { ToolhouseModel } from "@agentloop/toolhouse"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted, Schema } from "effect"
+import { Effect, Layer, Logger, Redacted, References, Schema } from "effect"
 
 const S = ScriptedModel
 const GetWeather = Tool.make("get_weather", { description: "Weather for a city.", parameters: { city: Schema.String }, success: Schema.String })
@@ -70,6 +70,36 @@ describe("layerFetch: hosted models over the runtime's fetch", () => {
       )
       expect(unauthorized).toMatchObject({ _tag: "ModelError", status: 401, retryable: false })
       expect(`${unauthorized.message} ${JSON.stringify(unauthorized)}`).not.toContain(secret)
+    }))
+
+  it.live("ChatModel: a planted key never appears in the events, the logs or an error", () =>
+    Effect.gen(function* () {
+      const secret = "sk-planted-key-31337"
+      const events: Array<AgentEvent.AgentEvent> = []
+      const logs: Array<string> = []
+      const logger = Layer.mergeAll(
+        Logger.layer([Logger.make(({ message, cause }) => void logs.push(JSON.stringify(message), String(cause)))]),
+        Layer.succeed(References.MinimumLogLevel, "All")
+      )
+      const answered = yield* Agent.run(agent, "Weather in Oslo?", { handlers, onEvent: (e) => void events.push(e) }).pipe(
+        Effect.provide(
+          FakeHerokuInference.layer(
+            { key: secret, chat: [S.toolCall("get_weather", { city: "Oslo" }), { status: 503, body: { error: { message: "overloaded" } } }, S.text("5C.")] },
+            (fake) => ChatModel.layerFetch({ ...fake.connection, retry: { baseDelay: "5 millis" } })
+          )
+        ),
+        Effect.provide(logger)
+      )
+      expect(answered).toMatchObject({ _tag: "Completed", text: "5C." })
+      const failed = yield* Agent.run(agent, "x", { handlers }).pipe(
+        Effect.provide(FakeHerokuInference.layer({ key: "another-key", chat: [] }, (fake) => ChatModel.layerFetch({ ...fake.connection, key: Redacted.make(secret) }))),
+        Effect.provide(logger),
+        Effect.flip
+      )
+      expect(failed).toMatchObject({ _tag: "ModelError", status: 401 })
+      const seen = [JSON.stringify(events), ...logs, failed.message, JSON.stringify(failed), String(failed.cause)].join("\n")
+      expect(events.length).toBeGreaterThan(5)
+      expect(seen).not.toContain(secret)
     }))
 
   it.live("AgentsModel: a hosted agent's answer", () =>
