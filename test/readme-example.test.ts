@@ -56,3 +56,16 @@ it("the peer table lists each package's peer dependencies, with their ranges", (
     expect(listed, manifest.name).toEqual(manifest.peerDependencies)
   }
 })
+
+it("package READMEs stand alone on the registry: an install line, and links only absolute, into the repository", () => {
+  const repository = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).repository.url.replace(/^git\+/, "").replace(/\.git$/, "")
+  for (const dir of readdirSync(join(root, "packages"))) {
+    const text = readFileSync(join(root, "packages", dir, "README.md"), "utf8")
+    expect(text, dir).toMatch(new RegExp(`npm install[^\n]* @agentloop/${dir}\\b`))
+    const links = [...text.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]!)
+    expect(links.length, dir).toBeGreaterThan(0)
+    for (const link of links) expect(link, `${dir}: ${link}`).toMatch(new RegExp(`^${repository}/blob/main/[\\w./-]+(#[\\w-]+)?$`))
+    // The linked pages exist.
+    for (const link of links) expect(() => readFileSync(join(root, link.slice(`${repository}/blob/main/`.length).split("#")[0]!)), link).not.toThrow()
+  }
+})
