@@ -1,7 +1,5 @@
-/** The README's example, kept compiling and running (tested by test/readme-example.test.ts). */
-import { Agent, AgentBackend, Approval, RunStore, Tool, Toolkit, ToolRule } from "@agentloop/core"
-import { ScriptedModel } from "@agentloop/testing"
-import { Effect, Layer, Schema } from "effect"
+import { Agent, AgentEvent, Approval, LanguageModel, Tool, Toolkit } from "@agentloop/core"
+import { Layer, Schema, Stream } from "effect"
 
 const Deploy = Tool.make("deploy", {
   description: "Deploy a version to production.",
@@ -9,36 +7,28 @@ const Deploy = Tool.make("deploy", {
   success: Schema.String,
   requiresApproval: true
 })
-const Notify = Tool.make("notify", { description: "Tell the team.", parameters: { message: Schema.String } })
-const toolkit = Toolkit.make(Deploy, Notify)
-const agent = Agent.make({ name: "release-bot", toolkit, rules: [ToolRule.terminal("notify")] })
+const agent = Agent.make({ name: "release-bot", toolkit: Toolkit.make(Deploy) })
 
-export const program = Effect.gen(function* () {
-  const backend = yield* AgentBackend.AgentBackend
-  const outcome = yield* backend.run({ input: "Ship 4.2.0" }) // or backend.stream(...) for events
-  if (outcome._tag === "Suspended") {
-    return yield* backend.resume(outcome.runId, outcome.pending.map((p) => Approval.approve(p, { by: "me" })))
+// A stand-in for a real model: it asks to deploy, then reports the tool's result.
+// docs/getting-started.md points the agent at OpenAI, Anthropic, Heroku or a local server instead.
+const model = Layer.succeed(LanguageModel.LanguageModel, {
+  streamStep: ({ messages }) => {
+    const result = messages.find((message) => message._tag === "ToolMessage")
+    return result === undefined
+      ? Stream.make(LanguageModel.toolCall({ id: "call_1", name: "deploy", arguments: '{"version":"4.2.0"}' }), LanguageModel.finish("tool_calls"))
+      : Stream.make(LanguageModel.textDelta(`Done: ${result.content}.`), LanguageModel.finish("stop"))
   }
-  return outcome
 })
 
-export const makeLayer = () => {
-  const model = ScriptedModel.make([
-    ScriptedModel.toolCall("deploy", { version: "4.2.0" }),
-    ScriptedModel.toolCall("notify", { message: "4.2.0 is live" })
-  ])
-  return AgentBackend.layerLocal(agent).pipe(
-    Layer.provide(
-      Layer.mergeAll(
-        model.layer,
-        Approval.layerSuspend(),
-        RunStore.layerMemory,
-        toolkit.toLayer({ deploy: ({ version }) => Effect.succeed(`deployed ${version}`), notify: () => Effect.void })
-      )
-    )
-  )
+const options = {
+  model,
+  handlers: { deploy: async ({ version }: { version: string }) => `deployed ${version}` },
+  onEvent: (event: AgentEvent.AgentEvent) => console.log(AgentEvent.format(event))
 }
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  Effect.runPromise(program.pipe(Effect.provide(makeLayer()))).then((outcome) => console.log(outcome))
+let outcome = await Agent.runPromise(agent, "Ship 4.2.0", options)
+if (outcome._tag === "Suspended") {
+  // deploy needs approval: the run is stored and waits. Approve, and resume it.
+  const decisions = outcome.pending.map((pending) => Approval.approve(pending, { by: "me" }))
+  outcome = await Agent.resumePromise(agent, outcome.runId, decisions, options)
 }
+if (outcome._tag === "Completed") console.log(`answer: ${outcome.text}`)

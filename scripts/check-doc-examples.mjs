@@ -1,8 +1,8 @@
 /**
  * `pnpm docs:examples`: every ```ts code block in a doc comment under packages/*\/src (the `@example`s that
- * the API reference shows) is written to .doc-examples/ and type-checked with tsc, strict, against the
- * packages' sources (the `@agentloop/source` condition, like the tests). A block is a whole module: it
- * imports what it uses.
+ * the API reference shows) and in a package's README.md (what the registry shows) is written to
+ * .doc-examples/ and type-checked with tsc, strict, against the packages' sources (the `@agentloop/source`
+ * condition, like the tests). A block is a whole module: it imports what it uses.
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -35,11 +35,24 @@ export const examplesOf = (text) => {
   return blocks
 }
 
+/** The ```ts / ```typescript blocks of a Markdown file, with the line each starts on. */
+export const markdownExamplesOf = (text) =>
+  [...text.matchAll(/^```(?:ts|typescript)\n([\s\S]*?)^```$/gm)].map((match) => ({
+    line: text.slice(0, match.index).split("\n").length + 1,
+    code: match[1]
+  }))
+
 const packagesDir = join(root, "packages")
 const examples = readdirSync(packagesDir)
   .filter((dir) => existsSync(join(packagesDir, dir, "src")))
   .flatMap((dir) => sourceFiles(join(packagesDir, dir, "src")))
   .flatMap((file) => examplesOf(readFileSync(file, "utf8")).map((block) => ({ file, ...block })))
+  .concat(
+    readdirSync(packagesDir)
+      .map((dir) => join(packagesDir, dir, "README.md"))
+      .filter((file) => existsSync(file))
+      .flatMap((file) => markdownExamplesOf(readFileSync(file, "utf8")).map((block) => ({ file, ...block })))
+  )
 
 rmSync(out, { recursive: true, force: true })
 mkdirSync(out)
@@ -57,7 +70,7 @@ writeFileSync(
     include: ["*.ts"]
   })
 )
-console.log(`doc examples: ${names.length} code blocks in doc comments`)
+console.log(`doc examples: ${names.length} code blocks in doc comments and package READMEs`)
 if (names.length === 0) process.exit(0)
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc")
 const code = await new Promise((resolve, reject) => {

@@ -9,6 +9,7 @@
 import { createHash, randomUUID } from "node:crypto"
 import { Cause, Context, type Duration, Effect, Layer, Schema } from "effect"
 import { canonicalJson } from "./internal/canonicalJson.js"
+import { layerConstructor } from "./internal/layerConstructor.js"
 
 export class PendingApproval extends Schema.Class<PendingApproval>("PendingApproval")({
   /** Unguessable; a decision must quote it, so decisions cannot be forged from ids seen in logs. */
@@ -102,14 +103,25 @@ export interface Service {
 
 export class Approvals extends Context.Service<Approvals, Service>()("@agentloop/core/Approvals") {}
 
-/** Approves every gated call (for tests and trusted automation). */
-export const layerAutoApprove: Layer.Layer<Approvals> = Layer.succeed(Approvals, {
-  decide: () => Effect.succeed(Verdict.approved({ by: "auto-approve" }))
-})
+/**
+ * Approves every gated call (for tests and trusted automation), as `by` (default `auto-approve`). A layer
+ * and its constructor: `Approval.layerAutoApprove` or `Approval.layerAutoApprove({ by: "ci" })`.
+ */
+export const layerAutoApprove: Layer.Layer<Approvals> & ((options?: { readonly by?: string }) => Layer.Layer<Approvals>) = layerConstructor(
+  (options?: { readonly by?: string }) =>
+    Layer.succeed(Approvals, { decide: () => Effect.succeed(Verdict.approved({ by: options?.by ?? "auto-approve" })) })
+)
 
-/** Denies every gated call with the given reason. */
-export const layerDenyAll = (reason = "Tool calls that need approval are not allowed here."): Layer.Layer<Approvals> =>
-  Layer.succeed(Approvals, { decide: () => Effect.succeed(Verdict.denied(reason, { by: "deny-all" })) })
+/**
+ * Denies every gated call with the given reason. A layer and its constructor: `Approval.layerDenyAll` or
+ * `Approval.layerDenyAll("reason")`.
+ */
+export const layerDenyAll: Layer.Layer<Approvals> & ((reason?: string) => Layer.Layer<Approvals>) = layerConstructor(
+  (reason?: string) =>
+    Layer.succeed(Approvals, {
+      decide: () => Effect.succeed(Verdict.denied(reason ?? "Tool calls that need approval are not allowed here.", { by: "deny-all" }))
+    })
+)
 
 /** Decides with your own function or Effect (a policy engine, a chat prompt, a rules table). */
 export const layerPolicy = <E = never, R = never>(
@@ -137,12 +149,16 @@ const firstLine = (cause: Cause.Cause<unknown>): string => Cause.pretty(cause).s
 
 /**
  * Suspends the run at every gated call: the run state is persisted and the stream ends with `Suspended`.
- * `expiresIn` makes undecided approvals deny themselves on resume once that time has passed.
+ * `expiresIn` makes undecided approvals deny themselves on resume once that time has passed. A layer and its
+ * constructor: `Approval.layerSuspend` (no expiry; preferred to the equivalent `Approval.layerSuspend()`) or
+ * `Approval.layerSuspend({ expiresIn: "1 day" })`.
  */
-export const layerSuspend = (options?: { readonly expiresIn?: Duration.Input }): Layer.Layer<Approvals> =>
-  Layer.succeed(Approvals, {
-    decide: () => Effect.succeed(Verdict.suspend(options?.expiresIn === undefined ? undefined : { expiresIn: options.expiresIn }))
-  })
+export const layerSuspend: Layer.Layer<Approvals> & ((options?: { readonly expiresIn?: Duration.Input }) => Layer.Layer<Approvals>) = layerConstructor(
+  (options?: { readonly expiresIn?: Duration.Input }) =>
+    Layer.succeed(Approvals, {
+      decide: () => Effect.succeed(Verdict.suspend(options?.expiresIn === undefined ? undefined : { expiresIn: options.expiresIn }))
+    })
+)
 
 /** A decision that does not match a pending approval of the run: stale, duplicate, forged or tampered. */
 export class InvalidApprovalDecision extends Schema.TaggedError<InvalidApprovalDecision>()("InvalidApprovalDecision", {

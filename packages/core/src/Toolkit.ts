@@ -371,3 +371,10 @@ const failureResult = (tool: Tool.Any, cause: Cause.Cause<unknown>): Execution =
   const message = defect instanceof Error ? defect.message : String(defect)
   return errorResult("Defect", `Tool "${tool.name}" failed unexpectedly: ${message}`)
 }
+
+/**
+ * The type of a layer of the toolkit's handlers, as `toolkit.toLayer(...)` makes it: annotate a handler layer
+ * with `Toolkit.LayerOf<typeof toolkit>` (not `Layer.Layer<never>`, which drops the handler services a
+ * backend's layer needs). `E` and `R`: what building the handlers may fail with and need.
+ */
+export type LayerOf<T, E = never, R = never> = Layer.Layer<HandlerIds<ToolsOf<T>>, E, R>

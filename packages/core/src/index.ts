@@ -39,6 +39,8 @@
  * @since 0.1.0
  * @packageDocumentation
  */
+// First: a clear error when the installed effect is not major 4 (see internal/effectMajor.ts).
+import "./internal/effectMajor.js"
 export * as Agent from "./Agent.js"
 export * as AgentBackend from "./AgentBackend.js"
 export * as AgentEvent from "./AgentEvent.js"

@@ -1,7 +1,8 @@
 import { HerokuClient } from "@agentloop/heroku-platform"
 import { FakeHerokuPlatform } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Redacted, Stream } from "effect"
+import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { FetchHttpClient } from "effect/http"
 import { clientLayer } from "./support.js"
 
 const withClient = <A, E>(
@@ -17,6 +18,21 @@ const withClient = <A, E>(
   })
 
 describe("HerokuClient", () => {
+  it.live("against FakeHerokuPlatform.layer: the fake and the client in one layer, the fake provided as Fake", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.Fake
+      fake.addApp("alpha")
+      const response = yield* Effect.flatMap(HerokuClient.HerokuClient, (client) => client.request({ method: "GET", path: "/apps/alpha" }))
+      expect(response.body).toMatchObject({ name: "alpha" })
+      expect(fake.requests).toHaveLength(1)
+    }).pipe(
+      Effect.provide(
+        FakeHerokuPlatform.layer({}, (fake) =>
+          HerokuClient.layer({ token: Redacted.make("test-token"), baseUrl: fake.url }).pipe(Layer.provide(FetchHttpClient.layer))
+        )
+      )
+    ))
+
   it.live("sends the version 3 Accept header and the bearer token, and captures Request-Id", () =>
     withClient((client, fake) =>
       Effect.gen(function* () {

@@ -170,6 +170,9 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))
 
+/** `layer` over the runtime's own `fetch` (see `Http.withFetch`): it needs no HttpClient. */
+export const layerFetch = (options: Options): Layer.Layer<LanguageModel.LanguageModel> => Http.withFetch(layer(options))
+
 /**
  * An `AgentBackend` on `/v1/agents/heroku`. The agent's own toolkit must be empty (Heroku runs the tools
  * given in `options.tools`); asking for client tools, approvals or tool rules fails before any request.

@@ -106,6 +106,9 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))
 
+/** `layer` over the runtime's own `fetch` (see `Http.withFetch`): it needs no HttpClient. */
+export const layerFetch = (options: Options): Layer.Layer<LanguageModel.LanguageModel> => Http.withFetch(layer(options))
+
 /** Heroku Managed Inference's chat completions, from a connection (e.g. `HerokuInference.fromEnv`). */
 export const layerHeroku = (
   connection: Connection,

@@ -205,6 +205,9 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))
 
+/** `layer` over the runtime's own `fetch` (see `Http.withFetch`): it needs no HttpClient. */
+export const layerFetch = (options: Options): Layer.Layer<LanguageModel.LanguageModel> => Http.withFetch(layer(options))
+
 /** An `AgentBackend` on a Letta agent: client tools, approvals (ours and Letta's) and tool rules. */
 export const layerBackend = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, options: Options) =>
   AgentBackend.layerWith(agent, { name: "letta", capabilities }).pipe(Layer.provide(layer(options)))

@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Effect, type Scope } from "effect"
+import { Context, Effect, type Layer, Redacted, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 import * as ScriptedModel from "./ScriptedModel.js"
 
@@ -77,6 +77,11 @@ const invalidFields = (body: any, endpoint: "chat" | "agents", rejectStreamOptio
 export interface FakeHerokuInference extends FakeHttp.Server {
   readonly key: string
   readonly model: string
+  /**
+   * The fake's URL, key (as a `Redacted`, as adapters take keys) and model: what `ChatModel.layer` /
+   * `ChatModel.layerFetch` take (the shape of `HerokuInference.Connection`).
+   */
+  readonly connection: { readonly url: string; readonly key: Redacted.Redacted<string>; readonly model: string }
 }
 
 const completion = (id: string, model: string, message: Record<string, unknown>, finishReason: string, usage: unknown) => ({
@@ -253,6 +258,17 @@ export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, 
       }
       return { status: 404, json: { error: { message: `no route ${request.method} ${request.path}` } } }
     }, options),
-    (server) => ({ ...server, key, model })
+    (server) => ({ ...server, key, model, connection: { url: server.url, key: Redacted.make(key), model } })
   )
 }
+
+/** The running fake, in a layer made by `layer` (e.g. `const fake = yield* FakeHerokuInference.Fake` to read its requests). */
+export class Fake extends Context.Service<Fake, FakeHerokuInference>()("@agentloop/testing/FakeHerokuInference") {}
+
+/**
+ * The fake for the layer's lifetime, with the layer `model` makes for it: e.g.
+ * `FakeHerokuInference.layer({ chat }, (fake) => ChatModel.layerFetch(fake.connection))`.
+ * No scope to manage: the fake closes with the layer.
+ */
+export const layer = <ROut, E, R>(options: Options, model: (fake: FakeHerokuInference) => Layer.Layer<ROut, E, R>): Layer.Layer<Fake | ROut, E, R> =>
+  FakeHttp.layerWith(Fake, make(options), model)

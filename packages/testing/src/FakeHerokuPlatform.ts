@@ -14,7 +14,8 @@
 import { randomUUID } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Effect, type Scope } from "effect"
+import { Context, Effect, type Layer, type Scope } from "effect"
+import { layerWith } from "./FakeHttp.js"
 
 export type OAuthScope = "identity" | "read" | "write" | "read-protected" | "write-protected" | "global"
 
@@ -909,3 +910,14 @@ export const make = (options?: Options): Effect.Effect<FakeHeroku, never, Scope.
     Effect.promise(() => start(options)),
     (fake) => Effect.promise(() => fake.close())
   )
+
+/** The running fake, in a layer made by `layer` (e.g. `const fake = yield* FakeHerokuPlatform.Fake` to read its requests). */
+export class Fake extends Context.Service<Fake, FakeHeroku>()("@agentloop/testing/FakeHerokuPlatform") {}
+
+/**
+ * The fake for the layer's lifetime, with the layer `model` makes for it: e.g.
+ * `FakeHerokuPlatform.layer({}, (fake) => HerokuClient.layer({ baseUrl: fake.url, token: Redacted.make("token") }))`.
+ * No scope to manage: the fake closes with the layer.
+ */
+export const layer = <ROut, E, R>(options: Options, model: (fake: FakeHeroku) => Layer.Layer<ROut, E, R>): Layer.Layer<Fake | ROut, E, R> =>
+  layerWith(Fake, make(options), model)

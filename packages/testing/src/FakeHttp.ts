@@ -12,7 +12,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Effect, type Scope } from "effect"
+import { type Context, Effect, Layer, type Scope } from "effect"
 import type * as ScriptedModel from "./ScriptedModel.js"
 
 export interface Request {
@@ -287,6 +287,17 @@ export const make = (
     Effect.promise(() => start(handler, defaults)),
     (server) => Effect.promise(() => server.close())
   )
+
+/**
+ * A fake as a layer, so a test need not know it is scoped: started when the layer is built and closed with
+ * it, provided as `tag` (for its recorded requests), beside the layer `model` makes for it (an adapter's
+ * layer pointed at the fake's URL).
+ */
+export const layerWith = <Id, F, ROut, E, R>(
+  tag: Context.Key<Id, F>,
+  start: Effect.Effect<F, never, Scope.Scope>,
+  model: (fake: F) => Layer.Layer<ROut, E, R>
+): Layer.Layer<Id | ROut, E, R> => Layer.unwrap(Effect.map(start, (fake) => Layer.merge(Layer.succeed(tag, fake), model(fake))))
 
 /** Takes the next scripted item, or answers 500 naming what ran out (so a test fails with a clear reason). */
 export const next = <A>(script: Array<A>, what: string): A => {

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Scope } from "effect"
+import { Context, Effect, type Layer, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 import * as ScriptedModel from "./ScriptedModel.js"
 
@@ -150,3 +150,14 @@ export const make = (options: Options = {}): Effect.Effect<FakeHumanloop, never,
     (server) => ({ ...server, apiKey, logs })
   )
 }
+
+/** The running fake, in a layer made by `layer` (e.g. `const fake = yield* FakeHumanloop.Fake` to read its requests). */
+export class Fake extends Context.Service<Fake, FakeHumanloop>()("@agentloop/testing/FakeHumanloop") {}
+
+/**
+ * The fake for the layer's lifetime, with the layer `model` makes for it: e.g.
+ * `FakeHumanloop.layer({ turns }, (fake) => HumanloopModel.layerFetch({ baseUrl: fake.url, apiKey: Redacted.make(fake.apiKey), ... }))`.
+ * No scope to manage: the fake closes with the layer.
+ */
+export const layer = <ROut, E, R>(options: Options, model: (fake: FakeHumanloop) => Layer.Layer<ROut, E, R>): Layer.Layer<Fake | ROut, E, R> =>
+  FakeHttp.layerWith(Fake, make(options), model)

@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Scope } from "effect"
+import { Context, Effect, type Layer, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 
 export type Item =
@@ -253,3 +253,14 @@ export const make = (options: Options = {}): Effect.Effect<FakeLetta, never, Sco
     (server) => ({ ...server, apiKey, agentId, tools, clientReturns, toolRules: () => rules })
   )
 }
+
+/** The running fake, in a layer made by `layer` (e.g. `const fake = yield* FakeLetta.Fake` to read its requests). */
+export class Fake extends Context.Service<Fake, FakeLetta>()("@agentloop/testing/FakeLetta") {}
+
+/**
+ * The fake for the layer's lifetime, with the layer `model` makes for it: e.g.
+ * `FakeLetta.layer({ turns }, (fake) => LettaModel.layerFetch({ baseUrl: fake.url, apiKey: Redacted.make(fake.apiKey), agentId: fake.agentId }))`.
+ * No scope to manage: the fake closes with the layer.
+ */
+export const layer = <ROut, E, R>(options: Options, model: (fake: FakeLetta) => Layer.Layer<ROut, E, R>): Layer.Layer<Fake | ROut, E, R> =>
+  FakeHttp.layerWith(Fake, make(options), model)

@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Effect, type Scope } from "effect"
+import { Context, Effect, type Layer, type Scope } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 
 export type Answer =
@@ -79,3 +79,14 @@ export const make = (options: Options = {}): Effect.Effect<FakeToolhouse, never,
     (server) => ({ ...server, agentId, runs })
   )
 }
+
+/** The running fake, in a layer made by `layer` (e.g. `const fake = yield* FakeToolhouse.Fake` to read its requests). */
+export class Fake extends Context.Service<Fake, FakeToolhouse>()("@agentloop/testing/FakeToolhouse") {}
+
+/**
+ * The fake for the layer's lifetime, with the layer `model` makes for it: e.g.
+ * `FakeToolhouse.layer({ answers }, (fake) => ToolhouseModel.layerFetch({ baseUrl: fake.url, agentId: fake.agentId }))`.
+ * No scope to manage: the fake closes with the layer.
+ */
+export const layer = <ROut, E, R>(options: Options, model: (fake: FakeToolhouse) => Layer.Layer<ROut, E, R>): Layer.Layer<Fake | ROut, E, R> =>
+  FakeHttp.layerWith(Fake, make(options), model)

@@ -190,6 +190,9 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))
 
+/** `layer` over the runtime's own `fetch` (see `Http.withFetch`): it needs no HttpClient. */
+export const layerFetch = (options: Options): Layer.Layer<LanguageModel.LanguageModel> => Http.withFetch(layer(options))
+
 /** An `AgentBackend` on a Toolhouse worker (its tools run on Toolhouse; the agent's toolkit must be empty). */
 export const layerBackend = <Tools extends Record<string, Tool.Any>>(agent: Agent.Agent<Tools>, options: Options) =>
   AgentBackend.layerWith(agent, { name: "toolhouse", capabilities }).pipe(Layer.provide(layer(options)))

@@ -11,8 +11,8 @@
 import { LanguageModel } from "@agentloop/core"
 import { type BatchReader, batches, EventBuffer, toPull } from "@agentloop/core/internal/eventBuffer"
 import type { Array as Arr, Cause } from "effect"
-import { Clock, Duration, Effect, Exit, Stream } from "effect"
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import { Clock, Duration, Effect, Exit, Layer, Stream } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as Incremental from "./Incremental.js"
 import { withFields } from "./internal/modelError.js"
 import * as Retry from "./Retry.js"
@@ -25,6 +25,15 @@ export interface ClientOptions {
   /** Send the current trace's `traceparent`/`b3` headers to the provider. Default false: trace ids stay here. */
   readonly propagateTrace?: boolean
 }
+
+/**
+ * The layer with the runtime's own `fetch` as its `HttpClient` (effect's `FetchHttpClient.layer`: Node 18+,
+ * Deno, Bun, browsers), so a hosted model layer needs nothing more: what every adapter's `layerFetch` is.
+ * Provide another client to the adapter's `layer` instead (e.g. `NodeHttpClient.layerUndici` from
+ * `@effect/platform-node`) to tune connections.
+ */
+export const withFetch = <ROut, E, RIn>(layer: Layer.Layer<ROut, E, RIn>): Layer.Layer<ROut, E, Exclude<RIn, HttpClient.HttpClient>> =>
+  Layer.provide(layer, FetchHttpClient.layer)
 
 /** The `ClientOptions` of an adapter's options, to spread into a `Request`. */
 export const clientOptions = (options: ClientOptions): ClientOptions => ({
