@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Context as ContextModule, Duration, Effect, Option, Result, Schema, Stream } from "effect"
+import { Cause, Context as ContextModule, Deferred, Duration, Effect, Option, Result, Schema, Stream } from "effect"
 import type * as Agent from "./Agent.js"
 import { checkStop, InvalidToolChoice } from "./Agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
@@ -329,9 +329,13 @@ interface Working {
   observedHandlers?: StepHandlers
   /** The revision this owner last wrote (0: nothing stored yet); every write expects it. */
   revision: number
-  /** This owner's claim on the run, and when to renew it (epoch ms). */
+  /** This owner's claim on the run, and when to renew it (epoch ms; 0 while a renewal is under way). */
   lease: Lease | undefined
   renewAt: number
+  /** The renewal under way, which side effects wait for (see `leaseDue`). */
+  renewing: Deferred.Deferred<void, RunStoreError | RunClaim.RunLeaseLost> | undefined
+  /** Records the results a batch of calls has settled so far, so that a renewal's checkpoint holds them (see `processMany`). */
+  checkpoint: (() => void) | undefined
   /** Approved calls handed to their handler without a result yet: stored if the run is interrupted (made on first use). */
   inFlight: Map<string, InFlightCall> | undefined
   /** A model step is under way (if interrupted, the step is taken again on recovery). */
@@ -541,6 +545,8 @@ const fromState = (state: RunState): Working => ({
   revision: revisionOf(state),
   lease: undefined,
   renewAt: 0,
+  renewing: undefined,
+  checkpoint: undefined,
   inFlight: state.inFlight === undefined ? undefined : new Map(state.inFlight.map((call) => [call.toolCallId, call])),
   stepOpen: false,
   ended: false,
@@ -634,6 +640,8 @@ const start = (ctx: Context, input: RunInput): Effect.Effect<RunOutcome, LoopErr
       revision: 0,
       lease: undefined,
       renewAt: Infinity,
+      renewing: undefined,
+      checkpoint: undefined,
       inFlight: undefined,
       stepOpen: false,
       ended: false,
@@ -721,19 +729,41 @@ const nextStep = (ctx: Context, w: Working): Rest => {
   return wait === undefined ? stepIfAllowed(ctx, w) : Effect.andThen(wait, Effect.suspend(() => stepIfAllowed(ctx, w)))
 }
 
-const stepIfAllowed = (ctx: Context, w: Working): Rest =>
-  w.step >= ctx.agent.maxSteps
-    ? finish(ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
-    : w.lease === undefined || Date.now() < w.renewAt
-      ? modelStep(ctx, w)
-      : renewLease(ctx, w)
+const stepIfAllowed = (ctx: Context, w: Working): Rest => {
+  if (w.step >= ctx.agent.maxSteps) return finish(ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
+  const due = leaseDue(ctx, w)
+  return due === undefined ? modelStep(ctx, w) : Effect.andThen(due, Effect.suspend(() => modelStep(ctx, w)))
+}
 
-/** Half the lease has passed: renew it (a compare-and-set, which also checkpoints the run), then step. */
-const renewLease = (ctx: Context, w: Working): Rest => {
+/**
+ * The lease gate: every side effect of a claimed run (a model step, a tool call, sub-agent calls included, a
+ * handoff and its events) passes here first; writes are compare-and-sets besides (`save`). Until half the
+ * lease has passed it costs one clock read. After that, the lease is renewed first (a compare-and-set write,
+ * which also checkpoints the run), so nothing starts on a lease that has lapsed: if another owner claimed the
+ * run meanwhile, the renewal fails with `RunLeaseLost` and nothing more runs. `undefined`: go on at once.
+ */
+const leaseDue = (ctx: Context, w: Working): Effect.Effect<void, RunStoreError | RunClaim.RunLeaseLost> | undefined =>
+  w.lease === undefined || Date.now() < w.renewAt ? undefined : renewLease(ctx, w)
+
+const renewLease = (ctx: Context, w: Working): Effect.Effect<void, RunStoreError | RunClaim.RunLeaseLost> => {
+  // One renewal at a time: concurrent calls wait for the one under way (`renewAt` is 0 meanwhile).
+  if (w.renewing !== undefined) return Deferred.await(w.renewing)
+  const renewing = Deferred.makeUnsafe<void, RunStoreError | RunClaim.RunLeaseLost>()
+  w.renewing = renewing
   const now = Date.now()
   w.lease = RunClaim.renew(w.lease!, ctx.leaseMs, now)
-  w.renewAt = now + ctx.leaseMs / 2
-  return Effect.flatMap(save(ctx, w, "running"), () => modelStep(ctx, w))
+  w.renewAt = 0
+  // The results a batch of calls has settled so far are part of the checkpoint: a recovery does not run them again.
+  if (w.checkpoint !== undefined) w.checkpoint()
+  return save(ctx, w, "running").pipe(
+    Effect.onExit((exit) => {
+      w.renewing = undefined
+      if (exit._tag === "Success") w.renewAt = now + ctx.leaseMs / 2
+      return Deferred.done(renewing, exit)
+    }),
+    // A write slower than the lease itself: renew again rather than start on a lease that has lapsed.
+    Effect.andThen(() => (Date.now() < w.lease!.expiresAt ? Effect.void : renewLease(ctx, w)))
+  )
 }
 
 const modelStep = (ctx: Context, w: Working): Rest => {
@@ -975,13 +1005,12 @@ const settleSingle = (ctx: Context, w: Working, call: Message.ToolCall, d: Dispo
 }
 
 /** Several calls: returns true when the run must suspend. */
-const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> => {
-  // What is known so far, so that an interruption keeps every result already settled (see `keepSettled`).
-  const calls = w.queue
-  const dispositions: Array<Disposition | undefined> = []
-  const executions: Array<Toolkit.Execution | undefined> = []
+const processMany = (ctx: Context, w: Working): Effect.Effect<boolean, RunStoreError | RunClaim.RunLeaseLost> => {
+  // What is known so far, so that an interruption keeps every result already settled (see `Batch.keep`).
+  const batch = new Batch(ctx, w, w.queue, ctx.compiled.ordered)
+  const { calls, dispositions, executions } = batch
   const body = Effect.gen(function* () {
-    if (ctx.compiled.ordered) {
+    if (batch.ordered) {
       while (w.queue.length > 0) {
         const call = w.queue[0]!
         const disposition = yield* decided(ctx, w, call)
@@ -999,6 +1028,8 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> => {
     const executable = dispositions.reduce((n, d) => (d!._tag === "Execute" ? n + 1 : n), 0)
     // Concurrency has a cost of its own: use it only when two or more calls can actually overlap.
     const sequential = executable < 2 || calls.some((call) => ctx.toolkit.tools.get(call.name)?.parallel === false)
+    // A lease renewal during the batch stores the results settled by then (in call order).
+    w.checkpoint = () => batch.flush(false)
     yield* Effect.forEach(
       calls,
       (call, i) => {
@@ -1009,43 +1040,74 @@ const processMany = (ctx: Context, w: Working): Effect.Effect<boolean> => {
       },
       sequential ? { discard: true } : { concurrency: ctx.agent.toolConcurrency, discard: true }
     )
-    const stillPending: Array<Message.ToolCall> = []
-    calls.forEach((call, i) => {
-      const d = dispositions[i]!
-      if (d._tag === "Pending") stillPending.push(call)
-      else if (d._tag === "Execute") {
-        if (!complete(ctx, w, call, executions[i]!, true)) stillPending.push(call)
-      } else recordSettled(ctx, w, call, d)
-    })
-    w.queue = stillPending
-    return stillPending.length > 0
+    w.checkpoint = undefined
+    batch.flush(true)
+    return w.queue.length > 0
   })
-  return Effect.onInterrupt(body, () => Effect.sync(() => keepSettled(ctx, w, calls, dispositions, executions)))
+  return Effect.onExit(body, (exit) =>
+    Effect.sync(() => {
+      w.checkpoint = undefined
+      if (exit._tag === "Failure" && Cause.hasInterrupts(exit.cause)) batch.keep()
+    })
+  )
 }
 
 /**
- * The step was interrupted: record the results already settled (in call order), and keep in the queue the
- * calls still without one (pending, in flight, or not yet looked at). Nothing settled is lost or run again.
+ * The calls of one step, their dispositions and executions as they become known. Results are recorded in call
+ * order: all at once when the batch ends (`flush(true)`), the settled prefix when a lease renewal checkpoints
+ * the run mid-batch (`flush(false)`), and every settled one when the step is interrupted (`keep`).
  */
-const keepSettled = (
-  ctx: Context,
-  w: Working,
-  calls: ReadonlyArray<Message.ToolCall>,
-  dispositions: ReadonlyArray<Disposition | undefined>,
-  executions: ReadonlyArray<Toolkit.Execution | undefined>
-) => {
-  const offset = calls.length - w.queue.length
-  const unsettled: Array<Message.ToolCall> = []
-  for (let i = offset; i < calls.length; i++) {
-    const call = calls[i]!
-    const d = dispositions[i]
-    if (d === undefined || d._tag === "Pending") unsettled.push(call)
-    else if (d._tag === "Execute") {
-      const execution = executions[i]
-      if (execution === undefined || !complete(ctx, w, call, execution, true)) unsettled.push(call)
-    } else recordSettled(ctx, w, call, d)
+class Batch {
+  readonly dispositions: Array<Disposition | undefined> = []
+  readonly executions: Array<Toolkit.Execution | undefined> = []
+  /** Calls recorded so far (unordered batches). */
+  flushed = 0
+  /** Calls before `flushed` still without a result (waiting for approval, or a sub-agent's). */
+  readonly held: Array<Message.ToolCall> = []
+  constructor(
+    readonly ctx: Context,
+    readonly w: Working,
+    readonly calls: ReadonlyArray<Message.ToolCall>,
+    readonly ordered: boolean
+  ) {}
+
+  /** Records results in call order, up to the first call still running (`all`: every call has its disposition and execution). */
+  flush(all: boolean) {
+    const { calls, ctx, w } = this
+    let i = this.flushed
+    for (; i < calls.length; i++) {
+      const call = calls[i]!
+      const d = this.dispositions[i]
+      if (d === undefined) break
+      if (d._tag === "Pending") this.held.push(call)
+      else if (d._tag === "Execute") {
+        const execution = this.executions[i]
+        if (execution === undefined && !all) break
+        if (!complete(ctx, w, call, execution!, true)) this.held.push(call)
+      } else recordSettled(ctx, w, call, d)
+    }
+    this.flushed = i
+    w.queue = i === calls.length ? this.held : [...this.held, ...calls.slice(i)]
   }
-  w.queue = unsettled
+
+  /**
+   * The step was interrupted: record the results already settled (in call order), and keep in the queue the
+   * calls still without one (pending, in flight, or not yet looked at). Nothing settled is lost or run again.
+   */
+  keep() {
+    const { calls, ctx, w } = this
+    const unsettled: Array<Message.ToolCall> = [...this.held]
+    for (let i = this.ordered ? calls.length - w.queue.length : this.flushed; i < calls.length; i++) {
+      const call = calls[i]!
+      const d = this.dispositions[i]
+      if (d === undefined || d._tag === "Pending") unsettled.push(call)
+      else if (d._tag === "Execute") {
+        const execution = this.executions[i]
+        if (execution === undefined || !complete(ctx, w, call, execution, true)) unsettled.push(call)
+      } else recordSettled(ctx, w, call, d)
+    }
+    w.queue = unsettled
+  }
 }
 
 /** A call's disposition, asking `Approvals` when needed. */
@@ -1132,7 +1194,7 @@ const runTool = <A, E>(
   call: Message.ToolCall,
   d: Extract<Disposition, { _tag: "Execute" }>,
   then: (execution: Toolkit.Execution) => Effect.Effect<A, E>
-): Effect.Effect<A, E> => {
+): Effect.Effect<A, E | RunStoreError | RunClaim.RunLeaseLost> => {
   const target = { name: call.name, args: d.args }
   const handlerContext = new CallContext(
     w,
@@ -1144,9 +1206,13 @@ const runTool = <A, E>(
     ctx.onEvent === undefined ? undefined : { step: w.step, emit: ctx.onEvent, ready: ctx.ready }
   )
   if (d.approval !== undefined) handlerContext.approval = d.approval
-  return ctx.stepRunner === undefined
-    ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)
-    : Effect.flatMap(ctx.stepRunner.toolCall(w.step, call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
+  const run =
+    ctx.stepRunner === undefined
+      ? Toolkit.executeThen(ctx.toolkit, target, handlerContext, then)
+      : Effect.flatMap(ctx.stepRunner.toolCall(w.step, call.id, Toolkit.execute(ctx.toolkit, target, handlerContext)), then)
+  // No call starts on a lease that has lapsed (see `leaseDue`).
+  const due = leaseDue(ctx, w)
+  return due === undefined ? run : Effect.andThen(due, run)
 }
 
 /**
@@ -1283,7 +1349,7 @@ const disposeRemote = (ctx: Context, w: Working, call: Message.ToolCall): Dispos
   return { _tag: "Ask", request: approvalRequest(w, call, args), onApproved: { _tag: "Decision", approved: true } }
 }
 
-/** What `Approvals` is asked about a call: bound to the run, the call and a digest of its arguments. */
+/** What `Approvals` is asked about a call: bound to the run, the call, the tool and its arguments by one digest. */
 const approvalRequest = (w: Working, call: Message.ToolCall, args: Record<string, unknown>): Approval.ApprovalRequest => ({
   runId: w.runId,
   step: w.step,
@@ -1291,6 +1357,7 @@ const approvalRequest = (w: Working, call: Message.ToolCall, args: Record<string
   toolName: call.name,
   arguments: args,
   argumentsDigest: Approval.argumentsDigest(args),
+  callDigest: Approval.callDigest({ runId: w.runId, toolCallId: call.id, toolName: call.name, arguments: args, agent: w.agent }),
   ...(w.agent === undefined ? {} : { agent: w.agent })
 })
 
@@ -1348,7 +1415,14 @@ const settlePending = (ctx: Context, w: Working, waiting: Approval.PendingApprov
   w.inFlight.set(
     waiting.toolCallId,
     new InFlightCall(
-      { toolCallId: waiting.toolCallId, toolName: waiting.toolName, arguments: args, argumentsDigest: waiting.argumentsDigest, approval },
+      {
+        toolCallId: waiting.toolCallId,
+        toolName: waiting.toolName,
+        arguments: args,
+        argumentsDigest: waiting.argumentsDigest,
+        ...(waiting.callDigest === undefined ? {} : { callDigest: waiting.callDigest }),
+        approval
+      },
       { disableChecks: true }
     )
   )
@@ -1426,6 +1500,12 @@ const afterFinalAnswer = (ctx: Context, w: Working, toolName: string, executed: 
  * fresh, its forced tool choice applies anew, and the history is passed through the handoff's filter.
  */
 const handOff = (ctx: Context, w: Working, taken: { readonly route: Handoff.Route; readonly toolCallId: string }, executed: ReadonlyArray<string>): Rest => {
+  // The target speaks from here on: not on a lease that has lapsed (see `leaseDue`).
+  const due = leaseDue(ctx, w)
+  return due === undefined ? handOffNow(ctx, w, taken, executed) : Effect.andThen(due, Effect.suspend(() => handOffNow(ctx, w, taken, executed)))
+}
+
+const handOffNow = (ctx: Context, w: Working, taken: { readonly route: Handoff.Route; readonly toolCallId: string }, executed: ReadonlyArray<string>): Rest => {
   const target = ctx.agents!.get(taken.route.to)!
   const names = `${ctx.agent.name} -> ${target.agent.name}`
   if (w.handoffs >= ctx.agent.maxHandoffs) {
