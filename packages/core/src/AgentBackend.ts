@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, type Option, Schema, Stream } from "effect"
-import type * as Agent from "./Agent.js"
+import type * as Agent from "./internal/agent.js"
 import type { AgentEvent } from "./AgentEvent.js"
 import type * as Approval from "./Approval.js"
 import * as Loop from "./Loop.js"

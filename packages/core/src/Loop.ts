@@ -14,8 +14,8 @@
  */
 import { randomUUID } from "node:crypto"
 import { Cause, Context as ContextModule, Deferred, Duration, Effect, Option, Result, Schema, Stream } from "effect"
-import type * as Agent from "./Agent.js"
-import { checkStop, InvalidToolChoice } from "./Agent.js"
+import type * as Agent from "./internal/agent.js"
+import { checkStop, InvalidToolChoice } from "./internal/agent.js"
 import { type AgentEvent, EventObserver } from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
 import * as ContextPolicy from "./ContextPolicy.js"

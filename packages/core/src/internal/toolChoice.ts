@@ -9,7 +9,7 @@
  * | `"required"` | allowed (rules permitting) | re-prompted, at most `toolChoiceRetries` times, then `Stopped { reason: "tool_choice" }` |
  * | `{ function: F }` | allowed if X is F, else refused | as for `"required"` |
  */
-import type * as Agent from "../Agent.js"
+import type * as Agent from "./agent.js"
 import type { ToolChoice } from "../LanguageModel.js"
 import * as Toolkit from "../Toolkit.js"
 import type * as Solver from "../ToolRuleSolver.js"
