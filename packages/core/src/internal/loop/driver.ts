@@ -54,13 +54,16 @@ interface Payloads {
 
 const nothingExecuted: ReadonlyArray<string> = []
 
-/** Enters `state` (always the target of an edge of the table). */
-const enter = <S extends Exclude<Machine.State, "Start">>(
+/** Enters `state` (always the target of an edge of the table), with what that state takes. */
+type Enter = <S extends Exclude<Machine.State, "Start">>(
   ctx: Context,
   w: Working,
   state: S,
-  ...[payload]: Payloads[S] extends undefined ? [] : [Payloads[S]]
-): Rest => {
+  ...payload: Payloads[S] extends undefined ? [] : [Payloads[S]]
+) => Rest
+
+// A plain optional parameter below (the type above keeps callers honest): no rest array per transition.
+const enter: Enter = (ctx: Context, w: Working, state: Machine.State, payload?: unknown): Rest => {
   switch (state as Machine.State) {
     case "Step":
       return step(ctx, w)
