@@ -5,10 +5,16 @@
  * stored yet (`support/leases.ts`), so a call started on a lapsed lease, or run again after its result was
  * stored, shows; executions are counted exactly.
  */
-import { RunStore } from "@agentloop/core"
+import { Approval, RunStore } from "@agentloop/core"
+import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Fiber, Layer, Option } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, Schema } from "effect"
 import * as fc from "fast-check"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll } from "vitest"
 import { type Execution, makeLeaseWorld } from "./support/leases.js"
 
 /** A fresh memory store, built once so that every owner (and the test) sees the same one. */
@@ -137,4 +143,52 @@ describe("property: random interleavings of two owners with leases shorter than 
       { numRuns: 40 }
     )
   }, 120_000)
+})
+
+describe("across OS processes (file store)", () => {
+  const ROUNDS = 20
+  const script = join(import.meta.dirname, "support", "lease-process.ts")
+  const dirs: Array<string> = []
+  afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })))
+
+  /** Starts one owner process asynchronously (node with tsx as its loader); `exited` resolves when it exits. */
+  const start = (...args: ReadonlyArray<string>) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })))
+  }
+
+  it(`${ROUNDS} rounds, two processes started together: lease 1 s, four approved 300 ms calls one at a time (together longer than the lease); the second process never gets in, each call runs once`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "agentloop-xlease-"))
+    dirs.push(dir)
+    const log = join(dir, "executions.log")
+    const durations = [300, 300, 300, 300]
+    const world = makeLeaseWorld({ durations, sequential: true })
+    const runIds = Array.from({ length: ROUNDS }, (_, i) => `lease-${i}`)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const context = yield* Layer.build(RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeServices.layer)))
+          const store = Context.get(context, RunStore.RunStore)
+          for (const runId of runIds) {
+            const decisions = yield* world.suspendRun(store, runId)
+            writeFileSync(join(dir, `decisions-${runId}.json`), JSON.stringify(Schema.encodeSync(Schema.Array(Approval.ApprovalDecision))(decisions)))
+          }
+        })
+      )
+    )
+    const args = (role: string) => [dir, role, `${ROUNDS}`, "1000", durations.join(","), log]
+    const [first, second] = await Promise.all([start(...args("first")), start(...args("second"))])
+    expect([first.code, first.stderr, second.code, second.stderr]).toEqual([0, "", 0, ""])
+    const endsFirst = JSON.parse(first.stdout) as Array<{ runId: string; ends: Array<string> }>
+    const endsSecond = JSON.parse(second.stdout) as Array<{ runId: string; ends: Array<string> }>
+    expect(endsFirst.map((r) => r.ends)).toEqual(runIds.map(() => ["Completed"]))
+    // The second process waited out every lease it saw and never got in.
+    for (const { ends } of endsSecond) expect(ends.filter((end) => end !== "RunBusy" && end !== "RunNotResumable")).toEqual([])
+    const lines = existsSync(log) ? readFileSync(log, "utf8").split("\n").filter((line) => line.length > 0) : []
+    expect(lines).toEqual(runIds.flatMap((runId) => durations.map((_, i) => `${runId} call_${i} first []`)))
+  }, 180_000)
 })

@@ -18,6 +18,7 @@ const releaseTool = (parallel: boolean) =>
   })
 
 export interface Execution {
+  readonly runId: string
   readonly owner: string
   /** The claim (lease owner) the call ran under, as the store showed it when the call started. */
   readonly claim: string | undefined
@@ -34,6 +35,8 @@ export interface Options {
   readonly durations: ReadonlyArray<number>
   /** Calls one at a time (`parallel: false`) or concurrently. */
   readonly sequential: boolean
+  /** Told of each execution as it starts (e.g. to append it to a log shared by processes). */
+  readonly onExecution?: (execution: Execution) => void
 }
 
 export const makeLeaseWorld = (options: Options) => {
@@ -79,6 +82,7 @@ export const makeLeaseWorld = (options: Options) => {
           }
           if (state !== undefined && resultsOf(state).includes(ctx.toolCallId)) problems.push("started after its result was stored")
           const execution: Execution = {
+            runId: ctx.runId,
             owner,
             claim: lease?.owner,
             toolCallId: ctx.toolCallId,
@@ -88,6 +92,7 @@ export const makeLeaseWorld = (options: Options) => {
             problems
           }
           executions.push(execution)
+          options.onExecution?.(execution)
           yield* Effect.sleep(Duration.millis(durationOf(version)))
           execution.end = Date.now()
           return `released ${version}`
