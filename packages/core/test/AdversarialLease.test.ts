@@ -10,12 +10,12 @@ import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Fiber, Layer, Option, Schema } from "effect"
 import * as fc from "fast-check"
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
 import { type Execution, makeLeaseWorld } from "./support/leases.js"
+import { spawnScript } from "./support/spawn.js"
 
 /** A fresh memory store, built once so that every owner (and the test) sees the same one. */
 const sharedStore = Effect.map(Layer.build(Layer.fresh(RunStore.layerMemory)), (context) => Context.get(context, RunStore.RunStore))
@@ -151,15 +151,7 @@ describe("across OS processes (file store)", () => {
   const dirs: Array<string> = []
   afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })))
 
-  /** Starts one owner process asynchronously (node with tsx as its loader); `exited` resolves when it exits. */
-  const start = (...args: ReadonlyArray<string>) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk) => (stdout += chunk))
-    child.stderr.on("data", (chunk) => (stderr += chunk))
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })))
-  }
+  const start = (...args: ReadonlyArray<string>) => spawnScript(script, args).exited
 
   it(`${ROUNDS} rounds, two processes started together: lease 1 s, four approved 300 ms calls one at a time (together longer than the lease); the second process never gets in, each call runs once`, async () => {
     const dir = mkdtempSync(join(tmpdir(), "agentloop-xlease-"))
