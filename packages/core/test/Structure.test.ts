@@ -123,14 +123,16 @@ describe("the step machine", () => {
     expect(Object.keys(Machine.states).sort()).toEqual([...states].sort())
   })
 
-  it("the driver takes only edges of the table (`enter(ctx, w, on.<State>.<Event>, ...)`)", () => {
+  it("the driver takes only edges of the table, each into the state it leads to (`to.<State>(on.<From>.<Event>, ...)`)", () => {
     const driver = readFileSync(join(src, "internal", "loop", "driver.ts"), "utf8")
-    const targets = [...driver.matchAll(/\benter\(.*?\bw,\s*([^,)\s]+)/g)].map((match) => match[1]!.trim())
-    expect(targets.length).toBeGreaterThan(20)
-    const edges = new Set(Machine.edges().map((edge) => `on.${edge.from}.${edge.event}`))
-    expect(targets.filter((target) => !edges.has(target))).toEqual([])
+    const taken = [...driver.matchAll(/\bto\.(\w+)\(\s*(on\.\w+\.\w+)/g)].map((match) => `${match[2]} -> ${match[1]}`)
+    expect(taken.length).toBeGreaterThan(20)
+    // No other way into a state: every `to.<State>(` names an edge.
+    expect([...driver.matchAll(/\bto\.\w+\(/g)].length).toBe(taken.length)
+    const edges = new Set(Machine.edges().map((edge) => `on.${edge.from}.${edge.event} -> ${edge.to}`))
+    expect(taken.filter((edge) => !edges.has(edge))).toEqual([])
     // ...and every edge of the table is taken somewhere.
-    expect([...edges].filter((edge) => !targets.includes(edge))).toEqual([])
+    expect([...edges].filter((edge) => !taken.includes(edge))).toEqual([])
   })
 
   it("docs/core.md prints the table as the code has it (regenerate: node --import tsx scripts/core-doc.ts)", () => {

@@ -1,6 +1,6 @@
 /**
  * The step machine's driver: one function per state of `machine.ts`, each ending by taking one of the
- * table's edges (`enter(ctx, w, on.Model.Calls)`), so the run goes nowhere the table does not say.
+ * table's edges (`to.Tools(on.Model.Calls, ctx, w)`), so the run goes nowhere the table does not say.
  *
  * It is written as continuations rather than as a generator: each model step and each tool execution is one
  * Effect, and the bookkeeping between them runs synchronously in the continuation that receives the result.
@@ -35,64 +35,31 @@ interface Taken {
   readonly executed: ReadonlyArray<string>
 }
 
-/** What entering each state takes. */
-interface Payloads {
-  readonly Start: never
-  readonly Step: undefined
-  readonly Model: undefined
-  readonly Answer: StepResponse
-  readonly Tools: undefined
-  readonly Review: undefined
-  readonly HandOff: Taken
-  /** The tools the step ran (for the stop conditions). */
-  readonly Continue: ReadonlyArray<string>
-  readonly Completed: RunOutcome
-  readonly Stopped: RunOutcome
-  readonly Suspended: undefined
-  readonly Failed: ModelError
-}
-
 const nothingExecuted: ReadonlyArray<string> = []
 
-/** Enters `state` (always the target of an edge of the table), with what that state takes. */
-type Enter = <S extends Exclude<Machine.State, "Start">>(
-  ctx: Context,
-  w: Working,
-  state: S,
-  ...payload: Payloads[S] extends undefined ? [] : [Payloads[S]]
-) => Rest
-
-// A plain optional parameter below (the type above keeps callers honest): no rest array per transition.
-const enter: Enter = (ctx: Context, w: Working, state: Machine.State, payload?: unknown): Rest => {
-  switch (state as Machine.State) {
-    case "Step":
-      return step(ctx, w)
-    case "Model":
-      return modelStep(ctx, w, answered, failed)
-    case "Answer":
-      return reviewAnswer(ctx, w, payload as StepResponse)
-    case "Tools":
-      return processQueue(ctx, w, settled)
-    case "Review":
-      return reviewCalls(ctx, w)
-    case "HandOff":
-      return handOff(ctx, w, payload as Taken)
-    case "Continue":
-      return continueUnlessStopped(ctx, w, payload as ReadonlyArray<string>)
-    case "Completed":
-    case "Stopped":
-      return finish(ctx, w, payload as RunOutcome)
-    case "Suspended":
-      return finish(ctx, w, { _tag: "Suspended", runId: w.runId, pending: w.pending, steps: w.step, usage: usageOf(w) })
-    case "Failed":
-      return fail(ctx, w, payload as ModelError)
-    case "Start":
-      throw new Error("no edge leads back to Start")
-  }
-}
+/**
+ * Enters a state by an edge of the table: `to.Tools(on.Model.Calls, ctx, w)`. An edge's type is the state it
+ * leads to, so the compiler refuses an edge that leads elsewhere, and `on` holds only the table's edges. One
+ * small function per state (no dispatch on a name), so a step costs what the calls themselves cost.
+ */
+const to = {
+  Step: (_: "Step", ctx: Context, w: Working): Rest => step(ctx, w),
+  Model: (_: "Model", ctx: Context, w: Working): Rest => modelStep(ctx, w, answered, failed),
+  Answer: (_: "Answer", ctx: Context, w: Working, response: StepResponse): Rest => reviewAnswer(ctx, w, response),
+  Tools: (_: "Tools", ctx: Context, w: Working): Rest => processQueue(ctx, w, settled),
+  Review: (_: "Review", ctx: Context, w: Working): Rest => reviewCalls(ctx, w),
+  HandOff: (_: "HandOff", ctx: Context, w: Working, taken: Taken): Rest => handOff(ctx, w, taken),
+  /** With the tools the step ran (for the stop conditions). */
+  Continue: (_: "Continue", ctx: Context, w: Working, executed: ReadonlyArray<string>): Rest => continueUnlessStopped(ctx, w, executed),
+  Completed: (_: "Completed", ctx: Context, w: Working, outcome: RunOutcome): Rest => finish(ctx, w, outcome),
+  Stopped: (_: "Stopped", ctx: Context, w: Working, outcome: RunOutcome): Rest => finish(ctx, w, outcome),
+  Suspended: (_: "Suspended", ctx: Context, w: Working): Rest =>
+    finish(ctx, w, { _tag: "Suspended", runId: w.runId, pending: w.pending, steps: w.step, usage: usageOf(w) }),
+  Failed: (_: "Failed", ctx: Context, w: Working, error: ModelError): Rest => fail(ctx, w, error)
+} satisfies { readonly [S in Exclude<Machine.State, "Start">]: (edge: S, ctx: Context, w: Working, payload: never) => Rest }
 
 /** Runs a claimed run from wherever it is: the step's queued calls, or the next model step. */
-export const drive = (ctx: Context, w: Working): Rest => (w.queue.length > 0 ? enter(ctx, w, on.Start.Queued) : enter(ctx, w, on.Start.Fresh))
+export const drive = (ctx: Context, w: Working): Rest => (w.queue.length > 0 ? to.Tools(on.Start.Queued, ctx, w) : to.Step(on.Start.Fresh, ctx, w))
 
 /** Before a model step: wait for the events' consumer if it is behind, then check the step limit and the lease. */
 const step = (ctx: Context, w: Working): Rest => {
@@ -101,9 +68,9 @@ const step = (ctx: Context, w: Working): Rest => {
 }
 
 const stepIfAllowed = (ctx: Context, w: Working): Rest => {
-  if (w.step >= ctx.agent.maxSteps) return enter(ctx, w, on.Step.StepLimit, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
+  if (w.step >= ctx.agent.maxSteps) return to.Stopped(on.Step.StepLimit, ctx, w, stopped(w, "max_steps", `reached the limit of ${ctx.agent.maxSteps} steps`))
   const due = leaseDue(ctx, w)
-  return due === undefined ? enter(ctx, w, on.Step.Ask) : Effect.andThen(due, Effect.suspend(() => enter(ctx, w, on.Step.Ask)))
+  return due === undefined ? to.Model(on.Step.Ask, ctx, w) : Effect.andThen(due, Effect.suspend(() => to.Model(on.Step.Ask, ctx, w)))
 }
 
 /** Records a model step's answer, then runs its tool calls or reviews its text. */
@@ -124,13 +91,13 @@ const answered = (ctx: Context, w: Working, response: StepResponse): Rest => {
   w.queue = response.approvalRequests.length === 0 ? response.toolCalls.slice() : [...response.toolCalls, ...response.approvalRequests]
   w.executedInStep = []
   if (ToolChoices.honoured(ctx.agent.toolChoice, response.toolCalls)) w.toolChoiceUsed = true
-  if (w.queue.length === 0) return enter(ctx, w, on.Model.Text, response)
+  if (w.queue.length === 0) return to.Answer(on.Model.Text, ctx, w, response)
   w.choiceReprompts = 0
-  return enter(ctx, w, on.Model.Calls)
+  return to.Tools(on.Model.Calls, ctx, w)
 }
 
 /** Keeps the run: stores it as it was before the failed step, so `resume` takes the step again. */
-const failed = (ctx: Context, w: Working, error: ModelError): Rest => enter(ctx, w, on.Model.Failed, error)
+const failed = (ctx: Context, w: Working, error: ModelError): Rest => to.Failed(on.Model.Failed, ctx, w, error)
 
 const fail = (ctx: Context, w: Working, error: ModelError): Rest => {
   w.stepOpen = false
@@ -141,34 +108,34 @@ const fail = (ctx: Context, w: Working, error: ModelError): Rest => {
 /** A text-only answer: how the run ends, or what the model is told before it goes on. */
 const reviewAnswer = (ctx: Context, w: Working, response: StepResponse): Rest => {
   ctx.emit({ _tag: "StepFinished", runId: w.runId, step: w.step, finishReason: response.finishReason })
-  if (response.finishReason === "length") return enter(ctx, w, on.Answer.TokenLimit, stopped(w, "max_tokens", "the model hit its output token limit"))
-  if (response.finishReason === "content_filter") return enter(ctx, w, on.Answer.Filtered, stopped(w, "content_filter", "the model's output was filtered"))
+  if (response.finishReason === "length") return to.Stopped(on.Answer.TokenLimit, ctx, w, stopped(w, "max_tokens", "the model hit its output token limit"))
+  if (response.finishReason === "content_filter") return to.Stopped(on.Answer.Filtered, ctx, w, stopped(w, "content_filter", "the model's output was filtered"))
   // A forced choice answered in text (no call, not even one the provider ran): re-prompt, a bounded number of times.
   if (response.transcript.length === 0 && ToolChoices.isForced(w.choice)) {
     if (!ToolChoices.mayReprompt(ctx.agent, w.choiceReprompts)) {
-      return enter(ctx, w, on.Answer.ChoiceExhausted, stopped(w, "tool_choice", ToolChoices.stopDetail(w.choice, w.choiceReprompts + 1)))
+      return to.Stopped(on.Answer.ChoiceExhausted, ctx, w, stopped(w, "tool_choice", ToolChoices.stopDetail(w.choice, w.choiceReprompts + 1)))
     }
     w.choiceReprompts++
     w.messages.push(Message.user(ToolChoices.reprompt(w.choice)))
-    return enter(ctx, w, on.Answer.ChoiceReprompt, nothingExecuted)
+    return to.Continue(on.Answer.ChoiceReprompt, ctx, w, nothingExecuted)
   }
   // The model tried to finish early: it is re-prompted to call the required tools.
-  if (exitHeld(ctx, w)) return enter(ctx, w, on.Answer.ExitHeld, nothingExecuted)
+  if (exitHeld(ctx, w)) return to.Continue(on.Answer.ExitHeld, ctx, w, nothingExecuted)
   const spec = ctx.agent.output
-  if (spec === undefined) return enter(ctx, w, on.Answer.Answered, completed(w, "end_turn", w.lastText))
+  if (spec === undefined) return to.Completed(on.Answer.Answered, ctx, w, completed(w, "end_turn", w.lastText))
   // A typed output: decoded, or returned to the model with the reason (see `Output`).
   const decoded = Output.decode(spec, response.text)
   if (Result.isSuccess(decoded)) {
     w.outputReprompts = 0
-    return enter(ctx, w, on.Answer.Answered, { ...completed(w, "end_turn", w.lastText), output: decoded.success })
+    return to.Completed(on.Answer.Answered, ctx, w, { ...completed(w, "end_turn", w.lastText), output: decoded.success })
   }
   if (w.outputReprompts >= spec.retries) {
-    return enter(ctx, w, on.Answer.OutputExhausted, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, decoded.failure)))
+    return to.Stopped(on.Answer.OutputExhausted, ctx, w, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, decoded.failure)))
   }
   w.outputReprompts++
   // In "tool" mode, point the model at the final-answer tool (when this step offered it).
   w.messages.push(Message.user(Output.reprompt(decoded.failure, w.choice === "none" ? undefined : ctx.output.toolName)))
-  return enter(ctx, w, on.Answer.OutputReprompt, nothingExecuted)
+  return to.Continue(on.Answer.OutputReprompt, ctx, w, nothingExecuted)
 }
 
 const completed = (w: Working, reason: Completed["reason"], text: string): Completed => ({
@@ -191,7 +158,7 @@ const exitHeld = (ctx: Context, w: Working): boolean => {
   return true
 }
 
-const settled: Next = (ctx, w, settlement) => (settlement === "Settled" ? enter(ctx, w, on.Tools.Settled) : enter(ctx, w, on.Tools.Pending))
+const settled: Next = (ctx, w, settlement) => (settlement === "Settled" ? to.Review(on.Tools.Settled, ctx, w) : to.Suspended(on.Tools.Pending, ctx, w))
 
 /** After every call of a step has its result: a final answer, a handoff, a terminal tool, or on. */
 const reviewCalls = (ctx: Context, w: Working): Rest => {
@@ -204,13 +171,13 @@ const reviewCalls = (ctx: Context, w: Working): Rest => {
   }
   if (ctx.routes !== undefined) {
     const taken = Handoff.taken(ctx.routes, executed, w.messages)
-    if (taken !== undefined) return enter(ctx, w, on.Review.HandOff, { route: taken.route, toolCallId: taken.toolCallId, executed })
+    if (taken !== undefined) return to.HandOff(on.Review.HandOff, ctx, w, { route: taken.route, toolCallId: taken.toolCallId, executed })
   }
   // Required-before-exit overrides a terminal tool (the model is told why the run goes on).
   if (ctx.compiled.rules.length > 0 && executed.some((name) => Solver.continuation(ctx.compiled, name) === "stop")) {
-    return exitHeld(ctx, w) ? enter(ctx, w, on.Review.ExitHeld, executed) : enter(ctx, w, on.Review.Terminal, completed(w, "terminal_tool", w.lastText))
+    return exitHeld(ctx, w) ? to.Continue(on.Review.ExitHeld, ctx, w, executed) : to.Completed(on.Review.Terminal, ctx, w, completed(w, "terminal_tool", w.lastText))
   }
-  return enter(ctx, w, on.Review.Next, executed)
+  return to.Continue(on.Review.Next, ctx, w, executed)
 }
 
 /**
@@ -223,13 +190,13 @@ const reviewFinalAnswer = (ctx: Context, w: Working, toolName: string, executed:
   if (verdict === undefined) return undefined
   if (verdict._tag === "Accepted") {
     // As for a text answer: the run may not end before the required tools are called.
-    if (exitHeld(ctx, w)) return enter(ctx, w, on.Review.ExitHeld, executed)
+    if (exitHeld(ctx, w)) return to.Continue(on.Review.ExitHeld, ctx, w, executed)
     w.outputReprompts = 0
     w.lastText = verdict.text
-    return enter(ctx, w, on.Review.FinalAnswer, { ...completed(w, "end_turn", verdict.text), output: verdict.output })
+    return to.Completed(on.Review.FinalAnswer, ctx, w, { ...completed(w, "end_turn", verdict.text), output: verdict.output })
   }
   if (w.outputReprompts >= spec.retries) {
-    return enter(ctx, w, on.Review.OutputExhausted, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, verdict.reason)))
+    return to.Stopped(on.Review.OutputExhausted, ctx, w, stopped(w, "invalid_output", Output.stopDetail(w.outputReprompts + 1, verdict.reason)))
   }
   w.outputReprompts++
   return undefined
@@ -248,10 +215,10 @@ const switchAgent = (ctx: Context, w: Working, taken: Taken): Rest => {
   const target = ctx.agents!.get(taken.route.to)!
   const names = `${ctx.agent.name} -> ${target.agent.name}`
   if (w.handoffs >= ctx.agent.maxHandoffs) {
-    return enter(ctx, w, on.HandOff.HandoffLimit, stopped(w, "max_handoffs", `the run reached its limit of ${ctx.agent.maxHandoffs} handoff(s); ${names} was not taken`))
+    return to.Stopped(on.HandOff.HandoffLimit, ctx, w, stopped(w, "max_handoffs", `the run reached its limit of ${ctx.agent.maxHandoffs} handoff(s); ${names} was not taken`))
   }
   const messages = Handoff.transfer(w.messages, ctx, target, taken.route.inputFilter)
-  if (Result.isFailure(messages)) return enter(ctx, w, on.HandOff.HandoffFailed, stopped(w, "handoff_failed", `${names}: ${messages.failure}`))
+  if (Result.isFailure(messages)) return to.Stopped(on.HandOff.HandoffFailed, ctx, w, stopped(w, "handoff_failed", `${names}: ${messages.failure}`))
   // Ids the filter drops still count as used (stored with the run); the rest are read from the new history.
   if (taken.route.inputFilter !== undefined) w.droppedCallIds = CallKey.droppedBy(w.messages, messages.success, w.droppedCallIds)
   w.callIds = undefined
@@ -266,14 +233,14 @@ const switchAgent = (ctx: Context, w: Working, taken: Taken): Rest => {
   w.choiceReprompts = 0
   w.outputReprompts = 0
   ctx.emit({ _tag: "HandedOff", runId: w.runId, step: w.step, from: ctx.agent.name, to: target.agent.name, toolCallId: taken.toolCallId, toolName: taken.route.tool })
-  return enter(speaking(ctx, target), w, on.HandOff.Switched, taken.executed)
+  return to.Continue(on.HandOff.Switched, speaking(ctx, target), w, taken.executed)
 }
 
 /** Checks the agent's stop conditions (if any), then takes the next step. */
 const continueUnlessStopped = (ctx: Context, w: Working, executed: ReadonlyArray<string>): Rest =>
   ctx.agent.stopWhen.length === 0
-    ? enter(ctx, w, on.Continue.Next)
-    : Effect.flatMap(stopCondition(ctx, w, executed), (stop) => (stop === undefined ? enter(ctx, w, on.Continue.Next) : enter(ctx, w, on.Continue.StopCondition, stop)))
+    ? to.Step(on.Continue.Next, ctx, w)
+    : Effect.flatMap(stopCondition(ctx, w, executed), (stop) => (stop === undefined ? to.Step(on.Continue.Next, ctx, w) : to.Stopped(on.Continue.StopCondition, ctx, w, stop)))
 
 const stopCondition = (ctx: Context, w: Working, executed: ReadonlyArray<string>) =>
   Effect.gen(function* () {
