@@ -5,12 +5,13 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, type Option, Schema, Stream } from "effect"
-import type * as Agent from "./Agent.js"
+import type * as Agent from "./internal/agent.js"
 import type { AgentEvent } from "./AgentEvent.js"
 import type * as Approval from "./Approval.js"
 import * as Loop from "./Loop.js"
 import type * as Output from "./Output.js"
 import type { RunOutcome, RunState, RunStateError } from "./RunState.js"
+import type { RunStateTampered } from "./RunIntegrity.js"
 import { RunStore, type RunStoreError } from "./RunStore.js"
 import type * as Tool from "./Tool.js"
 
@@ -62,7 +63,7 @@ export interface Service {
     options?: Loop.Options
   ) => Effect.Effect<RunOutcome, AgentError>
   /** The stored state of a run (e.g. to list its pending approvals from another process). */
-  readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunState>, RunStoreError | RunStateError>
+  readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunState>, RunStoreError | RunStateError | RunStateTampered>
 }
 
 export class AgentBackend extends Context.Service<AgentBackend, Service>()("@agentloop/core/AgentBackend") {}

@@ -1,8 +1,10 @@
 /**
  * Human-in-the-loop approvals. A gated tool call asks the `Approvals` service for a verdict: approve, deny
  * (with a reason) or suspend. A suspended call becomes a `PendingApproval`, persisted with the run; a later
- * `ApprovalDecision` settles it. A decision is single use and bound to the run, the tool call, an
- * unguessable approval id and a digest of the arguments, so stale, duplicate or forged decisions are rejected.
+ * `ApprovalDecision` settles it. A decision is single use and quotes an unguessable approval id and the
+ * call's digest (`callDigest`: the run, the tool call, the tool, its canonical arguments and, after a
+ * handoff, the agent asking), so stale, duplicate, forged decisions, and decisions for another call, are
+ * rejected.
  *
  * @since 0.1.0
  */
@@ -20,6 +22,12 @@ export class PendingApproval extends Schema.Class<PendingApproval>("PendingAppro
   /** The arguments the tool will run with if approved (the model's, merged with rule prefill). */
   arguments: Schema.Unknown,
   argumentsDigest: Schema.String,
+  /**
+   * The digest of the whole call (`callDigest`): run id, tool-call id, tool name, canonical arguments and the
+   * asking agent. A decision must quote it, and it is recomputed from the stored call before it runs, so a
+   * stored call renamed to another tool is refused. Absent on approvals stored before it existed.
+   */
+  callDigest: Schema.optional(Schema.String),
   step: Schema.Number,
   requestedAt: Schema.Number,
   /** After this time (epoch ms) an undecided approval is denied on resume. */
@@ -34,6 +42,8 @@ export class ApprovalDecision extends Schema.Class<ApprovalDecision>("ApprovalDe
   approvalId: Schema.String,
   toolCallId: Schema.String,
   argumentsDigest: Schema.String,
+  /** The pending approval's `callDigest` (copied by `approve` / `deny`): it must match, so a decision approves one tool's call only. */
+  callDigest: Schema.optional(Schema.String),
   approved: Schema.Boolean,
   reason: Schema.optional(Schema.String),
   decidedBy: Schema.optional(Schema.String)
@@ -48,6 +58,7 @@ export const approve = (
     approvalId: pending.approvalId,
     toolCallId: pending.toolCallId,
     argumentsDigest: pending.argumentsDigest,
+    ...(pending.callDigest === undefined ? {} : { callDigest: pending.callDigest }),
     approved: true,
     ...(options?.reason === undefined ? {} : { reason: options.reason }),
     ...(options?.by === undefined ? {} : { decidedBy: options.by })
@@ -63,6 +74,7 @@ export const deny = (
     approvalId: pending.approvalId,
     toolCallId: pending.toolCallId,
     argumentsDigest: pending.argumentsDigest,
+    ...(pending.callDigest === undefined ? {} : { callDigest: pending.callDigest }),
     approved: false,
     reason,
     ...(options?.by === undefined ? {} : { decidedBy: options.by })
@@ -71,6 +83,34 @@ export const deny = (
 /** SHA-256 of the arguments' canonical JSON (object keys sorted), so key order does not change it. */
 export const argumentsDigest = (args: unknown): string =>
   createHash("sha256").update(canonicalJson(args)).digest("hex")
+
+/** What a call digest binds (see `callDigest`). */
+export interface CallIdentity {
+  readonly runId: string
+  readonly toolCallId: string
+  readonly toolName: string
+  readonly arguments: unknown
+  /** The agent asking, when a handoff left the run with another agent than its own (absent: the run's own). */
+  readonly agent?: string | undefined
+}
+
+/**
+ * SHA-256 of the call's canonical JSON: run id, tool-call id, tool name, arguments (object keys sorted) and
+ * the asking agent. The one digest that ties an approval to exactly one call: a decision quotes it, and the
+ * loop recomputes it from the stored call before that call runs (see `RunIntegrity.checkStoredCalls`).
+ */
+export const callDigest = (call: CallIdentity): string =>
+  createHash("sha256")
+    .update(
+      canonicalJson({
+        runId: call.runId,
+        toolCallId: call.toolCallId,
+        toolName: call.toolName,
+        arguments: call.arguments,
+        ...(call.agent === undefined ? {} : { agent: call.agent })
+      })
+    )
+    .digest("hex")
 
 export const newApprovalId = (): string => `apr_${randomUUID().replaceAll("-", "")}`
 
@@ -82,6 +122,8 @@ export interface ApprovalRequest {
   readonly toolName: string
   readonly arguments: Readonly<Record<string, unknown>>
   readonly argumentsDigest: string
+  /** The digest of the whole call (see `callDigest`); the local loop always sets it. */
+  readonly callDigest?: string
   /** The agent asking, when a handoff left the run with another agent than its own (see `Handoff`). */
   readonly agent?: string
 }
@@ -189,7 +231,7 @@ export class ApprovalExpired extends Schema.TaggedError<ApprovalExpired>()("Appr
 
 /**
  * Checks decisions against the pending approvals of a run. Every decision must name a pending call once,
- * with its approval id and argument digest, before the approval expires (`now`, epoch ms). Pending calls
+ * with its approval id, argument digest and call digest, before the approval expires (`now`, epoch ms). Pending calls
  * without a decision stay pending.
  */
 export const validateDecisions = (
@@ -211,6 +253,10 @@ export const validateDecisions = (
     if (decision.approvalId !== match.approvalId) return fail("the approval id does not match the pending approval")
     if (decision.argumentsDigest !== match.argumentsDigest) {
       return fail("the arguments digest does not match: the decision was made for other arguments")
+    }
+    // Either side quoting a call digest binds both: a stored approval stripped of its digest is refused too.
+    if (decision.callDigest !== match.callDigest) {
+      return fail("the call digest does not match: the decision was made for another call (tool, arguments, run or agent)")
     }
     if (match.expiresAt !== undefined && match.expiresAt <= now) {
       return new ApprovalExpired({ runId, toolCallId: match.toolCallId, approvalId: match.approvalId, expiredAt: match.expiresAt })

@@ -38,55 +38,27 @@
  * @since 0.1.0
  */
 import { Effect, Result, Schema } from "effect"
-import type * as Agent from "./Agent.js"
+import type * as Agent from "./internal/agent.js"
+import type { Handoff, HandoffNeeds, HandoffOptions as Options, HandoffTarget as Target, InputFilter } from "./internal/agent.js"
 import * as Message from "./Message.js"
 import * as Tool from "./Tool.js"
 import * as Toolkit from "./Toolkit.js"
 
-/** Rewrites the history the target agent gets (its leading system message excluded). Must be pure. */
-export type InputFilter = (messages: ReadonlyArray<Message.Message>) => ReadonlyArray<Message.Message>
-
-export interface Options {
-  /** The tool's name. Default `transfer_to_<target name>` (characters a tool name cannot have become `_`). */
-  readonly name?: string
-  /** What the model is told the target does. Default: "Hand off to the <name> agent to handle the request." */
-  readonly description?: string
-  /** Rewrites the history the target gets (e.g. `removeToolCalls`). Default: the history as it is. */
-  readonly inputFilter?: InputFilter
-  /** The transfer needs approval, like a gated tool. Default false. */
-  readonly requiresApproval?: boolean
-}
-
-/**
- * A handoff to an agent. `R` is what its target needs from the context (its tools' handlers, and those of
- * the agents it hands off to), so a backend's layer asks for them.
- */
-export interface Handoff<out R = never> {
-  readonly _tag: "Handoff"
-  /** The target, resolved when a runner is built (a function, so that agents can hand back to each other). */
-  readonly target: () => Agent.Any
-  readonly options: Options
-  /** Phantom: the services the target needs. */
-  readonly requirements?: () => R
-}
-
-export interface Any extends Handoff<unknown> {}
-
-/** The services a list of handoffs' targets need. */
-export type Requirements<H> = H extends Handoff<infer R> ? R : never
-
-/** The handler services an agent's toolkit needs, and those its handoffs need (see `Agent.Agent`). */
-type Needs<Tools extends Record<string, Tool.Any>, R> = Toolkit.HandlerIds<Tools> | R
-
-/** Any agent, as the return type of a function target: `(): Handoff.Target => triage`. */
-export type Target = Agent.Agent<any, any, any>
+export type {
+  Handoff,
+  HandoffAny as Any,
+  HandoffOptions as Options,
+  HandoffRequirements as Requirements,
+  HandoffTarget as Target,
+  InputFilter
+} from "./internal/agent.js"
 
 /**
  * A handoff to `target`. Give a function (`(): Handoff.Target => agent`) to refer to an agent defined later
  * (a hand back); its handlers are then checked when the runner is built rather than by the compiler.
  */
 export const make: {
-  <Tools extends Record<string, Tool.Any>, A, R>(target: Agent.Agent<Tools, A, R>, options?: Options): Handoff<Needs<Tools, R>>
+  <Tools extends Record<string, Tool.Any>, A, R>(target: Agent.Agent<Tools, A, R>, options?: Options): Handoff<HandoffNeeds<Tools, R>>
   (target: () => Target, options?: Options): Handoff<never>
 } = (target: Target | (() => Target), options: Options = {}): Handoff<never> => ({
   _tag: "Handoff",

@@ -5,7 +5,8 @@
  * @since 0.1.0
  */
 import { Context, Effect, Schema, Stream } from "effect"
-import { type Message, ToolCall, toolCall as makeToolCall, Usage } from "./Message.js"
+import { type Message, toolCall as makeToolCall, Usage } from "./Message.js"
+import type { FinishReason, ResponsePart, StepHandlers, StepResponse } from "./internal/response.js"
 import { StepCollector } from "./internal/stepCollector.js"
 
 /** `none`: offer no tool. `auto`: the model decides. `required`: some tool must be called. `{ function }`: that one. */
@@ -44,41 +45,20 @@ export interface ModelRequest {
   readonly responseFormat?: ResponseFormat | undefined
 }
 
-export const FinishReason = Schema.Literals(["stop", "tool_calls", "length", "content_filter", "error", "other"])
-export type FinishReason = typeof FinishReason.Type
-
-export const TextDeltaPart = Schema.TaggedStruct("TextDelta", { delta: Schema.String })
-/** A call of one of our tools: the loop runs it (with rules and approvals). */
-export const ToolCallPart = Schema.TaggedStruct("ToolCall", { call: ToolCall })
-/** A call the provider runs itself (a hosted agent's server-side tool); the loop records it. */
-export const RemoteToolCallPart = Schema.TaggedStruct("RemoteToolCall", { call: ToolCall })
-/** The result of a remote call. */
-export const RemoteToolResultPart = Schema.TaggedStruct("RemoteToolResult", {
-  toolCallId: Schema.String,
-  toolName: Schema.String,
-  content: Schema.String,
-  isError: Schema.Boolean
-})
-/** The provider asks to run one of its own tools: the loop checks the rules and asks `Approvals`. */
-export const ApprovalRequestPart = Schema.TaggedStruct("ApprovalRequest", { call: ToolCall })
-/** Provider state for the step's assistant message (how to continue the hosted conversation). */
-export const MetadataPart = Schema.TaggedStruct("Metadata", {
-  metadata: Schema.Record(Schema.String, Schema.Unknown)
-})
-/** Anything the provider sent that has no other part: kept, never dropped. */
-export const RawPart = Schema.TaggedStruct("Raw", { source: Schema.String, data: Schema.Unknown })
-export const FinishPart = Schema.TaggedStruct("Finish", { reason: FinishReason, usage: Usage })
-export const ResponsePart = Schema.Union([
-  TextDeltaPart,
-  ToolCallPart,
-  RemoteToolCallPart,
-  RemoteToolResultPart,
+export {
   ApprovalRequestPart,
+  FinishPart,
+  FinishReason,
   MetadataPart,
   RawPart,
-  FinishPart
-])
-export type ResponsePart = typeof ResponsePart.Type
+  RemoteToolCallPart,
+  RemoteToolResultPart,
+  ResponsePart,
+  type StepHandlers,
+  type StepResponse,
+  TextDeltaPart,
+  ToolCallPart
+} from "./internal/response.js"
 
 export const textDelta = (delta: string): ResponsePart => ({ _tag: "TextDelta", delta })
 export const toolCall = (call: { id: string; name: string; arguments: string }): ResponsePart => ({
@@ -155,35 +135,6 @@ export interface Service {
 }
 
 export class LanguageModel extends Context.Service<LanguageModel, Service>()("@agentloop/core/LanguageModel") {}
-
-/** A whole step, collected: what the loop needs once the stream has ended. */
-export interface StepResponse {
-  /** All the text of the step. */
-  readonly text: string
-  /** Remote calls and their results, in arrival order, as conversation messages. */
-  readonly transcript: ReadonlyArray<Message>
-  /** Text after the last remote call: the final assistant message's text. */
-  readonly finalText: string
-  readonly toolCalls: ReadonlyArray<ToolCall>
-  readonly approvalRequests: ReadonlyArray<ToolCall>
-  readonly metadata: Readonly<Record<string, unknown>> | undefined
-  readonly finishReason: FinishReason
-  readonly usage: Usage
-}
-
-export interface StepHandlers {
-  /** Use `streamStep` even when the model also offers `generateStep` (someone is watching text deltas). */
-  readonly preferStreaming?: boolean
-  /**
-   * Asked between the chunks of a streamed step: an Effect to wait for first (the consumer of the run's
-   * events is behind: backpressure), or undefined to go on at once.
-   */
-  readonly ready?: () => Effect.Effect<void> | undefined
-  readonly onText?: (delta: string) => void
-  readonly onRemoteCall?: (call: ToolCall) => void
-  readonly onRemoteResult?: (result: typeof RemoteToolResultPart.Type) => void
-  readonly onRaw?: (raw: typeof RawPart.Type) => void
-}
 
 /**
  * Collects a whole step's parts (a non-streaming answer) into a `StepResponse`. Pure: no Effect, so the loop

@@ -1,12 +1,13 @@
 /**
  * Claims and leases. A run is claimed before it runs (a new run when it starts, a stored one when it
  * resumes) with one compare-and-set write to the `RunStore`; of two resumes of one run, exactly one wins and
- * the other fails with `RunBusy` and runs nothing. The claim is a lease: its owner renews it at model-step
- * boundaries, and a run whose owner died (or hung) becomes resumable once the lease expires, so no run stays
- * `running` forever.
+ * the other fails with `RunBusy` and runs nothing. The claim is a lease: its owner renews it once half of it
+ * has passed, before its next side effect (model step, tool call, handoff), and a run whose owner died (or
+ * hung) becomes resumable once the lease expires, so no run stays `running` forever.
  *
- * Every later write of the run is a compare-and-set against the revision the owner last wrote: an owner
- * whose lease was taken over fails with `RunLeaseLost` at its next write and runs nothing more.
+ * Every later write of the run is a compare-and-set against the revision the owner last wrote, the renewals
+ * included: an owner whose lease was taken over fails with `RunLeaseLost` and starts nothing more. The loop
+ * keeps all of this in one place, `internal/loop/lifecycle.ts`.
  *
  * @since 0.1.0
  */
@@ -38,9 +39,10 @@ export class RunLeaseLost extends Schema.TaggedError<RunLeaseLost>()("RunLeaseLo
 }
 
 /**
- * How long a claim lasts without renewal. The owner renews it at each model step once half of it has
- * passed, so it must outlast the longest single model step or tool call: a call still running when its
- * lease expires may be run again by a recovering owner. Default: 5 minutes.
+ * How long a claim lasts without renewal. The owner renews it before a side effect once half of it has
+ * passed, so a model step or tool call starts with at least half a lease left: make it at least twice the
+ * longest one, since a call still running when its lease expires may be run again by a recovering owner.
+ * Default: 5 minutes.
  */
 export const LeaseDuration: Context.Reference<Duration.Duration> = Context.Reference<Duration.Duration>("@agentloop/core/RunClaim/LeaseDuration", {
   defaultValue: () => Duration.minutes(5)

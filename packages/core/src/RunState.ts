@@ -98,6 +98,8 @@ export class InFlightCall extends Schema.Class<InFlightCall>("InFlightCall")({
   arguments: Schema.Record(Schema.String, Schema.Unknown),
   /** Recomputed and compared before the call runs again: edited arguments are refused. */
   argumentsDigest: Schema.String,
+  /** Its approval's call digest (see `Approval.callDigest`), recomputed before it runs again: a renamed tool is refused. */
+  callDigest: Schema.optional(Schema.String),
   approval: Schema.optional(
     Schema.Struct({
       decidedBy: Schema.optionalKey(Schema.String),

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Context, Duration, Effect, FileSystem, Layer, Option, Path, Result, Schema } from "effect"
-import { type IntegrityKey, seal, unseal } from "./RunIntegrity.js"
+import { checkRevision, checkRunId, type IntegrityKey, readRevision, RunStateTampered, seal, sealRevision, unseal } from "./RunIntegrity.js"
 import { decodeJson, encodeJson, RunState, RunStateError, revisionOf } from "./RunState.js"
 
 export class RunStoreError extends Schema.TaggedError<RunStoreError>()("RunStoreError", {
@@ -33,7 +33,8 @@ export class RunStoreConflict extends Schema.TaggedError<RunStoreConflict>()("Ru
 export interface Service {
   /** Writes the state unconditionally, as the next revision. */
   readonly save: (state: RunState) => Effect.Effect<void, RunStoreError>
-  readonly load: (runId: string) => Effect.Effect<Option.Option<RunState>, RunStoreError | RunStateError>
+  /** A state that cannot be read is a `RunStateError`; one that is not this run's, or was rolled back, is `RunStateTampered`. */
+  readonly load: (runId: string) => Effect.Effect<Option.Option<RunState>, RunStoreError | RunStateError | RunStateTampered>
   readonly delete: (runId: string) => Effect.Effect<void, RunStoreError>
   /**
    * Writes `state` as revision `expected + 1` if, and only if, the stored revision is `expected` (0: no
@@ -113,10 +114,18 @@ const safeRunId = /^[A-Za-z0-9_.-]{1,200}$/
 export interface FileSystemOptions {
   /**
    * Seals every written state with an HMAC-SHA256 under this key and checks it on load: a state edited
-   * outside this library (or written without the key) fails to load with `RunStateError`. Use it when the
-   * directory is outside the process's trust boundary.
+   * outside this library (or written without the key) fails to load with `RunStateError`; a sealed state
+   * copied over another run's, or rolled back to an older snapshot, fails with `RunStateTampered`. Use it
+   * when the directory is outside the process's trust boundary.
    */
   readonly integrityKey?: IntegrityKey
+  /**
+   * With an `integrityKey`: where the sealed revision records (`<runId>.rev`, the highest revision written)
+   * are kept. Default: `directory`. A rollback of a state file alone is detected by every process; to detect
+   * a rollback of a state and its record together, keep the records where whoever can write `directory`
+   * cannot (see docs/core.md, "Distrusting stored state").
+   */
+  readonly revisionDirectory?: string
   /** A lock file older than this is taken to be left by a crashed writer and removed. Default: 10 seconds. */
   readonly staleLockAfter?: Duration.Input
 }
@@ -125,7 +134,9 @@ export interface FileSystemOptions {
  * One `<runId>.json` file per run under `directory`. Every write takes the run's lock (`<runId>.json.lock`,
  * created exclusively, so it excludes writers in other processes on this machine too), checks the stored
  * revision, writes a temp file and renames it over the state: readers never see a partial state, and of
- * concurrent compare-and-set writes exactly one succeeds.
+ * concurrent compare-and-set writes exactly one succeeds. With an `integrityKey`, a write then records its
+ * revision (sealed) in `<runId>.rev`, and the store remembers the highest revision it wrote or read of each
+ * run: a load finding an older state is a rollback (`RunStateTampered`).
  */
 export const layerFileSystem = (
   directory: string,
@@ -137,10 +148,20 @@ export const layerFileSystem = (
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const staleLockMs = Duration.toMillis(options.staleLockAfter ?? Duration.seconds(10))
+      const key = options.integrityKey
+      const revisionDirectory = options.revisionDirectory ?? directory
+      /** The highest revision this store wrote or read, per run (sealed stores only): a rollback is refused in this process even if its record was rolled back too. */
+      const highest = new Map<string, number>()
+      const remember = (runId: string, revision: number) => {
+        if (revision > (highest.get(runId) ?? 0)) highest.set(runId, revision)
+      }
+      const validId = (runId: string) => safeRunId.test(runId) && runId !== "." && runId !== ".."
       const fileOf = (operation: RunStoreError["operation"], runId: string) =>
-        safeRunId.test(runId) && runId !== "." && runId !== ".."
+        validId(runId)
           ? Effect.succeed(path.join(directory, `${runId}.json`))
           : Effect.fail(new RunStoreError({ operation, runId, reason: "run ids may only contain letters, digits, '_', '-' and '.'" }))
+      // `.rev`, never `.json`: no run id names a record.
+      const recordOf = (runId: string) => path.join(revisionDirectory, `${runId}.rev`)
       const failWith = (operation: RunStoreError["operation"], runId: string) => (error: { readonly message: string }) =>
         new RunStoreError({ operation, runId, reason: error.message })
 
@@ -166,18 +187,34 @@ export const layerFileSystem = (
         return Effect.acquireRelease(attempt, () => fs.remove(lockFile, { force: true }).pipe(Effect.ignore))
       }
 
-      /** The stored revision (0: no file). Read under the lock. */
+      /** The revision in the sealed record of a run (0: none), or `RunStateTampered` for a record that is not genuine. */
+      const recordedRevision = (runId: string) =>
+        Effect.gen(function* () {
+          const file = recordOf(runId)
+          if (!(yield* fs.exists(file))) return 0
+          return yield* Effect.fromResult(readRevision(key!, runId, yield* fs.readFileString(file)))
+        })
+
+      /** The stored revision (0: no file), never lower than the sealed record's. Read under the lock. */
       const storedRevision = (file: string, runId: string) =>
         Effect.gen(function* () {
+          const recorded = key === undefined ? 0 : Math.max(yield* recordedRevision(runId), highest.get(runId) ?? 0)
           const exists = yield* fs.exists(file)
-          if (!exists) return 0
+          if (!exists) return recorded
           const text = yield* fs.readFileString(file)
           const revision = Result.try(() => (JSON.parse(text) as { revision?: unknown }).revision)
           if (Result.isFailure(revision)) {
             return yield* new RunStoreError({ operation: "save", runId, reason: "the stored state is not valid JSON" })
           }
-          return typeof revision.success === "number" ? revision.success : 1
+          // A rolled-back state is not the latest: a write expecting its revision conflicts, and the next is above the record.
+          return Math.max(typeof revision.success === "number" ? revision.success : 1, recorded)
         }).pipe(Effect.mapError((e) => (e instanceof RunStoreError ? e : failWith("save", runId)(e))))
+
+      /** Writes `text` to `file` through a temp file and a rename: readers never see it half written. */
+      const replace = (file: string, text: string, runId: string) => {
+        const temp = `${file}.${process.pid}.${randomUUID()}.tmp`
+        return Effect.andThen(fs.writeFileString(temp, text), fs.rename(temp, file)).pipe(Effect.mapError(failWith("save", runId)))
+      }
 
       /** Writes under the lock: `expected` undefined writes unconditionally. */
       const write = (state: RunState, expected: number | undefined): Effect.Effect<RunState, RunStoreError | RunStoreConflict> =>
@@ -196,16 +233,36 @@ export const layerFileSystem = (
               try: () => {
                 const stored = withRevision(state, actual + 1)
                 const json = encodeJson(stored)
-                return [stored, options.integrityKey === undefined ? json : seal(options.integrityKey, json)] as const
+                return [stored, key === undefined ? json : seal(key, json)] as const
               },
               catch: (error) => new RunStoreError({ operation: "save", runId: state.runId, reason: `cannot encode the state: ${String(error)}` })
             })
-            const temp = `${file}.${process.pid}.${randomUUID()}.tmp`
-            yield* fs.writeFileString(temp, text).pipe(Effect.mapError(failWith("save", state.runId)))
-            yield* fs.rename(temp, file).pipe(Effect.mapError(failWith("save", state.runId)))
+            yield* replace(file, text, state.runId)
+            if (key !== undefined) {
+              // After the state: a crash in between leaves the record one behind, never ahead of the state.
+              if (revisionDirectory !== directory) {
+                yield* fs.makeDirectory(revisionDirectory, { recursive: true }).pipe(Effect.mapError(failWith("save", state.runId)))
+              }
+              yield* replace(recordOf(state.runId), sealRevision(key, state.runId, actual + 1), state.runId)
+              remember(state.runId, actual + 1)
+            }
             return stored
           })
         )
+
+      /** With a key: the seal, the run id, and no rollback below the record or what this store has seen. */
+      const checked = (runId: string, text: string) =>
+        Effect.gen(function* () {
+          const state = yield* decodeJson(runId, key === undefined ? text : yield* Effect.fromResult(unseal(key, runId, text)))
+          const owner = checkRunId(runId, state.runId)
+          if (owner !== undefined) return yield* owner
+          if (key === undefined) return state
+          const revision = revisionOf(state)
+          const rolledBack = checkRevision(runId, revision, Math.max(yield* recordedRevision(runId), highest.get(runId) ?? 0))
+          if (rolledBack !== undefined) return yield* rolledBack
+          remember(runId, revision)
+          return state
+        })
 
       return {
         save: (state) => Effect.asVoid(write(state, undefined)) as Effect.Effect<void, RunStoreError>,
@@ -216,16 +273,19 @@ export const layerFileSystem = (
             const exists = yield* fs.exists(file).pipe(Effect.mapError(failWith("load", runId)))
             if (!exists) return Option.none()
             const text = yield* fs.readFileString(file).pipe(Effect.mapError(failWith("load", runId)))
-            const checked = options.integrityKey === undefined ? text : yield* Effect.fromResult(unseal(options.integrityKey, runId, text))
-            return Option.some(yield* decodeJson(runId, checked))
-          }),
+            return Option.some(yield* checked(runId, text))
+          }).pipe(Effect.catchTag("PlatformError", (e) => Effect.fail(failWith("load", runId)(e)))),
         delete: (runId) =>
           Effect.gen(function* () {
             const file = yield* fileOf("delete", runId)
             yield* fs.remove(file, { force: true }).pipe(Effect.mapError(failWith("delete", runId)))
+            if (key !== undefined) {
+              yield* fs.remove(recordOf(runId), { force: true }).pipe(Effect.mapError(failWith("delete", runId)))
+              highest.delete(runId)
+            }
           })
       }
     })
   )
 
-export { RunStateError }
+export { RunStateError, RunStateTampered }

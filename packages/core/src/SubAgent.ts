@@ -21,7 +21,7 @@
  * @since 0.1.0
  */
 import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
-import type * as Agent from "./Agent.js"
+import type * as Agent from "./internal/agent.js"
 import * as AgentEvent from "./AgentEvent.js"
 import * as Approval from "./Approval.js"
 import * as CallKey from "./internal/callKey.js"

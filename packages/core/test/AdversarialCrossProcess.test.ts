@@ -8,12 +8,12 @@ import { AgentBackend, Approval, RunState, RunStore } from "@agentloop/core"
 import { ScriptedModel } from "@agentloop/testing"
 import { NodeServices } from "@effect/platform-node"
 import { Duration, Effect, Layer, Option, Schema } from "effect"
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { makeWorld } from "./support/adversarial.js"
+import { spawnScript } from "./support/spawn.js"
 
 const ROUNDS = 20
 const script = join(import.meta.dirname, "support", "race-process.ts")
@@ -26,21 +26,8 @@ const tempDir = () => {
   return dir
 }
 
-/**
- * Starts a racer asynchronously (node with tsx as its loader, so the child's pid is the racer itself and
- * SIGKILL reaches it); `exited` resolves when it exits.
- */
-const start = (...args: ReadonlyArray<string>) => {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.on("data", (chunk) => (stdout += chunk))
-  child.stderr.on("data", (chunk) => (stderr += chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
-  )
-  return { child, exited }
-}
+/** Starts a racer (see `support/spawn.ts`). */
+const start = (...args: ReadonlyArray<string>) => spawnScript(script, args)
 
 const storeLayer = (dir: string) => RunStore.layerFileSystem(dir).pipe(Layer.provide(NodeServices.layer))
 

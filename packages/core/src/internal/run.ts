@@ -4,7 +4,7 @@
  * process's memory).
  */
 import { Context, Effect, Layer } from "effect"
-import type * as Agent from "../Agent.js"
+import type * as Agent from "./agent.js"
 import type { AgentEvent } from "../AgentEvent.js"
 import * as Approval from "../Approval.js"
 import type { LanguageModel } from "../LanguageModel.js"

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { FinishReason, ResponsePart, StepHandlers, StepResponse } from "../LanguageModel.js"
+import type { FinishReason, ResponsePart, StepHandlers, StepResponse } from "./response.js"
 import { type Message, type ToolCall, toolCall as makeToolCall, Usage } from "../Message.js"
 
 const noCalls: ReadonlyArray<ToolCall> = []

@@ -9,8 +9,9 @@
  * | `"required"` | allowed (rules permitting) | re-prompted, at most `toolChoiceRetries` times, then `Stopped { reason: "tool_choice" }` |
  * | `{ function: F }` | allowed if X is F, else refused | as for `"required"` |
  */
-import type * as Agent from "../Agent.js"
+import type * as Agent from "./agent.js"
 import type { ToolChoice } from "../LanguageModel.js"
+import type { ToolCall } from "../Message.js"
 import * as Toolkit from "../Toolkit.js"
 import type * as Solver from "../ToolRuleSolver.js"
 
@@ -28,6 +29,10 @@ export const effective = (agent: Agent.Any, toolChoiceUsed: boolean, plan: Solve
 
 /** The choice for calls processed after a resume: `"none"` is static; a forced choice was honoured or lapsed. */
 export const afterResume = (agent: Agent.Any): ToolChoice => (agent.toolChoice === "none" ? "none" : "auto")
+
+/** Whether a step's calls honour the agent's forced choice (`required`: any call; `{ function }`: a call of it), which then resets. */
+export const honoured = (choice: ToolChoice, calls: ReadonlyArray<ToolCall>): boolean =>
+  choice === "required" ? calls.length > 0 : typeof choice === "object" && calls.some((call) => call.name === choice.function)
 
 /** Whether a step under this choice must call a tool. */
 export const isForced = (choice: ToolChoice): boolean => choice === "required" || typeof choice === "object"

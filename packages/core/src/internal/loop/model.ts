@@ -1,0 +1,105 @@
+/**
+ * One model step: the request (the history, the tools and tool choice the rules allow this step, the typed
+ * output's response format), asked the cheapest way the model and the run allow, and its parts reported as
+ * they arrive when someone observes the run.
+ *
+ * @internal
+ */
+import { Effect } from "effect"
+import { collectParts, collectStep, type ModelError, type StepHandlers, type StepResponse } from "../../LanguageModel.js"
+import * as Solver from "../../ToolRuleSolver.js"
+import { StepCollector } from "../stepCollector.js"
+import * as ToolChoices from "../toolChoice.js"
+import type { Context } from "./context.js"
+import { recordTool, type Rest, type Working } from "./record.js"
+
+/** Takes model step `w.step + 1` and continues with its answer or its failure (functions of the driver: no closure is made for them). */
+export const modelStep = (
+  ctx: Context,
+  w: Working,
+  onAnswer: (ctx: Context, w: Working, response: StepResponse) => Rest,
+  onFailure: (ctx: Context, w: Working, error: ModelError) => Rest
+): Rest => {
+  w.step++
+  w.stepOpen = true
+  const plan = Solver.plan(ctx.compiled, ctx.names, w.solver)
+  const toolChoice = ToolChoices.effective(ctx.agent, w.toolChoiceUsed, plan)
+  w.choice = toolChoice
+  const offered = toolChoice === "none" ? [] : plan.allowed
+  if (ctx.observed) ctx.emit({ _tag: "StepStarted", runId: w.runId, step: w.step, agent: ctx.agent.name, tools: offered, toolChoice })
+  const request = {
+    messages: w.messages.slice(),
+    tools: offered === ctx.names ? ctx.definitions : offered.map((name) => ctx.toolkit.tools.get(name)!.definition),
+    availableTools: ctx.definitions,
+    toolChoice,
+    parallelToolCalls: !ctx.compiled.ordered,
+    responseFormat: ctx.output.responseFormat
+  }
+  const failed = (error: ModelError): Rest => onFailure(ctx, w, error)
+  const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
+  if (ctx.stepRunner === undefined && ctx.model.generateStep !== undefined && !ctx.observed) {
+    // The common case: a whole step at once, folded in the continuation that receives it (`collectStep`
+    // would add two Effects, for laziness only a durable runner needs).
+    return Effect.matchEffect(ctx.model.generateStep(request), {
+      onFailure: failed,
+      onSuccess: (parts) => onAnswer(ctx, w, collectParts(parts, handlers))
+    })
+  }
+  if (ctx.stepRunner === undefined && ctx.model.pushStep !== undefined) {
+    // Someone watches and the model pushes its parts: run the step at once, collected in the continuation
+    // (`collectStep` adds a `suspend` and a `map` per step, for laziness only a durable runner needs).
+    const collector = new StepCollector(handlers)
+    return Effect.matchEffect(
+      ctx.model.pushStep(request, (parts) => {
+        for (const part of parts) collector.add(part)
+      }),
+      { onFailure: failed, onSuccess: () => onAnswer(ctx, w, collector.result()) }
+    )
+  }
+  const step = collectStep(ctx.model, request, handlers)
+  return Effect.matchEffect(ctx.stepRunner === undefined ? step : ctx.stepRunner.modelStep(w.step, step), {
+    onFailure: failed,
+    onSuccess: (response) => onAnswer(ctx, w, response)
+  })
+}
+
+/** The step handlers when nobody observes the run: remote results still count in the rule history. */
+const quietHandlers = (w: Working): StepHandlers => ({
+  onRemoteResult: (result) => {
+    recordTool(w, result.toolName, result.content, result.isError)
+  }
+})
+
+/** What the loop does with a step's parts as they arrive, when someone observes the run. */
+const observedHandlers = (ctx: Context, w: Working): StepHandlers => ({
+  preferStreaming: true,
+  ...(ctx.ready === undefined ? {} : { ready: ctx.ready }),
+  // `w.step` is read when a part arrives: it is the step being collected (it changes only between steps).
+  onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step: w.step, delta }),
+  onRemoteCall: (call) =>
+    ctx.emit({ _tag: "ToolCalled", runId: w.runId, step: w.step, toolCallId: call.id, toolName: call.name, arguments: parseLoosely(call.arguments), remote: true }),
+  onRemoteResult: (result) => {
+    // A tool the provider ran counts in the rule history like one we ran.
+    recordTool(w, result.toolName, result.content, result.isError)
+    ctx.emit({
+      _tag: "ToolResult",
+      runId: w.runId,
+      step: w.step,
+      toolCallId: result.toolCallId,
+      toolName: result.toolName,
+      content: result.content,
+      isError: result.isError,
+      remote: true
+    })
+  },
+  onRaw: (raw) => ctx.emit({ _tag: "Raw", runId: w.runId, step: w.step, source: raw.source, data: raw.data })
+})
+
+/** Arguments for events: the parsed object when the text is JSON, else the text itself. */
+const parseLoosely = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
