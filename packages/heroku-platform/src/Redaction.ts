@@ -1,7 +1,8 @@
 /**
  * Scrubbing of secrets from any text or value that can reach a model, an audit entry, an error or a log:
- * known secret values (config vars seen for granted apps) and secret-shaped strings (URLs with credentials,
- * bearer tokens, `HRKU-` tokens, `srv=`/`token=`/`password=`... parameters). Pure code.
+ * known secret values (config vars seen for granted apps) and their credential parts (a URL's password, a
+ * `password=` value), and secret-shaped strings (URLs with credentials, bearer tokens, `HRKU-` tokens,
+ * `srv=`/`token=`/`password=`... parameters, `PGPASSWORD=...`, `password is ...`). Pure code.
  *
  * @since 0.1.0
  */
@@ -19,6 +20,11 @@ const shapes: ReadonlyArray<readonly [RegExp, string]> = [
     /\b(srv|token|access_token|refresh_token|api_key|apikey|api-key|password|passwd|pwd|secret|client_secret|sig|signature|auth|key)=([^&\s"'<>,;]+)/gi,
     `$1=${REDACTED}`
   ],
+  // PGPASSWORD=..., DB_PASSWORD: ..., "password": "...", password is ... (a credential printed in prose or env)
+  [
+    /\b([\w-]*(?:password|passwd|passphrase|pwd|secret|token))(["']?\s*[:=]\s*|\s+(?:is|was|=)\s+)(["'`]?)([^\s"'`<>,;]{4,})/gi,
+    `$1$2$3${REDACTED}`
+  ],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g, `$1 ${REDACTED}`],
   [/\bHRKU-[A-Za-z0-9_-]{8,}/g, REDACTED],
   // common vendor key shapes: sk_live_..., ghp_..., xoxb-..., AKIA...
@@ -35,9 +41,43 @@ export interface Known {
   readonly values: ReadonlyArray<string>
 }
 
-export const known = (values: Iterable<string>): Known => ({
-  values: [...new Set([...values].filter((v) => v.length >= MIN_KNOWN_LENGTH))].sort((a, b) => b.length - a.length)
-})
+/** A URL's password (`scheme://user:password@host`), in every URL of a value. */
+const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:"'<>]*:([^\s/@"'<>]+)@/gi
+/** A credential in `key=value` form (a query string, a libpq conninfo, an env line). */
+const KEY_VALUE_SECRET = /(?:^|[?&;\s])[\w-]*(?:password|passwd|pwd|secret|token|api_?key|sslkey|sig)=([^&\s;"'<>]+)/gi
+
+const decodedOrSelf = (value: string): string => {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
+}
+
+/**
+ * The parts of a secret value that a program may print on their own: the password of each URL in it and
+ * the values of its credential parameters, as written and percent-decoded. A log line that prints only the
+ * password of a known `DATABASE_URL` is then scrubbed too.
+ */
+export const credentialParts = (value: string): ReadonlyArray<string> => {
+  const parts: Array<string> = []
+  for (const pattern of [URL_PASSWORD, KEY_VALUE_SECRET]) {
+    for (const match of value.matchAll(pattern)) {
+      const part = match[1]!
+      parts.push(part, decodedOrSelf(part))
+    }
+  }
+  return parts
+}
+
+export const known = (values: Iterable<string>): Known => {
+  const all = new Set<string>()
+  for (const value of values) {
+    all.add(value)
+    for (const part of credentialParts(value)) all.add(part)
+  }
+  return { values: [...all].filter((v) => v.length >= MIN_KNOWN_LENGTH).sort((a, b) => b.length - a.length) }
+}
 
 export const none: Known = known([])
 
