@@ -29,6 +29,12 @@ export const FormationType = oneOf("type", "a process type such as web or worker
 /** A release: its version number or id. */
 export const ReleaseIdentity = oneOf("release", "a release version number or a release id (uuid)", /^[1-9][0-9]{0,9}$/, UUID_PATTERN)
 
+/** A release id (a rollback names the release by id only). */
+export const ReleaseId = oneOf("release", "a release id (uuid)", UUID_PATTERN)
+
+/** A slug id. */
+export const SlugId = oneOf("slug", "a slug id (uuid)", UUID_PATTERN)
+
 /** A build id. */
 export const BuildId = oneOf("build", "a build id (uuid)", UUID_PATTERN)
 

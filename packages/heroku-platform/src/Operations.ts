@@ -109,6 +109,19 @@ const variables = <V extends Schema.Top>(value: V) =>
       { toJsonSchema: () => ({ propertyNames: { pattern: VARIABLE_NAME.source } }) }
     )
   )
+/**
+ * A dyno size as the current schema takes it: `dyno_size: { id }` for an id, `{ name }` for a name
+ * (`size`, a plain name, is deprecated there; Heroku's CLI still sends it).
+ */
+export const dynoSizeRef = (size: string): { readonly id: string } | { readonly name: string } => (Id.isUuid(size) ? { id: size } : { name: size })
+
+/**
+ * A log-session filter as the `version=3` schema names it: a dyno (`web.1`, or a Fir dyno such as
+ * `web-1234abcde-123ab`) goes in `dyno_name`, a process type (`web`, `router`) in `type`.
+ */
+export const logFilter = (dyno: string | undefined): { readonly dyno_name?: string; readonly type?: string } =>
+  dyno === undefined ? {} : /\.\d+$|-[0-9a-f]{9,10}-[0-9a-z]{5}$/.test(dyno) ? { dyno_name: dyno } : { type: dyno }
+
 const defined = (record: Params): Params => Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined))
 const done = (detail: (params: Params) => string) => (_: unknown, params: Params) => ({ ok: true as const, detail: detail(params) })
 
@@ -237,10 +250,10 @@ export const operations: ReadonlyArray<Operation> = [
       ...appName,
       type: Id.FormationType,
       quantity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
-      size: Schema.optional(Schema.String.annotate({ description: "e.g. Standard-1X" }))
+      size: Schema.optional(Schema.String.annotate({ description: "A dyno size name (e.g. Standard-1X) or id." }))
     },
     result: R.Formation,
-    body: (p) => defined({ quantity: p["quantity"], size: p["size"] })
+    body: (p) => defined({ quantity: p["quantity"], dyno_size: p["size"] === undefined ? undefined : dynoSizeRef(p["size"]) })
   },
   {
     ...write("formation", "PATCH", ["write", "changes_runtime", "takes_offline", "costs_money"]),
@@ -253,13 +266,15 @@ export const operations: ReadonlyArray<Operation> = [
         Schema.Struct({
           type: Id.FormationType,
           quantity: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
-          size: Schema.optional(Schema.String)
+          size: Schema.optional(Schema.String.annotate({ description: "A dyno size name (e.g. Standard-1X) or id." }))
         })
       ).check(Schema.isMinLength(1))
     },
     result: Schema.Array(R.Formation),
     body: (p) => ({
-      updates: (p["updates"] as ReadonlyArray<Params>).map((u) => defined({ type: u["type"], quantity: u["quantity"], size: u["size"] }))
+      updates: (p["updates"] as ReadonlyArray<Params>).map((u) =>
+        defined({ type: u["type"], quantity: u["quantity"], dyno_size: u["size"] === undefined ? undefined : dynoSizeRef(u["size"]) })
+      )
     })
   },
   // Config vars
@@ -314,7 +329,7 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_releases_create",
     template: "/apps/{app}/releases",
     description: "Release a built slug, making it the live code for users.",
-    parameters: { ...appName, slug: Schema.String, description: Schema.optional(Schema.String) },
+    parameters: { ...appName, slug: Id.SlugId, description: Schema.optional(Schema.String) },
     result: R.Release,
     body: (p) => defined({ slug: p["slug"], description: p["description"] })
   },
@@ -323,7 +338,7 @@ export const operations: ReadonlyArray<Operation> = [
     tool: "heroku_releases_rollback",
     template: "/apps/{app}/releases",
     description: "Roll back to an earlier release (by its id): a new release that runs that release's slug.",
-    parameters: { ...appName, release: Schema.String.annotate({ description: "The id (uuid) of the release to go back to." }) },
+    parameters: { ...appName, release: Id.ReleaseId },
     result: R.Release,
     body: (p) => ({ release: p["release"] })
   },
@@ -493,11 +508,11 @@ export const operations: ReadonlyArray<Operation> = [
     parameters: {
       ...appName,
       lines: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1500 }))),
-      dyno: Schema.optional(Schema.String.annotate({ description: "A dyno (web.1) or process type (web)." })),
+      dyno: Schema.optional(Schema.String.annotate({ description: "A dyno (web.1) or process type (web, router)." })),
       source: Schema.optional(Schema.String.annotate({ description: "app or heroku" }))
     },
     result: R.LogLines,
-    body: (p) => defined({ lines: p["lines"] ?? 100, dyno: p["dyno"], source: p["source"], tail: false })
+    body: (p) => defined({ lines: p["lines"] ?? 100, ...logFilter(p["dyno"]), source: p["source"], tail: false })
   },
   // Account & limits
   {

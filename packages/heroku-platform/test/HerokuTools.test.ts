@@ -4,6 +4,7 @@ import { AuditLog, Grant, HerokuTools, Operations } from "@agentloop/heroku-plat
 import { FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import * as HyperSchema from "./hyperSchema.js"
 import { clientLayer, runTool } from "./support.js"
 
 const everything = Grant.make({
@@ -247,7 +248,8 @@ describe("every tool against the fake, over real HTTP", () => {
       const releases = (yield* call("heroku_releases_list", { app: "alpha" })).items
       expect(releases[0].version).toBeGreaterThan(releases[releases.length - 1].version) // newest first
       expect(yield* call("heroku_releases_info", { app: "alpha", release: "1" })).toMatchObject({ version: 1 })
-      const deployed = yield* call("heroku_releases_create", { app: "alpha", slug: "slug-123", description: "Deploy abc" })
+      const slug = fake.state.releases.get(appId)![0]!["slug"]["id"]
+      const deployed = yield* call("heroku_releases_create", { app: "alpha", slug, description: "Deploy abc" })
       expect(deployed).toMatchObject({ description: "Deploy abc", current: true })
       const first = fake.state.releases.get(appId)![0]!
       expect(yield* call("heroku_releases_rollback", { app: "alpha", release: first["id"] })).toMatchObject({ description: "Rollback to v1" })
@@ -285,6 +287,9 @@ describe("every tool against the fake, over real HTTP", () => {
       expect((yield* call("heroku_rate_limits_info", {})).remaining).toBeGreaterThan(4000)
 
       expect([...tested].sort()).toEqual(Operations.operations.map((o) => o.tool).sort())
+      // The whole conversation against Heroku's current hyper-schema: each request's link, each body (strictly),
+      // each answer of the fake.
+      expect(HyperSchema.conformance(HyperSchema.load(), fake.requests)).toEqual([])
     }))
 
   it.live("list tools page with max and continue with nextRange", () =>

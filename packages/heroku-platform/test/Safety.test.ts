@@ -91,7 +91,7 @@ describe("2. handlers check approvals themselves", () => {
         heroku_formation_update: { app: "alpha", type: "web", quantity: 0 },
         heroku_formation_batch_update: { app: "alpha", updates: [{ type: "web", quantity: 0 }] },
         heroku_config_vars_update: { app: "alpha", vars: { X: "1" } },
-        heroku_releases_create: { app: "alpha", slug: "s" },
+        heroku_releases_create: { app: "alpha", slug: app["id"] },
         heroku_releases_rollback: { app: "alpha", release: app["id"] },
         heroku_builds_create: { app: "alpha", url: "https://example.com/x.tgz" },
         heroku_addons_create: { app: "alpha", plan: "heroku-postgresql:essential-0" },

@@ -62,6 +62,8 @@ export interface RecordedRequest {
   readonly accept: string | undefined
   /** The `Heroku-Two-Factor-Code` header as sent. */
   readonly twoFactorCode: string | undefined
+  /** The JSON body answered (absent for faults, errors before routing and the log-session text). */
+  readonly response?: unknown
 }
 
 export interface State {
@@ -102,6 +104,29 @@ class HttpError {
     readonly message: string
   ) {}
 }
+
+/** Dyno sizes (Heroku's names; ids fixed uuids, as `GET /dyno-sizes` would give them). */
+const DYNO_SIZES: ReadonlyArray<{ readonly id: string; readonly name: string }> = [
+  "Eco",
+  "Basic",
+  "Standard-1X",
+  "Standard-2X",
+  "Performance-M",
+  "Performance-L",
+  "Performance-L-RAM",
+  "Performance-XL",
+  "Performance-2XL",
+  "Private-S",
+  "Private-M",
+  "Private-L",
+  "Shield-S",
+  "Shield-M",
+  "Shield-L"
+].map((name, i) => ({ id: `d0000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`, name }))
+
+/** A dyno size by name (any case, as Heroku takes it) or id. */
+const dynoSize = (given: string): { readonly id: string; readonly name: string } | undefined =>
+  DYNO_SIZES.find((size) => size.id === given || size.name.toLowerCase() === given.toLowerCase())
 
 const notFound = (what: string) => new HttpError(404, "not_found", `Couldn't find that ${what}.`)
 const invalid = (message: string) => new HttpError(422, "invalid_params", message)
@@ -179,6 +204,9 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     state.logs.set(appId, lines)
   }
   const ref = (app: Json) => ({ id: app["id"], name: app["name"] })
+  const STACK = { id: "5c7e1c4e-6b3c-4e0e-9f0e-24a4b1e0c024", name: "heroku-24" }
+  const CEDAR = { id: "c0000000-0000-4000-8000-00000000ceda", name: "cedar" }
+  const regionOf = (name: string) => ({ id: name === "eu" ? "ed30241c-ed8c-4bb6-9714-61953675d0b4" : "59accabd-516d-4f0e-83e6-6e3757701145", name })
 
   const syncDynos = (app: Json) => {
     const dynos: Array<Json> = []
@@ -223,6 +251,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       current: true,
       eligible_for_rollback: true,
       slug: slugId === null ? null : { id: slugId },
+      artifacts: slugId === null ? [] : [{ type: "slug", id: slugId }],
       app: ref(app),
       user: owner,
       output_stream_url: null,
@@ -243,9 +272,10 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       name,
       acm: false,
       archived_at: null,
-      build_stack: { id: "s-24", name: "heroku-24" },
-      stack: { id: "s-24", name: "heroku-24" },
-      region: { id: `r-${opts?.region ?? "us"}`, name: opts?.region ?? "us" },
+      build_stack: STACK,
+      stack: STACK,
+      generation: CEDAR,
+      region: regionOf(opts?.region ?? "us"),
       maintenance: false,
       owner,
       organization: null,
@@ -265,7 +295,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         command: "npm start",
         quantity: 1,
         size: "Basic",
-        dyno_size: { id: "ds-basic", name: "Basic" },
+        dyno_size: dynoSize("Basic"),
         app: ref(app),
         created_at: stamp(),
         updated_at: stamp()
@@ -292,20 +322,31 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     if (entry === undefined) throw notFound("formation")
     return entry
   }
-  // Heroku's schema: an update has only `quantity` and `size` (a batch item also `type`; additionalProperties false).
+  // Heroku's schema: an update has `quantity` and `dyno_size` ({ id } or { name }); `size` (a name) is
+  // deprecated but still taken, as Heroku's CLI sends it. A batch item also has `type`. Nothing else.
   const formationFields = (update: Json, allowed: ReadonlyArray<string>) => {
     for (const key of Object.keys(update)) if (!allowed.includes(key)) throw invalid(`Invalid formation update: unknown property ${key}.`)
     if (update["size"] !== undefined && typeof update["size"] !== "string") throw invalid("Size must be a string.")
+    const given = update["dyno_size"]
+    if (given !== undefined) {
+      const keys = typeof given === "object" && given !== null && !Array.isArray(given) ? Object.keys(given) : []
+      if (keys.length !== 1 || !(keys[0] === "id" || keys[0] === "name") || typeof given[keys[0]] !== "string") {
+        throw invalid("dyno_size must be an object with an id or a name.")
+      }
+    }
+    const named = given?.["id"] ?? given?.["name"] ?? update["size"]
+    if (named !== undefined && dynoSize(named) === undefined) throw invalid(`No such dyno size: ${named}.`)
   }
   const updateFormation = (app: Json, entry: Json, update: Json) => {
     if (update["quantity"] !== undefined) {
       if (!Number.isInteger(update["quantity"]) || update["quantity"] < 0) throw invalid("Quantity must be a non-negative integer.")
       entry["quantity"] = update["quantity"]
     }
-    const size = update["size"]
-    if (size !== undefined) {
-      entry["size"] = size
-      entry["dyno_size"] = { id: `ds-${String(size).toLowerCase()}`, name: size }
+    const named = update["dyno_size"]?.["id"] ?? update["dyno_size"]?.["name"] ?? update["size"]
+    if (named !== undefined) {
+      const size = dynoSize(named)!
+      entry["size"] = size.name
+      entry["dyno_size"] = size
     }
     entry["updated_at"] = stamp()
     log(app["id"], "heroku", "api", `Scaled ${entry["type"]} to ${entry["quantity"]}:${entry["size"]}`)
@@ -435,7 +476,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       scope: "write",
       handle: ([a, t], body) => {
         const app = findApp(a!)
-        formationFields(body, ["quantity", "size"])
+        formationFields(body, ["quantity", "dyno_size", "size"])
         return { body: updateFormation(app, formationEntry(app, decodeURIComponent(t!)), body) }
       }
     },
@@ -446,7 +487,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       handle: ([a], body) => {
         const app = findApp(a!)
         const updates = need(body, "updates") as Array<Json>
-        for (const u of updates) formationFields(u, ["type", "quantity", "size"])
+        for (const u of updates) formationFields(u, ["type", "quantity", "dyno_size", "size"])
         return { body: updates.map((u) => updateFormation(app, formationEntry(app, need(u, "type")), u)) }
       }
     },
@@ -555,6 +596,9 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
           state: "provisioned",
           config_vars: [varName],
           billed_price: { cents: 500, unit: "month", contract: false },
+          billing_entity: { id: app["id"], name: app["name"], type: "app" },
+          provider_id: `resource${randomUUID().slice(0, 8)}@heroku.com`,
+          actions: [],
           web_url: null,
           created_at: stamp(),
           updated_at: stamp()
@@ -664,7 +708,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       handle: (_, body) => {
         const name = String(need(body, "name"))
         if (!/^[a-z][a-z0-9-]{2,29}$/.test(name)) throw invalid("Name must be 3-30 lowercase letters, digits or dashes.")
-        const pipeline = { id: randomUUID(), name, owner: body["owner"] ?? null, generation: { id: "g-cedar", name: "cedar" }, created_at: stamp(), updated_at: stamp() }
+        const pipeline = { id: randomUUID(), name, owner: body["owner"] ?? null, generation: CEDAR, created_at: stamp(), updated_at: stamp() }
         state.pipelines.set(pipeline.id, pipeline)
         return { status: 201, body: pipeline }
       }
@@ -676,7 +720,9 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       handle: ([a], body) => {
         const app = findApp(a!)
         const id = randomUUID()
-        logSessions.set(id, { appId: app["id"], lines: body["lines"] ?? 100, dyno: body["dyno"], source: body["source"] })
+        // version=3 names the filters dyno_name and type; 3.sdk (and Heroku's CLI) sends dyno: all are taken.
+        for (const key of Object.keys(body)) if (!["dyno_name", "type", "dyno", "lines", "source", "tail"].includes(key)) throw invalid(`Unknown log-session property ${key}.`)
+        logSessions.set(id, { appId: app["id"], lines: body["lines"] ?? 100, dyno: body["dyno_name"] ?? body["type"] ?? body["dyno"], source: body["source"] })
         return { status: 201, body: { id, logplex_url: `${baseUrl}/logplex/${id}?srv=${randomUUID()}`, created_at: stamp(), updated_at: stamp() } }
       }
     },
@@ -736,8 +782,10 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     const url = new URL(req.url ?? "/", "http://localhost")
     const method = req.method ?? "GET"
     const path = url.pathname
-    const record = (status: number, authorized: boolean) =>
+    const record = (status: number, authorized: boolean, response?: unknown) =>
       requests.push({
+        // A copy: the state it came from changes with later requests.
+        ...(response === undefined ? {} : { response: structuredClone(response) }),
         method,
         path,
         range: req.headers["range"],
@@ -813,8 +861,9 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     }
     const remaining = { "RateLimit-Remaining": String(Math.floor(bucket.tokens)) }
     if (free) {
-      record(200, true)
-      return send(res, 200, { remaining: Math.floor(bucket.tokens) }, remaining)
+      const limits = { remaining: Math.floor(bucket.tokens) }
+      record(200, true, limits)
+      return send(res, 200, limits, remaining)
     }
     for (const route of routes) {
       if (route.method !== method) continue
@@ -839,10 +888,10 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         const result = route.handle(match.slice(1), body)
         if (route.ranges !== undefined && Array.isArray(result.body)) {
           const paged = page(result.body as Array<Json>, req.headers["range"], route.ranges)
-          record(paged.status, true)
+          record(paged.status, true, paged.body)
           return send(res, paged.status, paged.body, { ...remaining, ...paged.headers })
         }
-        record(result.status ?? 200, true)
+        record(result.status ?? 200, true, result.body)
         return send(res, result.status ?? 200, result.body, remaining)
       } catch (error) {
         const httpError = error instanceof HttpError ? error : new HttpError(400, "bad_request", (error as Error).message)
