@@ -2,13 +2,15 @@
  * The Platform API as agent tools. `toolkit(grant)` offers only what the grant allows, with approvals on
  * the risky ones; `layer(grant)` provides the handlers. Each handler checks for itself, whoever calls it:
  *
- * 1. the grant allows the tool, and the app or pipeline (resolved to Heroku's id, so name, id and a later
+ * 1. the grant allows the tool; the arguments match the tool's Schema (decoded again: a direct caller may
+ *    pass anything); the app or pipeline is granted (resolved to Heroku's id, so name, id and a later
  *    rename all mean the same app);
  * 2. the call holds an approval when its risks need one (or the grant auto-approves the tool by name);
  * 3. the audit log took the intent entry (fail closed), then it calls Heroku and records the outcome,
- *    also when the call is interrupted;
+ *    naming the app by Heroku's id and name, also when the call is interrupted;
  * 4. everything it returns, fails with or audits is scrubbed of secrets (config values it has seen for the
- *    app, and secret-shaped strings).
+ *    app, their credential parts, and secret-shaped strings); a list the grant filters never shows what it
+ *    hides, not even through its next range.
  *
  * Each layer keeps its state (resolved apps, known secrets) in its own closure: two agents with two grants
  * share nothing but the client (and its rate-limit bucket).
