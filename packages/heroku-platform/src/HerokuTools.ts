@@ -26,7 +26,7 @@ import type { HerokuError } from "./HerokuError.js"
 import * as Id from "./Identifiers.js"
 import * as GrantedPages from "./internal/grantedPages.js"
 import { identityOf, make as makeScope, type Scope } from "./internal/scope.js"
-import { alwaysGated, byTool, type Operation, operations, pathOf } from "./Operations.js"
+import { alwaysGated, byTool, type Ids, type Operation, operations, pathOf } from "./Operations.js"
 import type { InvalidRange } from "./Range.js"
 import { MAX_PAGE_SIZE } from "./Range.js"
 import * as Redaction from "./Redaction.js"
@@ -216,6 +216,11 @@ const handlerFor =
         const resolved = yield* Effect.catch(scope.pipeline(params["pipeline"]), (problem) => refuse(problem, "grant"))
         pathParams["pipeline"] = resolved.segment
       }
+      // Further apps the call acts on (a promotion's targets) are granted one by one, like `app`.
+      const targets: Array<string> = []
+      for (const app of operation.targets?.(params) ?? []) {
+        targets.push((yield* Effect.catch(scope.app(app), (problem) => refuse(problem, "grant", target))).segment)
+      }
       // 4. The approval, checked here too: a handler called by anything but the loop must not run ungated.
       if (Grant.needsApproval(grant, operation) && context.approval === undefined) {
         return yield* refuse(failure("ApprovalRequired", `${operation.tool} needs a human's approval, and this call has none.`), "handler", target)
@@ -233,17 +238,23 @@ const handlerFor =
         )
       // 6. Without an app list nothing resolved the app yet: ask Heroku for its id and name, so the outcome
       //    names the app the same way however the model spelled it (unless the answer is the app itself).
-      const identify =
-        given === undefined || target.appId !== undefined || operation.result === R.App
-          ? Effect.void
-          : Effect.map(scope.identify(given), (identity) => {
-              pathParams["app"] = identity.id
-              target.app = identity.name
-              target.appId = identity.id
-            })
+      //    Endpoints that take ids only get the pipeline's and the targets' ids the same way.
+      const identify = Effect.gen(function* () {
+        if (given !== undefined && target.appId === undefined && operation.result !== R.App) {
+          const identity = yield* scope.identify(given)
+          pathParams["app"] = identity.id
+          target.app = identity.name
+          target.appId = identity.id
+        }
+        if (operation.needsIds !== true) return
+        const pipeline = pathParams["pipeline"]
+        if (typeof pipeline === "string" && !Id.isUuid(pipeline)) pathParams["pipeline"] = (yield* scope.identifyPipeline(pipeline)).id
+        for (let i = 0; i < targets.length; i++) if (!Id.isUuid(targets[i]!)) targets[i] = (yield* scope.identify(targets[i]!)).id
+      })
+      const ids = (): Ids => ({ app: pathParams["app"] as string | undefined, pipeline: pathParams["pipeline"] as string | undefined, targets })
       return yield* identify.pipe(
         Effect.catch((error) => Effect.flip(scrubbed(deps, given, error))),
-        Effect.andThen(Effect.suspend(() => call(deps, params, pathParams, context, target.app))),
+        Effect.andThen(Effect.suspend(() => call(deps, params, pathParams, ids(), context, target.app))),
         Effect.tap(({ identity }) =>
           Effect.sync(() => {
             if (identity !== undefined) Object.assign(target, { app: identity.name, appId: identity.id })
@@ -307,6 +318,7 @@ const call = (
   deps: HandlerDeps,
   params: Record<string, any>,
   pathParams: Record<string, unknown>,
+  ids: Ids,
   context: Tool.HandlerContext,
   label: string | undefined
 ): Effect.Effect<Called, ToolFailure> => {
@@ -329,8 +341,9 @@ const call = (
     }
     return Redaction.deep(value, scope.secrets())
   }
+  const restricted = restrictedOwner(deps)
   if (operation.list !== undefined) {
-    const keep = grantedFilter(deps)
+    const keep = restricted === undefined ? undefined : (item: unknown) => scope.owned(restricted.kind, restricted.of(item))
     const max = params["max"] as number | undefined
     const given = params["range"] as string | undefined
     const page: Effect.Effect<GrantedPages.GrantedPage, HerokuError | InvalidRange> =
@@ -339,7 +352,10 @@ const call = (
             range: given ?? { field: operation.list.field, max: max ?? 100, ...(operation.list.order === undefined ? {} : { order: operation.list.order }) },
             template: operation.template
           })
-        : GrantedPages.page({ client, path, template: operation.template, field: operation.list.field, order: operation.list.order, max, range: given, keep })
+        : Effect.andThen(
+            scope.prime(restricted!.kind),
+            GrantedPages.page({ client, path, template: operation.template, field: operation.list.field, order: operation.list.order, max, range: given, keep })
+          )
     return page.pipe(
       Effect.catch((error) => Effect.flip(scrubbedFailure(error))),
       Effect.flatMap((page) =>
@@ -350,7 +366,7 @@ const call = (
       )
     )
   }
-  const body = operation.body?.(params)
+  const body = operation.body?.(params, ids)
   const send = (twoFactorCode?: Parameters<Client["request"]>[0]["twoFactorCode"]) =>
     client.request({
       method: operation.method,
@@ -373,8 +389,16 @@ const call = (
         )
     )
   )
+  // A result found by its own id (an add-on): under an allow-list, shown only when it belongs to a granted
+  // app, and whatever Heroku says otherwise (even "not found") reads "denied".
+  const denied = () => failure("GrantDenied", `This agent's grant does not cover the ${restricted!.kind} this ${operation.group} belongs to.`)
   return withSecondFactor.pipe(
-    Effect.catch((error) => Effect.flip(scrubbedFailure(error))),
+    Effect.catch((error) => Effect.flip(restricted === undefined ? scrubbedFailure(error) : Effect.succeed(denied()))),
+    Effect.tap((answer) =>
+      restricted === undefined
+        ? Effect.void
+        : Effect.andThen(scope.prime(restricted.kind), Effect.suspend(() => (scope.owned(restricted.kind, restricted.of(answer.response.body)) ? Effect.void : Effect.fail(denied()))))
+    ),
     Effect.flatMap(({ response, secondFactorBy }): Effect.Effect<Called, ToolFailure> => {
       if (operation.tool === "heroku_logs_read") {
         return Effect.map(readLogs(deps, response.body, response.requestId, appSegment), (called) => ({ ...called, secondFactorBy }))
@@ -382,7 +406,8 @@ const call = (
       const presented = operation.present === undefined ? response.body : operation.present(response.body, params)
       return Effect.map(decode(presented, operation.result, response.requestId), (value) => {
         track(deps, value)
-        const identity = operation.result === R.App ? identityOf(value) : undefined
+        const owner = operation.owner?.kind === "app" ? operation.owner.of(value) : undefined
+        const identity = operation.result === R.App ? identityOf(value) : owner?.name === undefined ? undefined : { id: owner.id, name: owner.name }
         return { value: shown(value), requestId: response.requestId, secondFactorBy, identity }
       })
     })
@@ -393,28 +418,21 @@ const call = (
 const track = ({ grant, operation, scope }: HandlerDeps, value: unknown) => {
   const identity = identityOf(value)
   if (identity === undefined) return
-  if (operation.tool === "heroku_apps_create" && grant.apps !== undefined) scope.pinApp(identity)
+  if ((operation.tool === "heroku_apps_create" || operation.tool === "heroku_team_apps_create") && grant.apps !== undefined) scope.pinApp(identity)
   if (operation.tool === "heroku_apps_update") scope.pinApp(identity)
   if (operation.tool === "heroku_apps_delete") scope.forgetApp(identity)
   if (operation.tool === "heroku_pipelines_create" && grant.pipelines !== undefined) scope.pinPipeline(identity)
 }
 
 /**
- * Which items of a list the grant shows: for apps and pipelines under an allow-list, only the granted ones
- * (paged by `GrantedPages`, so nothing about the others leaks through the range); otherwise all.
+ * What the grant hides of an operation's results: those of apps (or pipelines) outside its allow-list, for
+ * operations whose results name their owner (`Operation.owner`); `undefined` when nothing is hidden.
+ * Lists are paged by `GrantedPages`, so nothing about hidden items leaks through the range either.
  */
-const grantedFilter = ({ grant, operation, scope }: HandlerDeps): ((item: unknown) => boolean) | undefined => {
-  const allowed =
-    operation.tool === "heroku_apps_list" && grant.apps !== undefined
-      ? scope.appAllowed
-      : operation.tool === "heroku_pipelines_list" && grant.pipelines !== undefined
-        ? scope.pipelineAllowed
-        : undefined
-  if (allowed === undefined) return undefined
-  return (item) => {
-    const identity = identityOf(item)
-    return identity !== undefined && allowed(identity)
-  }
+const restrictedOwner = ({ grant, operation }: HandlerDeps): Operation["owner"] | undefined => {
+  const owner = operation.owner
+  if (owner === undefined) return undefined
+  return (owner.kind === "app" ? grant.apps : grant.pipelines) === undefined ? undefined : owner
 }
 
 const LOG_TEXT_LIMIT = 20_000

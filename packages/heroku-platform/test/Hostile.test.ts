@@ -36,15 +36,17 @@ describe("1. a handler checks its arguments' types itself", () => {
       fake.addApp("prod")
       fake.state.pipelines.set("p", { id: "33333333-3333-4333-8333-333333333333", name: "prod", owner: null })
       const grant = everything({ apps: ["staging"], pipelines: ["staging-line"] })
-      const targeted = Operations.operations.filter((o) => "app" in o.parameters || "pipeline" in o.parameters)
-      expect(targeted.length).toBe(Operations.operations.filter((o) => /\{(app|pipeline)\}/.test(o.template)).length)
+      // Every parameter that names an app or a pipeline: `app`, `pipeline`, and a promotion's target apps.
+      const keys = ["app", "pipeline", "to"] as const
+      const targeted = Operations.operations.flatMap((o) => keys.filter((key) => key in o.parameters).map((key) => ({ operation: o, key })))
+      expect(Operations.operations.filter((o) => /\{(app|pipeline)\}/.test(o.template)).every((o) => targeted.some((t) => t.operation === o))).toBe(true)
       const results = yield* Effect.gen(function* () {
         const out: Array<{ tool: string; what: string; result: Result.Result<unknown, unknown> }> = []
-        for (const operation of targeted) {
-          const key = "app" in operation.parameters ? "app" : "pipeline"
+        for (const { key, operation } of targeted) {
           for (const [what, value] of confused) {
-            const result = yield* callHandler(grant, operation.tool, { ...validArguments[operation.tool], [key]: value }, "oncall", `${operation.tool}:${what}`)
-            out.push({ tool: operation.tool, what, result })
+            const args = { ...validArguments[operation.tool], [key]: key === "to" ? [value] : value }
+            const result = yield* callHandler(grant, operation.tool, args, "oncall", `${operation.tool}:${key}:${what}`)
+            out.push({ tool: operation.tool, what: `${key}:${what}`, result })
           }
         }
         return { out, audit: yield* entries }
@@ -58,8 +60,9 @@ describe("1. a handler checks its arguments' types itself", () => {
       expect(results.audit).toHaveLength(targeted.length * confused.length)
       for (const entry of results.audit) {
         expect(entry).toMatchObject({ kind: "refusal", decision: "refused", by: "handler", outcome: "not_run", agent: "ops-bot" })
-        expect(entry.reason).toMatch(/^The arguments do not match heroku_\w+'s parameters: .*at (app|pipeline)/)
-        expect(entry.app).toBeUndefined()
+        expect(entry.reason).toMatch(/^The arguments do not match heroku_\w+'s parameters: .*at (app|pipeline|to\.0)/)
+        // An app that is not a string is not named (a promotion's valid source app is).
+        if (entry.toolCallId.includes(":app:")) expect(entry.app).toBeUndefined()
       }
       expect(results.audit.map((e) => e.toolCallId)).toEqual(results.out.map((r) => `${r.tool}:${r.what}`))
     }))
@@ -205,5 +208,69 @@ describe("4. the audit names the canonical app when the grant has no app list", 
       for (const entry of outcomes) expect(entry, entry.toolCallId).toMatchObject({ app: "alpha", appId: id, outcome: "success" })
       // Every intent is tied to its outcome by the tool call id.
       expect(audit.filter((e) => e.kind === "intent").map((e) => e.toolCallId)).toEqual(outcomes.map((e) => e.toolCallId))
+    }))
+})
+
+describe("5. the tools that match Heroku's MCP server keep to the grant", () => {
+  it.live("account-wide add-ons, add-on lookup, team apps, couplings, promotions: nothing of an app outside the grant is shown or touched", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeHerokuPlatform.make()
+      fake.addTeam("acme")
+      const staging = fake.addApp("staging", { team: "acme" })
+      const prod = fake.addApp("prod", { team: "acme" })
+      const shop = { id: "44444444-4444-4444-8444-444444444444", name: "shop", owner: null }
+      const other = { id: "55555555-5555-4555-8555-555555555555", name: "other-line", owner: null }
+      fake.state.pipelines.set(shop.id, shop)
+      fake.state.pipelines.set(other.id, other)
+      const all = everything({ approvalFor: [] })
+      const narrow = everything({ apps: ["staging"], pipelines: ["shop"], approvalFor: [] })
+      // Set up with a grant for everything: an add-on on each app, both apps in the pipeline, a promotion elsewhere.
+      const setup = yield* Effect.gen(function* () {
+        const mine = (yield* execute(all, "heroku_addons_create", { app: "staging", plan: "heroku-redis:mini" }, "oncall")).value as { id: string; name: string }
+        const theirs = (yield* execute(all, "heroku_addons_create", { app: "prod", plan: "heroku-postgresql:standard-0", name: "prod-db-secret" }, "oncall")).value as { id: string; name: string }
+        yield* execute(all, "heroku_pipeline_couplings_create", { pipeline: "shop", app: "staging", stage: "staging" }, "oncall")
+        yield* execute(all, "heroku_pipeline_couplings_create", { pipeline: "shop", app: "prod", stage: "production" }, "oncall")
+        return { mine, theirs }
+      }).pipe(Effect.provide(harness(fake, all)))
+      fake.state.promotions.set("66666666-6666-4666-8666-666666666666", {
+        id: "66666666-6666-4666-8666-666666666666",
+        pipeline: { id: other.id },
+        source: { app: { id: prod["id"] } },
+        status: "completed"
+      })
+      const before = fake.requests.length
+      const { outputs, promote, couple } = yield* Effect.gen(function* () {
+        const outputs = {
+          addons: (yield* execute(narrow, "heroku_addons_list_all", {})).value,
+          mineByName: (yield* execute(narrow, "heroku_addons_lookup", { addon: setup.mine.name })).value,
+          theirsByName: (yield* execute(narrow, "heroku_addons_lookup", { addon: setup.theirs.name })).value,
+          theirsById: (yield* execute(narrow, "heroku_addons_lookup", { addon: setup.theirs.id })).value,
+          missing: (yield* execute(narrow, "heroku_addons_lookup", { addon: "no-such-addon" })).value,
+          teamApps: (yield* execute(narrow, "heroku_team_apps_list", { team: "acme" })).value,
+          couplings: (yield* execute(narrow, "heroku_pipeline_couplings_list", { pipeline: "shop" })).value,
+          otherPromotion: (yield* execute(narrow, "heroku_pipeline_promotions_info", { promotion: "66666666-6666-4666-8666-666666666666" })).value
+        }
+        const promote = yield* execute(narrow, "heroku_pipelines_promote", { pipeline: "shop", app: "staging", to: ["prod"] }, "oncall")
+        const couple = yield* execute(narrow, "heroku_pipeline_couplings_create", { pipeline: "shop", app: "prod", stage: "staging" }, "oncall")
+        return { outputs, promote, couple }
+      }).pipe(Effect.provide(harness(fake, narrow)))
+      expect(outputs.addons).toMatchObject({ items: [{ id: setup.mine.id }] })
+      expect((outputs.addons as { items: ReadonlyArray<unknown> }).items).toHaveLength(1)
+      expect(outputs.mineByName).toMatchObject({ id: setup.mine.id, app: { name: "staging" } })
+      for (const denied of [outputs.theirsByName, outputs.theirsById, outputs.missing, outputs.otherPromotion]) {
+        expect(denied).toMatchObject({ error: { error: "GrantDenied" } })
+      }
+      expect(outputs.teamApps).toEqual({ items: [expect.objectContaining({ name: "staging" })] })
+      expect(outputs.couplings).toEqual({ items: [expect.objectContaining({ stage: "staging", app: { id: staging["id"] } })] })
+      const seen = JSON.stringify(outputs)
+      for (const secret of [prod["id"], "prod-db-secret", setup.theirs.id, other.id]) expect(seen.includes(secret), secret).toBe(false)
+      // Promoting to an app outside the grant, or coupling one, is refused before anything is sent.
+      expect(promote.value).toMatchObject({ error: { error: "GrantDenied", message: 'This agent\'s grant does not cover the app "prod".' } })
+      expect(couple.value).toMatchObject({ error: { error: "GrantDenied" } })
+      const sent = fake.requests.slice(before)
+      expect(sent.filter((r) => r.method !== "GET")).toEqual([])
+      expect(fake.state.releases.get(prod["id"])!.map((r) => r["description"])).not.toContain("Promote staging")
+      // Creating a team app needs the grant's create option, like any app.
+      expect(HerokuTools.toolkit(everything({ create: { apps: false } })).names).not.toContain("heroku_team_apps_create")
     }))
 })

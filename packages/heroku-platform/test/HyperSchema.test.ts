@@ -10,6 +10,7 @@ import * as HyperSchema from "./hyperSchema.js"
 
 const root = HyperSchema.load()
 const all = HyperSchema.links(root)
+const bodyOf = (operation: Operations.Operation, params: Operations.Params) => operation.body!(params, {})
 const link = (resource: string, title: string) => all.find((l) => l.resource === resource && l.title === title)!
 
 describe("the current hyper-schema", () => {
@@ -39,12 +40,12 @@ describe("the current hyper-schema", () => {
     const update = Operations.byTool.get("heroku_formation_update")!
     const batch = Operations.byTool.get("heroku_formation_batch_update")!
     const id = "d0000000-0000-4000-8000-000000000003"
-    expect(update.body!({ app: "a", type: "web", quantity: 2, size: "Standard-1X" })).toEqual({ quantity: 2, dyno_size: { name: "Standard-1X" } })
-    expect(update.body!({ app: "a", type: "web", size: id })).toEqual({ dyno_size: { id } })
-    expect(batch.body!({ app: "a", updates: [{ type: "web", size: "Basic" }, { type: "worker", quantity: 0 }] })).toEqual({
+    expect(bodyOf(update, { app: "a", type: "web", quantity: 2, size: "Standard-1X" })).toEqual({ quantity: 2, dyno_size: { name: "Standard-1X" } })
+    expect(bodyOf(update, { app: "a", type: "web", size: id })).toEqual({ dyno_size: { id } })
+    expect(bodyOf(batch, { app: "a", updates: [{ type: "web", size: "Basic" }, { type: "worker", quantity: 0 }] })).toEqual({
       updates: [{ type: "web", dyno_size: { name: "Basic" } }, { type: "worker", quantity: 0 }]
     })
-    for (const body of [update.body!({ type: "web", size: id, quantity: 1 }), batch.body!({ updates: [{ type: "web", size: "Basic" }] })]) {
+    for (const body of [bodyOf(update, { type: "web", size: id, quantity: 1 }), bodyOf(batch, { updates: [{ type: "web", size: "Basic" }] })]) {
       const schema = body && "updates" in (body as object) ? batch : update
       const target = schema === batch ? link("formation", "Batch Update") : link("formation", "Update")
       expect(HyperSchema.validate(root, target.schema!, body, { strict: true })).toEqual([])
@@ -53,8 +54,8 @@ describe("the current hyper-schema", () => {
 
   it("log sessions filter by dyno_name (a dyno) or type (a process type), as the version=3 schema names them", () => {
     const logs = Operations.byTool.get("heroku_logs_read")!
-    expect(logs.body!({ app: "a", dyno: "web.1" })).toEqual({ lines: 100, dyno_name: "web.1", tail: false })
-    expect(logs.body!({ app: "a", dyno: "web-1234abcde-123ab" })).toMatchObject({ dyno_name: "web-1234abcde-123ab" })
-    expect(logs.body!({ app: "a", dyno: "router", source: "heroku", lines: 5 })).toEqual({ lines: 5, type: "router", source: "heroku", tail: false })
+    expect(bodyOf(logs, { app: "a", dyno: "web.1" })).toEqual({ lines: 100, dyno_name: "web.1", tail: false })
+    expect(bodyOf(logs, { app: "a", dyno: "web-1234abcde-123ab" })).toMatchObject({ dyno_name: "web-1234abcde-123ab" })
+    expect(bodyOf(logs, { app: "a", dyno: "router", source: "heroku", lines: 5 })).toEqual({ lines: 5, type: "router", source: "heroku", tail: false })
   })
 })

@@ -37,7 +37,17 @@ describe("1. path parameters", () => {
         "heroku_addons_delete",
         "heroku_domains_delete",
         "heroku_collaborators_delete",
-        "heroku_pipelines_info"
+        "heroku_pipelines_info",
+        "heroku_dynos_stop",
+        "heroku_dynos_restart_type",
+        "heroku_dynos_stop_type",
+        "heroku_formation_info",
+        "heroku_team_apps_list",
+        "heroku_spaces_info",
+        "heroku_addon_plans_list",
+        "heroku_addons_lookup",
+        "heroku_pipeline_couplings_list",
+        "heroku_pipeline_promotions_info"
       ])
       const bad = ["..", ".", "", "%2e%2e", "%2E%2E", "a/b", "..%2f", " ", "web.1/../..", "x?y"]
       yield* Effect.gen(function* () {
@@ -100,7 +110,13 @@ describe("2. handlers check approvals themselves", () => {
         heroku_domains_delete: { app: "alpha", domain: "www.example.com" },
         heroku_collaborators_create: { app: "alpha", user: "x@example.com" },
         heroku_collaborators_delete: { app: "alpha", collaborator: "x@example.com" },
-        heroku_pipelines_create: { name: "shop" }
+        heroku_pipelines_create: { name: "shop" },
+        heroku_dynos_stop: { app: "alpha", dyno: "web.1" },
+        heroku_dynos_restart_type: { app: "alpha", type: "web" },
+        heroku_dynos_stop_type: { app: "alpha", type: "web" },
+        heroku_team_apps_create: { team: "acme" },
+        heroku_pipeline_couplings_create: { pipeline: "shop", app: "alpha", stage: "staging" },
+        heroku_pipelines_promote: { pipeline: "shop", app: "alpha", to: ["alpha"] }
       }
       const audit = yield* Effect.gen(function* () {
         for (const operation of gated) {
@@ -115,7 +131,7 @@ describe("2. handlers check approvals themselves", () => {
         gated.map((o) => [o.tool, "refusal", "refused", "handler", "not_run", "ops-bot"])
       )
       expect(gated.map((o) => o.tool)).toContain("heroku_apps_delete")
-      expect(gated).toHaveLength(20)
+      expect(gated).toHaveLength(20 + 6)
     }))
 
   it.live("a tool the grant auto-approves by name runs without a human, and the audit says auto_approved", () =>

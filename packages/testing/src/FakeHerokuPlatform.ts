@@ -78,6 +78,20 @@ export interface State {
   readonly collaborators: Map<string, Array<Json>>
   readonly pipelines: Map<string, Json>
   readonly logs: Map<string, Array<string>>
+  readonly teams: Map<string, Json>
+  readonly spaces: Map<string, Json>
+  readonly attachments: Map<string, Array<Json>>
+  readonly couplings: Map<string, Json>
+  readonly promotions: Map<string, Json>
+}
+
+export interface AppOptions {
+  readonly region?: string
+  readonly config?: Record<string, string>
+  /** The team (name) that owns the app. */
+  readonly team?: string
+  /** The private space (name) it runs in. */
+  readonly space?: string
 }
 
 export interface FakeHeroku {
@@ -87,7 +101,11 @@ export interface FakeHeroku {
   /** Queue a fault for the next matching request(s). */
   readonly inject: (fault: Fault) => void
   /** Create an app with one web dyno, a formation and a first release. */
-  readonly addApp: (name: string, options?: { readonly region?: string; readonly config?: Record<string, string> }) => Json
+  readonly addApp: (name: string, options?: AppOptions) => Json
+  /** Create a team (the account is its admin). */
+  readonly addTeam: (name: string) => Json
+  /** Create a private space owned by a team. */
+  readonly addSpace: (name: string, team: string, options?: { readonly region?: string; readonly shield?: boolean }) => Json
   /** Make an app's web dynos crash, with the router errors a real crash leaves in the logs. */
   readonly crash: (app: string) => void
   /** Tokens left in the pool of a token's account right now. */
@@ -127,6 +145,48 @@ const DYNO_SIZES: ReadonlyArray<{ readonly id: string; readonly name: string }> 
 /** A dyno size by name (any case, as Heroku takes it) or id. */
 const dynoSize = (given: string): { readonly id: string; readonly name: string } | undefined =>
   DYNO_SIZES.find((size) => size.id === given || size.name.toLowerCase() === given.toLowerCase())
+
+/** The add-on catalog the fake offers: a few services, each with its plans. */
+const CATALOG_SOURCE: ReadonlyArray<readonly [string, string, ReadonlyArray<readonly [string, number]>]> = [
+  ["heroku-postgresql", "Heroku Postgres", [["essential-0", 500], ["essential-1", 900], ["standard-0", 5000]]],
+  ["heroku-redis", "Heroku Key-Value Store", [["mini", 300], ["premium-0", 1500]]],
+  ["papertrail", "Papertrail", [["choklad", 0], ["fixa", 700]]]
+]
+const CATALOG: ReadonlyArray<{ readonly service: Json; readonly plans: ReadonlyArray<Json> }> = CATALOG_SOURCE.map(([name, human, plans], i) => {
+  const serviceId = `a0000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`
+  const at = "2024-01-01T00:00:00Z"
+  return {
+    service: {
+      id: serviceId,
+      name,
+      human_name: human,
+      cli_plugin_name: null,
+      state: "ga",
+      supports_multiple_installations: true,
+      supports_sharing: true,
+      supported_generations: [{ id: "c0000000-0000-4000-8000-00000000ceda", name: "cedar" }],
+      created_at: at,
+      updated_at: at
+    },
+    plans: plans.map(([plan, cents], j) => ({
+      id: `b0000000-0000-4000-8${i}00-${String(j + 1).padStart(12, "0")}`,
+      name: `${name}:${plan}`,
+      human_name: plan,
+      description: `${human} ${plan}`,
+      addon_service: { id: serviceId, name },
+      price: { cents, contract: false, unit: "month" },
+      state: "public",
+      default: j === 0,
+      compliance: null,
+      installable_inside_private_network: true,
+      installable_outside_private_network: true,
+      space_default: false,
+      visible: true,
+      created_at: at,
+      updated_at: at
+    }))
+  }
+})
 
 const notFound = (what: string) => new HttpError(404, "not_found", `Couldn't find that ${what}.`)
 const invalid = (message: string) => new HttpError(422, "invalid_params", message)
@@ -170,7 +230,12 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     domains: new Map(),
     collaborators: new Map(),
     pipelines: new Map(),
-    logs: new Map()
+    logs: new Map(),
+    teams: new Map(),
+    spaces: new Map(),
+    attachments: new Map(),
+    couplings: new Map(),
+    promotions: new Map()
   }
   const logSessions = new Map<string, { appId: string; lines: number; dyno?: string; source?: string }>()
   let baseUrl = ""
@@ -265,8 +330,40 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     return r
   }
 
-  const addApp = (name: string, opts?: { readonly region?: string; readonly config?: Record<string, string> }) => {
+  const findIn = (map: Map<string, Json>, key: string, what: string): Json => {
+    const decoded = decodeURIComponent(key)
+    for (const item of map.values()) if (item["id"] === decoded || item["name"] === decoded) return item
+    throw notFound(what)
+  }
+  const addTeam = (name: string): Json => {
+    const team = { id: randomUUID(), name, type: "team", role: "admin", default: false, membership_limit: null, created_at: stamp(), updated_at: stamp() }
+    state.teams.set(team.id, team)
+    return team
+  }
+  const addSpace = (name: string, teamName: string, opts?: { readonly region?: string; readonly shield?: boolean }): Json => {
+    const team = findIn(state.teams, teamName, "team")
+    const space = {
+      id: randomUUID(),
+      name,
+      shield: opts?.shield ?? false,
+      state: "allocated",
+      region: regionOf(opts?.region ?? "virginia"),
+      team: ref(team),
+      organization: { name: team["name"] },
+      cidr: "10.0.0.0/16",
+      data_cidr: "10.1.0.0/16",
+      generation: CEDAR,
+      created_at: stamp(),
+      updated_at: stamp()
+    }
+    state.spaces.set(space.id, space)
+    return space
+  }
+
+  const addApp = (name: string, opts?: AppOptions) => {
     if ([...state.apps.values()].some((a) => a["name"] === name)) throw invalid("Name is already taken")
+    const team = opts?.team === undefined ? null : findIn(state.teams, opts.team, "team")
+    const space = opts?.space === undefined ? null : findIn(state.spaces, opts.space, "space")
     const app: Json = {
       id: randomUUID(),
       name,
@@ -275,11 +372,12 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       build_stack: STACK,
       stack: STACK,
       generation: CEDAR,
-      region: regionOf(opts?.region ?? "us"),
+      region: space === null ? regionOf(opts?.region ?? "us") : space["region"],
       maintenance: false,
-      owner,
-      organization: null,
-      space: null,
+      owner: team === null ? owner : { id: team["id"], email: `${team["name"]}@herokumanager.com` },
+      organization: team === null ? null : ref(team),
+      team: team === null ? null : ref(team),
+      space: space === null ? null : { id: space["id"], name: space["name"], shield: space["shield"] },
       git_url: `https://git.heroku.com/${name}.git`,
       web_url: `https://${name}.herokuapp.com/`,
       released_at: null,
@@ -352,6 +450,19 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     log(app["id"], "heroku", "api", `Scaled ${entry["type"]} to ${entry["quantity"]}:${entry["size"]}`)
     syncDynos(app)
     return entry
+  }
+  const stop = (app: Json, dynos: ReadonlyArray<Json>) => {
+    for (const dyno of dynos) {
+      dyno["state"] = "down"
+      dyno["updated_at"] = stamp()
+      log(app["id"], "heroku", dyno["name"], "Stopping process; State changed from up to down")
+    }
+  }
+  const ofType = (app: Json, type: string) => {
+    const decoded = decodeURIComponent(type)
+    const dynos = listOf(state.dynos, app["id"]).filter((d) => d["type"] === decoded)
+    if (dynos.length === 0) throw notFound("process type")
+    return dynos
   }
   const restart = (app: Json, dynos: ReadonlyArray<Json>) => {
     for (const dyno of dynos) {
@@ -586,7 +697,9 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         const app = findApp(a!)
         const plan = String(need(body, "plan"))
         const [service] = plan.split(":")
-        const varName = service === "heroku-postgresql" ? "DATABASE_URL" : `${service!.toUpperCase().replace(/-/g, "_")}_URL`
+        const attachment = body["attachment"]?.["name"]
+        const varName =
+          typeof attachment === "string" ? `${attachment}_URL` : service === "heroku-postgresql" ? "DATABASE_URL" : `${service!.toUpperCase().replace(/-/g, "_")}_URL`
         const addon = {
           id: randomUUID(),
           name: body["name"] ?? `${service}-${randomUUID().slice(0, 6)}`,
@@ -604,6 +717,17 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
           updated_at: stamp()
         }
         listOf(state.addons, app["id"]).push(addon)
+        listOf(state.attachments, app["id"]).push({
+          id: randomUUID(),
+          name: varName.replace(/_URL$/, ""),
+          addon: { id: addon.id, name: addon.name, app: ref(app) },
+          app: ref(app),
+          namespace: null,
+          web_url: null,
+          log_input_url: null,
+          created_at: stamp(),
+          updated_at: stamp()
+        })
         state.configVars.get(app["id"])![varName] = `${service}://user:secret@host/db`
         return { status: 201, body: addon }
       }
@@ -617,6 +741,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         const list = listOf(state.addons, app["id"])
         const found = mustFind(list, x!, "add-on", "id", "name")
         remove(list, found)
+        state.attachments.set(app["id"], listOf(state.attachments, app["id"]).filter((a) => a["addon"]["id"] !== found["id"]))
         for (const v of found["config_vars"]) delete state.configVars.get(app["id"])![v]
         return { body: { ...found, state: "deprovisioned" } }
       }
@@ -726,6 +851,150 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         return { status: 201, body: { id, logplex_url: `${baseUrl}/logplex/${id}?srv=${randomUUID()}`, created_at: stamp(), updated_at: stamp() } }
       }
     },
+    // Stops and restarts by process type; one formation entry.
+    {
+      method: "POST",
+      pattern: new RegExp(`^${A}/dynos/([^/]+)/actions/stop$`),
+      scope: "write",
+      handle: ([a, d]) => {
+        const app = findApp(a!)
+        stop(app, [mustFind(listOf(state.dynos, app["id"]), d!, "dyno", "id", "name")])
+        return { status: 202, body: {} }
+      }
+    },
+    {
+      method: "DELETE",
+      pattern: new RegExp(`^${A}/formations/([^/]+)$`),
+      scope: "write",
+      handle: ([a, t]) => {
+        const app = findApp(a!)
+        restart(app, ofType(app, t!))
+        return { status: 202, body: {} }
+      }
+    },
+    {
+      method: "POST",
+      pattern: new RegExp(`^${A}/formations/([^/]+)/actions/stop$`),
+      scope: "write",
+      handle: ([a, t]) => {
+        const app = findApp(a!)
+        stop(app, ofType(app, t!))
+        return { status: 202, body: {} }
+      }
+    },
+    { method: "GET", pattern: new RegExp(`^${A}/formation/([^/]+)$`), scope: "read", handle: ([a, t]) => { const app = findApp(a!); return { body: formationEntry(app, decodeURIComponent(t!)) } } },
+    // Teams, team apps, spaces.
+    { method: "GET", pattern: /^\/teams$/, scope: "read", ranges: ["id", "name"], handle: () => ({ body: [...state.teams.values()] }) },
+    {
+      method: "GET",
+      pattern: /^\/teams\/([^/]+)\/apps$/,
+      scope: "read",
+      ranges: ["id", "name"],
+      handle: ([t]) => {
+        const team = findIn(state.teams, t!, "team")
+        return { body: [...state.apps.values()].filter((app) => app["team"]?.["id"] === team["id"]) }
+      }
+    },
+    {
+      method: "POST",
+      pattern: /^\/teams\/apps$/,
+      scope: "write",
+      handle: (_, body) => {
+        for (const key of Object.keys(body)) if (!["team", "name", "region", "space", "stack", "locked", "personal", "internal_routing"].includes(key)) throw invalid(`Unknown property ${key}.`)
+        const name = body["name"] ?? `app-${randomUUID().slice(0, 8)}`
+        if (!/^[a-z][a-z0-9-]{1,28}[a-z0-9]$/.test(name)) throw invalid("Name must start with a letter, end with a letter or digit and can only contain lowercase letters, digits, and dashes.")
+        if (body["space"] !== undefined && body["region"] !== undefined) throw invalid("Region cannot be set for an app in a space.")
+        const app = addApp(name, {
+          ...(body["team"] === undefined ? {} : { team: String(body["team"]) }),
+          ...(body["space"] === undefined ? {} : { space: String(body["space"]) }),
+          ...(body["region"] === undefined ? {} : { region: String(body["region"]) })
+        })
+        return { status: 201, body: { ...app, locked: body["locked"] ?? false, joined: false } }
+      }
+    },
+    { method: "GET", pattern: /^\/spaces$/, scope: "read", ranges: ["id", "name"], handle: () => ({ body: [...state.spaces.values()] }) },
+    { method: "GET", pattern: /^\/spaces\/([^/]+)$/, scope: "read", handle: ([x]) => ({ body: findIn(state.spaces, x!, "space") }) },
+    // The add-on catalog, add-ons across apps, attachments.
+    { method: "GET", pattern: /^\/addon-services$/, scope: "read", ranges: ["id", "name"], handle: () => ({ body: CATALOG.map((c) => c.service) }) },
+    {
+      method: "GET",
+      pattern: /^\/addon-services\/([^/]+)\/plans$/,
+      scope: "read",
+      ranges: ["id", "name"],
+      handle: ([x]) => {
+        const decoded = decodeURIComponent(x!)
+        const entry = CATALOG.find((c) => c.service["id"] === decoded || c.service["name"] === decoded)
+        if (entry === undefined) throw notFound("add-on service")
+        return { body: entry.plans }
+      }
+    },
+    { method: "GET", pattern: /^\/addons$/, scope: "read", ranges: ["id", "name"], handle: () => ({ body: [...state.addons.values()].flat() }) },
+    {
+      method: "GET",
+      pattern: /^\/addons\/([^/]+)$/,
+      scope: "read",
+      handle: ([x]) => ({ body: mustFind([...state.addons.values()].flat(), x!, "add-on", "id", "name") })
+    },
+    { method: "GET", pattern: new RegExp(`^${A}/addon-attachments$`), scope: "read", ranges: ["id", "name"], handle: ([a]) => ({ body: listOf(state.attachments, findApp(a!)["id"]) }) },
+    // Pipeline couplings and promotions (these endpoints take the pipeline's id, never its name).
+    {
+      method: "GET",
+      pattern: /^\/pipelines\/([^/]+)\/pipeline-couplings$/,
+      scope: "read",
+      ranges: ["id"],
+      handle: ([p]) => {
+        const pipeline = state.pipelines.get(decodeURIComponent(p!))
+        if (pipeline === undefined) throw notFound("pipeline")
+        return { body: [...state.couplings.values()].filter((c) => c["pipeline"]["id"] === pipeline["id"]) }
+      }
+    },
+    {
+      method: "POST",
+      pattern: /^\/pipeline-couplings$/,
+      scope: "write",
+      handle: (_, body) => {
+        for (const key of Object.keys(body)) if (!["app", "pipeline", "stage"].includes(key)) throw invalid(`Unknown property ${key}.`)
+        const app = findApp(String(need(body, "app")))
+        const pipeline = state.pipelines.get(String(need(body, "pipeline")))
+        if (pipeline === undefined) throw notFound("pipeline")
+        const stage = String(need(body, "stage"))
+        if (!["test", "review", "development", "staging", "production"].includes(stage)) throw invalid(`Invalid stage ${stage}.`)
+        if ([...state.couplings.values()].some((c) => c["app"]["id"] === app["id"])) throw invalid("App is already in a pipeline.")
+        const coupling = { id: randomUUID(), app: { id: app["id"] }, pipeline: { id: pipeline["id"] }, stage, created_at: stamp(), updated_at: stamp() }
+        state.couplings.set(coupling.id, coupling)
+        return { status: 201, body: coupling }
+      }
+    },
+    {
+      method: "POST",
+      pattern: /^\/pipeline-promotions$/,
+      scope: "write",
+      handle: (_, body) => {
+        const pipelineId = need(body, "pipeline")?.["id"]
+        const sourceId = need(body, "source")?.["app"]?.["id"]
+        const targets = need(body, "targets") as Array<Json>
+        const pipeline = typeof pipelineId === "string" ? state.pipelines.get(pipelineId) : undefined
+        if (pipeline === undefined) throw notFound("pipeline")
+        const coupled = (id: unknown) => [...state.couplings.values()].some((c) => c["app"]["id"] === id && c["pipeline"]["id"] === pipeline["id"])
+        if (!coupled(sourceId)) throw invalid("The source app is not in this pipeline.")
+        if (!Array.isArray(targets) || targets.length === 0 || !targets.every((t) => coupled(t?.["app"]?.["id"]))) throw invalid("Every target app must be in this pipeline.")
+        const source = state.apps.get(sourceId)!
+        const slug = listOf(state.releases, source["id"]).find((r) => r["current"])?.["slug"]?.["id"] ?? null
+        for (const t of targets) release(state.apps.get(t["app"]["id"])!, `Promote ${source["name"]}`, slug)
+        const current = currentRelease(source)
+        const promotion = {
+          id: randomUUID(),
+          pipeline: { id: pipeline["id"] },
+          source: { app: { id: source["id"] }, release: { id: current?.id } },
+          status: "completed",
+          created_at: stamp(),
+          updated_at: stamp()
+        }
+        state.promotions.set(promotion.id, promotion)
+        return { status: 201, body: promotion }
+      }
+    },
+    { method: "GET", pattern: /^\/pipeline-promotions\/([^/]+)$/, scope: "read", handle: ([x]) => ({ body: findIn(state.promotions, x!, "promotion") }) },
     {
       method: "GET",
       pattern: /^\/account$/,
@@ -917,6 +1186,8 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     requests,
     inject: (fault) => void faults.push({ ...fault }),
     addApp,
+    addTeam,
+    addSpace,
     crash,
     remaining: (token = Object.keys(tokens)[0]!) => Math.floor(pool(token).tokens),
     close: () =>

@@ -11,6 +11,7 @@ import type { Service as Client } from "../HerokuClient.js"
 import * as HerokuError from "../HerokuError.js"
 import * as Id from "../Identifiers.js"
 import * as Redaction from "../Redaction.js"
+import { itself, type Owner } from "./operationKit.js"
 
 /** A refusal the handler turns into a tool failure (kept structural: `HerokuTools.ToolFailure`). */
 export interface Denied {
@@ -36,6 +37,18 @@ export interface Scope {
    * id never changes hands); names are asked each time (another app may take a name after a rename).
    */
   readonly identify: (given: string) => Effect.Effect<Grant.Identity, HerokuError.HerokuError>
+  /** The same for a pipeline (`GET /pipelines/{pipeline}`), for endpoints that take a pipeline's id only. */
+  readonly identifyPipeline: (given: string) => Effect.Effect<Grant.Identity, HerokuError.HerokuError>
+  /**
+   * Resolves the allow-list's names to ids (once per name, failures ignored): an owner is often known by
+   * its id alone (`app: { id }`), and `owned` can then check it.
+   */
+  readonly prime: (kind: "app" | "pipeline") => Effect.Effect<void>
+  /**
+   * Whether a result that belongs to this app or pipeline may be shown: always without an allow-list for
+   * that kind; with one, only for granted ones (`prime` first).
+   */
+  readonly owned: (kind: "app" | "pipeline", owner: Owner | undefined) => boolean
   readonly appAllowed: (identity: Grant.Identity) => boolean
   readonly pipelineAllowed: (identity: Grant.Identity) => boolean
   readonly pinApp: (identity: Grant.Identity) => void
@@ -49,8 +62,8 @@ export interface Scope {
 
 /** Heroku's id and name in a resource body (an app, a pipeline), when it has both. */
 export const identityOf = (body: unknown): Grant.Identity | undefined => {
-  const record = (body ?? {}) as Record<string, unknown>
-  return typeof record["id"] === "string" && typeof record["name"] === "string" ? { id: record["id"].toLowerCase(), name: record["name"] } : undefined
+  const owner = itself(body)
+  return owner?.name === undefined ? undefined : { id: owner.id, name: owner.name }
 }
 
 const denied = (kind: string, key: string): Denied => ({ error: "GrantDenied", message: `This agent's grant does not cover the ${kind} "${key}".` })
@@ -102,8 +115,20 @@ export const make = (grant: Grant.Grant, client: Client): Scope => {
         })
       )
     }
+    // Each allow-list entry resolved once (to its id), so owners known only by id can be checked.
+    let primed = false
+    const prime: Effect.Effect<void> = Effect.suspend(() =>
+      primed || allowList === undefined
+        ? Effect.void
+        : Effect.forEach(allowList, (entry) => Effect.ignore(resolve(entry)), { discard: true }).pipe(Effect.tap(() => Effect.sync(() => (primed = true))))
+    )
+    const owned = (owner: Owner | undefined): boolean =>
+      allowList === undefined ||
+      (owner !== undefined && (pinned.has(owner.id) || allowList.includes(owner.id) || (owner.name !== undefined && allowed({ id: owner.id, name: owner.name }))))
     return {
       resolve,
+      prime,
+      owned,
       allowed,
       cached: (key: string) => cache.get(key),
       remember,
@@ -120,23 +145,26 @@ export const make = (grant: Grant.Grant, client: Client): Scope => {
   }
   const apps = registry(grant.apps, "app", "/apps/{x}")
   const pipelines = registry(grant.pipelines, "pipeline", "/pipelines/{x}")
-  const identify = (given: string): Effect.Effect<Grant.Identity, HerokuError.HerokuError> => {
+  const identifier = (kind: "app" | "pipeline", registry: typeof apps, template: string) => (given: string): Effect.Effect<Grant.Identity, HerokuError.HerokuError> => {
     const key = Id.canonical(given)
-    const cached = Id.isUuid(key) ? apps.cached(key) : undefined
+    const cached = Id.isUuid(key) ? registry.cached(key) : undefined
     if (cached !== undefined) return Effect.succeed(cached)
-    return Effect.flatMap(lookup("app", "/apps/{x}", key), (response) => {
+    return Effect.flatMap(lookup(kind, template, key), (response) => {
       const identity = identityOf(response.body)
       if (identity === undefined) {
-        return Effect.fail(new HerokuError.HerokuInvalidResponse({ method: "GET", path: "/apps/{app}", reason: "the app has no id and name" }))
+        return Effect.fail(new HerokuError.HerokuInvalidResponse({ method: "GET", path: template.replace("{x}", `{${kind}}`), reason: `the ${kind} has no id and name` }))
       }
-      apps.remember(identity)
+      registry.remember(identity)
       return Effect.succeed(identity)
     })
   }
   return {
     app: apps.resolve,
     pipeline: pipelines.resolve,
-    identify,
+    identify: identifier("app", apps, "/apps/{x}"),
+    identifyPipeline: identifier("pipeline", pipelines, "/pipelines/{x}"),
+    prime: (kind) => (kind === "app" ? apps : pipelines).prime,
+    owned: (kind, owner) => (kind === "app" ? apps : pipelines).owned(owner),
     appAllowed: apps.allowed,
     pipelineAllowed: pipelines.allowed,
     pinApp: (identity) => {
