@@ -15,6 +15,9 @@ import { randomUUID } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Effect, type Scope } from "effect"
+import { CEDAR, dynoSize, regionOf, STACK } from "./internal/fakeHeroku/catalog.js"
+import { coverageRoutes } from "./internal/fakeHeroku/coverageRoutes.js"
+import { ERROR_URL, HttpError, invalid, type Json, notFound, type Route } from "./internal/fakeHeroku/http.js"
 
 export type OAuthScope = "identity" | "read" | "write" | "read-protected" | "write-protected" | "global"
 
@@ -32,7 +35,6 @@ export interface Options {
   readonly accountEmail?: string
 }
 
-type Json = Record<string, any>
 
 export interface Fault {
   readonly status?: number
@@ -113,84 +115,6 @@ export interface FakeHeroku {
   readonly close: () => Promise<void>
 }
 
-const ERROR_URL = "https://devcenter.heroku.com/articles/platform-api-reference"
-
-class HttpError {
-  constructor(
-    readonly status: number,
-    readonly id: string,
-    readonly message: string
-  ) {}
-}
-
-/** Dyno sizes (Heroku's names; ids fixed uuids, as `GET /dyno-sizes` would give them). */
-const DYNO_SIZES: ReadonlyArray<{ readonly id: string; readonly name: string }> = [
-  "Eco",
-  "Basic",
-  "Standard-1X",
-  "Standard-2X",
-  "Performance-M",
-  "Performance-L",
-  "Performance-L-RAM",
-  "Performance-XL",
-  "Performance-2XL",
-  "Private-S",
-  "Private-M",
-  "Private-L",
-  "Shield-S",
-  "Shield-M",
-  "Shield-L"
-].map((name, i) => ({ id: `d0000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`, name }))
-
-/** A dyno size by name (any case, as Heroku takes it) or id. */
-const dynoSize = (given: string): { readonly id: string; readonly name: string } | undefined =>
-  DYNO_SIZES.find((size) => size.id === given || size.name.toLowerCase() === given.toLowerCase())
-
-/** The add-on catalog the fake offers: a few services, each with its plans. */
-const CATALOG_SOURCE: ReadonlyArray<readonly [string, string, ReadonlyArray<readonly [string, number]>]> = [
-  ["heroku-postgresql", "Heroku Postgres", [["essential-0", 500], ["essential-1", 900], ["standard-0", 5000]]],
-  ["heroku-redis", "Heroku Key-Value Store", [["mini", 300], ["premium-0", 1500]]],
-  ["papertrail", "Papertrail", [["choklad", 0], ["fixa", 700]]]
-]
-const CATALOG: ReadonlyArray<{ readonly service: Json; readonly plans: ReadonlyArray<Json> }> = CATALOG_SOURCE.map(([name, human, plans], i) => {
-  const serviceId = `a0000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`
-  const at = "2024-01-01T00:00:00Z"
-  return {
-    service: {
-      id: serviceId,
-      name,
-      human_name: human,
-      cli_plugin_name: null,
-      state: "ga",
-      supports_multiple_installations: true,
-      supports_sharing: true,
-      supported_generations: [{ id: "c0000000-0000-4000-8000-00000000ceda", name: "cedar" }],
-      created_at: at,
-      updated_at: at
-    },
-    plans: plans.map(([plan, cents], j) => ({
-      id: `b0000000-0000-4000-8${i}00-${String(j + 1).padStart(12, "0")}`,
-      name: `${name}:${plan}`,
-      human_name: plan,
-      description: `${human} ${plan}`,
-      addon_service: { id: serviceId, name },
-      price: { cents, contract: false, unit: "month" },
-      state: "public",
-      default: j === 0,
-      compliance: null,
-      installable_inside_private_network: true,
-      installable_outside_private_network: true,
-      space_default: false,
-      visible: true,
-      created_at: at,
-      updated_at: at
-    }))
-  }
-})
-
-const notFound = (what: string) => new HttpError(404, "not_found", `Couldn't find that ${what}.`)
-const invalid = (message: string) => new HttpError(422, "invalid_params", message)
-
 const covers = (scopes: ReadonlyArray<OAuthScope>, needed: OAuthScope): boolean =>
   scopes.some(
     (scope) =>
@@ -200,15 +124,6 @@ const covers = (scopes: ReadonlyArray<OAuthScope>, needed: OAuthScope): boolean 
       (needed === "write" && scope === "write-protected") ||
       (needed === "read-protected" && scope === "write-protected")
   )
-
-interface Route {
-  readonly method: string
-  readonly pattern: RegExp
-  readonly scope: OAuthScope
-  /** A list endpoint: the fields it can be ranged by. */
-  readonly ranges?: ReadonlyArray<string>
-  readonly handle: (match: ReadonlyArray<string>, body: Json) => { status?: number; body: unknown }
-}
 
 /** Starts a fake on 127.0.0.1 with a free port. Close it with `close()`. */
 export const start = async (options: Options = {}): Promise<FakeHeroku> => {
@@ -269,9 +184,6 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     state.logs.set(appId, lines)
   }
   const ref = (app: Json) => ({ id: app["id"], name: app["name"] })
-  const STACK = { id: "5c7e1c4e-6b3c-4e0e-9f0e-24a4b1e0c024", name: "heroku-24" }
-  const CEDAR = { id: "c0000000-0000-4000-8000-00000000ceda", name: "cedar" }
-  const regionOf = (name: string) => ({ id: name === "eu" ? "ed30241c-ed8c-4bb6-9714-61953675d0b4" : "59accabd-516d-4f0e-83e6-6e3757701145", name })
 
   const syncDynos = (app: Json) => {
     const dynos: Array<Json> = []
@@ -851,150 +763,22 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         return { status: 201, body: { id, logplex_url: `${baseUrl}/logplex/${id}?srv=${randomUUID()}`, created_at: stamp(), updated_at: stamp() } }
       }
     },
-    // Stops and restarts by process type; one formation entry.
-    {
-      method: "POST",
-      pattern: new RegExp(`^${A}/dynos/([^/]+)/actions/stop$`),
-      scope: "write",
-      handle: ([a, d]) => {
-        const app = findApp(a!)
-        stop(app, [mustFind(listOf(state.dynos, app["id"]), d!, "dyno", "id", "name")])
-        return { status: 202, body: {} }
-      }
-    },
-    {
-      method: "DELETE",
-      pattern: new RegExp(`^${A}/formations/([^/]+)$`),
-      scope: "write",
-      handle: ([a, t]) => {
-        const app = findApp(a!)
-        restart(app, ofType(app, t!))
-        return { status: 202, body: {} }
-      }
-    },
-    {
-      method: "POST",
-      pattern: new RegExp(`^${A}/formations/([^/]+)/actions/stop$`),
-      scope: "write",
-      handle: ([a, t]) => {
-        const app = findApp(a!)
-        stop(app, ofType(app, t!))
-        return { status: 202, body: {} }
-      }
-    },
-    { method: "GET", pattern: new RegExp(`^${A}/formation/([^/]+)$`), scope: "read", handle: ([a, t]) => { const app = findApp(a!); return { body: formationEntry(app, decodeURIComponent(t!)) } } },
-    // Teams, team apps, spaces.
-    { method: "GET", pattern: /^\/teams$/, scope: "read", ranges: ["id", "name"], handle: () => ({ body: [...state.teams.values()] }) },
-    {
-      method: "GET",
-      pattern: /^\/teams\/([^/]+)\/apps$/,
-      scope: "read",
-      ranges: ["id", "name"],
-      handle: ([t]) => {
-        const team = findIn(state.teams, t!, "team")
-        return { body: [...state.apps.values()].filter((app) => app["team"]?.["id"] === team["id"]) }
-      }
-    },
-    {
-      method: "POST",
-      pattern: /^\/teams\/apps$/,
-      scope: "write",
-      handle: (_, body) => {
-        for (const key of Object.keys(body)) if (!["team", "name", "region", "space", "stack", "locked", "personal", "internal_routing"].includes(key)) throw invalid(`Unknown property ${key}.`)
-        const name = body["name"] ?? `app-${randomUUID().slice(0, 8)}`
-        if (!/^[a-z][a-z0-9-]{1,28}[a-z0-9]$/.test(name)) throw invalid("Name must start with a letter, end with a letter or digit and can only contain lowercase letters, digits, and dashes.")
-        if (body["space"] !== undefined && body["region"] !== undefined) throw invalid("Region cannot be set for an app in a space.")
-        const app = addApp(name, {
-          ...(body["team"] === undefined ? {} : { team: String(body["team"]) }),
-          ...(body["space"] === undefined ? {} : { space: String(body["space"]) }),
-          ...(body["region"] === undefined ? {} : { region: String(body["region"]) })
-        })
-        return { status: 201, body: { ...app, locked: body["locked"] ?? false, joined: false } }
-      }
-    },
-    { method: "GET", pattern: /^\/spaces$/, scope: "read", ranges: ["id", "name"], handle: () => ({ body: [...state.spaces.values()] }) },
-    { method: "GET", pattern: /^\/spaces\/([^/]+)$/, scope: "read", handle: ([x]) => ({ body: findIn(state.spaces, x!, "space") }) },
-    // The add-on catalog, add-ons across apps, attachments.
-    { method: "GET", pattern: /^\/addon-services$/, scope: "read", ranges: ["id", "name"], handle: () => ({ body: CATALOG.map((c) => c.service) }) },
-    {
-      method: "GET",
-      pattern: /^\/addon-services\/([^/]+)\/plans$/,
-      scope: "read",
-      ranges: ["id", "name"],
-      handle: ([x]) => {
-        const decoded = decodeURIComponent(x!)
-        const entry = CATALOG.find((c) => c.service["id"] === decoded || c.service["name"] === decoded)
-        if (entry === undefined) throw notFound("add-on service")
-        return { body: entry.plans }
-      }
-    },
-    { method: "GET", pattern: /^\/addons$/, scope: "read", ranges: ["id", "name"], handle: () => ({ body: [...state.addons.values()].flat() }) },
-    {
-      method: "GET",
-      pattern: /^\/addons\/([^/]+)$/,
-      scope: "read",
-      handle: ([x]) => ({ body: mustFind([...state.addons.values()].flat(), x!, "add-on", "id", "name") })
-    },
-    { method: "GET", pattern: new RegExp(`^${A}/addon-attachments$`), scope: "read", ranges: ["id", "name"], handle: ([a]) => ({ body: listOf(state.attachments, findApp(a!)["id"]) }) },
-    // Pipeline couplings and promotions (these endpoints take the pipeline's id, never its name).
-    {
-      method: "GET",
-      pattern: /^\/pipelines\/([^/]+)\/pipeline-couplings$/,
-      scope: "read",
-      ranges: ["id"],
-      handle: ([p]) => {
-        const pipeline = state.pipelines.get(decodeURIComponent(p!))
-        if (pipeline === undefined) throw notFound("pipeline")
-        return { body: [...state.couplings.values()].filter((c) => c["pipeline"]["id"] === pipeline["id"]) }
-      }
-    },
-    {
-      method: "POST",
-      pattern: /^\/pipeline-couplings$/,
-      scope: "write",
-      handle: (_, body) => {
-        for (const key of Object.keys(body)) if (!["app", "pipeline", "stage"].includes(key)) throw invalid(`Unknown property ${key}.`)
-        const app = findApp(String(need(body, "app")))
-        const pipeline = state.pipelines.get(String(need(body, "pipeline")))
-        if (pipeline === undefined) throw notFound("pipeline")
-        const stage = String(need(body, "stage"))
-        if (!["test", "review", "development", "staging", "production"].includes(stage)) throw invalid(`Invalid stage ${stage}.`)
-        if ([...state.couplings.values()].some((c) => c["app"]["id"] === app["id"])) throw invalid("App is already in a pipeline.")
-        const coupling = { id: randomUUID(), app: { id: app["id"] }, pipeline: { id: pipeline["id"] }, stage, created_at: stamp(), updated_at: stamp() }
-        state.couplings.set(coupling.id, coupling)
-        return { status: 201, body: coupling }
-      }
-    },
-    {
-      method: "POST",
-      pattern: /^\/pipeline-promotions$/,
-      scope: "write",
-      handle: (_, body) => {
-        const pipelineId = need(body, "pipeline")?.["id"]
-        const sourceId = need(body, "source")?.["app"]?.["id"]
-        const targets = need(body, "targets") as Array<Json>
-        const pipeline = typeof pipelineId === "string" ? state.pipelines.get(pipelineId) : undefined
-        if (pipeline === undefined) throw notFound("pipeline")
-        const coupled = (id: unknown) => [...state.couplings.values()].some((c) => c["app"]["id"] === id && c["pipeline"]["id"] === pipeline["id"])
-        if (!coupled(sourceId)) throw invalid("The source app is not in this pipeline.")
-        if (!Array.isArray(targets) || targets.length === 0 || !targets.every((t) => coupled(t?.["app"]?.["id"]))) throw invalid("Every target app must be in this pipeline.")
-        const source = state.apps.get(sourceId)!
-        const slug = listOf(state.releases, source["id"]).find((r) => r["current"])?.["slug"]?.["id"] ?? null
-        for (const t of targets) release(state.apps.get(t["app"]["id"])!, `Promote ${source["name"]}`, slug)
-        const current = currentRelease(source)
-        const promotion = {
-          id: randomUUID(),
-          pipeline: { id: pipeline["id"] },
-          source: { app: { id: source["id"] }, release: { id: current?.id } },
-          status: "completed",
-          created_at: stamp(),
-          updated_at: stamp()
-        }
-        state.promotions.set(promotion.id, promotion)
-        return { status: 201, body: promotion }
-      }
-    },
-    { method: "GET", pattern: /^\/pipeline-promotions\/([^/]+)$/, scope: "read", handle: ([x]) => ({ body: findIn(state.promotions, x!, "promotion") }) },
+    ...coverageRoutes({
+      state,
+      findApp,
+      findIn,
+      listOf,
+      mustFind,
+      need,
+      stamp,
+      release,
+      currentRelease,
+      restart,
+      stop,
+      ofType,
+      formationEntry,
+      addApp
+    }),
     {
       method: "GET",
       pattern: /^\/account$/,
