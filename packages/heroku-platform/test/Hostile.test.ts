@@ -4,7 +4,8 @@
  * name and by id in the audit.
  */
 import { Agent, AgentBackend, Approval, RunStore } from "@agentloop/core"
-import { AuditLog, Grant, HerokuTools, Operations } from "@agentloop/heroku-platform"
+import { AuditLog, Grant, type HerokuClient, HerokuTools, Operations } from "@agentloop/heroku-platform"
+import * as GrantedPages from "@agentloop/heroku-platform/internal/grantedPages"
 import { FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Result } from "effect"
@@ -132,6 +133,33 @@ describe("2. paging under a narrow grant learns nothing outside it", () => {
         expect(seen.includes(ids[i]!), ids[i]).toBe(false)
         expect(seen.includes(names[i]!), names[i]).toBe(false)
       }
+    }))
+})
+
+describe("2b. the granted-paging walk is bounded", () => {
+  /** A client whose list never ends (a fresh Next-Range every page) and holds nothing the grant shows. */
+  const endless = (repeat: boolean) => {
+    let calls = 0
+    const client = {
+      page: () =>
+        Effect.sync(() => {
+          calls++
+          return { items: [{ id: `x-${calls}`, name: `hidden-${calls}` }], nextRange: repeat ? "name ]hidden..; max=1000" : `name ]hidden-${calls}..; max=1000`, requestId: undefined }
+        })
+    } as unknown as HerokuClient.Service
+    return { client, calls: () => calls }
+  }
+
+  it.effect("a list that never ends fails with HerokuPagingError after 50 pages; a repeating Next-Range after 2", () =>
+    Effect.gen(function* () {
+      const options = { path: "/apps", template: "/apps", field: "name", order: undefined, max: 1, range: undefined, keep: () => false }
+      const forever = endless(false)
+      const error = yield* Effect.flip(GrantedPages.page({ ...options, client: forever.client }))
+      expect(error).toMatchObject({ _tag: "HerokuPagingError", reason: "more than 50 pages to walk for one page of granted items" })
+      expect(forever.calls()).toBe(GrantedPages.MAX_WALK)
+      const cycle = endless(true)
+      expect(yield* Effect.flip(GrantedPages.page({ ...options, client: cycle.client }))).toMatchObject({ _tag: "HerokuPagingError", reason: "Next-Range repeats an earlier range" })
+      expect(cycle.calls()).toBe(2)
     }))
 })
 
