@@ -91,4 +91,19 @@ describe("AuditLog.layerJsonl after a torn write", () => {
       { line: 3, length: 8 }
     ])
   })
+
+  it("AuditLog.plain copies any argument into JSON: no getter runs, cycles and class instances end as text", () => {
+    let ran = false
+    const cyclic: Record<string, unknown> = { app: "alpha" }
+    cyclic["self"] = cyclic
+    const tricky = Object.defineProperty({ ok: 1 }, "secret", { enumerable: true, get: () => ((ran = true), "hunter2") })
+    const copy = AuditLog.plain({ cyclic, tricky, when: new Date(0), name: new String("prod"), list: [1, Infinity], fn: () => 1 }) as any
+    expect(ran).toBe(false)
+    expect(copy.tricky).toEqual({ ok: 1, secret: "[accessor]" })
+    expect(copy.name).toBe("[String]")
+    expect(copy.when).toBe("[Date]")
+    expect(copy.list).toEqual([1, "Infinity"])
+    expect(copy.fn).toBe("[function]")
+    expect(JSON.stringify(copy)).toContain("[too deep]")
+  })
 })
