@@ -1,7 +1,9 @@
 /**
  * Scrubbing of secrets from any text or value that can reach a model, an audit entry, an event served over
  * HTTP, an error or a log: known secret values (e.g. config vars a tool has seen) and secret-shaped strings
- * (URLs with credentials, bearer tokens, `HRKU-` tokens, `srv=`/`token=`/`password=`... parameters). Pure
+ * and their credential parts (a URL's password, a `password=` value), and secret-shaped strings (URLs with
+ * credentials, bearer tokens, `HRKU-` tokens, `srv=`/`token=`/`password=`... parameters, `PGPASSWORD=...`,
+ * `password is ...`). Pure
  * code. One definition for every output that shows tool arguments: `@agentloop/heroku-platform`'s audit
  * entries and `@agentloop/server`'s events both redact with `args`, so they show the same thing.
  *
@@ -22,6 +24,12 @@ const shapes: ReadonlyArray<readonly [RegExp, string]> = [
     /\b(srv|token|access_token|refresh_token|api_key|apikey|api-key|password|passwd|pwd|secret|client_secret|sig|signature|auth|key)=([^&\s"'<>,;]+)/gi,
     `$1=${REDACTED}`
   ],
+  // PGPASSWORD=..., DB_PASSWORD: ..., "password": "...", password is ... (a credential printed in prose or env);
+  // the name's prefix is bounded, so a long hyphenated run cannot make it quadratic
+  [
+    /\b([\w-]{0,64}(?:password|passwd|passphrase|pwd|secret|token))(["']?\s*[:=]\s*|\s+(?:is|was|=)\s+)(["'`]?)([^\s"'`<>,;]{4,})/gi,
+    `$1$2$3${REDACTED}`
+  ],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g, `$1 ${REDACTED}`],
   [/\bHRKU-[A-Za-z0-9_-]{8,}/g, REDACTED],
   // common vendor key shapes: sk_live_..., ghp_..., xoxb-..., AKIA...
@@ -38,9 +46,44 @@ export interface Known {
   readonly values: ReadonlyArray<string>
 }
 
-export const known = (values: Iterable<string>): Known => ({
-  values: [...new Set([...values].filter((v) => v.length >= MIN_KNOWN_LENGTH))].sort((a, b) => b.length - a.length)
-})
+/** A URL's password (`scheme://user:password@host`), in every URL of a value. */
+const URL_PASSWORD = /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}:\/\/[^\s/@:"'<>]{0,512}:([^\s/@"'<>]{1,512})@/gi
+/** A credential in `key=value` form (a query string, a libpq conninfo, an env line). */
+const KEY_VALUE_SECRET = /(?:^|[?&;\s])[\w-]{0,64}(?:password|passwd|pwd|secret|token|api_?key|sslkey|sig)=([^&\s;"'<>]+)/gi
+
+const decodedOrSelf = (value: string): string => {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
+}
+
+/**
+ * The parts of a secret value that a program may print on their own: the password of each URL in it and
+ * the values of its credential parameters, as written and percent-decoded. A log line that prints only the
+ * password of a known `DATABASE_URL` is then scrubbed too.
+ */
+export const credentialParts = (value: string): ReadonlyArray<string> => {
+  const parts: Array<string> = []
+  for (const pattern of [URL_PASSWORD, KEY_VALUE_SECRET]) {
+    for (const match of value.matchAll(pattern)) {
+      const part = match[1]!
+      parts.push(part, decodedOrSelf(part))
+    }
+  }
+  return parts
+}
+
+/** Known secret values, with their credential parts (`credentialParts`). */
+export const known = (values: Iterable<string>): Known => {
+  const all = new Set<string>()
+  for (const value of values) {
+    all.add(value)
+    for (const part of credentialParts(value)) all.add(part)
+  }
+  return { values: [...all].filter((v) => v.length >= MIN_KNOWN_LENGTH).sort((a, b) => b.length - a.length) }
+}
 
 export const none: Known = known([])
 
@@ -77,11 +120,33 @@ export const values = (record: unknown): Record<string, string | null> =>
 export const secretValuedKeys: ReadonlyArray<string> = ["vars", "env", "config"]
 
 /**
- * Tool arguments as an audit entry (or any other output) shows them: the values under `secretValuedKeys`
- * hidden, then every string scrubbed (`deep`).
+ * A JSON-like copy of any value a caller passed, bounded in depth and size: arrays and plain objects are
+ * copied, strings, numbers, booleans and null kept, anything else described (`[function]`, `[String]`), so
+ * an entry can always be written (no cycle, no getter, no class instance reaches a sink).
+ */
+export const plain = (value: unknown, depth = 0): unknown => {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return value
+  if (typeof value === "number") return Number.isFinite(value) ? value : String(value)
+  if (typeof value !== "object") return `[${typeof value}]`
+  if (depth >= 8) return "[too deep]"
+  if (Array.isArray(value)) return value.slice(0, 100).map((item) => plain(item, depth + 1))
+  const prototype = Object.getPrototypeOf(value)
+  if (prototype !== Object.prototype && prototype !== null) return `[${(value as object).constructor?.name ?? "object"}]`
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value).slice(0, 100)) {
+    const descriptor = Object.getOwnPropertyDescriptor(value, key)
+    out[key] = descriptor !== undefined && "value" in descriptor ? plain(descriptor.value, depth + 1) : "[accessor]"
+  }
+  return out
+}
+
+/**
+ * Tool arguments as an audit entry (or any other output) shows them: made plain (`plain`), the values under
+ * `secretValuedKeys` hidden, then every string scrubbed (`deep`).
  */
 export const args = (value: unknown, secrets: Known = none): unknown => {
-  const record = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>
+  const copy = plain(value)
+  const record = (typeof copy === "object" && copy !== null && !Array.isArray(copy) ? copy : {}) as Record<string, unknown>
   const hidden = Object.fromEntries(
     Object.entries(record).map(([key, item]) => [key, secretValuedKeys.includes(key) ? values(item) : item])
   )

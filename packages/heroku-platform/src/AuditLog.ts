@@ -11,7 +11,7 @@
  */
 import { AgentEvent } from "@agentloop/core"
 import { open } from "node:fs/promises"
-import { Context, Effect, Fiber, Layer, Schema, Semaphore } from "effect"
+import { Context, Effect, Fiber, Layer, Result, Schema, Semaphore } from "effect"
 import { SqlClient } from "effect/sql"
 import { byTool } from "./Operations.js"
 import * as Redaction from "./Redaction.js"
@@ -54,8 +54,29 @@ export class AuditWriteFailed extends Schema.TaggedError<AuditWriteFailed>()("Au
 /** Where entries go. Must not return before the entry is durable if it claims to be durable. */
 export type Sink = (entry: Entry) => Effect.Effect<void, AuditWriteFailed>
 
+/** A call refused before any handler ran (an unknown tool, arguments that do not decode, a human's denial). */
+export interface Refusal {
+  readonly runId: string
+  readonly tool: string
+  readonly toolCallId: string
+  /** The arguments as given: made plain, config values hidden and secrets scrubbed before they are written. */
+  readonly arguments?: unknown
+  /** Who refused: `toolkit`, `schema`, the MCP server, the human. */
+  readonly by?: string | undefined
+  readonly reason?: string | undefined
+  /** `refused` by a rule or check (default), `denied` by a human or policy. */
+  readonly decision?: "refused" | "denied"
+  readonly agent?: string
+}
+
 export interface Service {
   readonly record: (entry: Entry) => Effect.Effect<void, AuditWriteFailed>
+  /**
+   * Records a refusal entry (`refusal(fields)`). Never fails: the call did not run either way, so a sink
+   * failure is logged instead. For callers that refuse calls the handlers never see (an MCP server's
+   * unknown tools and invalid arguments); the loop's are recorded from its events.
+   */
+  readonly refuse: (refusal: Refusal) => Effect.Effect<void>
   /**
    * The most recent entries recorded through this layer (up to 10,000), in order; the sink holds the durable
    * copy. Includes the refusals the event observer saw before the read (it writes them on fibers of its own).
@@ -75,8 +96,33 @@ const scrubbed = (entry: Entry): Entry => ({
   ...(entry.reason === undefined ? {} : { reason: Redaction.text(entry.reason) })
 })
 
-/** Arguments as the audit shows them: values of config vars, env and add-on config hidden, then scrubbed. */
+/** See `Redaction.plain` (re-exported here, where the audit's callers found it). */
+export const plain = Redaction.plain
+
+/** Arguments as the audit shows them: made plain, values of config vars, env and add-on config hidden, then scrubbed. */
 export const redactArguments = (args: unknown, secrets: Redaction.Known = Redaction.none): unknown => Redaction.args(args, secrets)
+
+/** The refusal entry for a call that never reached a handler (see `Service.refuse`). */
+export const refusal = (fields: Refusal): Entry => {
+  const args = redactArguments(fields.arguments) as Record<string, unknown>
+  return {
+    at: new Date().toISOString(),
+    kind: "refusal",
+    runId: fields.runId,
+    ...(fields.agent === undefined ? {} : { agent: fields.agent }),
+    tool: fields.tool,
+    toolCallId: fields.toolCallId,
+    ...(typeof args["app"] === "string" ? { app: args["app"] } : {}),
+    arguments: args,
+    decision: fields.decision ?? "refused",
+    ...(fields.by === undefined ? {} : { by: fields.by }),
+    ...(fields.reason === undefined ? {} : { reason: fields.reason }),
+    outcome: "not_run"
+  }
+}
+
+/** Tools the audit speaks for: the operations, and any other name in their namespace (a model guessing one). */
+const isHerokuTool = (name: string) => byTool.has(name) || name.startsWith("heroku_")
 
 /**
  * An audit log that writes each entry to `sink` and keeps the entries in memory. The sink's failure is the
@@ -102,20 +148,6 @@ export const layer = (sink: Sink = () => Effect.void) =>
           )
         }).pipe(lock.withPermits(1))
       const calledWith = new Map<string, unknown>()
-      const fromEvent = (event: { readonly runId: string; readonly toolName: string; readonly toolCallId: string }, args: unknown, fields: Pick<Entry, "decision" | "by" | "reason">): Entry => {
-        const given = (typeof args === "object" && args !== null ? args : {}) as Record<string, unknown>
-        return {
-          at: new Date().toISOString(),
-          kind: "refusal",
-          runId: event.runId,
-          tool: event.toolName,
-          toolCallId: event.toolCallId,
-          ...(typeof given["app"] === "string" ? { app: given["app"] } : {}),
-          arguments: redactArguments(args),
-          ...fields,
-          outcome: "not_run"
-        }
-      }
       // Observers cannot fail or wait; a sink failure here is logged (the call did not run either way).
       const recordObserved = (entry: Entry) => {
         const fiber = Effect.runFork(record(entry).pipe(Effect.catch((error) => Effect.logError(error.message))))
@@ -125,8 +157,10 @@ export const layer = (sink: Sink = () => Effect.void) =>
       // Observer writes under way: `entries` waits for them, so a run's refusals are there once the run returns.
       const pending = new Set<Fiber.Fiber<void>>()
       const read = Effect.sync(() => [...entries])
+      const refuse = (fields: Refusal) => record(refusal(fields)).pipe(Effect.catch((error) => Effect.logError(error.message)))
       const observe = (event: AgentEvent.AgentEvent) => {
-        if (!("toolName" in event) || !byTool.has(event.toolName)) return
+        if (!("toolName" in event) || !isHerokuTool(event.toolName)) return
+        const call = { runId: event.runId, tool: event.toolName, toolCallId: event.toolCallId }
         if (event._tag === "ToolCalled") {
           calledWith.set(event.toolCallId, event.arguments)
           if (calledWith.size > 1000) calledWith.delete(calledWith.keys().next().value!)
@@ -135,13 +169,18 @@ export const layer = (sink: Sink = () => Effect.void) =>
           calledWith.delete(event.toolCallId)
           if (event.errorKind === "InvalidArguments") {
             // The Schema's message quotes the values; the entry keeps the redacted arguments instead.
-            recordObserved(fromEvent(event, args, { decision: "refused", by: "schema", reason: "the arguments do not match the tool's Schema" }))
+            recordObserved(refusal({ ...call, arguments: args, by: "schema", reason: "the arguments do not match the tool's Schema" }))
+          } else if (event.errorKind === "UnknownTool") {
+            // Not in the agent's toolkit: its grant does not offer it (the loop reports no arguments for it).
+            recordObserved(refusal({ ...call, arguments: args, by: "toolkit", reason: "the tool is not offered to this agent (its grant does not allow it)" }))
           }
         } else if (event._tag === "ApprovalDecided" && !event.approved) {
-          recordObserved(fromEvent(event, event.arguments, { decision: "denied", by: event.decidedBy, reason: event.reason }))
+          recordObserved(
+            refusal({ ...call, arguments: event.arguments, decision: "denied", by: event.decidedBy, reason: event.reason })
+          )
         }
       }
-      return Context.make(AuditLog, { record, entries: Effect.suspend(() => (pending.size === 0 ? read : Effect.andThen(Fiber.awaitAll([...pending]), read))) }).pipe(Context.add(AgentEvent.EventObserver, { observe }))
+      return Context.make(AuditLog, { record, refuse, entries: Effect.suspend(() => (pending.size === 0 ? read : Effect.andThen(Fiber.awaitAll([...pending]), read))) }).pipe(Context.add(AgentEvent.EventObserver, { observe }))
     })
   )
 
@@ -150,21 +189,41 @@ export const layerMemory = layer()
 
 /**
  * An append-only JSONL file: one entry per line, `fsync`ed before `record` returns. The file is opened once
- * (created if missing) and closed with the layer's scope.
+ * (created if missing) and closed with the layer's scope. Each entry starts on a line of its own: a file
+ * that does not end with a newline (a crash tore its last write) and any append that failed part-way get
+ * a newline first, so a torn line never swallows the next entry (readers skip it: `parseJsonl`).
  */
 export const layerJsonl = (path: string) =>
   Layer.unwrap(
     Effect.map(
       Effect.acquireRelease(
-        Effect.tryPromise({ try: () => open(path, "a"), catch: (error) => new AuditWriteFailed({ sink: path, reason: String(error) }) }),
-        (handle) => Effect.promise(() => handle.close())
+        Effect.tryPromise({
+          try: async () => {
+            const handle = await open(path, "a+")
+            const { size } = await handle.stat()
+            let torn = false
+            if (size > 0) {
+              const last = Buffer.alloc(1)
+              await handle.read(last, 0, 1, size - 1)
+              torn = last[0] !== 0x0a
+            }
+            return { handle, torn }
+          },
+          catch: (error) => new AuditWriteFailed({ sink: path, reason: String(error) })
+        }),
+        ({ handle }) => Effect.promise(() => handle.close())
       ),
-      (handle) =>
+      (file) =>
         layer((entry) =>
           Effect.tryPromise({
             try: async () => {
-              await handle.appendFile(`${JSON.stringify(Schema.encodeSync(Entry)(entry))}\n`)
-              await handle.sync()
+              const line = `${JSON.stringify(Schema.encodeSync(Entry)(entry))}\n`
+              const text = file.torn ? `\n${line}` : line
+              // Until this append is known to be whole, the file may end in the middle of it.
+              file.torn = true
+              await file.handle.appendFile(text)
+              await file.handle.sync()
+              file.torn = false
             },
             catch: (error) => new AuditWriteFailed({ sink: path, reason: String(error) })
           })
@@ -172,12 +231,34 @@ export const layerJsonl = (path: string) =>
     )
   )
 
-/** Reads a JSONL audit file back (for tests and tools). */
-export const readJsonl = (text: string): ReadonlyArray<Entry> =>
-  text
-    .split("\n")
-    .filter((line) => line.length > 0)
-    .map((line) => Schema.decodeUnknownSync(Entry)(JSON.parse(line)))
+/** A line of a JSONL audit file that is not a whole entry (a write torn by a crash): its number and length only. */
+export interface TornLine {
+  readonly line: number
+  readonly length: number
+}
+
+/** Reads a JSONL audit file back: the whole entries, and the lines that are not (skipped, never fatal). */
+export const parseJsonl = (text: string): { readonly entries: ReadonlyArray<Entry>; readonly torn: ReadonlyArray<TornLine> } => {
+  const entries: Array<Entry> = []
+  const torn: Array<TornLine> = []
+  const lines = text.split("\n")
+  lines.forEach((line, index) => {
+    if (line.trim().length === 0) return
+    try {
+      const decoded = decodeEntry(JSON.parse(line))
+      if (Result.isSuccess(decoded)) return void entries.push(decoded.success)
+    } catch {
+      // Not JSON: a torn write.
+    }
+    torn.push({ line: index + 1, length: line.length })
+  })
+  return { entries, torn }
+}
+
+const decodeEntry = Schema.decodeUnknownResult(Entry)
+
+/** The whole entries of a JSONL audit file, skipping torn lines (see `parseJsonl` to know about them). */
+export const readJsonl = (text: string): ReadonlyArray<Entry> => parseJsonl(text).entries
 
 /**
  * A SQL table through `effect/sql` (any dialect: SQLite, Postgres, ...). The table is created if missing;

@@ -63,7 +63,11 @@ export const none: Grant = make({})
 
 export const accessTo = (grant: Grant, group: Group): Access => grant.access[group] ?? "off"
 
-const creates: Readonly<Record<string, keyof Grant["create"]>> = { heroku_apps_create: "apps", heroku_pipelines_create: "pipelines" }
+const creates: Readonly<Record<string, keyof Grant["create"]>> = {
+  heroku_apps_create: "apps",
+  heroku_team_apps_create: "apps",
+  heroku_pipelines_create: "pipelines"
+}
 
 /** Read access allows read operations; Full allows everything in the group (creation also needs `create`). */
 export const allows = (grant: Grant, operation: Operation): boolean => {

@@ -2,13 +2,15 @@
  * The Platform API as agent tools. `toolkit(grant)` offers only what the grant allows, with approvals on
  * the risky ones; `layer(grant)` provides the handlers. Each handler checks for itself, whoever calls it:
  *
- * 1. the grant allows the tool, and the app or pipeline (resolved to Heroku's id, so name, id and a later
+ * 1. the grant allows the tool; the arguments match the tool's Schema (decoded again: a direct caller may
+ *    pass anything); the app or pipeline is granted (resolved to Heroku's id, so name, id and a later
  *    rename all mean the same app);
  * 2. the call holds an approval when its risks need one (or the grant auto-approves the tool by name);
  * 3. the audit log took the intent entry (fail closed), then it calls Heroku and records the outcome,
- *    also when the call is interrupted;
+ *    naming the app by Heroku's id and name, also when the call is interrupted;
  * 4. everything it returns, fails with or audits is scrubbed of secrets (config values it has seen for the
- *    app, and secret-shaped strings).
+ *    app, their credential parts, and secret-shaped strings); a list the grant filters never shows what it
+ *    hides, not even through its next range.
  *
  * Each layer keeps its state (resolved apps, known secrets) in its own closure: two agents with two grants
  * share nothing but the client (and its rate-limit bucket).
@@ -16,16 +18,19 @@
  * @since 0.1.0
  */
 import { Tool, Toolkit } from "@agentloop/core"
-import { Effect, Layer, Option, Schema, type SchemaIssue } from "effect"
+import { Effect, Layer, Option, Result, Schema, type SchemaIssue } from "effect"
 import { AuditLog, type Entry, redactArguments, type Service as AuditService } from "./AuditLog.js"
 import * as Grant from "./Grant.js"
 import { HerokuClient, type Service as Client } from "./HerokuClient.js"
 import type { HerokuError } from "./HerokuError.js"
 import * as Id from "./Identifiers.js"
-import { alwaysGated, byTool, type Operation, operations, pathOf } from "./Operations.js"
+import * as GrantedPages from "./internal/grantedPages.js"
+import { identityOf, make as makeScope, type Scope } from "./internal/scope.js"
+import { alwaysGated, byTool, type Ids, type Operation, operations, pathOf } from "./Operations.js"
 import type { InvalidRange } from "./Range.js"
 import { MAX_PAGE_SIZE } from "./Range.js"
 import * as Redaction from "./Redaction.js"
+import * as R from "./Resources.js"
 import { type Service as TwoFactorService, TwoFactor } from "./TwoFactor.js"
 
 /** What the model sees when a call fails: Heroku's own id and message, and the Request-Id for support. */
@@ -132,121 +137,6 @@ const fromHerokuError = (error: HerokuError | InvalidRange, secrets: Redaction.K
     : failure(error._tag, Redaction.text(error.message, secrets), "requestId" in error && error.requestId !== undefined ? { requestId: error.requestId } : {})
 
 // ---------------------------------------------------------------------------------------------------------
-// Per-layer state: which apps and pipelines this grant reaches, and the secrets it has seen.
-
-interface Scope {
-  /** The app or pipeline a call targets, resolved when the grant restricts them; fails when not granted. */
-  readonly app: (given: string) => Effect.Effect<Target, ToolFailure>
-  readonly pipeline: (given: string) => Effect.Effect<Target, ToolFailure>
-  readonly appAllowed: (identity: Grant.Identity) => boolean
-  readonly pipelineAllowed: (identity: Grant.Identity) => boolean
-  readonly pinApp: (identity: Grant.Identity) => void
-  readonly pinPipeline: (identity: Grant.Identity) => void
-  readonly forgetApp: (identity: Grant.Identity) => void
-  /** Config values seen (or fetched, once per app) for the grant's apps. */
-  readonly secrets: () => Redaction.Known
-  readonly learn: (vars: unknown) => void
-  readonly learnApp: (pathApp: string) => Effect.Effect<void>
-}
-
-/** Where a call goes: the path segment to send, and the name the audit shows. */
-interface Target {
-  readonly segment: string
-  readonly label: string
-}
-
-const identityOf = (body: unknown): Grant.Identity | undefined => {
-  const record = (body ?? {}) as Record<string, unknown>
-  return typeof record["id"] === "string" && typeof record["name"] === "string" ? { id: record["id"].toLowerCase(), name: record["name"] } : undefined
-}
-
-const makeScope = (grant: Grant.Grant, client: Client): Scope => {
-  const known = new Set<string>()
-  let cachedKnown: Redaction.Known = Redaction.none
-  const learned = new Set<string>()
-  const learn = (vars: unknown) => {
-    let added = false
-    for (const value of Object.values((vars ?? {}) as Record<string, unknown>)) {
-      if (typeof value === "string" && !known.has(value)) {
-        known.add(value)
-        added = true
-      }
-    }
-    if (added) cachedKnown = Redaction.known(known)
-  }
-  const registry = (allowList: ReadonlyArray<string> | undefined, kind: "app" | "pipeline", template: string) => {
-    const pinned = new Set<string>()
-    const cache = new Map<string, Grant.Identity>()
-    const allowed = (identity: Grant.Identity) => {
-      const ok = pinned.has(identity.id) || Grant.listed(allowList, identity)
-      // Once granted, granted by id: a rename keeps the grant, and the new name resolves to the same app.
-      if (ok && allowList !== undefined) pinned.add(identity.id)
-      return ok
-    }
-    const remember = (identity: Grant.Identity) => {
-      cache.set(identity.id, identity)
-      cache.set(identity.name, identity)
-    }
-    const resolve = (given: string): Effect.Effect<Target, ToolFailure> => {
-      const key = Id.canonical(given)
-      if (allowList === undefined) return Effect.succeed({ segment: key, label: key })
-      const denied = () => failure("GrantDenied", `This agent's grant does not cover the ${kind} "${key}".`)
-      const check = (identity: Grant.Identity) =>
-        allowed(identity) ? Effect.succeed({ segment: identity.id, label: identity.name }) : Effect.fail(denied())
-      const cached = cache.get(key)
-      if (cached !== undefined) return check(cached)
-      return client.request({ method: "GET", path: template.replace("{x}", encodeURIComponent(key)), template: template.replace("{x}", `{${kind}}`) }).pipe(
-        // Whatever Heroku says about an app outside the grant (even "not found"), the agent learns only "denied".
-        Effect.mapError(() => denied()),
-        Effect.flatMap((response) => {
-          const identity = identityOf(response.body)
-          if (identity === undefined) return Effect.fail(denied())
-          remember(identity)
-          return check(identity)
-        })
-      )
-    }
-    return {
-      resolve,
-      allowed,
-      pin: (identity: Grant.Identity) => {
-        remember(identity)
-        pinned.add(identity.id)
-      },
-      forget: (identity: Grant.Identity) => {
-        cache.delete(identity.id)
-        cache.delete(identity.name)
-        for (const [key, value] of cache) if (value.id === identity.id) cache.delete(key)
-      },
-      renamed: remember
-    }
-  }
-  const apps = registry(grant.apps, "app", "/apps/{x}")
-  const pipelines = registry(grant.pipelines, "pipeline", "/pipelines/{x}")
-  return {
-    app: apps.resolve,
-    pipeline: pipelines.resolve,
-    appAllowed: apps.allowed,
-    pipelineAllowed: pipelines.allowed,
-    pinApp: (identity) => {
-      apps.forget(identity)
-      apps.pin(identity)
-    },
-    pinPipeline: pipelines.pin,
-    forgetApp: apps.forget,
-    secrets: () => cachedKnown,
-    learn,
-    learnApp: (pathApp) =>
-      learned.has(pathApp)
-        ? Effect.void
-        : client.request({ method: "GET", path: `/apps/${encodeURIComponent(pathApp)}/config-vars`, template: "/apps/{app}/config-vars" }).pipe(
-            Effect.tap((response) => Effect.sync(() => (learned.add(pathApp), learn(response.body)))),
-            Effect.ignore
-          )
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // The handler.
 
 interface HandlerDeps {
@@ -258,11 +148,28 @@ interface HandlerDeps {
   readonly scope: Scope
 }
 
+/** Each operation's parameters as the handler checks them (the loop decoded them already; a direct caller may not have). */
+const parameterDecoders = new WeakMap<Operation, (input: unknown) => Result.Result<Record<string, unknown>, Schema.SchemaError>>()
+const decodeParameters = (operation: Operation) => {
+  let decode = parameterDecoders.get(operation)
+  if (decode === undefined) {
+    const fields = operation.list === undefined ? operation.parameters : { ...operation.parameters, ...listParameters }
+    decode = Schema.decodeUnknownResult(Schema.Struct(fields) as unknown as Schema.Codec<Record<string, unknown>, unknown>, {
+      errors: "all",
+      onExcessProperty: "ignore"
+    })
+    parameterDecoders.set(operation, decode)
+  }
+  return decode
+}
+
 const handlerFor =
   (deps: HandlerDeps): Tool.AnyHandlerFn =>
-  (params: Record<string, any>, context) => {
+  (raw: unknown, context) => {
     const { audit, grant, operation, scope } = deps
-    const given = typeof params["app"] === "string" ? Id.canonical(params["app"]) : undefined
+    // Until the arguments are checked they are whatever the caller passed: only a string app is named.
+    let params = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>
+    let given = typeof params["app"] === "string" ? Id.canonical(params["app"]) : undefined
     const entry = (fields: Pick<Entry, "kind" | "decision" | "outcome"> & Partial<Entry>): Entry => ({
       at: new Date().toISOString(),
       runId: context.runId,
@@ -275,52 +182,84 @@ const handlerFor =
       ...(context.approval?.reason === undefined ? {} : { reason: context.approval.reason }),
       ...fields
     })
-    const refuse = (problem: ToolFailure, by: string, app?: string) =>
+    const refuse = (problem: ToolFailure, by: string, app?: Pick<Entry, "app" | "appId">) =>
       audit
-        .record(
-          entry({ kind: "refusal", decision: "refused", by, reason: problem.message, outcome: "not_run", ...(app === undefined ? {} : { app }) })
-        )
+        .record(entry({ kind: "refusal", decision: "refused", by, reason: problem.message, outcome: "not_run", ...app }))
         .pipe(Effect.ignore, Effect.andThen(Effect.fail(problem)))
 
     return Effect.gen(function* () {
-      // 1. The grant: the tool, then the app or pipeline (resolved, so name, id and case are one thing).
+      // 1. The grant allows the tool.
       if (!Grant.allows(grant, operation)) {
         return yield* refuse(failure("GrantDenied", `This agent's grant does not allow ${operation.tool}.`), "grant")
       }
+      // 2. The arguments are what the tool's Schema says, whoever calls: an app given as ["prod"], or as an
+      //    object whose toString says "prod", never reaches a path.
+      const decoded = decodeParameters(operation)(raw)
+      if (Result.isFailure(decoded)) {
+        return yield* refuse(
+          failure("InvalidArguments", `The arguments do not match ${operation.tool}'s parameters: ${describeDecodeError(decoded.failure)}`),
+          "handler"
+        )
+      }
+      params = decoded.success
+      given = typeof params["app"] === "string" ? Id.canonical(params["app"]) : undefined
+      // 3. The app or pipeline, resolved when the grant lists them (so name, id and case are one thing).
       const pathParams: Record<string, unknown> = { ...params }
-      let label = given
-      let appId: string | undefined
+      const target: { app?: string; appId?: string } = given === undefined ? {} : { app: given }
       if (given !== undefined) {
-        const target = yield* Effect.catch(scope.app(given), (problem) => refuse(problem, "grant"))
-        pathParams["app"] = target.segment
-        label = target.label
-        if (Id.isUuid(target.segment)) appId = target.segment
+        const resolved = yield* Effect.catch(scope.app(given), (problem) => refuse(problem, "grant"))
+        pathParams["app"] = resolved.segment
+        target.app = resolved.label
+        if (resolved.id !== undefined) target.appId = resolved.id
       }
       if (typeof params["pipeline"] === "string") {
-        const target = yield* Effect.catch(scope.pipeline(params["pipeline"]), (problem) => refuse(problem, "grant"))
-        pathParams["pipeline"] = target.segment
+        const resolved = yield* Effect.catch(scope.pipeline(params["pipeline"]), (problem) => refuse(problem, "grant"))
+        pathParams["pipeline"] = resolved.segment
       }
-      // 2. The approval, checked here too: a handler called by anything but the loop must not run ungated.
+      // Further apps the call acts on (a promotion's targets) are granted one by one, like `app`.
+      const targets: Array<string> = []
+      for (const app of operation.targets?.(params) ?? []) {
+        targets.push((yield* Effect.catch(scope.app(app), (problem) => refuse(problem, "grant", target))).segment)
+      }
+      // 4. The approval, checked here too: a handler called by anything but the loop must not run ungated.
       if (Grant.needsApproval(grant, operation) && context.approval === undefined) {
-        return yield* refuse(
-          failure("ApprovalRequired", `${operation.tool} needs a human's approval, and this call has none.`),
-          "handler",
-          label
-        )
+        return yield* refuse(failure("ApprovalRequired", `${operation.tool} needs a human's approval, and this call has none.`), "handler", target)
       }
       const decision: Entry["decision"] =
         context.approval !== undefined ? "approved" : Grant.autoApproves(grant, operation) ? "auto_approved" : "allowed"
-      const app = { ...(label === undefined ? {} : { app: label }), ...(appId === undefined ? {} : { appId }) }
-      // 3. Intent before the call. If the log cannot take it, the call does not happen.
-      yield* audit.record(entry({ kind: "intent", decision, outcome: "pending", ...app })).pipe(
+      // 5. Intent before the call. If the log cannot take it, the call does not happen.
+      yield* audit.record(entry({ kind: "intent", decision, outcome: "pending", ...target })).pipe(
         Effect.mapError((error) => failure("AuditUnavailable", `Not run: ${error.message}`))
       )
       const outcome = (fields: Pick<Entry, "outcome"> & Partial<Entry>) =>
-        audit.record(entry({ kind: "outcome", decision, ...app, ...fields })).pipe(
+        audit.record(entry({ kind: "outcome", decision, ...target, ...fields })).pipe(
           // The call already happened: its result stands; the missing outcome entry is logged loudly.
           Effect.catch((error) => Effect.logError(`audit outcome for ${context.toolCallId} not recorded: ${error.message}`))
         )
-      return yield* call(deps, params, pathParams, context, label).pipe(
+      // 6. Without an app list nothing resolved the app yet: ask Heroku for its id and name, so the outcome
+      //    names the app the same way however the model spelled it (unless the answer is the app itself).
+      //    Endpoints that take ids only get the pipeline's and the targets' ids the same way.
+      const identify = Effect.gen(function* () {
+        if (given !== undefined && target.appId === undefined && operation.result !== R.App) {
+          const identity = yield* scope.identify(given)
+          pathParams["app"] = identity.id
+          target.app = identity.name
+          target.appId = identity.id
+        }
+        if (operation.needsIds !== true) return
+        const pipeline = pathParams["pipeline"]
+        if (typeof pipeline === "string" && !Id.isUuid(pipeline)) pathParams["pipeline"] = (yield* scope.identifyPipeline(pipeline)).id
+        for (let i = 0; i < targets.length; i++) if (!Id.isUuid(targets[i]!)) targets[i] = (yield* scope.identify(targets[i]!)).id
+      })
+      const ids = (): Ids => ({ app: pathParams["app"] as string | undefined, pipeline: pathParams["pipeline"] as string | undefined, targets })
+      return yield* identify.pipe(
+        Effect.catch((error) => Effect.flip(scrubbed(deps, given, error))),
+        Effect.andThen(Effect.suspend(() => call(deps, params, pathParams, ids(), context, target.app))),
+        Effect.tap(({ identity }) =>
+          Effect.sync(() => {
+            if (identity !== undefined) Object.assign(target, { app: identity.name, appId: identity.id })
+          })
+        ),
         Effect.onInterrupt(() => outcome({ outcome: "interrupted", error: "the call was interrupted; whether Heroku applied it is unknown" })),
         Effect.tapError((problem) =>
           outcome({ outcome: "error", error: problem.message, ...(problem.requestId === undefined ? {} : { requestId: problem.requestId }) })
@@ -337,10 +276,16 @@ const handlerFor =
     })
   }
 
+/** A Heroku error as the model sees it: first learn the app's config values, so the message is scrubbed of them too. */
+const scrubbed = ({ scope }: HandlerDeps, appSegment: string | undefined, error: HerokuError | InvalidRange) =>
+  Effect.andThen(appSegment === undefined ? Effect.void : scope.learnApp(appSegment), Effect.sync(() => fromHerokuError(error, scope.secrets())))
+
 interface Called {
   readonly value: unknown
   readonly requestId: string | undefined
   readonly secondFactorBy?: string | undefined
+  /** The app the answer is (for operations that return an app): its id and name, for the audit. */
+  readonly identity?: Grant.Identity | undefined
 }
 
 /** The leaves of a decode issue (at most `limit`), each with its kind and path; never the values. */
@@ -373,15 +318,14 @@ const call = (
   deps: HandlerDeps,
   params: Record<string, any>,
   pathParams: Record<string, unknown>,
+  ids: Ids,
   context: Tool.HandlerContext,
   label: string | undefined
 ): Effect.Effect<Called, ToolFailure> => {
   const { client, grant, operation, scope } = deps
   const path = pathOf(operation, pathParams)
   const appSegment = typeof pathParams["app"] === "string" ? pathParams["app"] : undefined
-  // On an error path, first learn the app's config values so the message is scrubbed of them too.
-  const scrubbedFailure = (error: HerokuError | InvalidRange) =>
-    Effect.andThen(appSegment === undefined ? Effect.void : scope.learnApp(appSegment), Effect.sync(() => fromHerokuError(error, scope.secrets())))
+  const scrubbedFailure = (error: HerokuError | InvalidRange) => scrubbed(deps, appSegment, error)
   const decode = (body: unknown, schema: Schema.Top, requestId: string | undefined) =>
     Schema.decodeUnknownEffect(schema as Schema.Codec<unknown, unknown>)(body).pipe(
       Effect.mapError((error) =>
@@ -397,23 +341,32 @@ const call = (
     }
     return Redaction.deep(value, scope.secrets())
   }
+  const restricted = restrictedOwner(deps)
   if (operation.list !== undefined) {
-    const range = (params["range"] as string | undefined) ?? {
-      field: operation.list.field,
-      max: (params["max"] as number | undefined) ?? 100,
-      ...(operation.list.order === undefined ? {} : { order: operation.list.order })
-    }
-    return client.page(path, { range, template: operation.template }).pipe(
+    const keep = restricted === undefined ? undefined : (item: unknown) => scope.owned(restricted.kind, restricted.of(item))
+    const max = params["max"] as number | undefined
+    const given = params["range"] as string | undefined
+    const page: Effect.Effect<GrantedPages.GrantedPage, HerokuError | InvalidRange> =
+      keep === undefined
+        ? client.page(path, {
+            range: given ?? { field: operation.list.field, max: max ?? 100, ...(operation.list.order === undefined ? {} : { order: operation.list.order }) },
+            template: operation.template
+          })
+        : Effect.andThen(
+            scope.prime(restricted!.kind),
+            GrantedPages.page({ client, path, template: operation.template, field: operation.list.field, order: operation.list.order, max, range: given, keep })
+          )
+    return page.pipe(
       Effect.catch((error) => Effect.flip(scrubbedFailure(error))),
       Effect.flatMap((page) =>
         Effect.map(decode(page.items, Schema.Array(operation.result), page.requestId), (items) => ({
-          value: { items: shown(filterGranted(deps, items as ReadonlyArray<unknown>)), ...(page.nextRange === undefined ? {} : { nextRange: page.nextRange }) },
+          value: { items: shown(items), ...(page.nextRange === undefined ? {} : { nextRange: page.nextRange }) },
           requestId: page.requestId
         }))
       )
     )
   }
-  const body = operation.body?.(params)
+  const body = operation.body?.(params, ids)
   const send = (twoFactorCode?: Parameters<Client["request"]>[0]["twoFactorCode"]) =>
     client.request({
       method: operation.method,
@@ -436,16 +389,26 @@ const call = (
         )
     )
   )
+  // A result found by its own id (an add-on): under an allow-list, shown only when it belongs to a granted
+  // app, and whatever Heroku says otherwise (even "not found") reads "denied".
+  const denied = () => failure("GrantDenied", `This agent's grant does not cover the ${restricted!.kind} this ${operation.group} belongs to.`)
   return withSecondFactor.pipe(
-    Effect.catch((error) => Effect.flip(scrubbedFailure(error))),
-    Effect.flatMap(({ response, secondFactorBy }) => {
+    Effect.catch((error) => Effect.flip(restricted === undefined ? scrubbedFailure(error) : Effect.succeed(denied()))),
+    Effect.tap((answer) =>
+      restricted === undefined
+        ? Effect.void
+        : Effect.andThen(scope.prime(restricted.kind), Effect.suspend(() => (scope.owned(restricted.kind, restricted.of(answer.response.body)) ? Effect.void : Effect.fail(denied()))))
+    ),
+    Effect.flatMap(({ response, secondFactorBy }): Effect.Effect<Called, ToolFailure> => {
       if (operation.tool === "heroku_logs_read") {
         return Effect.map(readLogs(deps, response.body, response.requestId, appSegment), (called) => ({ ...called, secondFactorBy }))
       }
       const presented = operation.present === undefined ? response.body : operation.present(response.body, params)
       return Effect.map(decode(presented, operation.result, response.requestId), (value) => {
         track(deps, value)
-        return { value: shown(value), requestId: response.requestId, secondFactorBy }
+        const owner = operation.owner?.kind === "app" ? operation.owner.of(value) : undefined
+        const identity = operation.result === R.App ? identityOf(value) : owner?.name === undefined ? undefined : { id: owner.id, name: owner.name }
+        return { value: shown(value), requestId: response.requestId, secondFactorBy, identity }
       })
     })
   )
@@ -455,25 +418,21 @@ const call = (
 const track = ({ grant, operation, scope }: HandlerDeps, value: unknown) => {
   const identity = identityOf(value)
   if (identity === undefined) return
-  if (operation.tool === "heroku_apps_create" && grant.apps !== undefined) scope.pinApp(identity)
+  if ((operation.tool === "heroku_apps_create" || operation.tool === "heroku_team_apps_create") && grant.apps !== undefined) scope.pinApp(identity)
   if (operation.tool === "heroku_apps_update") scope.pinApp(identity)
   if (operation.tool === "heroku_apps_delete") scope.forgetApp(identity)
   if (operation.tool === "heroku_pipelines_create" && grant.pipelines !== undefined) scope.pinPipeline(identity)
 }
 
-/** A list of apps or pipelines shows only the granted ones. */
-const filterGranted = ({ grant, operation, scope }: HandlerDeps, items: ReadonlyArray<unknown>): ReadonlyArray<unknown> => {
-  const keep =
-    operation.tool === "heroku_apps_list" && grant.apps !== undefined
-      ? scope.appAllowed
-      : operation.tool === "heroku_pipelines_list" && grant.pipelines !== undefined
-        ? scope.pipelineAllowed
-        : undefined
-  if (keep === undefined) return items
-  return items.filter((item) => {
-    const identity = identityOf(item)
-    return identity !== undefined && keep(identity)
-  })
+/**
+ * What the grant hides of an operation's results: those of apps (or pipelines) outside its allow-list, for
+ * operations whose results name their owner (`Operation.owner`); `undefined` when nothing is hidden.
+ * Lists are paged by `GrantedPages`, so nothing about hidden items leaks through the range either.
+ */
+const restrictedOwner = ({ grant, operation }: HandlerDeps): Operation["owner"] | undefined => {
+  const owner = operation.owner
+  if (owner === undefined) return undefined
+  return (owner.kind === "app" ? grant.apps : grant.pipelines) === undefined ? undefined : owner
 }
 
 const LOG_TEXT_LIMIT = 20_000

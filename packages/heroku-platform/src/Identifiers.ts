@@ -29,6 +29,12 @@ export const FormationType = oneOf("type", "a process type such as web or worker
 /** A release: its version number or id. */
 export const ReleaseIdentity = oneOf("release", "a release version number or a release id (uuid)", /^[1-9][0-9]{0,9}$/, UUID_PATTERN)
 
+/** A release id (a rollback names the release by id only). */
+export const ReleaseId = oneOf("release", "a release id (uuid)", UUID_PATTERN)
+
+/** A slug id. */
+export const SlugId = oneOf("slug", "a slug id (uuid)", UUID_PATTERN)
+
 /** A build id. */
 export const BuildId = oneOf("build", "a build id (uuid)", UUID_PATTERN)
 
@@ -48,6 +54,18 @@ export const CollaboratorIdentity = oneOf("collaborator", "an email address or a
 
 /** A pipeline: its name (`^[a-z][a-z0-9-]{2,29}$`) or id. */
 export const PipelineIdentity = oneOf("pipeline", "a pipeline name or id", /^[a-z][a-z0-9-]{2,29}$/, UUID_PATTERN)
+
+/** A team: its name (lowercase letters, digits, dashes) or id. */
+export const TeamIdentity = oneOf("team", "a team name or id", /^[a-z0-9][a-z0-9-]{0,62}$/, UUID_PATTERN)
+
+/** A private space: its name (`^[a-z0-9](?:[a-z0-9]|-(?!-))+[a-z0-9]$`) or id. */
+export const SpaceIdentity = oneOf("space", "a space name or id", /^[a-z0-9](?:[a-z0-9]|-(?!-)){1,62}[a-z0-9]$/, UUID_PATTERN)
+
+/** An add-on service: its name (`heroku-postgresql`) or id. */
+export const AddOnServiceIdentity = oneOf("service", "an add-on service name such as heroku-postgresql, or its id", /^[a-z0-9][a-z0-9-]{0,62}$/, UUID_PATTERN)
+
+/** A pipeline promotion id. */
+export const PromotionId = oneOf("promotion", "a pipeline promotion id (uuid)", UUID_PATTERN)
 
 /** The way Heroku compares identities: uuids case-insensitively, names as given (they are lowercase). */
 export const canonical = (identity: string): string => (UUID_PATTERN.test(identity) ? identity.toLowerCase() : identity)

@@ -134,3 +134,80 @@ export const LogLines = Schema.Struct({
 
 /** Restarts and other `{}` answers, made explicit for the model. */
 export const Done = Schema.Struct({ ok: Schema.Literal(true), detail: Str })
+
+export const Team = lenient({
+  id: Str,
+  name: Str,
+  /** enterprise or team */
+  type: opt(Str),
+  role: opt(Str),
+  default: opt(Schema.Boolean),
+  ...Timestamps
+})
+
+export const Space = lenient({
+  id: Str,
+  name: Str,
+  /** allocating, allocated or deleting */
+  state: opt(Str),
+  shield: opt(Schema.Boolean),
+  region: opt(NamedRef),
+  team: opt(NamedRef),
+  cidr: opt(Str),
+  data_cidr: opt(Str),
+  ...Timestamps
+})
+
+export const AddOnService = lenient({
+  id: Str,
+  name: Str,
+  human_name: opt(Str),
+  /** alpha, beta, ga or shutdown */
+  state: opt(Str),
+  supports_multiple_installations: opt(Schema.Boolean),
+  supports_sharing: opt(Schema.Boolean),
+  ...Timestamps
+})
+
+export const Plan = lenient({
+  id: Str,
+  name: Str,
+  human_name: opt(Str),
+  description: opt(Str),
+  price: opt(lenient({ cents: Schema.optional(Schema.Number), unit: Schema.optional(Str), contract: Schema.optional(Schema.Boolean) })),
+  state: opt(Str),
+  default: opt(Schema.Boolean),
+  installable_inside_private_network: opt(Schema.Boolean),
+  installable_outside_private_network: opt(Schema.Boolean),
+  ...Timestamps
+})
+
+export const AddOnAttachment = lenient({
+  id: Str,
+  /** The attachment's name, also the prefix of its config vars (DATABASE -> DATABASE_URL). */
+  name: Str,
+  addon: opt(lenient({ id: Schema.optional(Str), name: Schema.optional(Str), app: Schema.optional(Schema.Unknown) })),
+  app: opt(NamedRef),
+  namespace: opt(Str),
+  ...Timestamps
+})
+
+const IdRef = lenient({ id: Schema.optional(Str) })
+
+export const PipelineCoupling = lenient({
+  id: Str,
+  /** test, review, development, staging or production */
+  stage: Str,
+  app: opt(IdRef),
+  pipeline: opt(IdRef),
+  ...Timestamps
+})
+
+export const PipelinePromotion = lenient({
+  id: Str,
+  /** pending or completed */
+  status: opt(Str),
+  pipeline: opt(IdRef),
+  source: opt(lenient({ app: Schema.optional(IdRef), release: Schema.optional(IdRef) })),
+  ...Timestamps
+})

@@ -1,7 +1,8 @@
 /**
  * App webhooks: verify `Heroku-Webhook-Hmac-SHA256` (strict base64 of the HMAC-SHA256 of the raw body,
  * compared in constant time), decode the delivery envelope, drop replays (Heroku retries a delivery for up
- * to 72 hours, so duplicates are normal), and expose verified events as a `Stream`.
+ * to 72 hours, so duplicates are normal) and deliveries whose signed `created_at` is too old (a replay the
+ * store no longer remembers), and expose verified events as a `Stream`.
  *
  * @since 0.1.0
  */
@@ -84,6 +85,11 @@ export const deliveryId = (event: WebhookEvent): string => {
 export interface ReplayStore {
   /** Records `id` if it was not seen within the window; `true` when it is new, `false` for a replay. */
   readonly claim: (id: string, now: number) => Effect.Effect<boolean>
+  /**
+   * How long the store remembers an id, when it forgets them (the memory store does). The receiver refuses
+   * deliveries older than this too, so a replay after the store forgot it is never taken for new.
+   */
+  readonly window?: Duration.Duration | undefined
 }
 
 export class ReplayGuard extends Context.Service<ReplayGuard, ReplayStore>()("@agentloop/heroku-platform/Webhooks/ReplayGuard") {}
@@ -97,6 +103,7 @@ export const replayStoreMemory = (options: { readonly window?: Duration.Input; r
   const maxEntries = options.maxEntries ?? 100_000
   const seen = new Map<string, number>()
   return {
+    window: Duration.millis(windowMs),
     claim: (id, now) =>
       Effect.sync(() => {
         // Insertion order is time order: expire from the front.
@@ -133,40 +140,92 @@ export const decode = (
     return decodeEnvelope(text).pipe(Effect.mapError((error) => new WebhookPayloadInvalid({ reason: error.message })))
   })
 
+/**
+ * How long after its signed `created_at` a delivery is still taken (default: the replay window, 72 hours,
+ * which is how long Heroku retries). Older deliveries are refused, so a replay is refused even when the
+ * replay store no longer knows it: after its window, or after a restart with the in-memory store.
+ */
+export const DEFAULT_MAX_AGE: Duration.Duration = DEFAULT_REPLAY_WINDOW
+
+/** How far in the future a `created_at` may be (the two clocks disagree a little): 5 minutes. */
+export const DEFAULT_CLOCK_SKEW: Duration.Duration = Duration.minutes(5)
+
+/** Whether a delivery's signed `created_at` is recent enough to take: `fresh`, `stale`, `future`, or `undated` (absent or not a date). */
+export type Freshness = "fresh" | "stale" | "future" | "undated"
+
+/** Pure: the freshness of an event at `now` (ms), given the oldest age and the clock skew allowed (ms). */
+export const freshness = (event: WebhookEvent, now: number, maxAgeMs: number, clockSkewMs: number): Freshness => {
+  const created = event.created_at === undefined ? Number.NaN : Date.parse(event.created_at)
+  if (Number.isNaN(created)) return "undated"
+  if (created > now + clockSkewMs) return "future"
+  return now - created > maxAgeMs ? "stale" : "fresh"
+}
+
+/** What `Receiver.handle` answers. */
+export interface Handled {
+  readonly status: 204 | 400 | 401
+  readonly replay?: true
+  readonly stale?: "stale" | "future"
+}
+
 export interface Receiver {
   /**
    * Verify, decode and publish one delivery; answer the HTTP request with `status`. A replay (a delivery id
-   * seen within the window) is answered 204 too, so Heroku stops retrying, but is not published again.
+   * seen within the window) is answered 204 too, so Heroku stops retrying, but is not published again; so is
+   * a stale delivery (signed `created_at` older than `maxAge`, or further in the future than `clockSkew`),
+   * which is logged as a warning. A delivery without a `created_at` is answered 400.
    */
-  readonly handle: (delivery: Delivery) => Effect.Effect<{ readonly status: 204 | 400 | 401; readonly replay?: true }>
+  readonly handle: (delivery: Delivery) => Effect.Effect<Handled>
   /** Every verified event, in arrival order. */
   readonly events: Stream.Stream<WebhookEvent>
+}
+
+export interface ReceiverOptions {
+  readonly replay?: ReplayStore
+  /**
+   * The oldest delivery taken, by its signed `created_at` (default `DEFAULT_MAX_AGE`, 72 hours; never more
+   * than the replay store's `window`). With the in-memory store a restart forgets the deliveries seen: a
+   * replay younger than `maxAge` is then taken again, so set `maxAge` to what a restart may re-deliver, or
+   * use a durable store.
+   */
+  readonly maxAge?: Duration.Input
+  /** How far in the future a `created_at` may be (default `DEFAULT_CLOCK_SKEW`, 5 minutes). */
+  readonly clockSkew?: Duration.Input
 }
 
 /**
  * A receiver to plug into any HTTP server: `handle` each POST, and consume `events`. Rejected deliveries
  * are answered 401 (bad signature) or 400 (bad payload) and never reach the stream.
  */
-export const receiver = (
-  secret: Redacted.Redacted<string>,
-  options: { readonly replay?: ReplayStore } = {}
-): Effect.Effect<Receiver, never, Scope.Scope> =>
+export const receiver = (secret: Redacted.Redacted<string>, options: ReceiverOptions = {}): Effect.Effect<Receiver, never, Scope.Scope> =>
   Effect.gen(function* () {
     const queue = yield* Effect.acquireRelease(Queue.unbounded<WebhookEvent>(), Queue.shutdown)
     const replay = options.replay ?? Option.getOrElse(yield* Effect.serviceOption(ReplayGuard), () => replayStoreMemory())
+    const maxAge = Duration.toMillis(options.maxAge ?? DEFAULT_MAX_AGE)
+    // A store that forgets after its window cannot vouch for older deliveries: refuse those by age.
+    const maxAgeMs = replay.window === undefined ? maxAge : Math.min(maxAge, Duration.toMillis(replay.window))
+    const clockSkewMs = Duration.toMillis(options.clockSkew ?? DEFAULT_CLOCK_SKEW)
+    const take = (event: WebhookEvent, now: number): Effect.Effect<Handled> =>
+      Effect.flatMap(replay.claim(deliveryId(event), now), (fresh) =>
+        fresh ? Effect.as(Queue.offer(queue, event), { status: 204 as const }) : Effect.succeed({ status: 204 as const, replay: true as const })
+      )
     return {
       handle: (delivery) =>
         decode(secret, delivery).pipe(
           Effect.flatMap((event) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => replay.claim(deliveryId(event), now)).pipe(
-              Effect.flatMap((fresh) =>
-                fresh ? Effect.as(Queue.offer(queue, event), { status: 204 as const }) : Effect.succeed({ status: 204 as const, replay: true as const })
+            Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<Handled> => {
+              const age = freshness(event, now, maxAgeMs, clockSkewMs)
+              if (age === "fresh") return take(event, now)
+              if (age === "undated") return Effect.succeed({ status: 400 as const })
+              return Effect.as(
+                Effect.logWarning(`webhook delivery ${deliveryId(event)} refused: created_at ${event.created_at} is ${age === "stale" ? "older than the maximum age" : "in the future"}`),
+                { status: 204 as const, stale: age }
               )
-            )
+            })
           ),
           Effect.catchTags({
-            WebhookSignatureInvalid: () => Effect.succeed({ status: 401 as const }),
-            WebhookPayloadInvalid: () => Effect.succeed({ status: 400 as const })
+            WebhookSignatureInvalid: () => Effect.succeed<Handled>({ status: 401 }),
+            WebhookPayloadInvalid: () => Effect.succeed<Handled>({ status: 400 })
           })
         ),
       events: Stream.fromQueue(queue)

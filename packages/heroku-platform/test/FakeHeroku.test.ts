@@ -68,16 +68,24 @@ describe("FakeHerokuPlatform", () => {
       expect(second.body.map((d: any) => d.hostname)).toEqual(["b.example.com"])
     }))
 
-  it.live("formation updates carry size as Heroku's schema says (batch items: type, quantity, size only)", () =>
+  it.live("formation updates: the tools send dyno_size; the fake takes dyno_size ({ name } or { id }) and the deprecated size, as Heroku does", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha")
       const grant = Grant.make({ access: { formation: "full" } })
+      const appId = [...fake.state.apps.values()][0]!["id"]
+      const basic = fake.state.formation.get(appId)![0]!["dyno_size"]["id"] as string
       yield* Effect.gen(function* () {
-        expect((yield* execute(grant, "heroku_formation_update", { app: "alpha", type: "web", size: "Standard-2X" }, "oncall")).value).toMatchObject({ size: "Standard-2X" })
+        expect((yield* execute(grant, "heroku_formation_update", { app: "alpha", type: "web", size: "Standard-2X" }, "oncall")).value).toMatchObject({
+          size: "Standard-2X",
+          dyno_size: { name: "Standard-2X" }
+        })
         expect((yield* execute(grant, "heroku_formation_batch_update", { app: "alpha", updates: [{ type: "web", quantity: 2, size: "Standard-1X" }] }, "oncall")).isError).toBe(false)
       }).pipe(Effect.provide(HerokuTools.layer(grant).pipe(Layer.provideMerge(Layer.merge(clientLayer(fake), AuditLog.layerMemory)))))
-      expect(fake.requests.map((r) => r.body)).toEqual([{ size: "Standard-2X" }, { updates: [{ type: "web", quantity: 2, size: "Standard-1X" }] }])
+      expect(fake.requests.filter((r) => r.method === "PATCH").map((r) => r.body)).toEqual([
+        { dyno_size: { name: "Standard-2X" } },
+        { updates: [{ type: "web", quantity: 2, dyno_size: { name: "Standard-1X" } }] }
+      ])
       const patch = (path: string, body: unknown) =>
         Effect.promise(async () => {
           const response = await fetch(`${fake.url}${path}`, {
@@ -87,8 +95,17 @@ describe("FakeHerokuPlatform", () => {
           })
           return { status: response.status, body: (await response.json()) as any }
         })
-      expect(yield* patch("/apps/alpha/formation", { updates: [{ type: "web", dyno_size: { name: "Basic" } }] })).toMatchObject({ status: 422, body: { id: "invalid_params" } })
-      expect(yield* patch("/apps/alpha/formation/web", { quantity: 1, dyno_size: { name: "Basic" } })).toMatchObject({ status: 422 })
+      expect(yield* patch("/apps/alpha/formation", { updates: [{ type: "web", dyno_size: { name: "Performance-M" } }] })).toMatchObject({
+        status: 200,
+        body: [{ size: "Performance-M", dyno_size: { name: "Performance-M" } }]
+      })
+      expect(yield* patch("/apps/alpha/formation/web", { quantity: 1, dyno_size: { id: basic } })).toMatchObject({ status: 200, body: { size: "Basic", dyno_size: { id: basic, name: "Basic" } } })
+      // The deprecated field, as Heroku's CLI still sends it.
+      expect(yield* patch("/apps/alpha/formation/web", { size: "standard-1x" })).toMatchObject({ status: 200, body: { dyno_size: { name: "Standard-1X" } } })
+      for (const wrong of [{ dyno_size: "Basic" }, { dyno_size: { id: basic, name: "Basic" } }, { dyno_size: { name: "Huge-9X" } }, { size: 1 }, { quantity: 1, colour: "red" }]) {
+        expect(yield* patch("/apps/alpha/formation/web", wrong), JSON.stringify(wrong)).toMatchObject({ status: 422, body: { id: "invalid_params" } })
+      }
+      expect(yield* patch("/apps/alpha/formation", { updates: [{ type: "web", size: "Basic", extra: true }] })).toMatchObject({ status: 422 })
     }))
 })
 

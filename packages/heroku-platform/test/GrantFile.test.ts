@@ -11,7 +11,15 @@ describe("Grant.fromJson (grant files)", () => {
       expect(grant).toMatchObject({ agent: "ops", access: { apps: "read", dynos: "full" }, apps: ["shop-api"], secrets: false, approvalFor: ["destructive"] })
       const gated = Object.values(HerokuTools.toolkit(grant).tools).filter((t) => t.requiresApproval === true).map((t) => t.name)
       // A read named in approvalForTools, beside the dyno tools that change what runs (always gated).
-      expect(gated).toEqual(["heroku_apps_info", "heroku_dynos_run", "heroku_dynos_restart", "heroku_dynos_restart_all"])
+      expect(gated).toEqual([
+        "heroku_apps_info",
+        "heroku_dynos_run",
+        "heroku_dynos_restart",
+        "heroku_dynos_restart_all",
+        "heroku_dynos_stop",
+        "heroku_dynos_restart_type",
+        "heroku_dynos_stop_type"
+      ])
     })
   )
 

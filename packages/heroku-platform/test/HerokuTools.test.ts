@@ -4,6 +4,7 @@ import { AuditLog, Grant, HerokuTools, Operations } from "@agentloop/heroku-plat
 import { FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import * as HyperSchema from "./hyperSchema.js"
 import { clientLayer, runTool } from "./support.js"
 
 const everything = Grant.make({
@@ -13,10 +14,12 @@ const everything = Grant.make({
 })
 
 describe("the operation table", () => {
-  it("covers the seed's 37 endpoints, with rollback as its own tool (38 tools), each with scope, risks and a description", () => {
-    expect(Operations.operations).toHaveLength(38)
-    const perGroup = Object.fromEntries(Operations.groups.map((g) => [g, Operations.operations.filter((o) => o.group === g).length]))
-    expect(perGroup).toEqual({
+  it("covers the seed's 37 endpoints, with rollback as its own tool (38 tools), then 18 that match Heroku's MCP server, each with scope, risks and a description", () => {
+    expect(Operations.operations).toHaveLength(38 + 18)
+    const seed = Operations.operations.slice(0, 38)
+    const perGroup = (ops: ReadonlyArray<Operations.Operation>) =>
+      Object.fromEntries(Operations.groups.map((g) => [g, ops.filter((o) => o.group === g).length]).filter(([, n]) => n !== 0))
+    expect(perGroup(seed)).toEqual({
       apps: 5,
       dynos: 5,
       formation: 3,
@@ -30,6 +33,7 @@ describe("the operation table", () => {
       logs: 1,
       account: 2
     })
+    expect(perGroup(Operations.operations.slice(38))).toEqual({ apps: 2, dynos: 3, formation: 1, addons: 5, pipelines: 4, teams: 1, spaces: 2 })
     for (const op of Operations.operations) {
       expect(op.tool).toMatch(/^heroku_[a-z_]+$/)
       expect(op.description.length).toBeGreaterThan(20)
@@ -55,6 +59,33 @@ describe("the operation table", () => {
     )
   })
 
+  it("the coverage table in docs/mcp.md matches the operations: every tool exists, with its group, risks and approval", () => {
+    const doc = readFileSync(new URL("../../../docs/mcp.md", import.meta.url), "utf8")
+    const section = doc.slice(doc.indexOf("## Coverage against Heroku's own MCP server"))
+    const rows = section.split("\n").filter((line) => /^\| (`\w+`|\(.*\)) \| (full|partial|none|extra) \|/.test(line))
+    expect(rows).toHaveLength(36 + 3)
+    const defaults = Grant.make({})
+    const counts: Record<string, number> = {}
+    const covered = new Set<string>()
+    for (const row of rows) {
+      const [, coverage, tools, fake] = row.split(" | ").map((cell) => cell.trim())
+      counts[coverage!] = (counts[coverage!] ?? 0) + 1
+      const named = [...tools!.matchAll(/`(heroku_\w+)` \(([^;]+); ([^;]+); ([^)]+)\)/g)]
+      expect(named.length > 0, row).toBe(coverage !== "none")
+      expect(fake, row).toBe(coverage === "none" ? "–" : "yes")
+      for (const [, tool, group, risks, approval] of named) {
+        const o = Operations.byTool.get(tool!)
+        expect(o, tool).toBeDefined()
+        covered.add(tool!)
+        const expected = !Grant.needsApproval(defaults, o!) ? "no approval" : o!.risks.some((r) => Operations.alwaysGated.includes(r)) ? "approval always" : "approval by default"
+        expect([group, risks, approval], tool).toEqual([o!.group, [o!.access, ...o!.risks.filter((r) => r !== "read" && r !== "write")].join(", "), expected])
+      }
+    }
+    expect(counts).toEqual({ full: 18, partial: 7, none: 11, extra: 3 })
+    // Every tool added to match Heroku's server appears in the table.
+    for (const operation of Operations.operations.slice(38)) expect(covered.has(operation.tool), operation.tool).toBe(true)
+  })
+
   it("scope coverage follows Heroku: global covers all, write includes read, protected scopes add config vars", () => {
     expect(Operations.scopeCovers(["global"], "write-protected")).toBe(true)
     expect(Operations.scopeCovers(["write"], "read")).toBe(true)
@@ -78,7 +109,11 @@ describe("grants", () => {
       "heroku_dynos_info",
       "heroku_dynos_run",
       "heroku_dynos_restart",
-      "heroku_dynos_restart_all"
+      "heroku_dynos_restart_all",
+      "heroku_dynos_stop",
+      "heroku_dynos_restart_type",
+      "heroku_dynos_stop_type",
+      "heroku_team_apps_list"
     ])
   })
 
@@ -92,7 +127,7 @@ describe("grants", () => {
     expect(gated(everything)).toEqual(
       Operations.operations.filter((o) => o.access === "write" || o.tool === "heroku_config_vars_info").map((o) => o.tool)
     )
-    expect(writes).toHaveLength(19)
+    expect(writes).toHaveLength(19 + 6)
   })
 
   it("operations that deploy code, change what runs, remove access or take an app offline stay gated even with approvalFor: []", () => {
@@ -110,12 +145,19 @@ describe("grants", () => {
       "heroku_builds_create",
       "heroku_addons_delete",
       "heroku_domains_delete",
-      "heroku_collaborators_delete"
+      "heroku_collaborators_delete",
+      "heroku_dynos_stop",
+      "heroku_dynos_restart_type",
+      "heroku_dynos_stop_type",
+      "heroku_pipelines_promote"
     ])
     // Only naming the tool in autoApprove ungates it.
     expect(gated(Grant.make({ access: { dynos: "full" }, approvalFor: [], autoApprove: ["heroku_dynos_restart"] }))).toEqual([
       "heroku_dynos_run",
-      "heroku_dynos_restart_all"
+      "heroku_dynos_restart_all",
+      "heroku_dynos_stop",
+      "heroku_dynos_restart_type",
+      "heroku_dynos_stop_type"
     ])
   })
 
@@ -203,7 +245,7 @@ describe("through the agent loop", () => {
 })
 
 describe("every tool against the fake, over real HTTP", () => {
-  it.live("38 tools, each changing or reading the fake's state", () =>
+  it.live("every tool, each changing or reading the fake's state", () =>
     Effect.gen(function* () {
       const fake = yield* FakeHerokuPlatform.make()
       fake.addApp("alpha", { config: { LOG_LEVEL: "info" } })
@@ -247,7 +289,8 @@ describe("every tool against the fake, over real HTTP", () => {
       const releases = (yield* call("heroku_releases_list", { app: "alpha" })).items
       expect(releases[0].version).toBeGreaterThan(releases[releases.length - 1].version) // newest first
       expect(yield* call("heroku_releases_info", { app: "alpha", release: "1" })).toMatchObject({ version: 1 })
-      const deployed = yield* call("heroku_releases_create", { app: "alpha", slug: "slug-123", description: "Deploy abc" })
+      const slug = fake.state.releases.get(appId)![0]!["slug"]["id"]
+      const deployed = yield* call("heroku_releases_create", { app: "alpha", slug, description: "Deploy abc" })
       expect(deployed).toMatchObject({ description: "Deploy abc", current: true })
       const first = fake.state.releases.get(appId)![0]!
       expect(yield* call("heroku_releases_rollback", { app: "alpha", release: first["id"] })).toMatchObject({ description: "Rollback to v1" })
@@ -280,11 +323,49 @@ describe("every tool against the fake, over real HTTP", () => {
       expect(JSON.stringify(logs)).not.toContain("logplex")
       const routerOnly = yield* call("heroku_logs_read", { app: "alpha", dyno: "router" })
       expect(routerOnly.lines.trim().split("\n").every((l: string) => l.includes("[router]"))).toBe(true)
+      // Formation info, stops and restarts by process type
+      expect(yield* call("heroku_formation_info", { app: "alpha", type: "web" })).toMatchObject({ type: "web", quantity: 2 })
+      expect(yield* call("heroku_dynos_restart_type", { app: "alpha", type: "web" })).toEqual({ ok: true, detail: "restarted the web dynos of alpha" })
+      expect(yield* call("heroku_dynos_stop", { app: "alpha", dyno: "web.1" })).toMatchObject({ ok: true })
+      expect(fake.state.dynos.get(appId)!.map((d) => [d["name"], d["state"]])).toContainEqual(["web.1", "down"])
+      expect(yield* call("heroku_dynos_stop_type", { app: "alpha", type: "web" })).toMatchObject({ ok: true })
+      expect(fake.state.dynos.get(appId)!.filter((d) => d["type"] === "web").every((d) => d["state"] === "down")).toBe(true)
+      // Teams, team apps, private spaces
+      fake.addTeam("acme")
+      fake.addSpace("acme-space", "acme")
+      expect((yield* call("heroku_teams_list", {})).items).toMatchObject([{ name: "acme", role: "admin" }])
+      expect(yield* call("heroku_team_apps_create", { team: "acme", name: "acme-api", space: "acme-space" })).toMatchObject({
+        name: "acme-api",
+        team: { name: "acme" },
+        space: { name: "acme-space" }
+      })
+      expect((yield* call("heroku_team_apps_list", { team: "acme" })).items.map((a: any) => a.name)).toEqual(["acme-api"])
+      expect((yield* call("heroku_spaces_list", {})).items).toMatchObject([{ name: "acme-space", state: "allocated" }])
+      expect(yield* call("heroku_spaces_info", { space: "acme-space" })).toMatchObject({ team: { name: "acme" }, shield: false })
+      // The add-on catalog, add-ons across apps, attachments
+      expect((yield* call("heroku_addon_services_list", {})).items.map((x: any) => x.name)).toContain("heroku-postgresql")
+      expect((yield* call("heroku_addon_plans_list", { service: "heroku-postgresql" })).items[0]).toMatchObject({ name: "heroku-postgresql:essential-0", price: { cents: 500 } })
+      const db = yield* call("heroku_addons_create", { app: "alpha", plan: "heroku-postgresql:essential-0", as: "DATABASE" })
+      expect((yield* call("heroku_addons_list_all", {})).items.map((x: any) => x.id)).toEqual([db.id])
+      expect(yield* call("heroku_addons_lookup", { addon: db.name })).toMatchObject({ id: db.id, app: { name: "alpha" } })
+      expect((yield* call("heroku_addon_attachments_list", { app: "alpha" })).items).toMatchObject([{ name: "DATABASE", addon: { id: db.id } }])
+      // Pipeline couplings and a promotion (staging to production)
+      fake.addApp("alpha-staging")
+      expect(yield* call("heroku_pipeline_couplings_create", { pipeline: "shop", app: "alpha-staging", stage: "staging" })).toMatchObject({ stage: "staging" })
+      expect(yield* call("heroku_pipeline_couplings_create", { pipeline: pipeline.id, app: appId, stage: "production" })).toMatchObject({ app: { id: appId } })
+      expect((yield* call("heroku_pipeline_couplings_list", { pipeline: "shop" })).items.map((c: any) => c.stage).sort()).toEqual(["production", "staging"])
+      const promotion = yield* call("heroku_pipelines_promote", { pipeline: "shop", app: "alpha-staging", to: ["alpha"] })
+      expect(promotion).toMatchObject({ status: "completed", pipeline: { id: pipeline.id } })
+      expect(yield* call("heroku_pipeline_promotions_info", { promotion: promotion.id })).toMatchObject({ id: promotion.id, status: "completed" })
+      expect(fake.state.releases.get(appId)!.at(-1)).toMatchObject({ description: "Promote alpha-staging", current: true })
       // Account & limits
       expect(yield* call("heroku_account_info", {})).toMatchObject({ email: "owner@example.com" })
       expect((yield* call("heroku_rate_limits_info", {})).remaining).toBeGreaterThan(4000)
 
       expect([...tested].sort()).toEqual(Operations.operations.map((o) => o.tool).sort())
+      // The whole conversation against Heroku's current hyper-schema: each request's link, each body (strictly),
+      // each answer of the fake.
+      expect(HyperSchema.conformance(HyperSchema.load(), fake.requests)).toEqual([])
     }))
 
   it.live("list tools page with max and continue with nextRange", () =>

@@ -8,7 +8,7 @@ import { AuditLog, Grant, HerokuClient, HerokuTools, Operations, TwoFactor } fro
 import { FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Logger, Option, Redacted } from "effect"
-import { clientLayer, execute } from "./support.js"
+import { clientLayer, execute, validArguments } from "./support.js"
 
 const full = (groups: ReadonlyArray<Operations.Group>, extra: Parameters<typeof Grant.make>[0] = {}) =>
   Grant.make({ agent: "ops-bot", access: Object.fromEntries(groups.map((g) => [g, "full"])), ...extra })
@@ -37,7 +37,17 @@ describe("1. path parameters", () => {
         "heroku_addons_delete",
         "heroku_domains_delete",
         "heroku_collaborators_delete",
-        "heroku_pipelines_info"
+        "heroku_pipelines_info",
+        "heroku_dynos_stop",
+        "heroku_dynos_restart_type",
+        "heroku_dynos_stop_type",
+        "heroku_formation_info",
+        "heroku_team_apps_list",
+        "heroku_spaces_info",
+        "heroku_addon_plans_list",
+        "heroku_addons_lookup",
+        "heroku_pipeline_couplings_list",
+        "heroku_pipeline_promotions_info"
       ])
       const bad = ["..", ".", "", "%2e%2e", "%2E%2E", "a/b", "..%2f", " ", "web.1/../..", "x?y"]
       yield* Effect.gen(function* () {
@@ -91,7 +101,7 @@ describe("2. handlers check approvals themselves", () => {
         heroku_formation_update: { app: "alpha", type: "web", quantity: 0 },
         heroku_formation_batch_update: { app: "alpha", updates: [{ type: "web", quantity: 0 }] },
         heroku_config_vars_update: { app: "alpha", vars: { X: "1" } },
-        heroku_releases_create: { app: "alpha", slug: "s" },
+        heroku_releases_create: { app: "alpha", slug: app["id"] },
         heroku_releases_rollback: { app: "alpha", release: app["id"] },
         heroku_builds_create: { app: "alpha", url: "https://example.com/x.tgz" },
         heroku_addons_create: { app: "alpha", plan: "heroku-postgresql:essential-0" },
@@ -104,7 +114,7 @@ describe("2. handlers check approvals themselves", () => {
       }
       const audit = yield* Effect.gen(function* () {
         for (const operation of gated) {
-          const execution = yield* execute(grant, operation.tool, args[operation.tool] ?? { app: "alpha" })
+          const execution = yield* execute(grant, operation.tool, args[operation.tool] ?? validArguments[operation.tool] ?? { app: "alpha" })
           expect(execution.isError, operation.tool).toBe(true)
           expect(execution.value).toMatchObject({ error: { error: "ApprovalRequired" } })
         }
@@ -115,7 +125,7 @@ describe("2. handlers check approvals themselves", () => {
         gated.map((o) => [o.tool, "refusal", "refused", "handler", "not_run", "ops-bot"])
       )
       expect(gated.map((o) => o.tool)).toContain("heroku_apps_delete")
-      expect(gated).toHaveLength(20)
+      expect(gated).toHaveLength(20 + 6)
     }))
 
   it.live("a tool the grant auto-approves by name runs without a human, and the audit says auto_approved", () =>

@@ -1,6 +1,6 @@
 import { Webhooks } from "@agentloop/heroku-platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted, Stream } from "effect"
+import { Clock, Effect, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 
 const secret = Redacted.make("whsec_test")
@@ -19,6 +19,8 @@ const envelope = {
   webhook_metadata: { attempt: { id: "8a44f820" }, delivery: { id: "d244009a" }, event: { id: "d472a8bb", include: "api:app" }, webhook: { id: "01234567" } }
 }
 const body = JSON.stringify(envelope)
+/** The test clock at the moment the envelope says it was created. */
+const atCreation = TestClock.setTime(Date.parse(envelope.created_at))
 
 describe("webhook signatures", () => {
   it("accepts the base64 HMAC-SHA256 of the raw body", () => {
@@ -87,6 +89,7 @@ describe("webhook deliveries", () => {
 
   it.effect("a receiver answers 204/401/400 and streams only verified events", () =>
     Effect.gen(function* () {
+      yield* atCreation
       const receiver = yield* Webhooks.receiver(secret)
       const release = JSON.stringify({
         ...envelope,
@@ -108,13 +111,19 @@ describe("webhook deliveries", () => {
 })
 
 describe("webhook replay protection", () => {
-  const deliver = (id: string, delivery: string, attempt: string) => {
-    const raw = JSON.stringify({ ...envelope, id, webhook_metadata: { ...envelope.webhook_metadata, delivery: { id: delivery }, attempt: { id: attempt } } })
+  const deliver = (id: string, delivery: string, attempt: string, createdAt?: number) => {
+    const raw = JSON.stringify({
+      ...envelope,
+      id,
+      ...(createdAt === undefined ? {} : { created_at: new Date(createdAt).toISOString() }),
+      webhook_metadata: { ...envelope.webhook_metadata, delivery: { id: delivery }, attempt: { id: attempt } }
+    })
     return { headers: { "heroku-webhook-hmac-sha256": Webhooks.sign(secret, raw) }, body: raw }
   }
 
-  it.effect("a retried delivery (same delivery id, new attempt) is answered 204 but published once; after the window it is new again", () =>
+  it.effect("a retried delivery (same delivery id, new attempt) is answered 204 but published once; after the window it is refused by age, not taken for new", () =>
     Effect.gen(function* () {
+      yield* atCreation
       const receiver = yield* Webhooks.receiver(secret, { replay: Webhooks.replayStoreMemory({ window: "1 hour" }) })
       expect(yield* receiver.handle(deliver("e1", "d1", "a1"))).toEqual({ status: 204 })
       expect(yield* receiver.handle(deliver("e1", "d1", "a2"))).toEqual({ status: 204, replay: true })
@@ -122,13 +131,49 @@ describe("webhook replay protection", () => {
       yield* TestClock.adjust("59 minutes")
       expect(yield* receiver.handle(deliver("e1", "d1", "a3"))).toEqual({ status: 204, replay: true })
       yield* TestClock.adjust("2 minutes")
-      expect(yield* receiver.handle(deliver("e1", "d1", "a4"))).toEqual({ status: 204 })
+      // The store forgot d1 (its window is 1 hour): the signed created_at, 61 minutes old, refuses it.
+      expect(yield* receiver.handle(deliver("e1", "d1", "a4"))).toEqual({ status: 204, stale: "stale" })
+      // A delivery created now is taken.
+      expect(yield* receiver.handle(deliver("e3", "d3", "a1", yield* Clock.currentTimeMillis))).toEqual({ status: 204 })
       const events = yield* Stream.runCollect(Stream.take(receiver.events, 3))
-      expect(events.map((e) => e.id)).toEqual(["e1", "e2", "e1"])
+      expect(events.map((e) => e.id)).toEqual(["e1", "e2", "e3"])
+    }))
+
+  it.effect("a replay after a restart with the in-memory store is refused once older than maxAge; a fresh one is taken", () =>
+    Effect.gen(function* () {
+      yield* atCreation
+      const before = yield* Webhooks.receiver(secret, { maxAge: "5 minutes" })
+      expect(yield* before.handle(deliver("e1", "d1", "a1"))).toEqual({ status: 204 })
+      // The restart: a new receiver, a new (empty) memory store.
+      yield* TestClock.adjust("10 minutes")
+      const after = yield* Webhooks.receiver(secret, { maxAge: "5 minutes" })
+      expect(yield* after.handle(deliver("e1", "d1", "a1"))).toEqual({ status: 204, stale: "stale" })
+      expect(yield* after.handle(deliver("e1", "d1", "a2"))).toEqual({ status: 204, stale: "stale" })
+      expect(yield* after.handle(deliver("e4", "d4", "a1", yield* Clock.currentTimeMillis))).toEqual({ status: 204 })
+      const events = yield* Stream.runCollect(Stream.take(after.events, 1))
+      expect(events.map((e) => e.id)).toEqual(["e4"])
+    }))
+
+  it.effect("created_at: the default maxAge is the 72-hour window; far in the future or missing is refused", () =>
+    Effect.gen(function* () {
+      yield* atCreation
+      const receiver = yield* Webhooks.receiver(secret)
+      const now = yield* Clock.currentTimeMillis
+      yield* TestClock.adjust("71 hours")
+      expect(yield* receiver.handle(deliver("e1", "d1", "a1", now))).toEqual({ status: 204 })
+      yield* TestClock.adjust("2 hours")
+      expect(yield* receiver.handle(deliver("e2", "d2", "a1", now))).toEqual({ status: 204, stale: "stale" })
+      const later = (yield* Clock.currentTimeMillis) + 10 * 60_000
+      expect(yield* receiver.handle(deliver("e3", "d3", "a1", later))).toEqual({ status: 204, stale: "future" })
+      expect(yield* receiver.handle(deliver("e5", "d5", "a1", (yield* Clock.currentTimeMillis) + 60_000))).toEqual({ status: 204 })
+      const undated = JSON.stringify({ ...envelope, id: "e6", created_at: undefined, webhook_metadata: { delivery: { id: "d6" } } })
+      expect(yield* receiver.handle({ headers: { "heroku-webhook-hmac-sha256": Webhooks.sign(secret, undated) }, body: undated })).toEqual({ status: 400 })
+      expect(Webhooks.freshness({ ...envelope, created_at: "yesterday" }, 0, 1000, 1000)).toBe("undated")
     }))
 
   it.effect("the store is pluggable (a shared table for several receivers); a forged replay is still a 401", () =>
     Effect.gen(function* () {
+      yield* atCreation
       const claimed: Array<string> = []
       const store: Webhooks.ReplayStore = {
         claim: (id) => Effect.sync(() => (claimed.includes(id) ? false : (claimed.push(id), true)))

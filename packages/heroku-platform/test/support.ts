@@ -42,3 +42,83 @@ export const runTool = (
       )
     )
   )
+
+/**
+ * Calls a tool's handler directly (not through `Toolkit.execute`, which decodes the arguments first): what
+ * any other caller of the layer's handlers can do. Returns the handler's Exit as a Result.
+ */
+export const callHandler = (grant: Grant.Grant, name: string, args: unknown, approvedBy?: string, toolCallId = `direct-${name}`) =>
+  Effect.gen(function* () {
+    const resolved = yield* Toolkit.resolve(HerokuTools.toolkit(grant))
+    const handler = resolved.handlers.get(name)
+    if (handler === undefined) return yield* Effect.die(new Error(`no handler for ${name}`))
+    const context: Tool.HandlerContext = {
+      runId: "run-direct",
+      toolCallId,
+      idempotencyKey: `run-direct:${toolCallId}`,
+      ...(approvedBy === undefined ? {} : { approval: { decidedBy: approvedBy } })
+    }
+    return yield* Effect.result(handler(args, context))
+  })
+
+const UUID = "11111111-2222-4333-8444-555555555555"
+
+/** Arguments every tool accepts (its Schema's view), for the app `alpha` and the pipeline `shop`. */
+export const validArguments: Readonly<Record<string, Record<string, unknown>>> = {
+  heroku_apps_list: {},
+  heroku_apps_info: { app: "alpha" },
+  heroku_apps_create: { name: "beta-app" },
+  heroku_apps_update: { app: "alpha", maintenance: true },
+  heroku_apps_delete: { app: "alpha" },
+  heroku_dynos_list: { app: "alpha" },
+  heroku_dynos_info: { app: "alpha", dyno: "web.1" },
+  heroku_dynos_run: { app: "alpha", command: "true" },
+  heroku_dynos_restart: { app: "alpha", dyno: "web.1" },
+  heroku_dynos_restart_all: { app: "alpha" },
+  heroku_formation_list: { app: "alpha" },
+  heroku_formation_update: { app: "alpha", type: "web", quantity: 1 },
+  heroku_formation_batch_update: { app: "alpha", updates: [{ type: "web", quantity: 1 }] },
+  heroku_config_vars_info: { app: "alpha" },
+  heroku_config_vars_update: { app: "alpha", vars: { X: "1" } },
+  heroku_releases_list: { app: "alpha" },
+  heroku_releases_info: { app: "alpha", release: "1" },
+  heroku_releases_create: { app: "alpha", slug: UUID },
+  heroku_releases_rollback: { app: "alpha", release: UUID },
+  heroku_builds_list: { app: "alpha" },
+  heroku_builds_info: { app: "alpha", build: UUID },
+  heroku_builds_create: { app: "alpha", url: "https://example.com/src.tgz" },
+  heroku_addons_list: { app: "alpha" },
+  heroku_addons_info: { app: "alpha", addon: "db" },
+  heroku_addons_create: { app: "alpha", plan: "heroku-postgresql:essential-0" },
+  heroku_addons_delete: { app: "alpha", addon: "db" },
+  heroku_domains_list: { app: "alpha" },
+  heroku_domains_create: { app: "alpha", hostname: "www.example.com" },
+  heroku_domains_delete: { app: "alpha", domain: "www.example.com" },
+  heroku_collaborators_list: { app: "alpha" },
+  heroku_collaborators_create: { app: "alpha", user: "dev@example.com" },
+  heroku_collaborators_delete: { app: "alpha", collaborator: "dev@example.com" },
+  heroku_pipelines_list: {},
+  heroku_pipelines_info: { pipeline: "shop" },
+  heroku_pipelines_create: { name: "shop" },
+  heroku_logs_read: { app: "alpha" },
+  heroku_account_info: {},
+  heroku_rate_limits_info: {},
+  heroku_dynos_stop: { app: "alpha", dyno: "web.1" },
+  heroku_dynos_restart_type: { app: "alpha", type: "web" },
+  heroku_dynos_stop_type: { app: "alpha", type: "web" },
+  heroku_formation_info: { app: "alpha", type: "web" },
+  heroku_teams_list: {},
+  heroku_team_apps_list: { team: "acme" },
+  heroku_team_apps_create: { team: "acme", name: "acme-api" },
+  heroku_spaces_list: {},
+  heroku_spaces_info: { space: "acme-space" },
+  heroku_addon_services_list: {},
+  heroku_addon_plans_list: { service: "heroku-postgresql" },
+  heroku_addons_list_all: {},
+  heroku_addons_lookup: { addon: "db" },
+  heroku_addon_attachments_list: { app: "alpha" },
+  heroku_pipeline_couplings_list: { pipeline: "shop" },
+  heroku_pipeline_couplings_create: { pipeline: "shop", app: "alpha", stage: "staging" },
+  heroku_pipelines_promote: { pipeline: "shop", app: "alpha", to: ["beta-app"] },
+  heroku_pipeline_promotions_info: { promotion: UUID }
+}

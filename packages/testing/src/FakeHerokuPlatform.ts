@@ -16,6 +16,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 import { Context, Effect, type Layer, type Scope } from "effect"
 import { layerWith } from "./FakeHttp.js"
+import { CEDAR, dynoSize, regionOf, STACK } from "./internal/fakeHeroku/catalog.js"
+import { coverageRoutes } from "./internal/fakeHeroku/coverageRoutes.js"
+import { ERROR_URL, HttpError, invalid, type Json, notFound, type Route } from "./internal/fakeHeroku/http.js"
 
 export type OAuthScope = "identity" | "read" | "write" | "read-protected" | "write-protected" | "global"
 
@@ -33,7 +36,6 @@ export interface Options {
   readonly accountEmail?: string
 }
 
-type Json = Record<string, any>
 
 export interface Fault {
   readonly status?: number
@@ -63,6 +65,8 @@ export interface RecordedRequest {
   readonly accept: string | undefined
   /** The `Heroku-Two-Factor-Code` header as sent. */
   readonly twoFactorCode: string | undefined
+  /** The JSON body answered (absent for faults, errors before routing and the log-session text). */
+  readonly response?: unknown
 }
 
 export interface State {
@@ -77,6 +81,20 @@ export interface State {
   readonly collaborators: Map<string, Array<Json>>
   readonly pipelines: Map<string, Json>
   readonly logs: Map<string, Array<string>>
+  readonly teams: Map<string, Json>
+  readonly spaces: Map<string, Json>
+  readonly attachments: Map<string, Array<Json>>
+  readonly couplings: Map<string, Json>
+  readonly promotions: Map<string, Json>
+}
+
+export interface AppOptions {
+  readonly region?: string
+  readonly config?: Record<string, string>
+  /** The team (name) that owns the app. */
+  readonly team?: string
+  /** The private space (name) it runs in. */
+  readonly space?: string
 }
 
 export interface FakeHeroku {
@@ -86,26 +104,17 @@ export interface FakeHeroku {
   /** Queue a fault for the next matching request(s). */
   readonly inject: (fault: Fault) => void
   /** Create an app with one web dyno, a formation and a first release. */
-  readonly addApp: (name: string, options?: { readonly region?: string; readonly config?: Record<string, string> }) => Json
+  readonly addApp: (name: string, options?: AppOptions) => Json
+  /** Create a team (the account is its admin). */
+  readonly addTeam: (name: string) => Json
+  /** Create a private space owned by a team. */
+  readonly addSpace: (name: string, team: string, options?: { readonly region?: string; readonly shield?: boolean }) => Json
   /** Make an app's web dynos crash, with the router errors a real crash leaves in the logs. */
   readonly crash: (app: string) => void
   /** Tokens left in the pool of a token's account right now. */
   readonly remaining: (token?: string) => number
   readonly close: () => Promise<void>
 }
-
-const ERROR_URL = "https://devcenter.heroku.com/articles/platform-api-reference"
-
-class HttpError {
-  constructor(
-    readonly status: number,
-    readonly id: string,
-    readonly message: string
-  ) {}
-}
-
-const notFound = (what: string) => new HttpError(404, "not_found", `Couldn't find that ${what}.`)
-const invalid = (message: string) => new HttpError(422, "invalid_params", message)
 
 const covers = (scopes: ReadonlyArray<OAuthScope>, needed: OAuthScope): boolean =>
   scopes.some(
@@ -116,15 +125,6 @@ const covers = (scopes: ReadonlyArray<OAuthScope>, needed: OAuthScope): boolean 
       (needed === "write" && scope === "write-protected") ||
       (needed === "read-protected" && scope === "write-protected")
   )
-
-interface Route {
-  readonly method: string
-  readonly pattern: RegExp
-  readonly scope: OAuthScope
-  /** A list endpoint: the fields it can be ranged by. */
-  readonly ranges?: ReadonlyArray<string>
-  readonly handle: (match: ReadonlyArray<string>, body: Json) => { status?: number; body: unknown }
-}
 
 /** Starts a fake on 127.0.0.1 with a free port. Close it with `close()`. */
 export const start = async (options: Options = {}): Promise<FakeHeroku> => {
@@ -146,7 +146,12 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     domains: new Map(),
     collaborators: new Map(),
     pipelines: new Map(),
-    logs: new Map()
+    logs: new Map(),
+    teams: new Map(),
+    spaces: new Map(),
+    attachments: new Map(),
+    couplings: new Map(),
+    promotions: new Map()
   }
   const logSessions = new Map<string, { appId: string; lines: number; dyno?: string; source?: string }>()
   let baseUrl = ""
@@ -224,6 +229,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       current: true,
       eligible_for_rollback: true,
       slug: slugId === null ? null : { id: slugId },
+      artifacts: slugId === null ? [] : [{ type: "slug", id: slugId }],
       app: ref(app),
       user: owner,
       output_stream_url: null,
@@ -237,20 +243,54 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     return r
   }
 
-  const addApp = (name: string, opts?: { readonly region?: string; readonly config?: Record<string, string> }) => {
+  const findIn = (map: Map<string, Json>, key: string, what: string): Json => {
+    const decoded = decodeURIComponent(key)
+    for (const item of map.values()) if (item["id"] === decoded || item["name"] === decoded) return item
+    throw notFound(what)
+  }
+  const addTeam = (name: string): Json => {
+    const team = { id: randomUUID(), name, type: "team", role: "admin", default: false, membership_limit: null, created_at: stamp(), updated_at: stamp() }
+    state.teams.set(team.id, team)
+    return team
+  }
+  const addSpace = (name: string, teamName: string, opts?: { readonly region?: string; readonly shield?: boolean }): Json => {
+    const team = findIn(state.teams, teamName, "team")
+    const space = {
+      id: randomUUID(),
+      name,
+      shield: opts?.shield ?? false,
+      state: "allocated",
+      region: regionOf(opts?.region ?? "virginia"),
+      team: ref(team),
+      organization: { name: team["name"] },
+      cidr: "10.0.0.0/16",
+      data_cidr: "10.1.0.0/16",
+      generation: CEDAR,
+      created_at: stamp(),
+      updated_at: stamp()
+    }
+    state.spaces.set(space.id, space)
+    return space
+  }
+
+  const addApp = (name: string, opts?: AppOptions) => {
     if ([...state.apps.values()].some((a) => a["name"] === name)) throw invalid("Name is already taken")
+    const team = opts?.team === undefined ? null : findIn(state.teams, opts.team, "team")
+    const space = opts?.space === undefined ? null : findIn(state.spaces, opts.space, "space")
     const app: Json = {
       id: randomUUID(),
       name,
       acm: false,
       archived_at: null,
-      build_stack: { id: "s-24", name: "heroku-24" },
-      stack: { id: "s-24", name: "heroku-24" },
-      region: { id: `r-${opts?.region ?? "us"}`, name: opts?.region ?? "us" },
+      build_stack: STACK,
+      stack: STACK,
+      generation: CEDAR,
+      region: space === null ? regionOf(opts?.region ?? "us") : space["region"],
       maintenance: false,
-      owner,
-      organization: null,
-      space: null,
+      owner: team === null ? owner : { id: team["id"], email: `${team["name"]}@herokumanager.com` },
+      organization: team === null ? null : ref(team),
+      team: team === null ? null : ref(team),
+      space: space === null ? null : { id: space["id"], name: space["name"], shield: space["shield"] },
       git_url: `https://git.heroku.com/${name}.git`,
       web_url: `https://${name}.herokuapp.com/`,
       released_at: null,
@@ -266,7 +306,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         command: "npm start",
         quantity: 1,
         size: "Basic",
-        dyno_size: { id: "ds-basic", name: "Basic" },
+        dyno_size: dynoSize("Basic"),
         app: ref(app),
         created_at: stamp(),
         updated_at: stamp()
@@ -293,25 +333,49 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     if (entry === undefined) throw notFound("formation")
     return entry
   }
-  // Heroku's schema: an update has only `quantity` and `size` (a batch item also `type`; additionalProperties false).
+  // Heroku's schema: an update has `quantity` and `dyno_size` ({ id } or { name }); `size` (a name) is
+  // deprecated but still taken, as Heroku's CLI sends it. A batch item also has `type`. Nothing else.
   const formationFields = (update: Json, allowed: ReadonlyArray<string>) => {
     for (const key of Object.keys(update)) if (!allowed.includes(key)) throw invalid(`Invalid formation update: unknown property ${key}.`)
     if (update["size"] !== undefined && typeof update["size"] !== "string") throw invalid("Size must be a string.")
+    const given = update["dyno_size"]
+    if (given !== undefined) {
+      const keys = typeof given === "object" && given !== null && !Array.isArray(given) ? Object.keys(given) : []
+      if (keys.length !== 1 || !(keys[0] === "id" || keys[0] === "name") || typeof given[keys[0]] !== "string") {
+        throw invalid("dyno_size must be an object with an id or a name.")
+      }
+    }
+    const named = given?.["id"] ?? given?.["name"] ?? update["size"]
+    if (named !== undefined && dynoSize(named) === undefined) throw invalid(`No such dyno size: ${named}.`)
   }
   const updateFormation = (app: Json, entry: Json, update: Json) => {
     if (update["quantity"] !== undefined) {
       if (!Number.isInteger(update["quantity"]) || update["quantity"] < 0) throw invalid("Quantity must be a non-negative integer.")
       entry["quantity"] = update["quantity"]
     }
-    const size = update["size"]
-    if (size !== undefined) {
-      entry["size"] = size
-      entry["dyno_size"] = { id: `ds-${String(size).toLowerCase()}`, name: size }
+    const named = update["dyno_size"]?.["id"] ?? update["dyno_size"]?.["name"] ?? update["size"]
+    if (named !== undefined) {
+      const size = dynoSize(named)!
+      entry["size"] = size.name
+      entry["dyno_size"] = size
     }
     entry["updated_at"] = stamp()
     log(app["id"], "heroku", "api", `Scaled ${entry["type"]} to ${entry["quantity"]}:${entry["size"]}`)
     syncDynos(app)
     return entry
+  }
+  const stop = (app: Json, dynos: ReadonlyArray<Json>) => {
+    for (const dyno of dynos) {
+      dyno["state"] = "down"
+      dyno["updated_at"] = stamp()
+      log(app["id"], "heroku", dyno["name"], "Stopping process; State changed from up to down")
+    }
+  }
+  const ofType = (app: Json, type: string) => {
+    const decoded = decodeURIComponent(type)
+    const dynos = listOf(state.dynos, app["id"]).filter((d) => d["type"] === decoded)
+    if (dynos.length === 0) throw notFound("process type")
+    return dynos
   }
   const restart = (app: Json, dynos: ReadonlyArray<Json>) => {
     for (const dyno of dynos) {
@@ -436,7 +500,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       scope: "write",
       handle: ([a, t], body) => {
         const app = findApp(a!)
-        formationFields(body, ["quantity", "size"])
+        formationFields(body, ["quantity", "dyno_size", "size"])
         return { body: updateFormation(app, formationEntry(app, decodeURIComponent(t!)), body) }
       }
     },
@@ -447,7 +511,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       handle: ([a], body) => {
         const app = findApp(a!)
         const updates = need(body, "updates") as Array<Json>
-        for (const u of updates) formationFields(u, ["type", "quantity", "size"])
+        for (const u of updates) formationFields(u, ["type", "quantity", "dyno_size", "size"])
         return { body: updates.map((u) => updateFormation(app, formationEntry(app, need(u, "type")), u)) }
       }
     },
@@ -546,7 +610,9 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         const app = findApp(a!)
         const plan = String(need(body, "plan"))
         const [service] = plan.split(":")
-        const varName = service === "heroku-postgresql" ? "DATABASE_URL" : `${service!.toUpperCase().replace(/-/g, "_")}_URL`
+        const attachment = body["attachment"]?.["name"]
+        const varName =
+          typeof attachment === "string" ? `${attachment}_URL` : service === "heroku-postgresql" ? "DATABASE_URL" : `${service!.toUpperCase().replace(/-/g, "_")}_URL`
         const addon = {
           id: randomUUID(),
           name: body["name"] ?? `${service}-${randomUUID().slice(0, 6)}`,
@@ -556,11 +622,25 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
           state: "provisioned",
           config_vars: [varName],
           billed_price: { cents: 500, unit: "month", contract: false },
+          billing_entity: { id: app["id"], name: app["name"], type: "app" },
+          provider_id: `resource${randomUUID().slice(0, 8)}@heroku.com`,
+          actions: [],
           web_url: null,
           created_at: stamp(),
           updated_at: stamp()
         }
         listOf(state.addons, app["id"]).push(addon)
+        listOf(state.attachments, app["id"]).push({
+          id: randomUUID(),
+          name: varName.replace(/_URL$/, ""),
+          addon: { id: addon.id, name: addon.name, app: ref(app) },
+          app: ref(app),
+          namespace: null,
+          web_url: null,
+          log_input_url: null,
+          created_at: stamp(),
+          updated_at: stamp()
+        })
         state.configVars.get(app["id"])![varName] = `${service}://user:secret@host/db`
         return { status: 201, body: addon }
       }
@@ -574,6 +654,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         const list = listOf(state.addons, app["id"])
         const found = mustFind(list, x!, "add-on", "id", "name")
         remove(list, found)
+        state.attachments.set(app["id"], listOf(state.attachments, app["id"]).filter((a) => a["addon"]["id"] !== found["id"]))
         for (const v of found["config_vars"]) delete state.configVars.get(app["id"])![v]
         return { body: { ...found, state: "deprovisioned" } }
       }
@@ -665,7 +746,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       handle: (_, body) => {
         const name = String(need(body, "name"))
         if (!/^[a-z][a-z0-9-]{2,29}$/.test(name)) throw invalid("Name must be 3-30 lowercase letters, digits or dashes.")
-        const pipeline = { id: randomUUID(), name, owner: body["owner"] ?? null, generation: { id: "g-cedar", name: "cedar" }, created_at: stamp(), updated_at: stamp() }
+        const pipeline = { id: randomUUID(), name, owner: body["owner"] ?? null, generation: CEDAR, created_at: stamp(), updated_at: stamp() }
         state.pipelines.set(pipeline.id, pipeline)
         return { status: 201, body: pipeline }
       }
@@ -677,10 +758,28 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       handle: ([a], body) => {
         const app = findApp(a!)
         const id = randomUUID()
-        logSessions.set(id, { appId: app["id"], lines: body["lines"] ?? 100, dyno: body["dyno"], source: body["source"] })
+        // version=3 names the filters dyno_name and type; 3.sdk (and Heroku's CLI) sends dyno: all are taken.
+        for (const key of Object.keys(body)) if (!["dyno_name", "type", "dyno", "lines", "source", "tail"].includes(key)) throw invalid(`Unknown log-session property ${key}.`)
+        logSessions.set(id, { appId: app["id"], lines: body["lines"] ?? 100, dyno: body["dyno_name"] ?? body["type"] ?? body["dyno"], source: body["source"] })
         return { status: 201, body: { id, logplex_url: `${baseUrl}/logplex/${id}?srv=${randomUUID()}`, created_at: stamp(), updated_at: stamp() } }
       }
     },
+    ...coverageRoutes({
+      state,
+      findApp,
+      findIn,
+      listOf,
+      mustFind,
+      need,
+      stamp,
+      release,
+      currentRelease,
+      restart,
+      stop,
+      ofType,
+      formationEntry,
+      addApp
+    }),
     {
       method: "GET",
       pattern: /^\/account$/,
@@ -737,8 +836,10 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     const url = new URL(req.url ?? "/", "http://localhost")
     const method = req.method ?? "GET"
     const path = url.pathname
-    const record = (status: number, authorized: boolean) =>
+    const record = (status: number, authorized: boolean, response?: unknown) =>
       requests.push({
+        // A copy: the state it came from changes with later requests.
+        ...(response === undefined ? {} : { response: structuredClone(response) }),
         method,
         path,
         range: req.headers["range"],
@@ -814,8 +915,9 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     }
     const remaining = { "RateLimit-Remaining": String(Math.floor(bucket.tokens)) }
     if (free) {
-      record(200, true)
-      return send(res, 200, { remaining: Math.floor(bucket.tokens) }, remaining)
+      const limits = { remaining: Math.floor(bucket.tokens) }
+      record(200, true, limits)
+      return send(res, 200, limits, remaining)
     }
     for (const route of routes) {
       if (route.method !== method) continue
@@ -840,10 +942,10 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         const result = route.handle(match.slice(1), body)
         if (route.ranges !== undefined && Array.isArray(result.body)) {
           const paged = page(result.body as Array<Json>, req.headers["range"], route.ranges)
-          record(paged.status, true)
+          record(paged.status, true, paged.body)
           return send(res, paged.status, paged.body, { ...remaining, ...paged.headers })
         }
-        record(result.status ?? 200, true)
+        record(result.status ?? 200, true, result.body)
         return send(res, result.status ?? 200, result.body, remaining)
       } catch (error) {
         const httpError = error instanceof HttpError ? error : new HttpError(400, "bad_request", (error as Error).message)
@@ -869,6 +971,8 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     requests,
     inject: (fault) => void faults.push({ ...fault }),
     addApp,
+    addTeam,
+    addSpace,
     crash,
     remaining: (token = Object.keys(tokens)[0]!) => Math.floor(pool(token).tokens),
     close: () =>

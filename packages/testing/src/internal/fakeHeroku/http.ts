@@ -1,0 +1,31 @@
+/**
+ * The HTTP vocabulary of `FakeHerokuPlatform`: Heroku's error shape and a route.
+ *
+ * @internal
+ */
+import type { OAuthScope } from "../../FakeHerokuPlatform.js"
+
+export type Json = Record<string, any>
+
+export const ERROR_URL = "https://devcenter.heroku.com/articles/platform-api-reference"
+
+export class HttpError {
+  constructor(
+    readonly status: number,
+    readonly id: string,
+    readonly message: string
+  ) {}
+}
+
+export const notFound = (what: string) => new HttpError(404, "not_found", `Couldn't find that ${what}.`)
+export const invalid = (message: string) => new HttpError(422, "invalid_params", message)
+
+export interface Route {
+  readonly method: string
+  readonly pattern: RegExp
+  readonly scope: OAuthScope
+  /** A list endpoint: the fields it can be ranged by. */
+  readonly ranges?: ReadonlyArray<string>
+  readonly handle: (match: ReadonlyArray<string>, body: Json) => { status?: number; body: unknown }
+}
+
