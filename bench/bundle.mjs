@@ -25,8 +25,11 @@ const exec = (command, args, options) =>
     child.on("close", (code) => resolve(code ?? 1))
   })
 
-const built = await exec("pnpm", ["build"], { cwd: root })
-if (built !== 0) process.exit(built)
+// `--no-build`: run against the dist/ already there (e.g. while another package of the workspace does not build).
+if (!process.argv.includes("--no-build")) {
+  const built = await exec("pnpm", ["build"], { cwd: root })
+  if (built !== 0) process.exit(built)
+}
 for (const name of ["@agentloop/core", "@agentloop/wire", "@agentloop/testing"]) {
   const resolved = fileURLToPath(import.meta.resolve(name))
   if (!resolved.includes(`${join("packages", name.slice("@agentloop/".length), "dist")}`)) {
@@ -46,4 +49,4 @@ await build({
   logLevel: "warning"
 })
 copyFileSync(join(here, "notes.md"), join(out, "notes.md"))
-process.exit(await exec(process.execPath, ["--expose-gc", join(out, "run.mjs"), ...process.argv.slice(2)], {}))
+process.exit(await exec(process.execPath, ["--expose-gc", join(out, "run.mjs"), ...process.argv.slice(2).filter((a) => a !== "--no-build")], {}))

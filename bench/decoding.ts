@@ -4,8 +4,8 @@
  */
 import { LanguageModel } from "@agentloop/core"
 import { ChatCompletions, type Http, Model, Ndjson, Sse } from "@agentloop/wire"
-import { HttpClient, HttpClientResponse } from "@effect/platform"
-import { Channel, Chunk, Effect, Stream } from "effect"
+import { Array as Arr, Cause, Channel, Effect, Scope, Stream } from "effect"
+import { HttpClient, HttpClientResponse } from "effect/http"
 import { createParser } from "eventsource-parser"
 
 const CHUNK = 64 * 1024
@@ -64,27 +64,25 @@ export const makeByteInputs = (inputs: ReturnType<typeof makeInputs>) => {
 export type Decode<I = string> = (chunks: ReadonlyArray<I>) => number | Promise<number>
 
 /**
- * One stream chunk per 64 KiB read, as an HTTP body arrives through `@effect/platform-node` 0.108: its
- * `HttpClientResponse.stream` (node:http and undici clients alike) is `NodeStream.fromReadable`, i.e.
- * `Stream.fromChannel` over a loop that calls `readable.read()`, writes what it got as one chunk
- * (`Chunk.unsafeFromArray([read])`, more reads in the same chunk only if several were buffered) with
- * `Channel.flatMap(Channel.write(...), loop)`, and removes its listeners in a `Channel.ensuring`. This is that
- * loop with the reads already buffered (no `latch.await` between them): no `rechunk` stage, no
- * `Stream.fromChunks` (a `flatMap` sub-stream per chunk), no cheaper or dearer than a fast body.
+ * One stream chunk per 64 KiB read, as an HTTP body arrives through `@effect/platform-node` 4.1: its
+ * `HttpClientResponse.stream` (the undici client's and node:http's alike) is `NodeStream.fromReadable`, i.e.
+ * `Stream.fromChannel(Channel.fromTransform(...))` whose pull calls `readable.read()` and succeeds with what
+ * it got as one array (more reads in the same array only if several were already buffered), with a
+ * finalizer on the channel's scope that removes its listeners. This is that pull with the reads arriving one
+ * at a time (no `latch.await` between them): no `rechunk` stage, no `Stream.fromArrays` (a `flatMap`
+ * sub-stream per chunk), no cheaper or dearer than a fast body.
  */
 export const asBody = <I>(input: ReadonlyArray<I>): Stream.Stream<I> =>
   Stream.fromChannel(
-    Channel.suspend(() => {
+    Channel.fromTransform((_, scope) => {
       let next = 0
-      const read = Channel.suspend(function loop(): Channel.Channel<Chunk.Chunk<I>> {
-        return next < input.length ? Channel.flatMap(Channel.write(Chunk.unsafeFromArray([input[next++]!])), loop) : Channel.void
-      })
-      return Channel.ensuring(read, Effect.void)
+      const pull = Effect.suspend(() => (next < input.length ? Effect.succeed(Arr.of(input[next++]!)) : Cause.done()))
+      return Effect.as(Scope.addFinalizer(scope, Effect.void), pull)
     })
   )
 
-/** The body as `Stream.fromChunks` builds it (what the bench used before): one sub-stream per chunk. */
-export const asBodyFromChunks = <I>(input: ReadonlyArray<I>): Stream.Stream<I> => Stream.fromChunks(...input.map((item) => Chunk.of(item)))
+/** The body as `Stream.fromArrays` builds it (what the bench used before, as `Stream.fromChunks`): one sub-stream per chunk. */
+export const asBodyFromChunks = <I>(input: ReadonlyArray<I>): Stream.Stream<I> => Stream.fromArrays(...input.map((item) => [item]))
 
 /** A hand-written SSE splitter: blank-line framing, the `data:` line, JSON.parse. The floor to beat. */
 const handSse: Decode = (input) => {
@@ -133,16 +131,16 @@ export const oursSseBytes: Decode<Uint8Array> = (input) => {
 }
 
 /**
- * How a stream is consumed: `callback` as the loop consumes a model's parts (`LanguageModel.collectParts`:
- * each chunk handled synchronously in the `runForEachChunk` callback, which returns `Effect.void`), or
- * `effect` (the callback returns an `Effect.sync` that handles the chunk), which in Effect 3.22 keeps the
- * chunks alive past young-generation collections (see bench/notes.md).
+ * How a stream is consumed: `callback` as the loop consumes a model's parts (each chunk handled
+ * synchronously in the `Stream.runForEachArray` callback, which returns `Effect.void`), or `effect` (the
+ * callback returns an `Effect.sync` that handles the chunk), which in Effect 3.22 kept the chunks alive past
+ * young-generation collections (see bench/notes.md).
  */
 export type Consumer = "callback" | "effect"
 
-const forEachChunk = <A>(stream: Stream.Stream<A>, consumer: Consumer, handle: (chunk: Chunk.Chunk<A>) => void) =>
+const forEachChunk = <A>(stream: Stream.Stream<A>, consumer: Consumer, handle: (chunk: Arr.NonEmptyReadonlyArray<A>) => void) =>
   Effect.runPromise(
-    Stream.runForEachChunk(
+    Stream.runForEachArray(
       stream,
       consumer === "callback"
         ? (chunk) => {
@@ -332,14 +330,8 @@ const bodyClient = (input: ReadonlyArray<Uint8Array>) =>
 
 const partsRequest: Http.Request = { provider: "bench", method: "POST", url: "http://127.0.0.1/v1/chat/completions", body: {}, idempotent: true }
 
-/**
- * The options for both shapes of `StreamOptions` (the A/B's base commit may take `decode`, a Stream
- * transform, rather than `decoder`): each version reads the one it knows.
- */
-const partsOptions: Model.StreamOptions<Sse.SseEvent, ChatState> = Object.assign(
-  { ...chatOptions, decoder: () => new Sse.Decoder() },
-  { decode: (body: Stream.Stream<Uint8Array, LanguageModel.ModelError>) => Sse.decodeBytes(body) }
-)
+/** The part stream's options: Heroku's item mapping over an `Sse.Decoder`. */
+const partsOptions: Model.StreamOptions<Sse.SseEvent, ChatState> = { ...chatOptions, decoder: () => new Sse.Decoder() }
 
 /** `Model.streamParts` end to end (send, the body's error mapping, both timeouts, decoding, mapping). */
 export const partsStream =
@@ -347,7 +339,7 @@ export const partsStream =
   async (input) => {
     let count = 0
     await Effect.runPromise(
-      Stream.runForEachChunk(streamParts(partsRequest, partsOptions), (parts) => {
+      Stream.runForEachArray(streamParts(partsRequest, partsOptions), (parts) => {
         count += countDeltas(parts)
         return Effect.void
       }).pipe(Effect.provideService(HttpClient.HttpClient, bodyClient(input)))
@@ -395,7 +387,7 @@ export const guardedBody =
     let reads = 0
     await Effect.runPromise(
       Effect.flatMap(send(partsRequest), (response) =>
-        Stream.runForEachChunk(
+        Stream.runForEachArray(
           response.streamUntil(Date.now() + 600_000, () => new LanguageModel.ModelError({ provider: "bench", message: "step", retryable: false })),
           (chunk) => {
             reads += chunk.length

@@ -9,7 +9,7 @@ import { Agent as AlAgent, AgentBackend, Approval, LanguageModel, Message, RunEv
 import { Agent as OaAgent, Runner, tool as oaTool, Usage, type Model as OaModel, type ModelRequest as OaModelRequest, type ModelResponse as OaModelResponse } from "@openai/agents-core"
 import { generateText, type LanguageModel as AiLanguageModel, stepCountIs, streamText, tool as aiTool } from "ai"
 import { MockLanguageModelV3 } from "ai/test"
-import { Effect, Layer, ManagedRuntime, type Runtime, Schema, Stream } from "effect"
+import { type Context, Effect, Layer, ManagedRuntime, Schema, Stream } from "effect"
 import { z } from "zod"
 
 export interface Contender {
@@ -74,27 +74,57 @@ const agentloopRuntime = (model: LanguageModel.Service, steps: number) => {
 }
 
 /**
- * A minimal agentloop `LanguageModel` that calls `echo` `steps` times, then answers. Like the peers' fakes
- * (doGenerate, getResponse), a non-streaming model: it answers whole steps.
+ * Which of `LanguageModel.Service`'s interfaces a fake offers beside `streamStep` (a `Stream` of parts, the
+ * one interface every model has): `generateStep` (the whole step at once), `pushStep` (parts pushed to a
+ * callback), or nothing else (`stream`: a stream-only model, like every HTTP adapter agentloop ships).
  */
-export const echoModel = (steps: number, latencyMs: number): LanguageModel.Service => {
+export type ModelKind = "whole" | "push" | "stream"
+
+/**
+ * A minimal agentloop `LanguageModel` that calls `echo` `steps` times, then answers, offering `kind`'s
+ * interface beside `streamStep`. A step's parts are built when the loop asks for the step (the call of
+ * `streamStep`, `generateStep` or `pushStep`), the same for every kind.
+ */
+export const makeModel = (kind: ModelKind, steps: number, latencyMs: number): LanguageModel.Service => {
   const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
-  const generateStep = (request: LanguageModel.ModelRequest) => {
+  const partsOf = (request: LanguageModel.ModelRequest): ReadonlyArray<LanguageModel.ResponsePart> => {
     const last = request.messages[request.messages.length - 1]!
     const step = stepAfter(last._tag === "ToolMessage" ? last.toolCallId : undefined)
-    const parts = step < steps ? [LanguageModel.toolCall({ id: `c${step}`, name: "echo", arguments: ARGS }), LanguageModel.finish("tool_calls", usage)] : answer
-    return latencyMs > 0 ? Effect.as(Effect.sleep(latencyMs), parts) : Effect.succeed(parts)
+    return step < steps ? [LanguageModel.toolCall({ id: `c${step}`, name: "echo", arguments: ARGS }), LanguageModel.finish("tool_calls", usage)] : answer
   }
-  return { streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable)), generateStep }
+  const streamStep = (request: LanguageModel.ModelRequest): Stream.Stream<LanguageModel.ResponsePart> =>
+    latencyMs > 0 ? Stream.unwrap(Effect.as(Effect.sleep(latencyMs), Stream.fromArray(partsOf(request)))) : Stream.fromArray(partsOf(request))
+  switch (kind) {
+    case "whole":
+      return {
+        streamStep,
+        generateStep: (request) => (latencyMs > 0 ? Effect.as(Effect.sleep(latencyMs), partsOf(request)) : Effect.succeed(partsOf(request)))
+      }
+    case "push":
+      return {
+        streamStep,
+        pushStep: (request, emit) => (latencyMs > 0 ? Effect.map(Effect.sleep(latencyMs), () => emit(partsOf(request))) : Effect.sync(() => emit(partsOf(request))))
+      }
+    case "stream":
+      return { streamStep }
+  }
 }
 
-/** agentloop: the local backend, built once, over a minimal LanguageModel. */
-const agentloop: Setup = (steps, latencyMs) => {
-  const model = echoModel(steps, latencyMs)
-  const { runtime, toolRuns, dispose } = agentloopRuntime(model, steps)
-  const run = Effect.flatMap(AgentBackend.AgentBackend, (backend) => backend.run({ input: "go" }))
-  return { run: () => runtime.runPromise(run).then(() => {}), toolRuns, dispose }
-}
+/**
+ * A minimal agentloop `LanguageModel` that calls `echo` `steps` times, then answers. Like the peers' fakes
+ * (doGenerate, getResponse), a non-streaming model: it answers whole steps (`generateStep`).
+ */
+export const echoModel = (steps: number, latencyMs: number): LanguageModel.Service => makeModel("whole", steps, latencyMs)
+
+/** agentloop: the local backend, built once, over a minimal LanguageModel offering `kind`'s interface. */
+const agentloopWith =
+  (kind: ModelKind): Setup =>
+  (steps, latencyMs) => {
+    const { runtime, toolRuns, dispose } = agentloopRuntime(makeModel(kind, steps, latencyMs), steps)
+    const run = Effect.flatMap(AgentBackend.AgentBackend, (backend) => backend.run({ input: "go" }))
+    return { run: () => runtime.runPromise(run).then(() => {}), toolRuns, dispose }
+  }
+const agentloop = agentloopWith("whole")
 
 /** Vercel AI SDK 6: generateText over a mock model, stopWhen a step count. */
 const vercel: Setup = (steps, latencyMs) => {
@@ -152,28 +182,12 @@ const openaiAgents: Setup = (steps, latencyMs) => {
 /**
  * agentloop: a run's events consumed to the end, over a model that streams: by pushing each step's parts
  * (`pushStep`, the streaming interface for models that are not Effect streams, like the peers' fakes), or
- * as an Effect `Stream` (`streamStep` only, as the HTTP adapters do).
+ * as an Effect `Stream` only (`streamStep`, as the HTTP adapters do).
  */
 const agentloopStreamWith =
-  (modelKind: "push" | "stream", consume: (runtime: ManagedRuntime.ManagedRuntime<AgentBackend.AgentBackend, unknown>) => Promise<void>): Setup =>
+  (modelKind: ModelKind, consume: (runtime: ManagedRuntime.ManagedRuntime<AgentBackend.AgentBackend, unknown>) => Promise<void>): Setup =>
   (steps, latencyMs) => {
-    const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
-    const partsOf = (request: LanguageModel.ModelRequest) => {
-      const last = request.messages[request.messages.length - 1]!
-      const step = stepAfter(last._tag === "ToolMessage" ? last.toolCallId : undefined)
-      return step < steps ? [LanguageModel.toolCall({ id: `c${step}`, name: "echo", arguments: ARGS }), LanguageModel.finish("tool_calls", usage)] : answer
-    }
-    const streamStep = (request: LanguageModel.ModelRequest) =>
-      latencyMs > 0 ? Stream.unwrap(Effect.as(Effect.sleep(latencyMs), Stream.fromIterable(partsOf(request)))) : Stream.fromIterable(partsOf(request))
-    const model: LanguageModel.Service =
-      modelKind === "stream"
-        ? { streamStep }
-        : {
-            streamStep,
-            pushStep: (request, emit) =>
-              latencyMs > 0 ? Effect.map(Effect.sleep(latencyMs), () => emit(partsOf(request))) : Effect.sync(() => emit(partsOf(request)))
-          }
-    const { runtime, toolRuns, dispose } = agentloopRuntime(model, steps)
+    const { runtime, toolRuns, dispose } = agentloopRuntime(makeModel(modelKind, steps, latencyMs), steps)
     return { run: () => consume(runtime), toolRuns, dispose }
   }
 
@@ -185,28 +199,31 @@ const agentloopStream = agentloopStreamWith("push", drainStream)
 const agentloopStreamOfStreams = agentloopStreamWith("stream", drainStream)
 
 /** Every event through `for await` (`RunEvents.toAsyncIterable`), as code outside Effect would. */
-const agentloopIterate: Setup = (steps, latencyMs) => {
-  // The runtime and the backend are looked up once, as an app does at startup (a lookup per run would add
-  // a fiber per run to the contender: `runPromise` of the service).
-  let ready: { rt: Runtime.Runtime<AgentBackend.AgentBackend>; backend: AgentBackend.Service } | undefined
-  return agentloopStreamWith("push", async (runtime) => {
-    ready ??= { rt: await runtime.runtime(), backend: await runtime.runPromise(AgentBackend.AgentBackend) }
-    const { rt, backend } = ready
-    for await (const _event of RunEvents.toAsyncIterable(rt, (sink) => backend.run({ input: "go" }, sink))) {
-      // consumed, as a UI would
-    }
-  })(steps, latencyMs)
-}
+const agentloopIterateWith =
+  (kind: ModelKind): Setup =>
+  (steps, latencyMs) => {
+    // The services and the backend are looked up once, as an app does at startup (a lookup per run would
+    // add a fiber per run to the contender: `runPromise` of the service).
+    let ready: { context: Context.Context<AgentBackend.AgentBackend>; backend: AgentBackend.Service } | undefined
+    return agentloopStreamWith(kind, async (runtime) => {
+      ready ??= { context: await runtime.context(), backend: await runtime.runPromise(AgentBackend.AgentBackend) }
+      const { context, backend } = ready
+      for await (const _event of RunEvents.toAsyncIterable(context, (sink) => backend.run({ input: "go" }, sink))) {
+        // consumed, as a UI would
+      }
+    })(steps, latencyMs)
+  }
+const agentloopIterate = agentloopIterateWith("push")
 
 /** Every event to a plain callback (`backend.run(input, { onEvent })`): the loop's observed path alone. */
-const agentloopCallbacks = agentloopStreamWith("push", (runtime) =>
+const callbacks = (runtime: ManagedRuntime.ManagedRuntime<AgentBackend.AgentBackend, unknown>) =>
   runtime.runPromise(
     Effect.flatMap(AgentBackend.AgentBackend, (backend) => {
       let seen = 0
       return backend.run({ input: "go" }, { onEvent: () => void seen++ })
     })
   ).then(() => {})
-)
+const agentloopCallbacks = agentloopStreamWith("push", callbacks)
 
 /**
  * Not a way to stream (nothing reaches the consumer before the run ends): a floor for the Effect `Stream`
@@ -322,6 +339,25 @@ export const streamContenders: ReadonlyArray<readonly [string, Setup]> = [
   ["agentloop run + onEvent, then Stream.runDrain of the events (Stream floor, not streaming)", agentloopStreamFloor],
   ["Vercel AI SDK 6 (streamText)", vercelStream],
   ["OpenAI Agents SDK (run, stream: true)", openaiAgentsStream]
+]
+
+/**
+ * Issue 22, item 6 ("one model interface"): the same agent over a model that offers the whole step
+ * (`generateStep`), one that pushes its parts (`pushStep`), and one that is only a `Stream` of parts
+ * (`streamStep`, like every adapter agentloop ships), for `run` and for the streaming consumers. With
+ * someone watching, the loop never takes `generateStep` (it streams the step), so the whole-step model is
+ * not in the streaming rows: there it is the stream-only model.
+ */
+export const modelContenders: ReadonlyArray<readonly [string, Setup]> = [
+  ["agentloop run, model with generateStep", agentloopWith("whole")],
+  ["agentloop run, model with pushStep", agentloopWith("push")],
+  ["agentloop run, model as Effect Stream only", agentloopWith("stream")],
+  ["agentloop backend.stream, model with pushStep", agentloopStreamWith("push", drainStream)],
+  ["agentloop backend.stream, model as Effect Stream only", agentloopStreamWith("stream", drainStream)],
+  ["agentloop run + onEvent, model with pushStep", agentloopStreamWith("push", callbacks)],
+  ["agentloop run + onEvent, model as Effect Stream only", agentloopStreamWith("stream", callbacks)],
+  ["agentloop for await, model with pushStep", agentloopIterateWith("push")],
+  ["agentloop for await, model as Effect Stream only", agentloopIterateWith("stream")]
 ]
 
 export const contenders: ReadonlyArray<readonly [string, Setup]> = [

@@ -96,7 +96,7 @@ export const measureEndpoint = async (endpoint: Endpoint, quick: boolean): Promi
   }
 
   const scope = Effect.runSync(Scope.make())
-  const mcp = await Effect.runPromise(Scope.extend(Mcp.toolkit(endpoint.connection), scope))
+  const mcp = await Effect.runPromise(Scope.provide(Mcp.toolkit(endpoint.connection), scope))
   const resolved = await Effect.runPromise(Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer)))
   const handlerCalls = Effect.gen(function* () {
     for (let i = 0; i < calls; i++) {

@@ -3,7 +3,7 @@
  * per call: plan (allowed tools, forced choice, prefill), check the call, record it.
  */
 import { Tool, ToolRule, ToolRuleSolver as Solver } from "@agentloop/core"
-import { Either } from "effect"
+import { Result } from "effect"
 
 export const makeRuleSet = (toolCount = 1000, ruleCount = 1000) => {
   const names = Array.from({ length: toolCount }, (_, i) => `tool_${i}`)
@@ -40,8 +40,8 @@ export const makeRuleSet = (toolCount = 1000, ruleCount = 1000) => {
   rules.push(ToolRule.init(at(0)))
   const tools = new Map(names.map((name) => [name, Tool.make(name, { description: name }) as Tool.Any]))
   const validated = ToolRule.validate(rules, tools)
-  if (Either.isLeft(validated)) throw new Error(validated.left.message)
-  return { names, compiled: Solver.compile(validated.right) }
+  if (Result.isFailure(validated)) throw new Error(validated.failure.message)
+  return { names, compiled: Solver.compile(validated.success) }
 }
 
 /**

@@ -1,99 +1,106 @@
 /**
  * What running an Effect `Stream` costs on its own, with nothing of agentloop in it: the floor under any
  * `Stream` of a run's events (`backend.stream`). Reported next to W1S and W3S so that a streaming target can
- * be read against what the pinned Effect 3 runtime makes possible at all, and measured the same way on
- * Effect 4 (`effect-4`, a bench-only alias of `effect@4`; agentloop itself is on the 3.x line).
+ * be read against what the Effect runtime makes possible at all. Measured on the `effect` agentloop runs on
+ * (4.x); the Effect 3 figures the same code measured before the move are kept as constants, for reference.
  */
-import * as Effect3 from "effect"
-import * as Effect4 from "effect-4"
+import { Deferred, Effect, Stream } from "effect"
 import { createRequire } from "node:module"
 import { gc, median, now, withPeakHeap } from "./harness.js"
 
-const versionOf = (name: string): string => (createRequire(import.meta.url)(`${name}/package.json`) as { version: string }).version
+/** The `effect` version the bench runs (agentloop's). */
+export const effectVersion: string = (createRequire(import.meta.url)("effect/package.json") as { version: string }).version
 
-/** The few calls both major versions spell alike. */
-interface Runtime {
-  readonly runPromise: (effect: any) => Promise<unknown>
-  readonly runSync: (effect: any) => any
-  readonly runFork: (effect: any) => unknown
-  readonly effectVoid: unknown
-  readonly streamEmpty: unknown
-  readonly runDrain: (stream: any) => unknown
-  readonly fromEffect: (effect: any) => unknown
-  readonly makeDeferred: () => unknown
-  readonly awaitDeferred: (deferred: any) => unknown
-  readonly succeedDeferred: (deferred: any) => unknown
-}
-
-export const runtimes: ReadonlyArray<readonly [string, Runtime]> = [
-  [
-    `effect ${versionOf("effect")}`,
-    {
-      runPromise: Effect3.Effect.runPromise,
-      runSync: Effect3.Effect.runSync,
-      runFork: Effect3.Effect.runFork,
-      effectVoid: Effect3.Effect.void,
-      streamEmpty: Effect3.Stream.empty,
-      runDrain: Effect3.Stream.runDrain,
-      fromEffect: Effect3.Stream.fromEffect,
-      makeDeferred: () => Effect3.Deferred.make<void>(),
-      awaitDeferred: Effect3.Deferred.await,
-      succeedDeferred: (deferred) => Effect3.Deferred.succeed(deferred, undefined)
-    }
-  ],
-  [
-    `effect ${versionOf("effect-4")}`,
-    {
-      runPromise: Effect4.Effect.runPromise,
-      runSync: Effect4.Effect.runSync,
-      runFork: Effect4.Effect.runFork,
-      effectVoid: Effect4.Effect.void,
-      streamEmpty: Effect4.Stream.empty,
-      runDrain: Effect4.Stream.runDrain,
-      fromEffect: Effect4.Stream.fromEffect,
-      makeDeferred: () => Effect4.Deferred.make<void>(),
-      awaitDeferred: Effect4.Deferred.await,
-      succeedDeferred: (deferred) => Effect4.Deferred.succeed(deferred, undefined)
-    }
-  ]
-]
+/**
+ * The same two floors on effect 3.22.4, measured by this file (then on both major versions side by side) in
+ * the quiet `pnpm bench --write` of 2026-12-06 (docs/performance.md, Node 20): quoted, not measured here.
+ */
+export const effect3Floor = {
+  version: "effect 3.22.4 (quoted: docs/performance.md, 2026-12-06)",
+  /** µs per `Stream.runDrain(Stream.empty)` through `Effect.runPromise`. */
+  streamUs: 118.1,
+  /** µs per `Effect.void` through `Effect.runPromise`. */
+  effectUs: 1.8,
+  /** KB held by an in-flight `Stream.runDrain` of a one-element stream waiting on a `Deferred`. */
+  streamKb: 23.9,
+  /** KB held by a fiber waiting on the same. */
+  fiberKb: 3.8
+} as const
 
 /** µs per `Stream.runDrain(Stream.empty)` and per `Effect.void`, each through `Effect.runPromise` (fastest of `rounds` batches). */
-export const runDrainEmpty = async (runtime: Runtime, rounds: number): Promise<{ readonly streamUs: number; readonly effectUs: number }> => {
+export const runDrainEmpty = async (rounds: number): Promise<{ readonly streamUs: number; readonly effectUs: number }> => {
   const batch = 2_000
-  const fastest = async (make: () => unknown) => {
-    for (let i = 0; i < batch; i++) await runtime.runPromise(make())
+  const fastest = async (make: () => Effect.Effect<void>) => {
+    for (let i = 0; i < batch; i++) await Effect.runPromise(make())
     let best = Infinity
     for (let r = 0; r < rounds; r++) {
       const start = now()
-      for (let i = 0; i < batch; i++) await runtime.runPromise(make())
+      for (let i = 0; i < batch; i++) await Effect.runPromise(make())
       best = Math.min(best, ((now() - start) * 1000) / batch)
     }
     return best
   }
-  return { streamUs: await fastest(() => runtime.runDrain(runtime.streamEmpty)), effectUs: await fastest(() => runtime.effectVoid) }
+  return { streamUs: await fastest(() => Stream.runDrain(Stream.empty)), effectUs: await fastest(() => Effect.void) }
+}
+
+/**
+ * What a model step's answer costs to consume on its own, with no agentloop code, in one fiber (no
+ * `runPromise` per step): µs per two-part step taken as an array (`Effect.succeed(parts)`, what
+ * `generateStep` hands the loop) and as a `Stream` run to the end (`Stream.runForEachArray` of
+ * `Stream.fromArray(parts)`, the least a stream-only model's step costs). Fastest of `rounds` batches of 2,000.
+ */
+export const stepFloor = async (rounds: number): Promise<{ readonly arrayUs: number; readonly streamUs: number }> => {
+  const parts: ReadonlyArray<unknown> = [{ _tag: "ToolCall" }, { _tag: "Finish" }]
+  const batch = 2_000
+  let seen = 0
+  const steps = (step: () => Effect.Effect<unknown>) => {
+    const go = (i: number): Effect.Effect<void> => (i === 0 ? Effect.void : Effect.flatMap(step(), () => go(i - 1)))
+    return go(batch)
+  }
+  const fastest = async (step: () => Effect.Effect<unknown>) => {
+    await Effect.runPromise(steps(step))
+    let best = Infinity
+    for (let r = 0; r < rounds; r++) {
+      const start = now()
+      await Effect.runPromise(steps(step))
+      best = Math.min(best, ((now() - start) * 1000) / batch)
+    }
+    return best
+  }
+  const take = (array: ReadonlyArray<unknown>) => {
+    for (let i = 0; i < array.length; i++) if (array[i] !== undefined) seen++
+  }
+  const arrayUs = await fastest(() => Effect.map(Effect.succeed(parts), take))
+  const streamUs = await fastest(() =>
+    Stream.runForEachArray(Stream.fromArray(parts), (array) => {
+      take(array)
+      return Effect.void
+    })
+  )
+  if (seen === 0) throw new Error("nothing consumed")
+  return { arrayUs, streamUs }
 }
 
 /**
  * KB of heap each in-flight consumer holds while it waits, `count` of them at once, measured after a full GC:
  * a plain fiber awaiting a `Deferred`, and `Stream.runDrain` of a one-element stream awaiting the same.
  */
-export const inFlightRetained = async (runtime: Runtime, count: number): Promise<{ readonly streamKb: number; readonly fiberKb: number }> => {
-  const retained = async (make: (gate: unknown) => unknown) => {
+export const inFlightRetained = async (count: number): Promise<{ readonly streamKb: number; readonly fiberKb: number }> => {
+  const retained = async (make: (gate: Deferred.Deferred<void>) => Effect.Effect<unknown>) => {
     gc()
     const base = process.memoryUsage().heapUsed
-    const gate = runtime.runSync(runtime.makeDeferred())
-    const done = Array.from({ length: count }, () => runtime.runPromise(make(gate)))
+    const gate = Effect.runSync(Deferred.make<void>())
+    const done = Array.from({ length: count }, () => Effect.runPromise(make(gate)))
     await new Promise((resolve) => setTimeout(resolve, 20))
     gc()
     const kb = (process.memoryUsage().heapUsed - base) / count / 1024
-    runtime.runSync(runtime.succeedDeferred(gate))
+    Effect.runSync(Deferred.succeed(gate, undefined))
     await Promise.all(done)
     return kb
   }
   return {
-    fiberKb: await retained((gate) => runtime.awaitDeferred(gate)),
-    streamKb: await retained((gate) => runtime.runDrain(runtime.fromEffect(runtime.awaitDeferred(gate))))
+    fiberKb: await retained((gate) => Deferred.await(gate)),
+    streamKb: await retained((gate) => Stream.runDrain(Stream.fromEffect(Deferred.await(gate))))
   }
 }
 

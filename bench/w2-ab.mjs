@@ -1,6 +1,7 @@
 /**
  * W2 A/B (see w2-ab.ts): extracts packages/wire/src at a base ref into .build/ab-old, bundles the A/B with
  * both versions compiled alike from source (effect external, one instance), and runs it with --expose-gc.
+ * The base ref's wire sources run on this tree's `effect`: it must be on the same major version of Effect (4).
  * Usage: node bench/w2-ab.mjs <base-ref> [megabytes] [repetitions]   (env AB_ONLY=<group> runs one group)
  */
 import { build } from "esbuild"
@@ -19,7 +20,7 @@ for (const file of files) writeFileSync(join(old, file.split("/").pop()), execFi
 await build({
   entryPoints: [join(here, "w2-ab.ts")],
   bundle: true,
-  external: ["effect", "@effect/*", "eventsource-parser"],
+  external: ["effect", "effect/*", "@effect/*", "eventsource-parser"],
   conditions: ["@agentloop/source"],
   alias: { "#old": old },
   platform: "node",

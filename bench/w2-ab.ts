@@ -1,6 +1,7 @@
 /**
  * W2 A/B: the wire decoders of a base commit (`bench/.build/ab-old`, extracted by `bench/w2-ab.mjs`) against
  * this tree's, interleaved in one process, with the synchronous floors alongside. Not part of `pnpm bench`.
+ * Both run on this tree's `effect`, so the base commit must be on the same major version of Effect (4).
  * Usage: node bench/w2-ab.mjs [base-ref] [megabytes] [repetitions]
  */
 import { Http, Model, Ndjson, Sse } from "@agentloop/wire"

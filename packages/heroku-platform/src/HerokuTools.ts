@@ -76,6 +76,9 @@ export const toolFor = (operation: Operation, grant: Grant.Grant): Tool.Any =>
  * MCP-style safety hints for a tool, from its operation's metadata: reads are read-only, every always-gated
  * risk (deletes, deploys, runtime changes, access removal, taking an app offline) is destructive, GET/PUT/DELETE are idempotent, and every tool reaches the outside world (Heroku).
  */
+/** Tools whose every call restarts dynos again (Heroku models a restart as DELETE on the dynos). */
+const restarts = (tool: string): boolean => tool.startsWith("heroku_dynos_restart")
+
 export const annotations = (
   tool: string
 ): { readonly readOnlyHint: boolean; readonly destructiveHint: boolean; readonly idempotentHint: boolean; readonly openWorldHint: true } | undefined => {
@@ -84,7 +87,8 @@ export const annotations = (
   return {
     readOnlyHint: operation.access === "read",
     destructiveHint: operation.risks.some((risk) => alwaysGated.includes(risk)),
-    idempotentHint: operation.method === "GET" || operation.method === "PUT" || operation.method === "DELETE",
+    // A DELETE on dynos is a restart: every call restarts again, so it is not idempotent whatever its method.
+    idempotentHint: (operation.method === "GET" || operation.method === "PUT" || operation.method === "DELETE") && !restarts(operation.tool),
     openWorldHint: true
   }
 }

@@ -69,7 +69,8 @@ describe("pnpm heroku-mcp with the MCP Inspector CLI (stdio, fake Heroku)", () =
     const byName = Object.fromEntries(listed.tools.map((t) => [t.name, t.annotations]))
     expect(byName["heroku_apps_info"]).toEqual({ readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true })
     // Restarting every dyno briefly takes the app offline: always gated, so destructive in MCP's sense.
-    expect(byName["heroku_dynos_restart_all"]).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true })
+    // Every restart call restarts again: not idempotent, though Heroku models it as a DELETE.
+    expect(byName["heroku_dynos_restart_all"]).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: false })
   }, 120_000)
 
   it("calls tools: a granted read succeeds, an app outside the grant is denied, a gated call is refused; all audited", async () => {
