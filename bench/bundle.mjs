@@ -49,4 +49,5 @@ await build({
   logLevel: "warning"
 })
 copyFileSync(join(here, "notes.md"), join(out, "notes.md"))
+copyFileSync(join(here, "summary.md"), join(out, "summary.md"))
 process.exit(await exec(process.execPath, ["--expose-gc", join(out, "run.mjs"), ...process.argv.slice(2).filter((a) => a !== "--no-build")], {}))

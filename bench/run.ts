@@ -588,6 +588,8 @@ const main = async () => {
       "checks that each one ran the tool exactly once per step. Decoders get the same 64 KiB string chunks and",
       "JSON-parse every event. `eventsource-parser` is at 3.1 (pinned while the workspace ran on Node 20; 4.x needs Node 22).",
       "",
+      // The hand-written summary of where the targets stand (what a fresh run's tables alone do not say).
+      readFileSync(new URL("./summary.md", import.meta.url), "utf8"),
       ...out,
       readFileSync(new URL("./notes.md", import.meta.url), "utf8"),
       "See `bench/` for the code. Numbers vary by machine; the ratios are what the targets are about.",
