@@ -75,15 +75,15 @@ const agentloopRuntime = (model: LanguageModel.Service, steps: number) => {
 
 /**
  * Which of `LanguageModel.Service`'s interfaces a fake offers beside `streamStep` (a `Stream` of parts, the
- * one interface every model has): `generateStep` (the whole step at once), `pushStep` (parts pushed to a
- * callback), or nothing else (`stream`: a stream-only model, like every HTTP adapter agentloop ships).
+ * one interface every model has): `pushStep` (parts pushed to a callback), or nothing else (`stream`: a
+ * stream-only model, like every HTTP adapter agentloop ships).
  */
-export type ModelKind = "whole" | "push" | "stream"
+export type ModelKind = "push" | "stream"
 
 /**
  * A minimal agentloop `LanguageModel` that calls `echo` `steps` times, then answers, offering `kind`'s
  * interface beside `streamStep`. A step's parts are built when the loop asks for the step (the call of
- * `streamStep`, `generateStep` or `pushStep`), the same for every kind.
+ * `streamStep` or `pushStep`), the same for every kind.
  */
 export const makeModel = (kind: ModelKind, steps: number, latencyMs: number): LanguageModel.Service => {
   const answer: ReadonlyArray<LanguageModel.ResponsePart> = [LanguageModel.textDelta("done"), LanguageModel.finish("stop", usage)]
@@ -95,11 +95,6 @@ export const makeModel = (kind: ModelKind, steps: number, latencyMs: number): La
   const streamStep = (request: LanguageModel.ModelRequest): Stream.Stream<LanguageModel.ResponsePart> =>
     latencyMs > 0 ? Stream.unwrap(Effect.as(Effect.sleep(latencyMs), Stream.fromArray(partsOf(request)))) : Stream.fromArray(partsOf(request))
   switch (kind) {
-    case "whole":
-      return {
-        streamStep,
-        generateStep: (request) => (latencyMs > 0 ? Effect.as(Effect.sleep(latencyMs), partsOf(request)) : Effect.succeed(partsOf(request)))
-      }
     case "push":
       return {
         streamStep,
@@ -112,9 +107,9 @@ export const makeModel = (kind: ModelKind, steps: number, latencyMs: number): La
 
 /**
  * A minimal agentloop `LanguageModel` that calls `echo` `steps` times, then answers. Like the peers' fakes
- * (doGenerate, getResponse), a non-streaming model: it answers whole steps (`generateStep`).
+ * (doGenerate, getResponse), a non-streaming model: it answers whole steps (one `pushStep` batch).
  */
-export const echoModel = (steps: number, latencyMs: number): LanguageModel.Service => makeModel("whole", steps, latencyMs)
+export const echoModel = (steps: number, latencyMs: number): LanguageModel.Service => makeModel("push", steps, latencyMs)
 
 /** agentloop: the local backend, built once, over a minimal LanguageModel offering `kind`'s interface. */
 const agentloopWith =
@@ -124,7 +119,7 @@ const agentloopWith =
     const run = Effect.flatMap(AgentBackend.AgentBackend, (backend) => backend.run({ input: "go" }))
     return { run: () => runtime.runPromise(run).then(() => {}), toolRuns, dispose }
   }
-const agentloop = agentloopWith("whole")
+const agentloop = agentloopWith("push")
 
 /** Vercel AI SDK 6: generateText over a mock model, stopWhen a step count. */
 const vercel: Setup = (steps, latencyMs) => {
@@ -342,14 +337,11 @@ export const streamContenders: ReadonlyArray<readonly [string, Setup]> = [
 ]
 
 /**
- * Issue 22, item 6 ("one model interface"): the same agent over a model that offers the whole step
- * (`generateStep`), one that pushes its parts (`pushStep`), and one that is only a `Stream` of parts
- * (`streamStep`, like every adapter agentloop ships), for `run` and for the streaming consumers. With
- * someone watching, the loop never takes `generateStep` (it streams the step), so the whole-step model is
- * not in the streaming rows: there it is the stream-only model.
+ * Issue 22, item 6 ("one model interface"): the same agent over a model that pushes its parts (`pushStep`,
+ * the one optional fast path) and one that is only a `Stream` of parts (`streamStep`, like every adapter
+ * agentloop ships), for `run` and for the streaming consumers.
  */
 export const modelContenders: ReadonlyArray<readonly [string, Setup]> = [
-  ["agentloop run, model with generateStep", agentloopWith("whole")],
   ["agentloop run, model with pushStep", agentloopWith("push")],
   ["agentloop run, model as Effect Stream only", agentloopWith("stream")],
   ["agentloop backend.stream, model with pushStep", agentloopStreamWith("push", drainStream)],

@@ -202,29 +202,28 @@ const w1Models = async () => {
   print()
   const rounds = quick ? 3 : 21
   print(
-    `The same agent over a model that offers, beside \`streamStep\` (a \`Stream\` of parts), the whole step (\`generateStep\`), or its parts pushed to a callback (\`pushStep\`), or nothing else (stream-only, like every adapter agentloop ships). With someone watching the run the loop never takes \`generateStep\`, so the streaming rows compare \`pushStep\` with stream-only. The contenders take turns within each of ${rounds} rounds (same machine load for all); the fastest sample, then the median.`
+    `The same agent over a model that offers, beside \`streamStep\` (a \`Stream\` of parts), its parts pushed to a callback (\`pushStep\`, the one optional fast path), or nothing else (stream-only, like every adapter agentloop ships). The contenders take turns within each of ${rounds} rounds (same machine load for all); the fastest sample, then the median.`
   )
   print()
   const results = await measureInterleaved(modelContenders, rounds)
   const at = (name: string, steps: number) => results[steps]![name]!.fastest
   const cpuAt = (name: string, steps: number) => results[steps]![name]!.cpu
-  const whole = "agentloop run, model with generateStep"
+  const push = "agentloop run, model with pushStep"
   table(
-    ["contender", "µs/step at 20 steps: fastest", "median", "fastest CPU", "× run with generateStep", "at 200 steps: fastest", "median", "fastest CPU", "× run with generateStep"],
+    ["contender", "µs/step at 20 steps: fastest", "median", "fastest CPU", "× run with pushStep", "at 200 steps: fastest", "median", "fastest CPU", "× run with pushStep"],
     modelContenders.map(([name]) => [
       name,
       fmt(at(name, 20), 2),
       fmt(results[20]![name]!.median, 2),
       fmt(cpuAt(name, 20), 2),
-      `${fmt(at(name, 20) / at(whole, 20), 2)}×`,
+      `${fmt(at(name, 20) / at(push, 20), 2)}×`,
       fmt(at(name, 200), 2),
       fmt(results[200]![name]!.median, 2),
       fmt(cpuAt(name, 200), 2),
-      `${fmt(at(name, 200) / at(whole, 200), 2)}×`
+      `${fmt(at(name, 200) / at(push, 200), 2)}×`
     ])
   )
   const pairs: ReadonlyArray<readonly [string, string, string]> = [
-    ["`run`: `generateStep`", "agentloop run, model with generateStep", "agentloop run, model as Effect Stream only"],
     ["`run`: `pushStep`", "agentloop run, model with pushStep", "agentloop run, model as Effect Stream only"],
     ["`backend.stream`: `pushStep`", "agentloop backend.stream, model with pushStep", "agentloop backend.stream, model as Effect Stream only"],
     ["`onEvent`: `pushStep`", "agentloop run + onEvent, model with pushStep", "agentloop run + onEvent, model as Effect Stream only"],
@@ -250,9 +249,9 @@ const w1Models = async () => {
   print()
   const streamOnly = "agentloop run, model as Effect Stream only"
   target(
-    "W1 `run` with a stream-only model at most 2× `run` with a whole-step model (`generateStep`), at both lengths",
-    [20, 200].every((n) => at(streamOnly, n) <= 2 * at(whole, n)),
-    `${fmt(at(streamOnly, 20) / at(whole, 20), 2)}× at 20 steps, ${fmt(at(streamOnly, 200) / at(whole, 200), 2)}× at 200 (${fmt(at(streamOnly, 20), 2)} vs ${fmt(at(whole, 20), 2)} µs, ${fmt(at(streamOnly, 200), 2)} vs ${fmt(at(whole, 200), 2)} µs)`
+    "W1 `run` with a stream-only model at most 2× `run` with a pushing model (`pushStep`), at both lengths",
+    [20, 200].every((n) => at(streamOnly, n) <= 2 * at(push, n)),
+    `${fmt(at(streamOnly, 20) / at(push, 20), 2)}× at 20 steps, ${fmt(at(streamOnly, 200) / at(push, 200), 2)}× at 200 (${fmt(at(streamOnly, 20), 2)} vs ${fmt(at(push, 20), 2)} µs, ${fmt(at(streamOnly, 200), 2)} vs ${fmt(at(push, 200), 2)} µs)`
   )
 }
 
@@ -425,7 +424,6 @@ const w3Models = async () => {
     modelContenders.map(([name]) => [name, fmt(results[name]!.ms, 0), fmt(results[name]!.cpuMs, 0), fmt((results[name]!.ms * 1000) / runs, 1), fmt(results[name]!.kb, 1)])
   )
   const pairs: ReadonlyArray<readonly [string, string, string]> = [
-    ["`run`: `generateStep`", "agentloop run, model with generateStep", "agentloop run, model as Effect Stream only"],
     ["`run`: `pushStep`", "agentloop run, model with pushStep", "agentloop run, model as Effect Stream only"],
     ["`backend.stream`: `pushStep`", "agentloop backend.stream, model with pushStep", "agentloop backend.stream, model as Effect Stream only"],
     ["`onEvent`: `pushStep`", "agentloop run + onEvent, model with pushStep", "agentloop run + onEvent, model as Effect Stream only"],

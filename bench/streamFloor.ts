@@ -46,7 +46,7 @@ export const runDrainEmpty = async (rounds: number): Promise<{ readonly streamUs
 /**
  * What a model step's answer costs to consume on its own, with no agentloop code, in one fiber (no
  * `runPromise` per step): µs per two-part step taken as an array (`Effect.succeed(parts)`, what
- * `generateStep` hands the loop) and as a `Stream` run to the end (`Stream.runForEachArray` of
+ * a whole-step `pushStep` hands the loop) and as a `Stream` run to the end (`Stream.runForEachArray` of
  * `Stream.fromArray(parts)`, the least a stream-only model's step costs). Fastest of `rounds` batches of 2,000.
  */
 export const stepFloor = async (rounds: number): Promise<{ readonly arrayUs: number; readonly streamUs: number }> => {

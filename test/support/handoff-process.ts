@@ -23,7 +23,7 @@ if ((mode !== "start" && mode !== "resume" && mode !== "race") || storeDir === u
 const usage = new Message.Usage({ inputTokens: 1, outputTokens: 1, totalTokens: 2 })
 /** The turns after the approval, for any round: billing (offered `refund`) hands back; triage answers. */
 const answering = Layer.succeed(LanguageModel.LanguageModel, {
-  generateStep: (request) => Effect.succeed(answer(request)),
+  pushStep: (request, emit) => Effect.sync(() => emit(answer(request))),
   streamStep: (request) => Stream.fromIterable(answer(request))
 })
 const answer = (request: LanguageModel.ModelRequest) =>

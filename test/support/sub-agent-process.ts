@@ -33,7 +33,7 @@ const usage = new Message.Usage({ inputTokens: 1, outputTokens: 1, totalTokens: 
  * tool result, the parent its sub-agent's answer.
  */
 const answering = Layer.succeed(LanguageModel.LanguageModel, {
-  generateStep: (request) => Effect.succeed(answer(request)),
+  pushStep: (request, emit) => Effect.sync(() => emit(answer(request))),
   streamStep: (request) => Stream.fromIterable(answer(request))
 })
 const answer = (request: LanguageModel.ModelRequest) => {

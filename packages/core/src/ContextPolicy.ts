@@ -306,11 +306,12 @@ export const applyTo = (model: ModelService, policy: Option.Option<Service>): Mo
     Effect.catchTag(chosen(messages), "ContextBudgetExceeded", (error) =>
       Effect.fail(new ModelError({ message: error.message, retryable: false, reason: "context-budget", cause: error }))
     )
-  const generateStep = model.generateStep
+  const pushStep = model.pushStep
   return {
+    ...model,
     streamStep: (request) => Stream.unwrap(Effect.map(select(request.messages), (messages) => model.streamStep({ ...request, messages }))),
-    ...(generateStep === undefined
+    ...(pushStep === undefined
       ? {}
-      : { generateStep: (request: ModelRequest) => Effect.flatMap(select(request.messages), (messages) => generateStep({ ...request, messages })) })
+      : { pushStep: (request: ModelRequest, emit: Parameters<typeof pushStep>[1]) => Effect.flatMap(select(request.messages), (messages) => pushStep({ ...request, messages }, emit)) })
   }
 }

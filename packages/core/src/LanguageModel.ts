@@ -4,9 +4,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Schema, Stream } from "effect"
+import { Context, Effect, Schema, type Stream } from "effect"
 import { type Message, toolCall as makeToolCall, Usage } from "./Message.js"
 import type { FinishReason, ResponsePart, StepHandlers, StepResponse } from "./internal/response.js"
+import { runStep } from "./internal/runStep.js"
 import { StepCollector } from "./internal/stepCollector.js"
 
 /** `none`: offer no tool. `auto`: the model decides. `required`: some tool must be called. `{ function }`: that one. */
@@ -111,18 +112,14 @@ export class ModelError extends Schema.TaggedError<ModelError>()("ModelError", {
 }) {}
 
 export interface Service {
+  /** The step as a `Stream` of parts: the one interface every model has (every shipped adapter offers only this). */
   readonly streamStep: (request: ModelRequest) => Stream.Stream<ResponsePart, ModelError>
   /**
-   * Optional: the whole step at once, for models that do not stream (non-streaming endpoints, fakes). The
-   * loop prefers it when there is no one to stream text deltas to, because consuming an Effect `Stream` has
-   * a fixed cost per step that a non-streaming answer does not need to pay.
-   */
-  readonly generateStep?: (request: ModelRequest) => Effect.Effect<ReadonlyArray<ResponsePart>, ModelError>
-  /**
-   * Optional: the step streamed by pushing its parts to `emit` as they arrive (a batch at a time), the
-   * Effect ending when the step does. For models whose source is not an Effect `Stream` (an SDK's callbacks
-   * or async iterator, fakes): the loop prefers it to `streamStep` when someone watches text deltas, because
-   * running a `Stream` costs far more per step than calling a function (see docs/performance.md).
+   * Optional fast path: the step streamed by pushing its parts to `emit` as they arrive (a batch at a time),
+   * the Effect ending when the step does. For models whose source is not an Effect `Stream` (in-process
+   * models, fakes, an SDK's callbacks or async iterator; a whole non-streaming answer is one `emit`): the
+   * loop prefers it to `streamStep`, because running a `Stream` costs about twice as much per step as calling
+   * a function (W1M in bench/, see docs/core.md). It must push the same parts `streamStep` would.
    */
   readonly pushStep?: (request: ModelRequest, emit: (parts: ReadonlyArray<ResponsePart>) => void) => Effect.Effect<void, ModelError>
   /**
@@ -137,8 +134,7 @@ export interface Service {
 export class LanguageModel extends Context.Service<LanguageModel, Service>()("@agentloop/core/LanguageModel") {}
 
 /**
- * Collects a whole step's parts (a non-streaming answer) into a `StepResponse`. Pure: no Effect, so the loop
- * can fold a `generateStep` answer in the same runtime step that received it.
+ * Collects a whole step's parts (a non-streaming answer) into a `StepResponse`. Pure: no Effect.
  */
 export const collectParts = (parts: ReadonlyArray<ResponsePart>, handlers: StepHandlers = {}): StepResponse => {
   const collector = new StepCollector(handlers)
@@ -156,36 +152,7 @@ export const collectStep = (
   handlers: StepHandlers = {}
 ): Effect.Effect<StepResponse, ModelError> =>
   // Lazy: a durable runner may replay the step instead of running it, and models may count calls.
-  model.generateStep !== undefined && handlers.preferStreaming !== true
-    ? Effect.suspend(() => Effect.map(model.generateStep!(request), (parts) => collectParts(parts, handlers)))
-    : model.pushStep !== undefined
-      ? Effect.suspend(() => {
-          const collector = new StepCollector(handlers)
-          return Effect.map(
-            model.pushStep!(request, (parts) => {
-              for (const part of parts) collector.add(part)
-            }),
-            () => collector.result()
-          )
-        })
-      : Effect.suspend(() => consumeStream(model.streamStep(request), new StepCollector(handlers), handlers.ready))
-
-/**
- * Runs a step's `Stream`, folding each chunk into the collector as it arrives, with backpressure between chunks.
- * Effect 3's own runner cost about twice the whole pull loop, so this was a hand-written pull in a scope of its
- * own; Effect 4's `Stream.runForEachArray` is that same pull loop (one scope, closed when the step ends or is
- * interrupted, releasing what the stream holds, e.g. an HTTP body).
- */
-const consumeStream = (
-  stream: Stream.Stream<ResponsePart, ModelError>,
-  collector: StepCollector,
-  ready: StepHandlers["ready"]
-): Effect.Effect<StepResponse, ModelError> =>
-  Effect.map(
-    Stream.runForEachArray(stream, (parts) => {
-      for (let i = 0; i < parts.length; i++) collector.add(parts[i]!)
-      // Backpressure between chunks: the consumer of the run's events is behind.
-      return (ready === undefined ? undefined : ready()) ?? Effect.void
-    }),
-    () => collector.result()
-  )
+  Effect.suspend(() => {
+    const collector = new StepCollector(handlers)
+    return Effect.map(runStep(model, request, collector, handlers.ready), () => collector.result())
+  })

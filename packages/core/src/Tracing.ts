@@ -146,7 +146,7 @@ export const nestModel = (model: ModelService, tracing: Option.Option<Config>): 
       const chat = run?.chatFor(request, stream)
       return chat === undefined ? effect : Effect.withParentSpan(effect, chat)
     })
-  const { generateStep, pushStep } = model
+  const { pushStep } = model
   return {
     ...model,
     streamStep: (request) =>
@@ -157,7 +157,6 @@ export const nestModel = (model: ModelService, tracing: Option.Option<Config>): 
           return Effect.succeed(chat === undefined ? stream : Stream.provideService(stream, Tracer.ParentSpan, chat))
         })
       ),
-    ...(generateStep === undefined ? {} : { generateStep: (request: ModelRequest) => inChat(request, false, generateStep(request)) }),
     ...(pushStep === undefined ? {} : { pushStep: (request: ModelRequest, emit: Parameters<typeof pushStep>[1]) => inChat(request, true, pushStep(request, emit)) })
   }
 }

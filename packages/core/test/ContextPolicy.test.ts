@@ -101,11 +101,11 @@ describe("ContextPolicy", () => {
 const summarizer = (summary: string) => {
   const requests: Array<LanguageModel.ModelRequest> = []
   const model: LanguageModel.Service = {
-    streamStep: () => Stream.die("the summariser is asked for whole steps"),
-    generateStep: (request) =>
+    streamStep: () => Stream.die("the summariser is asked for pushed steps"),
+    pushStep: (request, emit) =>
       Effect.sync(() => {
         requests.push(request)
-        return [LanguageModel.textDelta(summary), LanguageModel.finish("stop")]
+        emit([LanguageModel.textDelta(summary), LanguageModel.finish("stop")])
       })
   }
   return { model, requests }

@@ -159,7 +159,7 @@ describe("EffectAi.layer: an effect/ai LanguageModel runs an agentloop agent", (
     })
   )
 
-  it.effect("without an event consumer it takes whole steps (generateText), forwarding a named tool choice as { tool }", () =>
+  it.effect("without an event consumer it streams each step too (streamText: one model interface), forwarding a named tool choice as { tool }", () =>
     Effect.gen(function* () {
       const fake = fakeEffectAiModel([
         [call("c1", "echo", { text: "one" }), finish("tool-calls", 1, 1)],
@@ -170,7 +170,7 @@ describe("EffectAi.layer: an effect/ai LanguageModel runs an agentloop agent", (
       const outcome = yield* Effect.flatMap(AgentBackend.AgentBackend, (backend) => backend.run({ input: "go" })).pipe(
         Effect.provide(backendLayer(agent, fake.layer, handlers.layer, Approval.layerAutoApprove))
       )
-      expect(fake.calls).toEqual(["generateText", "generateText"])
+      expect(fake.calls).toEqual(["streamText", "streamText"])
       expect(fake.requests[0]!.toolChoice).toEqual({ tool: "echo" })
       expect(handlers.ran).toEqual(["echo:one"])
       expect(outcome).toMatchObject({ _tag: "Completed", text: "done", usage: { inputTokens: 3, outputTokens: 2, totalTokens: 5 } })

@@ -154,28 +154,34 @@ describe("backend capabilities", () => {
 })
 
 describe("whole steps and streamed steps", () => {
-  it.effect("run() uses generateStep, stream() uses streamStep, and both reach the same outcome", () =>
+  it.effect("run() and stream() take pushStep when the model has it, else streamStep, and all reach the same outcome", () =>
     Effect.gen(function* () {
       const calls: Array<string> = []
       const script = () => [S.toolCall("echo", { text: "x" }), S.text(["a", "b"])]
-      const counting = (model: ScriptedModel.ScriptedModel): LanguageModel.Service => ({
+      const counting = (model: ScriptedModel.ScriptedModel, push: boolean): LanguageModel.Service => ({
         streamStep: (request) => (calls.push("stream"), model.service.streamStep(request)),
-        generateStep: (request) => (calls.push("generate"), model.service.generateStep!(request))
+        ...(push ? { pushStep: (request, emit) => (calls.push("push"), model.service.pushStep!(request, emit)) } : {})
       })
-      const backendOver = (model: ScriptedModel.ScriptedModel) => {
+      const backendOver = (model: ScriptedModel.ScriptedModel, push: boolean) => {
         const h = harness([])
         return AgentBackend.layerLocal(agent()).pipe(
-          Layer.provide(Layer.mergeAll(Layer.succeed(LanguageModel.LanguageModel, counting(model)), h.handlers.layer, Approval.layerAutoApprove, RunStore.layerMemory))
+          Layer.provide(Layer.mergeAll(Layer.succeed(LanguageModel.LanguageModel, counting(model, push)), h.handlers.layer, Approval.layerAutoApprove, RunStore.layerMemory))
         )
       }
-      const ran = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(backendOver(S.make(script()))))
-      expect(calls).toEqual(["generate", "generate"])
-      calls.length = 0
-      const streamed = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => collect(b.stream({ input: "x" }))).pipe(Effect.provide(backendOver(S.make(script()))))
-      expect(calls).toEqual(["stream", "stream"])
-      expect(streamed.events.filter((e) => e._tag === "TextDelta").map((e) => (e as { delta: string }).delta)).toEqual(["a", "b"])
       const strip = (o: { _tag: string; text?: string; steps?: number }) => ({ tag: o._tag, text: o.text, steps: o.steps })
-      expect(strip(streamed.outcome as never)).toEqual(strip(ran as never))
+      const ran = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(backendOver(S.make(script()), true)))
+      expect(calls).toEqual(["push", "push"])
+      for (const push of [true, false]) {
+        calls.length = 0
+        const streamed = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => collect(b.stream({ input: "x" }))).pipe(Effect.provide(backendOver(S.make(script()), push)))
+        expect(calls).toEqual(push ? ["push", "push"] : ["stream", "stream"])
+        expect(streamed.events.filter((e) => e._tag === "TextDelta").map((e) => (e as { delta: string }).delta)).toEqual(["a", "b"])
+        expect(strip(streamed.outcome as never)).toEqual(strip(ran as never))
+      }
+      calls.length = 0
+      const ranStreamOnly = yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "x" })).pipe(Effect.provide(backendOver(S.make(script()), false)))
+      expect(calls).toEqual(["stream", "stream"])
+      expect(strip(ranStreamOnly as never)).toEqual(strip(ran as never))
       expect(ran).toMatchObject({ _tag: "Completed", text: "ab", steps: 2 })
     }))
 })

@@ -54,6 +54,7 @@ const layers: ReadonlyArray<readonly [string, ReadonlyArray<string | RegExp>]> =
       "Output.ts",
       "internal/response.ts",
       "internal/stepCollector.ts",
+      "internal/runStep.ts",
       "LanguageModel.ts",
       "AgentEvent.ts",
       "internal/eventBuffer.ts",

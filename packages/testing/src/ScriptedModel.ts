@@ -179,7 +179,7 @@ export const make = (turns: ReadonlyArray<Turn>): ScriptedModel => {
     })
   const service: LanguageModel.Service = {
     streamStep: (request) => Stream.unwrap(Effect.map(nextParts(request), (parts) => Stream.fromIterable(parts))),
-    generateStep: nextParts
+    pushStep: (request, emit) => Effect.map(nextParts(request), emit)
   }
   const assertComplete = Effect.suspend(() =>
     next < turns.length

@@ -14,12 +14,19 @@ export const agent = Agent.make({ name: "durable-deployer", toolkit })
 
 const usage = new Message.Usage({ inputTokens: 1, outputTokens: 1, totalTokens: 2 })
 
+/** A model whose step is whatever `partsFor` answers, pushed at once (`pushStep`) or as a `Stream`. */
+const stepModel = (partsFor: (request: LanguageModel.ModelRequest) => Effect.Effect<ReadonlyArray<LanguageModel.ResponsePart>>) =>
+  Layer.succeed(LanguageModel.LanguageModel, {
+    pushStep: (request, emit) => Effect.map(partsFor(request), emit),
+    streamStep: (request) => Stream.unwrap(Effect.map(partsFor(request), Stream.fromIterable))
+  })
+
 /**
  * A stateless model (the turn is read from the conversation, so any process can play any turn) that
  * reports every real call to `onCall`: replays of stored steps do not call it.
  */
 export const model = (onCall: (turn: number) => void) => {
-  const generateStep = (request: LanguageModel.ModelRequest) =>
+  const partsFor = (request: LanguageModel.ModelRequest) =>
     Effect.sync(() => {
       const turn = request.messages.filter((m) => m._tag === "AssistantMessage").length + 1
       onCall(turn)
@@ -27,10 +34,7 @@ export const model = (onCall: (turn: number) => void) => {
       const result = [...request.messages].reverse().find((m) => m._tag === "ToolMessage")
       return [LanguageModel.textDelta(`Done: ${result?._tag === "ToolMessage" ? result.content : "?"}`), LanguageModel.finish("stop", usage)]
     })
-  return Layer.succeed(LanguageModel.LanguageModel, {
-    generateStep,
-    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable))
-  })
+  return stepModel(partsFor)
 }
 
 export const handlers = (onRun: (key: string, version: string) => Effect.Effect<void>) =>
@@ -41,7 +45,7 @@ export const handlers = (onRun: (key: string, version: string) => Effect.Effect<
  * deploy 7.1, step 2 to deploy 7.2 (both gated by approval), step 3 answers with every result it saw.
  */
 export const repeatingIdsModel = (onCall: (turn: number) => void) => {
-  const generateStep = (request: LanguageModel.ModelRequest) =>
+  const partsFor = (request: LanguageModel.ModelRequest) =>
     Effect.sync(() => {
       const turn = request.messages.filter((m) => m._tag === "AssistantMessage").length + 1
       onCall(turn)
@@ -49,10 +53,7 @@ export const repeatingIdsModel = (onCall: (turn: number) => void) => {
       const results = request.messages.flatMap((m) => (m._tag === "ToolMessage" ? [m.content] : []))
       return [LanguageModel.textDelta(`Done: ${results.join(", ")}`), LanguageModel.finish("stop", usage)]
     })
-  return Layer.succeed(LanguageModel.LanguageModel, {
-    generateStep,
-    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable))
-  })
+  return stepModel(partsFor)
 }
 
 /** The agent that talks to `repeatingIdsModel` (its own workflow name, so its runs never mix with `agent`'s). */
@@ -79,7 +80,7 @@ export interface NestedOptions {
  */
 export const nestedModel = (onCall: (call: string) => void, options: NestedOptions = {}) => {
   const releases = options.repeating === true ? 2 : 1
-  const generateStep = (request: LanguageModel.ModelRequest) =>
+  const partsFor = (request: LanguageModel.ModelRequest) =>
     Effect.sync(() => {
       const turn = request.messages.filter((m) => m._tag === "AssistantMessage").length + 1
       const outer = request.tools.some((t) => t.name === "research")
@@ -97,10 +98,7 @@ export const nestedModel = (onCall: (call: string) => void, options: NestedOptio
       if (turn === 2) return call("call-deploy", "deploy", { version: "7.2" })
       return [LanguageModel.textDelta(`Released: ${result}`), LanguageModel.finish("stop", usage)]
     })
-  return Layer.succeed(LanguageModel.LanguageModel, {
-    generateStep,
-    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable))
-  })
+  return stepModel(partsFor)
 }
 
 /**
@@ -160,7 +158,7 @@ export const triageAgent = Agent.make({
  * Reports every real call to `onCall` as `<agent>:<turn>:<first line of the system message>`.
  */
 export const handoffModel = (onCall: (call: string) => void) => {
-  const generateStep = (request: LanguageModel.ModelRequest) =>
+  const partsFor = (request: LanguageModel.ModelRequest) =>
     Effect.sync(() => {
       const billing = request.tools.some((t) => t.name === "refund")
       const turn = request.messages.filter((m) => m._tag === "AssistantMessage").length + 1
@@ -173,10 +171,7 @@ export const handoffModel = (onCall: (call: string) => void) => {
       if (result === undefined) return call("call-refund", "refund", { orderId: "42", amount: 30 })
       return [LanguageModel.textDelta(`Billing: ${result.content}`), LanguageModel.finish("stop", usage)]
     })
-  return Layer.succeed(LanguageModel.LanguageModel, {
-    generateStep,
-    streamStep: (request) => Stream.unwrap(Effect.map(generateStep(request), Stream.fromIterable))
-  })
+  return stepModel(partsFor)
 }
 
 /** Triage's durable layer (before an engine): the model and both agents' handlers, which report each run to `onRun`. */

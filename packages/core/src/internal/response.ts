@@ -59,8 +59,6 @@ export interface StepResponse {
 }
 
 export interface StepHandlers {
-  /** Use `streamStep` even when the model also offers `generateStep` (someone is watching text deltas). */
-  readonly preferStreaming?: boolean
   /**
    * Asked between the chunks of a streamed step: an Effect to wait for first (the consumer of the run's
    * events is behind: backpressure), or undefined to go on at once.

@@ -1,6 +1,6 @@
 /**
  * Folds a model step's parts into a `StepResponse` (see `LanguageModel.collectParts` / `collectStep`); shared
- * with the loop, which runs a pushing model's step (`pushStep`) without the laziness `collectStep` adds.
+ * with the loop, which runs a step (`internal/runStep`) without the laziness `collectStep` adds.
  *
  * @internal
  */

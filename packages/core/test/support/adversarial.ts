@@ -99,7 +99,7 @@ export const makeWorld = (options: { readonly logFile?: string; readonly label?:
     const scripted = ScriptedModel.make(turns)
     const service: LanguageModel.Service = {
       streamStep: (request) => Stream.unwrap(Effect.as(pass("model"), scripted.service.streamStep(request))),
-      generateStep: (request) => Effect.andThen(pass("model"), scripted.service.generateStep!(request))
+      pushStep: (request, emit) => Effect.andThen(pass("model"), scripted.service.pushStep!(request, emit))
     }
     return { scripted, layer: Layer.succeed(LanguageModel.LanguageModel, service) }
   }

@@ -68,15 +68,6 @@ export const fromLanguageModel = (model: AiLanguageModel.LanguageModel, options:
   return {
     streamStep: (request) =>
       mapStream(model.streamText(generateOptions(request)) as Stream.Stream<Response.AnyPart, unknown>, provider),
-    generateStep: (request) =>
-      Effect.flatMap(
-        Effect.mapError(model.generateText(generateOptions(request)), (error) => toModelError(error, provider)),
-        (response) => {
-          const parts = new FromAiParts()
-          const out = parts.add(response.content as ReadonlyArray<Response.AnyPart>)
-          return parts.error === undefined ? Effect.succeed(out) : Effect.fail(errorPartToModelError(parts.error.value, provider, parts.received))
-        }
-      ),
     // effect/ai's JSON response format takes an Effect Schema (re-rendered by each provider's codec
     // transformer) through the non-streaming `generateObject`, which fails the call on an invalid answer: a
     // typed output goes through the final-answer tool instead, whose JSON Schema reaches the provider as it is.
@@ -133,7 +124,7 @@ const annotateFinish = (span: Span, provider: string | undefined) => (finish: Re
 
 /**
  * An agentloop model as an effect/ai `LanguageModel` (made with `LanguageModel.make`): `generateText` takes
- * the model's whole step (`generateStep`, else its collected stream), `streamText` its stream, with text as
+ * the model's whole step (its pushed parts when it has `pushStep`, else its collected stream), `streamText` its stream, with text as
  * `text-start`/`text-delta`/`text-end` parts. effect/ai then does what it does for any provider: decodes the
  * parts, resolves tool calls with the request's toolkit, records its span.
  */
@@ -142,7 +133,14 @@ export const toLanguageModel = (model: LanguageModel.Service, options: ToOptions
     generateText: (providerOptions) =>
       Effect.suspend(() => {
         const request = toModelRequest(providerOptions)
-        return model.generateStep !== undefined ? model.generateStep(request) : Stream.runCollect(model.streamStep(request))
+        if (model.pushStep === undefined) return Stream.runCollect(model.streamStep(request))
+        const parts: Array<LanguageModel.ResponsePart> = []
+        return Effect.as(
+          model.pushStep(request, (batch) => {
+            parts.push(...batch)
+          }),
+          parts
+        )
       }).pipe(
         Effect.map((parts) => {
           const mapper = new ToAiParts(false, annotateFinish(providerOptions.span, options.provider))

@@ -6,7 +6,8 @@
  * @internal
  */
 import { Effect } from "effect"
-import { collectParts, collectStep, type ModelError, type StepHandlers, type StepResponse } from "../../LanguageModel.js"
+import { collectStep, type ModelError, type StepHandlers, type StepResponse } from "../../LanguageModel.js"
+import { runStep } from "../runStep.js"
 import * as Solver from "../../ToolRuleSolver.js"
 import { StepCollector } from "../stepCollector.js"
 import * as ToolChoices from "../toolChoice.js"
@@ -37,27 +38,17 @@ export const modelStep = (
   }
   const failed = (error: ModelError): Rest => onFailure(ctx, w, error)
   const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
-  if (ctx.stepRunner === undefined && ctx.model.generateStep !== undefined && !ctx.observed) {
-    // The common case: a whole step at once, folded in the continuation that receives it (`collectStep`
-    // would add two Effects, for laziness only a durable runner needs).
-    return Effect.matchEffect(ctx.model.generateStep(request), {
+  if (ctx.stepRunner === undefined) {
+    // Run the step at once, its parts collected as they arrive and the result read in the continuation that
+    // receives its end (`collectStep` adds a `suspend` and a `map` per step, for laziness only a durable
+    // runner needs).
+    const collector = new StepCollector(handlers)
+    return Effect.matchEffect(runStep(ctx.model, request, collector, handlers.ready), {
       onFailure: failed,
-      onSuccess: (parts) => onAnswer(ctx, w, collectParts(parts, handlers))
+      onSuccess: () => onAnswer(ctx, w, collector.result())
     })
   }
-  if (ctx.stepRunner === undefined && ctx.model.pushStep !== undefined) {
-    // Someone watches and the model pushes its parts: run the step at once, collected in the continuation
-    // (`collectStep` adds a `suspend` and a `map` per step, for laziness only a durable runner needs).
-    const collector = new StepCollector(handlers)
-    return Effect.matchEffect(
-      ctx.model.pushStep(request, (parts) => {
-        for (const part of parts) collector.add(part)
-      }),
-      { onFailure: failed, onSuccess: () => onAnswer(ctx, w, collector.result()) }
-    )
-  }
-  const step = collectStep(ctx.model, request, handlers)
-  return Effect.matchEffect(ctx.stepRunner === undefined ? step : ctx.stepRunner.modelStep(w.step, step), {
+  return Effect.matchEffect(ctx.stepRunner.modelStep(w.step, collectStep(ctx.model, request, handlers)), {
     onFailure: failed,
     onSuccess: (response) => onAnswer(ctx, w, response)
   })
@@ -72,7 +63,6 @@ const quietHandlers = (w: Working): StepHandlers => ({
 
 /** What the loop does with a step's parts as they arrive, when someone observes the run. */
 const observedHandlers = (ctx: Context, w: Working): StepHandlers => ({
-  preferStreaming: true,
   ...(ctx.ready === undefined ? {} : { ready: ctx.ready }),
   // `w.step` is read when a part arrives: it is the step being collected (it changes only between steps).
   onText: (delta) => ctx.emit({ _tag: "TextDelta", runId: w.runId, step: w.step, delta }),
