@@ -7,7 +7,9 @@
  * Run with `pnpm exec tsx --conditions=@agentloop/source examples/effect-ai-model.ts`; tested by
  * test/effect-ai-example.test.ts.
  */
-import { Agent, AgentBackend, Approval, EffectAi, RunStore, type RunState, Tool, Toolkit } from "@agentloop/core"
+import { Agent, AgentBackend, Approval, RunStore, type RunState, Tool, Toolkit } from "@agentloop/core"
+// Its own entry point: importing @agentloop/core alone loads nothing of effect/ai.
+import * as EffectAi from "@agentloop/core/EffectAi"
 import { Effect, Layer, Schema, Stream } from "effect"
 import { LanguageModel, Model, type Prompt, type Response } from "effect/ai"
 

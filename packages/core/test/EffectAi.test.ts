@@ -1,5 +1,6 @@
 /** effect/ai interop: an effect/ai LanguageModel running agentloop agents, our models under effect/ai, toolkits both ways. */
-import { Agent, AgentBackend, type AgentEvent, Approval, EffectAi, LanguageModel, Message, RunStore, Tool, Toolkit } from "@agentloop/core"
+import { Agent, AgentBackend, type AgentEvent, Approval, LanguageModel, Message, RunStore, Tool, Toolkit } from "@agentloop/core"
+import * as EffectAi from "@agentloop/core/EffectAi"
 import { ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Redacted, Schema, Stream } from "effect"
