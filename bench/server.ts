@@ -17,7 +17,7 @@
  * runs first), as a user loads them.
  */
 import { type ChildProcess, fork } from "node:child_process"
-import { request, Agent as HttpAgent, type IncomingMessage } from "node:http"
+import { Agent as HttpAgent, request } from "node:http"
 import { connect, type Socket } from "node:net"
 import { cpus, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
@@ -132,6 +132,8 @@ const server = async () => {
     const stats = await Effect.runPromise(runs.stats)
     process.send!({ id: message.id, rss, heapUsed, external, arrayBuffers, ...stats })
   })
+  // The bench's process gone (finished, failed or killed): so is this one.
+  process.on("disconnect", () => process.exit(0))
   process.send!({ id: 0, url })
 }
 
@@ -168,44 +170,62 @@ const percentile = (sorted: Float64Array, p: number): number => sorted[Math.min(
 const mb = (bytes: number) => `${fmt(bytes / 1024 / 1024, 1)} MB`
 const kb = (bytes: number) => `${fmt(bytes / 1024, 1)} KB`
 
-/** An SSE client over node:http that checks the numbering and records each delta's latency. */
+/**
+ * An SSE client on a raw socket (an HTTP parser per client in this process would cost more than the server's
+ * own work per frame, and be measured as latency): it checks the numbering and records each delta's latency.
+ * Frames are whole within the chunked body (one write per batch of frames), so the chunk-size lines between
+ * them are simply skipped.
+ */
 class Follower {
   frames = 0
   deltas = 0
   last = 0
   problems = 0
+  /** The first problem seen (for the error message). */
+  problem: string | undefined
   ended = false
   private buffer = ""
-  private response: IncomingMessage | undefined
+  private headers = false
+  private socket: Socket | undefined
 
   constructor(
-    readonly url: string,
+    readonly port: number,
     readonly runId: string,
-    readonly agent: HttpAgent,
     readonly latencies: Float64Array,
     readonly offset: number
   ) {}
 
   open(): void {
-    const req = request(`${this.url}/api/runs/${this.runId}/events`, { agent: this.agent, headers: { authorization: `Bearer ${token}` } }, (response) => {
-      this.response = response
-      if (response.statusCode !== 200) this.problems++
-      response.setEncoding("utf8")
-      response.on("data", (chunk: string) => this.receive(chunk))
-      response.on("end", () => (this.ended = true))
-      response.on("error", () => (this.problems++, (this.ended = true)))
-    })
-    req.on("error", () => (this.problems++, (this.ended = true)))
-    req.end()
+    const socket = connect(this.port, "127.0.0.1")
+    this.socket = socket
+    socket.setEncoding("utf8")
+    socket.on("data", (chunk: string) => this.receive(chunk))
+    socket.on("end", () => (this.ended = true))
+    socket.on("close", () => (this.ended = true))
+    socket.on("error", (error) => this.fail(String(error)))
+    socket.write(`GET /api/runs/${this.runId}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`)
   }
 
   close(): void {
-    this.response?.destroy()
+    this.socket?.destroy()
+  }
+
+  private fail(problem: string): void {
+    this.problems++
+    this.problem ??= problem
+    this.ended = true
   }
 
   private receive(chunk: string): void {
     const at = wallClock()
     this.buffer += chunk
+    if (!this.headers) {
+      const end = this.buffer.indexOf("\r\n\r\n")
+      if (end < 0) return
+      if (!this.buffer.startsWith("HTTP/1.1 200")) this.fail(this.buffer.slice(0, this.buffer.indexOf("\r\n")))
+      this.headers = true
+      this.buffer = this.buffer.slice(end + 4)
+    }
     let end: number
     let start = 0
     while ((end = this.buffer.indexOf("\n\n", start)) >= 0) {
@@ -216,11 +236,13 @@ class Follower {
   }
 
   private frame(block: string, at: number): void {
-    if (block.startsWith(":")) return // keep-alive
     const idAt = block.indexOf("id: ")
     if (idAt < 0) return
     const id = Number(block.slice(idAt + 4, block.indexOf("\n", idAt)))
-    if (id !== this.last + 1) this.problems++
+    if (id !== this.last + 1) {
+      this.problems++
+      this.problem ??= `event ${id} after ${this.last}`
+    }
     this.last = id
     this.frames++
     const delta = block.indexOf('"delta":"')
@@ -282,7 +304,9 @@ const main = async () => {
   const open = (name: string) => ask("open", { name })
 
   const url = await withDeadline(ready, 60_000, "server start")
-  const agent = new HttpAgent({ keepAlive: true, maxSockets: Infinity })
+  const port = Number(new URL(url).port)
+  // No keep-alive: an idle pooled socket the server has closed meanwhile would fail the next request on it.
+  const agent = new HttpAgent({ keepAlive: false, maxSockets: Infinity })
 
   /** Starts a run over HTTP and lets go of its stream as soon as the run has started (the run goes on). */
   const start = (runId: string, input: string) =>
@@ -326,7 +350,7 @@ const main = async () => {
     finish: () => Promise<void>
   ) => {
     const latencies = new Float64Array(count * perClient).fill(Number.NaN)
-    const followers = Array.from({ length: count }, (_, i) => new Follower(url, runIds[i % runIds.length]!, agent, latencies, i * perClient))
+    const followers = Array.from({ length: count }, (_, i) => new Follower(port, runIds[i % runIds.length]!, latencies, i * perClient))
     for (const follower of followers) follower.open()
     // Each has the run's first two events (RunStarted, StepStarted): connected and caught up.
     await until(() => followers.every((f) => f.frames >= 2 || f.ended), 60_000, `${label}: clients connected`)
@@ -348,7 +372,10 @@ const main = async () => {
     await until(() => followers.every((f) => f.ended), 60_000, `${label}: streams ended`)
     const problems = followers.reduce((n, f) => n + f.problems, 0)
     const missing = followers.reduce((n, f) => n + Math.max(0, perClient - f.deltas), 0)
-    if (problems > 0 || missing > 0) throw new Error(`${label}: ${problems} numbering/HTTP problems, ${missing} deltas missing`)
+    if (problems > 0 || missing > 0) {
+      const first = followers.find((f) => f.problem !== undefined)?.problem
+      throw new Error(`${label}: ${problems} numbering/HTTP problems (first: ${first ?? "none"}), ${missing} deltas missing`)
+    }
     const sorted = latencies.slice().sort()
     return { connected, followed, peak, seconds, sorted, delivered: count * perClient }
   }
@@ -409,7 +436,6 @@ const main = async () => {
   }
   const big = await bigDone()
   const beforeStalled = await memory()
-  const port = Number(new URL(url).port)
   const stalled: Array<Socket> = []
   for (let i = 0; i < stalledCount; i++) {
     const socket = connect(port, "127.0.0.1")
@@ -468,4 +494,8 @@ const latencyCells = (result: { readonly sorted: Float64Array; readonly delivere
 }
 
 if (process.argv.includes("--role=server")) await server()
-else await main()
+else
+  await main().catch((error) => {
+    console.error(error)
+    process.exit(1)
+  })
