@@ -76,6 +76,17 @@ export const releaseAgent = (options: ReleaseOptions = {}): Runs.Agent<AgentBack
   }
 }
 
+/** An agent without tools whose model answers once, streaming `chunks` as one step's text deltas. */
+export const textAgent = (chunks: ReadonlyArray<string>): Runs.Agent<AgentBackend.AgentError> => {
+  const toolkit = Toolkit.make()
+  const model = ScriptedModel.make(Array.from({ length: 100 }, () => ScriptedModel.text(chunks)))
+  return {
+    backend: AgentBackend.layerLocal(Agent.make({ name: "writer", toolkit, maxSteps: 1 })).pipe(
+      Layer.provide(Layer.mergeAll(model.layerUnchecked, Approval.layerSuspend(), RunStore.layerMemory, toolkit.toLayer({})))
+    )
+  }
+}
+
 export interface TestServer {
   readonly url: string
   readonly runs: Runs.Service
