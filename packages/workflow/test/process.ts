@@ -28,6 +28,12 @@
  *   decide-many <by> <approve|deny> <file of pending>   decide each at once; print every outcome
  *   settle-many <n>       print the settled status of runs <runId>-<i>
  *   drive                 start, wait for Suspended, approve, print the settled status (timeout 180 s)
+ *   redecide <plan> <file of pending>   for each pending approval, by the plan's entry at its index
+ *                         (comma-separated: alice approves, bob denies, - nobody decides), then wait for
+ *                         every run to settle; print { outcomes, statuses }
+ *
+ * DIES_AT=<validated|recorded|delivered> SIGKILLs this process at that point inside `decide` (through
+ * `Durable.DecideHook`), after printing the run's status as seen there.
  */
 import { appendFileSync, readFileSync } from "node:fs"
 import { type Agent, Approval } from "@agentloop/core"
@@ -70,7 +76,28 @@ const agentLayer: Layer.Layer<never, unknown, any> = handoff
   : nested
   ? nestedLayer((call) => log(`model ${call.replace(" ", ":")}`), (tool, key) => onTool(key, tool))
   : Durable.layer(agent).pipe(Layer.provide(Layer.merge((repeater ? repeatingIdsModel : model)((turn) => log(`model ${turn}`)), handlers(onTool))))
-const layer = runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer
+/** On a line of its own: engines may log to stdout too. */
+const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringify(value ?? null)}\n`)
+
+const diesAt = process.env["DIES_AT"]
+const dying = Layer.effect(
+  Durable.DecideHook,
+  Effect.map(Effect.context<any>(), (services) => (point: Durable.DecidePoint, id: string) =>
+    point === diesAt
+      ? Durable.status(agent, id).pipe(
+          Effect.exit,
+          Effect.flatMap((status) =>
+            Effect.sync(() => {
+              print(status._tag === "Success" ? status.value : { _tag: "Error", error: String(status.cause) })
+              process.kill(process.pid, "SIGKILL")
+            })
+          ),
+          Effect.provideContext(services)
+        )
+      : Effect.void
+  )
+)
+const layer = dying.pipe(Layer.provideMerge(runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer))
 
 const decisionOf = (json: string | undefined) => Schema.decodeUnknownSync(Schema.fromJsonString(Approval.ApprovalDecision))(json)
 const settled = (id: string) => Durable.awaitSettled(agent, id, { timeout: "120 seconds", every: "100 millis" })
@@ -140,18 +167,27 @@ const program: Effect.Effect<unknown, any, any> = Effect.gen(function* () {
       yield* Durable.decide(agent, runId, Approval.approve(pending, { by: "alice" }), { timeout: "60 seconds" })
       return yield* Durable.awaitSettled(agent, runId, { timeout: "180 seconds", every: "200 millis" })
     }
+    case "redecide": {
+      const plan = arg!.split(",")
+      const pending = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Array(Approval.PendingApproval)))(readFileSync(arg2!, "utf8"))
+      const outcomes = yield* Effect.forEach(pending, (p, i) =>
+        plan[i] === "alice"
+          ? outcome(Durable.decide(agent, p.runId, Approval.approve(p, { by: "alice" })))
+          : plan[i] === "bob"
+            ? outcome(Durable.decide(agent, p.runId, Approval.deny(p, "no", { by: "bob" })))
+            : Effect.succeed(null)
+      )
+      return { outcomes, statuses: yield* Effect.forEach(pending, (p) => settled(p.runId)) }
+    }
     default:
       return yield* Effect.die(new Error(`unknown mode ${mode}`))
   }
 })
 
-const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringify(value ?? null)}\n`)
-
 // `result` outside the layer too: a layer that cannot be built (DatabaseLocked) is a result like any other.
 const main = Effect.result(Effect.scoped(Effect.provide(program, layer))) as Effect.Effect<Result.Result<unknown, unknown>>
 Effect.runPromise(main.pipe(Effect.provideService(References.MinimumLogLevel, "Warn"))).then(
   (result) => {
-    // On a line of its own: engines may log to stdout too.
     if (result._tag === "Success") {
       print(result.success)
       process.exit(0)
