@@ -11,7 +11,8 @@
  * provider sends `call_0` on every step, AGENT=nested the parent whose sub-agent asks for the approval (see
  * `nestedLayer`; its log lines are `model <agent>:<turn>` and `tool <key> <tool>`), AGENT=handoff triage, which
  * hands off to billing (see `handoffLayer`; log lines `model <agent>:<turn>:<system prompt>`, `tool <key> <tool>`); PORT is a cluster
- * runner's port; FAILOVER its `failoverAfter`.
+ * runner's port; FAILOVER its `failoverAfter`; FIRST_ATTEMPT_SLOW=<ms> makes a tool call's first attempt take that long
+ * (after its log line), so a test can pause the runner while it runs.
  *
  * modes:
  *   start                 start the run, print its settled status
@@ -33,7 +34,7 @@
  *                         every run to settle; print { outcomes, statuses }
  *
  * DIES_AT=<validated|recorded|delivered> SIGKILLs this process at that point inside `decide` (through
- * `Durable.DecideHook`), after printing the run's status as seen there.
+ * `Durable.DecideHook`), after printing the run's status as seen there (at once after delivering).
  */
 import { appendFileSync, readFileSync } from "node:fs"
 import { type Agent, Approval } from "@agentloop/core"
@@ -48,6 +49,7 @@ const nested = process.env["AGENT"] === "nested"
 const handoff = process.env["AGENT"] === "handoff"
 const agent: Agent.Agent<any, any, any> = handoff ? triageAgent : nested ? researchAgent : repeater ? repeatingAgent : deployer
 const firstAttemptDies = process.env["FIRST_ATTEMPT_DIES"] === "1"
+const firstAttemptSlow = Number(process.env["FIRST_ATTEMPT_SLOW"] ?? 0)
 
 const engineLayer: Layer.Layer<any, unknown> =
   engine === "sqlite"
@@ -66,10 +68,11 @@ const attemptsOf = (key: string) => readFileSync(logFile, "utf8").split("\n").fi
 
 const runsAgent = mode !== "decide-elsewhere" && engine !== "cluster-client"
 const onTool = (key: string, what: string) =>
-  Effect.sync(() => {
+  Effect.suspend(() => {
     const first = attemptsOf(key) === 0
     log(`tool ${key} ${what}`)
     if (mode === "crash" || (firstAttemptDies && first)) process.kill(process.pid, "SIGKILL")
+    return first && firstAttemptSlow > 0 ? Effect.sleep(firstAttemptSlow) : Effect.void
   })
 const agentLayer: Layer.Layer<never, unknown, any> = handoff
   ? handoffLayer((call) => log(`model ${call}`), (tool, key) => onTool(key, tool))
@@ -82,20 +85,19 @@ const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringif
 const diesAt = process.env["DIES_AT"]
 const dying = Layer.effect(
   Durable.DecideHook,
-  Effect.map(Effect.context<any>(), (services) => (point: Durable.DecidePoint, id: string) =>
-    point === diesAt
-      ? Durable.status(agent, id).pipe(
-          Effect.exit,
-          Effect.flatMap((status) =>
-            Effect.sync(() => {
-              print(status._tag === "Success" ? status.value : { _tag: "Error", error: String(status.cause) })
-              process.kill(process.pid, "SIGKILL")
-            })
-          ),
-          Effect.provideContext(services)
-        )
-      : Effect.void
-  )
+  Effect.map(Effect.context<any>(), (services) => (point: Durable.DecidePoint, id: string) => {
+    if (point !== diesAt) return Effect.void
+    const die = Effect.sync(() => process.kill(process.pid, "SIGKILL"))
+    // After delivering, at once: on a single runner the run goes on in this process, and waiting (for a
+    // status read) would let it start the tool this SIGKILL then cuts off.
+    if (point === "delivered") return die
+    return Durable.status(agent, id).pipe(
+      Effect.exit,
+      Effect.flatMap((status) => Effect.sync(() => print(status._tag === "Success" ? status.value : { _tag: "Error", error: String(status.cause) }))),
+      Effect.andThen(die),
+      Effect.provideContext(services)
+    )
+  })
 )
 const layer = dying.pipe(Layer.provideMerge(runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer))
 

@@ -5,12 +5,12 @@
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
-import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { Context, Duration, Effect, Layer, Option, type Redacted, Schema } from "effect"
-import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "effect/cluster"
+import { ClusterWorkflowEngine, RunnerAddress } from "effect/cluster"
 import { SqlClient, type SqlError } from "effect/sql"
 import { DurableDeferred, WorkflowEngine } from "effect/workflow"
 import * as Inbox from "../ApprovalInbox.js"
+import * as SqlEngine from "./sqlEngine.js"
 import { anyApprovalDeferred } from "./steps.js"
 
 /**
@@ -70,8 +70,9 @@ export const layerMemory: Layer.Layer<WorkflowEngine.WorkflowEngine | Inbox.Appr
 
 export interface SqlOptions {
   /**
-   * How often a runner looks for work another process left (e.g. after a crash). Default 1 s. Every fifth
-   * poll, it also delivers decisions a dead decider recorded but did not deliver.
+   * Default 1 s. A cluster runner looks for work other processes left (e.g. after a crash) this often. Every
+   * runner (single or cluster) delivers, every fifth interval, decisions a dead decider recorded but did not
+   * deliver. (A single runner takes over what a previous process left when it starts.)
    */
   readonly pollInterval?: Duration.Input
 }
@@ -81,15 +82,10 @@ const pollIntervalOf = (options: SqlOptions | undefined) => Duration.fromInputUn
 /** A runner's redelivery pass (see `redeliver`): every fifth poll. */
 const redeliverEvery = (options: SqlOptions | undefined) => Duration.times(pollIntervalOf(options), 5)
 
+/** A single runner on the SQL database the process owns (see `sqlEngine`). */
 const onSql = (options: SqlOptions | undefined) =>
   redeliver(redeliverEvery(options)).pipe(
-    Layer.provideMerge(ClusterWorkflowEngine.layer),
-    Layer.provideMerge(
-      SingleRunner.layer({
-        runnerStorage: "sql",
-        shardingConfig: { entityMessagePollInterval: pollIntervalOf(options) }
-      }).pipe(Layer.provide(NodeCrypto.layerDigest))
-    ),
+    Layer.provideMerge(SqlEngine.layer),
     Layer.provideMerge(Layer.merge(Inbox.layerSql, localEngine("single-runner")))
   )
 
@@ -124,6 +120,10 @@ const ownFile = (filename: string) =>
       const sql = yield* SqlClient.SqlClient
       yield* sql.unsafe("PRAGMA locking_mode = EXCLUSIVE")
       yield* sql.unsafe("PRAGMA journal_mode = WAL")
+      // FULL (SQLite's default, stated here on purpose): a commit is on disk when it returns, also after a
+      // power loss. The engine commits the writes of concurrent runs together, so this costs one fsync per
+      // batch; NORMAL measured no faster (docs/durable.md, "Throughput").
+      yield* sql.unsafe("PRAGMA synchronous = FULL")
       yield* sql`CREATE TABLE IF NOT EXISTS agentloop_owner (pid INTEGER NOT NULL, since INTEGER NOT NULL)`
       yield* sql`DELETE FROM agentloop_owner`
       yield* sql`INSERT INTO agentloop_owner (pid, since) VALUES (${process.pid}, ${Date.now()})`
