@@ -6,7 +6,10 @@
  * - pause: the runner running a tool call is SIGSTOPped for a while, then SIGCONTed; does it keep its run
  *   (the call ran once), or did the other runner take it over (a false takeover: the call ran twice)?
  *
- *   AGENTLOOP_TEST_PG_URL=postgres://… pnpm bench:failover [failoverAfter in seconds, default 9] [trials, default 3]
+ *   AGENTLOOP_TEST_PG_URL=postgres://… pnpm bench:failover [failoverAfter in seconds, default 9] [trials, default 3] [pauses as fractions of it…]
+ *
+ * CRASH_TRIALS=<n> sets the crash trials apart from the pause trials; FAILOVER_DEBUG=1 prints the runners'
+ * output after a takeover.
  *
  * Each trial gets a database of its own (dropped after), so a dead runner of one trial never stalls the next.
  * The runners are the cross-process tests' `process.ts`; the numbers are in docs/durable.md.
@@ -23,7 +26,6 @@ const failoverAfter = Number(failoverArg ?? 9)
 const trials = Number(trialsArg ?? 3)
 /** Pauses as fractions of failoverAfter. */
 const pauses = pauseArgs.length > 0 ? pauseArgs.map(Number) : [0.5, 0.8, 0.95]
-const extraEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("EXP_"))) as Record<string, string>
 
 // The runners are TypeScript run from the workspace's sources (as under vitest, see vitest.config.ts).
 if (!(process.env["NODE_OPTIONS"] ?? "").includes("--conditions=@agentloop/source")) {
@@ -66,7 +68,7 @@ const trial = async (n: number, kind: "crash" | number): Promise<Outcome> => {
   const url = await createDatabase(name)
   const log = join(dir, `${n}.log`)
   const runId = `failover-${n}`
-  const env = { ...extraEnv, FAILOVER: `${failoverAfter} seconds`, ...(kind === "crash" ? { FIRST_ATTEMPT_DIES: "1" } : { FIRST_ATTEMPT_SLOW: "2000" }) }
+  const env = { FAILOVER: `${failoverAfter} seconds`, ...(kind === "crash" ? { FIRST_ATTEMPT_DIES: "1" } : { FIRST_ATTEMPT_SLOW: "2000" }) }
   const ports = [await freePort(), await freePort()]
   const runners = ports.map((port) => start(["cluster", url, runId, log, "hold"], { env: { ...env, PORT: String(port) }, timeoutMs: 600_000 }))
   const exitedAt = new Map<number, number>()
@@ -109,18 +111,18 @@ const trial = async (n: number, kind: "crash" | number): Promise<Outcome> => {
 
 let n = 0
 const results: Array<Outcome> = []
+const crashTrials = Number(process.env["CRASH_TRIALS"] ?? trials)
 for (const kind of ["crash" as const, ...pauses]) {
-  for (let i = 0; i < trials; i++) {
+  for (let i = 0; i < (kind === "crash" ? crashTrials : trials); i++) {
     const outcome = await trial(n++, kind)
     results.push(outcome)
-    console.log(JSON.stringify({ failoverAfter, ...extraEnv, ...outcome }))
+    console.log(JSON.stringify({ failoverAfter, ...outcome }))
   }
 }
 const crashes = results.filter((r) => r.kind === "crash" && r.delayMs !== undefined && r.delayMs >= 0).map((r) => r.delayMs!)
 console.log(
   JSON.stringify({
     failoverAfter,
-    ...extraEnv,
     crashDelayMs: { min: Math.min(...crashes), max: Math.max(...crashes), mean: Math.round(crashes.reduce((a, b) => a + b, 0) / crashes.length) },
     pauses: pauses.map((p) => ({ pause: p, takeovers: results.filter((r) => r.kind === `pause ${p}×` && r.toolRuns > 1).length, of: trials }))
   })

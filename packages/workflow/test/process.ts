@@ -188,7 +188,11 @@ const program: Effect.Effect<unknown, any, any> = Effect.gen(function* () {
 
 // `result` outside the layer too: a layer that cannot be built (DatabaseLocked) is a result like any other.
 const main = Effect.result(Effect.scoped(Effect.provide(program, layer))) as Effect.Effect<Result.Result<unknown, unknown>>
-Effect.runPromise(main.pipe(Effect.provideService(References.MinimumLogLevel, "Warn"))).then(
+// SIGTERM shuts down like a deployment would: the layers close (a cluster runner unregisters and hands its
+// shards off), so the next test's runners do not wait for this one to be declared dead.
+const stop = new AbortController()
+process.once("SIGTERM", () => stop.abort())
+Effect.runPromise(main.pipe(Effect.provideService(References.MinimumLogLevel, "Warn")), { signal: stop.signal }).then(
   (result) => {
     if (result._tag === "Success") {
       print(result.success)

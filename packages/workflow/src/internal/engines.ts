@@ -176,21 +176,39 @@ export interface ClusterOptions extends SqlOptions {
   readonly clientOnly?: boolean
   readonly shardsPerGroup?: number
   /**
-   * How long a runner that stopped heartbeating (killed, partitioned) keeps its shards before the other
-   * runners take them over and replay its runs. Default 35 s (`effect/cluster`'s shard lock expiration).
-   * Runners heartbeat every third of it, so a smaller value costs more writes and makes a runner behind a
-   * slow database lose its shards sooner. Use the same value on every runner.
+   * How long a runner that stopped heartbeating keeps its shards before the other runners take them over
+   * and replay its runs. Default 9 s. It is also the longest pause (GC, a stopped VM, a slow disk) a live
+   * runner survives without losing its runs: a pause longer than this may hand them to another runner, and
+   * a tool call they were running then runs again there. A runner that crashes is noticed sooner, by the
+   * health check (every 2 s). Use the same value on every runner. The trade-off, measured:
+   * docs/durable.md, "Failover in a cluster".
    */
   readonly failoverAfter?: Duration.Input
 }
 
+/** The default `failoverAfter` (see docs/durable.md, "Failover in a cluster", for how it was chosen). */
+export const defaultFailoverAfter = Duration.seconds(9)
+
+/**
+ * `effect/cluster`'s timings for a `failoverAfter`: shard locks expire after it; runners refresh them (and
+ * their heartbeat) every second (a third of it when that is shorter), so a pause up to about
+ * `failoverAfter` minus one second keeps them; runners ping each other every 2 s (at most every
+ * `failoverAfter`), so a crashed runner (its socket refuses the ping) is taken over in seconds, while a
+ * paused one (its socket still accepts, and the ping waits 10 s per try) is not.
+ */
+export const failoverTimings = (failoverAfter: Duration.Duration) => ({
+  shardLockExpiration: failoverAfter,
+  shardLockRefreshInterval: Duration.min(Duration.seconds(1), Duration.divide(failoverAfter, 3).pipe(Option.getOrElse(() => failoverAfter))),
+  runnerHealthCheckInterval: Duration.min(Duration.seconds(2), failoverAfter)
+})
+
 /**
  * Many machines: `effect/cluster` runners sharing a Postgres database. Runs are sharded by run id over the
- * runners; when a runner dies, its shards move to the others (after `failoverAfter`) and its runs replay
- * there from Postgres.
+ * runners; when a runner dies, its shards move to the others (in seconds; at most `failoverAfter` plus an
+ * assignment refresh) and its runs replay there from Postgres.
  */
 export const layerPostgresCluster = (options: ClusterOptions) => {
-  const failoverAfter = Duration.fromInputUnsafe(options.failoverAfter ?? "35 seconds")
+  const failoverAfter = options.failoverAfter === undefined ? defaultFailoverAfter : Duration.fromInputUnsafe(options.failoverAfter)
   const engine = options.clientOnly === true ? ClusterWorkflowEngine.layer : redeliver(redeliverEvery(options)).pipe(Layer.provideMerge(ClusterWorkflowEngine.layer))
   return engine.pipe(
     Layer.provideMerge(
@@ -199,9 +217,7 @@ export const layerPostgresCluster = (options: ClusterOptions) => {
         clientOnly: options.clientOnly ?? false,
         shardingConfig: {
           entityMessagePollInterval: pollIntervalOf(options),
-          shardLockExpiration: failoverAfter,
-          shardLockRefreshInterval: Duration.divide(failoverAfter, 3).pipe(Option.getOrElse(() => failoverAfter)),
-          runnerHealthCheckInterval: failoverAfter,
+          ...failoverTimings(failoverAfter),
           ...(options.runnerAddress === undefined
             ? {}
             : { runnerAddress: Option.some(RunnerAddress.make(options.runnerAddress.host, options.runnerAddress.port)) }),
