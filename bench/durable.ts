@@ -1,7 +1,8 @@
 /**
  * Durable throughput: N runs (default 1,000) of the bench agent (`durable-agent.ts`: 3 tool steps, 4 model
  * steps each), started at once, on each engine: in memory, SQLite (a file), Postgres with one runner, and a
- * Postgres cluster of 1, 2 and 4 runner processes (`durable-runner.ts`) driven by a `clientOnly` process.
+ * Postgres cluster of 1, 2 and 4 runner processes (`durable-runner.ts`, started one by one, then 10 s for the
+ * shards to settle) driven by a `clientOnly` process.
  * Each run is started and awaited with the workflow's `execute` (it returns once the run has completed);
  * runs/s = N / the time from the first start to the last completion. Exactly-once is checked after each
  * engine: every tool call ran exactly once (each idempotency key seen once) and every run completed.
@@ -34,6 +35,8 @@ interface Measured {
   readonly seconds: number
   readonly runsPerSecond: number
   readonly exactlyOnce: boolean
+  /** Tool executions beyond one per call (0 when exactly once). */
+  readonly duplicates: number
   /** CPU time of this process (the driver, for a cluster) while it ran. */
   readonly cpuSeconds: number
 }
@@ -61,11 +64,12 @@ const drive = (prefix: string) =>
     return { seconds, completed, cpuSeconds: (used.user + used.system) / 1e6 }
   })
 
-/** Every key seen exactly once, and as many keys as tool calls. */
-const exactlyOnce = (keys: ReadonlyArray<string>) => {
+/** Every key seen exactly once, and as many keys as tool calls; how many executions were extra. */
+const exactlyOnce = (completed: number, keys: ReadonlyArray<string>) => {
   const counts = new Map<string, number>()
   for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1)
-  return counts.size === runs * STEPS && [...counts.values()].every((n) => n === 1)
+  const duplicates = keys.length - counts.size
+  return { exactlyOnce: completed === runs && counts.size === runs * STEPS && duplicates === 0, duplicates }
 }
 
 const inProcess = async (engine: string, engineLayer: Layer.Layer<any, unknown>): Promise<Measured> => {
@@ -74,7 +78,7 @@ const inProcess = async (engine: string, engineLayer: Layer.Layer<any, unknown>)
   const { seconds, completed, cpuSeconds } = await Effect.runPromise(
     Effect.scoped(Effect.provide(drive(`${engine}-${tag}`), layer)).pipe(Effect.provideService(References.MinimumLogLevel, "Warn")) as Effect.Effect<Driven>
   )
-  return { engine, runs, seconds, runsPerSecond: Math.round(runs / seconds), exactlyOnce: completed === runs && exactlyOnce(keys), cpuSeconds }
+  return { engine, runs, seconds, runsPerSecond: Math.round(runs / seconds), ...exactlyOnce(completed, keys), cpuSeconds }
 }
 
 const startRunner = (url: string, port: number, log: string) =>
@@ -101,12 +105,15 @@ const cluster = async (size: number): Promise<Measured> => {
   try {
     // One at a time: the first creates the tables.
     for (let i = 0; i < size; i++) stops.push(await startRunner(url, await freePort(), log))
+    // Let the shards settle on the runners first (assignments refresh every 3 s): a shard that moves while
+    // its runs are active cuts off their tool calls, which then run again on the new owner (at least once).
+    await new Promise((resolve) => setTimeout(resolve, 10_000))
     const driver = Durable.layerPostgresCluster({ url: Redacted.make(url), clientOnly: true })
     const { seconds, completed, cpuSeconds } = await Effect.runPromise(
       Effect.scoped(Effect.provide(drive(`${engine}-${tag}`), driver)).pipe(Effect.provideService(References.MinimumLogLevel, "Warn")) as Effect.Effect<Driven>
     )
     const keys = readFileSync(log, "utf8").trim().split("\n")
-    return { engine, runs, seconds, runsPerSecond: Math.round(runs / seconds), exactlyOnce: completed === runs && exactlyOnce(keys), cpuSeconds }
+    return { engine, runs, seconds, runsPerSecond: Math.round(runs / seconds), ...exactlyOnce(completed, keys), cpuSeconds }
   } finally {
     await Promise.all(stops.map((stop) => stop()))
     await dropDatabase(name)

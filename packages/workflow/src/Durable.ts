@@ -1,5 +1,6 @@
 /**
- * Durable agent runs on `effect/workflow`. This is the only module that imports it.
+ * Durable agent runs on `effect/workflow`: the API. How a run's steps become activities and deferreds is in
+ * `internal/steps.ts`, the engines in `internal/engines.ts` (the single-runner one in `internal/sqlEngine.ts`).
  *
  * - A run is a `Workflow` keyed by its run id.
  * - Each model step is an `Activity` named `model/<turn>`, each tool call an `Activity` named
@@ -10,13 +11,14 @@
  * - Each approval is a `DurableDeferred` named `approval/<step>/<toolCallId>`. The run publishes the pending
  *   approval (to the `ApprovalInbox`) and waits without holding memory. `decide` records a decision in the
  *   inbox with one conditional write (exactly one decision per approval wins; every other caller gets
- *   `DecisionRejected` naming the winner), then completes the deferred.
+ *   `DecisionRejected` naming the winner), then completes the deferred. The run takes its decision from the
+ *   inbox first, so a decider that dies between the two writes loses nothing (see `decide`).
  * - A sub-agent tool (`Agent.asTool`) runs inside the calling tool activity, its own steps and approvals
  *   named under `sub/<step>/<toolCallId>/` (see `Scope`): its approval suspends this workflow.
  *
  * Engines, behind one Layer choice: `layerMemory` (tests), `layerSqlite({ filename })` (one process, an
- * embedded database it locks), `layerPostgres({ url })` (the same on Postgres) and `layerPostgresCluster`
- * (`effect/cluster` runners sharing Postgres; see docs/durable.md).
+ * embedded database it locks), `layerPostgres({ url })` (the same on Postgres), both on this package's
+ * engine, and `layerPostgresCluster` (`effect/cluster` runners sharing Postgres; see docs/durable.md).
  *
  * @since 0.1.0
  */

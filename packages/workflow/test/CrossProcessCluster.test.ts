@@ -116,12 +116,12 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
     expect(exits.filter((e) => e !== undefined && wasKilled(e))).toHaveLength(1)
   }, TIMEOUT)
 
-  it("a runner paused (SIGSTOP) for 8 s, less than failoverAfter (9 s by default), keeps its run: the tool call it was running ran once", async () => {
+  it("a runner paused (SIGSTOP) for 5 s, less than two thirds of failoverAfter (9 s by default), keeps its run: the tool call it was running ran once", async () => {
     const { tools, exits } = await twoRunners("paused", pausePorts, { FIRST_ATTEMPT_SLOW: "2000" }, async (log) => {
       const first = await waitFor(() => linesOf(log).find(([, what]) => what === "tool"))
       const pid = Number(first[0])
       process.kill(pid, "SIGSTOP")
-      await new Promise((resolve) => setTimeout(resolve, 8_000))
+      await new Promise((resolve) => setTimeout(resolve, 5_000))
       process.kill(pid, "SIGCONT")
     })
     // Nobody took the run over: the one attempt finished where it started, and both runners are alive.

@@ -177,11 +177,10 @@ export interface ClusterOptions extends SqlOptions {
   readonly shardsPerGroup?: number
   /**
    * How long a runner that stopped heartbeating keeps its shards before the other runners take them over
-   * and replay its runs. Default 9 s. It is also the longest pause (GC, a stopped VM, a slow disk) a live
-   * runner survives without losing its runs: a pause longer than this may hand them to another runner, and
-   * a tool call they were running then runs again there. A runner that crashes is noticed sooner, by the
-   * health check (every 2 s). Use the same value on every runner. The trade-off, measured:
-   * docs/durable.md, "Failover in a cluster".
+   * and replay its runs. Default 9 s. A live runner paused (GC, a stopped VM, a slow disk) for up to two
+   * thirds of it keeps its runs; a longer pause may hand them to another runner, and a tool call they were
+   * running then runs again there. A runner that crashes is noticed sooner, by the health check (every 2 s).
+   * Use the same value on every runner. The trade-off, measured: docs/durable.md, "Failover in a cluster".
    */
   readonly failoverAfter?: Duration.Input
 }
@@ -191,14 +190,15 @@ export const defaultFailoverAfter = Duration.seconds(9)
 
 /**
  * `effect/cluster`'s timings for a `failoverAfter`: shard locks expire after it; runners refresh them (and
- * their heartbeat) every second (a third of it when that is shorter), so a pause up to about
- * `failoverAfter` minus one second keeps them; runners ping each other every 2 s (at most every
- * `failoverAfter`), so a crashed runner (its socket refuses the ping) is taken over in seconds, while a
- * paused one (its socket still accepts, and the ping waits 10 s per try) is not.
+ * their heartbeat) every third of it, so a pause up to two thirds of it keeps them (the refresh interval is
+ * also `effect/cluster`'s deadline for each lock operation: a refresh every second measured duplicate tool
+ * runs under load, a database slower than the deadline making the runner stop its entities); runners ping
+ * each other every 2 s (at most every `failoverAfter`), so a crashed runner (its socket refuses the ping) is
+ * taken over in seconds, while a paused one (its socket still accepts, and the ping waits 10 s per try) is not.
  */
 export const failoverTimings = (failoverAfter: Duration.Duration) => ({
   shardLockExpiration: failoverAfter,
-  shardLockRefreshInterval: Duration.min(Duration.seconds(1), Duration.divide(failoverAfter, 3).pipe(Option.getOrElse(() => failoverAfter))),
+  shardLockRefreshInterval: Duration.divide(failoverAfter, 3).pipe(Option.getOrElse(() => failoverAfter)),
   runnerHealthCheckInterval: Duration.min(Duration.seconds(2), failoverAfter)
 })
 
