@@ -1,5 +1,6 @@
 /**
- * Durable agent runs on `effect/workflow`. This is the only module that imports it.
+ * Durable agent runs on `effect/workflow`: the API. How a run's steps become activities and deferreds is in
+ * `internal/steps.ts`, the engines in `internal/engines.ts` (the single-runner one in `internal/sqlEngine.ts`).
  *
  * - A run is a `Workflow` keyed by its run id.
  * - Each model step is an `Activity` named `model/<turn>`, each tool call an `Activity` named
@@ -10,50 +11,40 @@
  * - Each approval is a `DurableDeferred` named `approval/<step>/<toolCallId>`. The run publishes the pending
  *   approval (to the `ApprovalInbox`) and waits without holding memory. `decide` records a decision in the
  *   inbox with one conditional write (exactly one decision per approval wins; every other caller gets
- *   `DecisionRejected` naming the winner), then completes the deferred.
+ *   `DecisionRejected` naming the winner), then completes the deferred. The run takes its decision from the
+ *   inbox first, so a decider that dies between the two writes loses nothing (see `decide`).
  * - A sub-agent tool (`Agent.asTool`) runs inside the calling tool activity, its own steps and approvals
  *   named under `sub/<step>/<toolCallId>/` (see `Scope`): its approval suspends this workflow.
  *
  * Engines, behind one Layer choice: `layerMemory` (tests), `layerSqlite({ filename })` (one process, an
- * embedded database it locks), `layerPostgres({ url })` (the same on Postgres) and `layerPostgresCluster`
- * (`effect/cluster` runners sharing Postgres; see docs/durable.md).
+ * embedded database it locks), `layerPostgres({ url })` (the same on Postgres), both on this package's
+ * engine, and `layerPostgresCluster` (`effect/cluster` runners sharing Postgres; see docs/durable.md).
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
-import { type Agent, Approval, LanguageModel, Loop, Message, RunState, RunStore, StepRunner, type Tool } from "@agentloop/core"
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
-import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
-import { PgClient } from "@effect/sql-pg"
-import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Cause, Context, Duration, Effect, Exit, Layer, Option, type Redacted, Schema } from "effect"
-import { ClusterWorkflowEngine, RunnerAddress, SingleRunner } from "effect/cluster"
-import { SqlClient, type SqlError } from "effect/sql"
-import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
+import { type Agent, Approval, Loop, Message, RunState, RunStore, StepRunner, type Tool } from "@agentloop/core"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
 import * as Inbox from "./ApprovalInbox.js"
+import { LocalEngine, registerLocally } from "./internal/engines.js"
+import { approvalDeferred, durableServices, nestedApprovalDeferred } from "./internal/steps.js"
+
+export {
+  type ClusterOptions,
+  DatabaseLocked,
+  layerMemory,
+  layerPostgres,
+  layerPostgresCluster,
+  layerSqlite,
+  LocalEngine,
+  type SqlOptions
+} from "./internal/engines.js"
 
 const { ApprovalInbox } = Inbox
 
 /** How a run failed, as stored by the engine (any loop error, by tag and message). */
 export const RunFailure = Schema.Struct({ _tag: Schema.String, message: Schema.String })
 export type RunFailure = typeof RunFailure.Type
-
-const ModelFailure = Schema.Struct({
-  message: Schema.String,
-  retryable: Schema.Boolean,
-  provider: Schema.optional(Schema.String),
-  status: Schema.optional(Schema.Number),
-  reason: Schema.optional(LanguageModel.ModelErrorReason)
-})
-
-/** A model error's fields as the activity records them (and as the error is made again on replay). */
-const modelFailureOf = (e: typeof ModelFailure.Type) => ({
-  message: e.message,
-  retryable: e.retryable,
-  ...(e.provider === undefined ? {} : { provider: e.provider }),
-  ...(e.status === undefined ? {} : { status: e.status }),
-  ...(e.reason === undefined ? {} : { reason: e.reason })
-})
 
 const Payload = { runId: Schema.String, input: Schema.Array(Message.Message) }
 
@@ -76,38 +67,6 @@ export const workflowFor = <Tools extends Record<string, Tool.Any>, A, R>(agent:
   }
   return workflow
 }
-
-const approvalDeferred = (step: number, toolCallId: string) =>
-  DurableDeferred.make(`approval/${step}/${toolCallId}`, { success: Approval.ApprovalDecision })
-
-/** A sub-agent's approval (see `Scope`): its id is unique in the run, and `decide` finds it in the inbox. */
-const nestedApprovalDeferred = (approvalId: string) => DurableDeferred.make(`approval/${approvalId}`, { success: Approval.ApprovalDecision })
-
-/** Not secret (the engine's deferred tokens are not either): deciding must be authorized by the application. */
-const approvalIdOf = (runId: string, step: number, toolCallId: string, digest: string) =>
-  `apr_${createHash("sha256").update(`${runId}\u0000${step}\u0000${toolCallId}\u0000${digest}`).digest("hex").slice(0, 32)}`
-
-/**
- * What this process's engine is, and which agents it runs (`layer(agent)` adds them). A single-runner
- * engine (memory, SQLite, Postgres) can reach only the agents it runs itself; a cluster reaches every
- * runner's.
- */
-export class LocalEngine extends Context.Service<
-  LocalEngine,
-  { readonly kind: "single-runner" | "cluster"; readonly agents: Set<string> }
->()("@agentloop/workflow/LocalEngine") {}
-
-const localEngine = (kind: "single-runner" | "cluster") => Layer.sync(LocalEngine, () => ({ kind, agents: new Set<string>() }))
-
-/** Registers the agent with this process's engine for as long as the layer lives. */
-const registerLocally = (name: string) =>
-  Layer.effectDiscard(
-    Effect.flatMap(Effect.serviceOption(LocalEngine), (local) =>
-      Option.isNone(local)
-        ? Effect.void
-        : Effect.acquireRelease(Effect.sync(() => local.value.agents.add(name)), () => Effect.sync(() => local.value.agents.delete(name)))
-    )
-  )
 
 /**
  * Registers an agent's workflow with the engine. Needs the agent's model and tool handlers, the engine and
@@ -143,119 +102,20 @@ const workflowLayer = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agen
   )
 
 /**
- * Where a run's steps are keyed in its workflow: the workflow's own run (prefix ""), or a sub-agent call
- * inside it, at any depth.
- *
- * Why sub-agents run this way: a sub-agent call (`SubAgent.asTool`) is one tool-call activity of the calling
- * run, and the sub-agent's own model steps, tool calls and approvals run inside it as activities and deferreds
- * of the same workflow, named under `sub/<step>/<call id>/`. A sub-agent approval then suspends the whole
- * workflow (the calling activity has no result yet, so a replay runs it again, and the sub-agent's finished
- * steps come back from the engine's records); its pending approval is published under the workflow's run id
- * with the lifted tool-call id and `via`, so `decide` on the calling run reaches it. Once the sub-agent
- * answers, the calling activity's result is stored and a later replay does not enter the sub-agent at all.
- * Keeping the sub-agent's state in activity results instead (one activity per sub-run) could not suspend
- * mid-run without storing a second copy of the sub-run's state beside the engine's.
+ * A decision recorded for a run that the run has not taken yet: the decider stopped between recording it
+ * and delivering it (or the delivery is under way). Runners deliver it on their own (every fifth
+ * `pollInterval`); calling `decide` again for this approval, from any process, delivers it at once.
  */
-interface Scope {
-  /** The workflow's run id: approvals of every depth are published under it. */
-  readonly runId: string
-  /** Prefix of this level's activity names: "" for the workflow's run, `sub/<step>/<call id>/` per sub-agent level. */
-  readonly prefix: string
-  /** For a sub-agent: the outermost calling step and call, and how this level's tool-call ids read there. */
-  readonly outer: { readonly step: number; readonly via: string; readonly lift: (toolCallId: string) => string } | undefined
-}
-
-interface Replay {
-  readonly engine: Context.Context<WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance>
-  readonly inbox: Inbox.Service
-  readonly activityName: (base: string) => string
-}
-
-/** The sub-agent level under a call of `scope` (see `Scope`). */
-const subScope = (scope: Scope, step: number, toolCallId: string): Scope => ({
-  runId: scope.runId,
-  prefix: `${scope.prefix}sub/${step}/${toolCallId}/`,
-  outer:
-    scope.outer === undefined
-      ? { step, via: toolCallId, lift: (id) => `${toolCallId}/${id}` }
-      : { step: scope.outer.step, via: scope.outer.via, lift: (id) => scope.outer!.lift(`${toolCallId}/${id}`) }
-})
-
-/** The step runner and approvals of one level of a durable run (see `Scope`). */
-const durableServices = (replay: Replay, scope: Scope): { readonly stepRunner: StepRunner.Service; readonly approvals: Approval.Service } => {
-  const { engine, inbox, activityName } = replay
-  // The instance in context, not the one captured: inside a sub-agent call it is the calling activity's,
-  // which is how the engine tells a suspension inside that activity from one of the workflow.
-  const inWorkflow = <A, E>(effect: Effect.Effect<A, E, WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance>): Effect.Effect<A, E> =>
-    Effect.flatMap(Effect.serviceOption(WorkflowEngine.WorkflowInstance), (instance) =>
-      Effect.provide(effect, Option.isSome(instance) ? Context.add(engine, WorkflowEngine.WorkflowInstance, instance.value) : engine)
-    )
-  const stepRunner: StepRunner.Service = {
-    modelStep: (turn, step) =>
-      Activity.make({
-        name: `${scope.prefix}model/${turn}`,
-        success: StepRunner.StepResponseSchema,
-        error: ModelFailure,
-        execute: Effect.mapError(step, modelFailureOf)
-      }).pipe(
-        Effect.mapError((e) => new LanguageModel.ModelError(modelFailureOf(e))),
-        inWorkflow
-      ),
-    toolCall: (step, toolCallId, call) =>
-      Activity.make({
-        name: activityName(`${scope.prefix}tool/${step}/${toolCallId}`),
-        success: StepRunner.ExecutionSchema,
-        // A sub-agent called here runs its own steps one level down (made only when a tool asks for it).
-        execute: Effect.provideServiceEffect(call, StepRunner.SubRun, Effect.sync(() => durableServices(replay, subScope(scope, step, toolCallId))))
-      }).pipe(inWorkflow)
-  }
-
-  const approvals: Approval.Service = {
-    decide: (request) =>
-      Effect.gen(function* () {
-        const outer = scope.outer
-        // The workflow's own approvals keep their names; a sub-agent's are keyed by approval id (unique per level).
-        const toolCallId = outer === undefined ? request.toolCallId : outer.lift(request.toolCallId)
-        const approvalId =
-          outer === undefined
-            ? approvalIdOf(scope.runId, request.step, request.toolCallId, request.argumentsDigest)
-            : approvalIdOf(scope.runId, outer.step, `${scope.prefix}${request.step}/${request.toolCallId}`, request.argumentsDigest)
-        yield* Activity.make({
-          name: `${scope.prefix}approval-request/${request.step}/${request.toolCallId}`,
-          execute: inbox.publish(
-            new Approval.PendingApproval({
-              approvalId,
-              runId: scope.runId,
-              toolCallId,
-              toolName: request.toolName,
-              arguments: request.arguments,
-              argumentsDigest: request.argumentsDigest,
-              step: outer === undefined ? request.step : outer.step,
-              requestedAt: Date.now(),
-              ...(outer === undefined ? {} : { via: outer.via }),
-              ...(request.agent === undefined ? {} : { agent: request.agent })
-            })
-          ).pipe(Effect.orDie)
-        })
-        // Waits durably: the run suspends here, holding no memory, until a decision is recorded.
-        const decision = yield* DurableDeferred.await(outer === undefined ? approvalDeferred(request.step, toolCallId) : nestedApprovalDeferred(approvalId))
-        if (decision.toolCallId !== toolCallId || decision.approvalId !== approvalId || decision.argumentsDigest !== request.argumentsDigest) {
-          return Approval.Verdict.denied("the decision does not match this run, tool call and arguments", { by: "agentloop" })
-        }
-        const by = decision.decidedBy === undefined ? {} : { by: decision.decidedBy }
-        return decision.approved
-          ? Approval.Verdict.approved({ ...by, ...(decision.reason === undefined ? {} : { reason: decision.reason }) })
-          : Approval.Verdict.denied(decision.reason ?? "denied", by)
-      }).pipe(inWorkflow)
-  }
-  return { stepRunner, approvals }
+export interface Undelivered {
+  readonly pending: Approval.PendingApproval
+  readonly decision: Approval.ApprovalDecision
 }
 
 /** A run's state as the application sees it. */
 export type Status =
   | { readonly _tag: "NotFound" }
-  | { readonly _tag: "Running" }
-  | { readonly _tag: "Suspended"; readonly pending: ReadonlyArray<Approval.PendingApproval> }
+  | { readonly _tag: "Running"; readonly undelivered: ReadonlyArray<Undelivered> }
+  | { readonly _tag: "Suspended"; readonly pending: ReadonlyArray<Approval.PendingApproval>; readonly undelivered: ReadonlyArray<Undelivered> }
   | { readonly _tag: "Completed"; readonly outcome: RunState.RunOutcome }
   | { readonly _tag: "Failed"; readonly error: RunFailure | string }
 
@@ -364,15 +224,40 @@ const statusOf = <Tools extends Record<string, Tool.Any>, A, R>(agent: Agent.Age
         onFailure: (cause): Status => ({ _tag: "Failed", error: Option.getOrUndefined(Cause.findErrorOption(cause)) ?? Cause.pretty(cause) })
       })
     }
-    const pending = yield* inbox.pending(runId)
-    return (pending.length > 0 ? { _tag: "Suspended", pending } : { _tag: "Running" }) as Status
+    // One read for both lists: undecided approvals, and decisions the run has not taken yet.
+    const open = yield* inbox.open(runId)
+    const pending = open.flatMap((e) => (e.decision === undefined ? [e.pending] : []))
+    const undelivered = open.flatMap((e): Array<Undelivered> => (e.decision === undefined ? [] : [{ pending: e.pending, decision: e.decision }]))
+    return (pending.length > 0 ? { _tag: "Suspended", pending, undelivered } : { _tag: "Running", undelivered }) as Status
   })
+
+/** The points inside `decide`, in order (see `DecideHook`). */
+export type DecidePoint =
+  /** The decision is checked; nothing is written yet. */
+  | "validated"
+  /** The inbox holds the decision; the engine does not yet (the run has not been woken). */
+  | "recorded"
+  /** The engine holds it too: the run wakes; `decide` is about to return. */
+  | "delivered"
+
+/**
+ * Called at each point inside `decide` (no-op by default). For fault-injection tests: the cross-process
+ * tests provide one that SIGKILLs the deciding process at a chosen point, to show that no point loses the
+ * decision.
+ */
+export const DecideHook = Context.Reference<(point: DecidePoint, runId: string) => Effect.Effect<void>>("@agentloop/workflow/Durable/DecideHook", {
+  defaultValue: () => () => Effect.void
+})
 
 /**
  * Records a decision on a pending approval and wakes the run. The decision must match a pending approval
  * of the run (approval id, tool call, argument digest). Exactly one decision per approval is recorded (one
- * conditional write in the inbox); every other caller gets `DecisionRejected` naming the winner. Repeating
- * the recorded decision itself is accepted and delivers it again (a retry after `EngineTimeout`).
+ * conditional write in the inbox); every other caller gets `DecisionRejected` naming the winner.
+ *
+ * Two writes: the inbox records the decision, then the engine's durable deferred wakes the run. A decider
+ * that dies between them loses nothing: the run takes its decision from the inbox when it replays, runners
+ * deliver recorded decisions that were not delivered (`Status.undelivered`), and any later `decide` on the
+ * approval (the same decision, or another one that is then rejected) delivers the recorded one first.
  *
  * Single-runner engines: call it where `Durable.layer(agent)` runs, else `EngineUnavailable` at once. A
  * cluster: any process (runner or `clientOnly`).
@@ -386,14 +271,25 @@ export const decide = <Tools extends Record<string, Tool.Any>, A, R>(
   Effect.gen(function* () {
     yield* ensureReachable(agent, "decide")
     const inbox = yield* ApprovalInbox
+    const hook = yield* DecideHook
     const entry = yield* inbox.find(runId, decision.approvalId)
     const invalid = Approval.validateDecisions(runId, entry === undefined ? yield* inbox.pending(runId) : [entry.pending], [decision])
     if (invalid !== undefined || entry === undefined) {
       const reason = invalid === undefined ? "no approval is pending for this tool call" : invalid._tag === "ApprovalExpired" ? invalid.message : invalid.reason
       return yield* new DecisionRejected({ runId, reason })
     }
+    yield* hook("validated", runId)
     const recorded = yield* inbox.record(runId, decision)
+    yield* hook("recorded", runId)
     if (recorded._tag === "NotFound") return yield* new DecisionRejected({ runId, reason: "no approval is pending for this tool call" })
+    // Whoever calls finishes a delivery an earlier caller did not: the recorded decision, never this one
+    // when it lost. The engine keeps the first value, so delivering again is harmless.
+    if (recorded._tag !== "Lost" || !entry.delivered) {
+      const deferred = entry.pending.via === undefined ? approvalDeferred(entry.pending.step, entry.pending.toolCallId) : nestedApprovalDeferred(entry.pending.approvalId)
+      const token = DurableDeferred.tokenFromExecutionId(deferred, { workflow: workflowFor(agent), executionId: yield* executionIdOf(agent, runId) })
+      yield* DurableDeferred.succeed(deferred, { token, value: recorded._tag === "Lost" ? recorded.winner : decision })
+      yield* hook("delivered", runId)
+    }
     if (recorded._tag === "Lost") {
       const { approved, decidedBy } = recorded.winner
       return yield* new DecisionRejected({
@@ -402,12 +298,8 @@ export const decide = <Tools extends Record<string, Tool.Any>, A, R>(
         winner: decidedBy === undefined ? { approved } : { approved, decidedBy }
       })
     }
-    const deferred = entry.pending.via === undefined ? approvalDeferred(entry.pending.step, decision.toolCallId) : nestedApprovalDeferred(entry.pending.approvalId)
-    const token = DurableDeferred.tokenFromExecutionId(deferred, { workflow: workflowFor(agent), executionId: yield* executionIdOf(agent, runId) })
-    // First write wins in the engine too, so delivering a repeated decision again is harmless.
-    yield* DurableDeferred.succeed(deferred, { token, value: decision })
   }).pipe(
-    withTimeout("decide", runId, options, "the decision may be recorded but not delivered; call decide again with the same decision to deliver it")
+    withTimeout("decide", runId, options, "the decision may be recorded but not delivered; runners deliver it on their own, or call decide again to deliver it")
   )
 
 /** Waits until the run completes or fails (polling), or until it waits for approvals. Default timeout 60 s. */
@@ -423,148 +315,3 @@ export const awaitSettled = <Tools extends Record<string, Tool.Any>, A, R>(
   return poll.pipe(withTimeout("awaitSettled", runId, { timeout: options?.timeout ?? "60 seconds" }, "the run has not completed, failed or suspended yet"))
 }
 
-// -------------------------------------------------------------------------------------------------------
-// Engines
-
-/** In memory: for tests and runs that need not outlive the process. */
-export const layerMemory: Layer.Layer<WorkflowEngine.WorkflowEngine | Inbox.ApprovalInbox | LocalEngine> = Layer.mergeAll(
-  WorkflowEngine.layerMemory,
-  Inbox.layerMemory,
-  localEngine("single-runner")
-)
-
-export interface SqlOptions {
-  /** How often a runner looks for work another process left (e.g. after a crash). Default 1 s. */
-  readonly pollInterval?: Duration.Input
-}
-
-const onSql = (options: SqlOptions | undefined) =>
-  ClusterWorkflowEngine.layer.pipe(
-    Layer.provideMerge(
-      SingleRunner.layer({
-        runnerStorage: "sql",
-        shardingConfig: { entityMessagePollInterval: Duration.fromInputUnsafe(options?.pollInterval ?? "1 second") }
-      }).pipe(Layer.provide(NodeCrypto.layerDigest))
-    ),
-    Layer.provideMerge(Layer.merge(Inbox.layerSql, localEngine("single-runner")))
-  )
-
-/**
- * Another process owns the database of a single-runner engine (SQLite file or Postgres database): a second
- * runner would run the same runs again.
- */
-export class DatabaseLocked extends Schema.TaggedError<DatabaseLocked>()("DatabaseLocked", {
-  /** The SQLite file, or the Postgres database's name. */
-  database: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `Database ${this.database} is in use by another process: ${this.reason}`
-  }
-}
-
-/** SQLite's busy error: `effect/sql` classifies SQLITE_BUSY (and SQLITE_LOCKED) as a `LockTimeoutError`. */
-const isBusy = (error: SqlError.SqlError) =>
-  error.reason._tag === "LockTimeoutError" ||
-  /SQLITE_BUSY|database is locked/.test(String(error.reason.cause instanceof Error ? error.reason.cause.message : error.reason.cause))
-
-/**
- * Takes SQLite's own file lock for the life of the connection: `locking_mode = EXCLUSIVE` set before WAL is
- * entered, then a write. The operating system drops the lock when the process exits or dies, so a crashed
- * owner never blocks its successor; a live one makes every other process fail here (after SQLite's 5 s
- * busy wait) with `DatabaseLocked`.
- */
-const ownFile = (filename: string) =>
-  Layer.effectDiscard(
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      yield* sql.unsafe("PRAGMA locking_mode = EXCLUSIVE")
-      yield* sql.unsafe("PRAGMA journal_mode = WAL")
-      yield* sql`CREATE TABLE IF NOT EXISTS agentloop_owner (pid INTEGER NOT NULL, since INTEGER NOT NULL)`
-      yield* sql`DELETE FROM agentloop_owner`
-      yield* sql`INSERT INTO agentloop_owner (pid, since) VALUES (${process.pid}, ${Date.now()})`
-    }).pipe(
-      Effect.mapError((error) => (isBusy(error) ? new DatabaseLocked({ database: filename, reason: "its lock is held (SQLITE_BUSY)" }) : error))
-    )
-  )
-
-/**
- * One machine, an embedded SQLite database: runs survive restarts and crashes. The process locks the file:
- * a second process on the same file fails to start with `DatabaseLocked`.
- */
-export const layerSqlite = (options: { readonly filename: string } & SqlOptions) =>
-  onSql(options).pipe(
-    Layer.provideMerge(ownFile(options.filename).pipe(Layer.provideMerge(SqliteClient.layer({ filename: options.filename, disableWAL: true }))))
-  )
-
-/**
- * One runner per Postgres database: a session-level advisory lock (two-key form, apart from the cluster's
- * own locks) on a connection reserved for the life of the layer. Postgres drops it when the session ends,
- * so a killed owner never blocks its successor.
- */
-const ownPostgres = Layer.effectDiscard(
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const connection = yield* sql.reserve
-    const [row] = yield* connection.execute(
-      "SELECT pg_try_advisory_lock(hashtext('agentloop'), hashtext('single-runner')) AS locked, current_database() AS database",
-      [],
-      undefined
-    )
-    if (row?.locked !== true) {
-      return yield* new DatabaseLocked({ database: String(row?.database), reason: "another single-runner process holds its lock" })
-    }
-  })
-)
-
-/**
- * One machine on Postgres: a single runner, its state in a Postgres database. The process locks the
- * database: a second single-runner process on it fails to start with `DatabaseLocked`.
- */
-export const layerPostgres = (options: { readonly url: Redacted.Redacted<string> } & SqlOptions) =>
-  onSql(options).pipe(Layer.provideMerge(ownPostgres.pipe(Layer.provideMerge(PgClient.layer({ url: options.url })))))
-
-export interface ClusterOptions extends SqlOptions {
-  readonly url: Redacted.Redacted<string>
-  /** Where other runners reach this one (default localhost:34431). */
-  readonly runnerAddress?: { readonly host: string; readonly port: number }
-  /** For processes that start runs and record decisions but run none (an API server): true. */
-  readonly clientOnly?: boolean
-  readonly shardsPerGroup?: number
-  /**
-   * How long a runner that stopped heartbeating (killed, partitioned) keeps its shards before the other
-   * runners take them over and replay its runs. Default 35 s (`effect/cluster`'s shard lock expiration).
-   * Runners heartbeat every third of it, so a smaller value costs more writes and makes a runner behind a
-   * slow database lose its shards sooner. Use the same value on every runner.
-   */
-  readonly failoverAfter?: Duration.Input
-}
-
-/**
- * Many machines: `effect/cluster` runners sharing a Postgres database. Runs are sharded by run id over the
- * runners; when a runner dies, its shards move to the others (after `failoverAfter`) and its runs replay
- * there from Postgres.
- */
-export const layerPostgresCluster = (options: ClusterOptions) => {
-  const failoverAfter = Duration.fromInputUnsafe(options.failoverAfter ?? "35 seconds")
-  return ClusterWorkflowEngine.layer.pipe(
-    Layer.provideMerge(
-      NodeClusterSocket.layer({
-        storage: "sql",
-        clientOnly: options.clientOnly ?? false,
-        shardingConfig: {
-          entityMessagePollInterval: Duration.fromInputUnsafe(options.pollInterval ?? "1 second"),
-          shardLockExpiration: failoverAfter,
-          shardLockRefreshInterval: Duration.divide(failoverAfter, 3).pipe(Option.getOrElse(() => failoverAfter)),
-          runnerHealthCheckInterval: failoverAfter,
-          ...(options.runnerAddress === undefined
-            ? {}
-            : { runnerAddress: Option.some(RunnerAddress.make(options.runnerAddress.host, options.runnerAddress.port)) }),
-          ...(options.shardsPerGroup === undefined ? {} : { shardsPerGroup: options.shardsPerGroup })
-        }
-      })
-    ),
-    Layer.provideMerge(Layer.merge(Inbox.layerSql, localEngine("cluster"))),
-    Layer.provideMerge(PgClient.layer({ url: options.url }))
-  )
-}

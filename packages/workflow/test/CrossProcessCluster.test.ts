@@ -1,7 +1,8 @@
 /**
  * Acceptance: durable runs across processes on a Postgres cluster of socket runners (the shared scenarios,
  * see scenarios.ts), plus what only a cluster has: decisions raced from two `clientOnly` processes started
- * together (also on a sub-agent's approval, and on a handoff target's), and failover of a killed runner's runs to the other runner. Skipped, and saying so, without a
+ * together (also on a sub-agent's approval, and on a handoff target's), failover of a killed runner's runs to the other runner, and a
+ * paused runner that keeps its runs. Skipped, and saying so, without a
  * Postgres server (see postgres.ts); the cluster has a database of its own.
  */
 import { writeFileSync } from "node:fs"
@@ -14,7 +15,8 @@ import { type Exited, freePort, run, start, wasKilled } from "./spawn.js"
 
 const clusterUrl = await clusterDatabase()
 /** One port for the scenarios' runners: a runner that replaces a killed one at its address takes over its row at once. */
-const [scenarioPort, racePort, nestedRacePort, handoffRacePort, failoverPorts] = [await freePort(), await freePort(), await freePort(), await freePort(), [await freePort(), await freePort()]]
+const [scenarioPort, racePort, nestedRacePort, handoffRacePort] = [await freePort(), await freePort(), await freePort(), await freePort()]
+const [failoverPorts, pausePorts] = [[await freePort(), await freePort()], [await freePort(), await freePort()]]
 
 describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster of socket runners", () => {
   scenarios("cluster", () => clusterUrl, { PORT: String(scenarioPort) })
@@ -77,27 +79,68 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
     TIMEOUT
   )
 
-  it("failover: the runner running a tool call is killed; the other runner takes its shards and completes the run", async () => {
-    const runId = `failover-${unique}`
-    const log = join(dir, "cluster-failover.log")
-    const env = { FAILOVER: "6 seconds", FIRST_ATTEMPT_DIES: "1" }
-    const runners = [start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: String(failoverPorts[0]) } }), start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: String(failoverPorts[1]) } })]
-    const exits: Array<Exited | undefined> = [undefined, undefined]
+  /** Two runners (default `failoverAfter` unless given), the drive client, and the run's tool lines. */
+  const twoRunners = async (name: string, ports: ReadonlyArray<number>, env: Record<string, string>, during: (log: string, runId: string) => Promise<void>) => {
+    const runId = `${name}-${unique}`
+    const log = join(dir, `cluster-${name}.log`)
+    const runners = ports.map((port) => start(["cluster", clusterUrl, runId, log, "hold"], { env: { ...env, PORT: String(port) } }))
+    const exits: Array<Exited | undefined> = runners.map(() => undefined)
     runners.forEach((r, i) => void r.exited.then((e) => (exits[i] = e)))
     try {
       await Promise.all(runners.map((r) => r.ready))
-      const driven = await run(["cluster-client", clusterUrl, runId, log, "drive"], { env: { FAILOVER: "6 seconds" } })
-      expect(driven.status, driven.output).toBe(0)
-      expect(driven.result).toMatchObject({ _tag: "Completed", outcome: { text: "Done: deployed 7.2" } })
-      const tools = linesOf(log).filter(([, what]) => what === "tool")
-      // The first attempt killed its runner; the other runner ran the call again, with the same key.
-      expect(tools).toHaveLength(2)
-      expect(tools[0]![0]).not.toBe(tools[1]![0])
-      expect(new Set(tools.map(([, , key]) => key))).toEqual(new Set([`${runId}:call-deploy`]))
-      expect(exits.filter((e) => e !== undefined && wasKilled(e))).toHaveLength(1)
+      const driven = run(["cluster-client", clusterUrl, runId, log, "drive"], { env: env["FAILOVER"] === undefined ? {} : { FAILOVER: env["FAILOVER"] } })
+      await during(log, runId)
+      const done = await driven
+      expect(done.status, done.output).toBe(0)
+      expect(done.result).toMatchObject({ _tag: "Completed", outcome: { text: "Done: deployed 7.2" } })
+      // As they were when the run completed (the runners are stopped below).
+      return { runId, tools: linesOf(log).filter(([, what]) => what === "tool"), exits: [...exits] }
     } finally {
-      runners.forEach((r) => r.kill("SIGTERM"))
+      runners.forEach((r) => {
+        // A paused runner must be woken to shut down (it may have exited: ESRCH then).
+        try {
+          process.kill(r.pid, "SIGCONT")
+        } catch {}
+        r.kill("SIGTERM")
+      })
       await Promise.all(runners.map((r) => r.exited))
     }
+  }
+
+  it("failover: the runner running a tool call is killed; the other runner takes its shards and completes the run", async () => {
+    const { runId, tools, exits } = await twoRunners("failover", failoverPorts, { FIRST_ATTEMPT_DIES: "1" }, async () => {})
+    // The first attempt killed its runner; the other runner ran the call again, with the same key.
+    expect(tools).toHaveLength(2)
+    expect(tools[0]![0]).not.toBe(tools[1]![0])
+    expect(new Set(tools.map(([, , key]) => key))).toEqual(new Set([`${runId}:call-deploy`]))
+    expect(exits.filter((e) => e !== undefined && wasKilled(e))).toHaveLength(1)
+  }, TIMEOUT)
+
+  it("a runner paused (SIGSTOP) for 5 s, less than two thirds of failoverAfter (9 s by default), keeps its run: the tool call it was running ran once", async () => {
+    const { tools, exits } = await twoRunners("paused", pausePorts, { FIRST_ATTEMPT_SLOW: "2000" }, async (log) => {
+      const first = await waitFor(() => linesOf(log).find(([, what]) => what === "tool"))
+      const pid = Number(first[0])
+      process.kill(pid, "SIGSTOP")
+      await new Promise((resolve) => setTimeout(resolve, 5_000))
+      process.kill(pid, "SIGCONT")
+    })
+    // Nobody took the run over: the one attempt finished where it started, and both runners are alive.
+    expect(tools).toHaveLength(1)
+    expect(exits.map((e) => e && `${e.status} ${e.signal} ${e.output}`)).toEqual([undefined, undefined])
   }, TIMEOUT)
 })
+
+/** Polls (every 50 ms, at most 120 s) until `probe` returns something. */
+const waitFor = async <A>(probe: () => A | undefined): Promise<A> => {
+  const until = Date.now() + 120_000
+  while (Date.now() < until) {
+    try {
+      const found = probe()
+      if (found !== undefined) return found
+    } catch {
+      // the log does not exist yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error("timed out")
+}

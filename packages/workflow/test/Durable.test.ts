@@ -1,8 +1,9 @@
 import { Agent, Approval, ToolRule } from "@agentloop/core"
 import { Durable } from "@agentloop/workflow"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { DurableDeferred } from "effect/workflow"
+import { defaultFailoverAfter, failoverTimings } from "../src/internal/engines.js"
 import { agent, handlers, model, repeatingAgent, repeatingIdsModel, toolkit } from "./fixtures.js"
 
 const setup = (options?: { readonly repeating?: boolean }) => {
@@ -184,5 +185,17 @@ describe("Durable (in memory)", () => {
       const waited = yield* Effect.flip(Durable.awaitSettled(agent, "run-7-never-started", { timeout: "100 millis" }))
       expect(waited).toMatchObject({ _tag: "EngineTimeout", operation: "awaitSettled", runId: "run-7-never-started", timeoutMillis: 100 })
     }).pipe(Effect.provide(layer))
+  })
+
+  it("failoverAfter sets effect/cluster's timings: locks expire after it, refreshed every third of it, runners pinged every 2 s (never less often than it)", () => {
+    expect(Duration.toMillis(defaultFailoverAfter)).toBe(9_000)
+    const millis = (t: ReturnType<typeof failoverTimings>) => ({
+      expiration: Duration.toMillis(t.shardLockExpiration),
+      refresh: Duration.toMillis(t.shardLockRefreshInterval),
+      health: Duration.toMillis(t.runnerHealthCheckInterval)
+    })
+    expect(millis(failoverTimings(defaultFailoverAfter))).toEqual({ expiration: 9_000, refresh: 3_000, health: 2_000 })
+    expect(millis(failoverTimings(Duration.seconds(30)))).toEqual({ expiration: 30_000, refresh: 10_000, health: 2_000 })
+    expect(millis(failoverTimings(Duration.millis(1_500)))).toEqual({ expiration: 1_500, refresh: 500, health: 1_500 })
   })
 })

@@ -11,7 +11,8 @@
  * provider sends `call_0` on every step, AGENT=nested the parent whose sub-agent asks for the approval (see
  * `nestedLayer`; its log lines are `model <agent>:<turn>` and `tool <key> <tool>`), AGENT=handoff triage, which
  * hands off to billing (see `handoffLayer`; log lines `model <agent>:<turn>:<system prompt>`, `tool <key> <tool>`); PORT is a cluster
- * runner's port; FAILOVER its `failoverAfter`.
+ * runner's port; FAILOVER its `failoverAfter`; FIRST_ATTEMPT_SLOW=<ms> makes a tool call's first attempt take that long
+ * (after its log line), so a test can pause the runner while it runs.
  *
  * modes:
  *   start                 start the run, print its settled status
@@ -28,6 +29,12 @@
  *   decide-many <by> <approve|deny> <file of pending>   decide each at once; print every outcome
  *   settle-many <n>       print the settled status of runs <runId>-<i>
  *   drive                 start, wait for Suspended, approve, print the settled status (timeout 180 s)
+ *   redecide <plan> <file of pending>   for each pending approval, by the plan's entry at its index
+ *                         (comma-separated: alice approves, bob denies, - nobody decides), then wait for
+ *                         every run to settle; print { outcomes, statuses }
+ *
+ * DIES_AT=<validated|recorded|delivered> SIGKILLs this process at that point inside `decide` (through
+ * `Durable.DecideHook`), after printing the run's status as seen there (at once after delivering).
  */
 import { appendFileSync, readFileSync } from "node:fs"
 import { type Agent, Approval } from "@agentloop/core"
@@ -42,6 +49,7 @@ const nested = process.env["AGENT"] === "nested"
 const handoff = process.env["AGENT"] === "handoff"
 const agent: Agent.Agent<any, any, any> = handoff ? triageAgent : nested ? researchAgent : repeater ? repeatingAgent : deployer
 const firstAttemptDies = process.env["FIRST_ATTEMPT_DIES"] === "1"
+const firstAttemptSlow = Number(process.env["FIRST_ATTEMPT_SLOW"] ?? 0)
 
 const engineLayer: Layer.Layer<any, unknown> =
   engine === "sqlite"
@@ -60,17 +68,38 @@ const attemptsOf = (key: string) => readFileSync(logFile, "utf8").split("\n").fi
 
 const runsAgent = mode !== "decide-elsewhere" && engine !== "cluster-client"
 const onTool = (key: string, what: string) =>
-  Effect.sync(() => {
+  Effect.suspend(() => {
     const first = attemptsOf(key) === 0
     log(`tool ${key} ${what}`)
     if (mode === "crash" || (firstAttemptDies && first)) process.kill(process.pid, "SIGKILL")
+    return first && firstAttemptSlow > 0 ? Effect.sleep(firstAttemptSlow) : Effect.void
   })
 const agentLayer: Layer.Layer<never, unknown, any> = handoff
   ? handoffLayer((call) => log(`model ${call}`), (tool, key) => onTool(key, tool))
   : nested
   ? nestedLayer((call) => log(`model ${call.replace(" ", ":")}`), (tool, key) => onTool(key, tool))
   : Durable.layer(agent).pipe(Layer.provide(Layer.merge((repeater ? repeatingIdsModel : model)((turn) => log(`model ${turn}`)), handlers(onTool))))
-const layer = runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer
+/** On a line of its own: engines may log to stdout too. */
+const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringify(value ?? null)}\n`)
+
+const diesAt = process.env["DIES_AT"]
+const dying = Layer.effect(
+  Durable.DecideHook,
+  Effect.map(Effect.context<any>(), (services) => (point: Durable.DecidePoint, id: string) => {
+    if (point !== diesAt) return Effect.void
+    const die = Effect.sync(() => process.kill(process.pid, "SIGKILL"))
+    // After delivering, at once: on a single runner the run goes on in this process, and waiting (for a
+    // status read) would let it start the tool this SIGKILL then cuts off.
+    if (point === "delivered") return die
+    return Durable.status(agent, id).pipe(
+      Effect.exit,
+      Effect.flatMap((status) => Effect.sync(() => print(status._tag === "Success" ? status.value : { _tag: "Error", error: String(status.cause) }))),
+      Effect.andThen(die),
+      Effect.provideContext(services)
+    )
+  })
+)
+const layer = dying.pipe(Layer.provideMerge(runsAgent ? agentLayer.pipe(Layer.provideMerge(engineLayer)) : engineLayer))
 
 const decisionOf = (json: string | undefined) => Schema.decodeUnknownSync(Schema.fromJsonString(Approval.ApprovalDecision))(json)
 const settled = (id: string) => Durable.awaitSettled(agent, id, { timeout: "120 seconds", every: "100 millis" })
@@ -140,18 +169,31 @@ const program: Effect.Effect<unknown, any, any> = Effect.gen(function* () {
       yield* Durable.decide(agent, runId, Approval.approve(pending, { by: "alice" }), { timeout: "60 seconds" })
       return yield* Durable.awaitSettled(agent, runId, { timeout: "180 seconds", every: "200 millis" })
     }
+    case "redecide": {
+      const plan = arg!.split(",")
+      const pending = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Array(Approval.PendingApproval)))(readFileSync(arg2!, "utf8"))
+      const outcomes = yield* Effect.forEach(pending, (p, i) =>
+        plan[i] === "alice"
+          ? outcome(Durable.decide(agent, p.runId, Approval.approve(p, { by: "alice" })))
+          : plan[i] === "bob"
+            ? outcome(Durable.decide(agent, p.runId, Approval.deny(p, "no", { by: "bob" })))
+            : Effect.succeed(null)
+      )
+      return { outcomes, statuses: yield* Effect.forEach(pending, (p) => settled(p.runId)) }
+    }
     default:
       return yield* Effect.die(new Error(`unknown mode ${mode}`))
   }
 })
 
-const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringify(value ?? null)}\n`)
-
 // `result` outside the layer too: a layer that cannot be built (DatabaseLocked) is a result like any other.
 const main = Effect.result(Effect.scoped(Effect.provide(program, layer))) as Effect.Effect<Result.Result<unknown, unknown>>
-Effect.runPromise(main.pipe(Effect.provideService(References.MinimumLogLevel, "Warn"))).then(
+// SIGTERM shuts down like a deployment would: the layers close (a cluster runner unregisters and hands its
+// shards off), so the next test's runners do not wait for this one to be declared dead.
+const stop = new AbortController()
+process.once("SIGTERM", () => stop.abort())
+Effect.runPromise(main.pipe(Effect.provideService(References.MinimumLogLevel, "Warn")), { signal: stop.signal }).then(
   (result) => {
-    // On a line of its own: engines may log to stdout too.
     if (result._tag === "Success") {
       print(result.success)
       process.exit(0)

@@ -4,7 +4,7 @@
  */
 import { Approval } from "@agentloop/core"
 import { Schema } from "effect"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, expect, it } from "vitest"
@@ -121,6 +121,44 @@ export const scenarios = (engine: Engine, target: (name: string) => string, env:
       expect(second.result).toMatchObject({ _tag: "Completed", outcome: { text: "Done: deployed 7.2" } })
     }
     expect(linesOf(log).filter(([, what]) => what === "tool")).toHaveLength(1)
+  }, TIMEOUT)
+
+  it("decide SIGKILLed at every point inside it (before recording, between its two writes, after delivering): no decision is lost; every run completes with its tool run exactly once", async () => {
+    const log = join(dir, `${engine}-k.log`)
+    const made = await proc("k", "run-k", log, "suspend-many", ["4"])
+    expect(made.status, made.output).toBe(0)
+    const pending = (made.result as Array<unknown>).map(decodePending)
+    // In a cluster the decider is a `clientOnly` process (no runner is up meanwhile); a single runner decides where it runs.
+    const decider = engine === "cluster" ? "cluster-client" : engine
+    const points = ["validated", "recorded", "delivered", "recorded"] as const
+    const seen: Array<any> = []
+    for (const [i, point] of points.entries()) {
+      const killed = await run([decider, target("k"), pending[i]!.runId, log, "decide", encodeDecision(Approval.approve(pending[i]!, { by: "alice" }))], { env: { ...env, DIES_AT: point } })
+      expect(wasKilled(killed), `${point}: ${killed.status} ${killed.signal} ${killed.output}`).toBe(true)
+      seen.push(killed.result)
+    }
+    // As the decider saw the run where it died: before recording, still pending; after, decided and undelivered.
+    expect(seen[0]).toMatchObject({ _tag: "Suspended", pending: [{ approvalId: pending[0]!.approvalId }], undelivered: [] })
+    for (const i of [1, 3]) {
+      expect(seen[i]).toMatchObject({ _tag: "Running", undelivered: [{ pending: { approvalId: pending[i]!.approvalId }, decision: { approved: true, decidedBy: "alice" } }] })
+    }
+    // A fresh process (a runner): alice decides run 0 again, bob (who was not first) run 1, alice repeats
+    // herself on run 2, and nobody touches run 3: the runner delivers its recorded decision on its own.
+    const file = join(dir, `${engine}-k-pending.json`)
+    writeFileSync(file, JSON.stringify(made.result))
+    const recovered = await proc("k", "run-k", log, "redecide", ["alice,bob,alice,-", file])
+    expect(recovered.status, recovered.output).toBe(0)
+    expect(recovered.result.outcomes).toEqual([
+      { _tag: "Won" },
+      expect.objectContaining({ _tag: "DecisionRejected", reason: "already decided: approved by alice", winner: { approved: true, decidedBy: "alice" } }),
+      { _tag: "Won" },
+      null
+    ])
+    for (const status of recovered.result.statuses) expect(status).toMatchObject({ _tag: "Completed", outcome: { text: "Done: deployed 7.2" } })
+    // Exactly once: each run's tool, and each of its two model turns.
+    const lines = linesOf(log)
+    expect(lines.filter(([, what]) => what === "tool").map(([, , key]) => key).sort()).toEqual(pending.map((p) => `${p.runId}:call-deploy`).sort())
+    expect(lines.filter(([, what]) => what === "model").map(([, , turn]) => turn).sort()).toEqual(["1", "1", "1", "1", "2", "2", "2", "2"])
   }, TIMEOUT)
 
   it("20 rounds of approve (alice) vs deny (bob) at the same moment: exactly one wins, the other is told who did", async () => {
