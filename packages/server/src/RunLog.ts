@@ -22,6 +22,13 @@ export interface Entry {
 /** The most frames handed to one client at a time (a reconnect replaying a long log goes in steps of this). */
 export const batchSize = 32
 
+/**
+ * The most characters of frame data handed to one client at a time, besides `batchSize` (a batch always
+ * has at least one frame). A stalled client holds about two batches (one in the socket's buffer, one being
+ * written), so with large events (a long tool result) frames alone would not bound what it holds.
+ */
+export const batchChars = 64 * 1024
+
 /** Events a run's log keeps unless told otherwise. */
 export const defaultCapacity = 10_000
 
@@ -67,13 +74,24 @@ export class RunLog {
   }
 
   /**
-   * Up to `max` entries after `cursor` (from the first when it is 0), and the numbers that are no longer kept.
-   * Bounded, so what a slow client has been handed but not yet sent stays small.
+   * The entries after `cursor` (from the first when it is 0), at most `max` of them and, past the first, at
+   * most `maxChars` characters of data; and the numbers that are no longer kept. Bounded, so what a slow
+   * client has been handed but not yet sent stays small.
    */
-  after(cursor: number, max: number = batchSize): { readonly entries: ReadonlyArray<Entry>; readonly missing: readonly [number, number] | undefined } {
+  after(
+    cursor: number,
+    max: number = batchSize,
+    maxChars: number = batchChars
+  ): { readonly entries: ReadonlyArray<Entry>; readonly missing: readonly [number, number] | undefined } {
     const from = Math.max(cursor + 1, this.first)
     const missing = cursor + 1 < this.first ? ([cursor + 1, this.first - 1] as const) : undefined
-    return { entries: from > this.last ? [] : this.entries.slice(from - this.first, from - this.first + max), missing }
+    if (from > this.last) return { entries: [], missing }
+    const start = from - this.first
+    const limit = Math.min(this.entries.length, start + max)
+    let end = start + 1
+    let chars = this.entries[start]!.frame.data.length
+    while (end < limit && (chars += this.entries[end]!.frame.data.length) <= maxChars) end++
+    return { entries: this.entries.slice(start, end), missing }
   }
 
   /** Waits until an event after `cursor` is there, or the log ends. */

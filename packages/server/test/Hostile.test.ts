@@ -161,26 +161,51 @@ describe("hostile clients", () => {
     expect(run.frames.find((f) => f.event === "ToolCalled")!.data.arguments).toEqual(AuditLog.redactArguments(args))
   })
 
-  it("stalled SSE clients hold no queue: memory stays bounded and another client gets every event at once", async () => {
+  /** Heap and array buffers in use after a full GC. */
+  const measure = () => {
     setFlagsFromString("--expose-gc")
-    const gc = runInNewContext("gc") as () => void
-    // A run with ~9 MB of events.
-    const big = await startRun(server.url, "release-bot", "chunks=1500 size=6000")
-    expect(big.frames.length).toBeGreaterThan(1500)
-    const measure = () => {
-      gc()
-      const m = process.memoryUsage()
-      return m.heapUsed + m.arrayBuffers
-    }
-    const before = measure()
+    ;(runInNewContext("gc") as () => void)()
+    const m = process.memoryUsage()
+    return m.heapUsed + m.arrayBuffers
+  }
+
+  /** The run stored as completed and the stream of the client that started it closed: a baseline to measure from. */
+  const settled = async (runId: string) => {
+    await until(() => json(`${server.url}/api/runs/${runId}`, { who: "viewer" }), (r) => r.body.status === "completed")
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+
+  /**
+   * Clients that ask for a run's events and never read them, returned once the server has stopped writing to
+   * them: the kernel takes megabytes per socket first, and on a loaded machine the writes in flight meanwhile
+   * would be measured too. At least 1.5 s, then until the memory in use holds still (at most 10 s more).
+   */
+  const stall = async (count: number, runId: string): Promise<ReadonlyArray<Socket>> => {
     const stalled: Array<Socket> = []
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < count; i++) {
       const socket = connect(Number(new URL(server.url).port), "127.0.0.1")
       socket.pause()
-      socket.write(`GET /api/runs/${big.runId}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${tokens.viewer.token}\r\n\r\n`)
+      socket.write(`GET /api/runs/${runId}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${tokens.viewer.token}\r\n\r\n`)
       stalled.push(socket)
     }
     await new Promise((resolve) => setTimeout(resolve, 1500))
+    const deadline = Date.now() + 10_000
+    for (let previous = measure(); Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      const current = measure()
+      if (Math.abs(current - previous) < 256 * 1024) break
+      previous = current
+    }
+    return stalled
+  }
+
+  it("stalled SSE clients hold no queue: memory stays bounded and another client gets every event at once", async () => {
+    // A run with ~9 MB of events.
+    const big = await startRun(server.url, "release-bot", "chunks=1500 size=6000")
+    expect(big.frames.length).toBeGreaterThan(1500)
+    await settled(big.runId)
+    const before = measure()
+    const stalled = await stall(8, big.runId)
     const during = measure()
     // Another client follows a new run from its start while the stalled ones hold their connections.
     const started = Date.now()
@@ -192,5 +217,18 @@ describe("hostile clients", () => {
     for (const socket of stalled) socket.destroy()
     // Eight clients that had to buffer the whole log would hold ~8 x 9 MB; pulled streams hold a few batches each.
     expect(during - before).toBeLessThan(16 * 1024 * 1024)
+  })
+
+  it("a stalled SSE client on large events holds about one event, not a batch of them", async () => {
+    // 100 events of 128 KB: a batch of 32 such frames would be 4 MB per client, held twice while stalled.
+    const big = await startRun(server.url, "release-bot", "chunks=100 size=128000")
+    expect(big.frames.filter((f) => f.event === "TextDelta")).toHaveLength(100)
+    await settled(big.runId)
+    const before = measure()
+    const stalled = await stall(8, big.runId)
+    const during = measure()
+    for (const socket of stalled) socket.destroy()
+    // Frames are handed at most RunLog.batchChars (64 KB) at a time, or one larger frame: under 1 MB a client.
+    expect(during - before).toBeLessThan(8 * 1024 * 1024)
   })
 })
