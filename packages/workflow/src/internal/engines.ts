@@ -177,7 +177,7 @@ export interface ClusterOptions extends SqlOptions {
   readonly shardsPerGroup?: number
   /**
    * How long a runner that stopped heartbeating keeps its shards before the other runners take them over
-   * and replay its runs. Default 9 s. A live runner paused (GC, a stopped VM, a slow disk) for up to two
+   * and replay its runs. Default 30 s. A live runner paused (GC, a stopped VM, a slow disk) for up to two
    * thirds of it keeps its runs; a longer pause may hand them to another runner, and a tool call they were
    * running then runs again there. A runner that crashes is noticed sooner, by the health check (every 2 s).
    * Use the same value on every runner. The trade-off, measured: docs/durable.md, "Failover in a cluster".
@@ -185,8 +185,12 @@ export interface ClusterOptions extends SqlOptions {
   readonly failoverAfter?: Duration.Input
 }
 
-/** The default `failoverAfter` (see docs/durable.md, "Failover in a cluster", for how it was chosen). */
-export const defaultFailoverAfter = Duration.seconds(9)
+/**
+ * The default `failoverAfter` (see docs/durable.md, "Failover in a cluster", for how it was chosen): 30 s. A
+ * crashed runner is still taken over in seconds (the 2 s health check); at 9 s a single runner kept busy by
+ * 1,000 concurrent runs lost its own shard locks and ran tool calls twice (`pnpm bench:durable`).
+ */
+export const defaultFailoverAfter = Duration.seconds(30)
 
 /**
  * `effect/cluster`'s timings for a `failoverAfter`: shard locks expire after it; runners refresh them (and
