@@ -21,6 +21,14 @@ const onlyArg = process.argv.find((a) => a.startsWith("--only="))
 const only = onlyArg === undefined ? undefined : new Set(onlyArg.slice("--only=".length).split(","))
 const wanted = (name: string) => only === undefined || only.has(name)
 const write = process.argv.includes("--write")
+
+/** The W1M and W3M comparisons: each consumer with the `pushStep` shortcut against a stream-only model. */
+const shortcutPairs: ReadonlyArray<readonly [string, string, string]> = [
+  ["`run`: `pushStep`", "agentloop run, model with pushStep", "agentloop run, model as Effect Stream only"],
+  ["`backend.stream`: `pushStep`", "agentloop backend.stream, model with pushStep", "agentloop backend.stream, model as Effect Stream only"],
+  ["`onEvent`: `pushStep`", "agentloop run + onEvent, model with pushStep", "agentloop run + onEvent, model as Effect Stream only"],
+  ["`for await`: `pushStep`", "agentloop for await, model with pushStep", "agentloop for await, model as Effect Stream only"]
+]
 const out: Array<string> = []
 const print = (line = "") => {
   out.push(line)
@@ -223,12 +231,7 @@ const w1Models = async () => {
       `${fmt(at(name, 200) / at(push, 200), 2)}×`
     ])
   )
-  const pairs: ReadonlyArray<readonly [string, string, string]> = [
-    ["`run`: `pushStep`", "agentloop run, model with pushStep", "agentloop run, model as Effect Stream only"],
-    ["`backend.stream`: `pushStep`", "agentloop backend.stream, model with pushStep", "agentloop backend.stream, model as Effect Stream only"],
-    ["`onEvent`: `pushStep`", "agentloop run + onEvent, model with pushStep", "agentloop run + onEvent, model as Effect Stream only"],
-    ["`for await`: `pushStep`", "agentloop for await, model with pushStep", "agentloop for await, model as Effect Stream only"]
-  ]
+  const pairs = shortcutPairs
   print("What each shortcut saves: the stream-only model's µs/step over the shortcut's (fastest samples, wall and CPU time; 1.10× = the shortcut is 10% faster):")
   print()
   const ratio = (of: (name: string, steps: number) => number, stream: string, shortcut: string, steps: number) => `${fmt(of(stream, steps) / of(shortcut, steps), 2)}×`
@@ -423,12 +426,7 @@ const w3Models = async () => {
     ["contender", "wall time (ms)", "CPU time (ms)", "µs per run", "peak heap per run (KB)"],
     modelContenders.map(([name]) => [name, fmt(results[name]!.ms, 0), fmt(results[name]!.cpuMs, 0), fmt((results[name]!.ms * 1000) / runs, 1), fmt(results[name]!.kb, 1)])
   )
-  const pairs: ReadonlyArray<readonly [string, string, string]> = [
-    ["`run`: `pushStep`", "agentloop run, model with pushStep", "agentloop run, model as Effect Stream only"],
-    ["`backend.stream`: `pushStep`", "agentloop backend.stream, model with pushStep", "agentloop backend.stream, model as Effect Stream only"],
-    ["`onEvent`: `pushStep`", "agentloop run + onEvent, model with pushStep", "agentloop run + onEvent, model as Effect Stream only"],
-    ["`for await`: `pushStep`", "agentloop for await, model with pushStep", "agentloop for await, model as Effect Stream only"]
-  ]
+  const pairs = shortcutPairs
   print("What each shortcut saves: the stream-only model's figure over the shortcut's (1.10× = the shortcut is 10% cheaper):")
   print()
   table(
