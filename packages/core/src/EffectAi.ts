@@ -77,6 +77,7 @@ import * as AiLanguageModel from "effect/ai/LanguageModel"
 import * as AiModel from "effect/ai/Model"
 import { LanguageModel } from "./LanguageModel.js"
 import * as internalModel from "./internal/effectAi/model.js"
+import { layerConstructor } from "./internal/layerConstructor.js"
 import * as internalTools from "./internal/effectAi/tools.js"
 
 export { fromPrompt, toPrompt } from "./internal/effectAi/prompt.js"
@@ -96,9 +97,10 @@ export const fromLanguageModel: (model: AiLanguageModel.LanguageModel, options?:
 /**
  * agentloop's `LanguageModel` from the effect/ai `LanguageModel` in context: put any effect/ai provider's layer
  * (e.g. `OpenAiLanguageModel.model("gpt-5.2")`) under it. `provider` defaults to the effect/ai model's
- * `Model.ProviderName` when it has one, else `"effect-ai"`.
+ * `Model.ProviderName` when it has one, else `"effect-ai"`. A layer and its constructor: `EffectAi.layer` or
+ * `EffectAi.layer({ provider: "openai" })`.
  */
-export const layer = (options: FromOptions = {}): Layer.Layer<LanguageModel, never, AiLanguageModel.LanguageModel> =>
+export const layer: Layer.Layer<LanguageModel, never, AiLanguageModel.LanguageModel> & ((options?: FromOptions) => Layer.Layer<LanguageModel, never, AiLanguageModel.LanguageModel>) = layerConstructor((options: FromOptions = {}) =>
   Layer.effect(
     LanguageModel,
     Effect.gen(function* () {
@@ -106,7 +108,7 @@ export const layer = (options: FromOptions = {}): Layer.Layer<LanguageModel, nev
       const provider = options.provider ?? Option.getOrElse(yield* Effect.serviceOption(AiModel.ProviderName), () => "effect-ai")
       return internalModel.fromLanguageModel(model, { provider })
     })
-  )
+  ))
 
 // -----------------------------------------------------------------------------
 // agentloop LanguageModel -> effect/ai LanguageModel
@@ -118,9 +120,14 @@ export type ToOptions = internalModel.ToOptions
 export const toLanguageModel: (model: LanguageModel["Service"], options?: ToOptions) => Effect.Effect<AiLanguageModel.LanguageModel> =
   internalModel.toLanguageModel
 
-/** effect/ai's `LanguageModel` from the agentloop `LanguageModel` in context (e.g. a Heroku adapter's layer). */
-export const layerEffectAi = (options: ToOptions = {}): Layer.Layer<AiLanguageModel.LanguageModel, never, LanguageModel> =>
-  Layer.effect(AiLanguageModel.LanguageModel, Effect.flatMap(LanguageModel, (model) => internalModel.toLanguageModel(model, options)))
+/**
+ * effect/ai's `LanguageModel` from the agentloop `LanguageModel` in context (e.g. a Heroku adapter's layer). A
+ * layer and its constructor: `EffectAi.layerEffectAi` or `EffectAi.layerEffectAi(options)`.
+ */
+export const layerEffectAi: Layer.Layer<AiLanguageModel.LanguageModel, never, LanguageModel> & ((options?: ToOptions) => Layer.Layer<AiLanguageModel.LanguageModel, never, LanguageModel>) = layerConstructor(
+  (options: ToOptions = {}) =>
+    Layer.effect(AiLanguageModel.LanguageModel, Effect.flatMap(LanguageModel, (model) => internalModel.toLanguageModel(model, options)))
+)
 
 /** An agentloop request as effect/ai's provider options would make it (used by `toLanguageModel`). */
 export const toModelRequest = internalModel.toModelRequest

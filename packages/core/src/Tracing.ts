@@ -31,6 +31,7 @@ import type { AgentEvent } from "./AgentEvent.js"
 import type { ModelRequest, Service as ModelService } from "./LanguageModel.js"
 import type { RunOutcome } from "./RunState.js"
 import type * as Tool from "./Tool.js"
+import { layerConstructor } from "./internal/layerConstructor.js"
 
 export interface Config {
   /** Record tool arguments and results, model output text and approval reasons (default false: they may hold secrets). */
@@ -46,9 +47,14 @@ export interface Config {
 
 export class Tracing extends Context.Service<Tracing, Config>()("@agentloop/core/Tracing") {}
 
-/** Turns tracing on for runners built where this layer is provided. */
-export const layer = (options: Partial<Config> = {}): Layer.Layer<Tracing> =>
-  Layer.succeed(Tracing, { recordContent: options.recordContent ?? false, ...(options.model === undefined ? {} : { model: options.model }), ...(options.provider === undefined ? {} : { provider: options.provider }) })
+/**
+ * Turns tracing on for runners built where this layer is provided. A layer and its constructor:
+ * `Tracing.layer` (defaults) or `Tracing.layer({ recordContent: true })`.
+ */
+export const layer: Layer.Layer<Tracing> & ((options?: Partial<Config>) => Layer.Layer<Tracing>) = layerConstructor(
+  (options: Partial<Config> = {}) =>
+    Layer.succeed(Tracing, { recordContent: options.recordContent ?? false, ...(options.model === undefined ? {} : { model: options.model }), ...(options.provider === undefined ? {} : { provider: options.provider }) })
+)
 
 /** Tokens used, by `gen_ai.token.type` (`input` / `output`) and `gen_ai.agent.name` (metric attributes). */
 export const tokenUsage = Metric.counter("gen_ai.client.token.usage", { description: "Tokens used by agent runs" })

@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import { AgentEvent } from "@agentloop/core"
+import { layerConstructor } from "@agentloop/core/internal/layerConstructor"
 import { open } from "node:fs/promises"
 import { Context, Effect, Fiber, Layer, Result, Schema, Semaphore } from "effect"
 import { SqlClient } from "effect/sql"
@@ -128,9 +129,10 @@ const isHerokuTool = (name: string) => byTool.has(name) || name.startsWith("hero
  * An audit log that writes each entry to `sink` and keeps the entries in memory. The sink's failure is the
  * record's failure (callers decide: the handlers fail closed before a call). It also provides an
  * `EventObserver`, so calls that never reach a handler are recorded: those denied by a human and those whose
- * arguments did not decode.
+ * arguments did not decode. A layer and its constructor: `AuditLog.layer` (no sink: memory only) or
+ * `AuditLog.layer(sink)`.
  */
-export const layer = (sink: Sink = () => Effect.void) =>
+export const layer: Layer.Layer<AuditLog | AgentEvent.EventObserver> & ((sink?: Sink) => Layer.Layer<AuditLog | AgentEvent.EventObserver>) = layerConstructor((sink: Sink = () => Effect.void) =>
   Layer.effectContext(
     Effect.sync(() => {
       const entries: Array<Entry> = []
@@ -182,7 +184,7 @@ export const layer = (sink: Sink = () => Effect.void) =>
       }
       return Context.make(AuditLog, { record, refuse, entries: Effect.suspend(() => (pending.size === 0 ? read : Effect.andThen(Fiber.awaitAll([...pending]), read))) }).pipe(Context.add(AgentEvent.EventObserver, { observe }))
     })
-  )
+  ))
 
 /** An in-memory audit log (tests, demos). */
 export const layerMemory = layer()
@@ -262,9 +264,10 @@ export const readJsonl = (text: string): ReadonlyArray<Entry> => parseJsonl(text
 
 /**
  * A SQL table through `effect/sql` (any dialect: SQLite, Postgres, ...). The table is created if missing;
- * each entry is one INSERT, committed before `record` returns.
+ * each entry is one INSERT, committed before `record` returns. A layer and its constructor: `AuditLog.layerSql`
+ * (table `heroku_audit`) or `AuditLog.layerSql({ table })`.
  */
-export const layerSql = (options: { readonly table?: string } = {}) =>
+export const layerSql = layerConstructor((options: { readonly table?: string } = {}) =>
   Layer.unwrap(
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
@@ -289,7 +292,7 @@ export const layerSql = (options: { readonly table?: string } = {}) =>
         })}`.pipe(Effect.asVoid, Effect.mapError(fail))
       )
     })
-  )
+  ))
 
 /** One line per entry, for logs and demos. */
 export const format = (entry: Entry): string =>

@@ -8,6 +8,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { Clock, Context, Duration, Effect, Layer, Option, Queue, Redacted, Schema, type Scope, Stream } from "effect"
+import { layerConstructor } from "@agentloop/core/internal/layerConstructor"
 import { lenient } from "./Resources.js"
 
 export const SIGNATURE_HEADER = "heroku-webhook-hmac-sha256"
@@ -119,8 +120,13 @@ export const replayStoreMemory = (options: { readonly window?: Duration.Input; r
   }
 }
 
-export const layerReplayMemory = (options?: Parameters<typeof replayStoreMemory>[0]): Layer.Layer<ReplayGuard> =>
-  Layer.sync(ReplayGuard, () => replayStoreMemory(options))
+/**
+ * An in-memory replay guard. A layer and its constructor: `Webhooks.layerReplayMemory` (defaults) or
+ * `Webhooks.layerReplayMemory({ window: "10 minutes" })`.
+ */
+export const layerReplayMemory: Layer.Layer<ReplayGuard> & ((options?: Parameters<typeof replayStoreMemory>[0]) => Layer.Layer<ReplayGuard>) = layerConstructor(
+  (options?: Parameters<typeof replayStoreMemory>[0]) => Layer.sync(ReplayGuard, () => replayStoreMemory(options))
+)
 
 const decodeEnvelope = Schema.decodeUnknownEffect(Schema.fromJsonString(WebhookEvent))
 

@@ -12,6 +12,7 @@
  *
  * @since 0.1.0
  */
+import { layerConstructor } from "@agentloop/core/internal/layerConstructor"
 import { ByteSize, Effect, Layer } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 
@@ -63,8 +64,8 @@ export const securityHeaders: Readonly<Record<string, string>> = {
   "referrer-policy": "no-referrer"
 }
 
-/** The guard as a global router middleware. */
-export const layer = (options: Options = {}): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
+/** The guard as a global router middleware. A layer and its constructor: `Guard.layer` (defaults) or `Guard.layer(options)`. */
+export const layer: Layer.Layer<never, never, HttpRouter.HttpRouter> & ((options?: Options) => Layer.Layer<never, never, HttpRouter.HttpRouter>) = layerConstructor((options: Options = {}) =>
   HttpRouter.middleware(
     (httpEffect) =>
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
@@ -75,4 +76,4 @@ export const layer = (options: Options = {}): Layer.Layer<never, never, HttpRout
         return Effect.map(response, HttpServerResponse.setHeaders(securityHeaders))
       }),
     { global: true }
-  )
+  ))

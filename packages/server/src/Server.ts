@@ -7,6 +7,7 @@
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
+import { layerConstructor } from "@agentloop/core/internal/layerConstructor"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
@@ -22,8 +23,11 @@ export interface Options extends Guard.Options {
 
 export const openapiPath = "/api/openapi.json"
 
-/** The server's routes; needs `Runs` (the agents), an `Authenticator` and the platform's HTTP services. */
-export const layer = (options: Options = {}) =>
+/**
+ * The server's routes; needs `Runs` (the agents), an `Authenticator` and the platform's HTTP services. A layer
+ * and its constructor: `Server.layer` (defaults) or `Server.layer(options)`.
+ */
+export const layer = layerConstructor((options: Options = {}) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(ServerApi, { openapiPath }).pipe(
       Layer.provide(layerRuns.pipe(Layer.provide(layerAuthentication))),
@@ -31,7 +35,7 @@ export const layer = (options: Options = {}) =>
     ),
     Guard.layer(options),
     options.console === false ? Layer.empty : Console.layer
-  )
+  ))
 
 /** Serves `layer(options)` on a Node HTTP server listening on `port` (0: any free port) at `host`. */
 export const layerNode = (options: Options & { readonly port: number; readonly host?: string }) =>
