@@ -1,5 +1,5 @@
 /**
- * An effect/ai `LanguageModel` powering an agentloop agent through `EffectAi.layer()`. The effect/ai model here
+ * An effect/ai `LanguageModel` powering an agentloop agent through `EffectAi.layer`. The effect/ai model here
  * is a small offline stand-in built with effect/ai's own `LanguageModel.make` (it streams encoded parts the way
  * a provider does); swap in any provider's layer, e.g. `OpenAiLanguageModel.model("gpt-5.2")` from
  * `@effect/ai-openai`, and nothing else changes. The loop runs the tools: the forecast (read-only), then the
@@ -94,7 +94,7 @@ export const main = () => {
   const layer = AgentBackend.layerLocal(agent).pipe(
     Layer.provide(
       Layer.mergeAll(
-        EffectAi.layer().pipe(Layer.provide(standInModel)), // effect/ai LanguageModel -> agentloop LanguageModel
+        EffectAi.layer.pipe(Layer.provide(standInModel)), // effect/ai LanguageModel -> agentloop LanguageModel
         toolkit.toLayer({
           get_forecast: () => Effect.succeed("sunny, 24°C"),
           book_trip: ({ city, day }) => Effect.succeed(`booked for ${city} on ${day}`)

@@ -51,7 +51,7 @@ export const backend = (options: {
       Layer.mergeAll(
         options.model,
         options.store,
-        Approval.layerSuspend(),
+        Approval.layerSuspend,
         triageTools.toLayer({ lookup_order: ({ orderId }) => Effect.sync(() => (options.ran.push(`lookup:${orderId}`), `order ${orderId}: $30, paid`)) }),
         billingTools.toLayer({
           refund: ({ amount, orderId }) => Effect.sync(() => (options.ran.push(`refund:${orderId}:${amount}`), `refunded $${amount} on ${orderId}`))

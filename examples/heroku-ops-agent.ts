@@ -69,7 +69,7 @@ export const runDemo = (
       Layer.provideMerge(
         Layer.mergeAll(
           model.layer,
-          Approval.layerSuspend(),
+          Approval.layerSuspend,
           RunStore.layerMemory,
           AuditLog.layerMemory,
           HerokuClient.layer({ token, ...(baseUrl === undefined ? {} : { baseUrl }) }).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -62,7 +62,7 @@ const model = ScriptedModel.make([
 ])
 
 const layer = AgentBackend.layerLocal(agent).pipe(
-  Layer.provide(Layer.mergeAll(model.layer, handlers, Approval.layerSuspend(), RunStore.layerMemory))
+  Layer.provide(Layer.mergeAll(model.layer, handlers, Approval.layerSuspend, RunStore.layerMemory))
 )
 
 const print = (stream: Stream.Stream<AgentEvent.AgentEvent, AgentBackend.AgentError>) =>

@@ -37,7 +37,7 @@ export const backend = (options: {
   readonly store: Layer.Layer<RunStore.RunStore>
   readonly approvals?: Layer.Layer<Approval.Approvals>
 }) => {
-  const shared = Layer.mergeAll(options.model, options.store, options.approvals ?? Approval.layerSuspend())
+  const shared = Layer.mergeAll(options.model, options.store, options.approvals ?? Approval.layerSuspend)
   const deploy = releaseTools.toLayer({ deploy: ({ version }) => Effect.sync(() => (options.ran.push(`deploy:${version}`), `deployed ${version}`)) })
   const search = searchTools.toLayer({ search: ({ query }) => Effect.sync(() => (options.ran.push(`search:${query}`), `notes for ${query}: all green`)) })
   const release = releaseTool.layer.pipe(Layer.provide(Layer.merge(shared, deploy)))

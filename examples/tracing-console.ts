@@ -1,5 +1,5 @@
 /**
- * Tracing: with `Tracing.layer()` and an OpenTelemetry SDK (`@effect/opentelemetry`'s `NodeSdk`), every
+ * Tracing: with `Tracing.layer` and an OpenTelemetry SDK (`@effect/opentelemetry`'s `NodeSdk`), every
  * run is an `invoke_agent` span with `chat` and `execute_tool` children, printed here by the console
  * exporter. Offline (a scripted model); run with `tsx examples/tracing-console.ts`; tested by
  * test/composition-examples.test.ts.

@@ -2,10 +2,10 @@
  * Interop with Effect's own AI modules (`effect/ai`), both ways:
  *
  * - any effect/ai `LanguageModel` (every `@effect/ai-*` provider, or one made with `LanguageModel.make`) serves
- *   as agentloop's `LanguageModel`: `EffectAi.layer()`. The loop keeps running the tools (rules, approvals,
+ *   as agentloop's `LanguageModel`: `EffectAi.layer`. The loop keeps running the tools (rules, approvals,
  *   durable runs): effect/ai is asked with `disableToolCallResolution: true`, and tool calls come back as they are.
  * - an agentloop `LanguageModel` (a Heroku adapter, a `ScriptedModel`) serves as effect/ai's `LanguageModel`:
- *   `EffectAi.layerEffectAi()`, so effect/ai code (`LanguageModel.generateText`, `Chat`) runs on our backends.
+ *   `EffectAi.layerEffectAi`, so effect/ai code (`LanguageModel.generateText`, `Chat`) runs on our backends.
  * - an effect/ai `Toolkit` with its handlers becomes agentloop tools (`fromToolkit`), an agentloop toolkit with
  *   its handlers an effect/ai `Toolkit` (`toToolkit`); effect/ai's tool annotations are agentloop's tool hints.
  *
@@ -21,7 +21,7 @@
  * | `fromPrompt`: provider-executed `tool-result` in an assistant message | a `ToolMessage` after it |
  * | `fromPrompt`: `tool-approval-response` | `ApprovalMessage` for the call its request named |
  *
- * **Response parts** (effect/ai -> agentloop, in `layer()`; agentloop -> effect/ai in `layerEffectAi()`)
+ * **Response parts** (effect/ai -> agentloop, in `layer`; agentloop -> effect/ai in `layerEffectAi`)
  *
  * | effect/ai | agentloop |
  * |---|---|

@@ -2,7 +2,7 @@
  * Opt-in tracing and metrics for runs, through Effect's tracer and metrics, following the OpenTelemetry
  * GenAI semantic conventions: a span per run (`invoke_agent`), per model step (`chat`) and per tool call
  * (`execute_tool`), approval decisions as span events; counters for tokens and tool calls and a histogram
- * of tool durations. Provide `Tracing.layer()` where the backend's layer is built, together with any Effect
+ * of tool durations. Provide `Tracing.layer` where the backend's layer is built, together with any Effect
  * tracer (e.g. `@effect/opentelemetry`'s `NodeSdk.layer`, which turns the spans into OpenTelemetry spans).
  *
  * Attribute names are the ones effect/ai's `Telemetry` and `Toolkit` use (`gen_ai.operation.name`,

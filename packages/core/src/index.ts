@@ -28,7 +28,7 @@
  * const layer = AgentBackend.layerLocal(agent).pipe(
  *   Layer.provide(Layer.mergeAll(
  *     model.layer,
- *     Approval.layerSuspend(),
+ *     Approval.layerSuspend,
  *     RunStore.layerMemory,
  *     toolkit.toLayer({ deploy: ({ version }) => Effect.succeed(`deployed ${version}`) })
  *   ))
