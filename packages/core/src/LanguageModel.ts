@@ -111,6 +111,24 @@ export class ModelError extends Schema.TaggedError<ModelError>()("ModelError", {
   cause: Schema.optionalKey(Schema.Unknown)
 }) {}
 
+/** The fields a `ModelError` is made of (`new ModelError(fields)`). */
+export type ModelErrorFields = ConstructorParameters<typeof ModelError>[0]
+
+/**
+ * A `ModelError` like `error` with `changes` applied (e.g. a scrubbed `message`, the `received` parts). Built
+ * field by field: spreading an Effect 4 error instance loses its `message` and `cause` (they are not
+ * enumerable own properties).
+ */
+export const modelErrorWith = (error: ModelError, changes: Partial<ModelErrorFields>): ModelError => {
+  const fields: { -readonly [K in keyof ModelErrorFields]: ModelErrorFields[K] } = { message: error.message, retryable: error.retryable }
+  if (error.provider !== undefined) fields.provider = error.provider
+  if (error.status !== undefined) fields.status = error.status
+  if (error.reason !== undefined) fields.reason = error.reason
+  if (error.received !== undefined) fields.received = error.received
+  if (error.cause !== undefined) fields.cause = error.cause
+  return new ModelError(Object.assign(fields, changes))
+}
+
 export interface Service {
   /** The step as a `Stream` of parts: the one interface every model has (every shipped adapter offers only this). */
   readonly streamStep: (request: ModelRequest) => Stream.Stream<ResponsePart, ModelError>

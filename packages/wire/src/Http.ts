@@ -14,7 +14,6 @@ import type { Array as Arr, Cause } from "effect"
 import { Clock, Duration, Effect, Exit, Layer, Stream } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as Incremental from "./Incremental.js"
-import { withFields } from "./internal/modelError.js"
 import * as Retry from "./Retry.js"
 import * as Timeout from "./Timeout.js"
 
@@ -155,7 +154,7 @@ export const credentialsOf = (request: Pick<Request, "headers">): ReadonlyArray<
 export const redactError = (credentials: ReadonlyArray<string>) => (error: LanguageModel.ModelError): LanguageModel.ModelError => {
   let message = error.message
   for (const secret of credentials) if (message.includes(secret)) message = message.split(secret).join("<redacted>")
-  return message === error.message ? error : withFields(error, { message })
+  return message === error.message ? error : LanguageModel.modelErrorWith(error, { message })
 }
 
 /** `redactError` with the request's credentials, found only when an error happens (a step that succeeds pays nothing). */

@@ -19,7 +19,6 @@ import { Cause, Clock, Duration, Effect, Exit, Stream } from "effect"
 import type { HttpClient } from "effect/http"
 import * as Http from "./Http.js"
 import * as Incremental from "./Incremental.js"
-import { withFields } from "./internal/modelError.js"
 import * as Timeout from "./Timeout.js"
 
 /** A `LanguageModel` whose steps use the `HttpClient` in context when the model is made. */
@@ -57,7 +56,7 @@ const itemError = (provider: string, error: unknown): LanguageModel.ModelError =
 
 /** The error as the step reports it: with what was received, and not retryable once a remote tool was seen. */
 const afterBodyStarted = (error: LanguageModel.ModelError, received: ReadonlyArray<LanguageModel.ResponsePart>, remoteSeen: boolean) =>
-  withFields(error, { retryable: error.retryable && !remoteSeen, ...(received.length === 0 ? {} : { received }) })
+  LanguageModel.modelErrorWith(error, { retryable: error.retryable && !remoteSeen, ...(received.length === 0 ? {} : { received }) })
 
 /** The parts of a streamed response. */
 export const streamParts = <Item, State>(
