@@ -267,7 +267,7 @@ export const readJsonl = (text: string): ReadonlyArray<Entry> => parseJsonl(text
  * each entry is one INSERT, committed before `record` returns. A layer and its constructor: `AuditLog.layerSql`
  * (table `heroku_audit`) or `AuditLog.layerSql({ table })`.
  */
-export const layerSql = layerConstructor((options: { readonly table?: string } = {}) =>
+export const layerSql: Layer.Layer<AuditLog | AgentEvent.EventObserver, AuditWriteFailed, SqlClient.SqlClient> & ((options?: { readonly table?: string }) => Layer.Layer<AuditLog | AgentEvent.EventObserver, AuditWriteFailed, SqlClient.SqlClient>) = layerConstructor((options: { readonly table?: string } = {}) =>
   Layer.unwrap(
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient

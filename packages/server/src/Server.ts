@@ -8,13 +8,15 @@
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { layerConstructor } from "@agentloop/core/internal/layerConstructor"
-import { Effect, Layer } from "effect"
-import { HttpRouter, HttpServer } from "effect/http"
+import { Effect, type FileSystem, Layer, type Path } from "effect"
+import { type Etag, type HttpPlatform, HttpRouter, HttpServer } from "effect/http"
+import type { Authenticator } from "./Auth.js"
 import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import { ServerApi } from "./Api.js"
 import * as Console from "./Console.js"
 import * as Guard from "./Guard.js"
 import { layerAuthentication, layerRuns } from "./Handlers.js"
+import type { Runs } from "./Runs.js"
 
 export interface Options extends Guard.Options {
   /** Serve the approvals console at `/console/`. Default true. */
@@ -23,11 +25,21 @@ export interface Options extends Guard.Options {
 
 export const openapiPath = "/api/openapi.json"
 
+/** What `layer` needs: the agents (`Runs`), an `Authenticator`, and the platform's HTTP and file services. */
+export type Requirements =
+  | Runs
+  | Authenticator
+  | HttpRouter.HttpRouter
+  | HttpPlatform.HttpPlatform
+  | Etag.Generator
+  | FileSystem.FileSystem
+  | Path.Path
+
 /**
  * The server's routes; needs `Runs` (the agents), an `Authenticator` and the platform's HTTP services. A layer
  * and its constructor: `Server.layer` (defaults) or `Server.layer(options)`.
  */
-export const layer = layerConstructor((options: Options = {}) =>
+export const layer: Layer.Layer<never, never, Requirements> & ((options?: Options) => Layer.Layer<never, never, Requirements>) = layerConstructor((options: Options = {}) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(ServerApi, { openapiPath }).pipe(
       Layer.provide(layerRuns.pipe(Layer.provide(layerAuthentication))),
