@@ -68,6 +68,9 @@ export const AddOnServiceIdentity = oneOf("service", "an add-on service name suc
 export const PromotionId = oneOf("promotion", "a pipeline promotion id (uuid)", UUID_PATTERN)
 
 /** The way Heroku compares identities: uuids case-insensitively, names as given (they are lowercase). */
+/** An app setup's id (`POST /app-setups` answers it). */
+export const AppSetupId = oneOf("setup", "an app setup id (uuid)", UUID_PATTERN)
+
 export const canonical = (identity: string): string => (UUID_PATTERN.test(identity) ? identity.toLowerCase() : identity)
 
 export const isUuid = (value: string): boolean => UUID_PATTERN.test(value)

@@ -15,7 +15,8 @@ const link = (resource: string, title: string) => all.find((l) => l.resource ===
 
 describe("the current hyper-schema", () => {
   it("every operation is a link of the schema: its method, and its path segment for segment", () => {
-    for (const operation of Operations.operations) {
+    // The model catalog is Managed Inference's own host, not the Platform API.
+    for (const operation of Operations.operations.filter((o) => o.api !== "inference")) {
       const path = operation.template.replace(/\{\w+\}/g, "x")
       expect(HyperSchema.linksFor(all, operation.method, path).length, `${operation.method} ${operation.template}`).toBeGreaterThan(0)
     }

@@ -9,7 +9,7 @@
 import { Schema } from "effect"
 import * as Id from "../Identifiers.js"
 import * as R from "../Resources.js"
-import { appName, defined, done, itself, type Operation, ownerAt, read, write } from "./operationKit.js"
+import { appName, defined, done, inSpace, itself, type Operation, ownerAt, read, spaceFilter, write } from "./operationKit.js"
 
 const APP_NAME = /^[a-z][a-z0-9-]{1,28}[a-z0-9]$/u
 const stages = ["test", "review", "development", "staging", "production"] as const
@@ -65,10 +65,22 @@ export const coverageOperations: ReadonlyArray<Operation> = [
     ...read("apps"),
     tool: "heroku_team_apps_list",
     template: "/teams/{team}/apps",
-    description: "List a team's apps (by team name or id), sorted by name.",
-    parameters: { team: Id.TeamIdentity },
+    description: "List a team's apps (by team name or id), sorted by name; space filters by private space.",
+    parameters: { team: Id.TeamIdentity, ...inSpace },
     result: R.App,
     list: { field: "name" },
+    filter: spaceFilter,
+    owner: { kind: "app", of: itself }
+  },
+  {
+    ...read("apps"),
+    tool: "heroku_user_apps_list",
+    template: "/users/~/apps",
+    description: "List the apps this account owns or collaborates on (not its teams' other apps), sorted by name; space filters by private space.",
+    parameters: inSpace,
+    result: R.App,
+    list: { field: "name" },
+    filter: spaceFilter,
     owner: { kind: "app", of: itself }
   },
   {
