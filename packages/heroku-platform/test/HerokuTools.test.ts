@@ -14,8 +14,8 @@ const everything = Grant.make({
 })
 
 describe("the operation table", () => {
-  it("covers the seed's 37 endpoints, with rollback as its own tool (38 tools), then 24 that match Heroku's MCP server, each with scope, risks and a description", () => {
-    expect(Operations.operations).toHaveLength(38 + 24)
+  it("covers the seed's 37 endpoints, with rollback as its own tool (38 tools), then 25 that match Heroku's MCP server, each with scope, risks and a description", () => {
+    expect(Operations.operations).toHaveLength(38 + 25)
     const seed = Operations.operations.slice(0, 38)
     const perGroup = (ops: ReadonlyArray<Operations.Operation>) =>
       Object.fromEntries(Operations.groups.map((g) => [g, ops.filter((o) => o.group === g).length]).filter(([, n]) => n !== 0))
@@ -33,7 +33,7 @@ describe("the operation table", () => {
       logs: 1,
       account: 2
     })
-    expect(perGroup(Operations.operations.slice(38))).toEqual({ apps: 5, dynos: 3, formation: 1, builds: 1, addons: 5, pipelines: 4, teams: 1, spaces: 2, ai: 2 })
+    expect(perGroup(Operations.operations.slice(38))).toEqual({ apps: 5, dynos: 3, formation: 1, builds: 1, addons: 6, pipelines: 4, teams: 1, spaces: 2, ai: 2 })
     for (const op of Operations.operations) {
       expect(op.tool).toMatch(/^heroku_[a-z_]+$/)
       expect(op.description.length).toBeGreaterThan(20)
@@ -355,6 +355,10 @@ describe("every tool against the fake, over real HTTP", () => {
       expect((yield* call("heroku_addons_list_all", {})).items.map((x: any) => x.id)).toEqual([db.id])
       expect(yield* call("heroku_addons_lookup", { addon: db.name })).toMatchObject({ id: db.id, app: { name: "alpha" } })
       expect((yield* call("heroku_addon_attachments_list", { app: "alpha" })).items).toMatchObject([{ name: "DATABASE", addon: { id: db.id } }])
+      expect(yield* call("heroku_addon_attachments_info", { app: "alpha", attachment: "DATABASE" })).toMatchObject({
+        name: "DATABASE",
+        addon: { id: db.id, plan: { name: "heroku-postgresql:essential-0" }, state: "provisioned" }
+      })
       // Apps by owner and by space
       expect((yield* call("heroku_user_apps_list", {})).items.map((a: any) => a.name)).toEqual(["alpha"])
       expect((yield* call("heroku_apps_list", { space: "acme-space" })).items.map((a: any) => a.name)).toEqual(["acme-api"])

@@ -46,6 +46,7 @@ describe("1. path parameters", () => {
         "heroku_spaces_info",
         "heroku_addon_plans_list",
         "heroku_addons_lookup",
+        "heroku_addon_attachments_info",
         "heroku_pipeline_couplings_list",
         "heroku_pipeline_promotions_info",
         "heroku_app_setups_info"

@@ -131,6 +131,7 @@ export const validArguments: Readonly<Record<string, Record<string, unknown>>> =
   heroku_ai_inference: { app: "alpha", messages: [{ role: "user", content: "hi" }] },
   heroku_addons_lookup: { addon: "db" },
   heroku_addon_attachments_list: { app: "alpha" },
+  heroku_addon_attachments_info: { app: "alpha", attachment: "DATABASE" },
   heroku_pipeline_couplings_list: { pipeline: "shop" },
   heroku_pipeline_couplings_create: { pipeline: "shop", app: "alpha", stage: "staging" },
   heroku_pipelines_promote: { pipeline: "shop", app: "alpha", to: ["beta-app"] },

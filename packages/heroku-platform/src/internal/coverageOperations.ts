@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as Id from "../Identifiers.js"
 import * as R from "../Resources.js"
 import { appName, defined, done, inSpace, itself, type Operation, ownerAt, read, spaceFilter, write } from "./operationKit.js"
@@ -163,6 +163,25 @@ export const coverageOperations: ReadonlyArray<Operation> = [
     parameters: appName,
     result: R.AddOnAttachment,
     list: { field: "id" }
+  },
+  {
+    ...read("addons"),
+    tool: "heroku_addon_attachments_info",
+    template: "/apps/{app}/addon-attachments/{attachment}",
+    description:
+      "Get the add-on an app knows by an attachment name (DATABASE, REDIS ...), in one call: the attachment, with its add-on's plan, state and config var names.",
+    parameters: { ...appName, attachment: Id.AttachmentIdentity },
+    result: R.AddOnAttachment,
+    // The attachment names its add-on by id; the add-on is read through the same (granted) app.
+    after: (attachment, _, ids, client) => {
+      const addon = ((attachment ?? {}) as { addon?: { id?: unknown } }).addon?.id
+      return typeof addon !== "string" || ids.app === undefined
+        ? Effect.succeed(attachment)
+        : Effect.map(
+            client.request({ method: "GET", path: `/apps/${encodeURIComponent(ids.app)}/addons/${encodeURIComponent(addon)}`, template: "/apps/{app}/addons/{addon}" }),
+            (found) => ({ ...(attachment as object), addon: found.body })
+          )
+    }
   },
   // Pipelines: couplings (which app is at which stage) and promotions.
   {
