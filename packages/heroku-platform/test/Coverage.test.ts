@@ -22,6 +22,9 @@ const harness = (fake: FakeHerokuPlatform.FakeHeroku, grant: Grant.Grant, infere
 
 const entries = Effect.flatMap(AuditLog.AuditLog, (log) => log.entries)
 
+/** A fake Heroku with the app `alpha`. */
+const withAlpha = Effect.tap(FakeHerokuPlatform.make(), (fake) => Effect.sync(() => fake.addApp("alpha")))
+
 describe("a code bundle", () => {
   it("is a gzipped ustar archive of exactly the files given (long paths split into prefix and name, modes kept)", () =>
     Effect.runPromise(
@@ -48,10 +51,9 @@ describe("a code bundle", () => {
     for (const good of ["index.js", "./app.json", "src/lib/x-y_z.1.ts", ".profile.d/setup.sh"]) expect(SourceBundle.pathProblem(good), good).toBeUndefined()
   })
 
-  it.live("a deploy with a traversal path, a duplicate path or too many bytes is InvalidArguments naming the field: nothing uploaded, nothing built, the refusal audited", () =>
+  it.live("a deploy with a traversal path, a duplicate path or too many bytes is InvalidArguments naming the field: nothing uploaded, nothing built (the loop refuses before the handler)", () =>
     Effect.gen(function* () {
-      const fake = yield* FakeHerokuPlatform.make()
-      fake.addApp("alpha")
+      const fake = yield* withAlpha
       const grant = everything()
       const attempts: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
         ["heroku_builds_create_from_files", { app: "alpha", files: [{ path: "../../outside.js", content: "x" }] }],
@@ -77,8 +79,7 @@ describe("a code bundle", () => {
 
   it.live("called directly (no loop), the handler refuses a traversal path itself, audits the refusal and sends nothing", () =>
     Effect.gen(function* () {
-      const fake = yield* FakeHerokuPlatform.make()
-      fake.addApp("alpha")
+      const fake = yield* withAlpha
       const grant = everything()
       const { audit, result } = yield* Effect.gen(function* () {
         const result = yield* callHandler(grant, "heroku_builds_create_from_files", { app: "alpha", files: [{ path: "../x", content: "" }] }, "oncall")
@@ -91,8 +92,7 @@ describe("a code bundle", () => {
 
   it.live("the upload never carries the Heroku token, and an upload the storage refuses fails the deploy before any build", () =>
     Effect.gen(function* () {
-      const fake = yield* FakeHerokuPlatform.make()
-      fake.addApp("alpha")
+      const fake = yield* withAlpha
       const grant = everything()
       const ok = yield* execute(grant, "heroku_builds_create_from_files", { app: "alpha", files: [{ path: "a.js", content: "1" }] }, "oncall").pipe(
         Effect.provide(harness(fake, grant))

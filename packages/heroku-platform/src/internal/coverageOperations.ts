@@ -9,10 +9,9 @@
 import { Effect, Schema } from "effect"
 import * as Id from "../Identifiers.js"
 import * as R from "../Resources.js"
-import { appName, defined, done, inSpace, itself, type Operation, ownerAt, read, spaceFilter, write } from "./operationKit.js"
+import { appList, appName, defined, done, type Operation, ownerAt, read, stages, write } from "./operationKit.js"
 
 const APP_NAME = /^[a-z][a-z0-9-]{1,28}[a-z0-9]$/u
-const stages = ["test", "review", "development", "staging", "production"] as const
 
 export const coverageOperations: ReadonlyArray<Operation> = [
   // Dynos and formation: the schema's stops, restarts by process type, and one formation entry.
@@ -61,28 +60,14 @@ export const coverageOperations: ReadonlyArray<Operation> = [
     result: R.Team,
     list: { field: "name" }
   },
-  {
-    ...read("apps"),
-    tool: "heroku_team_apps_list",
-    template: "/teams/{team}/apps",
-    description: "List a team's apps (by team name or id), sorted by name; space filters by private space.",
-    parameters: { team: Id.TeamIdentity, ...inSpace },
-    result: R.App,
-    list: { field: "name" },
-    filter: spaceFilter,
-    owner: { kind: "app", of: itself }
-  },
-  {
-    ...read("apps"),
-    tool: "heroku_user_apps_list",
-    template: "/users/~/apps",
-    description: "List the apps this account owns or collaborates on (not its teams' other apps), sorted by name; space filters by private space.",
-    parameters: inSpace,
-    result: R.App,
-    list: { field: "name" },
-    filter: spaceFilter,
-    owner: { kind: "app", of: itself }
-  },
+  appList("heroku_team_apps_list", "/teams/{team}/apps", "List a team's apps (by team name or id), sorted by name; space filters by private space.", {
+    team: Id.TeamIdentity
+  }),
+  appList(
+    "heroku_user_apps_list",
+    "/users/~/apps",
+    "List the apps this account owns or collaborates on (not its teams' other apps), sorted by name; space filters by private space."
+  ),
   {
     ...write("apps", "POST"),
     tool: "heroku_team_apps_create",

@@ -9,6 +9,7 @@ import { Schema } from "effect"
 import type { Method, Service as Client } from "../HerokuClient.js"
 import type { HerokuError } from "../HerokuError.js"
 import * as Id from "../Identifiers.js"
+import * as R from "../Resources.js"
 
 /** OAuth scopes. `global` covers everything; `write` includes `read`; `*-protected` add config vars. */
 export type Scope = "identity" | "read" | "write" | "read-protected" | "write-protected" | "global"
@@ -191,6 +192,22 @@ export const spaceFilter = (params: Params): ((item: unknown) => boolean) | unde
     )
   }
 }
+
+/** A list of apps: sorted by name, filtered by `space`, each app its own owner (the grant's allow-list applies). */
+export const appList = (tool: string, template: string, description: string, parameters: Schema.Struct.Fields = {}): Operation => ({
+  ...read("apps"),
+  tool,
+  template,
+  description,
+  parameters: { ...parameters, ...inSpace },
+  result: R.App,
+  list: { field: "name" },
+  filter: spaceFilter,
+  owner: { kind: "app", of: itself }
+})
+
+/** A pipeline's stages, as the schema names them. */
+export const stages = ["test", "review", "development", "staging", "production"] as const
 
 export const defined = (record: Params): Params => Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined))
 export const done = (detail: (params: Params) => string) => (_: unknown, params: Params) => ({ ok: true as const, detail: detail(params) })

@@ -3,29 +3,20 @@
  *
  * @internal
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
+import * as HerokuError from "../HerokuError.js"
 import * as Id from "../Identifiers.js"
 import * as R from "../Resources.js"
-import { Effect } from "effect"
-import * as HerokuError from "../HerokuError.js"
-import { appName, defined, done, dynoSizeRef, inSpace, itself, logFilter, type Operation, type Params, read, spaceFilter, variables, write } from "./operationKit.js"
+import { appList, appName, defined, done, dynoSizeRef, itself, logFilter, type Operation, type Params, read, stages, variables, write } from "./operationKit.js"
 import * as SourceBundle from "./sourceBundle.js"
-
-const stages = ["test", "review", "development", "staging", "production"] as const
 
 export const platformOperations: ReadonlyArray<Operation> = [
   // Apps
-  {
-    ...read("apps"),
-    tool: "heroku_apps_list",
-    template: "/apps",
-    description: "List every app this account can access (its own, those it collaborates on, its teams'), sorted by name; space filters by private space.",
-    parameters: inSpace,
-    result: R.App,
-    list: { field: "name" },
-    filter: spaceFilter,
-    owner: { kind: "app", of: itself }
-  },
+  appList(
+    "heroku_apps_list",
+    "/apps",
+    "List every app this account can access (its own, those it collaborates on, its teams'), sorted by name; space filters by private space."
+  ),
   {
     ...read("apps"),
     tool: "heroku_apps_info",
