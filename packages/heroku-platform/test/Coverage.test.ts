@@ -8,7 +8,7 @@ import * as SourceBundle from "@agentloop/heroku-platform/internal/sourceBundle"
 import { FakeHerokuInference, FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { untar } from "@agentloop/testing/internal/fakeHeroku/sourceRoutes"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import { gunzipSync } from "node:zlib"
 import { callHandler, clientLayer, execute } from "./support.js"
 
@@ -161,7 +161,7 @@ describe("apps by owner and by space", () => {
 describe("Managed Inference", () => {
   const KEY = "inf-key-PLANTED-7f3a9c2e1b"
 
-  it.live("the model's key never reaches the result, errors or audit entries: not on success, not when the endpoint refuses it and quotes it back", () =>
+  it.live("the model's key never reaches the result, errors, audit entries or logs: not on success, not when the endpoint refuses it and quotes it back", () =>
     Effect.gen(function* () {
       const inference = yield* FakeHerokuInference.make({
         key: KEY,
@@ -170,17 +170,22 @@ describe("Managed Inference", () => {
       const fake = yield* FakeHerokuPlatform.make({ inference: { url: inference.url, key: KEY } })
       fake.addApp("alpha")
       const grant = everything({ secrets: true })
+      const logged: Array<string> = []
+      const logger = Logger.layer([Logger.make(({ message, cause }) => void logged.push(JSON.stringify(message), String(cause)))])
       const { ok, failed, audit } = yield* Effect.gen(function* () {
         yield* execute(grant, "heroku_addons_create", { app: "alpha", plan: "heroku-inference:claude-4-5-haiku", as: "CHAT" }, "oncall")
         const ok = yield* execute(grant, "heroku_ai_inference", { app: "alpha", resource: "CHAT", messages: [{ role: "user", content: "key?" }] }, "oncall")
         const failed = yield* execute(grant, "heroku_ai_inference", { app: "alpha", resource: "CHAT", messages: [{ role: "user", content: "again" }] }, "oncall")
+        yield* Effect.logError("an operator's line")
         return { ok, failed, audit: yield* entries }
-      }).pipe(Effect.provide(harness(fake, grant, inference.url)))
+      }).pipe(Effect.provide(harness(fake, grant, inference.url)), Effect.provide(logger))
+      // The test logger is the one in use: it saw the operator's line.
+      expect(logged.join("\n")).toContain("an operator's line")
       expect(ok.isError, ok.content).toBe(false)
       expect(ok.value).toMatchObject({ resource: "CHAT", text: "your key is [REDACTED]" })
       expect(failed.isError).toBe(true)
       expect(inference.requests.map((r) => r.headers["authorization"])).toEqual([`Bearer ${KEY}`, `Bearer ${KEY}`])
-      for (const text of [ok.content, failed.content, JSON.stringify(audit)]) expect(text).not.toContain(KEY)
+      for (const text of [ok.content, failed.content, JSON.stringify(audit), logged.join("\n")]) expect(text).not.toContain(KEY)
       // The inference endpoint never saw the Heroku token.
       expect(JSON.stringify(inference.requests)).not.toContain("test-token")
     }))
