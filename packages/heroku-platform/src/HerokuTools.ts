@@ -18,12 +18,13 @@
  * @since 0.1.0
  */
 import { Tool, Toolkit } from "@agentloop/core"
-import { Effect, Layer, Option, Result, Schema, type SchemaIssue } from "effect"
+import { Effect, Layer, Option, Result, Schema } from "effect"
 import { AuditLog, type Entry, redactArguments, type Service as AuditService } from "./AuditLog.js"
 import * as Grant from "./Grant.js"
 import { HerokuClient, type Response, type Service as Client } from "./HerokuClient.js"
 import type { HerokuError } from "./HerokuError.js"
 import * as Id from "./Identifiers.js"
+import { describeDecodeError } from "./internal/decodeError.js"
 import * as GrantedPages from "./internal/grantedPages.js"
 import { identityOf, make as makeScope, type Scope } from "./internal/scope.js"
 import { alwaysGated, byTool, type Ids, type Operation, operations, pathOf } from "./Operations.js"
@@ -290,33 +291,6 @@ interface Called {
   readonly secondFactorBy?: string | undefined
   /** The app the answer is (for operations that return an app): its id and name, for the audit. */
   readonly identity?: Grant.Identity | undefined
-}
-
-/** The leaves of a decode issue (at most `limit`), each with its kind and path; never the values. */
-const issueLeaves = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey>, into: Array<string>, limit: number): void => {
-  if (into.length >= limit) return
-  switch (issue._tag) {
-    case "Pointer":
-      return issueLeaves(issue.issue, [...path, ...issue.path], into, limit)
-    case "Filter":
-    case "Encoding":
-      return issueLeaves(issue.issue, path, into, limit)
-    case "Composite":
-    case "AnyOf":
-      // A union that no member matched by type (an array for an app name) has no inner issues: it is the leaf.
-      if (issue.issues.length === 0) return void into.push(`${issue._tag} at ${path.length === 0 ? "(root)" : path.map(String).join(".")}`)
-      for (const inner of issue.issues) issueLeaves(inner, path, into, limit)
-      return
-    default:
-      into.push(`${issue._tag} at ${path.length === 0 ? "(root)" : path.map(String).join(".")}`)
-  }
-}
-
-/** A decode failure, described by where it failed and never by the values (they may be secrets). */
-const describeDecodeError = (error: Schema.SchemaError): string => {
-  const leaves: Array<string> = []
-  issueLeaves(error.issue, [], leaves, 5)
-  return leaves.join("; ")
 }
 
 /** Calls Heroku for one operation and shapes the answer for the model. */
