@@ -19,7 +19,7 @@ import { appendFileSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Mcp } from "@agentloop/mcp"
 import { AuditLog, Grant, HerokuClient, HerokuTools } from "@agentloop/heroku-platform"
-import { FakeHerokuPlatform } from "@agentloop/testing"
+import { FakeHerokuInference, FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Redacted, type Scope } from "effect"
 
@@ -33,20 +33,24 @@ export interface Options {
   readonly audit: (entry: AuditLog.Entry) => void
 }
 
-/** The fake's starting state: a crashed app, and an app with a secret config var. */
+/**
+ * The fake's starting state: a crashed app, and an app with a secret config var. Managed Inference is a fake
+ * too (the model catalog, and a model that answers a few times), so nothing leaves the machine offline.
+ */
 const seedFake = Effect.gen(function* () {
-  const fake = yield* FakeHerokuPlatform.make()
+  const inference = yield* FakeHerokuInference.make({ chat: Array.from({ length: 20 }, () => ScriptedModel.text("This is the offline fake model.")) })
+  const fake = yield* FakeHerokuPlatform.make({ inference: { url: inference.url, key: inference.key } })
   fake.addApp("shop-api")
   fake.crash("shop-api")
   fake.addApp("billing", { config: { DATABASE_URL: "postgres://billing:pl4nted-s3cret@db.internal:5432/billing" } })
   fake.addApp("other-team-app")
-  return fake
+  return { url: fake.url, inferenceUrl: inference.url }
 })
 
 /** Serves the granted Heroku tools until the scope closes. */
 export const serveHeroku = (options: Options): Effect.Effect<Mcp.ServeHandle, unknown, Scope.Scope> =>
   Effect.gen(function* () {
-    const baseUrl = options.herokuApiKey === undefined ? (yield* seedFake).url : undefined
+    const offline = options.herokuApiKey === undefined ? yield* seedFake : undefined
     const token = Redacted.make(options.herokuApiKey ?? "test-token")
     // Built into this scope (not per call): the HTTP client and audit log live as long as the server.
     const context = yield* Layer.build(
@@ -54,7 +58,7 @@ export const serveHeroku = (options: Options): Effect.Effect<Mcp.ServeHandle, un
         Layer.provideMerge(
           Layer.mergeAll(
             AuditLog.layer((entry) => Effect.sync(() => options.audit(entry))),
-            HerokuClient.layer({ token, ...(baseUrl === undefined ? {} : { baseUrl }) }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+            HerokuClient.layer({ token, ...(offline === undefined ? {} : { baseUrl: offline.url, inferenceUrl: offline.inferenceUrl }) }).pipe(Layer.provide(NodeHttpClient.layerUndici))
           )
         )
       )

@@ -66,6 +66,7 @@ export const accessTo = (grant: Grant, group: Group): Access => grant.access[gro
 const creates: Readonly<Record<string, keyof Grant["create"]>> = {
   heroku_apps_create: "apps",
   heroku_team_apps_create: "apps",
+  heroku_app_setups_create: "apps",
   heroku_pipelines_create: "pipelines"
 }
 

@@ -40,6 +40,29 @@ export interface Options {
   /** How many times a 429 waits for a refill before failing with `HerokuRateLimited`. Default 5. */
   readonly maxRateLimitWaits?: number
   readonly userAgent?: string
+  /**
+   * Heroku Managed Inference's public host, for the model catalog (`GET /available-models`). Default
+   * `https://us.inference.heroku.com` (`HEROKU_INFERENCE_HOST` in `layerConfig`, as Heroku's CLI reads it).
+   */
+  readonly inferenceUrl?: string
+}
+
+export const DEFAULT_INFERENCE_URL = "https://us.inference.heroku.com"
+
+/**
+ * A request to a URL outside the Platform API that Heroku handed out or named (a log session, a source's
+ * upload URL, an app's Managed Inference endpoint). The Heroku token is never sent there; the URL may carry
+ * a credential, so errors name `label` instead of it.
+ */
+export interface ExternalRequest {
+  readonly method: "GET" | "PUT" | "POST"
+  readonly url: string
+  /** What errors call the URL, e.g. "(log session)". */
+  readonly label: string
+  /** Sent as `Authorization: Bearer`, and never quoted. */
+  readonly bearer?: Redacted.Redacted<string>
+  /** Raw bytes (a source tarball), or a value sent as JSON. */
+  readonly body?: { readonly bytes: Uint8Array; readonly contentType: string } | { readonly json: unknown }
 }
 
 export type Method = "GET" | "POST" | "PATCH" | "PUT" | "DELETE"
@@ -93,6 +116,10 @@ export interface Service {
    * Authorization header is sent, so the API token never leaves for another host.
    */
   readonly getText: (url: string) => Effect.Effect<string, HerokuError.HerokuError>
+  /** Sends an `ExternalRequest`; an answer of 300 or more is an error. Resolves to the answer's text. */
+  readonly external: (request: ExternalRequest) => Effect.Effect<string, HerokuError.HerokuError>
+  /** Managed Inference's public host (`Options.inferenceUrl`). */
+  readonly inferenceUrl: string
   /** The client's current estimate of the pool (what the next `RateLimit-Remaining` should say). */
   readonly remainingEstimate: Effect.Effect<number>
 }
@@ -141,7 +168,7 @@ export const pathProblem = (path: string, template: string | undefined): string 
  * `message` with `url` replaced by "(log session)" in every spelling an error may quote it: as given, as the
  * URL parser prints it, and without its query (HTTP client errors print the request URL without it).
  */
-const hideUrl = (message: string, url: string): string => {
+const hideUrl = (message: string, url: string, label = "(log session)"): string => {
   const spellings = new Set([url])
   try {
     const parsed = new URL(url)
@@ -151,8 +178,17 @@ const hideUrl = (message: string, url: string): string => {
     // Not a URL: only the given spelling can appear.
   }
   let hidden = message
-  for (const spelling of [...spellings].sort((a, b) => b.length - a.length)) hidden = hidden.split(spelling).join("(log session)")
+  for (const spelling of [...spellings].sort((a, b) => b.length - a.length)) hidden = hidden.split(spelling).join(label)
   return hidden
+}
+
+/** An error answer's body: JSON when it parses (Heroku's `{ id, message }`), else nothing to copy. */
+const jsonOrText = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
 }
 
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
@@ -355,29 +391,42 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       })
     }
 
-    const getText = (url: string): Effect.Effect<string, HerokuError.HerokuError> => {
-      // The URL carries the session's credential: it never appears in an error, only "(log session)".
+    const external = (request: ExternalRequest): Effect.Effect<string, HerokuError.HerokuError> => {
+      // The URL may carry a credential (a presigned upload, a log session): errors name the label instead.
       const transport = (error: { readonly message: string }) =>
-        new HerokuError.HerokuTransportError({ method: "GET", path: "(log session)", reason: Redaction.text(hideUrl(error.message, url)) })
-      return http.execute(HttpClientRequest.get(url)).pipe(
+        new HerokuError.HerokuTransportError({
+          method: request.method,
+          path: request.label,
+          reason: Redaction.text(hideUrl(error.message, request.url, request.label))
+        })
+      let outgoing = HttpClientRequest.make(request.method)(request.url)
+      if (request.bearer !== undefined) outgoing = HttpClientRequest.bearerToken(outgoing, Redacted.value(request.bearer))
+      if (request.body !== undefined) {
+        outgoing =
+          "bytes" in request.body
+            ? HttpClientRequest.bodyUint8Array(outgoing, request.body.bytes, request.body.contentType)
+            : HttpClientRequest.bodyJsonUnsafe(outgoing, request.body.json)
+      }
+      return http.execute(outgoing).pipe(
         Effect.mapError(transport),
         Effect.flatMap((response) =>
           Effect.flatMap(Effect.mapError(response.text, transport), (text) =>
             response.status >= 300
-              ? Effect.fail(
-                  HerokuError.fromResponse(response.status, undefined, { method: "GET", path: "(log session)", requestId: undefined })
-                )
+              ? Effect.fail(HerokuError.fromResponse(response.status, jsonOrText(text), { method: request.method, path: request.label, requestId: undefined }))
               : Effect.succeed(text)
           )
         )
       )
     }
+    const getText = (url: string): Effect.Effect<string, HerokuError.HerokuError> => external({ method: "GET", url, label: "(log session)" })
 
     return {
       request,
       page,
       list,
       getText,
+      external,
+      inferenceUrl: Http.baseUrl(options.inferenceUrl, DEFAULT_INFERENCE_URL),
       remainingEstimate: Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.map(Ref.get(bucket), (b) => Math.floor(RateLimiter.refill(b, policy, now).tokens))
       )
@@ -392,6 +441,7 @@ export const layerConfig: Layer.Layer<HerokuClient, Config.ConfigError, HttpClie
   Effect.gen(function* () {
     const token = yield* Config.Redacted("HEROKU_API_KEY")
     const baseUrl = yield* Config.String("HEROKU_API_URL").pipe(Config.withDefault(DEFAULT_BASE_URL))
-    return layer({ token, baseUrl })
+    const inferenceUrl = yield* Config.String("HEROKU_INFERENCE_HOST").pipe(Config.withDefault(DEFAULT_INFERENCE_URL))
+    return layer({ token, baseUrl, inferenceUrl: /^https?:\/\//.test(inferenceUrl) ? inferenceUrl : `https://${inferenceUrl}` })
   })
 )

@@ -18,12 +18,13 @@
  * @since 0.1.0
  */
 import { Tool, Toolkit } from "@agentloop/core"
-import { Effect, Layer, Option, Result, Schema, type SchemaIssue } from "effect"
+import { Effect, Layer, Option, Result, Schema } from "effect"
 import { AuditLog, type Entry, redactArguments, type Service as AuditService } from "./AuditLog.js"
 import * as Grant from "./Grant.js"
-import { HerokuClient, type Service as Client } from "./HerokuClient.js"
+import { HerokuClient, type Response, type Service as Client } from "./HerokuClient.js"
 import type { HerokuError } from "./HerokuError.js"
 import * as Id from "./Identifiers.js"
+import { describeDecodeError } from "./internal/decodeError.js"
 import * as GrantedPages from "./internal/grantedPages.js"
 import { identityOf, make as makeScope, type Scope } from "./internal/scope.js"
 import { alwaysGated, byTool, type Ids, type Operation, operations, pathOf } from "./Operations.js"
@@ -292,31 +293,6 @@ interface Called {
   readonly identity?: Grant.Identity | undefined
 }
 
-/** The leaves of a decode issue (at most `limit`), each with its kind and path; never the values. */
-const issueLeaves = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey>, into: Array<string>, limit: number): void => {
-  if (into.length >= limit) return
-  switch (issue._tag) {
-    case "Pointer":
-      return issueLeaves(issue.issue, [...path, ...issue.path], into, limit)
-    case "Filter":
-    case "Encoding":
-      return issueLeaves(issue.issue, path, into, limit)
-    case "Composite":
-    case "AnyOf":
-      for (const inner of issue.issues) issueLeaves(inner, path, into, limit)
-      return
-    default:
-      into.push(`${issue._tag} at ${path.length === 0 ? "(root)" : path.map(String).join(".")}`)
-  }
-}
-
-/** A decode failure, described by where it failed and never by the values (they may be secrets). */
-const describeDecodeError = (error: Schema.SchemaError): string => {
-  const leaves: Array<string> = []
-  issueLeaves(error.issue, [], leaves, 5)
-  return leaves.join("; ")
-}
-
 /** Calls Heroku for one operation and shapes the answer for the model. */
 const call = (
   deps: HandlerDeps,
@@ -347,7 +323,9 @@ const call = (
   }
   const restricted = restrictedOwner(deps)
   if (operation.list !== undefined) {
-    const keep = restricted === undefined ? undefined : (item: unknown) => scope.owned(restricted.kind, restricted.of(item))
+    const own = operation.filter?.(params)
+    const granted = restricted === undefined ? undefined : (item: unknown) => scope.owned(restricted.kind, restricted.of(item))
+    const keep = granted === undefined ? own : own === undefined ? granted : (item: unknown) => own(item) && granted(item)
     const max = params["max"] as number | undefined
     const given = params["range"] as string | undefined
     const page: Effect.Effect<GrantedPages.GrantedPage, HerokuError | InvalidRange> =
@@ -357,7 +335,7 @@ const call = (
             template: operation.template
           })
         : Effect.andThen(
-            scope.prime(restricted!.kind),
+            restricted === undefined ? Effect.void : scope.prime(restricted.kind),
             GrantedPages.page({ client, path, template: operation.template, field: operation.list.field, order: operation.list.order, max, range: given, keep })
           )
     return page.pipe(
@@ -370,16 +348,30 @@ const call = (
       )
     )
   }
-  const body = operation.body?.(params, ids)
-  const send = (twoFactorCode?: Parameters<Client["request"]>[0]["twoFactorCode"]) =>
-    client.request({
+  // Calls before the main one (a source upload) add to what the body is made of; computed once, sent again with a second factor.
+  let body: unknown
+  const prepare = (operation.before === undefined ? Effect.succeed({}) : operation.before(params, ids, client)).pipe(
+    Effect.map((extra) => {
+      body = operation.body?.({ ...params, ...extra }, ids)
+    })
+  )
+  const send = (twoFactorCode?: Parameters<Client["request"]>[0]["twoFactorCode"]): Effect.Effect<Response, HerokuError> =>
+    operation.api === "inference"
+      ? Effect.map(client.external({ method: "GET", url: `${client.inferenceUrl}${path}`, label: "(Managed Inference)" }), (text) => ({
+          status: 200,
+          body: parsedOrText(text),
+          requestId: undefined,
+          rateLimitRemaining: undefined,
+          nextRange: undefined
+        }))
+      : client.request({
       method: operation.method,
       path,
       template: operation.template,
       ...(body === undefined ? {} : { body }),
       ...(twoFactorCode === undefined ? {} : { twoFactorCode })
     })
-  const withSecondFactor = send().pipe(
+  const withSecondFactor = Effect.andThen(prepare, Effect.suspend(() => send())).pipe(
     Effect.map((response) => ({ response, secondFactorBy: undefined as string | undefined })),
     Effect.catchIf(
       (error: HerokuError) => "id" in error && error.id === "two_factor" && Option.isSome(deps.twoFactor),
@@ -407,12 +399,22 @@ const call = (
       if (operation.tool === "heroku_logs_read") {
         return Effect.map(readLogs(deps, response.body, response.requestId, appSegment), (called) => ({ ...called, secondFactorBy }))
       }
-      const presented = operation.present === undefined ? response.body : operation.present(response.body, params)
-      return Effect.map(decode(presented, operation.result, response.requestId), (value) => {
+      const answered: Effect.Effect<unknown, ToolFailure> =
+        operation.after === undefined
+          ? Effect.succeed(response.body)
+          : Effect.suspend(() => {
+              // An answer of config vars (an inference endpoint's key) is learnt first: what follows is scrubbed of it.
+              if (operation.scope === "read-protected") scope.learn(response.body)
+              return Effect.catch(operation.after!(response.body, params, ids, client), (error) => Effect.flip(scrubbedFailure(error)))
+            })
+      return Effect.flatMap(answered, (answer) => {
+        const presented = operation.present === undefined ? answer : operation.present(answer, params)
+        return Effect.map(decode(presented, operation.result, response.requestId), (value) => {
         track(deps, value)
         const owner = operation.owner?.kind === "app" ? operation.owner.of(value) : undefined
         const identity = operation.result === R.App ? identityOf(value) : owner?.name === undefined ? undefined : { id: owner.id, name: owner.name }
         return { value: shown(value), requestId: response.requestId, secondFactorBy, identity }
+        })
       })
     })
   )
@@ -423,6 +425,10 @@ const track = ({ grant, operation, scope }: HandlerDeps, value: unknown) => {
   const identity = identityOf(value)
   if (identity === undefined) return
   if ((operation.tool === "heroku_apps_create" || operation.tool === "heroku_team_apps_create") && grant.apps !== undefined) scope.pinApp(identity)
+  if (operation.tool === "heroku_app_setups_create" && grant.apps !== undefined) {
+    const app = identityOf((value as { app?: unknown }).app)
+    if (app !== undefined) scope.pinApp(app)
+  }
   if (operation.tool === "heroku_apps_update") scope.pinApp(identity)
   if (operation.tool === "heroku_apps_delete") scope.forgetApp(identity)
   if (operation.tool === "heroku_pipelines_create" && grant.pipelines !== undefined) scope.pinPipeline(identity)
@@ -456,6 +462,14 @@ const readLogs = ({ client, scope }: HandlerDeps, body: unknown, requestId: stri
       return { value: { logSessionId: session.id as string, lines, truncated: text.length > LOG_TEXT_LIMIT }, requestId }
     })
   )
+}
+
+const parsedOrText = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
 }
 
 /** Keeps config-var names (useful to the model) and hides every value. */

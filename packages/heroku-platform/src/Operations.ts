@@ -5,7 +5,9 @@
  *
  * @since 0.1.0
  */
+import { aiOperations } from "./internal/aiOperations.js"
 import { coverageOperations } from "./internal/coverageOperations.js"
+import { deployOperations } from "./internal/deployOperations.js"
 import type { Operation, Params, Scope } from "./internal/operationKit.js"
 import { platformOperations } from "./internal/platformOperations.js"
 
@@ -19,9 +21,10 @@ export const pathOf = (operation: Operation, params: Params): string =>
 
 /**
  * Every tool: the seed's endpoints, then the ones that cover what Heroku's own MCP server offers (teams,
- * spaces, the add-on catalog, pipeline couplings and promotions, stops and restarts by process type).
+ * spaces, the add-on catalog, pipeline couplings and promotions, stops and restarts by process type, deploys
+ * from files, Managed Inference).
  */
-export const operations: ReadonlyArray<Operation> = [...platformOperations, ...coverageOperations]
+export const operations: ReadonlyArray<Operation> = [...platformOperations, ...coverageOperations, ...deployOperations, ...aiOperations]
 
 export const byTool: ReadonlyMap<string, Operation> = new Map(operations.map((op) => [op.tool, op]))
 

@@ -211,3 +211,35 @@ export const PipelinePromotion = lenient({
   source: opt(lenient({ app: Schema.optional(IdRef), release: Schema.optional(IdRef) })),
   ...Timestamps
 })
+
+/** An app set up from a source bundle with an `app.json` (`POST /app-setups`): the app, its first build, its state. */
+export const AppSetup = lenient({
+  id: Str,
+  /** pending, succeeded or failed */
+  status: Str,
+  app: opt(NamedRef),
+  build: opt(lenient({ id: Schema.optional(Str), status: Schema.optional(Str) })),
+  failure_message: opt(Str),
+  manifest_errors: opt(Schema.Array(Str)),
+  ...Timestamps
+})
+
+/** A model Heroku Managed Inference offers (`GET /available-models` on its host). */
+export const AiModel = lenient({
+  model_id: Str,
+  /** e.g. text-to-text, text-to-embedding, text-to-image */
+  type: opt(Schema.Array(Str)),
+  regions: opt(Schema.Array(Str))
+})
+
+/**
+ * One inference through an app's model resource: the answer's text, never the endpoint or its key (nor the
+ * model id: like every config value of the app, it is scrubbed from what the model sees).
+ */
+export const AiInference = Schema.Struct({
+  /** The model resource's name (the prefix of its config vars). */
+  resource: Str,
+  text: Str,
+  finishReason: Str,
+  usage: Schema.Struct({ inputTokens: Schema.Number, outputTokens: Schema.Number })
+})

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs"
 import { Agent, AgentBackend, Approval, RunStore } from "@agentloop/core"
 import { AuditLog, Grant, HerokuTools, Operations } from "@agentloop/heroku-platform"
-import { FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
+import { FakeHerokuInference, FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as HyperSchema from "./hyperSchema.js"
@@ -14,8 +14,8 @@ const everything = Grant.make({
 })
 
 describe("the operation table", () => {
-  it("covers the seed's 37 endpoints, with rollback as its own tool (38 tools), then 18 that match Heroku's MCP server, each with scope, risks and a description", () => {
-    expect(Operations.operations).toHaveLength(38 + 18)
+  it("covers the seed's 37 endpoints, with rollback as its own tool (38 tools), then 25 that match Heroku's MCP server, each with scope, risks and a description", () => {
+    expect(Operations.operations).toHaveLength(38 + 25)
     const seed = Operations.operations.slice(0, 38)
     const perGroup = (ops: ReadonlyArray<Operations.Operation>) =>
       Object.fromEntries(Operations.groups.map((g) => [g, ops.filter((o) => o.group === g).length]).filter(([, n]) => n !== 0))
@@ -33,7 +33,7 @@ describe("the operation table", () => {
       logs: 1,
       account: 2
     })
-    expect(perGroup(Operations.operations.slice(38))).toEqual({ apps: 2, dynos: 3, formation: 1, addons: 5, pipelines: 4, teams: 1, spaces: 2 })
+    expect(perGroup(Operations.operations.slice(38))).toEqual({ apps: 5, dynos: 3, formation: 1, builds: 1, addons: 6, pipelines: 4, teams: 1, spaces: 2, ai: 2 })
     for (const op of Operations.operations) {
       expect(op.tool).toMatch(/^heroku_[a-z_]+$/)
       expect(op.description.length).toBeGreaterThan(20)
@@ -81,7 +81,7 @@ describe("the operation table", () => {
         expect([group, risks, approval], tool).toEqual([o!.group, [o!.access, ...o!.risks.filter((r) => r !== "read" && r !== "write")].join(", "), expected])
       }
     }
-    expect(counts).toEqual({ full: 18, partial: 7, none: 11, extra: 3 })
+    expect(counts).toEqual({ full: 25, partial: 1, none: 10, extra: 3 })
     // Every tool added to match Heroku's server appears in the table.
     for (const operation of Operations.operations.slice(38)) expect(covered.has(operation.tool), operation.tool).toBe(true)
   })
@@ -113,7 +113,9 @@ describe("grants", () => {
       "heroku_dynos_stop",
       "heroku_dynos_restart_type",
       "heroku_dynos_stop_type",
-      "heroku_team_apps_list"
+      "heroku_team_apps_list",
+      "heroku_user_apps_list",
+      "heroku_app_setups_info"
     ])
   })
 
@@ -125,9 +127,10 @@ describe("grants", () => {
   it("by default every write, and every read that exposes secrets, needs approval", () => {
     const writes = Operations.operations.filter((o) => o.access === "write").map((o) => o.tool)
     expect(gated(everything)).toEqual(
-      Operations.operations.filter((o) => o.access === "write" || o.tool === "heroku_config_vars_info").map((o) => o.tool)
+      // Reads that expose secrets or cost money (an inference is metered) are gated too.
+      Operations.operations.filter((o) => o.access === "write" || o.tool === "heroku_config_vars_info" || o.tool === "heroku_ai_inference").map((o) => o.tool)
     )
-    expect(writes).toHaveLength(19 + 6)
+    expect(writes).toHaveLength(19 + 8)
   })
 
   it("operations that deploy code, change what runs, remove access or take an app offline stay gated even with approvalFor: []", () => {
@@ -149,7 +152,9 @@ describe("grants", () => {
       "heroku_dynos_stop",
       "heroku_dynos_restart_type",
       "heroku_dynos_stop_type",
-      "heroku_pipelines_promote"
+      "heroku_pipelines_promote",
+      "heroku_builds_create_from_files",
+      "heroku_app_setups_create"
     ])
     // Only naming the tool in autoApprove ungates it.
     expect(gated(Grant.make({ access: { dynos: "full" }, approvalFor: [], autoApprove: ["heroku_dynos_restart"] }))).toEqual([
@@ -247,12 +252,13 @@ describe("through the agent loop", () => {
 describe("every tool against the fake, over real HTTP", () => {
   it.live("every tool, each changing or reading the fake's state", () =>
     Effect.gen(function* () {
-      const fake = yield* FakeHerokuPlatform.make()
+      const inference = yield* FakeHerokuInference.make({ key: "inf-key-planted-0123456789", chat: [ScriptedModel.text("Pong.")] })
+      const fake = yield* FakeHerokuPlatform.make({ inference: { url: inference.url, key: inference.key } })
       fake.addApp("alpha", { config: { LOG_LEVEL: "info" } })
       fake.crash("alpha")
       const tested = new Set<string>()
       const call = (name: string, args: Record<string, unknown>) =>
-        Effect.map(runTool(fake, everything, name, args, { approvedBy: "oncall@example.com" }), ({ execution }) => {
+        Effect.map(runTool(fake, everything, name, args, { approvedBy: "oncall@example.com", inferenceUrl: inference.url }), ({ execution }) => {
           tested.add(name)
           if (execution.isError) throw new Error(`${name} failed: ${execution.content}`)
           return execution.value as any
@@ -349,6 +355,55 @@ describe("every tool against the fake, over real HTTP", () => {
       expect((yield* call("heroku_addons_list_all", {})).items.map((x: any) => x.id)).toEqual([db.id])
       expect(yield* call("heroku_addons_lookup", { addon: db.name })).toMatchObject({ id: db.id, app: { name: "alpha" } })
       expect((yield* call("heroku_addon_attachments_list", { app: "alpha" })).items).toMatchObject([{ name: "DATABASE", addon: { id: db.id } }])
+      expect(yield* call("heroku_addon_attachments_info", { app: "alpha", attachment: "DATABASE" })).toMatchObject({
+        name: "DATABASE",
+        addon: { id: db.id, plan: { name: "heroku-postgresql:essential-0" }, state: "provisioned" }
+      })
+      // Apps by owner and by space
+      expect((yield* call("heroku_user_apps_list", {})).items.map((a: any) => a.name)).toEqual(["alpha"])
+      expect((yield* call("heroku_apps_list", { space: "acme-space" })).items.map((a: any) => a.name)).toEqual(["acme-api"])
+      expect((yield* call("heroku_team_apps_list", { team: "acme", space: "acme-space" })).items.map((a: any) => a.name)).toEqual(["acme-api"])
+      // A team's pipeline with its first app (Heroku's pipelines_create)
+      const teamLine = yield* call("heroku_pipelines_create", { name: "acme-line", team: "acme", app: "acme-api", stage: "staging" })
+      expect(teamLine).toMatchObject({ name: "acme-line", owner: { type: "team", id: [...fake.state.teams.values()][0]!["id"] }, coupling: { stage: "staging" } })
+      // Deploys from files: a build of an existing app, a new app set up by its app.json
+      const files = [
+        { path: "package.json", content: '{"name":"x"}' },
+        { path: "src/index.js", content: "console.log('hi')" },
+        { path: "bin/start", content: "#!/bin/sh\nnode src/index.js", executable: true }
+      ]
+      const fromFiles = yield* call("heroku_builds_create_from_files", { app: "alpha", files, version: "v2" })
+      expect(fromFiles).toMatchObject({ status: "succeeded", source_blob: { version: "v2" } })
+      expect(fake.sourceFiles(fromFiles.source_blob.url)).toEqual([
+        { path: "package.json", content: '{"name":"x"}', mode: 0o644 },
+        { path: "src/index.js", content: "console.log('hi')", mode: 0o644 },
+        { path: "bin/start", content: "#!/bin/sh\nnode src/index.js", mode: 0o755 }
+      ])
+      const setup = yield* call("heroku_app_setups_create", {
+        name: "gamma-app",
+        team: "acme",
+        env: { MODE: "demo" },
+        files: [{ path: "app.json", content: '{"env":{"GREETING":{"value":"hello"}}}' }, ...files]
+      })
+      expect(setup).toMatchObject({ status: "succeeded", app: { name: "gamma-app" }, build: { status: "succeeded" } })
+      expect(yield* call("heroku_app_setups_info", { setup: setup.id })).toMatchObject({ id: setup.id, status: "succeeded" })
+      const gamma = [...fake.state.apps.values()].find((a) => a["name"] === "gamma-app")!
+      expect(fake.state.configVars.get(gamma["id"])).toMatchObject({ GREETING: "hello", MODE: "demo" })
+      // A one-off dyno with files staged in a fresh directory
+      const staged = yield* call("heroku_dynos_run", { app: "alpha", command: "node job.js", files: [{ path: "lib/job.js", content: "console.log(1)" }] })
+      expect(staged.command).toBe(`STAGE=$(mktemp -d) && cd "$STAGE" && mkdir -p 'lib' && printf '%s' 'console.log(1)' > 'lib/job.js' && { node job.js\n}; STATUS=$?; cd / && rm -rf "$STAGE"; exit $STATUS`)
+      // Managed Inference: the catalog, a model provisioned on an app, an inference through it
+      expect((yield* call("heroku_ai_models_list", {})).models.map((m: any) => m.model_id)).toContain("claude-4-5-sonnet")
+      expect((yield* call("heroku_addon_plans_list", { service: "heroku-inference" })).items.map((p: any) => p.name)).toContain("heroku-inference:claude-4-5-sonnet")
+      const model = yield* call("heroku_addons_create", { app: "alpha", plan: "heroku-inference:claude-4-5-sonnet" })
+      expect(model.config_vars).toEqual(["INFERENCE_URL", "INFERENCE_KEY", "INFERENCE_MODEL_ID"])
+      const answer = yield* call("heroku_ai_inference", { app: "alpha", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Ping?" }], max_tokens: 50 })
+      expect(answer).toMatchObject({ resource: "INFERENCE", text: "Pong.", finishReason: "stop" })
+      expect(inference.requests.at(-1)).toMatchObject({
+        path: "/v1/chat/completions",
+        body: { model: "claude-4-5-sonnet", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Ping?" }], max_tokens: 50, stream: false }
+      })
+
       // Pipeline couplings and a promotion (staging to production)
       fake.addApp("alpha-staging")
       expect(yield* call("heroku_pipeline_couplings_create", { pipeline: "shop", app: "alpha-staging", stage: "staging" })).toMatchObject({ stage: "staging" })

@@ -15,7 +15,8 @@ const link = (resource: string, title: string) => all.find((l) => l.resource ===
 
 describe("the current hyper-schema", () => {
   it("every operation is a link of the schema: its method, and its path segment for segment", () => {
-    for (const operation of Operations.operations) {
+    // The model catalog is Managed Inference's own host, not the Platform API.
+    for (const operation of Operations.operations.filter((o) => o.api !== "inference")) {
       const path = operation.template.replace(/\{\w+\}/g, "x")
       expect(HyperSchema.linksFor(all, operation.method, path).length, `${operation.method} ${operation.template}`).toBeGreaterThan(0)
     }
@@ -50,6 +51,19 @@ describe("the current hyper-schema", () => {
       const target = schema === batch ? link("formation", "Batch Update") : link("formation", "Update")
       expect(HyperSchema.validate(root, target.schema!, body, { strict: true })).toEqual([])
     }
+  })
+
+  it("the bodies of the tools added to match Heroku's MCP server: a team-owned pipeline, an app setup from an uploaded source, a build from one", () => {
+    const pipeline = bodyOf(Operations.byTool.get("heroku_pipelines_create")!, { name: "shop", teamId: "01234567-89ab-cdef-0123-456789abcdef" })
+    expect(pipeline).toEqual({ name: "shop", owner: { id: "01234567-89ab-cdef-0123-456789abcdef", type: "team" } })
+    expect(HyperSchema.validate(root, link("pipeline", "Create").schema!, pipeline, { strict: true })).toEqual([])
+    const setup = bodyOf(Operations.byTool.get("heroku_app_setups_create")!, { name: "gamma-app", team: "acme", space: "acme-space", env: { A: "1" }, url: "https://example.com/s.tgz" })
+    expect(setup).toEqual({ source_blob: { url: "https://example.com/s.tgz" }, app: { name: "gamma-app", organization: "acme", space: "acme-space" }, overrides: { env: { A: "1" } } })
+    expect(HyperSchema.validate(root, link("app-setup", "Create").schema!, setup, { strict: true })).toEqual([])
+    const build = bodyOf(Operations.byTool.get("heroku_builds_create_from_files")!, { app: "a", url: "https://example.com/s.tgz", version: "v2" })
+    expect(HyperSchema.validate(root, link("build", "Create").schema!, build, { strict: true })).toEqual([])
+    // A wrong owner type is caught: the schema's pattern is team or user.
+    expect(HyperSchema.validate(root, link("pipeline", "Create").schema!, { name: "x", owner: { id: "01234567-89ab-cdef-0123-456789abcdef", type: "org" } })).not.toEqual([])
   })
 
   it("log sessions filter by dyno_name (a dyno) or type (a process type), as the version=3 schema names them", () => {

@@ -46,8 +46,10 @@ describe("1. path parameters", () => {
         "heroku_spaces_info",
         "heroku_addon_plans_list",
         "heroku_addons_lookup",
+        "heroku_addon_attachments_info",
         "heroku_pipeline_couplings_list",
-        "heroku_pipeline_promotions_info"
+        "heroku_pipeline_promotions_info",
+        "heroku_app_setups_info"
       ])
       const bad = ["..", ".", "", "%2e%2e", "%2E%2E", "a/b", "..%2f", " ", "web.1/../..", "x?y"]
       yield* Effect.gen(function* () {
@@ -125,7 +127,8 @@ describe("2. handlers check approvals themselves", () => {
         gated.map((o) => [o.tool, "refusal", "refused", "handler", "not_run", "ops-bot"])
       )
       expect(gated.map((o) => o.tool)).toContain("heroku_apps_delete")
-      expect(gated).toHaveLength(20 + 6)
+      // + builds from files, app setups, an inference (costs money)
+      expect(gated).toHaveLength(20 + 6 + 3)
     }))
 
   it.live("a tool the grant auto-approves by name runs without a human, and the audit says auto_approved", () =>

@@ -29,7 +29,7 @@ export const runTool = (
   grant: Grant.Grant,
   name: string,
   args: Record<string, unknown>,
-  options: { readonly token?: string; readonly approvedBy?: string } = {}
+  options: { readonly token?: string; readonly approvedBy?: string; readonly inferenceUrl?: string } = {}
 ) =>
   Effect.gen(function* () {
     const execution = yield* execute(grant, name, args, options.approvedBy)
@@ -38,7 +38,15 @@ export const runTool = (
   }).pipe(
     Effect.provide(
       HerokuTools.layer(grant).pipe(
-        Layer.provideMerge(Layer.merge(clientLayer(fake, options.token === undefined ? {} : { token: Redacted.make(options.token) }), AuditLog.layerMemory))
+        Layer.provideMerge(
+          Layer.merge(
+            clientLayer(fake, {
+              ...(options.token === undefined ? {} : { token: Redacted.make(options.token) }),
+              ...(options.inferenceUrl === undefined ? {} : { inferenceUrl: options.inferenceUrl })
+            }),
+            AuditLog.layerMemory
+          )
+        )
       )
     )
   )
@@ -115,8 +123,15 @@ export const validArguments: Readonly<Record<string, Record<string, unknown>>> =
   heroku_addon_services_list: {},
   heroku_addon_plans_list: { service: "heroku-postgresql" },
   heroku_addons_list_all: {},
+  heroku_user_apps_list: {},
+  heroku_builds_create_from_files: { app: "alpha", files: [{ path: "index.js", content: "console.log(1)" }] },
+  heroku_app_setups_create: { name: "gamma-app", files: [{ path: "app.json", content: "{}" }] },
+  heroku_app_setups_info: { setup: UUID },
+  heroku_ai_models_list: {},
+  heroku_ai_inference: { app: "alpha", messages: [{ role: "user", content: "hi" }] },
   heroku_addons_lookup: { addon: "db" },
   heroku_addon_attachments_list: { app: "alpha" },
+  heroku_addon_attachments_info: { app: "alpha", attachment: "DATABASE" },
   heroku_pipeline_couplings_list: { pipeline: "shop" },
   heroku_pipeline_couplings_create: { pipeline: "shop", app: "alpha", stage: "staging" },
   heroku_pipelines_promote: { pipeline: "shop", app: "alpha", to: ["beta-app"] },

@@ -3,6 +3,7 @@
  *
  * - `POST /v1/chat/completions`: plays `ScriptedModel` turns as OpenAI-compatible answers, streamed as
  *   `chat.completion.chunk` SSE events (tool-call arguments split across chunks) or as one completion.
+ * - `GET /available-models`: the public model catalog (`AVAILABLE_MODELS`), no key needed.
  * - `POST /v1/agents/heroku`: replays scripted agent transcripts in Heroku's format (`event:message` with
  *   `chat.completion` / `tool.completion` objects, then `event:done` / `data:[DONE]`, no space after colons).
  *
@@ -220,6 +221,14 @@ const responseFormatProblem = (format: unknown): string | undefined => {
   return undefined
 }
 
+/** What `GET /available-models` answers: Heroku's shape (model id, types, regions). */
+export const AVAILABLE_MODELS: ReadonlyArray<{ readonly model_id: string; readonly type: ReadonlyArray<string>; readonly regions: ReadonlyArray<string> }> = [
+  { model_id: "claude-4-5-sonnet", type: ["text-to-text"], regions: ["us", "eu"] },
+  { model_id: "claude-4-5-haiku", type: ["text-to-text"], regions: ["us", "eu"] },
+  { model_id: "gpt-oss-120b", type: ["text-to-text"], regions: ["us"] },
+  { model_id: "cohere-embed-multilingual", type: ["text-to-embedding"], regions: ["us", "eu"] }
+]
+
 export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, never, Scope.Scope> => {
   const key = options.key ?? "inference-key"
   const model = options.model ?? "claude-4-sonnet"
@@ -228,6 +237,8 @@ export const make = (options: Options = {}): Effect.Effect<FakeHerokuInference, 
   let chatIndex = 0
   return Effect.map(
     FakeHttp.make((request): FakeHttp.Reply => {
+      // The model catalog is public (Heroku's CLI sends no key for it).
+      if (request.method === "GET" && request.path === "/available-models") return { json: AVAILABLE_MODELS }
       if (request.headers["authorization"] !== `Bearer ${key}`) {
         return { status: 401, json: { error: { message: "Invalid API key", type: "authentication_error" } } }
       }

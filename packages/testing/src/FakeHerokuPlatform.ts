@@ -18,7 +18,10 @@ import { Context, Effect, type Layer, type Scope } from "effect"
 import { layerWith } from "./FakeHttp.js"
 import { CEDAR, dynoSize, regionOf, STACK } from "./internal/fakeHeroku/catalog.js"
 import { coverageRoutes } from "./internal/fakeHeroku/coverageRoutes.js"
+import { type InferenceOptions, inferenceVars, type SourceFile, sourceRoutes, sourceStore } from "./internal/fakeHeroku/sourceRoutes.js"
 import { ERROR_URL, HttpError, invalid, type Json, notFound, type Route } from "./internal/fakeHeroku/http.js"
+
+export type { InferenceOptions, SourceFile } from "./internal/fakeHeroku/sourceRoutes.js"
 
 export type OAuthScope = "identity" | "read" | "write" | "read-protected" | "write-protected" | "global"
 
@@ -34,6 +37,8 @@ export interface Options {
   /** The clock the pool refills by (ms). Default `Date.now`. */
   readonly now?: () => number
   readonly accountEmail?: string
+  /** Where a `heroku-inference` add-on's `INFERENCE_URL` points, and its key (e.g. a `FakeHerokuInference`). */
+  readonly inference?: InferenceOptions
 }
 
 
@@ -111,6 +116,8 @@ export interface FakeHeroku {
   readonly addSpace: (name: string, team: string, options?: { readonly region?: string; readonly shield?: boolean }) => Json
   /** Make an app's web dynos crash, with the router errors a real crash leaves in the logs. */
   readonly crash: (app: string) => void
+  /** The files uploaded to a source's URL (`POST /sources`), unpacked; undefined when none were. */
+  readonly sourceFiles: (url: string) => ReadonlyArray<SourceFile> | undefined
   /** Tokens left in the pool of a token's account right now. */
   readonly remaining: (token?: string) => number
   readonly close: () => Promise<void>
@@ -400,6 +407,26 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     return body[field]
   }
 
+  const build = (app: Json, blob: Json) => {
+    const slug = randomUUID()
+    const rel = release(app, `Deploy ${blob["version"] ?? "source"}`, slug)
+    const built = {
+      id: randomUUID(),
+      status: "succeeded",
+      source_blob: { url: blob["url"], version: blob["version"] ?? null, checksum: blob["checksum"] ?? null, version_description: null },
+      release: { id: rel.id },
+      slug: { id: slug },
+      output_stream_url: `${baseUrl}/build-output/${randomUUID()}`,
+      app: { id: app["id"] },
+      user: owner,
+      created_at: stamp(),
+      updated_at: stamp()
+    }
+    listOf(state.builds, app["id"]).push(built)
+    return built
+  }
+  const sources = sourceStore(() => baseUrl)
+
   const A = "/apps/([^/]+)"
   const routes: ReadonlyArray<Route> = [
     { method: "GET", pattern: /^\/apps$/, scope: "read", ranges: ["id", "name", "updated_at"], handle: () => ({ body: [...state.apps.values()] }) },
@@ -571,25 +598,9 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       pattern: new RegExp(`^${A}/builds$`),
       scope: "write",
       handle: ([a], body) => {
-        const app = findApp(a!)
         const blob = need(body, "source_blob")
         if (typeof blob["url"] !== "string") throw invalid("Missing required param: source_blob.url.")
-        const slug = randomUUID()
-        const rel = release(app, `Deploy ${blob["version"] ?? "source"}`, slug)
-        const build = {
-          id: randomUUID(),
-          status: "succeeded",
-          source_blob: { url: blob["url"], version: blob["version"] ?? null, checksum: blob["checksum"] ?? null, version_description: null },
-          release: { id: rel.id },
-          slug: { id: slug },
-          output_stream_url: `${baseUrl}/build-output/${randomUUID()}`,
-          app: { id: app["id"] },
-          user: owner,
-          created_at: stamp(),
-          updated_at: stamp()
-        }
-        listOf(state.builds, app["id"]).push(build)
-        return { status: 201, body: build }
+        return { status: 201, body: build(findApp(a!), blob) }
       }
     },
     { method: "GET", pattern: new RegExp(`^${A}/addons$`), scope: "read", ranges: ["id", "name"], handle: ([a]) => ({ body: listOf(state.addons, findApp(a!)["id"]) }) },
@@ -612,7 +623,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         const [service] = plan.split(":")
         const attachment = body["attachment"]?.["name"]
         const varName =
-          typeof attachment === "string" ? `${attachment}_URL` : service === "heroku-postgresql" ? "DATABASE_URL" : `${service!.toUpperCase().replace(/-/g, "_")}_URL`
+          typeof attachment === "string" ? `${attachment}_URL` : service === "heroku-postgresql" ? "DATABASE_URL" : service === "heroku-inference" ? "INFERENCE_URL" : `${service!.toUpperCase().replace(/-/g, "_")}_URL`
         const addon = {
           id: randomUUID(),
           name: body["name"] ?? `${service}-${randomUUID().slice(0, 6)}`,
@@ -641,7 +652,9 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
           created_at: stamp(),
           updated_at: stamp()
         })
-        state.configVars.get(app["id"])![varName] = `${service}://user:secret@host/db`
+        const inference = inferenceVars(plan, typeof attachment === "string" ? attachment : undefined, options.inference)
+        if (inference !== undefined) addon.config_vars = Object.keys(inference)
+        Object.assign(state.configVars.get(app["id"])!, inference ?? { [varName]: `${service}://user:secret@host/db` })
         return { status: 201, body: addon }
       }
     },
@@ -780,6 +793,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
       formationEntry,
       addApp
     }),
+    ...sourceRoutes({ state, findApp, findIn, listOf, mustFind, need, stamp, release, currentRelease, restart, stop, ofType, formationEntry, addApp, sources, build: (app, url) => build(app, { url }) }),
     {
       method: "GET",
       pattern: /^\/account$/,
@@ -832,7 +846,8 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Array<Buffer> = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
-    const raw = Buffer.concat(chunks).toString("utf8")
+    const bytes = Buffer.concat(chunks)
+    const raw = bytes.toString("utf8")
     const url = new URL(req.url ?? "/", "http://localhost")
     const method = req.method ?? "GET"
     const path = url.pathname
@@ -870,6 +885,12 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         send(res, fault.status, fault.body ?? { id: fault.status === 503 ? "service_unavailable" : "error", message: "Injected fault", url: ERROR_URL }, fault.headers)
         return
       }
+    }
+
+    // A source's upload URL is not the API (S3 on Heroku): raw bytes, no token.
+    if (sources.serve(req, res, path, bytes)) {
+      record(res.statusCode, false)
+      return
     }
 
     // The log session URL carries its own credential: no Authorization header, no pool.
@@ -974,6 +995,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
     addTeam,
     addSpace,
     crash,
+    sourceFiles: sources.files,
     remaining: (token = Object.keys(tokens)[0]!) => Math.floor(pool(token).tokens),
     close: () =>
       new Promise<void>((resolve) => {

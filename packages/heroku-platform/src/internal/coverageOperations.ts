@@ -6,13 +6,12 @@
  *
  * @internal
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as Id from "../Identifiers.js"
 import * as R from "../Resources.js"
-import { appName, defined, done, itself, type Operation, ownerAt, read, write } from "./operationKit.js"
+import { appList, appName, defined, done, type Operation, ownerAt, read, stages, write } from "./operationKit.js"
 
 const APP_NAME = /^[a-z][a-z0-9-]{1,28}[a-z0-9]$/u
-const stages = ["test", "review", "development", "staging", "production"] as const
 
 export const coverageOperations: ReadonlyArray<Operation> = [
   // Dynos and formation: the schema's stops, restarts by process type, and one formation entry.
@@ -61,16 +60,14 @@ export const coverageOperations: ReadonlyArray<Operation> = [
     result: R.Team,
     list: { field: "name" }
   },
-  {
-    ...read("apps"),
-    tool: "heroku_team_apps_list",
-    template: "/teams/{team}/apps",
-    description: "List a team's apps (by team name or id), sorted by name.",
-    parameters: { team: Id.TeamIdentity },
-    result: R.App,
-    list: { field: "name" },
-    owner: { kind: "app", of: itself }
-  },
+  appList("heroku_team_apps_list", "/teams/{team}/apps", "List a team's apps (by team name or id), sorted by name; space filters by private space.", {
+    team: Id.TeamIdentity
+  }),
+  appList(
+    "heroku_user_apps_list",
+    "/users/~/apps",
+    "List the apps this account owns or collaborates on (not its teams' other apps), sorted by name; space filters by private space."
+  ),
   {
     ...write("apps", "POST"),
     tool: "heroku_team_apps_create",
@@ -151,6 +148,25 @@ export const coverageOperations: ReadonlyArray<Operation> = [
     parameters: appName,
     result: R.AddOnAttachment,
     list: { field: "id" }
+  },
+  {
+    ...read("addons"),
+    tool: "heroku_addon_attachments_info",
+    template: "/apps/{app}/addon-attachments/{attachment}",
+    description:
+      "Get the add-on an app knows by an attachment name (DATABASE, REDIS ...), in one call: the attachment, with its add-on's plan, state and config var names.",
+    parameters: { ...appName, attachment: Id.AttachmentIdentity },
+    result: R.AddOnAttachment,
+    // The attachment names its add-on by id; the add-on is read through the same (granted) app.
+    after: (attachment, _, ids, client) => {
+      const addon = ((attachment ?? {}) as { addon?: { id?: unknown } }).addon?.id
+      return typeof addon !== "string" || ids.app === undefined
+        ? Effect.succeed(attachment)
+        : Effect.map(
+            client.request({ method: "GET", path: `/apps/${encodeURIComponent(ids.app)}/addons/${encodeURIComponent(addon)}`, template: "/apps/{app}/addons/{addon}" }),
+            (found) => ({ ...(attachment as object), addon: found.body })
+          )
+    }
   },
   // Pipelines: couplings (which app is at which stage) and promotions.
   {

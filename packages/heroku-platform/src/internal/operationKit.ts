@@ -4,9 +4,12 @@
  *
  * @internal
  */
+import type { Effect } from "effect"
 import { Schema } from "effect"
-import type { Method } from "../HerokuClient.js"
+import type { Method, Service as Client } from "../HerokuClient.js"
+import type { HerokuError } from "../HerokuError.js"
 import * as Id from "../Identifiers.js"
+import * as R from "../Resources.js"
 
 /** OAuth scopes. `global` covers everything; `write` includes `read`; `*-protected` add config vars. */
 export type Scope = "identity" | "read" | "write" | "read-protected" | "write-protected" | "global"
@@ -47,6 +50,7 @@ export type Group =
   | "account"
   | "teams"
   | "spaces"
+  | "ai"
 
 export const groups: ReadonlyArray<Group> = [
   "apps",
@@ -62,7 +66,8 @@ export const groups: ReadonlyArray<Group> = [
   "logs",
   "account",
   "teams",
-  "spaces"
+  "spaces",
+  "ai"
 ]
 
 export type Params = Record<string, any>
@@ -101,6 +106,8 @@ export interface Operation {
   readonly scope: Scope
   readonly risks: ReadonlyArray<Risk>
   readonly method: Method
+  /** The main request goes to Heroku Managed Inference's public host, not the Platform API (the model catalog). */
+  readonly api?: "inference"
   /** The path template as documented, e.g. `/apps/{app}/dynos`. */
   readonly template: string
   readonly description: string
@@ -124,6 +131,16 @@ export interface Operation {
    * for that kind, only what belongs to a granted app or pipeline is shown.
    */
   readonly owner?: { readonly kind: "app" | "pipeline"; readonly of: (item: unknown) => Owner | undefined }
+  /** A list's own filter from its arguments (`space`): only items it keeps are listed, paged like the grant's filter. */
+  readonly filter?: (params: Params) => ((item: unknown) => boolean) | undefined
+  /**
+   * Calls a tool makes before its main request (uploading a source, finding a team's id): what it returns
+   * is added to the parameters `body` sees. They run after the grant, approval and audit intent checks,
+   * under the same call.
+   */
+  readonly before?: (params: Params, ids: Ids, client: Client) => Effect.Effect<Params, HerokuError>
+  /** Calls after the main request, given its answer (coupling a new pipeline's app, an inference request): what it returns is presented. */
+  readonly after?: (body: unknown, params: Params, ids: Ids, client: Client) => Effect.Effect<unknown, HerokuError>
   /** Turns Heroku's answer into what the tool returns (default: the body). */
   readonly present?: (body: unknown, params: Params) => unknown
 }
@@ -158,6 +175,39 @@ export const dynoSizeRef = (size: string): { readonly id: string } | { readonly 
  */
 export const logFilter = (dyno: string | undefined): { readonly dyno_name?: string; readonly type?: string } =>
   dyno === undefined ? {} : /\.\d+$|-[0-9a-f]{9,10}-[0-9a-z]{5}$/.test(dyno) ? { dyno_name: dyno } : { type: dyno }
+
+/** A list's `space` argument: only apps in that private space (by name or id), as Heroku's CLI filters `heroku apps --space`. */
+export const inSpace = {
+  space: Schema.optional(Id.SpaceIdentity.annotate({ description: "Only apps in this private space (name or id)." }))
+}
+export const spaceFilter = (params: Params): ((item: unknown) => boolean) | undefined => {
+  const wanted = params["space"]
+  if (typeof wanted !== "string") return undefined
+  return (item) => {
+    const space = ((item ?? {}) as { space?: { id?: unknown; name?: unknown } | null }).space
+    return (
+      space !== null &&
+      space !== undefined &&
+      (space.name === wanted || (typeof space.id === "string" && space.id.toLowerCase() === wanted.toLowerCase()))
+    )
+  }
+}
+
+/** A list of apps: sorted by name, filtered by `space`, each app its own owner (the grant's allow-list applies). */
+export const appList = (tool: string, template: string, description: string, parameters: Schema.Struct.Fields = {}): Operation => ({
+  ...read("apps"),
+  tool,
+  template,
+  description,
+  parameters: { ...parameters, ...inSpace },
+  result: R.App,
+  list: { field: "name" },
+  filter: spaceFilter,
+  owner: { kind: "app", of: itself }
+})
+
+/** A pipeline's stages, as the schema names them. */
+export const stages = ["test", "review", "development", "staging", "production"] as const
 
 export const defined = (record: Params): Params => Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined))
 export const done = (detail: (params: Params) => string) => (_: unknown, params: Params) => ({ ok: true as const, detail: detail(params) })

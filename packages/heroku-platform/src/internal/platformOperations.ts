@@ -3,23 +3,20 @@
  *
  * @internal
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
+import * as HerokuError from "../HerokuError.js"
 import * as Id from "../Identifiers.js"
 import * as R from "../Resources.js"
-import { appName, defined, done, dynoSizeRef, itself, logFilter, type Operation, type Params, read, variables, write } from "./operationKit.js"
+import { appList, appName, defined, done, dynoSizeRef, itself, logFilter, type Operation, type Params, read, stages, variables, write } from "./operationKit.js"
+import * as SourceBundle from "./sourceBundle.js"
 
 export const platformOperations: ReadonlyArray<Operation> = [
   // Apps
-  {
-    ...read("apps"),
-    tool: "heroku_apps_list",
-    template: "/apps",
-    description: "List the apps this account can access, sorted by name.",
-    parameters: {},
-    result: R.App,
-    list: { field: "name" },
-    owner: { kind: "app", of: itself }
-  },
+  appList(
+    "heroku_apps_list",
+    "/apps",
+    "List every app this account can access (its own, those it collaborates on, its teams'), sorted by name; space filters by private space."
+  ),
   {
     ...read("apps"),
     tool: "heroku_apps_info",
@@ -81,16 +78,21 @@ export const platformOperations: ReadonlyArray<Operation> = [
     tool: "heroku_dynos_run",
     template: "/apps/{app}/dynos",
     description:
-      "Run a one-off dyno with a command (e.g. a migration). It runs with the app's config vars, so it can reach its secrets.",
+      "Run a one-off dyno with a command (e.g. a migration). It runs with the app's config vars, so it can reach its secrets. files are written to a fresh directory the command runs in.",
     parameters: {
       ...appName,
       command: Schema.String,
+      files: Schema.optional(
+        SourceBundle.files(SourceBundle.MAX_DYNO_FILES, SourceBundle.MAX_DYNO_BYTES).annotate({
+          description: `Files to write before the command runs (at most ${SourceBundle.MAX_DYNO_FILES}, ${SourceBundle.MAX_DYNO_BYTES / 1000} kB in all), e.g. a script it runs.`
+        })
+      ),
       size: Schema.optional(Schema.String),
       time_to_live: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 86_400 }))),
       env: Schema.optional(variables(Schema.String))
     },
     result: R.Dyno,
-    body: (p) => defined({ command: p["command"], size: p["size"], time_to_live: p["time_to_live"], env: p["env"], attach: false, type: "run" })
+    body: (p) => defined({ command: p["files"] === undefined ? p["command"] : SourceBundle.stagedCommand(p["files"], p["command"]), size: p["size"], time_to_live: p["time_to_live"], env: p["env"], attach: false, type: "run" })
   },
   {
     ...write("dynos", "DELETE", ["write", "changes_runtime"]),
@@ -374,10 +376,43 @@ export const platformOperations: ReadonlyArray<Operation> = [
     ...write("pipelines", "POST"),
     tool: "heroku_pipelines_create",
     template: "/pipelines",
-    description: "Create a pipeline. Name: lowercase letters, digits and dashes, 3-30 chars.",
-    parameters: { name: Schema.String.check(Schema.isPattern(/^[a-z][a-z0-9-]{2,29}$/u)) },
+    description:
+      "Create a pipeline (owned by a team when team is given), and with app, put that app in it at stage (default production). Name: lowercase letters, digits and dashes, 3-30 chars.",
+    parameters: {
+      name: Schema.String.check(Schema.isPattern(/^[a-z][a-z0-9-]{2,29}$/u)),
+      team: Schema.optional(Id.TeamIdentity.annotate({ description: "The team that owns the pipeline (name or id); default the account." })),
+      app: Schema.optional(Id.AppIdentity.annotate({ description: "An app to add to the new pipeline." })),
+      stage: Schema.optional(Schema.Literals(stages).annotate({ description: "The app's stage (with app); default production." }))
+    },
     result: R.Pipeline,
-    body: (p) => ({ name: p["name"] })
+    needsIds: true,
+    // The schema takes the owner by id only: a team given by name is looked up first.
+    before: (p, _, client) =>
+      p["team"] === undefined
+        ? Effect.succeed({})
+        : Id.isUuid(p["team"])
+          ? Effect.succeed({ teamId: p["team"] })
+          : Effect.flatMap(client.request({ method: "GET", path: `/teams/${encodeURIComponent(p["team"])}`, template: "/teams/{team}" }), (team) =>
+              typeof (team.body as { id?: unknown })?.id === "string"
+                ? Effect.succeed({ teamId: (team.body as { id: string }).id })
+                : Effect.fail(
+                    new HerokuError.HerokuApiError({ status: team.status, id: "invalid_team", message: "the team has no id", method: "GET", path: "/teams/{team}" })
+                  )
+            ),
+    body: (p) => defined({ name: p["name"], owner: p["teamId"] === undefined ? undefined : { id: p["teamId"], type: "team" } }),
+    // As Heroku's CLI does it: the pipeline first, then the app's coupling; the answer carries both.
+    after: (pipeline, p, ids, client) =>
+      ids.app === undefined
+        ? Effect.succeed(pipeline)
+        : Effect.map(
+            client.request({
+              method: "POST",
+              path: "/pipeline-couplings",
+              template: "/pipeline-couplings",
+              body: { app: ids.app, pipeline: (pipeline as { id: string }).id, stage: p["stage"] ?? "production" }
+            }),
+            (coupling) => ({ ...(pipeline as object), coupling: coupling.body })
+          )
   },
   // Logs
   {

@@ -36,7 +36,9 @@ export const dynoSize = (given: string): { readonly id: string; readonly name: s
 const CATALOG_SOURCE: ReadonlyArray<readonly [string, string, ReadonlyArray<readonly [string, number]>]> = [
   ["heroku-postgresql", "Heroku Postgres", [["essential-0", 500], ["essential-1", 900], ["standard-0", 5000]]],
   ["heroku-redis", "Heroku Key-Value Store", [["mini", 300], ["premium-0", 1500]]],
-  ["papertrail", "Papertrail", [["choklad", 0], ["fixa", 700]]]
+  ["papertrail", "Papertrail", [["choklad", 0], ["fixa", 700]]],
+  // Managed Inference: one plan per model, metered (no monthly price).
+  ["heroku-inference", "Heroku Managed Inference and Agents", [["claude-4-5-sonnet", 0], ["claude-4-5-haiku", 0], ["gpt-oss-120b", 0], ["cohere-embed-multilingual", 0]]]
 ]
 export const CATALOG: ReadonlyArray<{ readonly service: Json; readonly plans: ReadonlyArray<Json> }> = CATALOG_SOURCE.map(([name, human, plans], i) => {
   const serviceId = `a0000000-0000-4000-8000-${String(i + 1).padStart(12, "0")}`

@@ -131,6 +131,12 @@ export const coverageRoutes = ({
       handle: ([x]) => ({ body: mustFind([...state.addons.values()].flat(), x!, "add-on", "id", "name") })
     },
     { method: "GET", pattern: new RegExp(`^${A}/addon-attachments$`), scope: "read", ranges: ["id", "name"], handle: ([a]) => ({ body: listOf(state.attachments, findApp(a!)["id"]) }) },
+    {
+      method: "GET",
+      pattern: new RegExp(`^${A}/addon-attachments/([^/]+)$`),
+      scope: "read",
+      handle: ([a, x]) => ({ body: mustFind(listOf(state.attachments, findApp(a!)["id"]), x!, "add-on attachment", "id", "name") })
+    },
     // Pipeline couplings and promotions (these endpoints take the pipeline's id, never its name).
     {
       method: "GET",
