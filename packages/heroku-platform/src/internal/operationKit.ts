@@ -47,6 +47,7 @@ export type Group =
   | "account"
   | "teams"
   | "spaces"
+  | "postgres"
 
 export const groups: ReadonlyArray<Group> = [
   "apps",
@@ -62,7 +63,8 @@ export const groups: ReadonlyArray<Group> = [
   "logs",
   "account",
   "teams",
-  "spaces"
+  "spaces",
+  "postgres"
 ]
 
 export type Params = Record<string, any>
@@ -100,6 +102,8 @@ export interface Operation {
   readonly access: "read" | "write"
   readonly scope: Scope
   readonly risks: ReadonlyArray<Risk>
+  /** `"always"`: every call needs a human, and no `autoApprove` entry waives it (SQL writes, killing a query). */
+  readonly approval?: "always"
   readonly method: Method
   /** The path template as documented, e.g. `/apps/{app}/dynos`. */
   readonly template: string
