@@ -278,6 +278,9 @@ const handlerFor =
       }
       const decision: Entry["decision"] =
         context.approval !== undefined ? "approved" : Grant.autoApproves(grant, operation) ? "auto_approved" : "allowed"
+      // The Postgres tools read the app's config (its database URL): learn its values first, so the intent
+      // entry already scrubs them from the arguments (SQL that quotes the database password).
+      if (deps.perform !== undefined && typeof pathParams["app"] === "string") yield* scope.learnApp(pathParams["app"])
       // 5. Intent before the call. If the log cannot take it, the call does not happen.
       yield* audit.record(entry({ kind: "intent", decision, outcome: "pending", ...target })).pipe(
         Effect.mapError((error) => failure("AuditUnavailable", `Not run: ${error.message}`))

@@ -161,7 +161,7 @@ const resolveDatabase = (platform: HerokuClient.Service, app: string, database: 
     const found = attachments.map(record).find((a) => a["name"] === wanted || record(a["addon"])["name"] === given)
     const addonRef = record(found?.["addon"])
     if (found === undefined || typeof addonRef["id"] !== "string") {
-      const names = attachments.map((a) => record(a)["name"]).filter((n): n is string => typeof n === "string")
+      const names = attachments.map((a) => record(a)["name"]).filter((n): n is string => typeof n === "string").sort()
       return yield* fail("DatabaseNotFound", `The app has no database attachment "${given}" (its attachments: ${names.join(", ") || "none"}).`)
     }
     const addon = record(

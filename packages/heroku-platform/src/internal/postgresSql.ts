@@ -45,10 +45,12 @@ export const jsonValue = (value: unknown): unknown => {
 
 const failureOf = (error: SqlError): SqlFailure => {
   const reason = error.reason
-  const code = (reason.cause as { code?: unknown } | undefined)?.code
+  // The server's own words are on the driver error (`message` is not enumerable there); the handler scrubs them.
+  const cause = (reason.cause ?? {}) as { code?: unknown; message?: unknown; detail?: unknown; hint?: unknown }
+  const said = [cause.message, cause.detail, cause.hint].filter((part): part is string => typeof part === "string" && part.length > 0)
   return {
     error: reason._tag === "StatementTimeoutError" ? "PostgresStatementTimeout" : `Postgres${reason._tag}`,
-    message: `${reason.message}${typeof code === "string" ? ` (SQLSTATE ${code})` : ""}`
+    message: `${said.length > 0 ? said.join(" ") : reason.message}${typeof cause.code === "string" ? ` (SQLSTATE ${cause.code})` : ""}`
   }
 }
 
