@@ -1,6 +1,8 @@
 /**
  * A TypeDoc plugin: names each module of the API reference after its package (`@agentloop/core`) instead of
- * its path (`core/src`), reading packages/<dir>/package.json, so a new package needs no configuration.
+ * its path (`core/src`), reading packages/<dir>/package.json, so a new package needs no configuration. A
+ * subpath entry point (`heroku-platform/src/Postgres`) is named as it is imported
+ * (`@agentloop/heroku-platform/Postgres`).
  */
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -13,9 +15,12 @@ const packagesDir = join(dirname(fileURLToPath(import.meta.url)), "..", "package
 export function load(app) {
   app.converter.on(Converter.EVENT_RESOLVE_BEGIN, (context) => {
     for (const module of context.project.children ?? []) {
-      const dir = /^([^/]+)\/src$/.exec(module.name)?.[1]
+      const [, dir, subpath] = /^([^/]+)\/src(?:\/(\w+))?$/.exec(module.name) ?? []
       const manifest = dir === undefined ? undefined : join(packagesDir, dir, "package.json")
-      if (manifest !== undefined && existsSync(manifest)) module.name = JSON.parse(readFileSync(manifest, "utf8")).name
+      if (manifest !== undefined && existsSync(manifest)) {
+        const name = JSON.parse(readFileSync(manifest, "utf8")).name
+        module.name = subpath === undefined ? name : `${name}/${subpath}`
+      }
     }
   })
 }
