@@ -5,7 +5,6 @@
  * Without a PostgreSQL server that accepts connections the SQL tests are skipped, and say so (`.ci/run`
  * starts one and sets AGENTLOOP_TEST_PG_URL).
  */
-import { connect } from "node:net"
 import { type Tool, Toolkit } from "@agentloop/core"
 import { AuditLog, type Grant, HerokuClient } from "@agentloop/heroku-platform"
 import * as Postgres from "@agentloop/heroku-platform/Postgres"
@@ -17,19 +16,7 @@ import { SqlClient } from "effect/sql"
 
 export const pgUrl = process.env["AGENTLOOP_TEST_PG_URL"] ?? "postgres://postgres:agentloop@127.0.0.1:5432/agentloop_test"
 
-const reachable = (url: string) =>
-  new Promise<boolean>((resolve) => {
-    const { hostname, port } = new URL(url)
-    const socket = connect(Number(port || 5432), hostname)
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(5_000, () => done(false))
-    socket.on("connect", () => done(true)).on("error", () => done(false))
-  })
-
-export const pgReachable = await reachable(pgUrl)
+export const pgReachable = await FakeHerokuPostgres.reachable(pgUrl)
 if (!pgReachable) {
   console.warn(
     `Skipping the Postgres SQL tool tests: no PostgreSQL server accepts connections at ${new URL(pgUrl).host} (set AGENTLOOP_TEST_PG_URL, or run .ci/run, which starts one).`

@@ -19,9 +19,10 @@
  */
 import { randomUUID } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
+import { type AddressInfo, connect } from "node:net"
 import { Effect, type Scope } from "effect"
 import type { Fault, FakeHeroku } from "./FakeHerokuPlatform.js"
+import { takeFault } from "./internal/fakeHeroku/http.js"
 
 type Json = Record<string, any>
 
@@ -209,11 +210,8 @@ export const start = async (options: Options): Promise<FakeHerokuPostgres> => {
       send(res, error.status, { id: error.id, message: error.message })
     }
 
-    const fault = faults.find((f) => (f.method === undefined || f.method === method) && (f.path === undefined || f.path.test(path)))
+    const fault = await takeFault(faults, method, path)
     if (fault !== undefined) {
-      fault.times = (fault.times ?? 1) - 1
-      if (fault.times <= 0) faults.splice(faults.indexOf(fault), 1)
-      if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
       if (fault.drop === true) {
         record(0)
         req.socket.destroy()
@@ -282,6 +280,22 @@ const safeJson = (text: string): unknown => {
     return text
   }
 }
+
+/**
+ * Whether a server accepts TCP connections at a `postgres://` URL's host and port (within 5 s): tests that
+ * need a real database (the SQL tools') skip, saying so, when none does.
+ */
+export const reachable = (url: string): Promise<boolean> =>
+  new Promise<boolean>((resolve) => {
+    const { hostname, port } = new URL(url)
+    const socket = connect(Number(port || 5432), hostname)
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(5_000, () => done(false))
+    socket.on("connect", () => done(true)).on("error", () => done(false))
+  })
 
 /** `start` as a scoped Effect: the server closes with the scope. */
 export const make = (options: Options): Effect.Effect<FakeHerokuPostgres, never, Scope.Scope> =>

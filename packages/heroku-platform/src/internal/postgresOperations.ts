@@ -96,137 +96,90 @@ export type Via =
   | { readonly kind: "data"; readonly basicAuth?: boolean }
   | { readonly kind: "sql" }
 
-export const postgresOperations: ReadonlyArray<Operation & { readonly via: Via }> = [
+type PgOperation = Operation & { readonly via: Via }
+
+/** A data API call: reads need Read access, writes Full. */
+const data = (access: "read" | "write", method: Operation["method"], template: string, via: Via = { kind: "data" }) =>
+  ({ group: "postgres", access, scope: access, risks: [access], method, template, via }) as const
+
+/** SQL on the database: it reads the app's config (`DATABASE_URL`), so it needs the read-protected scope. */
+const sql = (access: "read" | "write") =>
+  ({ group: "postgres", access, scope: "read-protected", risks: [access], method: access === "read" ? "GET" : "POST", template: SQL_TEMPLATE, via: { kind: "sql" } }) as const
+
+export const postgresOperations: ReadonlyArray<PgOperation> = [
   {
+    ...data("read", "GET", "/client/v11/databases/{addon}"),
     tool: "heroku_pg_info",
-    group: "postgres",
-    access: "read",
-    scope: "read",
-    risks: ["read"],
-    method: "GET",
-    template: "/client/v11/databases/{addon}",
-    via: { kind: "data" },
     description: "Show a Postgres database's status: plan, version, size, tables, connections, followers, maintenance window (pg:info).",
     parameters: database,
     result: PgInfo
   },
   {
+    ...data("read", "GET", "/postgres/v0/databases/{addon}/credentials", { kind: "data", basicAuth: true }),
     tool: "heroku_pg_credentials",
-    group: "postgres",
-    access: "read",
-    scope: "read",
-    risks: ["read"],
-    method: "GET",
-    template: "/postgres/v0/databases/{addon}/credentials",
-    via: { kind: "data", basicAuth: true },
     description: "List a Postgres database's credentials: their names, state and database users (never their passwords) (pg:credentials).",
     parameters: database,
     result: PgCredentials
   },
   {
+    ...data("read", "GET", "/client/v11/apps/{app}/transfers"),
     tool: "heroku_pg_backups",
-    group: "postgres",
-    access: "read",
-    scope: "read",
-    risks: ["read"],
-    method: "GET",
-    template: "/client/v11/apps/{app}/transfers",
-    via: { kind: "data" },
     description: "List an app's Postgres backups, restores and copies, newest first: number, state, size, times (pg:backups).",
     parameters: { app: Id.AppIdentity },
     result: PgBackups
   },
   {
+    ...data("read", "GET", "/data/maintenances/v1/{addon}"),
     tool: "heroku_pg_maintenance",
-    group: "postgres",
-    access: "read",
-    scope: "read",
-    risks: ["read"],
-    method: "GET",
-    template: "/data/maintenances/v1/{addon}",
-    via: { kind: "data" },
     description: "Show a Postgres database's maintenance: whether one is required or scheduled, when, its window and status (pg:maintenance).",
     parameters: database,
     result: PgMaintenance
   },
   {
-    tool: "heroku_pg_upgrade",
-    group: "postgres",
-    access: "write",
-    scope: "write",
+    ...data("write", "POST", "/client/v11/databases/{addon}/upgrade/run"),
     risks: ["write", "takes_offline"],
-    method: "POST",
-    template: "/client/v11/databases/{addon}/upgrade/run",
-    via: { kind: "data" },
+    tool: "heroku_pg_upgrade",
     description:
       "Upgrade a Postgres database's major version (Essential plans and followers; on Standard and higher leaders it runs an upgrade prepared before). The database is unavailable meanwhile (pg:upgrade:run).",
     parameters: { ...database, version: opt(Schema.String.check(Schema.isPattern(/^[0-9]{1,3}$/u)).annotate({ description: "e.g. 17; default the latest supported" })) },
     result: PgUpgrade
   },
   {
-    tool: "heroku_pg_psql",
-    group: "postgres",
-    access: "read",
-    scope: "read-protected",
+    ...sql("read"),
     risks: ["read", "exposes_secrets"],
-    method: "GET",
-    template: SQL_TEMPLATE,
-    via: { kind: "sql" },
+    tool: "heroku_pg_psql",
     description:
       "Run one read-only SQL statement on a Postgres database (a READ ONLY transaction with a statement timeout; writes are refused): rows as JSON, capped (pg:psql).",
     parameters: { ...database, sql: sqlText, maxRows },
     result: Rows
   },
   {
-    tool: "heroku_pg_psql_write",
-    group: "postgres",
-    access: "write",
-    scope: "read-protected",
+    ...sql("write"),
     risks: ["write", "destructive"],
     approval: "always",
-    method: "POST",
-    template: SQL_TEMPLATE,
-    via: { kind: "sql" },
+    tool: "heroku_pg_psql_write",
     description:
       "Run one SQL statement that may change data or schema on a Postgres database, committed when it succeeds (with a statement timeout). Always needs a human's approval (pg:psql).",
     parameters: { ...database, sql: sqlText, maxRows },
     result: Rows
   },
   {
+    ...sql("read"),
     tool: "heroku_pg_ps",
-    group: "postgres",
-    access: "read",
-    scope: "read-protected",
-    risks: ["read"],
-    method: "GET",
-    template: SQL_TEMPLATE,
-    via: { kind: "sql" },
     description: "List the queries running on a Postgres database: pid, state, user, how long, whether waiting, the query (pg:ps).",
     parameters: { ...database, verbose: opt(Schema.Boolean.annotate({ description: "Also show idle sessions." })) },
     result: Rows
   },
   {
+    ...sql("read"),
     tool: "heroku_pg_locks",
-    group: "postgres",
-    access: "read",
-    scope: "read-protected",
-    risks: ["read"],
-    method: "GET",
-    template: SQL_TEMPLATE,
-    via: { kind: "sql" },
     description: "List the queries holding exclusive locks on a Postgres database: pid, relation, granted, age, query (pg:locks).",
     parameters: { ...database, truncate: opt(Schema.Boolean.annotate({ description: "Cut queries to 40 characters." })) },
     result: Rows
   },
   {
+    ...sql("read"),
     tool: "heroku_pg_outliers",
-    group: "postgres",
-    access: "read",
-    scope: "read-protected",
-    risks: ["read"],
-    method: "GET",
-    template: SQL_TEMPLATE,
-    via: { kind: "sql" },
     description:
       "Show the queries with the longest total execution time on a Postgres database, from pg_stat_statements: total time, share, calls, I/O time (pg:outliers).",
     parameters: {
@@ -237,15 +190,10 @@ export const postgresOperations: ReadonlyArray<Operation & { readonly via: Via }
     result: Rows
   },
   {
-    tool: "heroku_pg_kill",
-    group: "postgres",
-    access: "write",
-    scope: "read-protected",
+    ...sql("write"),
     risks: ["write", "changes_runtime"],
     approval: "always",
-    method: "POST",
-    template: SQL_TEMPLATE,
-    via: { kind: "sql" },
+    tool: "heroku_pg_kill",
     description:
       "Cancel a query running on a Postgres database (force: end its whole connection) by the pid heroku_pg_ps shows. Always needs a human's approval (pg:kill).",
     parameters: {
