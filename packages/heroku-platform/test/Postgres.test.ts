@@ -6,13 +6,15 @@
 import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Grant, HerokuTools } from "@agentloop/heroku-platform"
+import { Agent, AgentBackend, Approval, RunStore, Toolkit } from "@agentloop/core"
+import { AuditLog, Grant, HerokuTools } from "@agentloop/heroku-platform"
 import * as Postgres from "@agentloop/heroku-platform/Postgres"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Fiber, Redacted, Result } from "effect"
+import { ScriptedModel } from "@agentloop/testing"
+import { Effect, Fiber, Layer, Redacted, Result } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { admin, appDatabaseUrl, callDirect, type Fakes, PLANTED_DB_PASSWORD, pgReachable, prepareDatabase, run, setupFakes } from "./postgres.js"
+import { admin, appDatabaseUrl, callDirect, type Fakes, harness, PLANTED_DB_PASSWORD, pgReachable, prepareDatabase, run, setupFakes } from "./postgres.js"
 
 const read = Grant.make({ agent: "pg-reader", access: { postgres: "read" } })
 const full = Grant.make({ agent: "pg-admin", access: { postgres: "full" } })
@@ -216,7 +218,7 @@ describe("grants: the app list and argument types are checked by the handler its
     it(`app given as ${label}: InvalidArguments, a refusal entry, nothing sent`, async () => {
       const data = fakes.data.requests.length
       const platform = fakes.platform.requests.length
-      for (const tool of ["heroku_pg_credentials", "heroku_pg_psql_write", "heroku_pg_kill"]) {
+      for (const tool of Postgres.operations.map((o) => o.tool)) {
         const { result, audit } = await callDirect(fakes, onlyAlpha, tool, { app, sql: "DELETE FROM orders", pid: 1 }, "dana")
         expect(Result.isFailure(result), tool).toBe(true)
         expect(Result.isFailure(result) && result.failure).toMatchObject({ error: "InvalidArguments" })
@@ -227,6 +229,18 @@ describe("grants: the app list and argument types are checked by the handler its
       expect(fakes.platform.requests.length).toBe(platform)
     })
   }
+
+  it("two grants' layers in one context: the alpha agent cannot reach prod through the prod layer's handlers", async () => {
+    const onlyProd = Grant.make({ agent: "prod-only", access: { postgres: "full" }, apps: ["prod"] })
+    const outcome = await Effect.runPromise(
+      Effect.gen(function* () {
+        const resolved = yield* Toolkit.resolve(Postgres.toolkit(onlyAlpha))
+        const execution = yield* Toolkit.execute(resolved, { name: "heroku_pg_info", args: { app: "prod" } }, { runId: "iso", toolCallId: "c1", idempotencyKey: "iso:c1" })
+        return { execution, audit: yield* Effect.flatMap(AuditLog.AuditLog, (log) => log.entries) }
+      }).pipe(Effect.provide(Layer.merge(harness(fakes, onlyAlpha), harness(fakes, onlyProd))))
+    )
+    expect(outcome.execution.value).toMatchObject({ error: { error: "GrantDenied" } })
+  })
 
   it("a Read grant's handlers cannot be made to write: psql_write and kill are not there to call", async () => {
     const outcome = await run(fakes, read, "heroku_pg_psql_write", { app: "alpha", sql: "DELETE FROM orders" })
@@ -349,6 +363,35 @@ describe.skipIf(!pgReachable)("SQL tools, against a real database", () => {
     expect(JSON.stringify(Result.isFailure(ended) ? ended.failure : "")).toContain('"code":"57014"')
     // The cancelled transaction rolled back.
     await admin((sql) => Effect.map(sql`SELECT note FROM orders WHERE id = 2`, (rows) => expect(rows).toEqual([{ note: "order 2" }])))
+  })
+
+  it("through the loop: a Read agent's pg_info runs, its psql waits for the approver, its pg_kill is not offered; every call audited", async () => {
+    const model = ScriptedModel.make([
+      ScriptedModel.toolCall("heroku_pg_info", { app: "alpha" }),
+      ScriptedModel.toolCall("heroku_pg_psql", { app: "alpha", sql: "SELECT count(*)::int AS n FROM orders" }),
+      ScriptedModel.toolCall("heroku_pg_kill", { app: "alpha", pid: 1 }),
+      ScriptedModel.text("done")
+    ])
+    const layer = AgentBackend.layerLocal(Agent.make({ name: "dba", toolkit: Postgres.toolkit(read) })).pipe(
+      Layer.provide(harness(fakes, read)),
+      Layer.provideMerge(Layer.mergeAll(model.layer, Approval.layerAutoApprove, RunStore.layerMemory, AuditLog.layerMemory))
+    )
+    const audit = await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* Effect.flatMap(AgentBackend.AgentBackend, (b) => b.run({ input: "how many orders?", runId: "run-pg-loop" }))
+        return yield* Effect.flatMap(AuditLog.AuditLog, (log) => log.entries)
+      }).pipe(Effect.provide(layer))
+    )
+    expect(audit.map((e) => [e.kind, e.runId, e.tool, e.decision, e.outcome])).toEqual([
+      ["intent", "run-pg-loop", "heroku_pg_info", "allowed", "pending"],
+      ["outcome", "run-pg-loop", "heroku_pg_info", "allowed", "success"],
+      ["intent", "run-pg-loop", "heroku_pg_psql", "approved", "pending"],
+      ["outcome", "run-pg-loop", "heroku_pg_psql", "approved", "success"],
+      ["refusal", "run-pg-loop", "heroku_pg_kill", "refused", "not_run"]
+    ])
+    // The second model request carries the psql result (the loop handed it back).
+    const handedBack = JSON.stringify(model.requests.at(-1)?.messages.at(-3))
+    expect(handedBack).toContain('\\"columns\\":[\\"n\\"]')
   })
 
   it("heroku_pg_outliers: without pg_stat_statements, a typed error saying so; with it but not preloaded, the server's error (the query itself parses)", async () => {
