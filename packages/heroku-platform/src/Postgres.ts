@@ -126,7 +126,12 @@ interface Database {
   readonly id: string
   readonly name: string
   readonly attachment: string
+  /** The add-on's plan (`heroku-postgresql:essential-0`). */
+  readonly plan: string
 }
+
+/** The add-on as every result names it. */
+const shown = (database: Database) => ({ id: database.id, name: database.name, attachment: database.attachment })
 
 const fail = (error: string, message: string): Effect.Effect<never, Failure> => Effect.fail({ error, message })
 const fromHeroku = (error: Parameters<typeof HerokuTools.fromHerokuError>[0]) => HerokuTools.fromHerokuError(error, { values: [] })
@@ -171,7 +176,12 @@ const resolveDatabase = (platform: HerokuClient.Service, app: string, database: 
     if (service !== "heroku-postgresql") {
       return yield* fail("NotPostgres", `"${given}" is a ${typeof service === "string" ? service : "non-Postgres"} add-on, not heroku-postgresql.`)
     }
-    return { id: addonRef["id"], name: typeof addon["name"] === "string" ? addon["name"] : String(addonRef["name"]), attachment: String(found["name"]) }
+    return {
+      id: addonRef["id"],
+      name: typeof addon["name"] === "string" ? addon["name"] : String(addonRef["name"]),
+      attachment: String(found["name"]),
+      plan: String(record(addon["plan"])["name"] ?? "")
+    }
   })
 
 const dataCall = (platform: HerokuClient.Service, data: HerokuClient.Service, op: (typeof Ops.postgresOperations)[number], input: Input, app: string) =>
@@ -191,12 +201,11 @@ const dataCall = (platform: HerokuClient.Service, data: HerokuClient.Service, op
         ...(op.via.kind === "data" && op.via.basicAuth === true ? { basicAuth: true } : {})
       })
       .pipe(Effect.mapError(fromHeroku))
-    const addon = database === undefined ? undefined : { id: database.id, name: database.name, attachment: database.attachment }
-    return { value: present(op.tool, response.body, addon, scope.learn), requestId: response.requestId }
+    return { value: present(op.tool, response.body, database === undefined ? undefined : shown(database), scope.learn), requestId: response.requestId }
   })
 
 /** Shapes a data API answer for the model: credentials learnt as secrets and dropped. */
-const present = (tool: string, body: unknown, addon: Database | undefined, learn: (values: unknown) => void): unknown => {
+const present = (tool: string, body: unknown, addon: ReturnType<typeof shown> | undefined, learn: (values: unknown) => void): unknown => {
   switch (tool) {
     case "heroku_pg_credentials": {
       const credentials = Array.isArray(body) ? body.map(record) : []
@@ -241,12 +250,23 @@ const sqlCall = (platform: HerokuClient.Service, options: Sql.SqlOptions, op: (t
     const url = record(config.body)[`${database.attachment}_URL`]
     if (typeof url !== "string") return yield* fail("DatabaseNotFound", `The app has no ${database.attachment}_URL config var.`)
     const secret = Redacted.make(url)
-    const addon = { id: database.id, name: database.name, attachment: database.attachment }
-    const value = yield* sqlOf(op.tool, params, secret, options)
-    return { value: { addon, ...value }, requestId: config.requestId }
+    const value = yield* sqlOf(op.tool, params, secret, options, database.plan)
+    return { value: { addon: shown(database), ...value }, requestId: config.requestId }
   })
 
-const sqlOf = (tool: string, params: Record<string, any>, url: Redacted.Redacted<string>, options: Sql.SqlOptions): Effect.Effect<object, Failure> => {
+/** Where pg_stat_statements lives and the server's major version (heroku/cli's `ensurePGStatStatement`). */
+const statStatements = (query: Sql.Query): Effect.Effect<{ readonly major: number; readonly schema: string }, SqlError | Sql.SqlFailure> =>
+  Effect.flatMap(query(Ops.outliersSetupQuery), (setup) => {
+    const schema = setup.rows[0]?.["schema"]
+    return typeof schema === "string"
+      ? Effect.succeed({ major: Number(setup.rows[0]?.["major"]), schema })
+      : Effect.fail<Sql.SqlFailure>({
+          error: "PgStatStatementsMissing",
+          message: "pg_stat_statements is not installed on this database (CREATE EXTENSION pg_stat_statements; it is on by default on Heroku)."
+        })
+  })
+
+const sqlOf = (tool: string, params: Record<string, any>, url: Redacted.Redacted<string>, options: Sql.SqlOptions, plan: string): Effect.Effect<object, Failure> => {
   switch (tool) {
     case "heroku_pg_psql":
       return Sql.session(url, options, "read", (query) => query(params["sql"], [], params["maxRows"] ?? options.maxRows))
@@ -260,16 +280,14 @@ const sqlOf = (tool: string, params: Record<string, any>, url: Redacted.Redacted
       return Sql.session(url, options, "read", (query) => query(Ops.locksQuery(params["truncate"] === true)))
     case "heroku_pg_outliers":
       return Sql.session(url, options, "read", (query) =>
-        Effect.flatMap(query(Ops.outliersSetupQuery), (setup): Effect.Effect<Sql.Rows, SqlError | Sql.SqlFailure> => {
-          const schema = setup.rows[0]?.["schema"]
-          if (typeof schema !== "string") {
-            return Effect.fail<Sql.SqlFailure>({
-              error: "PgStatStatementsMissing",
-              message: "pg_stat_statements is not installed on this database (CREATE EXTENSION pg_stat_statements; it is on by default on Heroku)."
-            })
-          }
-          return query(Ops.outliersQuery(Number(setup.rows[0]?.["major"]), schema, params["num"] ?? 10, params["truncate"] === true))
-        })
+        Effect.flatMap(statStatements(query), ({ major, schema }) =>
+          query(Ops.outliersQuery(major, schema, params["num"] ?? 10, params["truncate"] === true))
+        )
+      )
+    case "heroku_pg_outliers_reset":
+      return Effect.as(
+        Sql.session(url, options, "write", (query) => Effect.flatMap(statStatements(query), ({ schema }) => query(Ops.outliersResetQuery(plan, schema)))),
+        { reset: true }
       )
     case "heroku_pg_kill":
       return Effect.map(

@@ -62,6 +62,7 @@ describe("the Postgres tools: offered by grant, with approvals by risk", () => {
       heroku_pg_ps: false,
       heroku_pg_locks: false,
       heroku_pg_outliers: false,
+      heroku_pg_outliers_reset: true,
       heroku_pg_kill: true
     })
     const waived = Grant.make({ access: { postgres: "full" }, approvalFor: [], autoApprove: ["heroku_pg_psql_write", "heroku_pg_kill", "heroku_pg_upgrade"] })
@@ -401,5 +402,33 @@ describe.skipIf(!pgReachable)("SQL tools, against a real database", () => {
     const unloaded = await run(fakes, read, "heroku_pg_outliers", { app: "alpha", truncate: true })
     expect(unloaded.execution.value).toMatchObject({ error: { message: expect.stringMatching(/shared_preload_libraries|pg_stat_statements/) } })
     expect(JSON.stringify(unloaded.execution.value)).not.toMatch(/column .* does not exist/)
+  })
+
+  it("heroku_pg_outliers_reset: refused without an approval; approved, an Essential database resets through Heroku's _heroku function, a Standard one through the extension's", async () => {
+    await admin((sql) =>
+      Effect.gen(function* () {
+        yield* sql.unsafe("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        yield* sql.unsafe("CREATE SCHEMA IF NOT EXISTS _heroku")
+        yield* sql.unsafe("CREATE TABLE IF NOT EXISTS _heroku.resets (at timestamptz DEFAULT now())")
+        yield* sql.unsafe("TRUNCATE _heroku.resets")
+        yield* sql.unsafe("CREATE OR REPLACE FUNCTION _heroku.pg_stat_statements_reset() RETURNS void LANGUAGE sql SECURITY DEFINER AS 'INSERT INTO _heroku.resets DEFAULT VALUES'")
+        yield* sql.unsafe("GRANT USAGE ON SCHEMA _heroku TO herokupg_app")
+      })
+    )
+    const count = async () => {
+      let n = -1
+      await admin((sql) => Effect.map(sql`SELECT count(*)::int AS n FROM _heroku.resets`, (rows) => (n = (rows[0] as { n: number }).n)))
+      return n
+    }
+    const refused = await run(fakes, full, "heroku_pg_outliers_reset", { app: "alpha" })
+    expect(refused.execution.isError).toBe(true)
+    expect(await count()).toBe(0)
+    const essential = await run(fakes, full, "heroku_pg_outliers_reset", { app: "alpha" }, { approvedBy: "dana" })
+    expect(essential.execution.value).toMatchObject({ reset: true, addon: { name: "postgresql-alpha-1234" } })
+    expect(await count()).toBe(1)
+    // prod's add-on is on a Standard plan: the extension's own reset, which this server refuses (not preloaded).
+    const standard = await run(fakes, full, "heroku_pg_outliers_reset", { app: "prod" }, { approvedBy: "dana" })
+    expect(standard.execution.value).toMatchObject({ error: { message: expect.stringMatching(/pg_stat_statements/) } })
+    expect(await count()).toBe(1)
   })
 })

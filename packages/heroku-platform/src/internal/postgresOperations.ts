@@ -80,6 +80,7 @@ const Rows = Schema.Struct({
   command: opt(Str)
 })
 
+const PgReset = Schema.Struct({ addon: AddOnRef, reset: Schema.Boolean })
 const PgKill = Schema.Struct({ addon: AddOnRef, pid: Schema.Number, signalled: Schema.Boolean, force: Schema.Boolean })
 
 const SQL_TEMPLATE = "(SQL on the database)"
@@ -191,6 +192,13 @@ export const postgresOperations: ReadonlyArray<PgOperation> = [
   },
   {
     ...sql("write"),
+    tool: "heroku_pg_outliers_reset",
+    description: "Reset the statistics pg_stat_statements has gathered on a Postgres database, so heroku_pg_outliers starts afresh (pg:outliers --reset).",
+    parameters: database,
+    result: PgReset
+  },
+  {
+    ...sql("write"),
     risks: ["write", "changes_runtime"],
     approval: "always",
     tool: "heroku_pg_kill",
@@ -261,6 +269,13 @@ WHERE userid = (SELECT usesysid FROM pg_user WHERE usename = current_user LIMIT 
 ORDER BY ${total} DESC
 LIMIT ${limit}`
 }
+
+/**
+ * pg:outliers --reset: Essential and Advanced databases reset through Heroku's own `_heroku` function (the
+ * role may not call the extension's), others through the extension's.
+ */
+export const outliersResetQuery = (plan: string, schema: string) =>
+  /:(essential|advanced)/.test(plan) ? "SELECT _heroku.pg_stat_statements_reset()" : `SELECT "${schema.replaceAll('"', '""')}".pg_stat_statements_reset()`
 
 /** pg:kill: `pg_cancel_backend`, or `pg_terminate_backend` with `--force`; the pid is a bound parameter here. */
 export const killQuery = (force: boolean) => `SELECT ${force ? "pg_terminate_backend" : "pg_cancel_backend"}($1::int) AS signalled`
