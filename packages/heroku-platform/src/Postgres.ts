@@ -151,57 +151,93 @@ const performer =
     return op.via.kind === "data" ? dataCall(platform, data, op, input, app) : sqlCall(platform, options, op, input, app)
   }
 
+const attachmentsOf = (platform: HerokuClient.Service, app: string) =>
+  Stream.runCollect(platform.list(`/apps/${encodeURIComponent(app)}/addon-attachments`, { field: "id" })).pipe(
+    Effect.map((items) => items.map(record)),
+    Effect.mapError(fromHeroku)
+  )
+
+/** The add-on behind an attachment, when it is a `heroku-postgresql` one (else its service's name). */
+const postgresAddon = (platform: HerokuClient.Service, attachment: Record<string, unknown>): Effect.Effect<Database | string, Failure> => {
+  const ref = record(attachment["addon"])
+  return Effect.map(
+    platform.request({ method: "GET", path: `/addons/${encodeURIComponent(String(ref["id"]))}`, template: "/addons/{addon}" }).pipe(Effect.mapError(fromHeroku)),
+    ({ body }) => {
+      const addon = record(body)
+      const service = record(addon["addon_service"])["name"]
+      if (service !== "heroku-postgresql") return typeof service === "string" ? service : "non-Postgres"
+      return {
+        id: String(ref["id"]),
+        name: typeof addon["name"] === "string" ? addon["name"] : String(ref["name"]),
+        attachment: String(attachment["name"]),
+        plan: String(record(addon["plan"])["name"] ?? "")
+      }
+    }
+  )
+}
+
 /**
- * The database `database` names on the app: an attachment (`DATABASE`), its config var (`DATABASE_URL`) or
- * its add-on's name; it must be a `heroku-postgresql` add-on. (heroku/cli resolves it with
- * `POST /actions/addon-attachments/resolve`; the attachment list and `GET /addons/{id}` say the same.)
+ * The database `database` names on the app: an attachment (`DATABASE`, the default), its config var
+ * (`DATABASE_URL`) or its add-on's name; it must be a `heroku-postgresql` add-on. (heroku/cli resolves it
+ * with `POST /actions/addon-attachments/resolve`; the attachment list and `GET /addons/{id}` say the same.)
  */
 const resolveDatabase = (platform: HerokuClient.Service, app: string, database: string | undefined): Effect.Effect<Database, Failure> =>
   Effect.gen(function* () {
     const given = database ?? "DATABASE"
     const wanted = given.toUpperCase().replace(/_URL$/, "")
-    const attachments = yield* Stream.runCollect(platform.list(`/apps/${encodeURIComponent(app)}/addon-attachments`, { field: "id" })).pipe(
-      Effect.mapError(fromHeroku)
-    )
-    const found = attachments.map(record).find((a) => a["name"] === wanted || record(a["addon"])["name"] === given)
-    const addonRef = record(found?.["addon"])
-    if (found === undefined || typeof addonRef["id"] !== "string") {
-      const names = attachments.map((a) => record(a)["name"]).filter((n): n is string => typeof n === "string").sort()
+    const attachments = yield* attachmentsOf(platform, app)
+    const found = attachments.find((a) => a["name"] === wanted || record(a["addon"])["name"] === given)
+    if (found === undefined || typeof record(found["addon"])["id"] !== "string") {
+      const names = attachments.map((a) => a["name"]).filter((n): n is string => typeof n === "string").sort()
       return yield* fail("DatabaseNotFound", `The app has no database attachment "${given}" (its attachments: ${names.join(", ") || "none"}).`)
     }
-    const addon = record(
-      (yield* platform.request({ method: "GET", path: `/addons/${encodeURIComponent(addonRef["id"])}`, template: "/addons/{addon}" }).pipe(Effect.mapError(fromHeroku))).body
-    )
-    const service = record(addon["addon_service"])["name"]
-    if (service !== "heroku-postgresql") {
-      return yield* fail("NotPostgres", `"${given}" is a ${typeof service === "string" ? service : "non-Postgres"} add-on, not heroku-postgresql.`)
+    const addon = yield* postgresAddon(platform, found)
+    return typeof addon === "string" ? yield* fail("NotPostgres", `"${given}" is a ${addon} add-on, not heroku-postgresql.`) : addon
+  })
+
+/** Every `heroku-postgresql` database attached to the app, once each (what `pg:info` without a database shows). */
+const allDatabases = (platform: HerokuClient.Service, app: string): Effect.Effect<ReadonlyArray<Database>, Failure> =>
+  Effect.gen(function* () {
+    const attachments = yield* attachmentsOf(platform, app)
+    const seen = new Set<string>()
+    const databases: Array<Database> = []
+    for (const attachment of attachments) {
+      const id = record(attachment["addon"])["id"]
+      if (typeof id !== "string" || seen.has(id)) continue
+      seen.add(id)
+      const addon = yield* postgresAddon(platform, attachment)
+      if (typeof addon !== "string") databases.push(addon)
     }
-    return {
-      id: addonRef["id"],
-      name: typeof addon["name"] === "string" ? addon["name"] : String(addonRef["name"]),
-      attachment: String(found["name"]),
-      plan: String(record(addon["plan"])["name"] ?? "")
-    }
+    return databases.length > 0 ? databases : yield* fail("DatabaseNotFound", "The app has no heroku-postgresql databases.")
   })
 
 const dataCall = (platform: HerokuClient.Service, data: HerokuClient.Service, op: (typeof Ops.postgresOperations)[number], input: Input, app: string) =>
   Effect.gen(function* () {
     const { params, scope } = input
-    const database = op.template.includes("{addon}") ? yield* resolveDatabase(platform, app, params["database"]) : undefined
-    const path = op.template
-      .replace("{addon}", encodeURIComponent(database?.id ?? ""))
-      // pg:backups names the app as the CLI does (by name); its id when the name is not known.
-      .replace("{app}", encodeURIComponent(input.appName ?? app))
-    const response = yield* data
-      .request({
-        method: op.method,
-        path,
-        template: op.template,
-        ...(op.tool === "heroku_pg_upgrade" ? { body: params["version"] === undefined ? {} : { version: params["version"] } } : {}),
-        ...(op.via.kind === "data" && op.via.basicAuth === true ? { basicAuth: true } : {})
-      })
-      .pipe(Effect.mapError(fromHeroku))
-    return { value: present(op.tool, response.body, database === undefined ? undefined : shown(database), scope.learn), requestId: response.requestId }
+    const send = (database: Database | undefined) =>
+      data
+        .request({
+          method: op.method,
+          path: op.template
+            .replace("{addon}", encodeURIComponent(database?.id ?? ""))
+            // pg:backups names the app as the CLI does (by name); its id when the name is not known.
+            .replace("{app}", encodeURIComponent(input.appName ?? app)),
+          template: op.template,
+          ...(op.tool === "heroku_pg_upgrade" ? { body: params["version"] === undefined ? {} : { version: params["version"] } } : {}),
+          ...(op.via.kind === "data" && op.via.basicAuth === true ? { basicAuth: true } : {})
+        })
+        .pipe(
+          Effect.mapError(fromHeroku),
+          Effect.map((response) => ({ value: present(op.tool, response.body, database === undefined ? undefined : shown(database), scope.learn), requestId: response.requestId }))
+        )
+    if (!op.template.includes("{addon}")) return yield* send(undefined)
+    // pg:info without a database shows every database of the app, as the CLI does.
+    if (op.tool === "heroku_pg_info") {
+      const databases = params["database"] === undefined ? yield* allDatabases(platform, app) : [yield* resolveDatabase(platform, app, params["database"])]
+      const answers = yield* Effect.forEach(databases, send)
+      return { value: { databases: answers.map((a) => a.value) }, requestId: answers.at(-1)?.requestId }
+    }
+    return yield* send(yield* resolveDatabase(platform, app, params["database"]))
   })
 
 /** Shapes a data API answer for the model: credentials learnt as secrets and dropped. */

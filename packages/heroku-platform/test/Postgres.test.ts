@@ -90,17 +90,27 @@ describe("the Postgres tools: offered by grant, with approvals by risk", () => {
 })
 
 describe("data API tools, against FakeHerokuPostgres", () => {
-  it("heroku_pg_info: the database's status, its add-on named; the password and URL Heroku answers with never shown", async () => {
-    const outcome = await run(fakes, read, "heroku_pg_info", { app: "alpha" })
-    expect(outcome.execution.isError).toBe(false)
-    expect(outcome.execution.value).toMatchObject({
+  it("heroku_pg_info: every Postgres database of the app (or the one named), each add-on named; the password and URL Heroku answers with never shown", async () => {
+    const all = await run(fakes, read, "heroku_pg_info", { app: "alpha" })
+    expect(all.execution.isError).toBe(false)
+    const databases = (all.execution.value as { databases: Array<Record<string, unknown>> }).databases
+    // The Redis add-on is not among them.
+    expect(databases.map((d) => [(d["addon"] as { attachment: string }).attachment, d["plan"]]).sort()).toEqual([
+      ["DATABASE", "essential-0"],
+      ["HEROKU_POSTGRESQL_GOLD", "essential-1"]
+    ])
+    const outcome = await run(fakes, read, "heroku_pg_info", { app: "alpha", database: "DATABASE" })
+    expect(outcome.execution.value).toEqual({ databases: [expect.objectContaining({
       addon: { id: fakes.alphaDb["id"], name: "postgresql-alpha-1234", attachment: "DATABASE" },
       plan: "essential-0",
       postgres_version: "16.4",
       info: expect.arrayContaining([{ name: "PG Version", values: ["16.4"] }])
-    })
-    expect(outcome.execution.value).not.toHaveProperty("database_password")
-    expect(outcome.execution.value).not.toHaveProperty("resource_url")
+    })] })
+    for (const database of [...databases, ...(outcome.execution.value as { databases: Array<object> }).databases]) {
+      expect(database).not.toHaveProperty("database_password")
+      expect(database).not.toHaveProperty("resource_url")
+    }
+    expect(everything(all)).not.toContain(PLANTED_DB_PASSWORD)
     expect(everything(outcome)).not.toContain(PLANTED_DB_PASSWORD)
     expect(everything(outcome)).not.toContain(appDatabaseUrl())
     // The data API got a Bearer token, and the audit names the app by id and name.
@@ -167,7 +177,7 @@ describe("data API tools, against FakeHerokuPostgres", () => {
 
   it("the database argument: an unknown attachment names the app's attachments; a Redis add-on is not Postgres", async () => {
     const missing = await run(fakes, read, "heroku_pg_info", { app: "alpha", database: "HEROKU_POSTGRESQL_PINK" })
-    expect(missing.execution.value).toMatchObject({ error: { error: "DatabaseNotFound", message: expect.stringContaining("DATABASE, HEROKU_REDIS") } })
+    expect(missing.execution.value).toMatchObject({ error: { error: "DatabaseNotFound", message: expect.stringContaining("DATABASE, HEROKU_POSTGRESQL_GOLD, HEROKU_REDIS") } })
     const redis = await run(fakes, read, "heroku_pg_info", { app: "alpha", database: "HEROKU_REDIS" })
     expect(redis.execution.value).toMatchObject({ error: { error: "NotPostgres" } })
     expect(redis.audit.at(-1)).toMatchObject({ kind: "outcome", outcome: "error" })
@@ -176,7 +186,7 @@ describe("data API tools, against FakeHerokuPostgres", () => {
   it("data API misbehaviour: a 429 waits for its Retry-After and succeeds; an HTML 503 is retried; an HTML 500 is a typed error that echoes nothing", async () => {
     fakes.data.inject({ status: 429, headers: { "Retry-After": "1" }, path: /\/client\/v11\/databases\// })
     const started = Date.now()
-    const limited = await run(fakes, read, "heroku_pg_info", { app: "alpha" })
+    const limited = await run(fakes, read, "heroku_pg_info", { app: "alpha", database: "DATABASE" })
     expect(limited.execution.isError).toBe(false)
     expect(Date.now() - started).toBeGreaterThanOrEqual(900)
     expect(fakes.data.requests.slice(-2).map((r) => r.status)).toEqual([429, 200])
@@ -187,7 +197,7 @@ describe("data API tools, against FakeHerokuPostgres", () => {
     expect(fakes.data.requests.slice(-2).map((r) => r.status)).toEqual([503, 200])
 
     fakes.data.inject({ status: 500, raw: `<html>oops ${PLANTED_DB_PASSWORD}</html>`, path: /\/client\/v11\/databases\//, times: 4 })
-    const broken = await run(fakes, read, "heroku_pg_info", { app: "alpha" })
+    const broken = await run(fakes, read, "heroku_pg_info", { app: "alpha", database: "DATABASE" })
     expect(broken.execution.value).toMatchObject({ error: { error: "HerokuApiError", status: 500, message: expect.stringContaining("not shown") } })
     expect(everything(broken)).not.toContain(PLANTED_DB_PASSWORD)
     expect(broken.audit.at(-1)).toMatchObject({ kind: "outcome", outcome: "error" })

@@ -78,7 +78,7 @@ export const prepareDatabase = async () => {
 
 export const TOKEN = "test-token"
 
-/** A platform fake with apps `alpha` and `prod`, each with a Postgres add-on (and `alpha` a Redis one). */
+/** A platform fake with apps `alpha` and `prod`, each with a Postgres add-on (`alpha` also a second one, and a Redis one). */
 export const setupFakes = async () => {
   const platform = await FakeHerokuPlatform.start()
   const data = await FakeHerokuPostgres.start({ platform })
@@ -94,6 +94,7 @@ export const setupFakes = async () => {
   const prod = platform.addApp("prod")
   const alphaDb = await post("/apps/alpha/addons", { plan: "heroku-postgresql:essential-0", name: "postgresql-alpha-1234" })
   await post("/apps/alpha/addons", { plan: "heroku-redis:mini", name: "redis-alpha-1" })
+  await post("/apps/alpha/addons", { plan: "heroku-postgresql:essential-1", name: "postgresql-alpha-gold", attachment: { name: "HEROKU_POSTGRESQL_GOLD" } })
   const prodDb = await post("/apps/prod/addons", { plan: "heroku-postgresql:standard-0", name: "postgresql-prod-5678" })
   platform.state.configVars.get(alpha["id"])!["DATABASE_URL"] = appDatabaseUrl()
   platform.state.configVars.get(prod["id"])!["DATABASE_URL"] = appDatabaseUrl()

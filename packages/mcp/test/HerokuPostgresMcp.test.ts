@@ -81,7 +81,7 @@ describe("the Postgres tools over MCP", () => {
             })
           const info = yield* call("heroku_pg_info", { app: "shop" })
           expect(info.isError).toBe(false)
-          expect(JSON.parse(info.text)).toMatchObject({ addon: { name: "postgresql-shop-1" }, plan: "essential-0" })
+          expect(JSON.parse(info.text)).toMatchObject({ databases: [{ addon: { name: "postgresql-shop-1" }, plan: "essential-0" }] })
           const credentials = yield* call("heroku_pg_credentials", { app: "shop" })
           expect(JSON.parse(credentials.text).credentials.map((c: { users: Array<{ user: string }> }) => c.users[0]!.user)).toEqual(["shop_user", "analyst"])
           const declined = yield* call("heroku_pg_upgrade", { app: "shop", version: "17" })

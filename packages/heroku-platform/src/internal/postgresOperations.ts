@@ -111,9 +111,17 @@ export const postgresOperations: ReadonlyArray<PgOperation> = [
   {
     ...data("read", "GET", "/client/v11/databases/{addon}"),
     tool: "heroku_pg_info",
-    description: "Show a Postgres database's status: plan, version, size, tables, connections, followers, maintenance window (pg:info).",
-    parameters: database,
-    result: PgInfo
+    description:
+      "Show the status of an app's Postgres databases (all of them, or the one named): plan, version, size, tables, connections, followers (pg:info).",
+    parameters: {
+      app: Id.AppIdentity,
+      database: opt(
+        Schema.String.annotate({
+          description: "One database: its attachment name (DATABASE), its config var (DATABASE_URL) or the add-on's name. Default: every Postgres database of the app."
+        }).check(Schema.isPattern(DATABASE))
+      )
+    },
+    result: Schema.Struct({ databases: Schema.Array(PgInfo) })
   },
   {
     ...data("read", "GET", "/postgres/v0/databases/{addon}/credentials", { kind: "data", basicAuth: true }),
