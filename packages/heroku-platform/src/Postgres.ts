@@ -146,7 +146,9 @@ const performer =
   (platform: HerokuClient.Service, data: HerokuClient.Service, options: Sql.SqlOptions): HerokuTools.Performer =>
   (input) => {
     const op = Ops.postgresOperations.find((o) => o.tool === input.operation.tool)
-    if (op === undefined || input.app === undefined) return undefined
+    if (op === undefined) return undefined
+    // Every Postgres tool's Schema requires the app; never fall through to a Platform API request without one.
+    if (input.app === undefined) return fail("InvalidArguments", `${op.tool} needs an app.`)
     const app = input.app
     return op.via.kind === "data" ? dataCall(platform, data, op, input, app) : sqlCall(platform, options, op, input, app)
   }
@@ -269,7 +271,8 @@ const present = (tool: string, body: unknown, addon: ReturnType<typeof shown> | 
     default: {
       const answer = record(body)
       learn(Object.fromEntries(Object.entries(answer).filter(([key]) => SECRET_FIELD.test(key))))
-      return { ...withoutSecrets(answer), addon }
+      // The add-on as the data API describes it (a maintenance's window, plan), named the way every result names it.
+      return { ...withoutSecrets(answer), addon: { ...withoutSecrets(record(answer["addon"])), ...addon } }
     }
   }
 }

@@ -154,7 +154,12 @@ describe("data API tools, against FakeHerokuPostgres", () => {
 
   it("heroku_pg_maintenance: the add-on's maintenance status and window", async () => {
     const outcome = await run(fakes, read, "heroku_pg_maintenance", { app: "alpha", database: "postgresql-alpha-1234" })
-    expect(outcome.execution.value).toMatchObject({ status: "none", window: expect.stringContaining("Thursdays"), addon: { name: "postgresql-alpha-1234" } })
+    expect(outcome.execution.value).toMatchObject({
+      status: "none",
+      window: expect.stringContaining("Thursdays"),
+      addon: { id: fakes.alphaDb["id"], name: "postgresql-alpha-1234", attachment: "DATABASE", plan: "heroku-postgresql:essential-0", kind: "heroku-postgresql" },
+      app: { name: "alpha" }
+    })
     expect(fakes.data.requests.at(-1)).toMatchObject({ path: `/data/maintenances/v1/${fakes.alphaDb["id"]}`, status: 200 })
   })
 

@@ -39,7 +39,7 @@ export const DatabaseName = Schema.String.annotate({
 const database = { ...{ app: Id.AppIdentity }, database: opt(DatabaseName) }
 
 /** The add-on a tool acted on (every result names it). */
-const AddOnRef = Schema.Struct({ id: Str, name: Str, attachment: Str })
+const AddOnRef = lenient({ id: Str, name: Str, attachment: Str })
 
 const PgInfo = lenient({
   addon: AddOnRef,
