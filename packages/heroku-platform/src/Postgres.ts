@@ -281,16 +281,32 @@ const sqlCall = (platform: HerokuClient.Service, options: Sql.SqlOptions, op: (t
   Effect.gen(function* () {
     const { params, scope } = input
     const database = yield* resolveDatabase(platform, app, params["database"])
+    const attachment = params["credential"] === undefined || params["credential"] === "default" ? database.attachment : yield* credentialAttachment(platform, app, database, params["credential"])
     const config = yield* platform
       .request({ method: "GET", path: `/apps/${encodeURIComponent(app)}/config-vars`, template: "/apps/{app}/config-vars" })
       .pipe(Effect.mapError(fromHeroku))
     // From here on every config value of the app (the database URL, its password) is scrubbed from outputs.
     scope.learn(config.body)
-    const url = record(config.body)[`${database.attachment}_URL`]
-    if (typeof url !== "string") return yield* fail("DatabaseNotFound", `The app has no ${database.attachment}_URL config var.`)
+    const url = record(config.body)[`${attachment}_URL`]
+    if (typeof url !== "string") return yield* fail("DatabaseNotFound", `The app has no ${attachment}_URL config var.`)
     const secret = Redacted.make(url)
     const value = yield* sqlOf(op.tool, params, secret, options, database.plan)
     return { value: { addon: shown(database), ...value }, requestId: config.requestId }
+  })
+
+/**
+ * The attachment through which the app uses `credential` on this database (heroku/cli `pg:psql --credential`:
+ * the attachment whose namespace is `credential:<name>`); its `<NAME>_URL` holds that credential's URL.
+ */
+const credentialAttachment = (platform: HerokuClient.Service, app: string, database: Database, credential: string): Effect.Effect<string, Failure> =>
+  Effect.flatMap(attachmentsOf(platform, app), (attachments) => {
+    const found = attachments.find((a) => record(a["addon"])["id"] === database.id && a["namespace"] === `credential:${credential}`)
+    return typeof found?.["name"] === "string"
+      ? Effect.succeed(found["name"])
+      : fail(
+          "CredentialNotFound",
+          `No attachment of ${database.name} on this app uses the credential "${credential}" (attach one: heroku addons:attach ${database.name} --credential ${credential}).`
+        )
   })
 
 /** Where pg_stat_statements lives and the server's major version (heroku/cli's `ensurePGStatStatement`). */

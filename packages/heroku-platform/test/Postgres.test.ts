@@ -14,7 +14,7 @@ import { ScriptedModel } from "@agentloop/testing"
 import { Effect, Fiber, Layer, Redacted, Result } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { admin, appDatabaseUrl, callDirect, type Fakes, harness, PLANTED_DB_PASSWORD, pgReachable, prepareDatabase, run, setupFakes } from "./postgres.js"
+import { admin, appDatabaseUrl, callDirect, type Fakes, harness, PLANTED_ANALYST_PASSWORD, PLANTED_DB_PASSWORD, pgReachable, prepareDatabase, run, setupFakes } from "./postgres.js"
 
 const read = Grant.make({ agent: "pg-reader", access: { postgres: "read" } })
 const full = Grant.make({ agent: "pg-admin", access: { postgres: "full" } })
@@ -336,6 +336,17 @@ describe.skipIf(!pgReachable)("SQL tools, against a real database", () => {
     } finally {
       fakes.platform.state.configVars.get(appId)!["DATABASE_URL"] = saved
     }
+  })
+
+  it("credential: psql connects as the named credential (its attachment's URL); an unknown one connects nowhere; its password is in no output", async () => {
+    const who = await run(fakes, noApprovals, "heroku_pg_psql", { app: "alpha", sql: "SELECT current_user AS u", credential: "analyst" })
+    expect(who.execution.value).toMatchObject({ rows: [{ u: "herokupg_analyst" }] })
+    const denied = await run(fakes, full, "heroku_pg_psql_write", { app: "alpha", sql: "DELETE FROM orders WHERE id = 3", credential: "analyst" }, { approvedBy: "dana" })
+    expect(denied.execution.value).toMatchObject({ error: { message: expect.stringMatching(/permission denied.*42501/) } })
+    const unknown = await run(fakes, noApprovals, "heroku_pg_psql", { app: "alpha", sql: "SELECT 1", credential: "nobody" })
+    expect(unknown.execution.value).toMatchObject({ error: { error: "CredentialNotFound" } })
+    for (const outcome of [who, denied, unknown]) expect(everything(outcome)).not.toContain(PLANTED_ANALYST_PASSWORD)
+    await admin((sql) => Effect.map(sql`SELECT count(*)::int AS n FROM orders WHERE id = 3`, (rows) => expect(rows).toEqual([{ n: 1 }])))
   })
 
   it("heroku_pg_psql_write: refused without an approval (nothing written); approved, committed", async () => {

@@ -26,6 +26,9 @@ if (!pgReachable) {
 /** The password of the role the app's DATABASE_URL names: it must never appear in any output. */
 export const PLANTED_DB_PASSWORD = "pl4nted-Db-pa55word-7qz"
 export const ROLE = "herokupg_app"
+/** A second credential of the same database (a read-only role), with its own planted password. */
+export const ANALYST = "herokupg_analyst"
+export const PLANTED_ANALYST_PASSWORD = "pl4nted-Analyst-pa55-4kx"
 export const database = `${new URL(pgUrl).pathname.slice(1) || "postgres"}_herokupg`
 
 const onDatabase = (url: string, statement: (sql: SqlClient.SqlClient) => Effect.Effect<unknown, unknown>) =>
@@ -61,6 +64,9 @@ export const prepareDatabase = async () => {
       const role = yield* sql`SELECT 1 FROM pg_roles WHERE rolname = ${ROLE}`
       if (role.length === 0) yield* Effect.ignore(sql.unsafe(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${PLANTED_DB_PASSWORD}'`))
       yield* sql.unsafe(`ALTER ROLE ${ROLE} LOGIN PASSWORD '${PLANTED_DB_PASSWORD}'`)
+      const analyst = yield* sql`SELECT 1 FROM pg_roles WHERE rolname = ${ANALYST}`
+      if (analyst.length === 0) yield* Effect.ignore(sql.unsafe(`CREATE ROLE ${ANALYST} LOGIN PASSWORD '${PLANTED_ANALYST_PASSWORD}'`))
+      yield* sql.unsafe(`ALTER ROLE ${ANALYST} LOGIN PASSWORD '${PLANTED_ANALYST_PASSWORD}'`)
     })
   )
   await admin((sql) =>
@@ -71,6 +77,7 @@ export const prepareDatabase = async () => {
         "INSERT INTO orders SELECT i, 'order ' || i, 9007199254740993 + i, '2026-01-01T00:00:00Z'::timestamptz, '\\x0102'::bytea FROM generate_series(1, 500) AS i"
       )
       yield* sql.unsafe(`GRANT ALL ON orders TO ${ROLE}`)
+      yield* sql.unsafe(`GRANT SELECT ON orders TO ${ANALYST}`)
       yield* sql.unsafe("DROP EXTENSION IF EXISTS pg_stat_statements")
     })
   )
@@ -97,6 +104,15 @@ export const setupFakes = async () => {
   await post("/apps/alpha/addons", { plan: "heroku-postgresql:essential-1", name: "postgresql-alpha-gold", attachment: { name: "HEROKU_POSTGRESQL_GOLD" } })
   const prodDb = await post("/apps/prod/addons", { plan: "heroku-postgresql:standard-0", name: "postgresql-prod-5678" })
   platform.state.configVars.get(alpha["id"])!["DATABASE_URL"] = appDatabaseUrl()
+  // The analyst credential, attached as heroku/cli's `addons:attach --credential analyst` does.
+  platform.state.attachments.get(alpha["id"])!.push({
+    id: crypto.randomUUID(),
+    name: "ANALYST",
+    addon: { id: alphaDb["id"], name: alphaDb["name"], app: { id: alpha["id"], name: "alpha" } },
+    app: { id: alpha["id"], name: "alpha" },
+    namespace: "credential:analyst"
+  })
+  platform.state.configVars.get(alpha["id"])!["ANALYST_URL"] = urlFor(database, { name: ANALYST, password: PLANTED_ANALYST_PASSWORD })
   platform.state.configVars.get(prod["id"])!["DATABASE_URL"] = appDatabaseUrl()
   return { platform, data, alpha, prod, alphaDb, prodDb, close: () => Promise.all([data.close(), platform.close()]) }
 }

@@ -88,6 +88,11 @@ const sqlText = Schema.String.annotate({ description: "One SQL statement (severa
   Schema.isMinLength(1),
   Schema.isMaxLength(100_000)
 )
+const credential = opt(
+  Schema.String.annotate({ description: "Connect as this credential of the database (see heroku_pg_credentials) instead of the default one." }).check(
+    Schema.isPattern(/^[a-z][a-z0-9_-]{0,62}$/u)
+  )
+)
 const maxRows = opt(
   Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 })).annotate({ description: "At most this many rows back (default 100, at most 1000)." })
 )
@@ -159,7 +164,7 @@ export const postgresOperations: ReadonlyArray<PgOperation> = [
     tool: "heroku_pg_psql",
     description:
       "Run one read-only SQL statement on a Postgres database (a READ ONLY transaction with a statement timeout; writes are refused): rows as JSON, capped (pg:psql).",
-    parameters: { ...database, sql: sqlText, maxRows },
+    parameters: { ...database, sql: sqlText, maxRows, credential },
     result: Rows
   },
   {
@@ -169,7 +174,7 @@ export const postgresOperations: ReadonlyArray<PgOperation> = [
     tool: "heroku_pg_psql_write",
     description:
       "Run one SQL statement that may change data or schema on a Postgres database, committed when it succeeds (with a statement timeout). Always needs a human's approval (pg:psql).",
-    parameters: { ...database, sql: sqlText, maxRows },
+    parameters: { ...database, sql: sqlText, maxRows, credential },
     result: Rows
   },
   {
