@@ -80,12 +80,15 @@ export const allows = (grant: Grant, operation: Operation): boolean => {
 /** Whether the grant names this tool in `autoApprove` (never for an operation whose `approval` is `"always"`). */
 export const autoApproves = (grant: Grant, operation: Operation): boolean => operation.approval !== "always" && grant.autoApprove.includes(operation.tool)
 
-/** Needs a human: an always-gated risk, one in `approvalFor`, or a tool in `approvalForTools`; unless auto-approved by name. */
+/**
+ * Needs a human: an operation whose `approval` is `"always"`; else an always-gated risk, one in `approvalFor`,
+ * or a tool in `approvalForTools`, unless auto-approved by name.
+ */
 export const needsApproval = (grant: Grant, operation: Operation): boolean =>
   operation.approval === "always" ||
   (!autoApproves(grant, operation) &&
-  (grant.approvalForTools.includes(operation.tool) ||
-    operation.risks.some((risk) => alwaysGated.includes(risk) || grant.approvalFor.includes(risk))))
+    (grant.approvalForTools.includes(operation.tool) ||
+      operation.risks.some((risk) => alwaysGated.includes(risk) || grant.approvalFor.includes(risk))))
 
 /** A resolved app or pipeline: both of Heroku's identities for it. */
 export interface Identity {

@@ -28,6 +28,7 @@ import * as HerokuTools from "./HerokuTools.js"
 import * as Ops from "./internal/postgresOperations.js"
 import * as Sql from "./internal/postgresSql.js"
 import type { Operation } from "./Operations.js"
+import * as Redaction from "./Redaction.js"
 
 /** Where Heroku's CLI sends data API calls (`HEROKU_DATA_HOST` overrides it there). */
 export const DEFAULT_DATA_URL = "https://api.data.heroku.com"
@@ -134,7 +135,8 @@ interface Database {
 const shown = (database: Database) => ({ id: database.id, name: database.name, attachment: database.attachment })
 
 const fail = (error: string, message: string): Effect.Effect<never, Failure> => Effect.fail({ error, message })
-const fromHeroku = (error: Parameters<typeof HerokuTools.fromHerokuError>[0]) => HerokuTools.fromHerokuError(error, { values: [] })
+// Unscrubbed here: the handler scrubs every failure with the secrets it knows by then.
+const fromHeroku = (error: Parameters<typeof HerokuTools.fromHerokuError>[0]) => HerokuTools.fromHerokuError(error, Redaction.none)
 const record = (value: unknown): Record<string, unknown> => (typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {})
 
 /** Fields of a data API answer that carry credentials (a password, a URL with one in it): dropped by name. */
@@ -153,9 +155,18 @@ const performer =
     return op.via.kind === "data" ? dataCall(platform, data, op, input, app) : sqlCall(platform, options, op, input, app)
   }
 
+/**
+ * The app's attachments, those of the default credential first: an add-on named by its name (or listed by
+ * `pg:info`) is reached through its default credential, not through an attachment of another credential
+ * (`namespace: "credential:<name>"`).
+ */
 const attachmentsOf = (platform: HerokuClient.Service, app: string) =>
   Stream.runCollect(platform.list(`/apps/${encodeURIComponent(app)}/addon-attachments`, { field: "id" })).pipe(
-    Effect.map((items) => items.map(record)),
+    Effect.map((items) => {
+      const attachments = items.map(record)
+      const isDefault = (a: Record<string, unknown>) => a["namespace"] === null || a["namespace"] === undefined
+      return [...attachments.filter(isDefault), ...attachments.filter((a) => !isDefault(a))]
+    }),
     Effect.mapError(fromHeroku)
   )
 

@@ -343,6 +343,9 @@ describe.skipIf(!pgReachable)("SQL tools, against a real database", () => {
     expect(who.execution.value).toMatchObject({ rows: [{ u: "herokupg_analyst" }] })
     const denied = await run(fakes, full, "heroku_pg_psql_write", { app: "alpha", sql: "DELETE FROM orders WHERE id = 3", credential: "analyst" }, { approvedBy: "dana" })
     expect(denied.execution.value).toMatchObject({ error: { message: expect.stringMatching(/permission denied.*42501/) } })
+    // Named by its add-on's name (or its default attachment), the database is reached as its default credential.
+    const byName = await run(fakes, noApprovals, "heroku_pg_psql", { app: "alpha", sql: "SELECT current_user AS u", database: "postgresql-alpha-1234" })
+    expect(byName.execution.value).toMatchObject({ addon: { attachment: "DATABASE" }, rows: [{ u: "herokupg_app" }] })
     const unknown = await run(fakes, noApprovals, "heroku_pg_psql", { app: "alpha", sql: "SELECT 1", credential: "nobody" })
     expect(unknown.execution.value).toMatchObject({ error: { error: "CredentialNotFound" } })
     for (const outcome of [who, denied, unknown]) expect(everything(outcome)).not.toContain(PLANTED_ANALYST_PASSWORD)

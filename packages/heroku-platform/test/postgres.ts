@@ -106,7 +106,8 @@ export const setupFakes = async () => {
   platform.state.configVars.get(alpha["id"])!["DATABASE_URL"] = appDatabaseUrl()
   // The analyst credential, attached as heroku/cli's `addons:attach --credential analyst` does.
   platform.state.attachments.get(alpha["id"])!.push({
-    id: crypto.randomUUID(),
+    // First in Heroku's order (by id): naming the add-on must still reach it through its default credential.
+    id: "00000000-0000-4000-8000-000000000000",
     name: "ANALYST",
     addon: { id: alphaDb["id"], name: alphaDb["name"], app: { id: alpha["id"], name: "alpha" } },
     app: { id: alpha["id"], name: "alpha" },
