@@ -314,6 +314,33 @@ describe.skipIf(!pgReachable)("SQL tools, against a real database", () => {
     expect(JSON.stringify(rows).length).toBeLessThanOrEqual(10_000 + rows.length)
   })
 
+  it("an interrupted psql: its query is cancelled on the server, and the audit keeps the intent and an interrupted outcome", async () => {
+    const entries: Array<AuditLog.Entry> = []
+    const fiber = Effect.runFork(
+      Effect.gen(function* () {
+        const resolved = yield* Toolkit.resolve(Postgres.toolkit(noApprovals))
+        return yield* Toolkit.execute(resolved, { name: "heroku_pg_psql", args: { app: "alpha", sql: "SELECT pg_sleep(25) AS slept" } }, { runId: "run-int", toolCallId: "c-int", idempotencyKey: "run-int:c-int" })
+      }).pipe(Effect.provide(harness(fakes, noApprovals, { statementTimeout: "60 seconds" }, AuditLog.layer((entry) => Effect.sync(() => void entries.push(entry))))))
+    )
+    const sleeping = () =>
+      new Promise<number>((resolve) =>
+        admin((sql) => Effect.map(sql`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(25)%' AND state = 'active'`, (rows) => resolve((rows[0] as { n: number }).n)))
+      )
+    for (let i = 0; i < 100 && (await sleeping()) === 0; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(await sleeping()).toBe(1)
+    await Effect.runPromise(Fiber.interrupt(fiber))
+    let left = 1
+    for (let i = 0; i < 100 && left > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      left = await sleeping()
+    }
+    expect(left).toBe(0)
+    expect(entries.map((e) => [e.kind, e.outcome])).toEqual([
+      ["intent", "pending"],
+      ["outcome", "interrupted"]
+    ])
+  })
+
   it("the planted DATABASE_URL password is in no output: not in rows that hold it, not in errors, not in the audit", async () => {
     await admin((sql) => sql.unsafe(`UPDATE orders SET note = 'url ${appDatabaseUrl()} pw ${PLANTED_DB_PASSWORD}' WHERE id = 1`))
     const outcomes = [

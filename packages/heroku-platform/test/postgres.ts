@@ -121,13 +121,13 @@ export const setupFakes = async () => {
 export type Fakes = Awaited<ReturnType<typeof setupFakes>>
 
 /** The layers the Postgres tools need, pointed at the fakes (and the local server, without TLS). */
-export const harness = (fakes: Fakes, grant: Grant.Grant, options: Postgres.Options = {}) =>
+export const harness = (fakes: Fakes, grant: Grant.Grant, options: Postgres.Options = {}, audit: Layer.Layer<AuditLog.AuditLog> = AuditLog.layerMemory) =>
   Postgres.layer(grant, { ssl: false, statementTimeout: "2 seconds", ...options }).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         HerokuClient.layer({ token: Redacted.make(TOKEN), baseUrl: fakes.platform.url, retryBaseDelay: "5 millis" }),
         Postgres.layerDataClient({ token: Redacted.make(TOKEN), baseUrl: fakes.data.url, retryBaseDelay: "5 millis" }),
-        AuditLog.layerMemory
+        audit
       )
     ),
     Layer.provide(NodeHttpClient.layerUndici)
