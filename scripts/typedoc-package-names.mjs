@@ -1,7 +1,8 @@
 /**
  * A TypeDoc plugin: names each module of the API reference after its package (`@agentloop/core`) instead of
  * its path (`core/src`), reading packages/<dir>/package.json, so a new package needs no configuration. A
- * subpath entry point (`core/src/EffectAi`) is named as it is imported (`@agentloop/core/EffectAi`).
+ * subpath entry point (`core/src/EffectAi`, `heroku-platform/src/Postgres`) is named as it is imported
+ * (`@agentloop/core/EffectAi`, `@agentloop/heroku-platform/Postgres`).
  */
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"

@@ -78,14 +78,18 @@ export const allows = (grant: Grant, operation: Operation): boolean => {
   return access === "full" || (access === "read" && operation.access === "read")
 }
 
-/** Whether the grant names this tool in `autoApprove`. */
-export const autoApproves = (grant: Grant, operation: Operation): boolean => grant.autoApprove.includes(operation.tool)
+/** Whether the grant names this tool in `autoApprove` (never for an operation whose `approval` is `"always"`). */
+export const autoApproves = (grant: Grant, operation: Operation): boolean => operation.approval !== "always" && grant.autoApprove.includes(operation.tool)
 
-/** Needs a human: an always-gated risk, one in `approvalFor`, or a tool in `approvalForTools`; unless auto-approved by name. */
+/**
+ * Needs a human: an operation whose `approval` is `"always"`; else an always-gated risk, one in `approvalFor`,
+ * or a tool in `approvalForTools`, unless auto-approved by name.
+ */
 export const needsApproval = (grant: Grant, operation: Operation): boolean =>
-  !autoApproves(grant, operation) &&
-  (grant.approvalForTools.includes(operation.tool) ||
-    operation.risks.some((risk) => alwaysGated.includes(risk) || grant.approvalFor.includes(risk)))
+  operation.approval === "always" ||
+  (!autoApproves(grant, operation) &&
+    (grant.approvalForTools.includes(operation.tool) ||
+      operation.risks.some((risk) => alwaysGated.includes(risk) || grant.approvalFor.includes(risk))))
 
 /** A resolved app or pipeline: both of Heroku's identities for it. */
 export interface Identity {

@@ -76,6 +76,11 @@ export interface Request {
   readonly template?: string
   /** A second factor for an account or app that requires one (sent as `Heroku-Two-Factor-Code`). */
   readonly twoFactorCode?: Redacted.Redacted<string>
+  /**
+   * Send the token as HTTP Basic (`:<token>`) instead of Bearer: the Postgres data API's `/postgres/v0`
+   * endpoints want it so (heroku/cli `pg:credentials`).
+   */
+  readonly basicAuth?: boolean
 }
 
 export interface Response {
@@ -246,7 +251,10 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         let httpRequest = HttpClientRequest.make(request.method)(`${baseUrl}${request.path}`).pipe(
           HttpClientRequest.setHeaders({
             Accept: ACCEPT,
-            Authorization: `Bearer ${Redacted.value(options.token)}`,
+            Authorization:
+              request.basicAuth === true
+                ? `Basic ${Buffer.from(`:${Redacted.value(options.token)}`).toString("base64")}`
+                : `Bearer ${Redacted.value(options.token)}`,
             "User-Agent": options.userAgent ?? "agentloop-heroku-platform/0.1"
           })
         )

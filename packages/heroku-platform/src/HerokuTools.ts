@@ -84,15 +84,19 @@ export const annotations = (
   tool: string
 ): { readonly readOnlyHint: boolean; readonly destructiveHint: boolean; readonly idempotentHint: boolean; readonly openWorldHint: true } | undefined => {
   const operation = byTool.get(tool)
-  if (operation === undefined) return undefined
-  return {
-    readOnlyHint: operation.access === "read",
-    destructiveHint: operation.risks.some((risk) => alwaysGated.includes(risk)),
-    // A DELETE on dynos is a restart: every call restarts again, so it is not idempotent whatever its method.
-    idempotentHint: (operation.method === "GET" || operation.method === "PUT" || operation.method === "DELETE") && !restarts(operation.tool),
-    openWorldHint: true
-  }
+  return operation === undefined ? undefined : annotationsOf(operation)
 }
+
+/** The hints of one operation (also for operations outside `Operations.operations`, such as the Postgres tools). */
+export const annotationsOf = (
+  operation: Operation
+): { readonly readOnlyHint: boolean; readonly destructiveHint: boolean; readonly idempotentHint: boolean; readonly openWorldHint: true } => ({
+  readOnlyHint: operation.access === "read",
+  destructiveHint: operation.approval === "always" || operation.risks.some((risk) => alwaysGated.includes(risk)),
+  // A DELETE on dynos is a restart: every call restarts again, so it is not idempotent whatever its method.
+  idempotentHint: (operation.method === "GET" || operation.method === "PUT" || operation.method === "DELETE") && !restarts(operation.tool),
+  openWorldHint: true
+})
 
 /** The operations a grant allows. */
 export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> =>
@@ -106,33 +110,75 @@ export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> 
 export const toolkit = (grant: Grant.Grant): Toolkit.Toolkit<Record<string, Tool.Any>> => {
   let made = toolkits.get(grant)
   if (made === undefined) {
-    made = Toolkit.make(...allowedOperations(grant).map((operation) => toolFor(operation, grant)))
+    made = toolkitOf(allowedOperations(grant), grant)
     toolkits.set(grant, made)
   }
   return made
 }
 
+/**
+ * A toolkit of these operations' tools, approvals set by the grant (the Postgres tools use it too).
+ *
+ * @internal
+ */
+export const toolkitOf = (operations: ReadonlyArray<Operation>, grant: Grant.Grant): Toolkit.Toolkit<Record<string, Tool.Any>> =>
+  Toolkit.make(...operations.map((operation) => toolFor(operation, grant)))
+
 const toolkits = new WeakMap<Grant.Grant, Toolkit.Toolkit<Record<string, Tool.Any>>>()
 
 /** Handlers for the grant's tools, over `HerokuClient`, writing to `AuditLog` (and asking `TwoFactor`, if provided). */
 export const layer = (grant: Grant.Grant): Layer.Layer<Tool.Handler<string>, never, HerokuClient | AuditLog> =>
-  toolkit(grant).toLayer(
-    Effect.gen(function* () {
-      const client = yield* HerokuClient
-      const audit = yield* AuditLog
-      const twoFactor = yield* Effect.serviceOption(TwoFactor)
-      const handlers: Record<string, Tool.AnyHandlerFn> = {}
-      const scope = makeScope(grant, client)
-      for (const operation of allowedOperations(grant)) {
-        handlers[operation.tool] = handlerFor({ operation, grant, client, audit, twoFactor, scope })
-      }
-      return handlers
-    })
-  )
+  toolkit(grant).toLayer(handlersFor(grant, allowedOperations(grant)))
+
+/**
+ * What a call of an operation that is not one Platform API request (the Postgres tools) runs instead of it,
+ * once the handler checked the grant, the arguments, the app and the approval and wrote the intent entry.
+ * Its value is decoded with the operation's `result` and scrubbed like any other result, its failures too.
+ *
+ * @internal
+ */
+export type Performer = (input: {
+  readonly operation: Operation
+  readonly params: Record<string, any>
+  /** The app as sent to Heroku: its id once resolved. */
+  readonly app: string | undefined
+  /** Its name, when known (for the audit, and for endpoints that want names). */
+  readonly appName: string | undefined
+  readonly scope: Scope
+  readonly context: Tool.HandlerContext
+}) => Effect.Effect<{ readonly value: unknown; readonly requestId?: string | undefined }, ToolFailure> | undefined
+
+/**
+ * The handlers of `operations` under `grant` (each checks for itself, see the module's comment); `perform`
+ * runs the calls of the operations it answers for.
+ *
+ * @internal
+ */
+export const handlersFor = (
+  grant: Grant.Grant,
+  operations: ReadonlyArray<Operation>,
+  perform?: Performer
+): Effect.Effect<Record<string, Tool.AnyHandlerFn>, never, HerokuClient | AuditLog> =>
+  Effect.gen(function* () {
+    const client = yield* HerokuClient
+    const audit = yield* AuditLog
+    const twoFactor = yield* Effect.serviceOption(TwoFactor)
+    const handlers: Record<string, Tool.AnyHandlerFn> = {}
+    const scope = makeScope(grant, client)
+    for (const operation of operations) {
+      handlers[operation.tool] = handlerFor({ operation, grant, client, audit, twoFactor, scope, ...(perform === undefined ? {} : { perform }) })
+    }
+    return handlers
+  })
 
 const failure = (error: string, message: string, extra: Partial<ToolFailure> = {}): ToolFailure => ({ error, message, ...extra })
 
-const fromHerokuError = (error: HerokuError | InvalidRange, secrets: Redaction.Known): ToolFailure =>
+/**
+ * A Heroku error as the model sees it, scrubbed of `secrets`.
+ *
+ * @internal
+ */
+export const fromHerokuError = (error: HerokuError | InvalidRange, secrets: Redaction.Known): ToolFailure =>
   "status" in error
     ? failure(error._tag, Redaction.text(error.message, secrets), {
         status: error.status,
@@ -151,6 +197,7 @@ interface HandlerDeps {
   readonly audit: AuditService
   readonly twoFactor: Option.Option<TwoFactorService>
   readonly scope: Scope
+  readonly perform?: Performer
 }
 
 /** Each operation's parameters as the handler checks them (the loop decoded them already; a direct caller may not have). */
@@ -232,6 +279,9 @@ const handlerFor =
       }
       const decision: Entry["decision"] =
         context.approval !== undefined ? "approved" : Grant.autoApproves(grant, operation) ? "auto_approved" : "allowed"
+      // The Postgres tools read the app's config (its database URL): learn its values first, so the intent
+      // entry already scrubs them from the arguments (SQL that quotes the database password).
+      if (deps.perform !== undefined && typeof pathParams["app"] === "string") yield* scope.learnApp(pathParams["app"])
       // 5. Intent before the call. If the log cannot take it, the call does not happen.
       yield* audit.record(entry({ kind: "intent", decision, outcome: "pending", ...target })).pipe(
         Effect.mapError((error) => failure("AuditUnavailable", `Not run: ${error.message}`))
@@ -320,6 +370,13 @@ const call = (
       return grant.secrets ? value : Redaction.values(value)
     }
     return Redaction.deep(value, scope.secrets())
+  }
+  const performing = deps.perform?.({ operation, params, app: appSegment, appName: label, scope, context })
+  if (performing !== undefined) {
+    return performing.pipe(
+      Effect.mapError((problem) => ({ ...problem, message: Redaction.text(problem.message, scope.secrets()) })),
+      Effect.flatMap(({ value, requestId }) => Effect.map(decode(value, operation.result, requestId), (decoded) => ({ value: shown(decoded), requestId })))
+    )
   }
   const restricted = restrictedOwner(deps)
   if (operation.list !== undefined) {

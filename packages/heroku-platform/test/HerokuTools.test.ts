@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs"
 import { Agent, AgentBackend, Approval, RunStore } from "@agentloop/core"
 import { AuditLog, Grant, HerokuTools, Operations } from "@agentloop/heroku-platform"
+import * as Postgres from "@agentloop/heroku-platform/Postgres"
 import { FakeHerokuInference, FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
@@ -48,13 +49,28 @@ describe("the operation table", () => {
 
   it("the risk table in docs/heroku-platform.md matches the operations", () => {
     const doc = readFileSync(new URL("../../../docs/heroku-platform.md", import.meta.url), "utf8")
-    const rows = doc.split("\n").filter((line) => line.startsWith("| `heroku_"))
+    const rows = doc.split("\n").filter((line) => line.startsWith("| `heroku_") && !line.startsWith("| `heroku_pg_"))
     const defaults = Grant.make({})
     expect(rows).toEqual(
       Operations.operations.map((o) => {
         const risks = o.risks.filter((r) => r !== "read" && r !== "write")
         const approval = !Grant.needsApproval(defaults, o) ? "no" : o.risks.some((r) => Operations.alwaysGated.includes(r)) ? "always" : "by default"
         return `| \`${o.tool}\` | ${o.method} \`${o.template}\` | ${o.scope} | ${o.access} | ${risks.join(", ") || "–"} | ${approval} |`
+      })
+    )
+  })
+
+  it("the Postgres table in docs/heroku-platform.md matches Postgres.operations", () => {
+    const doc = readFileSync(new URL("../../../docs/heroku-platform.md", import.meta.url), "utf8")
+    const rows = doc.split("\n").filter((line) => line.startsWith("| `heroku_pg_"))
+    const defaults = Grant.make({})
+    expect(rows).toEqual(
+      Postgres.operations.map((o) => {
+        const risks = o.risks.filter((r) => r !== "read" && r !== "write")
+        const always = o.approval === "always" || o.risks.some((r) => Operations.alwaysGated.includes(r))
+        const approval = !Grant.needsApproval(defaults, o) ? "no" : always ? "always" : "by default"
+        const servedBy = Postgres.via(o.tool) === "sql" ? "SQL" : `${o.method} \`${o.template}\``
+        return `| \`${o.tool}\` | ${servedBy} | ${o.scope} | ${o.access} | ${risks.join(", ") || "–"} | ${approval} |`
       })
     )
   })
@@ -74,16 +90,19 @@ describe("the operation table", () => {
       expect(named.length > 0, row).toBe(coverage !== "none")
       expect(fake, row).toBe(coverage === "none" ? "–" : "yes")
       for (const [, tool, group, risks, approval] of named) {
-        const o = Operations.byTool.get(tool!)
+        const o = Operations.byTool.get(tool!) ?? Postgres.byTool.get(tool!)
         expect(o, tool).toBeDefined()
         covered.add(tool!)
         const expected = !Grant.needsApproval(defaults, o!) ? "no approval" : o!.risks.some((r) => Operations.alwaysGated.includes(r)) ? "approval always" : "approval by default"
         expect([group, risks, approval], tool).toEqual([o!.group, [o!.access, ...o!.risks.filter((r) => r !== "read" && r !== "write")].join(", "), expected])
       }
     }
-    expect(counts).toEqual({ full: 25, partial: 1, none: 10, extra: 3 })
+    expect(counts).toEqual({ full: 34, partial: 2, extra: 3 })
+    // The page's summary line says what the rows say.
+    const summary = /\*\*Coverage\*\*: (\d+) full, (\d+) partial, (\d+) none/.exec(section)
+    expect(summary?.slice(1).map(Number)).toEqual([counts["full"], counts["partial"], counts["none"] ?? 0])
     // Every tool added to match Heroku's server appears in the table.
-    for (const operation of Operations.operations.slice(38)) expect(covered.has(operation.tool), operation.tool).toBe(true)
+    for (const operation of [...Operations.operations.slice(38), ...Postgres.operations]) expect(covered.has(operation.tool), operation.tool).toBe(true)
   })
 
   it("scope coverage follows Heroku: global covers all, write includes read, protected scopes add config vars", () => {

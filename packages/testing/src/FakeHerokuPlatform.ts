@@ -19,7 +19,7 @@ import { layerWith } from "./FakeHttp.js"
 import { CEDAR, dynoSize, regionOf, STACK } from "./internal/fakeHeroku/catalog.js"
 import { coverageRoutes } from "./internal/fakeHeroku/coverageRoutes.js"
 import { type InferenceOptions, inferenceVars, type SourceFile, sourceRoutes, sourceStore } from "./internal/fakeHeroku/sourceRoutes.js"
-import { ERROR_URL, HttpError, invalid, type Json, notFound, type Route } from "./internal/fakeHeroku/http.js"
+import { ERROR_URL, HttpError, invalid, type Json, notFound, type Route, takeFault } from "./internal/fakeHeroku/http.js"
 
 export type { InferenceOptions, SourceFile } from "./internal/fakeHeroku/sourceRoutes.js"
 
@@ -865,11 +865,8 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
         twoFactorCode: headerOf(req, "heroku-two-factor-code")
       })
 
-    const fault = faults.find((f) => (f.method === undefined || f.method === method) && (f.path === undefined || f.path.test(path)))
+    const fault = await takeFault(faults, method, path)
     if (fault !== undefined) {
-      fault.times = (fault.times ?? 1) - 1
-      if (fault.times <= 0) faults.splice(faults.indexOf(fault), 1)
-      if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
       if (fault.drop === true) {
         record(0, false)
         req.socket.destroy()

@@ -18,6 +18,7 @@
  */
 export * as ScriptedModel from "./ScriptedModel.js"
 export * as FakeHerokuPlatform from "./FakeHerokuPlatform.js"
+export * as FakeHerokuPostgres from "./FakeHerokuPostgres.js"
 export * as FakeHerokuInference from "./FakeHerokuInference.js"
 export * as FakeHttp from "./FakeHttp.js"
 export * as FakeHumanloop from "./FakeHumanloop.js"

@@ -3,7 +3,7 @@
  * while they run (a blocked worker makes vitest fail the run on a busy machine).
  */
 import { spawn } from "node:child_process"
-import { connect, createServer } from "node:net"
+import { createServer } from "node:net"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 
@@ -70,17 +70,7 @@ export const run = (args: ReadonlyArray<string>, options?: { readonly env?: Reco
 export const wasKilled = (exited: Exited) => exited.signal === "SIGKILL"
 
 /** Whether a server accepts TCP connections at the URL's host and port (asynchronously, 5 s at most). */
-export const reachable = (url: string) =>
-  new Promise<boolean>((resolve) => {
-    const { hostname, port } = new URL(url)
-    const socket = connect(Number(port || 5432), hostname)
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(5_000, () => done(false))
-    socket.on("connect", () => done(true)).on("error", () => done(false))
-  })
+export { reachable } from "@agentloop/testing/FakeHerokuPostgres"
 
 /** A TCP port nothing listens on right now (for cluster runners: other test runs may share the machine). */
 export const freePort = () =>

@@ -51,6 +51,7 @@ export type Group =
   | "teams"
   | "spaces"
   | "ai"
+  | "postgres"
 
 export const groups: ReadonlyArray<Group> = [
   "apps",
@@ -67,7 +68,8 @@ export const groups: ReadonlyArray<Group> = [
   "account",
   "teams",
   "spaces",
-  "ai"
+  "ai",
+  "postgres"
 ]
 
 export type Params = Record<string, any>
@@ -105,6 +107,8 @@ export interface Operation {
   readonly access: "read" | "write"
   readonly scope: Scope
   readonly risks: ReadonlyArray<Risk>
+  /** `"always"`: every call needs a human, and no `autoApprove` entry waives it (SQL writes, killing a query). */
+  readonly approval?: "always"
   readonly method: Method
   /** The main request goes to Heroku Managed Inference's public host, not the Platform API (the model catalog). */
   readonly api?: "inference"

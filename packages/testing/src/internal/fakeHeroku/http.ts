@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import type { OAuthScope } from "../../FakeHerokuPlatform.js"
+import type { Fault, OAuthScope } from "../../FakeHerokuPlatform.js"
 
 export type Json = Record<string, any>
 
@@ -29,3 +29,16 @@ export interface Route {
   readonly handle: (match: ReadonlyArray<string>, body: Json) => { status?: number; body: unknown }
 }
 
+
+/**
+ * The first queued fault that matches this request, used up once (removed when its `times` are spent), after
+ * its delay: what both Heroku fakes do before answering.
+ */
+export const takeFault = async (faults: Array<Fault>, method: string, path: string): Promise<Fault | undefined> => {
+  const fault = faults.find((f) => (f.method === undefined || f.method === method) && (f.path === undefined || f.path.test(path)))
+  if (fault === undefined) return undefined
+  fault.times = (fault.times ?? 1) - 1
+  if (fault.times <= 0) faults.splice(faults.indexOf(fault), 1)
+  if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
+  return fault
+}
