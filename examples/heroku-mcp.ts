@@ -19,7 +19,9 @@ import { appendFileSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Mcp } from "@agentloop/mcp"
 import { AuditLog, Grant, HerokuClient, HerokuTools } from "@agentloop/heroku-platform"
-import { FakeHerokuInference, FakeHerokuPlatform, ScriptedModel } from "@agentloop/testing"
+import * as Postgres from "@agentloop/heroku-platform/Postgres"
+import { Toolkit } from "@agentloop/core"
+import { FakeHerokuInference, FakeHerokuPlatform, FakeHerokuPostgres, ScriptedModel } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Redacted, type Scope } from "effect"
 
@@ -44,8 +46,14 @@ const seedFake = Effect.gen(function* () {
   fake.crash("shop-api")
   fake.addApp("billing", { config: { DATABASE_URL: "postgres://billing:pl4nted-s3cret@db.internal:5432/billing" } })
   fake.addApp("other-team-app")
-  return { url: fake.url, inferenceUrl: inference.url }
+  // The Postgres data API too (its SQL tools reach the app's DATABASE_URL, which offline goes nowhere).
+  const data = yield* FakeHerokuPostgres.make({ platform: fake })
+  return { url: fake.url, inferenceUrl: inference.url, dataUrl: data.url }
 })
+
+/** The Platform tools the grant allows, and the Postgres tools when it gives the `postgres` group. */
+export const toolkitFor = (grant: Grant.Grant) =>
+  Postgres.allowedOperations(grant).length === 0 ? HerokuTools.toolkit(grant) : Toolkit.merge(HerokuTools.toolkit(grant), Postgres.toolkit(grant))
 
 /** Serves the granted Heroku tools until the scope closes. */
 export const serveHeroku = (options: Options): Effect.Effect<Mcp.ServeHandle, unknown, Scope.Scope> =>
@@ -54,19 +62,20 @@ export const serveHeroku = (options: Options): Effect.Effect<Mcp.ServeHandle, un
     const token = Redacted.make(options.herokuApiKey ?? "test-token")
     // Built into this scope (not per call): the HTTP client and audit log live as long as the server.
     const context = yield* Layer.build(
-      HerokuTools.layer(options.grant).pipe(
+      Layer.merge(HerokuTools.layer(options.grant), Postgres.layer(options.grant)).pipe(
         Layer.provideMerge(
           Layer.mergeAll(
             AuditLog.layer((entry) => Effect.sync(() => options.audit(entry))),
-            HerokuClient.layer({ token, ...(offline === undefined ? {} : { baseUrl: offline.url, inferenceUrl: offline.inferenceUrl }) }).pipe(Layer.provide(NodeHttpClient.layerUndici))
-          )
+            HerokuClient.layer({ token, ...(offline === undefined ? {} : { baseUrl: offline.url, inferenceUrl: offline.inferenceUrl }) }),
+            Postgres.layerDataClient({ token, ...(offline === undefined ? {} : { baseUrl: offline.dataUrl }) })
+          ).pipe(Layer.provide(NodeHttpClient.layerUndici))
         )
       )
     )
-    return yield* Mcp.serve(HerokuTools.toolkit(options.grant), {
+    return yield* Mcp.serve(toolkitFor(options.grant), {
       name: "agentloop-heroku",
       transport: options.transport,
-      annotations: (tool) => HerokuTools.annotations(tool.name)
+      annotations: (tool) => HerokuTools.annotations(tool.name) ?? Postgres.annotations(tool.name)
     }).pipe(Effect.provide(context))
   })
 
@@ -109,7 +118,7 @@ if (process.argv[1] !== undefined && import.meta.url === `file://${process.argv[
         auditFile === undefined ? process.stderr.write(`audit: ${AuditLog.format(entry)}\n`) : appendFileSync(auditFile, `${JSON.stringify(entry)}\n`)
     })
     process.stderr.write(
-      `agentloop heroku-mcp: ${HerokuTools.toolkit(grant).names.length} tools, ${apiKey ? "real Heroku API" : "fake Heroku (offline)"}, ${handle.url ?? "stdio"}\n`
+      `agentloop heroku-mcp: ${toolkitFor(grant).names.length} tools, ${apiKey ? "real Heroku API" : "fake Heroku (offline)"}, ${handle.url ?? "stdio"}\n`
     )
     yield* handle.closed
   }).pipe(Effect.scoped)

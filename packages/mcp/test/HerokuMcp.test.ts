@@ -12,6 +12,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Toolkit } from "@agentloop/core"
 import { AuditLog, Grant, HerokuTools } from "@agentloop/heroku-platform"
+import * as Postgres from "@agentloop/heroku-platform/Postgres"
 import { Mcp } from "@agentloop/mcp"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
@@ -64,13 +65,17 @@ describe("pnpm heroku-mcp with the MCP Inspector CLI (stdio, fake Heroku)", () =
   it("lists exactly the granted tools, with safety annotations from each operation's risks", async () => {
     const audit = join(mkdtempSync(join(tmpdir(), "heroku-mcp-")), "audit.jsonl")
     const listed = (await inspector(["--method", "tools/list"], audit)) as { tools: Array<{ name: string; annotations?: Record<string, boolean> }> }
-    expect(listed.tools.map((t) => t.name)).toEqual(HerokuTools.toolkit(grant).names)
+    // The example's grant gives the `postgres` group Read: its Postgres tools are served next to the Platform's.
+    expect(listed.tools.map((t) => t.name)).toEqual([...HerokuTools.toolkit(grant).names, ...Postgres.toolkit(grant).names])
+    expect(listed.tools.map((t) => t.name)).toContain("heroku_pg_info")
+    expect(listed.tools.map((t) => t.name)).not.toContain("heroku_pg_kill")
     expect(listed.tools.map((t) => t.name)).not.toContain("heroku_apps_delete")
     const byName = Object.fromEntries(listed.tools.map((t) => [t.name, t.annotations]))
     expect(byName["heroku_apps_info"]).toEqual({ readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true })
     // Restarting every dyno briefly takes the app offline: always gated, so destructive in MCP's sense.
     // Every restart call restarts again: not idempotent, though Heroku models it as a DELETE.
     expect(byName["heroku_dynos_restart_all"]).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: false })
+    expect(byName["heroku_pg_psql"]).toMatchObject({ readOnlyHint: true, destructiveHint: false })
   }, 120_000)
 
   it("calls tools: a granted read succeeds, an app outside the grant is denied, a gated call is refused; all audited", async () => {
