@@ -40,6 +40,13 @@ export interface Options {
   readonly elicitation?: boolean
   /** How long to wait for the client's user to answer an elicitation. Default 5 minutes. */
   readonly approvalTimeout?: Duration.Input
+  /**
+   * Streamable HTTP with replay (SEP-1699 polling): a call still running after this long has its SSE stream
+   * closed by the server; the client reconnects after the `retry` interval with `Last-Event-ID` and gets the
+   * result (and anything else sent meanwhile) from the session's replay buffer. Keeps long calls alive behind
+   * proxies that cut long responses. Default: streams stay open until the result.
+   */
+  readonly closeStreamAfter?: Duration.Input
 }
 
 /** Refused calls say why, to the client and (as `ApprovalDecided`) to the event observer. */
@@ -90,6 +97,7 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
     const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
     const annotate = options.annotations ?? defaultAnnotations
     const approvalTimeoutMs = Duration.toMillis(options.approvalTimeout ?? Duration.minutes(5))
+    const closeStreamAfterMs = options.closeStreamAfter === undefined ? undefined : Duration.toMillis(options.closeStreamAfter)
     const listed: ListToolsResult = {
       tools: [...resolved.tools.values()].map((tool) => {
         const annotations = annotate(tool)
@@ -236,9 +244,13 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
         return listed
       })
       // The client's `notifications/cancelled` aborts `extra.signal`, which interrupts the handler.
-      server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
-        runPromise(call(server, request.params, extra), { signal: extra.signal })
-      )
+      server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
+        // Set by the transport only when the session has a replay buffer and the client can resume.
+        const closeStream = extra.closeSSEStream
+        if (closeStreamAfterMs === undefined || closeStream === undefined) return runPromise(call(server, request.params, extra), { signal: extra.signal })
+        const timer = setTimeout(closeStream, closeStreamAfterMs)
+        return runPromise(call(server, request.params, extra), { signal: extra.signal }).finally(() => clearTimeout(timer))
+      })
       return server
     }
     return { newServer }
@@ -252,6 +264,8 @@ export interface Handle {
   readonly closed: Effect.Effect<void>
   /** The sessions open now (Streamable HTTP; stdio: 1 until the client leaves, then 0). */
   readonly sessions: Effect.Effect<number>
+  /** The events held for replay over all sessions, and their size (Streamable HTTP; stdio: none). */
+  readonly replayBuffer: Effect.Effect<{ readonly events: number; readonly bytes: number }>
 }
 
 /** Serves on this process's stdin/stdout until the client closes the stream or the scope closes. */
@@ -271,5 +285,5 @@ export const serveStdio = (factory: Factory): Effect.Effect<Handle, never, Scope
       Effect.promise(() => server.connect(transport)),
       () => Effect.promise(() => server.close().catch(() => undefined))
     )
-    return { url: undefined, closed: Deferred.await(closed), sessions: Effect.sync(() => open) }
+    return { url: undefined, closed: Deferred.await(closed), sessions: Effect.sync(() => open), replayBuffer: Effect.succeed({ events: 0, bytes: 0 }) }
   })

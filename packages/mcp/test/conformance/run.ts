@@ -23,7 +23,7 @@ import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { Mcp } from "@agentloop/mcp"
 import { Effect } from "effect"
-import { ConformanceTools, conformanceHandlers } from "./tools.js"
+import { CLOSE_STREAM_AFTER_MS, ConformanceTools, conformanceHandlers } from "./tools.js"
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const packageDir = here("../..")
@@ -118,7 +118,11 @@ const summary = (mode: Outcome["mode"], output: string): Array<Outcome> =>
 
 export const run = Effect.scoped(
   Effect.gen(function* () {
-    const handle = yield* Mcp.serve(ConformanceTools, { name: "agentloop-conformance", transport: { http: { token: TOKEN } } }).pipe(
+    const handle = yield* Mcp.serve(ConformanceTools, {
+      name: "agentloop-conformance",
+      closeStreamAfter: `${CLOSE_STREAM_AFTER_MS} millis`,
+      transport: { http: { token: TOKEN } }
+    }).pipe(
       Effect.provide(conformanceHandlers)
     )
     const proxy = yield* authProxy(new URL(handle.url!))
