@@ -9,7 +9,12 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import {
+  type ElicitRequestFormParams,
+  ElicitRequestSchema,
+  type ElicitResult,
+  ToolListChangedNotificationSchema
+} from "@modelcontextprotocol/sdk/types.js"
 import { Duration, Effect, Redacted, Schedule, type Scope, Semaphore } from "effect"
 import { McpServerUnavailable, McpStartFailed } from "./McpError.js"
 
@@ -73,6 +78,11 @@ export interface OpenOptions {
   /** Called (once) when the transport closes for any reason. */
   readonly onClose: () => void
   readonly onToolsChanged: () => void
+  /**
+   * Answers the server's form elicitations; when given, the client declares the `elicitation` capability
+   * (form mode). Without it none is declared, and a server that elicits anyway gets "method not found" at once.
+   */
+  readonly elicitation?: ((params: ElicitRequestFormParams, signal: AbortSignal) => Promise<ElicitResult>) | undefined
 }
 
 const STDERR_TAIL = 2_000
@@ -117,7 +127,12 @@ export const open = (connection: Connection, options: OpenOptions): Effect.Effec
         stderrTail = (stderrTail + chunk.toString("utf8")).slice(-STDERR_TAIL)
       })
     }
-    const client = new Client({ name: "agentloop", version: "0.1.0" }, { capabilities: {} })
+    const elicitation = options.elicitation
+    const client = new Client({ name: "agentloop", version: "0.1.0" }, { capabilities: elicitation === undefined ? {} : { elicitation: { form: {} } } })
+    // Only form mode is declared: the SDK refuses URL-mode requests before they reach the handler.
+    if (elicitation !== undefined) {
+      client.setRequestHandler(ElicitRequestSchema, (request, extra) => elicitation(request.params as ElicitRequestFormParams, extra.signal))
+    }
     const close = async () => {
       if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
         let timer: ReturnType<typeof setTimeout> | undefined
@@ -164,6 +179,7 @@ export interface SessionOptions {
   readonly onToolsChanged: () => void
   /** Called after a respawn/reconnect (the tool list may have changed while the server was down). */
   readonly onReconnect: () => void
+  readonly elicitation?: OpenOptions["elicitation"]
 }
 
 /** Keeps one session alive: `get` returns it, starting (or respawning) it with backoff when it is gone. */
@@ -184,7 +200,8 @@ export const session = (connection: Connection, options: SessionOptions): Effect
       onClose: () => {
         live = undefined
       },
-      onToolsChanged: options.onToolsChanged
+      onToolsChanged: options.onToolsChanged,
+      elicitation: options.elicitation
     }).pipe(Effect.retry({ schedule: Schedule.exponential(options.backoff), times: options.retries }))
     const get: Effect.Effect<Live, McpStartFailed> = Effect.suspend(() =>
       live !== undefined && !live.closed

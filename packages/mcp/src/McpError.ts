@@ -66,6 +66,20 @@ export class McpProtocolError extends Schema.TaggedError<McpProtocolError>()("Mc
 
 export type CallError = McpServerUnavailable | McpConnectionLost | McpCallTimeout | McpCallFailed | McpToolError | McpProtocolError
 
+/**
+ * An elicitation answer that does not fit the schema the server asked with (after its defaults were applied):
+ * `field` names the field, `reason` says why. The answer is not sent as accepted.
+ */
+export class McpElicitationInvalid extends Schema.TaggedError<McpElicitationInvalid>()("McpElicitationInvalid", {
+  server: Schema.String,
+  field: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `The elicitation answer for ${this.server} does not fit the requested schema: field "${this.field}": ${this.reason}`
+  }
+}
+
 /** Serving could not start: a bad option (naming it) or the port could not be bound. */
 export class McpServeError extends Schema.TaggedError<McpServeError>()("McpServeError", {
   option: Schema.String,

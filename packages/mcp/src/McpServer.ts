@@ -26,6 +26,7 @@ import {
   type ToolAnnotations
 } from "@modelcontextprotocol/sdk/types.js"
 import { Deferred, Duration, Effect, Option, Result, type Scope } from "effect"
+import { CALL_META } from "./McpElicitation.js"
 
 export interface Options {
   /** The server name announced to clients. Default `"agentloop"`. */
@@ -111,7 +112,7 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
     }
     const runId = `mcp_${crypto.randomUUID().replaceAll("-", "")}`
 
-    const askClient = (server: Server, request: Approval.ApprovalRequest, extra: Extra): Effect.Effect<Option.Option<Decision>> => {
+    const askClient = (server: Server, request: Approval.ApprovalRequest, extra: Extra, callToken: unknown): Effect.Effect<Option.Option<Decision>> => {
       if (options.elicitation === false || server.getClientCapabilities()?.elicitation === undefined) return Effect.succeedNone
       const by = server.getClientVersion()?.name ?? "mcp-client"
       return Effect.tryPromise((signal) =>
@@ -125,7 +126,9 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
                 reason: { type: "string", title: "Reason" }
               },
               required: ["approve"]
-            }
+            },
+            // The client's token for the call (our client sends one), so it knows which call asks.
+            ...(typeof callToken === "string" ? { _meta: { [CALL_META]: callToken } } : {})
           },
           { relatedRequestId: extra.requestId, timeout: approvalTimeoutMs, signal }
         )
@@ -153,8 +156,8 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
                 : Option.none() // An MCP call cannot be suspended: no answer now is no answer.
           )
 
-    const decide = (server: Server, request: Approval.ApprovalRequest, extra: Extra): Effect.Effect<Decision> =>
-      Effect.flatMap(askClient(server, request, extra), (fromClient) =>
+    const decide = (server: Server, request: Approval.ApprovalRequest, extra: Extra, callToken: unknown): Effect.Effect<Decision> =>
+      Effect.flatMap(askClient(server, request, extra, callToken), (fromClient) =>
         Option.isSome(fromClient)
           ? Effect.succeed(fromClient.value)
           : Effect.map(askApprovals(request), (fromService) =>
@@ -216,7 +219,7 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
               arguments: args,
               argumentsDigest: Approval.argumentsDigest(args)
             }
-            const decision = yield* decide(server, request, extra)
+            const decision = yield* decide(server, request, extra, params._meta?.[CALL_META])
             report(request, decision)
             if (decision._tag === "Denied") {
               return finish(toolCallId, tool.name, Toolkit.errorResult("Denied", `The call to ${tool.name} was refused (by ${decision.by}): ${decision.reason}`))
