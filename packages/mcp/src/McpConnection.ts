@@ -9,12 +9,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import {
-  type ElicitRequestFormParams,
-  ElicitRequestSchema,
-  type ElicitResult,
-  ToolListChangedNotificationSchema
-} from "@modelcontextprotocol/sdk/types.js"
+import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import { type ElicitResult, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import { z } from "zod"
 import { Duration, Effect, Redacted, Schedule, type Scope, Semaphore } from "effect"
 import { McpServerUnavailable, McpStartFailed } from "./McpError.js"
 
@@ -82,10 +79,13 @@ export interface OpenOptions {
    * Answers the server's form elicitations; when given, the client declares the `elicitation` capability
    * (form mode). Without it none is declared, and a server that elicits anyway gets "method not found" at once.
    */
-  readonly elicitation?: ((params: ElicitRequestFormParams, signal: AbortSignal) => Promise<ElicitResult>) | undefined
+  readonly elicitation?: ((params: unknown, signal: AbortSignal) => Promise<ElicitResult>) | undefined
 }
 
 const STDERR_TAIL = 2_000
+
+/** `elicitation/create` with its params left to `McpElicitation.checkRequest`. */
+const LooseElicitRequest = z.object({ method: z.literal("elicitation/create"), params: z.unknown() })
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
@@ -129,9 +129,11 @@ export const open = (connection: Connection, options: OpenOptions): Effect.Effec
     }
     const elicitation = options.elicitation
     const client = new Client({ name: "agentloop", version: "0.1.0" }, { capabilities: elicitation === undefined ? {} : { elicitation: { form: {} } } })
-    // Only form mode is declared: the SDK refuses URL-mode requests before they reach the handler.
+    // Registered past the SDK client's own wrapper, which answers a schema it refuses with an unreadable dump:
+    // `elicitation` checks the request itself (McpElicitation.checkRequest) and names the field.
     if (elicitation !== undefined) {
-      client.setRequestHandler(ElicitRequestSchema, (request, extra) => elicitation(request.params as ElicitRequestFormParams, extra.signal))
+      Protocol.prototype.setRequestHandler.call(client, LooseElicitRequest as never, ((request: { params: unknown }, extra: { signal: AbortSignal }) =>
+        elicitation(request.params, extra.signal)) as never)
     }
     const close = async () => {
       if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {

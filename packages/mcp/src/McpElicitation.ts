@@ -101,6 +101,50 @@ const misfit = (definition: PrimitiveSchemaDefinition, value: unknown): string |
   return undefined
 }
 
+const PRIMITIVE_TYPES = ["string", "number", "integer", "boolean"]
+
+/** Why a field's definition is not one the specification allows (flat primitives and string enums), or undefined. */
+const invalidDefinition = (definition: unknown): string | undefined => {
+  if (typeof definition !== "object" || definition === null || Array.isArray(definition)) return "its definition is not an object"
+  const d = definition as Record<string, unknown>
+  if (d["type"] === "array") {
+    const items = d["items"] as Record<string, unknown> | undefined
+    const options = items?.["enum"] ?? (Array.isArray(items?.["anyOf"]) ? (items["anyOf"] as Array<{ const?: unknown }>).map((o) => o.const) : undefined)
+    return Array.isArray(options) && options.every((o) => typeof o === "string") ? undefined : "an array must list its string options (items.enum or items.anyOf)"
+  }
+  if (typeof d["type"] !== "string" || !PRIMITIVE_TYPES.includes(d["type"])) {
+    return `type ${JSON.stringify(d["type"])} is not allowed (string, number, integer, boolean, or an array of string options; no nesting)`
+  }
+  const options = d["enum"] ?? (Array.isArray(d["oneOf"]) ? (d["oneOf"] as Array<{ const?: unknown }>).map((o) => o.const) : undefined)
+  if (options !== undefined && (!Array.isArray(options) || options.some((o) => typeof o !== "string"))) return "its options must be strings"
+  return undefined
+}
+
+/**
+ * The form request as the specification allows it (checked before any handler sees it): a message, and a flat
+ * object schema of primitive fields; otherwise a `McpElicitationInvalid` naming the field (or `message`,
+ * `mode`, `requestedSchema`). URL mode is not supported.
+ */
+export const checkRequest = (server: string, params: unknown): Result.Result<ElicitRequestFormParams, McpElicitationInvalid> => {
+  const fail = (field: string, reason: string) => Result.fail(new McpElicitationInvalid({ server, part: "request", field, reason }))
+  const p = (typeof params === "object" && params !== null ? params : {}) as Record<string, unknown>
+  if (p["mode"] !== undefined && p["mode"] !== "form") return fail("mode", `only form mode is supported, got ${JSON.stringify(p["mode"])}`)
+  if (typeof p["message"] !== "string") return fail("message", "must be a string")
+  const schema = p["requestedSchema"] as Record<string, unknown> | undefined
+  if (typeof schema !== "object" || schema === null || schema["type"] !== "object") return fail("requestedSchema", `must be an object schema ({ type: "object", properties })`)
+  const properties = schema["properties"]
+  if (typeof properties !== "object" || properties === null || Array.isArray(properties)) return fail("requestedSchema", "must have properties")
+  for (const [field, definition] of Object.entries(properties)) {
+    const reason = invalidDefinition(definition)
+    if (reason !== undefined) return fail(field, reason)
+  }
+  const required = schema["required"]
+  if (required !== undefined && (!Array.isArray(required) || required.some((f) => typeof f !== "string" || !Object.hasOwn(properties, f)))) {
+    return fail("requestedSchema", "required must list fields of the schema")
+  }
+  return Result.succeed(params as ElicitRequestFormParams)
+}
+
 /** The content with defaults applied, if it fits the schema: every field known, typed as asked, required ones present. */
 export const validate = (
   server: string,
@@ -111,10 +155,12 @@ export const validate = (
   for (const [field, value] of Object.entries(filled)) {
     const definition = Object.hasOwn(schema.properties, field) ? schema.properties[field] : undefined
     const reason = definition === undefined ? "not a field of the requested schema" : misfit(definition, value)
-    if (reason !== undefined) return Result.fail(new McpElicitationInvalid({ server, field, reason }))
+    if (reason !== undefined) return Result.fail(new McpElicitationInvalid({ server, part: "answer", field, reason }))
   }
   const missing = (schema.required ?? []).find((field) => !Object.hasOwn(filled, field))
-  if (missing !== undefined) return Result.fail(new McpElicitationInvalid({ server, field: missing, reason: "required, and the schema gives no default" }))
+  if (missing !== undefined) {
+    return Result.fail(new McpElicitationInvalid({ server, part: "answer", field: missing, reason: "required, and the schema gives no default" }))
+  }
   return Result.succeed(filled)
 }
 

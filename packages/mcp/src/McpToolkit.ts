@@ -251,7 +251,10 @@ const elicitationAnswerer = (connection: McpConnection.Connection, handler: McpE
       if (typeof token === "string") return calls.get(token)
       return calls.size === 1 ? calls.values().next().value : undefined
     }
-    const answer = async (params: ElicitRequestFormParams, signal: AbortSignal): Promise<ElicitResult> => {
+    const answer = async (raw: unknown, signal: AbortSignal): Promise<ElicitResult> => {
+      const checked = McpElicitation.checkRequest(connection.name, raw)
+      if (Result.isFailure(checked)) throw new McpError(ErrorCode.InvalidParams, scrub(checked.failure.message))
+      const params = checked.success
       const request: McpElicitation.Request = { server: connection.name, message: params.message, requestedSchema: params.requestedSchema, call: callOf(params) }
       const given = await runPromise(
         handler(request).pipe(

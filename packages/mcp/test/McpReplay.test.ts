@@ -9,7 +9,7 @@ import { Tool, Toolkit } from "@agentloop/core"
 import { Mcp, type McpHttp } from "@agentloop/mcp"
 import { describe, expect, it } from "@effect/vitest"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
-import { Effect, Schema } from "effect"
+import { type Duration, Effect, Schema } from "effect"
 import * as EventStore from "../src/internal/eventStore.js"
 import { eventually } from "./support.js"
 
@@ -23,7 +23,7 @@ const handlers = Tools.toLayer({
   big: () => Effect.succeed("x".repeat(2_000))
 })
 
-const serve = (http: Partial<McpHttp.Options> = {}, closeStreamAfter?: string) =>
+const serve = (http: Partial<McpHttp.Options> = {}, closeStreamAfter?: Duration.Input) =>
   Mcp.serve(Tools, { ...(closeStreamAfter === undefined ? {} : { closeStreamAfter }), transport: { http: { token: TOKEN, ...http } } }).pipe(
     Effect.provide(handlers)
   )
@@ -37,7 +37,7 @@ interface SseEvent {
 /** One raw request whose SSE events are read as they come; `drop` cuts the connection. */
 const open = (
   url: string,
-  options: { readonly method: "GET" | "POST"; readonly headers?: Record<string, string>; readonly body?: unknown }
+  options: { readonly method: "GET" | "POST" | "DELETE"; readonly headers?: Record<string, string>; readonly body?: unknown }
 ) =>
   Effect.callback<{
     readonly status: number
