@@ -333,6 +333,25 @@ describe("Mcp.toolkit against a server that elicits badly", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("an answer that does not fit reaches the server as an error naming the field, never as accepted content", () =>
+    Effect.gen(function* () {
+      const { url } = yield* rawServer({ message: "defaults", requestedSchema: SEP1034 })
+      const result = yield* ask(url, () => Effect.succeed(McpElicitation.accept({ age: "thirty" })))
+      expect(result.content).toMatch(/^failed MCP error -32603: /u)
+      expect(result.content).toContain(`field "age": expected a finite number, got string`)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("with no handler, a server that elicits anyway gets an error at once: nothing hangs", () =>
+    Effect.gen(function* () {
+      const { url } = yield* rawServer({ message: "defaults", requestedSchema: SEP1034 })
+      const started = Date.now()
+      const result = yield* ask(url)
+      expect(result.content).toMatch(/^failed /u)
+      expect(Date.now() - started).toBeLessThan(3_000)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("fromApprovals declines a form that is not an approval request, and one asked outside any call it can tell", () =>
     Effect.gen(function* () {
       const { url } = yield* rawServer({ message: "a form", requestedSchema: SEP1034 })
