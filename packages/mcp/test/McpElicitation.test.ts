@@ -152,45 +152,32 @@ describe("Mcp.toolkit answers elicitations of our own server", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("an answer that does not fit the schema is not sent as accepted: the server gets an error naming the field, and the call is refused at once", () =>
+  /** A gated call with these client options is refused within 3 s with `expected` in its text; nothing ran. */
+  const refusedAtOnce = (options: Omit<Mcp.ToolkitOptions, "retries">, expected: string) =>
     Effect.gen(function* () {
       const { log, url } = yield* ourServer()
-      const { wipe } = yield* client(url, { elicitation: () => Effect.succeed(McpElicitation.accept({ approve: "yes" })) })
+      const { wipe } = yield* client(url, options)
       const started = Date.now()
       const result = yield* wipe("d1")
       expect(result.isError).toBe(true)
-      expect(result.content).toContain("no approver answered")
+      expect(result.content).toContain(expected)
       expect(Date.now() - started).toBeLessThan(3_000)
       expect(log.lines()).toEqual([])
     }).pipe(Effect.scoped)
+
+  it.live("an answer that does not fit the schema is not sent as accepted: the server gets an error naming the field, and the call is refused at once", () =>
+    refusedAtOnce({ elicitation: () => Effect.succeed(McpElicitation.accept({ approve: "yes" })) }, "no approver answered")
   )
 
   it.live("a slow handler is bounded by elicitationTimeout: the answer is cancel and the call is refused, not hung", () =>
-    Effect.gen(function* () {
-      const { log, url } = yield* ourServer()
-      const { wipe } = yield* client(url, {
-        elicitation: () => Effect.as(Effect.sleep("30 seconds"), McpElicitation.accept({ approve: true })),
-        elicitationTimeout: "200 millis"
-      })
-      const started = Date.now()
-      const result = yield* wipe("d1")
-      expect(result.content).toContain("cancelled the call")
-      expect(Date.now() - started).toBeLessThan(3_000)
-      expect(log.lines()).toEqual([])
-    }).pipe(Effect.scoped)
+    refusedAtOnce(
+      { elicitation: () => Effect.as(Effect.sleep("30 seconds"), McpElicitation.accept({ approve: true })), elicitationTimeout: "200 millis" },
+      "cancelled the call"
+    )
   )
 
   it.live("with no handler the client declares no elicitation: the gated call is refused at once, nothing hangs", () =>
-    Effect.gen(function* () {
-      const { log, url } = yield* ourServer()
-      const { mcp, wipe } = yield* client(url)
-      const started = Date.now()
-      const result = yield* wipe("d1")
-      expect(result.content).toContain("no approver answered")
-      expect(Date.now() - started).toBeLessThan(3_000)
-      expect(log.lines()).toEqual([])
-      expect(mcp.remote.map((t) => t.name)).toContain("wipe")
-    }).pipe(Effect.scoped)
+    refusedAtOnce({}, "no approver answered")
   )
 
   it.live("fromApprovals: the agent's Approvals policy decides the server's approval requests, each for its own call (concurrent calls)", () =>
