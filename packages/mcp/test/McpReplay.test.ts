@@ -17,10 +17,12 @@ const TOKEN = "replay-test-token-0123456789"
 
 const Wait = Tool.make("wait", { description: "Waits, then answers.", parameters: { ms: Schema.Number, tag: Schema.String }, success: Schema.String })
 const Big = Tool.make("big", { description: "A large answer.", success: Schema.String })
-const Tools = Toolkit.make(Wait, Big)
+const Gated = Tool.make("gated", { description: "Needs approval.", parameters: { disk: Schema.String }, success: Schema.String, requiresApproval: true })
+const Tools = Toolkit.make(Wait, Big, Gated)
 const handlers = Tools.toLayer({
   wait: ({ ms, tag }) => Effect.as(Effect.sleep(`${ms} millis`), `waited ${tag}`),
-  big: () => Effect.succeed("x".repeat(2_000))
+  big: () => Effect.succeed("x".repeat(2_000)),
+  gated: ({ disk }, context) => Effect.succeed(`wiped ${disk} (approved by ${context.approval?.decidedBy})`)
 })
 
 const serve = (http: Partial<McpHttp.Options> = {}, closeStreamAfter?: Duration.Input) =>
@@ -93,11 +95,11 @@ const messages = (events: ReadonlyArray<SseEvent>): Array<JSONRPCMessage & Recor
   events.filter((e) => e.data !== "").map((e) => JSON.parse(e.data))
 
 /** Initializes a session speaking 2025-11-25 (resumable streams); its id. */
-const initialize = (url: string) =>
+const initialize = (url: string, capabilities: Record<string, unknown> = {}) =>
   Effect.gen(function* () {
     const init = yield* open(url, {
       method: "POST",
-      body: { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }
+      body: { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities, clientInfo: { name: "raw", version: "1" } } }
     })
     yield* eventually(() => init.ended())
     const session = init.headers["mcp-session-id"] as string
@@ -180,6 +182,36 @@ describe("Streamable HTTP: resumable streams", () => {
       yield* Effect.sleep("200 millis")
       expect(messages(again.events)).toEqual([])
       again.drop()
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("dropped before the server's question: the resume replays the question, then the result follows on it; each once, in order", () =>
+    Effect.gen(function* () {
+      const handle = yield* serve()
+      const url = handle.url!
+      const headers = yield* initialize(url, { elicitation: {} })
+      const call = yield* open(url, { method: "POST", headers, body: callBody(5, "gated", { disk: "d1" }) })
+      yield* eventually(() => call.events.length >= 1)
+      const priming = call.events[0]!.id!
+      call.drop()
+      // The approval question is sent while nobody listens.
+      yield* Effect.sleep("200 millis")
+      const resumed = yield* resume(url, headers, priming)
+      yield* eventually(() => messages(resumed.events).length >= 1)
+      const question = messages(resumed.events)[0]!
+      expect(question).toMatchObject({ method: "elicitation/create" })
+      const answer = yield* open(url, {
+        method: "POST",
+        headers,
+        body: { jsonrpc: "2.0", id: question.id, result: { action: "accept", content: { approve: true } } }
+      })
+      expect(answer.status).toBe(202)
+      yield* eventually(() => resumed.ended())
+      expect(messages(resumed.events).map((m) => m.method ?? m.result?.content?.[0]?.text)).toEqual(["elicitation/create", "wiped d1 (approved by raw)"])
+      // Event ids strictly increase along the resumed stream: no event twice, none out of order.
+      const sequence = resumed.events.map((e) => Number(e.id!.split("-")[1]))
+      expect(sequence).toEqual([...sequence].sort((a, b) => a - b))
+      expect(new Set(sequence).size).toBe(sequence.length)
     }).pipe(Effect.scoped)
   )
 
