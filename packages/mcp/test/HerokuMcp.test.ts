@@ -10,9 +10,9 @@ import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Toolkit } from "@agentloop/core"
+import { Approval, Toolkit } from "@agentloop/core"
 import { AuditLog, Grant, HerokuTools } from "@agentloop/heroku-platform"
-import { Mcp } from "@agentloop/mcp"
+import { Mcp, McpElicitation } from "@agentloop/mcp"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
@@ -151,6 +151,38 @@ describe("heroku-mcp over Streamable HTTP with the official SDK client", () => {
       ["heroku_apps_info", undefined, "refusal", "refused", "not_run", "schema", "the arguments do not match the tool's Schema"]
     ])
     for (const text of [...outputs, ...entries.map((e) => JSON.stringify(e))]) expect(text).not.toContain(PLANTED)
+  })
+
+  it("our client answers heroku-mcp's approval elicitations with the agent's Approvals policy (McpElicitation.fromApprovals); all audited", async () => {
+    const entries: Array<AuditLog.Entry> = []
+    const asked: Array<string> = []
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const token = "heroku-mcp-policy-token-0123456789"
+          const handle = yield* serveHeroku({ grant, transport: { http: { token } }, audit: (entry) => entries.push(entry) })
+          const policy = Approval.layerPolicy((request) => {
+            asked.push(`${request.toolName} ${String(request.arguments["app"])}`)
+            return request.arguments["app"] === "shop-api"
+              ? Approval.Verdict.approved({ by: "ops-policy", reason: "shop-api restarts are routine" })
+              : Approval.Verdict.denied("not billing", { by: "ops-policy" })
+          })
+          const elicitation = yield* McpElicitation.fromApprovals.pipe(Effect.provide(policy))
+          const mcp = yield* Mcp.toolkit(Mcp.http(handle.url!, { token }), { retries: 0, elicitation })
+          const resolved = yield* Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer))
+          const restart = (app: string) =>
+            Toolkit.execute(resolved, { name: "heroku_dynos_restart_all", args: { app } }, { runId: "r", toolCallId: `restart-${app}`, idempotencyKey: app })
+          expect((yield* restart("shop-api")).isError).toBe(false)
+          expect((yield* restart("billing")).isError).toBe(true)
+        })
+      )
+    )
+    expect(asked).toEqual(["heroku_dynos_restart_all shop-api", "heroku_dynos_restart_all billing"])
+    expect(entries.map((e) => [e.tool, e.app, e.kind, e.decision, e.outcome, e.by, e.reason])).toEqual([
+      ["heroku_dynos_restart_all", "shop-api", "intent", "approved", "pending", "agentloop", "approved by ops-policy: shop-api restarts are routine"],
+      ["heroku_dynos_restart_all", "shop-api", "outcome", "approved", "success", "agentloop", "approved by ops-policy: shop-api restarts are routine"],
+      ["heroku_dynos_restart_all", "billing", "refusal", "denied", "not_run", "agentloop", "the client's user declined the call"]
+    ])
   })
 
   it("70 open-and-close cycles of Mcp.toolkit against one heroku-mcp --http leave no session behind and lock nobody out; a foreign Host gets 403", async () => {
