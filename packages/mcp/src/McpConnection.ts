@@ -9,7 +9,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import { type ElicitResult, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import { z } from "zod"
 import { Duration, Effect, Redacted, Schedule, type Scope, Semaphore } from "effect"
 import { McpServerUnavailable, McpStartFailed } from "./McpError.js"
 
@@ -73,9 +75,17 @@ export interface OpenOptions {
   /** Called (once) when the transport closes for any reason. */
   readonly onClose: () => void
   readonly onToolsChanged: () => void
+  /**
+   * Answers the server's form elicitations; when given, the client declares the `elicitation` capability
+   * (form mode). Without it none is declared, and a server that elicits anyway gets "method not found" at once.
+   */
+  readonly elicitation?: ((params: unknown, signal: AbortSignal) => Promise<ElicitResult>) | undefined
 }
 
 const STDERR_TAIL = 2_000
+
+/** `elicitation/create` with its params left to `McpElicitation.checkRequest`. */
+const LooseElicitRequest = z.object({ method: z.literal("elicitation/create"), params: z.unknown() })
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
@@ -117,7 +127,14 @@ export const open = (connection: Connection, options: OpenOptions): Effect.Effec
         stderrTail = (stderrTail + chunk.toString("utf8")).slice(-STDERR_TAIL)
       })
     }
-    const client = new Client({ name: "agentloop", version: "0.1.0" }, { capabilities: {} })
+    const elicitation = options.elicitation
+    const client = new Client({ name: "agentloop", version: "0.1.0" }, { capabilities: elicitation === undefined ? {} : { elicitation: { form: {} } } })
+    // Registered past the SDK client's own wrapper, which answers a schema it refuses with an unreadable dump:
+    // `elicitation` checks the request itself (McpElicitation.checkRequest) and names the field.
+    if (elicitation !== undefined) {
+      Protocol.prototype.setRequestHandler.call(client, LooseElicitRequest as never, ((request: { params: unknown }, extra: { signal: AbortSignal }) =>
+        elicitation(request.params, extra.signal)) as never)
+    }
     const close = async () => {
       if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
         let timer: ReturnType<typeof setTimeout> | undefined
@@ -164,6 +181,7 @@ export interface SessionOptions {
   readonly onToolsChanged: () => void
   /** Called after a respawn/reconnect (the tool list may have changed while the server was down). */
   readonly onReconnect: () => void
+  readonly elicitation?: OpenOptions["elicitation"]
 }
 
 /** Keeps one session alive: `get` returns it, starting (or respawning) it with backoff when it is gone. */
@@ -184,7 +202,8 @@ export const session = (connection: Connection, options: SessionOptions): Effect
       onClose: () => {
         live = undefined
       },
-      onToolsChanged: options.onToolsChanged
+      onToolsChanged: options.onToolsChanged,
+      elicitation: options.elicitation
     }).pipe(Effect.retry({ schedule: Schedule.exponential(options.backoff), times: options.retries }))
     const get: Effect.Effect<Live, McpStartFailed> = Effect.suspend(() =>
       live !== undefined && !live.closed

@@ -66,6 +66,24 @@ export class McpProtocolError extends Schema.TaggedError<McpProtocolError>()("Mc
 
 export type CallError = McpServerUnavailable | McpConnectionLost | McpCallTimeout | McpCallFailed | McpToolError | McpProtocolError
 
+/**
+ * An elicitation that does not fit: the server's `request` (a schema the specification does not allow; the
+ * handler is not asked) or our `answer` (content that does not fit the requested schema after its defaults
+ * were applied; not sent as accepted). `field` names the field, `reason` says why.
+ */
+export class McpElicitationInvalid extends Schema.TaggedError<McpElicitationInvalid>()("McpElicitationInvalid", {
+  server: Schema.String,
+  part: Schema.Literals(["request", "answer"]),
+  field: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.part === "request"
+      ? `The elicitation request of ${this.server} is not valid: field "${this.field}": ${this.reason}`
+      : `The elicitation answer for ${this.server} does not fit the requested schema: field "${this.field}": ${this.reason}`
+  }
+}
+
 /** Serving could not start: a bad option (naming it) or the port could not be bound. */
 export class McpServeError extends Schema.TaggedError<McpServeError>()("McpServeError", {
   option: Schema.String,

@@ -2,7 +2,9 @@
  * Streamable HTTP serving: one MCP session (and `Server`) per client, a bearer token on every request
  * (compared in constant time), loopback by default, `Host` and `Origin` checked against DNS rebinding, and
  * sessions that expire when idle, never exceed the cap, belong to the token that opened them, and are all
- * closed with the scope.
+ * closed with the scope. Streams are resumable (SEP-1699): each session keeps a bounded replay buffer, SSE
+ * streams start with a priming event (an id and the `retry` interval), and a client that lost a stream
+ * reconnects with `Last-Event-ID` and gets exactly the events it missed.
  *
  * @since 0.1.0
  */
@@ -11,7 +13,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
+import { isInitializeRequest, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js"
 import { Duration, Effect, Redacted, Result, type Scope } from "effect"
+import * as EventStore from "./internal/eventStore.js"
 import * as SessionTable from "./internal/sessionTable.js"
 import { McpServeError } from "./McpError.js"
 import * as McpOriginGuard from "./McpOriginGuard.js"
@@ -46,10 +50,22 @@ export interface Options {
   readonly allowedHosts?: ReadonlyArray<string>
   /** The `Origin` header values accepted (exact origins); others get 403. Default: origins on an allowed host. */
   readonly allowedOrigins?: ReadonlyArray<string>
+  /**
+   * Resumable streams (SEP-1699): every SSE event is kept in the session's replay buffer, at most `maxEvents`
+   * (default 1,000) and `maxBytes` (default 1 MiB) per session, oldest dropped first; the buffer goes with its
+   * session. SSE streams start with a priming event carrying `retry` (default 1 second), the delay a client
+   * waits before it reconnects. `false`: no buffer, no priming, a lost stream is lost.
+   */
+  readonly replay?: false | { readonly maxEvents?: number; readonly maxBytes?: number; readonly retry?: Duration.Input }
 }
 
 export const DEFAULT_MAX_SESSIONS = 64
 export const DEFAULT_SESSION_IDLE_TIMEOUT: Duration.Duration = Duration.minutes(10)
+export const DEFAULT_REPLAY: EventStore.Bounds & { readonly retry: Duration.Duration } = {
+  maxEvents: 1_000,
+  maxBytes: 1_048_576,
+  retry: Duration.seconds(1)
+}
 
 const digest = (text: string) => createHash("sha256").update(text).digest()
 
@@ -79,30 +95,68 @@ const jsonRpcError = (response: ServerResponse, status: number, message: string,
 interface Session {
   readonly transport: StreamableHTTPServerTransport
   readonly server: Server
+  readonly store: EventStore.ReplayStore | undefined
+  /** The protocol version the session negotiated at `initialize`. */
+  version: string | undefined
+}
+
+type Replay = (EventStore.Bounds & { readonly retryMs: number }) | undefined
+
+const positiveInteger = (option: string, value: number): McpServeError | undefined =>
+  Number.isInteger(value) && value >= 1 ? undefined : new McpServeError({ option, reason: `must be a positive integer, got ${value}` })
+
+const replayOf = (options: Options): Result.Result<Replay, McpServeError> => {
+  if (options.replay === false) return Result.succeed(undefined)
+  const maxEvents = options.replay?.maxEvents ?? DEFAULT_REPLAY.maxEvents
+  const maxBytes = options.replay?.maxBytes ?? DEFAULT_REPLAY.maxBytes
+  const invalid = positiveInteger("replay.maxEvents", maxEvents) ?? positiveInteger("replay.maxBytes", maxBytes)
+  if (invalid !== undefined) return Result.fail(invalid)
+  const retry = Duration.fromInput(options.replay?.retry ?? DEFAULT_REPLAY.retry)
+  if (retry._tag === "None" || !Duration.isFinite(retry.value)) {
+    return Result.fail(new McpServeError({ option: "replay.retry", reason: "must be a finite duration" }))
+  }
+  return Result.succeed({ maxEvents, maxBytes, retryMs: Math.round(Duration.toMillis(retry.value)) })
+}
+
+/**
+ * Priming events and stream closing (SEP-1699) follow the version the session negotiated: a later request
+ * whose `MCP-Protocol-Version` header names an older version is read as the negotiated one, so a client that
+ * said it speaks 2025-11-25 at `initialize` gets resumable streams on every request.
+ */
+const negotiatedHeader = (request: IncomingMessage, version: string | undefined) => {
+  const sent = request.headers["mcp-protocol-version"]
+  if (version === undefined || typeof sent !== "string" || sent >= version) return
+  request.headers["mcp-protocol-version"] = version
+  // The SDK reads the raw header list.
+  for (let i = 0; i < request.rawHeaders.length; i += 2) {
+    if (request.rawHeaders[i]!.toLowerCase() === "mcp-protocol-version") request.rawHeaders[i + 1] = version
+  }
 }
 
 /** Checks the options; the tokens as `Redacted`s. */
-const validate = (options: Options): Result.Result<{ tokens: Array<Redacted.Redacted<string>>; guard: McpOriginGuard.Guard }, McpServeError> => {
+const validate = (
+  options: Options
+): Result.Result<{ tokens: Array<Redacted.Redacted<string>>; guard: McpOriginGuard.Guard; replay: Replay }, McpServeError> => {
   const given: ReadonlyArray<Token> = Array.isArray(options.token) ? options.token : [options.token as Token]
   const tokens = given.map((token) => (typeof token === "string" ? Redacted.make(token) : token))
   if (tokens.length === 0) return Result.fail(new McpServeError({ option: "token", reason: "at least one bearer token is required" }))
   if (tokens.some((token) => Redacted.value(token).length < 16)) {
     return Result.fail(new McpServeError({ option: "token", reason: "the bearer token must be at least 16 characters" }))
   }
-  const maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS
-  if (!Number.isInteger(maxSessions) || maxSessions < 1) {
-    return Result.fail(new McpServeError({ option: "maxSessions", reason: `must be a positive integer, got ${maxSessions}` }))
-  }
+  const invalid = positiveInteger("maxSessions", options.maxSessions ?? DEFAULT_MAX_SESSIONS)
+  if (invalid !== undefined) return Result.fail(invalid)
+  const replay = replayOf(options)
+  if (Result.isFailure(replay)) return Result.fail(replay.failure)
   const guard = McpOriginGuard.make({ bind: options.host ?? "127.0.0.1", allowedHosts: options.allowedHosts, allowedOrigins: options.allowedOrigins })
   return Result.isFailure(guard)
     ? Result.fail(new McpServeError({ option: guard.failure.option, reason: guard.failure.reason }))
-    : Result.succeed({ tokens, guard: guard.success })
+    : Result.succeed({ tokens, guard: guard.success, replay: replay.success })
 }
 
 /** Serves over Streamable HTTP until the scope closes. */
 export const serveHttp = (factory: Factory, options: Options): Effect.Effect<Handle, McpServeError, Scope.Scope> =>
   Effect.gen(function* () {
-    const { guard, tokens } = yield* Effect.fromResult(validate(options))
+    const { guard, replay, tokens } = yield* Effect.fromResult(validate(options))
     const path = options.path ?? "/mcp"
     const sessions = SessionTable.make<Session>({
       max: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
@@ -118,16 +172,27 @@ export const serveHttp = (factory: Factory, options: Options): Effect.Effect<Han
 
     const newSession = async (reservation: SessionTable.Reservation<Session>, identity: number, response: ServerResponse): Promise<Session> => {
       const server = factory.newServer()
+      const store = replay === undefined ? undefined : EventStore.make(replay)
       const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id) => track(reservation.commit(id, identity, session), response)
+        onsessioninitialized: (id) => track(reservation.commit(id, identity, session), response),
+        ...(replay === undefined || store === undefined ? {} : { eventStore: store, retryInterval: replay.retryMs })
       })
-      const session: Session = { transport, server }
-      // A DELETE, an expiry or the scope closed the session.
+      const session: Session = { transport, server, store, version: undefined }
+      // A DELETE, an expiry or the scope closed the session: its replay buffer goes with it.
       transport.onclose = () => {
+        store?.clear()
         if (transport.sessionId !== undefined) sessions.remove(transport.sessionId)
       }
       await server.connect(transport)
+      const receive = transport.onmessage
+      transport.onmessage = (message, extra) => {
+        if (isInitializeRequest(message)) {
+          const asked = message.params.protocolVersion
+          session.version = SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : SUPPORTED_PROTOCOL_VERSIONS[0]
+        }
+        receive?.(message, extra)
+      }
       return session
     }
 
@@ -145,6 +210,15 @@ export const serveHttp = (factory: Factory, options: Options): Effect.Effect<Han
         // Another token's session is as unknown as an expired one.
         const entry = typeof sessionId === "string" ? sessions.get(sessionId, identity) : undefined
         if (entry === undefined) return jsonRpcError(response, 404, "Unknown or expired session")
+        const lastEventId = request.headers["last-event-id"]
+        if (request.method === "GET" && typeof lastEventId === "string" && entry.value.store?.knows(lastEventId) === false) {
+          return jsonRpcError(
+            response,
+            400,
+            "Unknown Last-Event-ID: not an event of this session, or no longer held (the replay buffer keeps the latest events only)"
+          )
+        }
+        negotiatedHeader(request, entry.value.version)
         track(entry, response)
         return entry.value.transport.handleRequest(request, response)
       }
@@ -177,11 +251,25 @@ export const serveHttp = (factory: Factory, options: Options): Effect.Effect<Han
         Effect.promise(async () => {
           const open = sessions.values()
           sessions.clear()
+          for (const session of open) session.store?.clear()
           await Promise.all(open.map((session) => session.server.close().catch(() => undefined)))
           http.closeAllConnections()
           await new Promise<void>((resolve) => http.close(() => resolve()))
         })
     )
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address
-    return { url: `http://${host}:${address.port}${path}`, closed: Effect.never, sessions: Effect.sync(sessions.size) }
+    return {
+      url: `http://${host}:${address.port}${path}`,
+      closed: Effect.never,
+      sessions: Effect.sync(sessions.size),
+      replayBuffer: Effect.sync(() =>
+        sessions.values().reduce(
+          (total, session) => {
+            const size = session.store?.size() ?? { events: 0, bytes: 0 }
+            return { events: total.events + size.events, bytes: total.bytes + size.bytes }
+          },
+          { events: 0, bytes: 0 }
+        )
+      )
+    }
   })

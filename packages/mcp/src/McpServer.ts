@@ -26,6 +26,7 @@ import {
   type ToolAnnotations
 } from "@modelcontextprotocol/sdk/types.js"
 import { Deferred, Duration, Effect, Option, Result, type Scope } from "effect"
+import { CALL_META } from "./McpElicitation.js"
 
 export interface Options {
   /** The server name announced to clients. Default `"agentloop"`. */
@@ -40,6 +41,13 @@ export interface Options {
   readonly elicitation?: boolean
   /** How long to wait for the client's user to answer an elicitation. Default 5 minutes. */
   readonly approvalTimeout?: Duration.Input
+  /**
+   * Streamable HTTP with replay (SEP-1699 polling): a call still running after this long has its SSE stream
+   * closed by the server; the client reconnects after the `retry` interval with `Last-Event-ID` and gets the
+   * result (and anything else sent meanwhile) from the session's replay buffer. Keeps long calls alive behind
+   * proxies that cut long responses. Default: streams stay open until the result.
+   */
+  readonly closeStreamAfter?: Duration.Input
 }
 
 /** Refused calls say why, to the client and (as `ApprovalDecided`) to the event observer. */
@@ -90,6 +98,7 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
     const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
     const annotate = options.annotations ?? defaultAnnotations
     const approvalTimeoutMs = Duration.toMillis(options.approvalTimeout ?? Duration.minutes(5))
+    const closeStreamAfterMs = options.closeStreamAfter === undefined ? undefined : Duration.toMillis(options.closeStreamAfter)
     const listed: ListToolsResult = {
       tools: [...resolved.tools.values()].map((tool) => {
         const annotations = annotate(tool)
@@ -103,7 +112,7 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
     }
     const runId = `mcp_${crypto.randomUUID().replaceAll("-", "")}`
 
-    const askClient = (server: Server, request: Approval.ApprovalRequest, extra: Extra): Effect.Effect<Option.Option<Decision>> => {
+    const askClient = (server: Server, request: Approval.ApprovalRequest, extra: Extra, callToken: unknown): Effect.Effect<Option.Option<Decision>> => {
       if (options.elicitation === false || server.getClientCapabilities()?.elicitation === undefined) return Effect.succeedNone
       const by = server.getClientVersion()?.name ?? "mcp-client"
       return Effect.tryPromise((signal) =>
@@ -117,7 +126,9 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
                 reason: { type: "string", title: "Reason" }
               },
               required: ["approve"]
-            }
+            },
+            // The client's token for the call (our client sends one), so it knows which call asks.
+            ...(typeof callToken === "string" ? { _meta: { [CALL_META]: callToken } } : {})
           },
           { relatedRequestId: extra.requestId, timeout: approvalTimeoutMs, signal }
         )
@@ -145,8 +156,8 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
                 : Option.none() // An MCP call cannot be suspended: no answer now is no answer.
           )
 
-    const decide = (server: Server, request: Approval.ApprovalRequest, extra: Extra): Effect.Effect<Decision> =>
-      Effect.flatMap(askClient(server, request, extra), (fromClient) =>
+    const decide = (server: Server, request: Approval.ApprovalRequest, extra: Extra, callToken: unknown): Effect.Effect<Decision> =>
+      Effect.flatMap(askClient(server, request, extra, callToken), (fromClient) =>
         Option.isSome(fromClient)
           ? Effect.succeed(fromClient.value)
           : Effect.map(askApprovals(request), (fromService) =>
@@ -208,7 +219,7 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
               arguments: args,
               argumentsDigest: Approval.argumentsDigest(args)
             }
-            const decision = yield* decide(server, request, extra)
+            const decision = yield* decide(server, request, extra, params._meta?.[CALL_META])
             report(request, decision)
             if (decision._tag === "Denied") {
               return finish(toolCallId, tool.name, Toolkit.errorResult("Denied", `The call to ${tool.name} was refused (by ${decision.by}): ${decision.reason}`))
@@ -236,9 +247,13 @@ export const factory = <Tools extends Record<string, Tool.Any>>(
         return listed
       })
       // The client's `notifications/cancelled` aborts `extra.signal`, which interrupts the handler.
-      server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
-        runPromise(call(server, request.params, extra), { signal: extra.signal })
-      )
+      server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
+        // Set by the transport only when the session has a replay buffer and the client can resume.
+        const closeStream = extra.closeSSEStream
+        if (closeStreamAfterMs === undefined || closeStream === undefined) return runPromise(call(server, request.params, extra), { signal: extra.signal })
+        const timer = setTimeout(closeStream, closeStreamAfterMs)
+        return runPromise(call(server, request.params, extra), { signal: extra.signal }).finally(() => clearTimeout(timer))
+      })
       return server
     }
     return { newServer }
@@ -252,6 +267,8 @@ export interface Handle {
   readonly closed: Effect.Effect<void>
   /** The sessions open now (Streamable HTTP; stdio: 1 until the client leaves, then 0). */
   readonly sessions: Effect.Effect<number>
+  /** The events held for replay over all sessions, and their size (Streamable HTTP; stdio: none). */
+  readonly replayBuffer: Effect.Effect<{ readonly events: number; readonly bytes: number }>
 }
 
 /** Serves on this process's stdin/stdout until the client closes the stream or the scope closes. */
@@ -271,5 +288,5 @@ export const serveStdio = (factory: Factory): Effect.Effect<Handle, never, Scope
       Effect.promise(() => server.connect(transport)),
       () => Effect.promise(() => server.close().catch(() => undefined))
     )
-    return { url: undefined, closed: Deferred.await(closed), sessions: Effect.sync(() => open) }
+    return { url: undefined, closed: Deferred.await(closed), sessions: Effect.sync(() => open), replayBuffer: Effect.succeed({ events: 0, bytes: 0 }) }
   })

@@ -5,15 +5,25 @@
  * may be destructive and needs approval; `readOnlyHint: true` may run in parallel), and the user's policy
  * (`requiresApproval`, per-tool overrides) wins. The tool rules and `Approvals` of the agent apply as to any
  * local tool. A hostile server cannot hang or crash the client: listing is bounded, a malformed answer is a
- * typed error of that call only.
+ * typed error of that call only. With an `elicitation` handler the client declares elicitation and answers the
+ * server's questions during a call (see `McpElicitation`).
  *
  * @since 0.1.0
  */
 import { Agent, AgentBackend, DynamicTool, type Loop, type Tool, Toolkit } from "@agentloop/core"
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { type CallToolResult, ErrorCode, McpError, type Tool as McpTool, type ToolAnnotations } from "@modelcontextprotocol/sdk/types.js"
-import { Duration, Effect, Exit, FiberSet, Layer, type Scope, Semaphore, type Stream, SubscriptionRef } from "effect"
+import {
+  type CallToolResult,
+  type ElicitRequestFormParams,
+  type ElicitResult,
+  ErrorCode,
+  McpError,
+  type Tool as McpTool,
+  type ToolAnnotations
+} from "@modelcontextprotocol/sdk/types.js"
+import { Duration, Effect, Exit, FiberSet, Layer, Option, Result, type Scope, Semaphore, type Stream, SubscriptionRef } from "effect"
 import * as McpConnection from "./McpConnection.js"
+import * as McpElicitation from "./McpElicitation.js"
 import {
   type CallError,
   McpCallFailed,
@@ -55,6 +65,14 @@ export interface Options {
   readonly maxListPages?: number
   /** Tools at most over all pages (default 1,000). */
   readonly maxTools?: number
+  /**
+   * Answers the server's elicitations (form mode), e.g. `McpElicitation.fromApprovals` for approval requests.
+   * Given, the client declares the `elicitation` capability; not given, it declares none (a server then has
+   * no one to ask). An accepted answer gets the schema's defaults and is checked against it before it is sent.
+   */
+  readonly elicitation?: McpElicitation.Handler
+  /** How long the handler may take; past it the answer is `cancel`. Default 2 minutes. */
+  readonly elicitationTimeout?: Duration.Input
 }
 
 /** The server's tools at one point in time, with the handlers that call them. */
@@ -77,6 +95,7 @@ export interface McpToolkit extends Snapshot {
 }
 
 const DEFAULT_TIMEOUT = Duration.seconds(60)
+const DEFAULT_ELICITATION_TIMEOUT = Duration.minutes(2)
 const MAX_LIST_PAGES = 100
 const MAX_TOOLS = 1_000
 
@@ -217,6 +236,43 @@ const listAll = (
   })
 
 /**
+ * The connection's answers to elicitations: the handler, bounded by the timeout (then `cancel`; a handler that
+ * dies cancels too), its accepted content validated (an invalid one is answered with a JSON-RPC error naming
+ * the field, and logged). `calls` holds the calls in flight, by the token sent in their `_meta`.
+ */
+const elicitationAnswerer = (connection: McpConnection.Connection, handler: McpElicitation.Handler, options: Options) =>
+  Effect.gen(function* () {
+    const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
+    const timeout = options.elicitationTimeout ?? DEFAULT_ELICITATION_TIMEOUT
+    const scrub = McpConnection.scrubber(connection)
+    const calls = new Map<string, McpElicitation.Call>()
+    const callOf = (params: ElicitRequestFormParams): McpElicitation.Call | undefined => {
+      const token = params._meta?.[McpElicitation.CALL_META]
+      if (typeof token === "string") return calls.get(token)
+      return calls.size === 1 ? calls.values().next().value : undefined
+    }
+    const answer = async (raw: unknown, signal: AbortSignal): Promise<ElicitResult> => {
+      const checked = McpElicitation.checkRequest(connection.name, raw)
+      if (Result.isFailure(checked)) throw new McpError(ErrorCode.InvalidParams, scrub(checked.failure.message))
+      const params = checked.success
+      const request: McpElicitation.Request = { server: connection.name, message: params.message, requestedSchema: params.requestedSchema, call: callOf(params) }
+      const given = await runPromise(
+        handler(request).pipe(
+          Effect.timeoutOption(timeout),
+          Effect.map(Option.getOrElse(() => McpElicitation.cancel)),
+          Effect.catchCause(() => Effect.succeed(McpElicitation.cancel))
+        ),
+        { signal }
+      )
+      const sent = McpElicitation.respond(request, given)
+      if (Result.isSuccess(sent)) return sent.success
+      await runPromise(Effect.logWarning(sent.failure.message))
+      throw new McpError(ErrorCode.InternalError, scrub(sent.failure.message))
+    }
+    return { answer, calls }
+  })
+
+/**
  * Connects to the server (spawning it for stdio), lists its tools and returns them as a toolkit. The
  * server is closed (its process ended) when the scope closes.
  */
@@ -237,7 +293,9 @@ export const make = (
     const runFork = yield* FiberSet.makeRuntime<never>()
     // Defined below; the session calls back into it when the server says its tools changed.
     let refreshInBackground = (): void => undefined
+    const elicitation = options.elicitation === undefined ? undefined : yield* elicitationAnswerer(connection, options.elicitation, options)
     const session = yield* McpConnection.session(connection, {
+      elicitation: elicitation?.answer,
       startTimeout,
       retries: options.retries ?? 3,
       backoff: options.backoff === undefined ? Duration.millis(200) : Duration.fromInputUnsafe(options.backoff),
@@ -250,7 +308,7 @@ export const make = (
      * one fiber suspension and no further Effect steps (this is the hot path of every MCP tool call).
      * Interrupting it aborts the signal: the SDK then sends `notifications/cancelled`.
      */
-    const callOn = (live: McpConnection.Live, remoteName: string, args: Record<string, unknown>, timeoutMs: number) =>
+    const callOn = (live: McpConnection.Live, remoteName: string, args: Record<string, unknown>, timeoutMs: number, token?: string) =>
       Effect.callback<unknown, CallError>((resume, signal) => {
         // Resumed exactly once; a mapping that throws is a defect of this call, as it would be in `Effect.sync`.
         const settle = (exit: () => Exit.Exit<unknown, CallError>) => {
@@ -263,7 +321,8 @@ export const make = (
           resume(settled)
         }
         try {
-          live.client.callTool({ name: remoteName, arguments: args }, undefined, { signal, timeout: timeoutMs }).then(
+          const params = token === undefined ? { name: remoteName, arguments: args } : { name: remoteName, arguments: args, _meta: { [McpElicitation.CALL_META]: token } }
+          live.client.callTool(params, undefined, { signal, timeout: timeoutMs }).then(
             (result) =>
               settle(() =>
                 result.isError === true
@@ -293,17 +352,28 @@ export const make = (
       }
     }
 
-    const call = (remoteName: string, timeoutMs: number, args: Record<string, unknown>): Effect.Effect<unknown, CallError> =>
+    const call = (remoteName: string, timeoutMs: number, args: Record<string, unknown>, token?: string): Effect.Effect<unknown, CallError> =>
       Effect.suspend(() => {
         // A connected session is used as it is; otherwise `session.get` starts (or waits for) one.
         const live = session.current()
         return live !== undefined && !live.closed
-          ? callOn(live, remoteName, args, timeoutMs)
+          ? callOn(live, remoteName, args, timeoutMs, token)
           : session.get.pipe(
               Effect.mapError((error) => McpConnection.unavailable(connection, remoteName, error)),
-              Effect.flatMap((live) => callOn(live, remoteName, args, timeoutMs))
+              Effect.flatMap((live) => callOn(live, remoteName, args, timeoutMs, token))
             )
       })
+
+    /** With an elicitation handler, the call is known while it runs, so an elicitation can name it. */
+    const tracked = (remoteName: string, tool: string, timeoutMs: number): Tool.AnyHandlerFn =>
+      elicitation === undefined
+        ? (args: Record<string, unknown>) => call(remoteName, timeoutMs, args)
+        : (args: Record<string, unknown>, context: Tool.HandlerContext) =>
+            Effect.suspend(() => {
+              const token = crypto.randomUUID()
+              elicitation.calls.set(token, { tool, remoteTool: remoteName, arguments: args, context })
+              return Effect.ensuring(call(remoteName, timeoutMs, args, token), Effect.sync(() => elicitation.calls.delete(token)))
+            })
 
     /** A tool's call timeout in milliseconds: its override, else the toolkit's. */
     const timeoutOf = (remoteName: string): number => {
@@ -320,8 +390,7 @@ export const make = (
         // Two server names that map to one local name: the first one listed wins.
         if (handlers[local.name] !== undefined) continue
         tools.push(local)
-        const timeoutMs = timeoutOf(tool.name)
-        handlers[local.name] = (args: Record<string, unknown>) => call(tool.name, timeoutMs, args)
+        handlers[local.name] = tracked(tool.name, local.name, timeoutOf(tool.name))
       }
       const toolkit = Toolkit.make(...tools) as unknown as Toolkit.Any
       return { toolkit, layer: toolkit.toLayer(handlers), remote }

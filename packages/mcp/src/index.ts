@@ -6,6 +6,7 @@
  */
 export * as Mcp from "./Mcp.js"
 export * as McpConnection from "./McpConnection.js"
+export * as McpElicitation from "./McpElicitation.js"
 export * as McpError from "./McpError.js"
 export * as McpHttp from "./McpHttp.js"
 export * as McpOriginGuard from "./McpOriginGuard.js"

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import { CLIENT_SCENARIOS, NOT_APPLICABLE, notApplicable, PENDING_SERVER_SCENARIOS, run } from "./conformance/run.js"
 
 describe("the official MCP conformance suite", () => {
-  it.live("every scenario that applies to our server and client passes (dns-rebinding-protection included); those that do not apply still fail", () =>
+  it.live("every scenario that applies to our server and client passes (dns-rebinding-protection, server-sse-polling and elicitation-sep1034-client-defaults included); those that do not apply still fail", () =>
     Effect.gen(function* () {
       const { ok, outcomes } = yield* run
       const failed = outcomes.filter((o) => !o.passed && !notApplicable().has(o.scenario))
@@ -28,7 +28,7 @@ describe("the official MCP conformance suite", () => {
         ].sort()
       )
       expect(passed("client")).toEqual([...CLIENT_SCENARIOS].sort())
-      // The scenarios that do not apply (SSE polling, client elicitation, OAuth) ran and still fail, as their reasons say.
+      // The scenarios that do not apply (OAuth) ran and still fail, as their reason says.
       expect(outcomes.filter((o) => NOT_APPLICABLE.some((n) => n.scenario === o.scenario)).map((o) => [o.scenario, o.passed])).toEqual(
         NOT_APPLICABLE.map((n) => [n.scenario, false])
       )

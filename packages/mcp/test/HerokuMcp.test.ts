@@ -10,14 +10,14 @@ import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Toolkit } from "@agentloop/core"
+import { Approval, Toolkit } from "@agentloop/core"
 import { AuditLog, Grant, HerokuTools } from "@agentloop/heroku-platform"
 import * as Postgres from "@agentloop/heroku-platform/Postgres"
-import { Mcp } from "@agentloop/mcp"
+import { Mcp, McpElicitation } from "@agentloop/mcp"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import { defaultGrantFile, serveHeroku } from "../../../examples/heroku-mcp.js"
 
@@ -106,46 +106,51 @@ describe("pnpm heroku-mcp with the MCP Inspector CLI (stdio, fake Heroku)", () =
   }, 120_000)
 })
 
+/** Runs `body` against heroku-mcp over Streamable HTTP (in process, bearer `token`); the audit entries written. */
+const auditedHttp = async (token: string, body: (url: string) => Effect.Effect<void, unknown, Scope.Scope>) => {
+  const entries: Array<AuditLog.Entry> = []
+  await Effect.runPromise(
+    Effect.scoped(Effect.flatMap(serveHeroku({ grant, transport: { http: { token } }, audit: (entry) => entries.push(entry) }), (handle) => body(handle.url!)))
+  )
+  return entries
+}
+
 describe("heroku-mcp over Streamable HTTP with the official SDK client", () => {
   it("asks the human through elicitation; approved and declined calls are audited; secrets stay redacted", async () => {
-    const entries: Array<AuditLog.Entry> = []
     const outputs: Array<string> = []
-    await Effect.runPromise(
-      Effect.scoped(
-        Effect.gen(function* () {
-          const token = "heroku-mcp-test-token-0123456789"
-          const handle = yield* serveHeroku({ grant, transport: { http: { token } }, audit: (entry) => entries.push(entry) })
-          let approve = true
-          const client = yield* Effect.acquireRelease(
-            Effect.promise(async () => {
-              const client = new Client({ name: "ops-console", version: "1.0.0" }, { capabilities: { elicitation: { form: {} } } })
-              client.setRequestHandler(ElicitRequestSchema, async () =>
-                approve ? { action: "accept", content: { approve: true, reason: "incident 42" } } : { action: "decline" }
-              )
-              await client.connect(new StreamableHTTPClientTransport(new URL(handle.url!), { requestInit: { headers: { authorization: `Bearer ${token}` } } }))
-              return client
-            }),
-            (client) => Effect.promise(() => client.close())
-          )
-          const call = (name: string, args: Record<string, unknown>) =>
-            Effect.promise(async () => {
-              const result = await client.callTool({ name, arguments: args })
-              const text = (result.content as Array<{ text: string }>).map((b) => b.text).join("")
-              outputs.push(text)
-              return { text, isError: result.isError === true }
-            })
-          const restarted = yield* call("heroku_dynos_restart_all", { app: "shop-api" })
-          expect(restarted.isError).toBe(false)
-          const vars = yield* call("heroku_config_vars_info", { app: "billing" })
-          expect(JSON.parse(vars.text)).toEqual({ DATABASE_URL: "[REDACTED]" })
-          approve = false
-          const declined = yield* call("heroku_dynos_restart_all", { app: "billing" })
-          expect(declined).toMatchObject({ isError: true })
-          // Refused before any handler ran: the server reports it to the audit log's observer like the loop does.
-          const invalid = yield* call("heroku_apps_info", { app: 42 })
-          expect(invalid.isError).toBe(true)
-        })
-      )
+    const token = "heroku-mcp-test-token-0123456789"
+    const entries = await auditedHttp(token, (url) =>
+      Effect.gen(function* () {
+        let approve = true
+        const client = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const client = new Client({ name: "ops-console", version: "1.0.0" }, { capabilities: { elicitation: { form: {} } } })
+            client.setRequestHandler(ElicitRequestSchema, async () =>
+              approve ? { action: "accept", content: { approve: true, reason: "incident 42" } } : { action: "decline" }
+            )
+            await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }))
+            return client
+          }),
+          (client) => Effect.promise(() => client.close())
+        )
+        const call = (name: string, args: Record<string, unknown>) =>
+          Effect.promise(async () => {
+            const result = await client.callTool({ name, arguments: args })
+            const text = (result.content as Array<{ text: string }>).map((b) => b.text).join("")
+            outputs.push(text)
+            return { text, isError: result.isError === true }
+          })
+        const restarted = yield* call("heroku_dynos_restart_all", { app: "shop-api" })
+        expect(restarted.isError).toBe(false)
+        const vars = yield* call("heroku_config_vars_info", { app: "billing" })
+        expect(JSON.parse(vars.text)).toEqual({ DATABASE_URL: "[REDACTED]" })
+        approve = false
+        const declined = yield* call("heroku_dynos_restart_all", { app: "billing" })
+        expect(declined).toMatchObject({ isError: true })
+        // Refused before any handler ran: the server reports it to the audit log's observer like the loop does.
+        const invalid = yield* call("heroku_apps_info", { app: 42 })
+        expect(invalid.isError).toBe(true)
+      })
     )
     expect(entries.map((e) => [e.tool, e.app, e.kind, e.decision, e.outcome, e.by, e.reason])).toEqual([
       ["heroku_dynos_restart_all", "shop-api", "intent", "approved", "pending", "ops-console", "incident 42"],
@@ -156,6 +161,34 @@ describe("heroku-mcp over Streamable HTTP with the official SDK client", () => {
       ["heroku_apps_info", undefined, "refusal", "refused", "not_run", "schema", "the arguments do not match the tool's Schema"]
     ])
     for (const text of [...outputs, ...entries.map((e) => JSON.stringify(e))]) expect(text).not.toContain(PLANTED)
+  })
+
+  it("our client answers heroku-mcp's approval elicitations with the agent's Approvals policy (McpElicitation.fromApprovals); all audited", async () => {
+    const asked: Array<string> = []
+    const token = "heroku-mcp-policy-token-0123456789"
+    const entries = await auditedHttp(token, (url) =>
+      Effect.gen(function* () {
+        const policy = Approval.layerPolicy((request) => {
+          asked.push(`${request.toolName} ${String(request.arguments["app"])}`)
+          return request.arguments["app"] === "shop-api"
+            ? Approval.Verdict.approved({ by: "ops-policy", reason: "shop-api restarts are routine" })
+            : Approval.Verdict.denied("not billing", { by: "ops-policy" })
+        })
+        const elicitation = yield* McpElicitation.fromApprovals.pipe(Effect.provide(policy))
+        const mcp = yield* Mcp.toolkit(Mcp.http(url, { token }), { retries: 0, elicitation })
+        const resolved = yield* Toolkit.resolve(mcp.toolkit).pipe(Effect.provide(mcp.layer))
+        const restart = (app: string) =>
+          Toolkit.execute(resolved, { name: "heroku_dynos_restart_all", args: { app } }, { runId: "r", toolCallId: `restart-${app}`, idempotencyKey: app })
+        expect((yield* restart("shop-api")).isError).toBe(false)
+        expect((yield* restart("billing")).isError).toBe(true)
+      })
+    )
+    expect(asked).toEqual(["heroku_dynos_restart_all shop-api", "heroku_dynos_restart_all billing"])
+    expect(entries.map((e) => [e.tool, e.app, e.kind, e.decision, e.outcome, e.by, e.reason])).toEqual([
+      ["heroku_dynos_restart_all", "shop-api", "intent", "approved", "pending", "agentloop", "approved by ops-policy: shop-api restarts are routine"],
+      ["heroku_dynos_restart_all", "shop-api", "outcome", "approved", "success", "agentloop", "approved by ops-policy: shop-api restarts are routine"],
+      ["heroku_dynos_restart_all", "billing", "refusal", "denied", "not_run", "agentloop", "the client's user declined the call"]
+    ])
   })
 
   it("70 open-and-close cycles of Mcp.toolkit against one heroku-mcp --http leave no session behind and lock nobody out; a foreign Host gets 403", async () => {

@@ -7,8 +7,8 @@
  * Server: the active suite, with `server-baseline.yml` listing the scenarios that do not apply to a server
  * that offers tools only (resources, prompts, logging, completion, sampling, progress, non-text content) and
  * why; the suite fails on any other failure, and on a listed scenario that passes. Client: the scenarios a
- * tools client with bearer-token auth takes part in (`CLIENT_SCENARIOS`). `NOT_APPLICABLE` names the other
- * scenarios (SSE polling, client elicitation, OAuth) with the reason; they run and must keep failing.
+ * tools client with bearer-token auth takes part in (`CLIENT_SCENARIOS`, elicitation included). `NOT_APPLICABLE`
+ * names the other scenarios (OAuth) with the reason; they run and must keep failing.
  *
  * The suite sends no `Authorization` header and our server requires one, so the server is reached through a
  * local proxy that adds the bearer token and forwards everything else as sent, `Host` and `Origin` included:
@@ -23,7 +23,7 @@ import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { Mcp } from "@agentloop/mcp"
 import { Effect } from "effect"
-import { ConformanceTools, conformanceHandlers } from "./tools.js"
+import { CLOSE_STREAM_AFTER_MS, ConformanceTools, conformanceHandlers } from "./tools.js"
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const packageDir = here("../..")
@@ -31,11 +31,11 @@ const cli = here("../../node_modules/@modelcontextprotocol/conformance/dist/inde
 const tsx = here("../../../../node_modules/.bin/tsx")
 const TOKEN = "conformance-bearer-token-0123456789"
 
-/** Client scenarios that apply to `Mcp.toolkit` (no elicitation capability, bearer tokens rather than OAuth). */
-export const CLIENT_SCENARIOS = ["initialize", "tools_call", "sse-retry"] as const
+/** Client scenarios that apply to `Mcp.toolkit` (bearer tokens rather than OAuth). */
+export const CLIENT_SCENARIOS = ["initialize", "tools_call", "sse-retry", "elicitation-sep1034-client-defaults"] as const
 
 /** Scenarios of the suite's pending set (not in its active suite yet) that apply to our server: run one by one. */
-export const PENDING_SERVER_SCENARIOS = ["json-schema-2020-12"] as const
+export const PENDING_SERVER_SCENARIOS = ["json-schema-2020-12", "server-sse-polling"] as const
 
 /**
  * Scenarios that do not apply, each run anyway and expected to fail, with the reason (printed as `n/a`): if
@@ -43,17 +43,6 @@ export const PENDING_SERVER_SCENARIOS = ["json-schema-2020-12"] as const
  * (all of them drive a client's OAuth flow).
  */
 export const NOT_APPLICABLE: ReadonlyArray<{ readonly mode: "server" | "client"; readonly scenario: string; readonly reason: string }> = [
-  {
-    mode: "server",
-    scenario: "server-sse-polling",
-    reason:
-      "SEP-1699 polling needs resumable streams (an event store: event ids, Last-Event-ID replay) and a tool that closes its stream mid-call; Mcp.serve keeps no event store and does not claim resumability, so a client that loses a stream mid-call gets McpConnectionLost"
-  },
-  {
-    mode: "client",
-    scenario: "elicitation-sep1034-client-defaults",
-    reason: "Mcp.toolkit declares no elicitation capability (an agent has no human at hand to fill forms; approvals go through Approvals)"
-  },
   {
     mode: "client",
     scenario: "auth/metadata-default",
@@ -118,7 +107,11 @@ const summary = (mode: Outcome["mode"], output: string): Array<Outcome> =>
 
 export const run = Effect.scoped(
   Effect.gen(function* () {
-    const handle = yield* Mcp.serve(ConformanceTools, { name: "agentloop-conformance", transport: { http: { token: TOKEN } } }).pipe(
+    const handle = yield* Mcp.serve(ConformanceTools, {
+      name: "agentloop-conformance",
+      closeStreamAfter: `${CLOSE_STREAM_AFTER_MS} millis`,
+      transport: { http: { token: TOKEN } }
+    }).pipe(
       Effect.provide(conformanceHandlers)
     )
     const proxy = yield* authProxy(new URL(handle.url!))
