@@ -181,7 +181,7 @@ export const makeWith = (store: Store.Store) =>
     })
 
     /** Stores how a run ended, then lets a completed or suspended execution leave memory. */
-    const settle = (execution: Execution, run: Fiber.Fiber<Workflow.Result<unknown, unknown>>, wakes: number, exit: Exit.Exit<Workflow.Result<unknown, unknown>>) =>
+    const settle = (execution: Execution, run: Fiber.Fiber<unknown, unknown>, wakes: number, exit: Exit.Exit<Workflow.Result<unknown, unknown>>) =>
       Effect.gen(function* () {
         if (Exit.isFailure(exit)) return // interrupted (shutdown) or a defect: stays `running`, and runs again on the next start
         const result = exit.value
@@ -232,7 +232,7 @@ export const makeWith = (store: Store.Store) =>
         const instance = WorkflowEngine.WorkflowInstance.initial(state.registered.workflow, state.executionId, { scope: Scope.forkUnsafe(executionScope) })
         state.instance = instance
         const wakes = state.wakes
-        const fiber: Fiber.Fiber<Workflow.Result<unknown, unknown>> = yield* state.registered.execute(state.payload, state.executionId).pipe(
+        state.fiber = yield* state.registered.execute(state.payload, state.executionId).pipe(
           Effect.onExit((exit) => {
             if (
               !state.interrupted ||
@@ -255,12 +255,12 @@ export const makeWith = (store: Store.Store) =>
           Effect.onExit((exit) =>
             Effect.andThen(
               Exit.isSuccess(exit) && exit.value._tag === "Suspended" ? Effect.void : Scope.close(executionScope, Exit.void),
-              Effect.suspend(() => settle(state, fiber, wakes, exit))
+              // This fiber is the run (`settle` lets the execution leave memory only if no later run replaced it).
+              Effect.withFiber((run) => settle(state, run, wakes, exit))
             )
           ),
           Effect.forkIn(state.registered.scope)
         )
-        state.fiber = fiber
       })
 
     /** Marks a wake of an execution in memory (see `Execution.wakes`). */
