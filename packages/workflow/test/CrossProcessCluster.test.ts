@@ -109,9 +109,9 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
     expect(exits.filter((e) => e !== undefined && wasKilled(e))).toHaveLength(1)
   }, TIMEOUT)
 
-  // failoverAfter 9 s here (the default is 30 s): a 5 s pause is then near two thirds of it, the line it must hold.
-  it("a runner paused (SIGSTOP) for 5 s, less than two thirds of failoverAfter (9 s), keeps its run: the tool call it was running ran once", async () => {
-    const { tools, exits } = await twoRunners("paused", pausePorts, { FIRST_ATTEMPT_SLOW: "2000", FAILOVER: "9 seconds" }, async (log) => {
+  // The default failoverAfter (9 s): a 5 s pause is near two thirds of it, the line it must hold.
+  it("a runner paused (SIGSTOP) for 5 s, less than two thirds of the default failoverAfter (9 s), keeps its run: the tool call it was running ran once", async () => {
+    const { tools, exits } = await twoRunners("paused", pausePorts, { FIRST_ATTEMPT_SLOW: "2000" }, async (log) => {
       const first = await waitFor(() => linesOf(log).find(([, what]) => what === "tool"))
       if (first === undefined) throw new Error("the tool never ran")
       const pid = Number(first[0])
