@@ -219,22 +219,22 @@ export const failoverTimings = (failoverAfter: Duration.Duration) => ({
 export const layerPostgresCluster = (options: ClusterOptions) => {
   const failoverAfter = options.failoverAfter === undefined ? defaultFailoverAfter : Duration.fromInputUnsafe(options.failoverAfter)
   const engine = options.clientOnly === true ? ClusterWorkflowEngine.layer : redeliver(redeliverEvery(options)).pipe(Layer.provideMerge(ClusterWorkflowEngine.layer))
+  const shardingConfig = {
+    entityMessagePollInterval: pollIntervalOf(options),
+    ...failoverTimings(failoverAfter),
+    ...(options.runnerAddress === undefined
+      ? {}
+      : { runnerAddress: Option.some(RunnerAddress.make(options.runnerAddress.host, options.runnerAddress.port)) }),
+    ...(options.shardsPerGroup === undefined ? {} : { shardsPerGroup: options.shardsPerGroup })
+  }
   // "byo" storage: the message storage on the shared pool, the runner storage (heartbeats, shard locks) on
-  // its own connections with its refreshes coalesced (see `clusterStorage.ts`).
+  // its own connections with its refreshes coalesced (see `clusterStorage.ts`). Both, and the runner itself
+  // (its own copy), take the same sharding config.
   return engine.pipe(
-    Layer.provideMerge(NodeClusterSocket.layer({ storage: "byo", clientOnly: options.clientOnly ?? false })),
+    Layer.provideMerge(NodeClusterSocket.layer({ storage: "byo", clientOnly: options.clientOnly ?? false, shardingConfig })),
     Layer.provideMerge(SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest))),
     Layer.provide(ClusterStorage.layer({ url: options.url, clientOnly: options.clientOnly === true })),
-    Layer.provide(
-      ShardingConfig.layerFromEnv({
-        entityMessagePollInterval: pollIntervalOf(options),
-        ...failoverTimings(failoverAfter),
-        ...(options.runnerAddress === undefined
-          ? {}
-          : { runnerAddress: Option.some(RunnerAddress.make(options.runnerAddress.host, options.runnerAddress.port)) }),
-        ...(options.shardsPerGroup === undefined ? {} : { shardsPerGroup: options.shardsPerGroup })
-      })
-    ),
+    Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)),
     Layer.provideMerge(Layer.merge(Inbox.layerSql, localEngine("cluster"))),
     Layer.provideMerge(PgClient.layer({ url: options.url }))
   )
