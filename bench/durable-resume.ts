@@ -6,9 +6,9 @@
  *   pnpm bench:resume [runs] [engines: sqlite,postgres]
  *
  * Reported per engine: `openSeconds`, the fresh process's time to open the engine (`Durable.layer` built on
- * it); `seconds` and `runsPerSecond`, from the first `decide` to the last run completed (the runs are
- * polled one after another, so polling adds at most one read at a time); exactly-once (each approved tool
- * ran once). Postgres comes from AGENTLOOP_TEST_PG_URL (a fresh database, dropped after). Not a timed test:
+ * it); `decideSeconds`, until every `decide` has returned; `seconds` and `runsPerSecond`, from the first
+ * `decide` to the last run completed (the runs are polled one after another, so polling adds at most one
+ * read at a time); exactly-once (each approved tool ran once). Postgres comes from AGENTLOOP_TEST_PG_URL (a fresh database, dropped after). Not a timed test:
  * the numbers are in docs/durable.md, "Throughput".
  */
 import { spawn } from "node:child_process"
@@ -75,6 +75,7 @@ const resume = (engine: Engine, where: string, log: string, runs: number) =>
         concurrency: "unbounded",
         discard: true
       })
+      const decided = performance.now()
       let open = ids
       let completed = 0
       while (open.length > 0) {
@@ -89,7 +90,8 @@ const resume = (engine: Engine, where: string, log: string, runs: number) =>
         if (open.length > 0) yield* Effect.sleep("10 millis")
       }
       const seconds = (performance.now() - started) / 1000
-      return { openSeconds: Math.round(opened - opening) / 1000, seconds: Math.round(seconds * 1000) / 1000, completed }
+      const decideSeconds = (decided - started) / 1000
+      return { openSeconds: Math.round(opened - opening) / 1000, decideSeconds: Math.round(decideSeconds * 1000) / 1000, seconds: Math.round(seconds * 1000) / 1000, completed }
     }).pipe(Effect.provide(context))
   }).pipe(Effect.scoped)
 
@@ -127,10 +129,10 @@ for (const engine of engines) {
   const log = join(dir, `${engine}.log`)
   try {
     await child(["suspend", engine, where, log, String(runs)])
-    const { openSeconds, seconds, completed } = await child(["resume", engine, where, log, String(runs)])
+    const { openSeconds, decideSeconds, seconds, completed } = await child(["resume", engine, where, log, String(runs)])
     const keys = readFileSync(log, "utf8").trim().split("\n")
     const exactlyOnce = completed === runs && keys.length === runs && new Set(keys).size === runs
-    const measured = { engine, runs, openSeconds, seconds, runsPerSecond: Math.round(runs / seconds), exactlyOnce }
+    const measured = { engine, runs, openSeconds, decideSeconds, seconds, runsPerSecond: Math.round(runs / seconds), exactlyOnce }
     results.push(measured)
     console.log(JSON.stringify(measured))
   } finally {
