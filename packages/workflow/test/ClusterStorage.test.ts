@@ -38,7 +38,7 @@ describe("the cluster's runner storage: lock refreshes coalesced", () => {
   it.effect("100 concurrent single-shard refreshes (a busy runner's lock confirmations) take 2 storage refreshes; each caller gets its own shards, held or not", () =>
     Effect.gen(function* () {
       const { storage, calls, state } = yield* fakeStorage
-      const coalesced = coalesceRefresh(storage, yield* Effect.scope)
+      const coalesced = yield* coalesceRefresh(storage)
       for (let n = 1; n <= 100; n += 2) state.held.add(String(shard(n)))
       const first = yield* fork(coalesced.refresh(self, [shard(1)]))
       const rest = yield* Effect.forEach(Array.from({ length: 99 }, (_, i) => i + 2), (n) => fork(coalesced.refresh(self, [shard(n)])))
@@ -60,7 +60,7 @@ describe("the cluster's runner storage: lock refreshes coalesced", () => {
   it.effect("a failed refresh fails the callers of its batch, and only them; a caller interrupted at its deadline stops no one else", () =>
     Effect.gen(function* () {
       const { storage, calls, state } = yield* fakeStorage
-      const coalesced = coalesceRefresh(storage, yield* Effect.scope)
+      const coalesced = yield* coalesceRefresh(storage)
       state.held.add(String(shard(2)))
       state.failNext = true
       const failing = yield* fork(coalesced.refresh(self, [shard(1)]))
@@ -77,7 +77,7 @@ describe("the cluster's runner storage: lock refreshes coalesced", () => {
   it.effect("an empty refresh (effect/cluster's liveness probe) is not coalesced: it goes straight to the storage", () =>
     Effect.gen(function* () {
       const { storage, calls, state } = yield* fakeStorage
-      const coalesced = coalesceRefresh(storage, yield* Effect.scope)
+      const coalesced = yield* coalesceRefresh(storage)
       const busy = yield* fork(coalesced.refresh(self, [shard(1)]))
       const probe = yield* fork(coalesced.refresh(self, []))
       expect(calls).toEqual([[String(shard(1))], []])

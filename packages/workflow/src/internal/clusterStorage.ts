@@ -12,65 +12,49 @@
  * which starts after each of them was requested: the same confirmation, and a queue of at most two.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Context, Deferred, Effect, Layer, type Redacted, type Scope } from "effect"
-import { type ClusterError, type RunnerAddress, RunnerStorage, type ShardId, SqlRunnerStorage } from "effect/cluster"
+import { Context, Effect, Layer, type Redacted, type Scope } from "effect"
+import { type RunnerAddress, RunnerStorage, type ShardId, SqlRunnerStorage } from "effect/cluster"
+import * as Batch from "./batch.js"
 
 type Storage = RunnerStorage.RunnerStorage["Service"]
 
-interface Batch {
+interface Refresh {
   readonly address: RunnerAddress.RunnerAddress
-  readonly shards: Map<string, ShardId.ShardId>
-  readonly held: Deferred.Deferred<ReadonlySet<string>, ClusterError.PersistenceError>
+  readonly shards: ReadonlyArray<ShardId.ShardId>
 }
 
 /**
- * `refresh` coalesced: at most one refresh runs at a time; the ones requested meanwhile wait for the next,
- * which refreshes the union of their shards, and each gets the shards it asked about. An empty refresh
- * (`effect/cluster`'s liveness probe, run on the shared pool on purpose) and one for another address pass
- * through.
+ * `refresh` coalesced (`Batch`): at most one refresh runs at a time; the ones requested meanwhile wait for
+ * the next, which refreshes the union of their shards (per runner address: `effect/cluster` asks only for
+ * its own), and each gets the shards it asked about. An empty refresh (`effect/cluster`'s liveness probe,
+ * run on the shared pool on purpose) passes through.
  */
-export const coalesceRefresh = (storage: Storage, scope: Scope.Scope): Storage => {
-  let next: Batch | undefined
-  let running = false
-  const run: Effect.Effect<void> = Effect.suspend(() => {
-    const batch = next
-    if (batch === undefined) {
-      running = false
-      return Effect.void
-    }
-    next = undefined
-    return storage.refresh(batch.address, batch.shards.values()).pipe(
-      Effect.map((held) => new Set(held.map(String)) as ReadonlySet<string>),
-      Effect.exit,
-      Effect.flatMap((exit) => Deferred.done(batch.held, exit)),
-      Effect.andThen(run)
-    )
-  })
-  return {
-    ...storage,
-    refresh: (address, shardIds) => {
-      const shards = Array.from(shardIds)
-      if (shards.length === 0) return storage.refresh(address, shards)
-      // Uninterruptible: a caller interrupted (its deadline) between joining a batch and starting the loop
-      // must not leave `running` set with no loop.
-      const join = Effect.uninterruptible(
-        Effect.suspend(() => {
-          if (next !== undefined && String(next.address) !== String(address)) return Effect.succeed(undefined)
-          const batch = (next ??= { address, shards: new Map(), held: Deferred.makeUnsafe() })
-          for (const shard of shards) batch.shards.set(String(shard), shard)
-          if (running) return Effect.succeed(batch)
-          running = true
-          return Effect.as(Effect.forkIn(run, scope, { startImmediately: true }), batch)
-        })
-      )
-      return Effect.flatMap(join, (batch) =>
-        batch === undefined
-          ? storage.refresh(address, shards)
-          : Effect.map(Deferred.await(batch.held), (held) => shards.filter((shard) => held.has(String(shard))))
-      )
-    }
-  }
-}
+export const coalesceRefresh = (storage: Storage): Effect.Effect<Storage, never, Scope.Scope> =>
+  Effect.map(
+    Batch.make((requests: ReadonlyArray<Refresh>) =>
+      Effect.gen(function* () {
+        const byAddress = new Map<string, { readonly address: RunnerAddress.RunnerAddress; readonly shards: Map<string, ShardId.ShardId> }>()
+        for (const { address, shards } of requests) {
+          const entry = byAddress.get(String(address)) ?? { address, shards: new Map() }
+          byAddress.set(String(address), entry)
+          for (const shard of shards) entry.shards.set(String(shard), shard)
+        }
+        const held = new Map<string, ReadonlySet<string>>()
+        for (const [key, { address, shards }] of byAddress) {
+          held.set(key, new Set((yield* storage.refresh(address, shards.values())).map(String)))
+        }
+        return held
+      })
+    ),
+    (refresh): Storage => ({
+      ...storage,
+      refresh: (address, shardIds) => {
+        const shards = Array.from(shardIds)
+        if (shards.length === 0) return storage.refresh(address, shards)
+        return Effect.map(refresh({ address, shards }), (held) => shards.filter((shard) => held.get(String(address))?.has(String(shard)) === true))
+      }
+    })
+  )
 
 /**
  * `effect/cluster`'s SQL runner storage, `refresh` coalesced (see `coalesceRefresh`). A runner's is on a pool
@@ -81,11 +65,10 @@ export const coalesceRefresh = (storage: Storage, scope: Scope.Scope): Storage =
 export const layer = (options: { readonly url: Redacted.Redacted<string>; readonly clientOnly: boolean }) =>
   Layer.effect(RunnerStorage.RunnerStorage)(
     Effect.gen(function* () {
-      const scope = yield* Effect.scope
       const storage = SqlRunnerStorage.layer.pipe(
         Layer.provide(options.clientOnly ? Layer.empty : PgClient.layer({ url: options.url, maxConnections: 2 }))
       )
       const context = yield* Layer.build(storage)
-      return coalesceRefresh(Context.get(context, RunnerStorage.RunnerStorage), scope)
+      return yield* coalesceRefresh(Context.get(context, RunnerStorage.RunnerStorage))
     })
   )
