@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createDatabase, dropDatabase, pgReachable } from "../packages/workflow/test/postgres.js"
-import { freePort, run, start } from "../packages/workflow/test/spawn.js"
+import { freePort, run, start, stopAll, waitFor } from "../packages/workflow/test/spawn.js"
 
 const [failoverArg, trialsArg, ...pauseArgs] = process.argv.slice(2)
 const failoverAfter = Number(failoverArg ?? 9)
@@ -45,15 +45,6 @@ const toolLines = (log: string) => {
   } catch {
     return []
   }
-}
-const waitFor = async <A>(probe: () => A | undefined, timeoutMs: number): Promise<A | undefined> => {
-  const until = Date.now() + timeoutMs
-  while (Date.now() < until) {
-    const found = probe()
-    if (found !== undefined) return found
-    await sleep(20)
-  }
-  return undefined
 }
 
 interface Outcome {
@@ -98,13 +89,7 @@ const trial = async (n: number, kind: "crash" | number): Promise<Outcome> => {
     }
     return { kind: `pause ${kind}×`, toolRuns, completed: done.result?._tag === "Completed" }
   } finally {
-    runners.forEach((r) => {
-      try {
-        process.kill(r.pid, "SIGCONT")
-      } catch {}
-      r.kill("SIGKILL")
-    })
-    await Promise.all(runners.map((r) => r.exited))
+    await stopAll(runners, "SIGKILL")
     await dropDatabase(name)
   }
 }

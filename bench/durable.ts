@@ -9,7 +9,8 @@
  *
  *   pnpm bench:durable [runs] [engines: memory,sqlite,postgres,cluster1,cluster2,cluster4]
  *
- * Postgres comes from AGENTLOOP_TEST_PG_URL (each engine gets a fresh database, dropped after). Not a timed
+ * FAILOVER=<duration> sets the cluster runners' `failoverAfter`. Postgres comes from AGENTLOOP_TEST_PG_URL (each
+ * engine gets a fresh database, dropped after). Not a timed
  * test: the numbers and the machine they were measured on are in docs/durable.md.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"

@@ -13,6 +13,7 @@
 import { Approval } from "@agentloop/core"
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Batch from "./internal/batch.js"
 
 export class InboxError extends Schema.TaggedError<InboxError>()("InboxError", { reason: Schema.String }) {
   override get message(): string {
@@ -204,6 +205,49 @@ export const layerSql: Layer.Layer<ApprovalInbox, InboxError, SqlClient.SqlClien
         Effect.mapError(fail),
         Effect.flatMap((rows) => (rows[0] === undefined ? Effect.succeed(undefined) : entryOf(rows[0])))
       )
+    // One statement: the database serializes concurrent writers, so only one sees `decision IS NULL`.
+    const recordOne = (runId: string, decision: Approval.ApprovalDecision) =>
+      Effect.gen(function* () {
+        const won = yield* sql<{ approval_id: string }>`UPDATE agentloop_approvals SET decision = ${encodeDecision(decision)}
+          WHERE run_id = ${runId} AND approval_id = ${decision.approvalId} AND decision IS NULL RETURNING approval_id`.pipe(Effect.mapError(fail))
+        if (won.length > 0) return { _tag: "Won" } as Recorded
+        const entry = yield* find(runId, decision.approvalId)
+        if (entry?.decision === undefined) return { _tag: "NotFound" } as Recorded
+        return outcome(decision, entry.decision)
+      })
+    const markOne = (runId: string, approvalId: string) =>
+      sql`UPDATE agentloop_approvals SET delivered = 1 WHERE run_id = ${runId} AND approval_id = ${approvalId} AND decision IS NOT NULL AND delivered = 0`.pipe(
+        Effect.asVoid,
+        Effect.mapError(fail)
+      )
+    // SQLite (one process owns the file): the writes of concurrent callers share one transaction (resuming
+    // 100 runs spent most of its statement time in 200 single-row commits), run one after the other in it, so
+    // the first decision for an approval still wins and the others see it. Postgres keeps a statement per
+    // write: the batches of a cluster's processes could deadlock on each other's rows.
+    const inOneTransaction = <A, B>(each: (item: A) => Effect.Effect<B, InboxError>) =>
+      Effect.map(
+        Batch.make((items: ReadonlyArray<A>) =>
+          sql.withTransaction(Effect.forEach(items, (item) => Effect.map(each(item), (result) => [item, result] as const))).pipe(
+            Effect.map((results) => new Map(results)),
+            Effect.mapError((error) => (error instanceof InboxError ? error : fail(error)))
+          )
+        ),
+        // The item object is the caller's key into its batch's results.
+        (batched) => (item: A) => Effect.map(batched(item), (results) => results.get(item)!)
+      )
+    const { record, markDelivered } = yield* sql.onDialectOrElse({
+      sqlite: () =>
+        Effect.all({
+          recordIn: inOneTransaction((call: { readonly runId: string; readonly decision: Approval.ApprovalDecision }) => recordOne(call.runId, call.decision)),
+          markIn: inOneTransaction((call: { readonly runId: string; readonly approvalId: string }) => markOne(call.runId, call.approvalId))
+        }).pipe(
+          Effect.map(({ recordIn, markIn }) => ({
+            record: (runId: string, decision: Approval.ApprovalDecision) => recordIn({ runId, decision }),
+            markDelivered: (runId: string, approvalId: string) => markIn({ runId, approvalId })
+          }))
+        ),
+      orElse: () => Effect.succeed({ record: recordOne, markDelivered: markOne })
+    })
     return {
       // Insert-if-absent: the same SQL on SQLite and Postgres; a replayed publish never clears a decision.
       publish: (pending, token) =>
@@ -220,21 +264,8 @@ export const layerSql: Layer.Layer<ApprovalInbox, InboxError, SqlClient.SqlClien
           Effect.flatMap((rows) => Effect.forEach(rows, entryOf))
         ),
       find,
-      // One statement: the database serializes concurrent writers, so only one sees `decision IS NULL`.
-      record: (runId, decision) =>
-        Effect.gen(function* () {
-          const won = yield* sql<{ approval_id: string }>`UPDATE agentloop_approvals SET decision = ${encodeDecision(decision)}
-            WHERE run_id = ${runId} AND approval_id = ${decision.approvalId} AND decision IS NULL RETURNING approval_id`.pipe(Effect.mapError(fail))
-          if (won.length > 0) return { _tag: "Won" } as Recorded
-          const entry = yield* find(runId, decision.approvalId)
-          if (entry?.decision === undefined) return { _tag: "NotFound" } as Recorded
-          return outcome(decision, entry.decision)
-        }),
-      markDelivered: (runId, approvalId) =>
-        sql`UPDATE agentloop_approvals SET delivered = 1 WHERE run_id = ${runId} AND approval_id = ${approvalId} AND decision IS NOT NULL AND delivered = 0`.pipe(
-          Effect.asVoid,
-          Effect.mapError(fail)
-        ),
+      record,
+      markDelivered,
       undelivered: (limit) =>
         sql<{ run_id: string; approval_id: string; decision: string; token: string }>`SELECT run_id, approval_id, decision, token FROM agentloop_approvals
           WHERE decision IS NOT NULL AND delivered = 0 AND token IS NOT NULL LIMIT ${limit}`.pipe(

@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest"
 import { handoffScenarios } from "./handoffScenarios.js"
 import { clusterDatabase, pgReachable } from "./postgres.js"
 import { dir, expectOneWinner, linesOf, type Outcome, scenarios, TIMEOUT, unique } from "./scenarios.js"
-import { type Exited, freePort, run, start, wasKilled } from "./spawn.js"
+import { type Exited, freePort, run, start, stopAll, waitFor, wasKilled } from "./spawn.js"
 
 const clusterUrl = await clusterDatabase()
 /** One port for the scenarios' runners: a runner that replaces a killed one at its address takes over its row at once. */
@@ -96,14 +96,7 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
       // As they were when the run completed (the runners are stopped below).
       return { runId, tools: linesOf(log).filter(([, what]) => what === "tool"), exits: [...exits] }
     } finally {
-      runners.forEach((r) => {
-        // A paused runner must be woken to shut down (it may have exited: ESRCH then).
-        try {
-          process.kill(r.pid, "SIGCONT")
-        } catch {}
-        r.kill("SIGTERM")
-      })
-      await Promise.all(runners.map((r) => r.exited))
+      await stopAll(runners, "SIGTERM")
     }
   }
 
@@ -116,10 +109,11 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
     expect(exits.filter((e) => e !== undefined && wasKilled(e))).toHaveLength(1)
   }, TIMEOUT)
 
-  // failoverAfter 9 s here (the default is 30 s): a 5 s pause is then near two thirds of it, the line it must hold.
-  it("a runner paused (SIGSTOP) for 5 s, less than two thirds of failoverAfter (9 s), keeps its run: the tool call it was running ran once", async () => {
-    const { tools, exits } = await twoRunners("paused", pausePorts, { FIRST_ATTEMPT_SLOW: "2000", FAILOVER: "9 seconds" }, async (log) => {
+  // The default failoverAfter (9 s): a 5 s pause is near two thirds of it, the line it must hold.
+  it("a runner paused (SIGSTOP) for 5 s, less than two thirds of the default failoverAfter (9 s), keeps its run: the tool call it was running ran once", async () => {
+    const { tools, exits } = await twoRunners("paused", pausePorts, { FIRST_ATTEMPT_SLOW: "2000" }, async (log) => {
       const first = await waitFor(() => linesOf(log).find(([, what]) => what === "tool"))
+      if (first === undefined) throw new Error("the tool never ran")
       const pid = Number(first[0])
       process.kill(pid, "SIGSTOP")
       await new Promise((resolve) => setTimeout(resolve, 5_000))
@@ -130,18 +124,3 @@ describe.skipIf(!pgReachable)("durable runs across processes: a Postgres cluster
     expect(exits.map((e) => e && `${e.status} ${e.signal} ${e.output}`)).toEqual([undefined, undefined])
   }, TIMEOUT)
 })
-
-/** Polls (every 50 ms, at most 120 s) until `probe` returns something. */
-const waitFor = async <A>(probe: () => A | undefined): Promise<A> => {
-  const until = Date.now() + 120_000
-  while (Date.now() < until) {
-    try {
-      const found = probe()
-      if (found !== undefined) return found
-    } catch {
-      // the log does not exist yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error("timed out")
-}

@@ -188,14 +188,14 @@ describe("Durable (in memory)", () => {
   })
 
   it("failoverAfter sets effect/cluster's timings: locks expire after it, refreshed every third of it, runners pinged every 2 s (never less often than it)", () => {
-    expect(Duration.toMillis(defaultFailoverAfter)).toBe(30_000)
+    expect(Duration.toMillis(defaultFailoverAfter)).toBe(9_000)
     const millis = (t: ReturnType<typeof failoverTimings>) => ({
       expiration: Duration.toMillis(t.shardLockExpiration),
       refresh: Duration.toMillis(t.shardLockRefreshInterval),
       health: Duration.toMillis(t.runnerHealthCheckInterval)
     })
-    expect(millis(failoverTimings(defaultFailoverAfter))).toEqual({ expiration: 30_000, refresh: 10_000, health: 2_000 })
-    expect(millis(failoverTimings(Duration.seconds(9)))).toEqual({ expiration: 9_000, refresh: 3_000, health: 2_000 })
+    expect(millis(failoverTimings(defaultFailoverAfter))).toEqual({ expiration: 9_000, refresh: 3_000, health: 2_000 })
+    expect(millis(failoverTimings(Duration.seconds(30)))).toEqual({ expiration: 30_000, refresh: 10_000, health: 2_000 })
     expect(millis(failoverTimings(Duration.millis(1_500)))).toEqual({ expiration: 1_500, refresh: 500, health: 1_500 })
   })
 })

@@ -82,3 +82,29 @@ export const freePort = () =>
       server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
     })
   })
+
+/** Stops processes (waking a paused one first: it may have exited, ESRCH then) and waits until they have. */
+export const stopAll = async (running: ReadonlyArray<Running>, signal: NodeJS.Signals) => {
+  for (const r of running) {
+    try {
+      process.kill(r.pid, "SIGCONT")
+    } catch {}
+    r.kill(signal)
+  }
+  await Promise.all(running.map((r) => r.exited))
+}
+
+/** Polls (every 20 ms) until `probe` returns something, or `timeoutMs` passes (a probe that throws counts as nothing yet). */
+export const waitFor = async <A>(probe: () => A | undefined, timeoutMs = 120_000): Promise<A | undefined> => {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    try {
+      const found = probe()
+      if (found !== undefined) return found
+    } catch {
+      // e.g. the log file does not exist yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return undefined
+}

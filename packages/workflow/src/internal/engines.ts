@@ -6,10 +6,12 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import { Context, Duration, Effect, Layer, Option, type Redacted, Schema } from "effect"
-import { ClusterWorkflowEngine, RunnerAddress } from "effect/cluster"
+import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
+import { ClusterWorkflowEngine, RunnerAddress, ShardingConfig, SqlMessageStorage } from "effect/cluster"
 import { SqlClient, type SqlError } from "effect/sql"
 import { DurableDeferred, WorkflowEngine } from "effect/workflow"
 import * as Inbox from "../ApprovalInbox.js"
+import * as ClusterStorage from "./clusterStorage.js"
 import * as SqlEngine from "./sqlEngine.js"
 import { anyApprovalDeferred } from "./steps.js"
 
@@ -177,20 +179,23 @@ export interface ClusterOptions extends SqlOptions {
   readonly shardsPerGroup?: number
   /**
    * How long a runner that stopped heartbeating keeps its shards before the other runners take them over
-   * and replay its runs. Default 30 s. A live runner paused (GC, a stopped VM, a slow disk) for up to two
+   * and replay its runs. Default 9 s. A live runner paused (GC, a stopped VM, a slow disk) for up to two
    * thirds of it keeps its runs; a longer pause may hand them to another runner, and a tool call they were
    * running then runs again there. A runner that crashes is noticed sooner, by the health check (every 2 s).
-   * Use the same value on every runner. The trade-off, measured: docs/durable.md, "Failover in a cluster".
+   * A third of it is also how long a runner waits to confirm its shard lock before storing a result: with a
+   * database slower than that, the call runs again. Use the same value on every runner. The trade-off,
+   * measured: docs/durable.md, "Failover in a cluster".
    */
   readonly failoverAfter?: Duration.Input
 }
 
 /**
- * The default `failoverAfter` (see docs/durable.md, "Failover in a cluster", for how it was chosen): 30 s. A
- * crashed runner is still taken over in seconds (the 2 s health check); at 9 s a single runner kept busy by
- * 1,000 concurrent runs lost its own shard locks and ran tool calls twice (`pnpm bench:durable`).
+ * The default `failoverAfter` (see docs/durable.md, "Failover in a cluster", for how it was chosen): 9 s, a
+ * 3 s lock refresh and deadline. With the lock refreshes coalesced (`clusterStorage.ts`) a single runner
+ * kept busy by 1,000 concurrent runs waits at most a few hundred ms for one (2 s before, when it ran tool
+ * calls twice at this value).
  */
-export const defaultFailoverAfter = Duration.seconds(30)
+export const defaultFailoverAfter = Duration.seconds(9)
 
 /**
  * `effect/cluster`'s timings for a `failoverAfter`: shard locks expire after it; runners refresh them (and
@@ -214,21 +219,22 @@ export const failoverTimings = (failoverAfter: Duration.Duration) => ({
 export const layerPostgresCluster = (options: ClusterOptions) => {
   const failoverAfter = options.failoverAfter === undefined ? defaultFailoverAfter : Duration.fromInputUnsafe(options.failoverAfter)
   const engine = options.clientOnly === true ? ClusterWorkflowEngine.layer : redeliver(redeliverEvery(options)).pipe(Layer.provideMerge(ClusterWorkflowEngine.layer))
+  const shardingConfig = {
+    entityMessagePollInterval: pollIntervalOf(options),
+    ...failoverTimings(failoverAfter),
+    ...(options.runnerAddress === undefined
+      ? {}
+      : { runnerAddress: Option.some(RunnerAddress.make(options.runnerAddress.host, options.runnerAddress.port)) }),
+    ...(options.shardsPerGroup === undefined ? {} : { shardsPerGroup: options.shardsPerGroup })
+  }
+  // "byo" storage: the message storage on the shared pool, the runner storage (heartbeats, shard locks) on
+  // its own connections with its refreshes coalesced (see `clusterStorage.ts`). Both, and the runner itself
+  // (its own copy), take the same sharding config.
   return engine.pipe(
-    Layer.provideMerge(
-      NodeClusterSocket.layer({
-        storage: "sql",
-        clientOnly: options.clientOnly ?? false,
-        shardingConfig: {
-          entityMessagePollInterval: pollIntervalOf(options),
-          ...failoverTimings(failoverAfter),
-          ...(options.runnerAddress === undefined
-            ? {}
-            : { runnerAddress: Option.some(RunnerAddress.make(options.runnerAddress.host, options.runnerAddress.port)) }),
-          ...(options.shardsPerGroup === undefined ? {} : { shardsPerGroup: options.shardsPerGroup })
-        }
-      })
-    ),
+    Layer.provideMerge(NodeClusterSocket.layer({ storage: "byo", clientOnly: options.clientOnly ?? false, shardingConfig })),
+    Layer.provideMerge(SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest))),
+    Layer.provide(ClusterStorage.layer({ url: options.url, clientOnly: options.clientOnly === true })),
+    Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)),
     Layer.provideMerge(Layer.merge(Inbox.layerSql, localEngine("cluster"))),
     Layer.provideMerge(PgClient.layer({ url: options.url }))
   )
