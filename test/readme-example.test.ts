@@ -52,8 +52,15 @@ it("the peer table lists each package's peer dependencies, with their ranges", (
     if (manifest.private === true) continue
     const row = readme.split("\n").find((line) => line.startsWith(`| \`${manifest.name}\` |`))
     expect(row, `a peer table row for ${manifest.name}`).toBeDefined()
-    const listed = Object.fromEntries([...row!.split(" | ")[1]!.matchAll(/`([@\w/.-]+)` (\^[\d.]+)/g)].map((m) => [m[1]!, m[2]!]))
-    expect(listed, manifest.name).toEqual(manifest.peerDependencies)
+    const cells = row!.split(" | ")
+    const named = (cell: string) => Object.fromEntries([...cell.matchAll(/`([@\w/.-]+)` (\^[\d.]+)/g)].map((m) => [m[1]!, m[2]!]))
+    const peers: Record<string, string> = manifest.peerDependencies ?? {}
+    const optional = (name: string) => manifest.peerDependenciesMeta?.[name]?.optional === true
+    // Required peers in the second column, exactly; optional peers named, with their range, in the third.
+    expect(named(cells[1]!), manifest.name).toEqual(Object.fromEntries(Object.entries(peers).filter(([name]) => !optional(name))))
+    for (const [name, range] of Object.entries(peers).filter(([name]) => optional(name))) {
+      expect(named(cells[2]!)[name], `${manifest.name}: optional peer ${name} in the third column`).toBe(range)
+    }
   }
 })
 
