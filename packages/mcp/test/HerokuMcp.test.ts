@@ -14,11 +14,9 @@ import { Approval, Toolkit } from "@agentloop/core"
 import { AuditLog, Grant, HerokuTools } from "@agentloop/heroku-platform"
 import * as Postgres from "@agentloop/heroku-platform/Postgres"
 import { Mcp, McpElicitation } from "@agentloop/mcp"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
+import { sdkHttpClient } from "./support.js"
 import { defaultGrantFile, serveHeroku } from "../../../examples/heroku-mcp.js"
 
 const root = fileURLToPath(new URL("../../..", import.meta.url))
@@ -122,24 +120,7 @@ describe("heroku-mcp over Streamable HTTP with the official SDK client", () => {
     const entries = await auditedHttp(token, (url) =>
       Effect.gen(function* () {
         let approve = true
-        const client = yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            const client = new Client({ name: "ops-console", version: "1.0.0" }, { capabilities: { elicitation: { form: {} } } })
-            client.setRequestHandler(ElicitRequestSchema, async () =>
-              approve ? { action: "accept", content: { approve: true, reason: "incident 42" } } : { action: "decline" }
-            )
-            await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }))
-            return client
-          }),
-          (client) => Effect.promise(() => client.close())
-        )
-        const call = (name: string, args: Record<string, unknown>) =>
-          Effect.promise(async () => {
-            const result = await client.callTool({ name, arguments: args })
-            const text = (result.content as Array<{ text: string }>).map((b) => b.text).join("")
-            outputs.push(text)
-            return { text, isError: result.isError === true }
-          })
+        const { call } = yield* sdkHttpClient(url, token, { name: "ops-console", answer: () => ({ approve, reason: "incident 42" }), outputs })
         const restarted = yield* call("heroku_dynos_restart_all", { app: "shop-api" })
         expect(restarted.isError).toBe(false)
         const vars = yield* call("heroku_config_vars_info", { app: "billing" })

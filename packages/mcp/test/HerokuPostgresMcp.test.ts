@@ -9,11 +9,9 @@ import * as Postgres from "@agentloop/heroku-platform/Postgres"
 import { Mcp } from "@agentloop/mcp"
 import { FakeHerokuPlatform, FakeHerokuPostgres } from "@agentloop/testing"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Layer, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
+import { sdkHttpClient } from "./support.js"
 
 const PLANTED = "pl4nted-pg-pa55word-mcp"
 const CREDENTIAL = "pl4nted-analyst-pa55-mcp"
@@ -62,23 +60,8 @@ describe("the Postgres tools over MCP", () => {
             annotations: (tool) => HerokuTools.annotations(tool.name) ?? Postgres.annotations(tool.name)
           }).pipe(Effect.provide(context))
           let approve = false
-          const client = yield* Effect.acquireRelease(
-            Effect.promise(async () => {
-              const client = new Client({ name: "dba-console", version: "1.0.0" }, { capabilities: { elicitation: { form: {} } } })
-              client.setRequestHandler(ElicitRequestSchema, async () => (approve ? { action: "accept", content: { approve: true, reason: "PG 17 window" } } : { action: "decline" }))
-              await client.connect(new StreamableHTTPClientTransport(new URL(handle.url!), { requestInit: { headers: { authorization: `Bearer ${bearer}` } } }))
-              return client
-            }),
-            (client) => Effect.promise(() => client.close())
-          )
+          const { client, call } = yield* sdkHttpClient(handle.url!, bearer, { name: "dba-console", answer: () => ({ approve, reason: "PG 17 window" }), outputs })
           listed.push(...(yield* Effect.promise(() => client.listTools())).tools)
-          const call = (name: string, args: Record<string, unknown>) =>
-            Effect.promise(async () => {
-              const result = await client.callTool({ name, arguments: args })
-              const text = (result.content as Array<{ text: string }>).map((b) => b.text).join("")
-              outputs.push(text)
-              return { text, isError: result.isError === true }
-            })
           const info = yield* call("heroku_pg_info", { app: "shop" })
           expect(info.isError).toBe(false)
           expect(JSON.parse(info.text)).toMatchObject({ databases: [{ addon: { name: "postgresql-shop-1" }, plan: "essential-0" }] })

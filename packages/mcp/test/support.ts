@@ -5,6 +5,9 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Agent, Approval, Loop, RunStore, type ToolRule } from "@agentloop/core"
 import { Mcp } from "@agentloop/mcp"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { ScriptedModel } from "@agentloop/testing"
 import { Effect, Layer, Schedule } from "effect"
 
@@ -50,4 +53,42 @@ export const runAgent = (
       Effect.provide(Layer.mergeAll(model.layerUnchecked, mcp.layer, options.approvals ?? Approval.layerAutoApprove, RunStore.layerMemory))
     )
     return { outcome, events, results: toolResults(events) }
+  })
+
+/**
+ * The official SDK client over Streamable HTTP with a bearer token, answering approval elicitations with
+ * `answer()` (read at each request, so a test can change its mind); `call` returns a tool's text and whether
+ * it was an error, and keeps every text in `outputs` (for searching planted secrets). Closed with the scope.
+ */
+export const sdkHttpClient = (
+  url: string,
+  token: string,
+  options: {
+    readonly name: string
+    readonly answer: () => { readonly approve: boolean; readonly reason: string }
+    readonly outputs?: Array<string>
+  }
+) =>
+  Effect.gen(function* () {
+    const outputs = options.outputs ?? []
+    const client = yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        const client = new Client({ name: options.name, version: "1.0.0" }, { capabilities: { elicitation: { form: {} } } })
+        client.setRequestHandler(ElicitRequestSchema, async () => {
+          const { approve, reason } = options.answer()
+          return approve ? { action: "accept" as const, content: { approve: true, reason } } : { action: "decline" as const }
+        })
+        await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }))
+        return client
+      }),
+      (client) => Effect.promise(() => client.close())
+    )
+    const call = (name: string, args: Record<string, unknown>) =>
+      Effect.promise(async () => {
+        const result = await client.callTool({ name, arguments: args })
+        const text = (result.content as Array<{ text: string }>).map((b) => b.text).join("")
+        outputs.push(text)
+        return { text, isError: result.isError === true }
+      })
+    return { client, call, outputs }
   })
