@@ -319,13 +319,28 @@ const redactingEncoder = (schema: Schema.Top) => {
   return schemaHoldsRedacted(schema.ast) ? (value: unknown) => Result.map(encode(value), (encoded) => redactEncoded(value, encoded)) : encode
 }
 
+/**
+ * Decodes a call's arguments (unknown keys dropped, Schema's default), reporting every issue when they are
+ * invalid. Valid arguments (every call but a model's mistake) take Schema's fast path with the default
+ * options: asking for `errors: "all"` (or naming `onExcessProperty`) sends every struct to its generator-based
+ * parser, about 0.7 KB and an Effect per call; only a failure is decoded again for all its issues.
+ */
+const argumentsDecoder = (schema: Schema.Top) => {
+  const first = Schema.decodeUnknownResult(noContext(schema))
+  const all = Schema.decodeUnknownResult(noContext(schema), { errors: "all" })
+  return (args: unknown): Result.Result<unknown, Schema.SchemaError> => {
+    const decoded = first(args)
+    return Result.isSuccess(decoded) ? decoded : all(args)
+  }
+}
+
 /** Each tool's codecs, built once: making them is not free, and every call needs them. */
 const codecsCache = new WeakMap<Tool.Any, Codecs>()
 const codecsOf = (tool: Tool.Any): Codecs => {
   let codecs = codecsCache.get(tool)
   if (codecs === undefined) {
     codecs = {
-      decodeParams: Schema.decodeUnknownResult(noContext(tool.parameters), { errors: "all", onExcessProperty: "ignore" }),
+      decodeParams: argumentsDecoder(tool.parameters),
       encodeSuccess: redactingEncoder(tool.success),
       encodeFailure: redactingEncoder(tool.failure)
     }

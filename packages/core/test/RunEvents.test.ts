@@ -265,6 +265,37 @@ describe("backend.stream", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  // The loop consumes a step's stream itself (internal/runStep.ts, `consumeStream`): its scope is the step's.
+  it.effect("a model that is an Effect Stream: each step's stream is released before that step's tool runs, with every chunk folded in, watched or not", () =>
+    Effect.gen(function* () {
+      let released = 0
+      const releasedWhenToolRan: Array<number> = []
+      const model: LanguageModel.Service = {
+        streamStep: (request) => {
+          const calls = request.messages.filter((m) => m._tag === "ToolMessage").length
+          const chunks: Array<Stream.Stream<LanguageModel.ResponsePart>> =
+            calls < 2
+              ? [Stream.make(LanguageModel.textDelta("a"), LanguageModel.textDelta("b")), Stream.make(LanguageModel.toolCall({ id: `c${calls}`, name: "note", arguments: '{"text":"x"}' }), LanguageModel.finish("tool_calls"))]
+              : [Stream.make(LanguageModel.textDelta("do")), Stream.make(LanguageModel.textDelta("ne"), LanguageModel.finish("stop"))]
+          // A resource in the stream's scope, as an HTTP body is: released when the scope the loop gives the stream closes.
+          return Stream.unwrap(Effect.as(Effect.acquireRelease(Effect.void, () => Effect.sync(() => released++)), Stream.concat(chunks[0]!, chunks[1]!)))
+        }
+      }
+      const { layer, ran } = noteLayer(model, 10, (text) => Effect.sync(() => (releasedWhenToolRan.push(released), text)))
+      yield* Effect.gen(function* () {
+        const backend = yield* AgentBackend.AgentBackend
+        const outcome = yield* backend.run({ input: "go" })
+        expect(outcome).toMatchObject({ _tag: "Completed", text: "done" })
+        expect(releasedWhenToolRan).toEqual([1, 2])
+        expect(released).toBe(3)
+        const events = yield* Stream.runCollect(backend.stream({ input: "go" }))
+        expect(events.filter((e) => e._tag === "TextDelta").map((e) => (e as { delta: string }).delta).join("")).toBe("ababdone")
+        expect(releasedWhenToolRan).toEqual([1, 2, 4, 5])
+        expect(released).toBe(6)
+        expect(ran()).toBe(4)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("a model that is an Effect Stream: a consumer that stops mid-step releases the step's stream and leaves the run `interrupted`", () =>
     Effect.gen(function* () {
       let released = 0

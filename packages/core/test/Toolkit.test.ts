@@ -65,6 +65,24 @@ describe("tool call failures become results the model sees, never a crashed run"
       expect(handlerCalls).toEqual([])
     }))
 
+  // Valid arguments are decoded with Schema's default options (its fast path); only invalid ones are decoded
+  // again with `errors: "all"`, so the model still hears of every field it got wrong.
+  it.effect("arguments with several wrong fields name every one of them", () =>
+    Effect.gen(function* () {
+      const { result, handlerCalls } = yield* scenario(ScriptedModel.toolCall("add", { a: "one", b: "two" }))
+      expect(result.errorKind).toBe("InvalidArguments")
+      expect(result.content).toContain('["a"]')
+      expect(result.content).toContain('["b"]')
+      expect(handlerCalls).toEqual([])
+    }))
+
+  it.effect("unknown argument keys are dropped, not refused", () =>
+    Effect.gen(function* () {
+      const { result, handlerCalls } = yield* scenario(ScriptedModel.toolCall("add", { a: 1, b: 2, c: 3 }))
+      expect(result).toMatchObject({ isError: false, content: "3" })
+      expect(handlerCalls).toEqual(["add"])
+    }))
+
   it.effect("an unknown tool lists the available ones", () =>
     Effect.gen(function* () {
       const { result } = yield* scenario(ScriptedModel.toolCall("nope", {}))
