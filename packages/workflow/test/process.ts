@@ -64,11 +64,17 @@ const engineLayer: Layer.Layer<any, unknown> =
           ...(process.env["FAILOVER"] === undefined ? {} : { failoverAfter: process.env["FAILOVER"] as Duration.Input })
         })
 
+const diesAt = process.env["DIES_AT"]
 const attemptsOf = (key: string) => readFileSync(logFile, "utf8").split("\n").filter((line) => line.split(" ")[2] === key).length
 
 const runsAgent = mode !== "decide-elsewhere" && engine !== "cluster-client"
 const onTool = (key: string, what: string) =>
   Effect.suspend(() => {
+    // A decider that dies just after delivering dies before the run it woke acts: on a single runner that
+    // run goes on in this process, and it may reach its tool before the hook's SIGKILL lands (a race a
+    // loaded machine wins). That case (a runner killed inside a tool call) is its own test; here the tool
+    // waits for the kill, so the test says what it means: nothing the decision started ran here.
+    if (diesAt === "delivered") return Effect.never
     const first = attemptsOf(key) === 0
     log(`tool ${key} ${what}`)
     if (mode === "crash" || (firstAttemptDies && first)) process.kill(process.pid, "SIGKILL")
@@ -82,7 +88,6 @@ const agentLayer: Layer.Layer<never, unknown, any> = handoff
 /** On a line of its own: engines may log to stdout too. */
 const print = (value: unknown) => process.stdout.write(`\nRESULT ${JSON.stringify(value ?? null)}\n`)
 
-const diesAt = process.env["DIES_AT"]
 const dying = Layer.effect(
   Durable.DecideHook,
   Effect.map(Effect.context<any>(), (services) => (point: Durable.DecidePoint, id: string) => {
