@@ -137,7 +137,7 @@ export const start = async (options: Options = {}): Promise<FakeHeroku> => {
   const model = makeModel(options.accountEmail ?? "owner@example.com", () => baseUrl)
   const sources = sourceStore(() => baseUrl)
   const logs = logSessions(model, () => baseUrl)
-  // Routes are tried in this order; their patterns do not overlap.
+  // The first route whose method and pattern match answers.
   const routes = [...appRoutes(model), ...resourceRoutes(model, options.inference), logs.route, ...coverageRoutes(model), ...sourceRoutes(model, sources)]
 
   const server = createServer(handler({ tokens, twoFactor: options.twoFactor, pool, faults, requests, sources, logs, routes }))

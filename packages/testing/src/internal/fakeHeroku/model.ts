@@ -252,6 +252,7 @@ export const makeModel = (email: string, baseUrl: () => string) => {
     if (body[field] === undefined || body[field] === null) throw invalid(`Missing required param: ${field}.`)
     return body[field]
   }
+
   const build = (app: Json, blob: Json) => {
     const slug = randomUUID()
     const rel = release(app, `Deploy ${blob["version"] ?? "source"}`, slug)
