@@ -6,27 +6,9 @@
  * @internal
  */
 import { randomUUID } from "node:crypto"
-import type { State } from "../../FakeHerokuPlatform.js"
 import { CATALOG } from "./catalog.js"
 import { invalid, type Json, notFound, type Route } from "./http.js"
-
-/** What these routes use of the fake's state and helpers. */
-export interface RouteContext {
-  readonly state: State
-  readonly findApp: (idOrName: string) => Json
-  readonly findIn: (map: Map<string, Json>, key: string, what: string) => Json
-  readonly listOf: (map: Map<string, Array<Json>>, appId: string) => Array<Json>
-  readonly mustFind: (list: ReadonlyArray<Json>, key: string, what: string, ...fields: ReadonlyArray<string>) => Json
-  readonly need: (body: Json, field: string) => any
-  readonly stamp: () => string
-  readonly release: (app: Json, description: string, slugId: string | null) => Json
-  readonly currentRelease: (app: Json) => { id: unknown; version: unknown } | null
-  readonly restart: (app: Json, dynos: ReadonlyArray<Json>) => void
-  readonly stop: (app: Json, dynos: ReadonlyArray<Json>) => void
-  readonly ofType: (app: Json, type: string) => ReadonlyArray<Json>
-  readonly formationEntry: (app: Json, type: string) => Json
-  readonly addApp: (name: string, options?: { readonly team?: string; readonly space?: string; readonly region?: string }) => Json
-}
+import type { Model } from "./model.js"
 
 const A = "/apps/([^/]+)"
 
@@ -45,7 +27,7 @@ export const coverageRoutes = ({
   stamp,
   state,
   stop
-}: RouteContext): ReadonlyArray<Route> => [
+}: Model): ReadonlyArray<Route> => [
     // Stops and restarts by process type; one formation entry.
     {
       method: "POST",

@@ -15,8 +15,8 @@
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { gunzipSync } from "node:zlib"
-import type { RouteContext } from "./coverageRoutes.js"
 import { invalid, type Json, notFound, type Route } from "./http.js"
+import type { Model } from "./model.js"
 
 export interface SourceFile {
   readonly path: string
@@ -105,17 +105,12 @@ export const inferenceVars = (plan: string, name: string | undefined, inference:
   }
 }
 
-export const sourceRoutes = (
-  context: RouteContext & {
-    readonly sources: ReturnType<typeof sourceStore>
-    readonly build: (app: Json, url: string) => Json
-  }
-): ReadonlyArray<Route> => {
-  const { addApp, need, sources, stamp, state } = context
+export const sourceRoutes = (model: Model, sources: ReturnType<typeof sourceStore>): ReadonlyArray<Route> => {
+  const { addApp, build, findIn, need, stamp, state } = model
   const setups = new Map<string, Json>()
   return [
     { method: "POST", pattern: /^\/sources$/, scope: "write", handle: () => ({ status: 201, body: sources.create() }) },
-    { method: "GET", pattern: /^\/teams\/([^/]+)$/, scope: "read", handle: ([team]) => ({ body: context.findIn(state.teams, team!, "team") }) },
+    { method: "GET", pattern: /^\/teams\/([^/]+)$/, scope: "read", handle: ([team]) => ({ body: findIn(state.teams, team!, "team") }) },
     {
       method: "GET",
       pattern: /^\/users\/~\/apps$/,
@@ -155,7 +150,7 @@ export const sourceRoutes = (
         const vars = state.configVars.get(app["id"])!
         for (const [key, value] of Object.entries(env)) vars[key] = typeof value === "object" && value !== null ? String(value["value"] ?? "") : String(value)
         for (const [key, value] of Object.entries((body["overrides"]?.["env"] ?? {}) as Json)) vars[key] = String(value)
-        const built = context.build(app, blob["url"])
+        const built = build(app, { url: blob["url"] })
         const setup = {
           id,
           status: "succeeded",
