@@ -14,7 +14,7 @@ import { Mcp, type McpHttp } from "@agentloop/mcp"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import * as SendBuffer from "../src/internal/sendBuffer.js"
-import { callBody, messages, sequenceOf, type SseEvent, sseClient } from "./sse.js"
+import { callBody, messages, type Opened, sequenceOf, type SseEvent, sseClient } from "./sse.js"
 import { eventually } from "./support.js"
 
 const TOKEN = "send-buffer-test-token-0123456789"
@@ -77,6 +77,57 @@ const fakeResponse = () => {
   return response
 }
 
+/** A raw connection that sends one POST and never reads (node:net, paused: the kernel's buffers fill up). */
+const stalledPost = (url: URL, headers: Record<string, string>, body: string) => {
+  const socket = connect(Number(url.port), url.hostname)
+  socket.pause()
+  socket.write(
+    [
+      `POST ${url.pathname} HTTP/1.1`,
+      `host: ${url.host}`,
+      `authorization: Bearer ${TOKEN}`,
+      "accept: application/json, text/event-stream",
+      "content-type: application/json",
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+      `content-length: ${Buffer.byteLength(body)}`,
+      "",
+      body
+    ].join("\r\n")
+  )
+  return socket
+}
+
+/**
+ * Reads `stream`, and resumes it with `Last-Event-ID` each time it ends early (as a client does after
+ * `retry`), until `count` results have arrived; every event read, and how many streams it took.
+ */
+const readAll = (url: string, headers: Record<string, string>, stream: Opened, count: number, readEvery?: number) =>
+  Effect.gen(function* () {
+    const events: Array<SseEvent> = []
+    let rounds = 1
+    for (;;) {
+      yield* eventually(() => stream.ended() || messages(events.concat(stream.events)).length === count)
+      events.push(...stream.events)
+      if (messages(events).length === count) break
+      yield* Effect.sleep("50 millis")
+      rounds++
+      stream = yield* resume(url, headers, events.at(-1)!.id!, readEvery)
+      expect(stream.status).toBe(200)
+    }
+    stream.drop()
+    return { events, rounds }
+  })
+
+/** The results of calls 1..count, each once with its own answer, and event ids strictly increasing. */
+const exactlyOnceInOrder = (events: ReadonlyArray<SseEvent>, count: number, kb: number) => {
+  const results = messages(events)
+  expect(results.map((m) => m.id).sort((a, b) => a - b)).toEqual(Array.from({ length: count }, (_, i) => i + 1))
+  for (const m of results) expect(m.result.content[0].text).toBe(`r${m.id}:${"x".repeat(kb * 1024)}`)
+  const sequence = events.filter((e) => e.data !== "").map(sequenceOf)
+  expect(sequence).toEqual([...sequence].sort((a, b) => a - b))
+  expect(new Set(sequence).size).toBe(sequence.length)
+}
+
 describe("the send buffer (pure)", () => {
   it("writes while the session's unsent bytes stay within maxBytes, or when nothing is unsent; else cuts the streams that are behind", async () => {
     const buffer = SendBuffer.make({ maxBytes: 100, drainTimeoutMs: 20 })
@@ -118,26 +169,11 @@ describe("Streamable HTTP: the send buffer", () => {
       // 100 results of 128 KiB (12.8 MB), one every 10 ms, to a client that never reads: far more than the
       // kernel's buffers hold, so the server's own buffers fill up.
       const body = JSON.stringify(batch(100, 128, 10))
-      const socket = connect(Number(url.port), url.hostname)
-      socket.pause()
+      const socket = stalledPost(url, stalled, body)
       let received = ""
       let closed = false
       socket.on("close", () => (closed = true))
       socket.on("error", () => (closed = true))
-      socket.write(
-        [
-          `POST ${url.pathname} HTTP/1.1`,
-          `host: ${url.host}`,
-          `authorization: Bearer ${TOKEN}`,
-          "accept: application/json, text/event-stream",
-          "content-type: application/json",
-          `mcp-session-id: ${stalled["mcp-session-id"]}`,
-          "mcp-protocol-version: 2025-11-25",
-          `content-length: ${Buffer.byteLength(body)}`,
-          "",
-          body
-        ].join("\r\n")
-      )
       const posted = Date.now()
       // Another session's calls are answered while the stalled stream is still open.
       for (let i = 0; i < 20; i++) {
@@ -177,31 +213,48 @@ describe("Streamable HTTP: the send buffer", () => {
       })
       const headers = yield* initialize(handle.url!)
       const seen = sampler(handle)
-      const all: Array<SseEvent> = []
-      let stream = yield* open(handle.url!, { method: "POST", headers, body: batch(100, 32), readEvery: 2 })
-      let rounds = 1
-      for (;;) {
-        yield* eventually(() => stream.ended() || messages(all.concat(stream.events)).length === 100)
-        all.push(...stream.events)
-        if (messages(all).length === 100) break
-        // Cut before the last result: resume from the last event read, as a client does after `retry`.
-        yield* Effect.sleep("50 millis")
-        rounds++
-        stream = yield* resume(handle.url!, headers, all.at(-1)!.id!, 2)
-        expect(stream.status).toBe(200)
-      }
-      stream.drop()
+      const first = yield* open(handle.url!, { method: "POST", headers, body: batch(100, 32), readEvery: 2 })
+      const { events, rounds } = yield* readAll(handle.url!, headers, first, 100, 2)
       seen.stop()
       // The server did cut the slow client (more than one stream), and never held more than the bound for it.
       expect(rounds).toBeGreaterThan(1)
       expect(seen.most()).toBeLessThanOrEqual(maxBytes)
-      const results = messages(all)
-      expect(results.map((m) => m.id).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
-      for (const m of results) expect(m.result.content[0].text).toBe(`r${m.id}:${"x".repeat(32 * 1024)}`)
-      // Event ids strictly increase over every stream read: no event twice, none out of order.
-      const sequence = all.filter((e) => e.data !== "").map(sequenceOf)
-      expect(sequence).toEqual([...sequence].sort((a, b) => a - b))
-      expect(new Set(sequence).size).toBe(sequence.length)
+      exactlyOnceInOrder(events, 100, 32)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a stalled client that comes back on a new connection: 409 until its cut connection is destroyed, then every result once, from the replay buffer", () =>
+    Effect.gen(function* () {
+      const handle = yield* serve({
+        sendBuffer: { maxBytes: 1024 * 1024, drainTimeout: "1500 millis" },
+        replay: { maxEvents: 10_000, maxBytes: 64 * 1024 * 1024 }
+      })
+      const url = new URL(handle.url!)
+      const headers = yield* initialize(handle.url!)
+      const socket = stalledPost(url, headers, JSON.stringify(batch(60, 128, 25)))
+      // The response's head and priming event are the only bytes this client ever reads from that connection.
+      let head = ""
+      yield* eventually(() => {
+        const chunk = socket.read(1024) as Buffer | null
+        if (chunk !== null) head += chunk.toString("latin1")
+        return /\nid: (\S+)/.test(head)
+      })
+      const priming = /\nid: (\S+)/.exec(head)![1]!
+      // The calls still answer (one every 25 ms, 1.5 s in all), the stream was cut, its connection is not yet
+      // destroyed: the SDK allows one connection per stream.
+      yield* eventually(() => Effect.runSync(handle.sendBuffer).bytes > 128 * 1024)
+      yield* Effect.sleep("300 millis")
+      const early = yield* resume(handle.url!, headers, priming)
+      yield* eventually(() => early.ended())
+      expect(early.status).toBe(409)
+      yield* eventually(() => Effect.runSync(handle.sendBuffer).streams === 0)
+      socket.destroy()
+      // From the priming event on: a resume replays at most about maxBytes before it is cut in turn, so the
+      // client resumes again from the last event it read.
+      const later = yield* resume(handle.url!, headers, priming)
+      expect(later.status).toBe(200)
+      const { events } = yield* readAll(handle.url!, headers, later, 60)
+      exactlyOnceInOrder(events, 60, 128)
     }).pipe(Effect.scoped)
   )
 
