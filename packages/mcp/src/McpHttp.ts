@@ -4,7 +4,8 @@
  * sessions that expire when idle, never exceed the cap, belong to the token that opened them, and are all
  * closed with the scope. Streams are resumable (SEP-1699): each session keeps a bounded replay buffer, SSE
  * streams start with a priming event (an id and the `retry` interval), and a client that lost a stream
- * reconnects with `Last-Event-ID` and gets exactly the events it missed.
+ * reconnects with `Last-Event-ID` and gets exactly the events it missed. What a session's clients have not
+ * read yet is bounded too: a stream that falls too far behind is cut, and its client resumes.
  *
  * @since 0.1.0
  */
@@ -16,6 +17,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { isInitializeRequest, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js"
 import { Duration, Effect, Redacted, Result, type Scope } from "effect"
 import * as EventStore from "./internal/eventStore.js"
+import * as SendBuffer from "./internal/sendBuffer.js"
 import * as SessionTable from "./internal/sessionTable.js"
 import { McpServeError } from "./McpError.js"
 import * as McpOriginGuard from "./McpOriginGuard.js"
@@ -57,6 +59,16 @@ export interface Options {
    * waits before it reconnects. `false`: no buffer, no priming, a lost stream is lost.
    */
   readonly replay?: false | { readonly maxEvents?: number; readonly maxBytes?: number; readonly retry?: Duration.Input }
+  /**
+   * The bytes written to a session's open responses that its client has not read yet, at most `maxBytes`
+   * (default 1 MiB) per session: an event that would pass it is not written, and the session's streams that
+   * are behind are ended, and their connections destroyed if they have not drained after `drainTimeout`
+   * (default 5 seconds). An event larger than `maxBytes` is still sent to a client that has read everything
+   * before it. The client resumes a cut stream with `Last-Event-ID` (keep `maxBytes` well under
+   * `replay.maxBytes`, so that what it missed is still held); with `replay: false` the rest of a cut stream
+   * is lost.
+   */
+  readonly sendBuffer?: { readonly maxBytes?: number; readonly drainTimeout?: Duration.Input }
 }
 
 export const DEFAULT_MAX_SESSIONS = 64
@@ -65,6 +77,10 @@ export const DEFAULT_REPLAY: EventStore.Bounds & { readonly retry: Duration.Dura
   maxEvents: 1_000,
   maxBytes: 1_048_576,
   retry: Duration.seconds(1)
+}
+export const DEFAULT_SEND_BUFFER: { readonly maxBytes: number; readonly drainTimeout: Duration.Duration } = {
+  maxBytes: 1_048_576,
+  drainTimeout: Duration.seconds(5)
 }
 
 const digest = (text: string) => createHash("sha256").update(text).digest()
@@ -96,6 +112,7 @@ interface Session {
   readonly transport: StreamableHTTPServerTransport
   readonly server: Server
   readonly store: EventStore.ReplayStore | undefined
+  readonly sendBuffer: SendBuffer.SendBuffer
   /** The protocol version the session negotiated at `initialize`. */
   version: string | undefined
 }
@@ -105,17 +122,29 @@ type Replay = (EventStore.Bounds & { readonly retryMs: number }) | undefined
 const positiveInteger = (option: string, value: number): McpServeError | undefined =>
   Number.isInteger(value) && value >= 1 ? undefined : new McpServeError({ option, reason: `must be a positive integer, got ${value}` })
 
+/** The duration in milliseconds, or the error naming the option. */
+const finiteMillis = (option: string, input: Duration.Input): Result.Result<number, McpServeError> => {
+  const duration = Duration.fromInput(input)
+  return duration._tag === "None" || !Duration.isFinite(duration.value)
+    ? Result.fail(new McpServeError({ option, reason: "must be a finite duration" }))
+    : Result.succeed(Math.round(Duration.toMillis(duration.value)))
+}
+
 const replayOf = (options: Options): Result.Result<Replay, McpServeError> => {
   if (options.replay === false) return Result.succeed(undefined)
   const maxEvents = options.replay?.maxEvents ?? DEFAULT_REPLAY.maxEvents
   const maxBytes = options.replay?.maxBytes ?? DEFAULT_REPLAY.maxBytes
   const invalid = positiveInteger("replay.maxEvents", maxEvents) ?? positiveInteger("replay.maxBytes", maxBytes)
   if (invalid !== undefined) return Result.fail(invalid)
-  const retry = Duration.fromInput(options.replay?.retry ?? DEFAULT_REPLAY.retry)
-  if (retry._tag === "None" || !Duration.isFinite(retry.value)) {
-    return Result.fail(new McpServeError({ option: "replay.retry", reason: "must be a finite duration" }))
-  }
-  return Result.succeed({ maxEvents, maxBytes, retryMs: Math.round(Duration.toMillis(retry.value)) })
+  return Result.map(finiteMillis("replay.retry", options.replay?.retry ?? DEFAULT_REPLAY.retry), (retryMs) => ({ maxEvents, maxBytes, retryMs }))
+}
+
+const sendBufferOf = (options: Options): Result.Result<SendBuffer.Limits, McpServeError> => {
+  const maxBytes = options.sendBuffer?.maxBytes ?? DEFAULT_SEND_BUFFER.maxBytes
+  const invalid = positiveInteger("sendBuffer.maxBytes", maxBytes)
+  if (invalid !== undefined) return Result.fail(invalid)
+  const drainTimeout = finiteMillis("sendBuffer.drainTimeout", options.sendBuffer?.drainTimeout ?? DEFAULT_SEND_BUFFER.drainTimeout)
+  return Result.map(drainTimeout, (drainTimeoutMs) => ({ maxBytes, drainTimeoutMs }))
 }
 
 /**
@@ -136,7 +165,10 @@ const negotiatedHeader = (request: IncomingMessage, version: string | undefined)
 /** Checks the options; the tokens as `Redacted`s. */
 const validate = (
   options: Options
-): Result.Result<{ tokens: Array<Redacted.Redacted<string>>; guard: McpOriginGuard.Guard; replay: Replay }, McpServeError> => {
+): Result.Result<
+  { tokens: Array<Redacted.Redacted<string>>; guard: McpOriginGuard.Guard; replay: Replay; sendBuffer: SendBuffer.Limits },
+  McpServeError
+> => {
   const given: ReadonlyArray<Token> = Array.isArray(options.token) ? options.token : [options.token as Token]
   const tokens = given.map((token) => (typeof token === "string" ? Redacted.make(token) : token))
   if (tokens.length === 0) return Result.fail(new McpServeError({ option: "token", reason: "at least one bearer token is required" }))
@@ -147,16 +179,18 @@ const validate = (
   if (invalid !== undefined) return Result.fail(invalid)
   const replay = replayOf(options)
   if (Result.isFailure(replay)) return Result.fail(replay.failure)
+  const sendBuffer = sendBufferOf(options)
+  if (Result.isFailure(sendBuffer)) return Result.fail(sendBuffer.failure)
   const guard = McpOriginGuard.make({ bind: options.host ?? "127.0.0.1", allowedHosts: options.allowedHosts, allowedOrigins: options.allowedOrigins })
   return Result.isFailure(guard)
     ? Result.fail(new McpServeError({ option: guard.failure.option, reason: guard.failure.reason }))
-    : Result.succeed({ tokens, guard: guard.success, replay: replay.success })
+    : Result.succeed({ tokens, guard: guard.success, replay: replay.success, sendBuffer: sendBuffer.success })
 }
 
 /** Serves over Streamable HTTP until the scope closes. */
 export const serveHttp = (factory: Factory, options: Options): Effect.Effect<Handle, McpServeError, Scope.Scope> =>
   Effect.gen(function* () {
-    const { guard, replay, tokens } = yield* Effect.fromResult(validate(options))
+    const { guard, replay, sendBuffer, tokens } = yield* Effect.fromResult(validate(options))
     const path = options.path ?? "/mcp"
     const sessions = SessionTable.make<Session>({
       max: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
@@ -164,8 +198,9 @@ export const serveHttp = (factory: Factory, options: Options): Effect.Effect<Han
       close: (session) => void session.server.close().catch(() => undefined)
     })
 
-    /** Tracks one HTTP response of a session: busy until it has closed. */
+    /** Tracks one HTTP response of a session: busy until it has closed; what it sends is metered. */
     const track = (entry: SessionTable.Entry<Session>, response: ServerResponse) => {
+      entry.value.sendBuffer.attach(response)
       sessions.begin(entry)
       response.once("close", () => sessions.end(entry))
     }
@@ -178,7 +213,7 @@ export const serveHttp = (factory: Factory, options: Options): Effect.Effect<Han
         onsessioninitialized: (id) => track(reservation.commit(id, identity, session), response),
         ...(replay === undefined || store === undefined ? {} : { eventStore: store, retryInterval: replay.retryMs })
       })
-      const session: Session = { transport, server, store, version: undefined }
+      const session: Session = { transport, server, store, sendBuffer: SendBuffer.make(sendBuffer), version: undefined }
       // A DELETE, an expiry or the scope closed the session: its replay buffer goes with it.
       transport.onclose = () => {
         store?.clear()
@@ -269,6 +304,15 @@ export const serveHttp = (factory: Factory, options: Options): Effect.Effect<Han
             return { events: total.events + size.events, bytes: total.bytes + size.bytes }
           },
           { events: 0, bytes: 0 }
+        )
+      ),
+      sendBuffer: Effect.sync(() =>
+        sessions.values().reduce(
+          (total, session) => {
+            const size = session.sendBuffer.size()
+            return { streams: total.streams + size.streams, bytes: total.bytes + size.bytes }
+          },
+          { streams: 0, bytes: 0 }
         )
       )
     }

@@ -269,6 +269,11 @@ export interface Handle {
   readonly sessions: Effect.Effect<number>
   /** The events held for replay over all sessions, and their size (Streamable HTTP; stdio: none). */
   readonly replayBuffer: Effect.Effect<{ readonly events: number; readonly bytes: number }>
+  /**
+   * The open HTTP responses over all sessions, and the bytes written to them that their clients have not read
+   * yet (Streamable HTTP; stdio: none).
+   */
+  readonly sendBuffer: Effect.Effect<{ readonly streams: number; readonly bytes: number }>
 }
 
 /** Serves on this process's stdin/stdout until the client closes the stream or the scope closes. */
@@ -288,5 +293,7 @@ export const serveStdio = (factory: Factory): Effect.Effect<Handle, never, Scope
       Effect.promise(() => server.connect(transport)),
       () => Effect.promise(() => server.close().catch(() => undefined))
     )
-    return { url: undefined, closed: Deferred.await(closed), sessions: Effect.sync(() => open), replayBuffer: Effect.succeed({ events: 0, bytes: 0 }) }
+    return { url: undefined, closed: Deferred.await(closed), sessions: Effect.sync(() => open), replayBuffer: Effect.succeed({ events: 0, bytes: 0 }),
+      sendBuffer: Effect.succeed({ streams: 0, bytes: 0 })
+    }
   })

@@ -4,13 +4,13 @@
  * reconnects with `Last-Event-ID`, ids that are not the session's, and the bound under a client that never
  * reads or never comes back.
  */
-import { request } from "node:http"
 import { Tool, Toolkit } from "@agentloop/core"
 import { Mcp, type McpHttp } from "@agentloop/mcp"
 import { describe, expect, it } from "@effect/vitest"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { type Duration, Effect, Schema } from "effect"
 import * as EventStore from "../src/internal/eventStore.js"
+import { callBody, messages, sseClient } from "./sse.js"
 import { eventually } from "./support.js"
 
 const TOKEN = "replay-test-token-0123456789"
@@ -30,89 +30,7 @@ const serve = (http: Partial<McpHttp.Options> = {}, closeStreamAfter?: Duration.
     Effect.provide(handlers)
   )
 
-interface SseEvent {
-  readonly id: string | undefined
-  readonly retry: number | undefined
-  readonly data: string
-}
-
-/** One raw request whose SSE events are read as they come; `drop` cuts the connection. */
-const open = (
-  url: string,
-  options: { readonly method: "GET" | "POST" | "DELETE"; readonly headers?: Record<string, string>; readonly body?: unknown }
-) =>
-  Effect.callback<{
-    readonly status: number
-    readonly headers: Record<string, unknown>
-    readonly events: Array<SseEvent>
-    readonly text: () => string
-    readonly ended: () => boolean
-    readonly drop: () => void
-  }>((resume) => {
-    const events: Array<SseEvent> = []
-    let buffer = ""
-    let all = ""
-    let ended = false
-    const req = request(url, {
-      method: options.method,
-      headers: {
-        authorization: `Bearer ${TOKEN}`,
-        accept: "application/json, text/event-stream",
-        "content-type": "application/json",
-        ...options.headers
-      }
-    }, (response) => {
-      response.on("data", (chunk: Buffer) => {
-        all += chunk.toString("utf8")
-        buffer += chunk.toString("utf8")
-        let end: number
-        while ((end = buffer.indexOf("\n\n")) !== -1) {
-          const block = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const field = (name: string) => block.split("\n").find((line) => line.startsWith(`${name}:`))?.slice(name.length + 1).trim()
-          events.push({ id: field("id"), retry: field("retry") === undefined ? undefined : Number(field("retry")), data: field("data") ?? "" })
-        }
-      })
-      response.on("end", () => (ended = true))
-      response.on("close", () => (ended = true))
-      response.on("error", () => (ended = true))
-      resume(
-        Effect.succeed({
-          status: response.statusCode!,
-          headers: response.headers,
-          events,
-          text: () => all,
-          ended: () => ended,
-          drop: () => req.destroy()
-        })
-      )
-    })
-    req.on("error", () => (ended = true))
-    req.end(options.body === undefined ? undefined : JSON.stringify(options.body))
-  })
-
-const messages = (events: ReadonlyArray<SseEvent>): Array<JSONRPCMessage & Record<string, any>> =>
-  events.filter((e) => e.data !== "").map((e) => JSON.parse(e.data))
-
-/** Initializes a session speaking 2025-11-25 (resumable streams); its id. */
-const initialize = (url: string, capabilities: Record<string, unknown> = {}) =>
-  Effect.gen(function* () {
-    const init = yield* open(url, {
-      method: "POST",
-      body: { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities, clientInfo: { name: "raw", version: "1" } } }
-    })
-    yield* eventually(() => init.ended())
-    const session = init.headers["mcp-session-id"] as string
-    const headers = { "mcp-session-id": session, "mcp-protocol-version": "2025-11-25" }
-    const initialized = yield* open(url, { method: "POST", headers, body: { jsonrpc: "2.0", method: "notifications/initialized" } })
-    yield* eventually(() => initialized.ended())
-    return headers
-  })
-
-const callBody = (id: number, name: string, args: Record<string, unknown> = {}) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } })
-
-const resume = (url: string, headers: Record<string, string>, lastEventId: string) =>
-  open(url, { method: "GET", headers: { ...headers, accept: "text/event-stream", "last-event-id": lastEventId } })
+const { initialize, open, resume } = sseClient(TOKEN)
 
 describe("the replay buffer (pure)", () => {
   it("replays exactly the events after the id, on its stream only, in order, without priming events; a foreign id replays nothing", async () => {
