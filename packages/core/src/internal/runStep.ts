@@ -38,26 +38,30 @@ export const runStep = <Request, E>(
  * Effects per step: the scope is closed by the one `onExit` (not a `Scope.close` Effect after it), the end of
  * the stream is caught once by a module-level function, and each chunk continues straight into the next pull
  * (no `Effect.void` in between). About 0.4 µs and 0.8 KB less per step (bench/notes.md, "Follow-up").
+ *
+ * Everything a suspended step holds is made here, once per step, with one closure scope shared by its three
+ * functions and no `Effect.suspend` (the loop runs the Effect at once, from the continuation that asks for
+ * the step; an empty scope left unclosed by an interruption before the `onExit` holds nothing): with
+ * thousands of runs in flight what a step holds while the model answers is promoted to the old generation on
+ * every step (bench/notes.md, "What a suspended step holds").
  */
 const consumeStream = <E>(
   stream: Stream.Stream<ResponsePart, E>,
   collector: StepCollector,
   ready: StepHandlers["ready"]
-): Effect.Effect<void, E> =>
-  Effect.suspend(() => {
-    const scope = Scope.makeUnsafe()
-    const parts = Effect.flatMap(Channel.toPullScoped(stream.channel, scope), (pull) => {
-      const next: Effect.Effect<void, E | Cause.Done> = Effect.flatMap(pull, (chunk) => {
-        for (let i = 0; i < chunk.length; i++) collector.add(chunk[i]!)
-        // Backpressure between chunks: the consumer of the run's events is behind.
-        const wait = ready === undefined ? undefined : ready()
-        return wait === undefined ? next : Effect.flatMap(wait, () => next)
-      })
-      return Effect.catchCause(next, endOfStream)
-    })
-    // Run by `onExit` uninterruptibly; with no finalizer in the scope, closing it costs no Effect.
-    return Effect.onExit(parts, (exit) => Scope.closeUnsafe(scope, exit) ?? Effect.void)
-  })
+): Effect.Effect<void, E> => {
+  const scope = Scope.makeUnsafe()
+  let next: Effect.Effect<void, E | Cause.Done>
+  const onChunk = (chunk: ReadonlyArray<ResponsePart>): Effect.Effect<void, E | Cause.Done> => {
+    for (let i = 0; i < chunk.length; i++) collector.add(chunk[i]!)
+    // Backpressure between chunks: the consumer of the run's events is behind.
+    const wait = ready === undefined ? undefined : ready()
+    return wait === undefined ? next : Effect.flatMap(wait, () => next)
+  }
+  const parts = Effect.flatMap(Channel.toPullScoped(stream.channel, scope), (pull) => Effect.catchCause((next = Effect.flatMap(pull, onChunk)), endOfStream))
+  // Run by `onExit` uninterruptibly; with no finalizer in the scope, closing it costs no Effect.
+  return Effect.onExit(parts, (exit) => Scope.closeUnsafe(scope, exit) ?? Effect.void)
+}
 
 /** The stream's end is the step's success; any other failure stays (`Pull.catchDone` without its two closures). */
 const endOfStream = <E>(cause: Cause.Cause<E | Cause.Done>): Effect.Effect<void, E> => {

@@ -45,7 +45,8 @@ export const modelStep = (
     const collector = new StepCollector(handlers)
     return Effect.matchEffect(runStep(ctx.model, request, collector, handlers.ready), {
       onFailure: failed,
-      onSuccess: () => onAnswer(ctx, w, collector.result())
+      // One parameter, so that `matchEffect` does not wrap it in a closure of its own.
+      onSuccess: (_: void) => onAnswer(ctx, w, collector.result())
     })
   }
   return Effect.matchEffect(ctx.stepRunner.modelStep(w.step, collectStep(ctx.model, request, handlers)), {
