@@ -27,6 +27,18 @@ export class StepCollector {
   private usage = Usage.empty
   constructor(private readonly handlers: StepHandlers) {}
 
+  /** Empties the collector for the next step (the loop keeps one per run: `internal/runStep.ts` `StepLoop`). */
+  reset(): void {
+    this.text = ""
+    this.pendingText = ""
+    this.transcript = undefined
+    this.toolCalls = undefined
+    this.approvalRequests = undefined
+    this.metadata = undefined
+    this.finishReason = undefined
+    this.usage = Usage.empty
+  }
+
   add(part: ResponsePart): void {
     switch (part._tag) {
       case "TextDelta":

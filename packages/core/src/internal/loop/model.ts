@@ -7,12 +7,12 @@
  */
 import { Effect } from "effect"
 import { collectStep, type ModelError, type StepHandlers, type StepResponse } from "../../LanguageModel.js"
-import { runStep } from "../runStep.js"
+import { StepLoop } from "../runStep.js"
 import * as Solver from "../../ToolRuleSolver.js"
 import { StepCollector } from "../stepCollector.js"
 import * as ToolChoices from "../toolChoice.js"
 import type { Context } from "./context.js"
-import { recordTool, type Rest, type Working } from "./record.js"
+import { type ModelSteps, recordTool, type Rest, type Working } from "./record.js"
 
 /** Takes model step `w.step + 1` and continues with its answer or its failure (functions of the driver: no closure is made for them). */
 export const modelStep = (
@@ -36,22 +36,40 @@ export const modelStep = (
     parallelToolCalls: !ctx.compiled.ordered,
     responseFormat: ctx.output.responseFormat
   }
-  const failed = (error: ModelError): Rest => onFailure(ctx, w, error)
-  const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
   if (ctx.stepRunner === undefined) {
     // Run the step at once, its parts collected as they arrive and the result read in the continuation that
     // receives its end (`collectStep` adds a `suspend` and a `map` per step, for laziness only a durable
-    // runner needs).
-    const collector = new StepCollector(handlers)
-    return Effect.matchEffect(runStep(ctx.model, request, collector, handlers.ready), {
-      onFailure: failed,
-      // One parameter, so that `matchEffect` does not wrap it in a closure of its own.
-      onSuccess: (_: void) => onAnswer(ctx, w, collector.result())
-    })
+    // runner needs). What runs the step and its continuations are made once per run (see `ModelSteps`).
+    const steps = modelSteps(ctx, w, onAnswer, onFailure)
+    return Effect.matchEffect(steps.loop.run(request), steps.then)
   }
+  const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
   return Effect.matchEffect(ctx.stepRunner.modelStep(w.step, collectStep(ctx.model, request, handlers)), {
-    onFailure: failed,
+    onFailure: (error: ModelError) => onFailure(ctx, w, error),
     onSuccess: (response) => onAnswer(ctx, w, response)
+  })
+}
+
+const modelSteps = (
+  ctx: Context,
+  w: Working,
+  onAnswer: ModelSteps["onAnswer"],
+  onFailure: ModelSteps["onFailure"]
+): ModelSteps => {
+  const kept = w.modelSteps
+  if (kept !== undefined && kept.ctx === ctx && kept.onAnswer === onAnswer && kept.onFailure === onFailure) return kept
+  const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
+  const loop = new StepLoop(ctx.model, new StepCollector(handlers), handlers.ready)
+  return (w.modelSteps = {
+    ctx,
+    onAnswer,
+    onFailure,
+    loop,
+    then: {
+      onFailure: (error) => onFailure(ctx, w, error),
+      // One parameter, so that `matchEffect` does not wrap it in a closure of its own.
+      onSuccess: (_) => onAnswer(ctx, w, loop.collector.result())
+    }
   })
 }
 
