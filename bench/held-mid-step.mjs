@@ -99,21 +99,37 @@ const summary = (file) => {
 const a = summary(before), b = summary(after)
 {
   const load = (file) => JSON.parse(readFileSync(file, "utf8"))
-  const m = load(mid), s = load(after)
+  // PERRUN=1: what was made before the second step and is still held (per run), else what is new since it (per step).
+  const m = load(mid), s = load(after), b0 = process.env.PERRUN ? load(before) : undefined
   const f = s.snapshot.meta.node_fields, types = s.snapshot.meta.node_types[0], w = f.length
   const iT = f.indexOf("type"), iN = f.indexOf("name"), iS = f.indexOf("self_size"), iI = f.indexOf("id")
   const seen = new Set()
   for (let i = 0; i < m.nodes.length; i += w) seen.add(m.nodes[i + iI])
+  const old = new Set()
+  if (b0) for (let i = 0; i < b0.nodes.length; i += w) old.add(b0.nodes[i + iI])
   const loc = new Map()
   const lf = s.snapshot.meta.location_fields.length
   for (let i = 0; i < s.locations.length; i += lf) loc.set(s.locations[i] / w, `${scriptNames.get(s.locations[i + 1]) ?? s.locations[i + 1]}:${s.locations[i + 2]}:${s.locations[i + 3]}`)
-  const scripts = new Map()
+  const ef = s.snapshot.meta.edge_fields, et = s.snapshot.meta.edge_types[0], ew = ef.length
+  const firstEdge = new Uint32Array(s.nodes.length / w + 1)
+  const iE = f.indexOf("edge_count")
+  for (let k = 0, e = 0; k < s.nodes.length / w; k++) { firstEdge[k] = e; e += s.nodes[k * w + iE] * ew }
+  const edgesOf = (k) => {
+    const names = []
+    for (let e = firstEdge[k], c = 0; c < s.nodes[k * w + iE]; c++, e += ew) {
+      const type = et[s.edges[e]]
+      if (type === "context" || type === "property") names.push(s.strings[s.edges[e + 1]])
+      else if (type === "internal" && s.strings[s.edges[e + 1]] !== "map") { const to = s.edges[e + 2] / w; if (s.strings[s.nodes[to * w + iN]] !== "system / Map") {} }
+    }
+    return names.slice(0, 6)
+  }
   const byKey = new Map()
   for (let i = 0; i < s.nodes.length; i += w) {
-    if (seen.has(s.nodes[i + iI])) continue
+    if (b0 ? !seen.has(s.nodes[i + iI]) || old.has(s.nodes[i + iI]) : seen.has(s.nodes[i + iI])) continue
     const t = types[s.nodes[i + iT]]
     let key = t === "object" || t === "closure" ? `${t}:${s.strings[s.nodes[i + iN]]}` : t
     if (t === "closure") key += ` @${loc.get(i / w) ?? "?"}`
+    if (process.env.DETAIL && (t === "object" && (s.strings[s.nodes[i + iN]] === "Object" || s.strings[s.nodes[i + iN]] === "system / Context" || s.strings[s.nodes[i + iN]].endsWith("Impl")) || t === "array")) key += ` {${edgesOf(i / w).join(",")}}`
     const e = byKey.get(key) ?? { count: 0, size: 0 }
     e.count++; e.size += s.nodes[i + iS]
     byKey.set(key, e)
@@ -122,7 +138,7 @@ const a = summary(before), b = summary(after)
   rows.sort((x, y) => y[2] - x[2])
   let t = 0
   for (const r of rows) t += r[2]
-  console.log(`new since the previous step, per run: ${t.toFixed(0)} B`)
+  console.log(`${b0 ? "held since before the second step" : "new since the previous step"}, per run: ${t.toFixed(0)} B`)
   for (const r of rows.slice(0, 70)) console.log(`${r[2].toFixed(0).padStart(7)} B ${r[1].toFixed(2).padStart(6)}  ${r[0]}`)
 }
 const rows = [...b].map(([k, v]) => [k, (v.count - (a.get(k)?.count ?? 0)) / n, (v.size - (a.get(k)?.size ?? 0)) / n]).filter((r) => r[1] > 0.5 || r[2] > 8)
