@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Effect } from "effect"
+import { Cause, Effect, Result } from "effect"
 import { collectStep, type ModelError, type StepHandlers, type StepResponse } from "../../LanguageModel.js"
 import { StepLoop } from "../runStep.js"
 import * as Solver from "../../ToolRuleSolver.js"
@@ -41,7 +41,7 @@ export const modelStep = (
     // receives its end (`collectStep` adds a `suspend` and a `map` per step, for laziness only a durable
     // runner needs). What runs the step and its continuations are made once per run (see `ModelSteps`).
     const steps = modelSteps(ctx, w, onAnswer, onFailure)
-    return Effect.matchEffect(steps.loop.run(request), steps.then)
+    return Effect.matchCauseEffect(steps.loop.run(request), steps.then)
   }
   const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
   return Effect.matchEffect(ctx.stepRunner.modelStep(w.step, collectStep(ctx.model, request, handlers)), {
@@ -66,8 +66,15 @@ const modelSteps = (
     onFailure,
     loop,
     then: {
-      onFailure: (error) => onFailure(ctx, w, error),
-      // One parameter, so that `matchEffect` does not wrap it in a closure of its own.
+      // `Effect.matchEffect`'s handling (a typed failure to `onFailure`; an interruption, or a defect with the
+      // failures beside it made defects, passed on), without the closure it makes per use: a cause with a
+      // defect, rare, is passed on by `matchEffect` itself.
+      onFailure: (cause) => {
+        if (Cause.hasDies(cause)) return Effect.matchEffect(Effect.failCause(cause), { onFailure: Effect.fail, onSuccess: Effect.succeed })
+        const error = Cause.findError(cause)
+        return Result.isSuccess(error) ? onFailure(ctx, w, error.success) : Effect.failCause(error.failure)
+      },
+      // One parameter, so that `matchCauseEffect` does not wrap it in a closure of its own.
       onSuccess: (_) => onAnswer(ctx, w, loop.collector.result())
     }
   })

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { Deferred, Effect, Schema } from "effect"
+import type { Cause, Deferred, Effect, Schema } from "effect"
 import type * as Approval from "../../Approval.js"
 import type { ModelError, ModelRequest, StepHandlers, StepResponse, ToolChoice } from "../../LanguageModel.js"
 import * as Message from "../../Message.js"
@@ -31,7 +31,7 @@ export interface ModelSteps {
   readonly onAnswer: (ctx: Context, w: Working, response: StepResponse) => Rest
   readonly onFailure: (ctx: Context, w: Working, error: ModelError) => Rest
   readonly loop: StepLoop<ModelRequest, ModelError>
-  readonly then: { readonly onFailure: (error: ModelError) => Rest; readonly onSuccess: (_: void) => Rest }
+  readonly then: { readonly onFailure: (cause: Cause.Cause<ModelError>) => Rest; readonly onSuccess: (_: void) => Rest }
 }
 
 /** The mutable working copy of a run; snapshotted into a `RunState` whenever it is persisted. */
