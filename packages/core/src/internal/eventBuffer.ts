@@ -94,16 +94,31 @@ export class EventBuffer<A, E> {
     this.wakeAtOnce = atOnce
   }
 
-  /** Waits until an event or the end is available (made on first use: a `for await` consumer never needs it). */
+  /**
+   * Waits until an event or the end is available (made on first use: a `for await` consumer never needs it).
+   * A wait makes no closure of its own: the waiting fiber's `resume` is kept in a field and the wake-up and the
+   * cancellation are made once per buffer (a stream consumer waits once per model step, and with thousands of
+   * runs in flight whatever a wait holds outlives young-generation collections: bench/notes.md).
+   */
   get available(): Effect.Effect<void> {
-    return (this.availableEffect ??= Effect.callback<void>((resume) => {
-      this.onAvailable(() => resume(Effect.void))
-      return Effect.sync(() => {
-        this.consumer = undefined
-      })
-    }))
+    return (this.availableEffect ??= Effect.callback<void>(this.waitAvailable))
   }
   private availableEffect: Effect.Effect<void> | undefined = undefined
+  private resumeConsumer: Resume<void> | undefined = undefined
+  private readonly waitAvailable = (resume: Resume<void>): Effect.Effect<void> => {
+    this.resumeConsumer = resume
+    this.onAvailable(this.consumerAvailable)
+    return (this.cancelWait ??= Effect.sync(() => {
+      this.consumer = undefined
+      this.resumeConsumer = undefined
+    }))
+  }
+  private cancelWait: Effect.Effect<void> | undefined = undefined
+  private readonly consumerAvailable = (): void => {
+    const resume = this.resumeConsumer!
+    this.resumeConsumer = undefined
+    resume(Effect.void)
+  }
 
   private readonly wake = (): void => {
     this.wakeScheduled = false

@@ -27,6 +27,18 @@ export class StepCollector {
   private usage = Usage.empty
   constructor(private readonly handlers: StepHandlers) {}
 
+  /** Empties the collector for the next step (the loop keeps one per run: `internal/runStep.ts` `StepLoop`). */
+  reset(): void {
+    this.text = ""
+    this.pendingText = ""
+    this.transcript = undefined
+    this.toolCalls = undefined
+    this.approvalRequests = undefined
+    this.metadata = undefined
+    this.finishReason = undefined
+    this.usage = Usage.empty
+  }
+
   add(part: ResponsePart): void {
     switch (part._tag) {
       case "TextDelta":
@@ -35,17 +47,20 @@ export class StepCollector {
         this.handlers.onText?.(part.delta)
         return
       case "ToolCall":
-        ;(this.toolCalls ??= []).push(part.call)
+        // An array literal for the first call, not a push into an empty array (which makes room for 16): the
+        // array becomes the step's assistant message, kept for the whole run (~0.12 KB less per step).
+        if (this.toolCalls === undefined) this.toolCalls = [part.call]
+        else this.toolCalls.push(part.call)
         return
       case "RemoteToolCall": {
         const call = asRemote(part.call)
-        ;(this.transcript ??= []).push({ _tag: "AssistantMessage", text: this.pendingText, toolCalls: [call] })
+        this.transcribe({ _tag: "AssistantMessage", text: this.pendingText, toolCalls: [call] })
         this.pendingText = ""
         this.handlers.onRemoteCall?.(call)
         return
       }
       case "RemoteToolResult":
-        ;(this.transcript ??= []).push({
+        this.transcribe({
           _tag: "ToolMessage",
           toolCallId: part.toolCallId,
           toolName: part.toolName,
@@ -55,7 +70,8 @@ export class StepCollector {
         this.handlers.onRemoteResult?.(part)
         return
       case "ApprovalRequest":
-        ;(this.approvalRequests ??= []).push(asRemote(part.call))
+        if (this.approvalRequests === undefined) this.approvalRequests = [asRemote(part.call)]
+        else this.approvalRequests.push(asRemote(part.call))
         return
       case "Metadata":
         this.metadata = { ...this.metadata, ...part.metadata }
@@ -68,6 +84,12 @@ export class StepCollector {
         this.usage = Usage.add(this.usage, part.usage)
         return
     }
+  }
+
+  /** As for the calls: the first message by an array literal. */
+  private transcribe(message: Message): void {
+    if (this.transcript === undefined) this.transcript = [message]
+    else this.transcript.push(message)
   }
 
   result(): StepResponse {

@@ -5,14 +5,14 @@
  *
  * @internal
  */
-import { Effect } from "effect"
+import { Cause, Effect, Result } from "effect"
 import { collectStep, type ModelError, type StepHandlers, type StepResponse } from "../../LanguageModel.js"
-import { runStep } from "../runStep.js"
+import { StepLoop } from "../runStep.js"
 import * as Solver from "../../ToolRuleSolver.js"
 import { StepCollector } from "../stepCollector.js"
 import * as ToolChoices from "../toolChoice.js"
 import type { Context } from "./context.js"
-import { recordTool, type Rest, type Working } from "./record.js"
+import { type ModelSteps, recordTool, type Rest, type Working } from "./record.js"
 
 /** Takes model step `w.step + 1` and continues with its answer or its failure (functions of the driver: no closure is made for them). */
 export const modelStep = (
@@ -36,21 +36,47 @@ export const modelStep = (
     parallelToolCalls: !ctx.compiled.ordered,
     responseFormat: ctx.output.responseFormat
   }
-  const failed = (error: ModelError): Rest => onFailure(ctx, w, error)
-  const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
   if (ctx.stepRunner === undefined) {
     // Run the step at once, its parts collected as they arrive and the result read in the continuation that
     // receives its end (`collectStep` adds a `suspend` and a `map` per step, for laziness only a durable
-    // runner needs).
-    const collector = new StepCollector(handlers)
-    return Effect.matchEffect(runStep(ctx.model, request, collector, handlers.ready), {
-      onFailure: failed,
-      onSuccess: () => onAnswer(ctx, w, collector.result())
-    })
+    // runner needs). What runs the step and its continuations are made once per run (see `ModelSteps`).
+    const steps = modelSteps(ctx, w, onAnswer, onFailure)
+    return Effect.matchCauseEffect(steps.loop.run(request), steps.then)
   }
+  const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
   return Effect.matchEffect(ctx.stepRunner.modelStep(w.step, collectStep(ctx.model, request, handlers)), {
-    onFailure: failed,
+    onFailure: (error: ModelError) => onFailure(ctx, w, error),
     onSuccess: (response) => onAnswer(ctx, w, response)
+  })
+}
+
+const modelSteps = (
+  ctx: Context,
+  w: Working,
+  onAnswer: ModelSteps["onAnswer"],
+  onFailure: ModelSteps["onFailure"]
+): ModelSteps => {
+  const kept = w.modelSteps
+  if (kept !== undefined && kept.ctx === ctx && kept.onAnswer === onAnswer && kept.onFailure === onFailure) return kept
+  const handlers = ctx.observed ? (w.observedHandlers ??= observedHandlers(ctx, w)) : (w.quietHandlers ??= quietHandlers(w))
+  const loop = new StepLoop(ctx.model, new StepCollector(handlers), handlers.ready)
+  return (w.modelSteps = {
+    ctx,
+    onAnswer,
+    onFailure,
+    loop,
+    then: {
+      // `Effect.matchEffect`'s handling (a typed failure to `onFailure`; an interruption, or a defect with the
+      // failures beside it made defects, passed on), without the closure it makes per use: a cause with a
+      // defect, rare, is passed on by `matchEffect` itself.
+      onFailure: (cause) => {
+        if (Cause.hasDies(cause)) return Effect.matchEffect(Effect.failCause(cause), { onFailure: Effect.fail, onSuccess: Effect.succeed })
+        const error = Cause.findError(cause)
+        return Result.isSuccess(error) ? onFailure(ctx, w, error.success) : Effect.failCause(error.failure)
+      },
+      // One parameter, so that `matchCauseEffect` does not wrap it in a closure of its own.
+      onSuccess: (_) => onAnswer(ctx, w, loop.collector.result())
+    }
   })
 }
 

@@ -5,18 +5,34 @@
  *
  * @internal
  */
-import type { Deferred, Effect, Schema } from "effect"
+import type { Cause, Deferred, Effect, Schema } from "effect"
 import type * as Approval from "../../Approval.js"
-import type { ModelError, StepHandlers, ToolChoice } from "../../LanguageModel.js"
+import type { ModelError, ModelRequest, StepHandlers, StepResponse, ToolChoice } from "../../LanguageModel.js"
 import * as Message from "../../Message.js"
 import type * as RunClaim from "../../RunClaim.js"
 import { type InFlightCall, type Lease, type RunOutcome, RunState, revisionOf, type StopReason } from "../../RunState.js"
 import type { RunStoreError } from "../../RunStore.js"
 import type * as Tool from "../../Tool.js"
 import type * as CallKey from "../callKey.js"
+import type { StepLoop } from "../runStep.js"
+import type { Context } from "./context.js"
 
 /** The rest of a run, from wherever it is: its outcome, or why it could not go on. */
 export type Rest = Effect.Effect<RunOutcome, ModelError | RunStoreError | RunClaim.RunLeaseLost>
+
+/**
+ * How a run takes its model steps: the step loop over its collector and the continuations that receive each
+ * step's end, made once per run (again after a handoff, whose agent has a context, and maybe a model, of its
+ * own) and kept on the run's working state. Made per step, they would be held by every suspended step and,
+ * with thousands of runs in flight, promoted on every step (bench/notes.md, "What a suspended step holds").
+ */
+export interface ModelSteps {
+  readonly ctx: Context
+  readonly onAnswer: (ctx: Context, w: Working, response: StepResponse) => Rest
+  readonly onFailure: (ctx: Context, w: Working, error: ModelError) => Rest
+  readonly loop: StepLoop<ModelRequest, ModelError>
+  readonly then: { readonly onFailure: (cause: Cause.Cause<ModelError>) => Rest; readonly onSuccess: (_: void) => Rest }
+}
 
 /** The mutable working copy of a run; snapshotted into a `RunState` whenever it is persisted. */
 export interface Working {
@@ -49,6 +65,8 @@ export interface Working {
   quietHandlers?: StepHandlers
   /** The step handlers when someone observes the run (they read the step when called): built once. */
   observedHandlers?: StepHandlers
+  /** How the run takes its model steps, made on its first (`model.ts`). */
+  modelSteps?: ModelSteps
   /** The revision this owner last wrote (0: nothing stored yet); every write expects it. */
   revision: number
   /** This owner's claim on the run, and when to renew it (epoch ms; 0 while a renewal is under way). */
