@@ -7,15 +7,16 @@
  *   the activity again);
  * - `agentloop_workflow_deferreds`: each durable deferred's first completion.
  *
- * Writes go through one queue: the writer takes everything queued while its previous commit ran and
+ * Writes go through one queue (`Batch`): the writer takes everything queued while its previous commit ran and
  * commits it as one transaction (group commit), so 1,000 concurrent runs pay for a few commits, not a few
  * thousand, and a write has returned only once it is committed. SQLite runs the batch's statements one by
  * one in that transaction (prepared once, cheap in-process calls); Postgres sends one statement per table,
  * its rows as arrays (`UNNEST`), so a batch costs a round trip per table whatever its size, and each
  * statement's text never changes (the server prepares it once).
  */
-import { Duration, Effect, Latch, Schedule, type Scope } from "effect"
+import { Duration, Effect, Schedule, type Scope } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
+import * as Batch from "./batch.js"
 
 export type ExecutionState = "running" | "suspended" | "complete"
 
@@ -199,23 +200,8 @@ export const make: Effect.Effect<Store, SqlError.SqlError, SqlClient.SqlClient |
     }
   })
 
-  // Group commit: whoever writes waits for the commit that includes its writes.
-  let queued: Array<{ readonly writes: ReadonlyArray<Write>; readonly done: Latch.Latch }> = []
-  const ready = Latch.makeUnsafe(false)
-  yield* Effect.gen(function* () {
-    while (true) {
-      yield* ready.await
-      // Let every fiber that can run queue its writes first (SQLite's calls block the thread: without this
-      // yield, each batch would hold the one or two writes queued during the previous commit).
-      yield* Effect.yieldNow
-      ready.closeUnsafe()
-      const batch = queued
-      queued = []
-      if (batch.length === 0) continue
-      yield* persistently(flush(collate(batch.flatMap((b) => b.writes))))
-      for (const b of batch) b.done.openUnsafe()
-    }
-  }).pipe(Effect.forkScoped)
+  // Group commit (`Batch`): whoever writes waits for the commit that includes its writes.
+  const write = yield* Batch.make((batch: ReadonlyArray<ReadonlyArray<Write>>) => persistently(flush(collate(batch.flat()))))
 
   return {
     execution: (executionId) =>
@@ -245,12 +231,6 @@ export const make: Effect.Effect<Store, SqlError.SqlError, SqlClient.SqlClient |
           })
         )
       ),
-    write: (writes) =>
-      Effect.suspend(() => {
-        const done = Latch.makeUnsafe(false)
-        queued.push({ writes, done })
-        ready.openUnsafe()
-        return done.await
-      })
+    write
   }
 })
