@@ -47,33 +47,41 @@ export const toolFor = (operation: Operation, grant: Grant.Grant): Tool.Any =>
     requiresApproval: Grant.needsApproval(grant, operation)
   }) as unknown as Tool.Any
 
-/** The operations a grant allows. */
-export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> =>
+/**
+ * The ones of `operations` a grant allows (the Postgres tools use it too).
+ *
+ * @internal
+ */
+export const allowedOf = (operations: ReadonlyArray<Operation>, grant: Grant.Grant): ReadonlyArray<Operation> =>
   operations.filter((operation) => Grant.allows(grant, operation))
+
+/**
+ * For each grant, one toolkit (the same object each time) of the tools of `operations` it allows, approvals
+ * set by it (the Postgres tools use it too).
+ *
+ * @internal
+ */
+export const toolkitsOf = (operations: ReadonlyArray<Operation>): ((grant: Grant.Grant) => Toolkit.Toolkit<Record<string, Tool.Any>>) => {
+  const made = new WeakMap<Grant.Grant, Toolkit.Toolkit<Record<string, Tool.Any>>>()
+  return (grant) => {
+    let toolkit = made.get(grant)
+    if (toolkit === undefined) {
+      toolkit = Toolkit.make(...allowedOf(operations, grant).map((operation) => toolFor(operation, grant)))
+      made.set(grant, toolkit)
+    }
+    return toolkit
+  }
+}
+
+/** The operations a grant allows. */
+export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> => allowedOf(operations, grant)
 
 /**
  * The tools a grant allows, and only those. An empty grant gives an empty toolkit. One toolkit per grant
  * (the same object each time): `layer(grant)` serves exactly the agents built on `toolkit(grant)`, so two
  * agents with different grants in one context never reach each other's handlers.
  */
-export const toolkit = (grant: Grant.Grant): Toolkit.Toolkit<Record<string, Tool.Any>> => {
-  let made = toolkits.get(grant)
-  if (made === undefined) {
-    made = toolkitOf(allowedOperations(grant), grant)
-    toolkits.set(grant, made)
-  }
-  return made
-}
-
-/**
- * A toolkit of these operations' tools, approvals set by the grant (the Postgres tools use it too).
- *
- * @internal
- */
-export const toolkitOf = (operations: ReadonlyArray<Operation>, grant: Grant.Grant): Toolkit.Toolkit<Record<string, Tool.Any>> =>
-  Toolkit.make(...operations.map((operation) => toolFor(operation, grant)))
-
-const toolkits = new WeakMap<Grant.Grant, Toolkit.Toolkit<Record<string, Tool.Any>>>()
+export const toolkit: (grant: Grant.Grant) => Toolkit.Toolkit<Record<string, Tool.Any>> = toolkitsOf(operations)
 
 /** Handlers for the grant's tools, over `HerokuClient`, writing to `AuditLog` (and asking `TwoFactor`, if provided). */
 export const layer = (grant: Grant.Grant): Layer.Layer<Tool.Handler<string>, never, HerokuClient | AuditLog> =>

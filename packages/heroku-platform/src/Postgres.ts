@@ -84,19 +84,10 @@ export const byTool: ReadonlyMap<string, Operation> = new Map(operations.map((op
 export const via = (tool: string): "data" | "sql" | undefined => Ops.postgresOperations.find((op) => op.tool === tool)?.via.kind
 
 /** The Postgres operations a grant allows (its `postgres` access: Read gives the reads, Full the writes too). */
-export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> => operations.filter((operation) => Grant.allows(grant, operation))
-
-const toolkits = new WeakMap<Grant.Grant, Toolkit.Toolkit<Record<string, Tool.Any>>>()
+export const allowedOperations = (grant: Grant.Grant): ReadonlyArray<Operation> => HerokuTools.allowedOf(operations, grant)
 
 /** The Postgres tools a grant allows, and only those (one toolkit per grant, like `HerokuTools.toolkit`). */
-export const toolkit = (grant: Grant.Grant): Toolkit.Toolkit<Record<string, Tool.Any>> => {
-  let made = toolkits.get(grant)
-  if (made === undefined) {
-    made = HerokuTools.toolkitOf(allowedOperations(grant), grant)
-    toolkits.set(grant, made)
-  }
-  return made
-}
+export const toolkit: (grant: Grant.Grant) => Toolkit.Toolkit<Record<string, Tool.Any>> = HerokuTools.toolkitsOf(operations)
 
 /** MCP safety hints, as `HerokuTools.annotations` gives them for the Platform tools. */
 export const annotations = (tool: string) => {
